@@ -1,0 +1,366 @@
+//! Statistics: named counters and latency histograms owned by partitions.
+//!
+//! A partition declares its statistics once, at build, through a
+//! [`StatsBuilder`]; the result is a frozen [`Stats`] whose hot-path updates
+//! are plain `u64` additions and histogram records through index handles
+//! ([`CounterId`], [`HistId`]): no atomics, no locks, no string lookups.
+//!
+//! [`StatsReport`] collects every partition's statistics in partition order
+//! and merges them per group (all cores, all L3 slices, …). Every merge is a
+//! sum or a histogram union, so the result does not depend on the order of
+//! host threads; the report is a pure function of the partitions' states.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Handle of a counter in the [`Stats`] that declared it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CounterId(u32);
+
+/// Handle of a histogram in the [`Stats`] that declared it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct HistId(u32);
+
+/// What a statistic is: its name, a one-line description and its unit.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct StatDesc {
+    /// Dotted name, unique within its partition (for example `l1d.hits`).
+    pub name: String,
+    /// One line saying what is counted.
+    pub description: String,
+    /// Unit of the value (`events`, `cycles`, `bytes`, …).
+    pub unit: String,
+}
+
+#[derive(Debug, Default)]
+struct Schema {
+    counters: Vec<StatDesc>,
+    hists: Vec<(StatDesc, u64)>,
+}
+
+/// Declares the statistics of one partition; frozen by [`StatsBuilder::build`].
+#[derive(Debug, Default)]
+pub struct StatsBuilder {
+    schema: Schema,
+}
+
+fn desc(name: &str, description: &str, unit: &str) -> StatDesc {
+    StatDesc {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        unit: unit.to_owned(),
+    }
+}
+
+impl StatsBuilder {
+    /// A builder with nothing declared.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn assert_new(&self, name: &str) {
+        let taken = self.schema.counters.iter().any(|d| d.name == name)
+            || self.schema.hists.iter().any(|(d, _)| d.name == name);
+        assert!(!taken, "statistic {name:?} declared twice");
+    }
+
+    /// Declares a counter.
+    pub fn counter(&mut self, name: &str, description: &str, unit: &str) -> CounterId {
+        self.assert_new(name);
+        self.schema.counters.push(desc(name, description, unit));
+        CounterId(u32::try_from(self.schema.counters.len() - 1).expect("too many counters"))
+    }
+
+    /// Declares a histogram of values in `1..=max` (larger values are
+    /// recorded as `max`), kept to 3 significant digits.
+    pub fn histogram(&mut self, name: &str, description: &str, unit: &str, max: u64) -> HistId {
+        self.assert_new(name);
+        self.schema
+            .hists
+            .push((desc(name, description, unit), max.max(2)));
+        HistId(u32::try_from(self.schema.hists.len() - 1).expect("too many histograms"))
+    }
+
+    /// Freezes the declarations into zeroed statistics.
+    pub fn build(self) -> Stats {
+        let hists = self
+            .schema
+            .hists
+            .iter()
+            .map(|(_, max)| new_hist(*max))
+            .collect();
+        Stats {
+            counters: vec![0; self.schema.counters.len()],
+            hists,
+            schema: Arc::new(self.schema),
+        }
+    }
+}
+
+fn new_hist(max: u64) -> Histogram<u64> {
+    Histogram::new_with_bounds(1, max, 3).expect("histogram bounds are valid (1 < max)")
+}
+
+/// The statistics of one partition: counters and histograms by handle.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    schema: Arc<Schema>,
+    counters: Vec<u64>,
+    hists: Vec<Histogram<u64>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        StatsBuilder::new().build()
+    }
+}
+
+impl Stats {
+    /// Adds one to a counter.
+    #[inline]
+    pub fn inc(&mut self, id: CounterId) {
+        self.counters[id.0 as usize] += 1;
+    }
+
+    /// Adds `n` to a counter.
+    #[inline]
+    pub fn add(&mut self, id: CounterId, n: u64) {
+        self.counters[id.0 as usize] += n;
+    }
+
+    /// Records one value in a histogram (0 counts as 1, values past the
+    /// declared maximum as the maximum).
+    #[inline]
+    pub fn record(&mut self, id: HistId, value: u64) {
+        let h = &mut self.hists[id.0 as usize];
+        h.saturating_record(value.clamp(1, h.high()));
+    }
+
+    /// A counter's value.
+    pub fn get(&self, id: CounterId) -> u64 {
+        self.counters[id.0 as usize]
+    }
+
+    /// A counter's value by name, if declared.
+    pub fn counter_by_name(&self, name: &str) -> Option<u64> {
+        let i = self.schema.counters.iter().position(|d| d.name == name)?;
+        Some(self.counters[i])
+    }
+
+    /// A histogram by handle.
+    pub fn histogram(&self, id: HistId) -> &Histogram<u64> {
+        &self.hists[id.0 as usize]
+    }
+
+    /// A histogram by name, if declared.
+    pub fn histogram_by_name(&self, name: &str) -> Option<&Histogram<u64>> {
+        let i = self.schema.hists.iter().position(|(d, _)| d.name == name)?;
+        Some(&self.hists[i])
+    }
+
+    /// Clears every value (declarations stay): used when a measured region
+    /// begins after warm-up.
+    pub fn reset(&mut self) {
+        self.counters.iter_mut().for_each(|c| *c = 0);
+        self.hists.iter_mut().for_each(Histogram::reset);
+    }
+
+    /// Descriptions of the counters, in declaration order.
+    pub fn counter_descs(&self) -> impl Iterator<Item = &StatDesc> {
+        self.schema.counters.iter()
+    }
+
+    /// Descriptions of the histograms, in declaration order.
+    pub fn histogram_descs(&self) -> impl Iterator<Item = &StatDesc> {
+        self.schema.hists.iter().map(|(d, _)| d)
+    }
+}
+
+/// A histogram summarized for reports: count, extremes, percentiles, and
+/// the recorded buckets (value, count) so it can be plotted.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct HistogramReport {
+    /// Unit of the recorded values.
+    pub unit: String,
+    /// Number of recorded values.
+    pub count: u64,
+    /// Smallest recorded value (0 when empty).
+    pub min: u64,
+    /// Largest recorded value (0 when empty).
+    pub max: u64,
+    /// Mean of the recorded values.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Every non-empty bucket as (highest equivalent value, count).
+    pub buckets: Vec<(u64, u64)>,
+}
+
+impl HistogramReport {
+    /// Summarizes a histogram.
+    pub fn from_histogram(h: &Histogram<u64>, unit: &str) -> Self {
+        let empty = h.is_empty();
+        let q = |p: f64| if empty { 0 } else { h.value_at_quantile(p) };
+        HistogramReport {
+            unit: unit.to_owned(),
+            count: h.len(),
+            min: if empty { 0 } else { h.min() },
+            max: if empty { 0 } else { h.max() },
+            mean: if empty { 0.0 } else { h.mean() },
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+            buckets: h
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+        }
+    }
+}
+
+/// One partition's statistics, or one group's merged statistics.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StatsSection {
+    /// Counter values by name.
+    pub counters: BTreeMap<String, u64>,
+    /// Histogram summaries by name.
+    pub histograms: BTreeMap<String, HistogramReport>,
+}
+
+/// One partition's section of a report.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PartitionReport {
+    /// The partition's name (for example `core3`).
+    pub name: String,
+    /// The group it is merged into (for example `core`).
+    pub group: String,
+    /// Its statistics.
+    #[serde(flatten)]
+    pub stats: StatsSection,
+}
+
+/// The statistics of a whole machine: per partition, merged per group, and
+/// the description of every statistic.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StatsReport {
+    /// Sums and histogram unions per group, groups in name order.
+    pub groups: BTreeMap<String, StatsSection>,
+    /// Every partition, in partition order.
+    pub partitions: Vec<PartitionReport>,
+    /// Description and unit of every statistic name, per group.
+    pub descriptions: BTreeMap<String, BTreeMap<String, StatDesc>>,
+}
+
+impl StatsReport {
+    /// Builds a report from `(name, group, stats)` in partition order.
+    pub fn collect<'a>(parts: impl IntoIterator<Item = (&'a str, &'a str, &'a Stats)>) -> Self {
+        let mut report = StatsReport::default();
+        let mut merged: BTreeMap<String, BTreeMap<String, (String, Histogram<u64>)>> =
+            BTreeMap::new();
+        for (name, group, stats) in parts {
+            let mut section = StatsSection::default();
+            let gsec = report.groups.entry(group.to_owned()).or_default();
+            let descs = report.descriptions.entry(group.to_owned()).or_default();
+            for (d, v) in stats.schema.counters.iter().zip(&stats.counters) {
+                section.counters.insert(d.name.clone(), *v);
+                *gsec.counters.entry(d.name.clone()).or_default() += v;
+                descs.entry(d.name.clone()).or_insert_with(|| d.clone());
+            }
+            let gh = merged.entry(group.to_owned()).or_default();
+            for ((d, max), h) in stats.schema.hists.iter().zip(&stats.hists) {
+                section
+                    .histograms
+                    .insert(d.name.clone(), HistogramReport::from_histogram(h, &d.unit));
+                let slot = gh
+                    .entry(d.name.clone())
+                    .or_insert_with(|| (d.unit.clone(), new_hist(*max)));
+                slot.1.add(h).expect("histograms of one name share bounds");
+                descs.entry(d.name.clone()).or_insert_with(|| d.clone());
+            }
+            report.partitions.push(PartitionReport {
+                name: name.to_owned(),
+                group: group.to_owned(),
+                stats: section,
+            });
+        }
+        for (group, hists) in merged {
+            let gsec = report.groups.entry(group).or_default();
+            for (name, (unit, h)) in hists {
+                gsec.histograms
+                    .insert(name, HistogramReport::from_histogram(&h, &unit));
+            }
+        }
+        report
+    }
+
+    /// A group's merged counter, if present.
+    pub fn group_counter(&self, group: &str, name: &str) -> Option<u64> {
+        self.groups.get(group)?.counters.get(name).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(hits: u64, lat: &[u64]) -> Stats {
+        let mut b = StatsBuilder::new();
+        let c = b.counter("hits", "lookups that hit", "events");
+        let h = b.histogram("lat", "load-to-use latency", "cycles", 10_000);
+        let mut s = b.build();
+        s.add(c, hits);
+        for &v in lat {
+            s.record(h, v);
+        }
+        s
+    }
+
+    #[test]
+    fn counters_and_histograms_record() {
+        let s = sample(3, &[4, 4, 100, 0, 1_000_000]);
+        assert_eq!(s.counter_by_name("hits"), Some(3));
+        let h = s.histogram_by_name("lat").expect("declared");
+        assert_eq!(h.len(), 5);
+        assert_eq!(h.min(), 1, "0 is recorded as 1");
+        assert!(h.max() >= 10_000 && h.max() < 10_100, "clamped to max");
+    }
+
+    #[test]
+    fn report_merges_groups_in_any_order() {
+        let a = sample(3, &[4, 8]);
+        let b = sample(5, &[16]);
+        let r1 = StatsReport::collect([("core0", "core", &a), ("core1", "core", &b)]);
+        let r2 = StatsReport::collect([("core1", "core", &b), ("core0", "core", &a)]);
+        assert_eq!(r1.groups, r2.groups);
+        assert_eq!(r1.group_counter("core", "hits"), Some(8));
+        let lat = &r1.groups["core"].histograms["lat"];
+        assert_eq!((lat.count, lat.min, lat.max), (3, 4, 16));
+        assert_eq!(r1.partitions[1].stats.counters["hits"], 5);
+        assert_eq!(r1.descriptions["core"]["hits"].unit, "events");
+    }
+
+    #[test]
+    #[should_panic(expected = "declared twice")]
+    fn duplicate_names_are_refused() {
+        let mut b = StatsBuilder::new();
+        b.counter("x", "", "events");
+        b.histogram("x", "", "cycles", 10);
+    }
+
+    #[test]
+    fn reset_clears_values() {
+        let mut s = sample(3, &[4]);
+        s.reset();
+        assert_eq!(s.counter_by_name("hits"), Some(0));
+        assert!(s.histogram_by_name("lat").expect("declared").is_empty());
+    }
+}

@@ -1,0 +1,2 @@
+//! smpsim: the command-line program.
+fn main() {}

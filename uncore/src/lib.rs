@@ -1,0 +1,24 @@
+//! smpsim-uncore: the memory system below the cores.
+//!
+//! # Owns
+//! Machine memory (4 KiB frames shared by all host threads), the private
+//! cache hierarchy models (L1I, L1D, L2 per core), the shared L3 slices with
+//! their inclusive directories, MSHRs, the interconnect (crossbar or 2-D
+//! mesh) and the memory-controller channels.
+//!
+//! # Depends on
+//! `smpsim-engine` only (time, partitions, messages, statistics).
+//!
+//! # Invariants
+//! The ownership rule of DESIGN.md §3: a core reads a line only while its
+//! cache holds it readable (S/E/M/O) and writes it only in M. Coherence
+//! transitions happen only through protocol messages, so parallel execution
+//! is race-free at the host level and functional results are deterministic.
+//!
+//! # Lifecycle
+//! Built from config structs → partitions registered with the engine →
+//! epochs run → statistics collected.
+//!
+//! # Errors
+//! Configuration errors are `Result`s naming the key and the allowed values.
+#![forbid(unsafe_code)]

@@ -1,2 +1,49 @@
 //! smpsim: the command-line program.
-fn main() {}
+
+mod selftest_isa;
+mod selftest_mem;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// smpsim: a parallel, cycle-level simulator of x86-64 SMP/SMT machines
+/// running Xen PV guests.
+#[derive(Parser, Debug)]
+#[command(name = "smpsim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Self-checking tests of the simulator's parts.
+    #[command(subcommand)]
+    Selftest(Selftest),
+}
+
+#[derive(Subcommand, Debug)]
+enum Selftest {
+    /// Differential test of instruction semantics against the host CPU.
+    Isa(selftest_isa::IsaArgs),
+    /// Random coherence test of the memory hierarchy.
+    Coherence(selftest_mem::CoherenceArgs),
+    /// Load-to-use latency microbenchmarks of each cache level.
+    Latency(selftest_mem::LatencyArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Selftest(Selftest::Isa(a)) => selftest_isa::run(&a),
+        Command::Selftest(Selftest::Coherence(a)) => selftest_mem::run_coherence(&a),
+        Command::Selftest(Selftest::Latency(a)) => selftest_mem::run_latency(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("smpsim: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -585,7 +585,11 @@ impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H>
         for &i in &self.mine[t] {
             // SAFETY: partition i is owned by thread t.
             let slot = unsafe { self.slots[i].get() };
-            if min_opt(slot.next, slot.inbox.peek_time()).is_none_or(|n| n >= end) {
+            let due = min_opt(slot.next, slot.inbox.peek_time());
+            if due.is_none_or(|n| n >= end) {
+                // Nothing to do this epoch, but messages just drained count
+                // as pending work for idle skipping.
+                slot.next = due;
                 continue;
             }
             let mut ctx = EpochCtx {
@@ -786,8 +790,10 @@ impl<P: Partition> BarrierCtx<'_, P> {
         self.stop = Some(reason.into());
     }
 
-    /// Asks for a barrier phase no later than `time` even if every partition
-    /// is idle (a hypervisor timer, say).
+    /// Asks for the next epoch to start no later than `time` even if every
+    /// partition is idle (a hypervisor timer, say). It holds for this
+    /// barrier's decision only: a hook that keeps a timer asks at every
+    /// barrier.
     pub fn wake_at(&mut self, time: Cycle) {
         self.wake = min_opt(self.wake, Some(time.max(self.now)));
     }

@@ -453,6 +453,14 @@ impl<T> PhaseCell<T> {
         // SAFETY: exclusivity is the caller's obligation (see above).
         unsafe { &mut *self.0.get() }
     }
+
+    /// # Safety
+    /// The phase rules say nobody writes the cell while the returned
+    /// reference lives (many readers may coexist).
+    unsafe fn read(&self) -> &T {
+        // SAFETY: no writer during the reader's phase (caller's obligation).
+        unsafe { &*self.0.get() }
+    }
 }
 
 /// What a run borrows from its engine.
@@ -540,16 +548,16 @@ impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H>
     }
 
     fn stopped(&self) -> bool {
-        // SAFETY: read at the start of a parallel phase; only the leader
-        // writes control, in the serial phase.
-        unsafe { self.control.get() }.stop.is_some()
+        // SAFETY: read in a parallel phase; only the leader writes control,
+        // in the serial phase.
+        unsafe { self.control.read() }.stop.is_some()
     }
 
     fn thread_main(&self, t: usize) {
         loop {
-            // SAFETY: parallel phase: control is read-only for everyone.
             let (start, end, parity) = {
-                let c = unsafe { self.control.get() };
+                // SAFETY: parallel phase: control is read-only for everyone.
+                let c = unsafe { self.control.read() };
                 (c.start, c.end, c.parity)
             };
             self.drain(t, 1 - parity);

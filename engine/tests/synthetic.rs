@@ -69,7 +69,9 @@ impl Node {
 
     fn fold(&mut self, words: [u64; 4]) {
         for w in words {
-            self.hash = (self.hash ^ w).wrapping_mul(0x0100_0000_01b3).rotate_left(17);
+            self.hash = (self.hash ^ w)
+                .wrapping_mul(0x0100_0000_01b3)
+                .rotate_left(17);
         }
     }
 
@@ -102,7 +104,8 @@ impl Partition for Node {
                 }
                 (_, Some(_)) => {
                     let m = ctx.pop_due().expect("peeked a due message");
-                    self.stats.record(self.late, self.now.saturating_since(m.time));
+                    self.stats
+                        .record(self.late, self.now.saturating_since(m.time));
                     self.now = m.time.max(self.now);
                     self.stats.inc(self.received);
                     let now = self.now.get();
@@ -166,7 +169,9 @@ fn run(n: u32, seed: u64, lookahead: u64, quantum: u64, threads: HostThreads) ->
         host_threads: threads,
         ..Default::default()
     };
-    let mut engine = machine(n, seed, lookahead).build(config).expect("valid machine");
+    let mut engine = machine(n, seed, lookahead)
+        .build(config)
+        .expect("valid machine");
     assert_eq!(engine.lookahead(), Some(lookahead));
     let summary = engine
         .run(None, &mut |_: &mut BarrierCtx<'_, Node>| {})
@@ -222,9 +227,15 @@ fn exact_mode_equals_lockstep() {
             let lockstep = run(n, seed, 8, 1, HostThreads::Count(1));
             for quantum in 2..=8 {
                 let out = run(n, seed, 8, quantum, HostThreads::Count(2));
-                assert_eq!(lockstep.hashes, out.hashes, "seed {seed}, n {n}, Q {quantum}");
+                assert_eq!(
+                    lockstep.hashes, out.hashes,
+                    "seed {seed}, n {n}, Q {quantum}"
+                );
                 assert_eq!(lockstep.stats_json, out.stats_json);
-                assert!(out.epochs < lockstep.epochs, "a larger quantum runs fewer epochs");
+                assert!(
+                    out.epochs < lockstep.epochs,
+                    "a larger quantum runs fewer epochs"
+                );
             }
         }
     }
@@ -240,7 +251,10 @@ fn lax_mode_differs_but_stays_deterministic() {
         assert_eq!(a, b, "lax Q {quantum} is deterministic");
         differed |= a.hashes != lockstep.hashes;
     }
-    assert!(differed, "lax mode applies some messages late, so timing must differ");
+    assert!(
+        differed,
+        "lax mode applies some messages late, so timing must differ"
+    );
 }
 
 /// A partition that is busy only at a few far-apart cycles.
@@ -282,8 +296,14 @@ fn sparse(wakes: &[u64], panic_at: Option<u64>) -> Sparse {
 
 fn sparse_engine(quantum: u64, threads: usize, panic_at: Option<u64>) -> Engine<Sparse> {
     let mut b = EngineBuilder::new();
-    b.add(sparse(&[5, 1_000_000], None), PartitionSpec::core("a", "core"));
-    b.add(sparse(&[70_000], panic_at), PartitionSpec::core("b", "core"));
+    b.add(
+        sparse(&[5, 1_000_000], None),
+        PartitionSpec::core("a", "core"),
+    );
+    b.add(
+        sparse(&[70_000], panic_at),
+        PartitionSpec::core("b", "core"),
+    );
     b.link_both(PartitionId(0), PartitionId(1), 10);
     b.build(EngineConfig {
         quantum,
@@ -309,7 +329,10 @@ fn idle_partitions_are_skipped_to_their_next_activity() {
 fn limit_stops_the_run_and_a_later_run_resumes() {
     let mut e = sparse_engine(10, 2, None);
     let s = e
-        .run(Some(Cycle(500_000)), &mut |_: &mut BarrierCtx<'_, Sparse>| {})
+        .run(Some(Cycle(500_000)), &mut |_: &mut BarrierCtx<
+            '_,
+            Sparse,
+        >| {})
         .expect("runs");
     assert_eq!((s.stop, s.end), (StopReason::Limit, Cycle(500_000)));
     let s = e

@@ -1,0 +1,182 @@
+//! Numbers and layouts of Xen's PV64 guest ABI (shared/xen-abi.md).
+//!
+//! Only what smpsim implements is named here; every value carries the
+//! section of xen-abi.md it comes from.
+
+/// Hypercall numbers (§1.1).
+pub mod hypercall {
+    /// `set_callbacks(event, failsafe, syscall)`.
+    pub const SET_CALLBACKS: u64 = 4;
+    /// `set_timer_op(abs_ns)`.
+    pub const SET_TIMER_OP: u64 = 15;
+    /// `xen_version(cmd, arg)`.
+    pub const XEN_VERSION: u64 = 17;
+    /// `console_io(cmd, count, buf)`.
+    pub const CONSOLE_IO: u64 = 18;
+    /// `vm_assist(cmd, type)`.
+    pub const VM_ASSIST: u64 = 21;
+    /// `iret` (jumped to, never called).
+    pub const IRET: u64 = 23;
+    /// `vcpu_op(cmd, vcpuid, arg)`.
+    pub const VCPU_OP: u64 = 24;
+    /// `sched_op(cmd, arg)`.
+    pub const SCHED_OP: u64 = 29;
+    /// `callback_op(cmd, arg)`.
+    pub const CALLBACK_OP: u64 = 30;
+    /// `event_channel_op(cmd, arg)`.
+    pub const EVENT_CHANNEL_OP: u64 = 32;
+}
+
+/// Xen errno values, returned negated in RAX (Appendix C).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(i64)]
+pub enum Errno {
+    /// Operation not permitted.
+    Perm = 1,
+    /// No such entry (for example a VCPU the domain does not have).
+    NoEnt = 2,
+    /// No such domain.
+    Srch = 3,
+    /// Bad address: a guest pointer that cannot be read or written.
+    Fault = 14,
+    /// Busy (for example register_vcpu_info twice).
+    Busy = 16,
+    /// Already exists (a VIRQ already bound, a VCPU initialised twice).
+    Exist = 17,
+    /// Invalid argument.
+    Inval = 22,
+    /// No space left (no free event-channel port).
+    NoSpc = 28,
+    /// Not implemented.
+    NoSys = 38,
+}
+
+impl Errno {
+    /// The value the guest sees in RAX: `-errno` as a two's-complement u64.
+    pub fn to_rax(self) -> u64 {
+        (-(self as i64)) as u64
+    }
+}
+
+/// `DOMID_SELF`: "the calling domain" in domain-id arguments.
+pub const DOMID_SELF: u16 = 0x7FF0;
+
+/// Event-channel sub-commands (§3.1).
+pub mod evtchnop {
+    /// Connect to a remote unbound port.
+    pub const BIND_INTERDOMAIN: u64 = 0;
+    /// Bind a virtual IRQ.
+    pub const BIND_VIRQ: u64 = 1;
+    /// Close a port.
+    pub const CLOSE: u64 = 3;
+    /// Signal a port.
+    pub const SEND: u64 = 4;
+    /// Query a port.
+    pub const STATUS: u64 = 5;
+    /// Allocate a port for a remote domain to bind.
+    pub const ALLOC_UNBOUND: u64 = 6;
+    /// Bind an IPI port to a VCPU.
+    pub const BIND_IPI: u64 = 7;
+    /// Change the VCPU a port notifies.
+    pub const BIND_VCPU: u64 = 8;
+    /// Unmask a port.
+    pub const UNMASK: u64 = 9;
+}
+
+/// `EVTCHNSTAT_*` values of `EVTCHNOP_status` (§3.1).
+pub mod evtchnstat {
+    /// Port not in use.
+    pub const CLOSED: u32 = 0;
+    /// Waiting for a remote domain to bind.
+    pub const UNBOUND: u32 = 1;
+    /// Connected to a remote domain's port.
+    pub const INTERDOMAIN: u32 = 2;
+    /// Bound to a virtual IRQ.
+    pub const VIRQ: u32 = 4;
+    /// Bound as an IPI port.
+    pub const IPI: u32 = 5;
+}
+
+/// Number of VIRQs (§3.2).
+pub const NR_VIRQS: u32 = 24;
+/// `VIRQ_TIMER`: a per-VCPU timer fired (§3.2).
+pub const VIRQ_TIMER: u32 = 0;
+/// `VIRQ_DEBUG`: per-VCPU debug request (§3.2).
+pub const VIRQ_DEBUG: u32 = 1;
+/// `VIRQ_XENOPROF` (§3.2).
+pub const VIRQ_XENOPROF: u32 = 7;
+/// `VIRQ_XENPMU` (§3.2).
+pub const VIRQ_XENPMU: u32 = 13;
+
+/// Whether a VIRQ is per-VCPU (bound once per VCPU, never moved).
+pub fn virq_is_per_vcpu(virq: u32) -> bool {
+    matches!(virq, VIRQ_TIMER | VIRQ_DEBUG | VIRQ_XENOPROF | VIRQ_XENPMU)
+}
+
+/// Ports of the 2-level ABI on x86-64 (§2.3).
+pub const EVTCHN_2L_NR_CHANNELS: u32 = 4096;
+
+/// Byte offsets in `shared_info` (§2.3).
+pub mod shared_info {
+    /// Size of one `vcpu_info`.
+    pub const VCPU_INFO_SIZE: u64 = 64;
+    /// VCPUs with a `vcpu_info` slot inside shared_info.
+    pub const LEGACY_MAX_VCPUS: u32 = 32;
+    /// `evtchn_pending[64]`.
+    pub const EVTCHN_PENDING: u64 = 2048;
+    /// `evtchn_mask[64]`.
+    pub const EVTCHN_MASK: u64 = 2560;
+    /// `wc_version`.
+    pub const WC_VERSION: u64 = 3072;
+}
+
+/// Byte offsets in `vcpu_info` (§2.2).
+pub mod vcpu_info {
+    /// `evtchn_upcall_pending` (u8).
+    pub const UPCALL_PENDING: u64 = 0;
+    /// `evtchn_upcall_mask` (u8).
+    pub const UPCALL_MASK: u64 = 1;
+    /// `evtchn_pending_sel` (u64).
+    pub const PENDING_SEL: u64 = 8;
+    /// `arch.cr2`.
+    pub const CR2: u64 = 16;
+    /// `time` (`vcpu_time_info`, 32 bytes).
+    pub const TIME: u64 = 32;
+}
+
+/// `sched_op` sub-commands and shutdown reasons (§4.1).
+pub mod sched {
+    /// Give up the CPU, stay runnable.
+    pub const YIELD: u64 = 0;
+    /// Block until an event.
+    pub const BLOCK: u64 = 1;
+    /// Shut the domain down.
+    pub const SHUTDOWN: u64 = 2;
+    /// Block until one of some ports is pending.
+    pub const POLL: u64 = 3;
+    /// `SHUTDOWN_poweroff`: success.
+    pub const SHUTDOWN_POWEROFF: u32 = 0;
+    /// `SHUTDOWN_reboot`.
+    pub const SHUTDOWN_REBOOT: u32 = 1;
+    /// `SHUTDOWN_crash`: failure.
+    pub const SHUTDOWN_CRASH: u32 = 3;
+    /// Largest valid reason (`SHUTDOWN_MAX`).
+    pub const SHUTDOWN_MAX: u32 = 5;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_is_negated_in_rax() {
+        assert_eq!(Errno::Inval.to_rax(), (-22i64) as u64);
+        assert_eq!(Errno::NoSys.to_rax() as i64, -38);
+    }
+
+    #[test]
+    fn per_vcpu_virqs() {
+        assert!(virq_is_per_vcpu(VIRQ_TIMER));
+        assert!(!virq_is_per_vcpu(2));
+    }
+}

@@ -25,7 +25,7 @@ impl Partition for Busy {
     }
 }
 
-fn ns_per_epoch(partitions: u32, threads: usize, epochs: u64) -> f64 {
+fn ns_per_epoch(partitions: u32, threads: HostThreads, epochs: u64) -> f64 {
     let mut b = EngineBuilder::new();
     for i in 0..partitions {
         let busy = Busy {
@@ -36,7 +36,7 @@ fn ns_per_epoch(partitions: u32, threads: usize, epochs: u64) -> f64 {
     }
     let config = EngineConfig {
         quantum: 1,
-        host_threads: HostThreads::Count(threads),
+        host_threads: threads,
         ..Default::default()
     };
     let mut engine = b.build(config).expect("valid machine");
@@ -53,15 +53,21 @@ fn main() {
     println!("engine cost per epoch (host has {host_cores} cores)");
     println!("{:>10} {:>12} {:>12}", "partitions", "host threads", "ns/epoch");
     for partitions in [2u32, 4, 16, 64] {
-        for threads in [1usize, 2, 4, 8, 16] {
-            if threads > host_cores.max(2) {
-                continue;
-            }
+        let counts = [1usize, 2, 4, 8, 16]
+            .into_iter()
+            .filter(|&t| t <= host_cores.max(2))
+            .map(HostThreads::Count);
+        // per-core: one thread per partition, oversubscribed on small hosts.
+        for threads in counts.chain([HostThreads::PerCore]) {
+            let epochs = match threads {
+                HostThreads::PerCore => 20_000 / u64::from(partitions),
+                HostThreads::Count(_) => 200_000 / u64::from(partitions),
+            };
             let mut runs: Vec<f64> = (0..5)
-                .map(|_| ns_per_epoch(partitions, threads, 200_000 / u64::from(partitions)))
+                .map(|_| ns_per_epoch(partitions, threads, epochs))
                 .collect();
             runs.sort_by(f64::total_cmp);
-            println!("{partitions:>10} {threads:>12} {:>12.0}", runs[2]);
+            println!("{partitions:>10} {:>12} {:>12.0}", threads.to_string(), runs[2]);
         }
     }
 }

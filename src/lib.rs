@@ -1,0 +1,23 @@
+//! smpsim: the whole machine — configuration, assembly, reports.
+//!
+//! # Owns
+//! The command line's shared pieces: reading TOML configs with errors that
+//! name the file, line, key and allowed values ([`config`]).
+//!
+//! # Depends on
+//! Every crate of the workspace.
+//!
+//! # Invariants
+//! Everything outside a report's `host` section is a pure function of the
+//! config, the workload and the quantum.
+//!
+//! # Lifecycle
+//! Parse config → validate → assemble the machine → run → report.
+//!
+//! # Errors
+//! User and environment errors are `Result`s whose messages say what was
+//! being done and on what; simulator bugs panic with context.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;

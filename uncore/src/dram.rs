@@ -49,6 +49,8 @@
 //! [`DramChannel::next_event`] as the partition's next activity. A
 //! [`QueueFull`] hands the request back: keep it and retry after the next
 //! `advance` (a slot frees when a CAS issues; `can_accept` tells).
+//! In lax mode a message may be due before the channel's clock
+//! ([`DramChannel::clock`]): enqueue it at `max(msg.time, clock)`.
 //!
 //! ```
 //! use smpsim_uncore::dram::*;

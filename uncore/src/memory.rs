@@ -89,13 +89,16 @@ pub enum MemError {
     },
     /// The configured size is not usable.
     #[error(
-        "machine memory size {size} bytes is not allowed: it must be a positive multiple of 4096"
+        "machine memory size {size} bytes is not allowed: it must be a positive multiple of 4096, at most 4 TiB"
     )]
     BadSize {
         /// The size asked for, in bytes.
         size: u64,
     },
 }
+
+/// Largest machine memory (4 TiB): its frame directory costs 32 MiB.
+pub const MAX_SIZE: u64 = 1 << 42;
 
 const WORDS_PER_FRAME: usize = (FRAME_SIZE / 8) as usize;
 const CHUNK_SHIFT: u32 = 9;
@@ -220,15 +223,14 @@ impl fmt::Debug for MachineMemory {
 }
 
 impl MachineMemory {
-    /// A machine memory of `size` bytes (a positive multiple of 4 KiB),
-    /// all zero, with nothing allocated yet.
+    /// A machine memory of `size` bytes (a positive multiple of 4 KiB, at
+    /// most [`MAX_SIZE`]), all zero, with nothing allocated yet.
     pub fn new(size: u64) -> Result<Self, MemError> {
-        if size == 0 || !size.is_multiple_of(FRAME_SIZE) {
+        if size == 0 || !size.is_multiple_of(FRAME_SIZE) || size > MAX_SIZE {
             return Err(MemError::BadSize { size });
         }
         let frames = size >> FRAME_SHIFT;
         let chunks = frames.div_ceil(CHUNK_FRAMES as u64);
-        let chunks = usize::try_from(chunks).map_err(|_| MemError::BadSize { size })?;
         Ok(MachineMemory {
             size,
             chunks: (0..chunks).map(|_| OnceLock::new()).collect(),

@@ -191,6 +191,12 @@ impl DramChannel {
         &mut self.stats
     }
 
+    /// The channel's clock: every cycle before it has been scheduled, so
+    /// the next `enqueue` or `advance` may not be earlier.
+    pub fn clock(&self) -> Cycle {
+        self.decided
+    }
+
     /// Requests waiting: `(reads, writes)`.
     pub fn queued(&self) -> (usize, usize) {
         (self.reads.len(), self.writes.len())

@@ -87,6 +87,15 @@ fn completions_wait_for_their_cycle() {
     assert_eq!(ch.next_event(), Some(Cycle(9)));
     assert_eq!(summary(&ch.advance(Cycle(10))), [(1, 9, RowOutcome::Miss)]);
     assert_eq!(ch.next_event(), None);
+    assert_eq!(ch.clock(), Cycle(10));
+}
+
+#[test]
+#[should_panic(expected = "after the channel was advanced to 10")]
+fn enqueue_before_the_clock_is_a_bug() {
+    let mut ch = channel(&small());
+    ch.advance(Cycle(10));
+    let _ = ch.enqueue(Cycle(9), read(0, 0));
 }
 
 /// An older conflict waits (tRAS) while a younger hit to the open row

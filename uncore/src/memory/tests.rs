@@ -15,6 +15,9 @@ fn bad_sizes_are_refused() {
         MachineMemory::new(4097).unwrap_err(),
         MemError::BadSize { size: 4097 }
     );
+    assert!(MachineMemory::new(MAX_SIZE).is_ok());
+    let e = MachineMemory::new(MAX_SIZE * 2).unwrap_err();
+    assert!(e.to_string().contains("at most 4 TiB"), "{e}");
 }
 
 #[test]

@@ -398,3 +398,25 @@ fn random_load_is_deterministic_and_complete() {
         "one burst at a time"
     );
 }
+
+/// Three of four write slots taken starts a drain: writes win ties over
+/// reads until the write queue is down to a quarter.
+#[test]
+fn full_write_queue_drains_ahead_of_reads() {
+    let mut ch = channel(&small());
+    for i in 0..3 {
+        ch.enqueue(Cycle(0), write(i, i)).unwrap(); // bank 0, row 0
+    }
+    ch.enqueue(Cycle(0), read(4, 9)).unwrap(); // bank 1
+                                               // ACT b0 0 (write first), ACT b1 1, CAS w0 3, CAS w1 5 (draining),
+                                               // then the queue is at a quarter: CAS read 7, CAS w2 9.
+    assert_eq!(
+        summary(&ch.advance(Cycle(100))),
+        [
+            (0, 9, RowOutcome::Miss),
+            (1, 11, RowOutcome::Hit),
+            (9, 13, RowOutcome::Miss),
+            (2, 15, RowOutcome::Hit)
+        ]
+    );
+}

@@ -218,3 +218,10 @@ fn threads_on_disjoint_lines_do_not_interfere() {
 fn oversized_load_is_a_bug() {
     let _ = mem(1).load(MachineAddr(0), 9);
 }
+
+#[test]
+fn frames_are_host_cache_line_aligned() {
+    assert_eq!(std::mem::align_of::<Frame>(), 64);
+    let f = Frame::zeroed();
+    assert_eq!(std::ptr::from_ref(&f.words[0]) as usize % 64, 0);
+}

@@ -23,6 +23,20 @@ pub trait EventMemory {
     fn read_u8(&mut self, addr: u64) -> u8;
     /// Writes the byte at `addr`.
     fn write_u8(&mut self, addr: u64, value: u8);
+
+    /// Reads the little-endian u64 at `addr` (byte by byte unless overridden).
+    fn read_ma_u64(&mut self, addr: u64) -> u64 {
+        (0..8).fold(0u64, |w, i| {
+            w | u64::from(self.read_u8(addr + i)) << (8 * i)
+        })
+    }
+
+    /// Writes the little-endian u64 at `addr` (byte by byte unless overridden).
+    fn write_ma_u64(&mut self, addr: u64, value: u64) {
+        for (i, b) in value.to_le_bytes().into_iter().enumerate() {
+            self.write_u8(addr + i as u64, b);
+        }
+    }
 }
 
 /// Where one VCPU's event state lives.

@@ -31,3 +31,33 @@ impl fmt::Display for Port {
         write!(f, "port {}", self.0)
     }
 }
+
+/// A machine frame number (4 KiB frames of machine memory).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mfn(pub u64);
+
+/// A pseudo-physical frame number of one domain.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pfn(pub u64);
+
+/// Bytes in a page / frame.
+pub const PAGE_SIZE: u64 = 4096;
+
+impl Mfn {
+    /// The machine address of byte `offset` of this frame.
+    pub fn addr(self, offset: u64) -> u64 {
+        self.0 * PAGE_SIZE + offset
+    }
+}
+
+impl fmt::Display for Mfn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mfn {:#x}", self.0)
+    }
+}
+
+impl fmt::Display for Pfn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pfn {:#x}", self.0)
+    }
+}

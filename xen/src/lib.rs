@@ -42,9 +42,13 @@
 //! ownership rule like guest ones.
 
 pub mod abi;
+pub mod builder;
 pub mod event_2l;
 pub mod evtchn;
+pub mod frames;
 pub mod ids;
+pub mod memory;
+pub mod regs;
 pub mod time;
 
-pub use ids::{DomainId, Port, VcpuId};
+pub use ids::{DomainId, Mfn, Pfn, Port, VcpuId};

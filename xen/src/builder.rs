@@ -1,0 +1,561 @@
+//! The domain builder: lays a loaded guest image out in a fresh domain's
+//! pseudo-physical memory and prepares everything a PV64 guest expects at
+//! its first instruction (xen-abi.md §1.3, §2.1–§2.4).
+//!
+//! # Memory and address-space layout
+//! `nr_pages = memory_bytes / 4096` pseudo-physical pages, backed by machine
+//! frames from the [`FrameAllocator`] in ascending order (PFN *i* → the
+//! *i*-th frame handed out; the shared_info frame is allocated after them and
+//! is not part of the P2M, as in Xen). The guest runs on a per-domain page
+//! map ([`AddressSpace`]), not on x86 page tables:
+//!
+//! | VA | what |
+//! |---|---|
+//! | `virt_base + pfn*4096`, every pfn < nr_pages | pseudo-physical page *pfn* (1:1, all of memory) |
+//! | `virt_base` … `image_end` | the ELF segments (image_end = last segment end, page aligned) |
+//! | `image_end` | the P2M list: `nr_pages` × u64 MFNs (`start_info.mfn_list`) |
+//! | next page | start_info (RSI at entry) |
+//! | next page | bootstrap stack (RSP at entry = its top) |
+//! | `virt_base + nr_pages*4096` | unmapped guard page |
+//! | `+ 4096` | shared_info (`params.shared_info_va`) |
+//! | `+ 4096` | unmapped guard page |
+//! | `+ 4096` | the group's shared area, if any (`params.shared_va`) |
+//!
+//! No xenstore or console ring pages exist (their MFNs and ports are 0 in
+//! start_info: guests print through console_io), and no page tables exist,
+//! so `pt_base` and `nr_pt_frames` are 0.
+
+use std::fmt;
+
+use crate::abi::shared_info as si;
+use crate::frames::{FrameAllocator, OutOfFrames};
+use crate::ids::{Mfn, PAGE_SIZE};
+use crate::memory::{AddressSpace, Fault, FrameStore};
+use crate::regs::{VcpuRegs, RSI, RSP};
+use crate::time::TimeScale;
+
+/// One loadable segment of the guest image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Virtual address of the first byte.
+    pub vaddr: u64,
+    /// File contents (`filesz` bytes).
+    pub bytes: Vec<u8>,
+    /// Size in memory (≥ `bytes.len()`; the rest is zero).
+    pub memsz: u64,
+}
+
+/// A loaded guest image, as the workloads crate's ELF loader produces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestImage {
+    /// PT_LOAD segments.
+    pub segments: Vec<Segment>,
+    /// Entry point (VA).
+    pub entry: u64,
+    /// VA of pseudo-physical page 0 (`XEN_ELFNOTE_VIRT_BASE`).
+    pub virt_base: u64,
+    /// VA of the hypercall page (`XEN_ELFNOTE_HYPERCALL_PAGE`), if any.
+    pub hypercall_page: Option<u64>,
+    /// VA of `smpsim_params` (SMPSIM note 1), if any.
+    pub params: Option<u64>,
+}
+
+/// Values the builder writes into bytes 8..128 of `struct smpsim_params`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParamsFill {
+    /// VCPUs to use (0 = count with VCPUOP_is_up).
+    pub nr_vcpus: u32,
+    /// `SMPSIM_FLAG_*`.
+    pub flags: u32,
+    /// Index of this domain in its group.
+    pub domain_index: u32,
+    /// Domid of the peer domain.
+    pub peer_domid: u32,
+    /// Workload arguments (0 = the workload's default).
+    pub args: [u64; 8],
+}
+
+/// Machine frames shared by the domains of a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedArea {
+    /// The frames, mapped contiguously in each domain.
+    pub frames: Vec<Mfn>,
+}
+
+/// What to build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainConfig {
+    /// Pseudo-physical memory in bytes (a multiple of 4096).
+    pub memory_bytes: u64,
+    /// VCPUs of the domain.
+    pub vcpus: u32,
+    /// TSC frequency in Hz (the core clock).
+    pub tsc_hz: u64,
+    /// Guest command line (`start_info.cmd_line`, at most 1023 bytes).
+    pub cmdline: String,
+    /// Wall-clock seconds at system time 0.
+    pub wallclock_sec: u64,
+    /// The parameter block contents.
+    pub params: ParamsFill,
+    /// The group's shared area, if any.
+    pub shared: Option<SharedArea>,
+}
+
+/// Why a domain could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// `memory_bytes` is 0 or not a multiple of 4096.
+    BadMemorySize(u64),
+    /// No VCPUs.
+    NoVcpus,
+    /// `virt_base` is not page aligned.
+    BadVirtBase(u64),
+    /// A segment's file size exceeds its memory size.
+    SegmentFileTooLarge {
+        /// Segment VA.
+        vaddr: u64,
+        /// File bytes.
+        filesz: u64,
+        /// Memory bytes.
+        memsz: u64,
+    },
+    /// A segment lies (partly) outside `[virt_base, virt_base + memory)`.
+    SegmentOutsideMemory {
+        /// Segment VA.
+        vaddr: u64,
+        /// Its end VA.
+        end: u64,
+        /// First VA past memory.
+        memory_end: u64,
+    },
+    /// Two segments overlap.
+    SegmentsOverlap {
+        /// First segment VA.
+        a: u64,
+        /// Second segment VA.
+        b: u64,
+    },
+    /// Image plus boot data need more pages than the domain has.
+    ImageTooBig {
+        /// Pages needed.
+        needed: u64,
+        /// Pages available.
+        have: u64,
+    },
+    /// The entry point is outside the image.
+    EntryOutsideImage(u64),
+    /// The hypercall page is not a page-aligned page inside the image.
+    BadHypercallPage(u64),
+    /// The params block is not inside a loaded segment.
+    ParamsOutsideImage(u64),
+    /// The params block's magic or version is wrong.
+    BadParams {
+        /// Magic found.
+        magic: u32,
+        /// Version found.
+        version: u32,
+    },
+    /// The command line does not fit in 1023 bytes.
+    CmdlineTooLong(usize),
+    /// Not enough machine memory.
+    OutOfFrames(OutOfFrames),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use BuildError::*;
+        match self {
+            BadMemorySize(b) => write!(f, "domain memory {b} bytes is not a positive multiple of 4096"),
+            NoVcpus => write!(f, "a domain needs at least one VCPU"),
+            BadVirtBase(v) => write!(f, "virt_base {v:#x} is not page aligned"),
+            SegmentFileTooLarge { vaddr, filesz, memsz } => write!(
+                f,
+                "segment at {vaddr:#x}: file size {filesz:#x} exceeds memory size {memsz:#x}"
+            ),
+            SegmentOutsideMemory { vaddr, end, memory_end } => write!(
+                f,
+                "segment {vaddr:#x}..{end:#x} lies outside guest memory (ends at {memory_end:#x}); give the domain more memory"
+            ),
+            SegmentsOverlap { a, b } => write!(f, "segments at {a:#x} and {b:#x} overlap"),
+            ImageTooBig { needed, have } => write!(
+                f,
+                "image and boot data need {needed} pages but the domain has {have}; give it more memory"
+            ),
+            EntryOutsideImage(e) => write!(f, "entry point {e:#x} is outside the image"),
+            BadHypercallPage(v) => write!(
+                f,
+                "hypercall page {v:#x} is not a page-aligned page inside the image"
+            ),
+            ParamsOutsideImage(v) => write!(
+                f,
+                "params block at {v:#x} is not inside a loaded segment"
+            ),
+            BadParams { magic, version } => write!(
+                f,
+                "params block has magic {magic:#x} version {version}, expected {PARAMS_MAGIC:#x} version {PARAMS_VERSION}"
+            ),
+            CmdlineTooLong(n) => write!(f, "command line of {n} bytes exceeds 1023"),
+            OutOfFrames(e) => write!(f, "building the domain: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// `SMPSIM_PARAMS_MAGIC` ("SMPS").
+pub const PARAMS_MAGIC: u32 = 0x5350_4D53;
+/// `SMPSIM_PARAMS_VERSION`.
+pub const PARAMS_VERSION: u32 = 1;
+/// Size of `struct smpsim_params`.
+pub const PARAMS_SIZE: u64 = 128;
+/// `start_info.magic`.
+pub const START_INFO_MAGIC: &str = "xen-3.0-x86_64";
+
+/// Where the builder put things (VAs unless named otherwise).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// VA of PFN 0.
+    pub virt_base: u64,
+    /// First VA past the image (page aligned).
+    pub image_end: u64,
+    /// The P2M list.
+    pub p2m_va: u64,
+    /// start_info.
+    pub start_info_va: u64,
+    /// Initial RSP (top of the bootstrap stack page).
+    pub stack_top: u64,
+    /// First VA past pseudo-physical memory.
+    pub memory_end: u64,
+    /// shared_info's mapping.
+    pub shared_info_va: u64,
+    /// The group's shared area (0 if none).
+    pub shared_va: u64,
+    /// Its size in bytes.
+    pub shared_bytes: u64,
+    /// The hypercall page, if the image has one.
+    pub hypercall_page: Option<u64>,
+}
+
+/// `start_info` as written (§2.4); fields not listed are 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartInfo {
+    /// Pages of the domain.
+    pub nr_pages: u64,
+    /// Machine address of shared_info.
+    pub shared_info_ma: u64,
+    /// `SIF_*` flags (0: an unprivileged domU).
+    pub flags: u32,
+    /// VA of the P2M list.
+    pub mfn_list: u64,
+    /// Command line.
+    pub cmd_line: String,
+}
+
+impl StartInfo {
+    /// The 1168-byte structure.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0u8; 1168];
+        b[..START_INFO_MAGIC.len()].copy_from_slice(START_INFO_MAGIC.as_bytes());
+        put64(&mut b, 32, self.nr_pages);
+        put64(&mut b, 40, self.shared_info_ma);
+        b[48..52].copy_from_slice(&self.flags.to_le_bytes());
+        put64(&mut b, 104, self.mfn_list);
+        let c = self.cmd_line.as_bytes();
+        b[128..128 + c.len()].copy_from_slice(c);
+        b
+    }
+}
+
+fn put64(b: &mut [u8], off: usize, v: u64) {
+    b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// A built domain: memory written, ready to start VCPU 0.
+#[derive(Clone, Debug)]
+pub struct BuiltDomain {
+    /// PFN → MFN.
+    pub p2m: Vec<Mfn>,
+    /// The guest's address space.
+    pub space: AddressSpace,
+    /// The shared_info frame.
+    pub shared_info: Mfn,
+    /// Where things are.
+    pub layout: Layout,
+    /// start_info as written.
+    pub start_info: StartInfo,
+    /// VCPU 0's registers at its first instruction.
+    pub regs: VcpuRegs,
+}
+
+fn page_up(v: u64) -> u64 {
+    v.div_ceil(PAGE_SIZE) * PAGE_SIZE
+}
+
+/// Checks segments; returns the page-aligned end of the image.
+fn check_segments(img: &GuestImage, memory_end: u64) -> Result<u64, BuildError> {
+    let mut spans: Vec<(u64, u64)> = Vec::new();
+    for s in &img.segments {
+        let filesz = s.bytes.len() as u64;
+        if filesz > s.memsz {
+            return Err(BuildError::SegmentFileTooLarge {
+                vaddr: s.vaddr,
+                filesz,
+                memsz: s.memsz,
+            });
+        }
+        let end = s.vaddr.saturating_add(s.memsz);
+        if s.vaddr < img.virt_base || end > memory_end {
+            return Err(BuildError::SegmentOutsideMemory {
+                vaddr: s.vaddr,
+                end,
+                memory_end,
+            });
+        }
+        if let Some(&(a, _)) = spans.iter().find(|&&(a, e)| s.vaddr < e && a < end) {
+            return Err(BuildError::SegmentsOverlap { a, b: s.vaddr });
+        }
+        spans.push((s.vaddr, end));
+    }
+    let end = spans.iter().map(|&(_, e)| e).max().unwrap_or(img.virt_base);
+    Ok(page_up(end))
+}
+
+fn inside_segment(img: &GuestImage, va: u64, len: u64) -> bool {
+    img.segments
+        .iter()
+        .any(|s| va >= s.vaddr && va + len <= s.vaddr + s.memsz)
+}
+
+fn check_image(img: &GuestImage, cfg: &DomainConfig) -> Result<(u64, u64), BuildError> {
+    if cfg.memory_bytes == 0 || !cfg.memory_bytes.is_multiple_of(PAGE_SIZE) {
+        return Err(BuildError::BadMemorySize(cfg.memory_bytes));
+    }
+    if cfg.vcpus == 0 {
+        return Err(BuildError::NoVcpus);
+    }
+    if !img.virt_base.is_multiple_of(PAGE_SIZE) {
+        return Err(BuildError::BadVirtBase(img.virt_base));
+    }
+    if cfg.cmdline.len() > 1023 {
+        return Err(BuildError::CmdlineTooLong(cfg.cmdline.len()));
+    }
+    let memory_end = img.virt_base + cfg.memory_bytes;
+    let image_end = check_segments(img, memory_end)?;
+    if !inside_segment(img, img.entry, 1) {
+        return Err(BuildError::EntryOutsideImage(img.entry));
+    }
+    if let Some(h) = img.hypercall_page {
+        if !h.is_multiple_of(PAGE_SIZE) || !inside_segment(img, h, PAGE_SIZE) {
+            return Err(BuildError::BadHypercallPage(h));
+        }
+    }
+    if let Some(p) = img.params {
+        if !inside_segment(img, p, PARAMS_SIZE) {
+            return Err(BuildError::ParamsOutsideImage(p));
+        }
+    }
+    Ok((image_end, memory_end))
+}
+
+fn plan(img: &GuestImage, cfg: &DomainConfig) -> Result<Layout, BuildError> {
+    let (image_end, memory_end) = check_image(img, cfg)?;
+    let nr_pages = cfg.memory_bytes / PAGE_SIZE;
+    let p2m_va = image_end;
+    let start_info_va = p2m_va + page_up(nr_pages * 8);
+    let stack_top = start_info_va + 2 * PAGE_SIZE;
+    let needed = (stack_top - img.virt_base) / PAGE_SIZE;
+    if needed > nr_pages {
+        return Err(BuildError::ImageTooBig {
+            needed,
+            have: nr_pages,
+        });
+    }
+    let shared_info_va = memory_end + PAGE_SIZE;
+    let shared_bytes = cfg
+        .shared
+        .as_ref()
+        .map_or(0, |s| s.frames.len() as u64 * PAGE_SIZE);
+    Ok(Layout {
+        virt_base: img.virt_base,
+        image_end,
+        p2m_va,
+        start_info_va,
+        stack_top,
+        memory_end,
+        shared_info_va,
+        shared_va: if shared_bytes > 0 {
+            shared_info_va + 2 * PAGE_SIZE
+        } else {
+            0
+        },
+        shared_bytes,
+        hypercall_page: img.hypercall_page,
+    })
+}
+
+/// Xen's PV64 hypercall page (§1.3): 0xCC fill, one 32-byte stub per slot.
+pub fn hypercall_page() -> Vec<u8> {
+    let mut p = vec![0xCCu8; PAGE_SIZE as usize];
+    for n in 0..128u32 {
+        let at = n as usize * 32;
+        let stub: Vec<u8> = if n == crate::abi::hypercall::IRET as u32 {
+            let mut s = vec![0x51, 0x41, 0x53, 0x50, 0xB8];
+            s.extend_from_slice(&n.to_le_bytes());
+            s.extend_from_slice(&[0x0F, 0x05]);
+            s
+        } else {
+            let mut s = vec![0x51, 0x41, 0x53, 0xB8];
+            s.extend_from_slice(&n.to_le_bytes());
+            s.extend_from_slice(&[0x0F, 0x05, 0x41, 0x5B, 0x59, 0xC3]);
+            s
+        };
+        p[at..at + stub.len()].copy_from_slice(&stub);
+    }
+    p
+}
+
+/// The shared_info page at start of day (§2.3, §2.4): every upcall mask
+/// set, VCPU time records, wallclock.
+pub fn shared_info_page(vcpus: u32, scale: TimeScale, wallclock_sec: u64) -> Vec<u8> {
+    let mut p = vec![0u8; PAGE_SIZE as usize];
+    for v in 0..si::LEGACY_MAX_VCPUS {
+        let at = (u64::from(v) * si::VCPU_INFO_SIZE) as usize;
+        p[at + crate::abi::vcpu_info::UPCALL_MASK as usize] = 1;
+        if v < vcpus {
+            let t = at + crate::abi::vcpu_info::TIME as usize;
+            p[t..t + 32].copy_from_slice(&scale.encode(2, 0, 0));
+        }
+    }
+    let wc = si::WC_VERSION as usize;
+    p[wc..wc + 4].copy_from_slice(&2u32.to_le_bytes());
+    p[wc + 4..wc + 8].copy_from_slice(&(wallclock_sec as u32).to_le_bytes());
+    p[wc + 12..wc + 16].copy_from_slice(&((wallclock_sec >> 32) as u32).to_le_bytes());
+    p
+}
+
+fn params_bytes(cfg: &DomainConfig, l: &Layout) -> Vec<u8> {
+    let p = &cfg.params;
+    let mut b = Vec::with_capacity(120);
+    for w in [p.nr_vcpus, p.flags, p.domain_index, p.peer_domid] {
+        b.extend_from_slice(&w.to_le_bytes());
+    }
+    for w in [l.shared_info_va, l.shared_va, l.shared_bytes] {
+        b.extend_from_slice(&w.to_le_bytes());
+    }
+    for a in p.args {
+        b.extend_from_slice(&a.to_le_bytes());
+    }
+    b.resize(120, 0);
+    b
+}
+
+fn map_space(l: &Layout, p2m: &[Mfn], shared_info: Mfn, cfg: &DomainConfig) -> AddressSpace {
+    let mut space = AddressSpace::new();
+    for (i, &m) in p2m.iter().enumerate() {
+        space.map(l.virt_base + i as u64 * PAGE_SIZE, m);
+    }
+    space.map(l.shared_info_va, shared_info);
+    if let Some(s) = &cfg.shared {
+        for (i, &m) in s.frames.iter().enumerate() {
+            space.map(l.shared_va + i as u64 * PAGE_SIZE, m);
+        }
+    }
+    space
+}
+
+fn fault_is_bug(f: Fault) -> String {
+    format!("builder wrote outside its own mapping at {:#x}", f.va)
+}
+
+fn write_image(img: &GuestImage, space: &AddressSpace, store: &mut dyn FrameStore) {
+    for s in &img.segments {
+        let mut bytes = s.bytes.clone();
+        bytes.resize(s.memsz as usize, 0);
+        space
+            .write(store, s.vaddr, &bytes)
+            .unwrap_or_else(|f| panic!("{}", fault_is_bug(f)));
+    }
+}
+
+fn fill_params(
+    img: &GuestImage,
+    cfg: &DomainConfig,
+    l: &Layout,
+    space: &AddressSpace,
+    store: &mut dyn FrameStore,
+) -> Result<(), BuildError> {
+    let Some(pva) = img.params else { return Ok(()) };
+    let mut head = [0u8; 8];
+    space
+        .read(store, pva, &mut head)
+        .unwrap_or_else(|f| panic!("{}", fault_is_bug(f)));
+    let magic = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes"));
+    let version = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
+    if magic != PARAMS_MAGIC || version != PARAMS_VERSION {
+        return Err(BuildError::BadParams { magic, version });
+    }
+    space
+        .write(store, pva + 8, &params_bytes(cfg, l))
+        .unwrap_or_else(|f| panic!("{}", fault_is_bug(f)));
+    Ok(())
+}
+
+/// Builds a domain: allocates its frames, writes the image, hypercall page,
+/// params block, P2M list, start_info and shared_info into `store`, and
+/// returns the maps and VCPU 0's start-of-day registers (§2.4).
+pub fn build(
+    img: &GuestImage,
+    cfg: &DomainConfig,
+    frames: &mut FrameAllocator,
+    store: &mut dyn FrameStore,
+) -> Result<BuiltDomain, BuildError> {
+    let l = plan(img, cfg)?;
+    let nr_pages = cfg.memory_bytes / PAGE_SIZE;
+    let p2m = frames.alloc(nr_pages).map_err(BuildError::OutOfFrames)?;
+    let shared_info = frames.alloc_one().map_err(BuildError::OutOfFrames)?;
+    let space = map_space(&l, &p2m, shared_info, cfg);
+    write_image(img, &space, store);
+    fill_params(img, cfg, &l, &space, store)?;
+    let w = |store: &mut dyn FrameStore, va: u64, b: &[u8]| {
+        space
+            .write(store, va, b)
+            .unwrap_or_else(|f| panic!("{}", fault_is_bug(f)))
+    };
+    if let Some(h) = l.hypercall_page {
+        w(store, h, &hypercall_page());
+    }
+    let list: Vec<u8> = p2m.iter().flat_map(|m| m.0.to_le_bytes()).collect();
+    w(store, l.p2m_va, &list);
+    let start_info = StartInfo {
+        nr_pages,
+        shared_info_ma: shared_info.addr(0),
+        flags: 0,
+        mfn_list: l.p2m_va,
+        cmd_line: cfg.cmdline.clone(),
+    };
+    w(store, l.start_info_va, &start_info.encode());
+    let scale = TimeScale::from_hz(cfg.tsc_hz);
+    store.write(
+        shared_info.addr(0),
+        &shared_info_page(cfg.vcpus, scale, cfg.wallclock_sec),
+    );
+    let mut regs = VcpuRegs {
+        rip: img.entry,
+        rflags: 0x200,
+        ..VcpuRegs::default()
+    };
+    regs.gpr[RSI] = l.start_info_va;
+    regs.gpr[RSP] = l.stack_top;
+    Ok(BuiltDomain {
+        p2m,
+        space,
+        shared_info,
+        layout: l,
+        start_info,
+        regs,
+    })
+}
+
+#[cfg(test)]
+#[path = "builder/tests.rs"]
+mod tests;

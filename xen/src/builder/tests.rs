@@ -1,0 +1,209 @@
+use super::*;
+use crate::memory::SparseFrames;
+
+const BASE: u64 = 0x40_0000;
+
+pub(crate) fn test_image() -> GuestImage {
+    let mut data = vec![0u8; 0x100];
+    data[0..4].copy_from_slice(&PARAMS_MAGIC.to_le_bytes());
+    data[4..8].copy_from_slice(&PARAMS_VERSION.to_le_bytes());
+    data[0x80] = 0x5a;
+    GuestImage {
+        segments: vec![
+            Segment {
+                vaddr: BASE,
+                bytes: vec![0x90; 0x1800],
+                memsz: 0x1800,
+            },
+            Segment {
+                vaddr: BASE + 0x2000,
+                bytes: data,
+                memsz: 0x3000,
+            },
+        ],
+        entry: BASE + 0x1000,
+        virt_base: BASE,
+        hypercall_page: Some(BASE),
+        params: Some(BASE + 0x2000),
+    }
+}
+
+pub(crate) fn test_config() -> DomainConfig {
+    DomainConfig {
+        memory_bytes: 64 * 4096,
+        vcpus: 2,
+        tsc_hz: 2_000_000_000,
+        cmdline: "hello world".into(),
+        wallclock_sec: 0x1_2345_6789,
+        params: ParamsFill {
+            nr_vcpus: 2,
+            flags: 1,
+            domain_index: 1,
+            peer_domid: 0,
+            args: [10, 20, 0, 0, 0, 0, 0, 77],
+        },
+        shared: None,
+    }
+}
+
+fn read(store: &mut SparseFrames, space: &AddressSpace, va: u64, n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    space.read(store, va, &mut b).expect("mapped");
+    b
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().expect("8"))
+}
+
+#[test]
+fn layout_p2m_and_start_of_day_registers() {
+    let mut store = SparseFrames::new();
+    let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
+    let d = build(&test_image(), &test_config(), &mut frames, &mut store).expect("builds");
+    let l = &d.layout;
+    assert_eq!(l.image_end, BASE + 0x5000);
+    assert_eq!(l.p2m_va, BASE + 0x5000, "64 pages × 8 B = one page");
+    assert_eq!(l.start_info_va, BASE + 0x6000);
+    assert_eq!(l.stack_top, BASE + 0x8000);
+    assert_eq!(l.memory_end, BASE + 64 * 4096);
+    assert_eq!(l.shared_info_va, BASE + 65 * 4096);
+    assert_eq!(d.p2m.len(), 64);
+    assert_eq!(d.p2m[0], Mfn(0x200));
+    assert_eq!(d.p2m[63], Mfn(0x23f));
+    assert_eq!(d.shared_info, Mfn(0x240));
+    assert_eq!(
+        d.space.translate(BASE + 5 * 4096 + 3),
+        Some(0x205 * 4096 + 3)
+    );
+    assert_eq!(d.space.frame(l.shared_info_va), Some(Mfn(0x240)));
+    assert_eq!(d.space.frame(l.memory_end), None, "guard page");
+    assert_eq!(d.space.len(), 65);
+    assert_eq!(d.regs.rip, BASE + 0x1000);
+    assert_eq!(d.regs.gpr[RSI], BASE + 0x6000);
+    assert_eq!(d.regs.gpr[RSP], BASE + 0x8000);
+    assert_eq!(d.regs.rflags, 0x200);
+    let list = read(&mut store, &d.space, l.p2m_va, 64 * 8);
+    assert_eq!(u64_at(&list, 8 * 7), 0x207);
+}
+
+#[test]
+fn start_info_fields() {
+    let mut store = SparseFrames::new();
+    let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
+    let d = build(&test_image(), &test_config(), &mut frames, &mut store).expect("builds");
+    let si = read(&mut store, &d.space, d.layout.start_info_va, 1168);
+    assert_eq!(&si[0..15], b"xen-3.0-x86_64\0");
+    assert_eq!(u64_at(&si, 32), 64, "nr_pages");
+    assert_eq!(u64_at(&si, 40), 0x240 * 4096, "shared_info MA");
+    assert_eq!(u64_at(&si, 88), 0, "pt_base: no page tables");
+    assert_eq!(u64_at(&si, 104), BASE + 0x5000, "mfn_list");
+    assert_eq!(&si[128..140], b"hello world\0");
+}
+
+#[test]
+fn shared_info_masks_time_and_wallclock() {
+    let mut store = SparseFrames::new();
+    let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
+    let d = build(&test_image(), &test_config(), &mut frames, &mut store).expect("builds");
+    let mut p = vec![0u8; 4096];
+    store.read(d.shared_info.addr(0), &mut p);
+    for v in 0..32 {
+        assert_eq!(p[v * 64 + 1], 1, "upcall_mask of VCPU {v}");
+        assert_eq!(p[v * 64], 0);
+    }
+    assert_eq!(
+        &p[64 + 56..64 + 60],
+        &0x8000_0000u32.to_le_bytes(),
+        "v1 mul"
+    );
+    assert_eq!(p[64 + 32], 2, "v1 time version");
+    assert_eq!(p[2 * 64 + 32], 0, "v2 does not exist");
+    assert_eq!(&p[3072..3076], &2u32.to_le_bytes());
+    assert_eq!(&p[3076..3080], &0x2345_6789u32.to_le_bytes());
+    assert_eq!(&p[3084..3088], &1u32.to_le_bytes(), "wc_sec_hi");
+}
+
+#[test]
+fn hypercall_page_stubs() {
+    let mut store = SparseFrames::new();
+    let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
+    let d = build(&test_image(), &test_config(), &mut frames, &mut store).expect("builds");
+    let p = read(&mut store, &d.space, BASE, 4096);
+    assert_eq!(
+        &p[18 * 32..18 * 32 + 15],
+        &[0x51, 0x41, 0x53, 0xB8, 18, 0, 0, 0, 0x0F, 0x05, 0x41, 0x5B, 0x59, 0xC3, 0xCC]
+    );
+    assert_eq!(
+        &p[23 * 32..23 * 32 + 11],
+        &[0x51, 0x41, 0x53, 0x50, 0xB8, 23, 0, 0, 0, 0x0F, 0x05]
+    );
+    assert_eq!(p[23 * 32 + 11], 0xCC);
+    assert_eq!(p[127 * 32 + 4], 127);
+    assert_eq!(p[4095], 0xCC);
+    assert_eq!(read(&mut store, &d.space, BASE + 0x1000, 1), vec![0x90]);
+}
+
+#[test]
+fn params_block_filled_after_magic() {
+    let mut store = SparseFrames::new();
+    let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
+    let mut cfg = test_config();
+    cfg.shared = Some(SharedArea {
+        frames: vec![Mfn(5), Mfn(6)],
+    });
+    let d = build(&test_image(), &cfg, &mut frames, &mut store).expect("builds");
+    let p = read(&mut store, &d.space, BASE + 0x2000, 0x88);
+    assert_eq!(&p[0..4], b"SMPS");
+    assert_eq!(&p[8..24], &[2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(u64_at(&p, 24), BASE + 65 * 4096, "shared_info_va");
+    assert_eq!(u64_at(&p, 32), BASE + 67 * 4096, "shared_va");
+    assert_eq!(u64_at(&p, 40), 8192);
+    assert_eq!(u64_at(&p, 48), 10);
+    assert_eq!(u64_at(&p, 48 + 7 * 8), 77);
+    assert_eq!(u64_at(&p, 112), 0);
+    assert_eq!(p[0x80], 0x5a, "byte 128 untouched");
+    assert_eq!(d.space.frame(BASE + 68 * 4096), Some(Mfn(6)));
+    let bss = read(&mut store, &d.space, BASE + 0x4000, 16);
+    assert_eq!(bss, vec![0; 16]);
+}
+
+#[test]
+fn errors_name_what_and_where() {
+    let mut store = SparseFrames::new();
+    let mut frames = FrameAllocator::new(Mfn(0), 1000);
+    let img = test_image();
+    let mut cfg = test_config();
+    cfg.memory_bytes = 7 * 4096;
+    let e = build(&img, &cfg, &mut frames, &mut store).expect_err("too small");
+    assert_eq!(e, BuildError::ImageTooBig { needed: 8, have: 7 });
+    assert!(e.to_string().contains("need 8 pages"));
+    cfg.memory_bytes = 4 * 4096;
+    let e = build(&img, &cfg, &mut frames, &mut store).expect_err("outside");
+    assert!(matches!(e, BuildError::SegmentOutsideMemory { vaddr, .. } if vaddr == BASE + 0x2000));
+    let mut bad = test_image();
+    bad.segments[1].vaddr = BASE + 0x1000;
+    let e = build(&bad, &test_config(), &mut frames, &mut store).expect_err("overlap");
+    assert_eq!(
+        e,
+        BuildError::SegmentsOverlap {
+            a: BASE,
+            b: BASE + 0x1000
+        }
+    );
+    let mut bad = test_image();
+    bad.params = Some(BASE + 0x9000);
+    let e = build(&bad, &test_config(), &mut frames, &mut store).expect_err("params");
+    assert_eq!(e, BuildError::ParamsOutsideImage(BASE + 0x9000));
+    let mut bad = test_image();
+    bad.segments[1].bytes[0] = 0;
+    let e = build(&bad, &test_config(), &mut frames, &mut store).expect_err("magic");
+    assert!(e.to_string().contains("magic 0x53504d00"), "{e}");
+    let mut bad = test_image();
+    bad.hypercall_page = Some(BASE + 8);
+    let e = build(&bad, &test_config(), &mut frames, &mut store).expect_err("hcall");
+    assert_eq!(e, BuildError::BadHypercallPage(BASE + 8));
+    let mut small = FrameAllocator::new(Mfn(0), 64);
+    let e = build(&test_image(), &test_config(), &mut small, &mut store).expect_err("frames");
+    assert!(matches!(e, BuildError::OutOfFrames(_)));
+}

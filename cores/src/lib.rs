@@ -1,21 +1,47 @@
 //! smpsim-cores: the simulated x86-64 cores.
 //!
 //! # Owns
-//! Decode of x86-64 instructions (iced-x86) into uops, the translation cache
-//! of decoded basic blocks, functional execution, the timing models
-//! (`functional`, `inorder`, `ooo`), SMT contexts, branch prediction, TLBs.
+//! Decode of x86-64 instructions (iced-x86) into uops ([`uop`],
+//! [`translate`]), the translation cache of decoded basic blocks
+//! ([`cache`]), functional execution ([`FuncCore`]), the CPUID model; later
+//! the timing models (`inorder`, `ooo`), SMT contexts, branch prediction, TLBs.
 //!
 //! # Depends on
 //! `smpsim-engine` and `smpsim-uncore`. What a core needs from the hypervisor
-//! (hypercalls, halts) it reports as an exit value, the way a KVM exit works.
+//! (hypercalls, halts) it reports as an exit value ([`Exit`]), the way a KVM
+//! exit works. Memory is reached through the [`GuestMemory`] trait.
 //!
 //! # Invariants
 //! Functional results are exact (all architectural state, the six arithmetic
-//! flags included) and deterministic; guest misbehaviour is a fault inside
-//! the guest (#UD, #DE, #PF, #GP), never a host panic.
+//! flags included; SDM-undefined flags as AMD hardware sets them, see
+//! [`alu::UndefinedFlags`]) and deterministic; guest misbehaviour is a fault
+//! inside the guest (#UD, #DE, #PF, #GP) with precise state, never a host
+//! panic. Supported: the integer ISA of issue 4 (see [`translate`]); x87,
+//! SSE, AVX and privileged instructions raise #UD naming the instruction.
 //!
 //! # Lifecycle
-//! Built per core → run by the engine epoch by epoch → statistics collected.
+//! Built per core → run by the engine epoch by epoch ([`FuncCore::run`] with
+//! an instruction budget) → statistics collected ([`FuncCore::stats`]).
 //!
 //! # Errors
-//! Guest faults are values; configuration errors are `Result`s.
+//! Guest faults are values ([`Fault`]); configuration errors are `Result`s.
+
+#![warn(missing_docs)]
+#![warn(missing_debug_implementations)]
+#![deny(unsafe_code)] // allowed only in difftest::native, the sandbox that runs code natively
+
+pub mod alu;
+pub mod arch;
+pub mod cache;
+pub mod cpuid;
+mod exec;
+pub mod func;
+pub mod mem;
+pub mod translate;
+pub mod uop;
+
+pub use arch::ArchState;
+pub use cache::AddressSpaceId;
+pub use cpuid::CpuidModel;
+pub use func::{Exit, Fault, FuncCore, FuncStats};
+pub use mem::{FlatMemory, GuestMemory, PageFault};

@@ -1,0 +1,99 @@
+//! Architectural (programmer-visible) state of one x86-64 hardware context.
+//!
+//! Only what user-mode integer code can see: the sixteen general-purpose
+//! registers, RIP, RFLAGS and the FS/GS base registers. Segment selectors,
+//! control registers and the x87/SSE state are not modelled (see the crate
+//! docs for what raises #UD instead).
+
+/// Index of a general-purpose register, in x86 encoding order.
+pub mod reg {
+    /// RAX.
+    pub const RAX: usize = 0;
+    /// RCX.
+    pub const RCX: usize = 1;
+    /// RDX.
+    pub const RDX: usize = 2;
+    /// RBX.
+    pub const RBX: usize = 3;
+    /// RSP.
+    pub const RSP: usize = 4;
+    /// RBP.
+    pub const RBP: usize = 5;
+    /// RSI.
+    pub const RSI: usize = 6;
+    /// RDI.
+    pub const RDI: usize = 7;
+    /// R8 (R9..R15 follow as 9..15).
+    pub const R8: usize = 8;
+}
+
+/// RFLAGS bits.
+pub mod flags {
+    /// Carry flag.
+    pub const CF: u64 = 1 << 0;
+    /// Reserved bit 1: always reads as 1.
+    pub const FIXED1: u64 = 1 << 1;
+    /// Parity flag (even parity of the low result byte).
+    pub const PF: u64 = 1 << 2;
+    /// Auxiliary (BCD) carry flag: carry out of bit 3.
+    pub const AF: u64 = 1 << 4;
+    /// Zero flag.
+    pub const ZF: u64 = 1 << 6;
+    /// Sign flag.
+    pub const SF: u64 = 1 << 7;
+    /// Trap flag (not modelled: popf cannot set it).
+    pub const TF: u64 = 1 << 8;
+    /// Interrupt enable flag (owned by the hypervisor, not by guest code).
+    pub const IF: u64 = 1 << 9;
+    /// Direction flag (string instructions).
+    pub const DF: u64 = 1 << 10;
+    /// Overflow flag.
+    pub const OF: u64 = 1 << 11;
+    /// Alignment check flag (user-writable via popf; checks not modelled).
+    pub const AC: u64 = 1 << 18;
+    /// CPUID-detection flag (user-writable via popf).
+    pub const ID: u64 = 1 << 21;
+    /// The six arithmetic flags.
+    pub const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
+    /// The flags user code may change with popf (TF and IF excluded).
+    pub const USER_WRITABLE: u64 = ARITH | DF | AC | ID;
+}
+
+/// The architectural state of one hardware context.
+///
+/// `rflags` always has bit 1 set; the arithmetic flags and DF live in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchState {
+    /// General-purpose registers in x86 encoding order: rax rcx rdx rbx rsp
+    /// rbp rsi rdi r8..r15.
+    pub gpr: [u64; 16],
+    /// Address of the next instruction to execute.
+    pub rip: u64,
+    /// RFLAGS (bit 1 always set).
+    pub rflags: u64,
+    /// FS segment base (guest virtual address).
+    pub fs_base: u64,
+    /// GS segment base (guest virtual address).
+    pub gs_base: u64,
+}
+
+impl Default for ArchState {
+    fn default() -> Self {
+        Self {
+            gpr: [0; 16],
+            rip: 0,
+            rflags: flags::FIXED1,
+            fs_base: 0,
+            gs_base: 0,
+        }
+    }
+}
+
+/// x86 mnemonic-style name of a 64-bit general-purpose register.
+pub fn gpr_name(index: usize) -> &'static str {
+    const NAMES: [&str; 16] = [
+        "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12",
+        "r13", "r14", "r15",
+    ];
+    NAMES[index]
+}

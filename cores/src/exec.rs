@@ -1,0 +1,632 @@
+//! The uop executor: runs translated blocks on a register file.
+//!
+//! Faults are precise: a faulting instruction leaves the registers and
+//! flags as they were before it (the translator's ordering rules plus the
+//! per-instruction snapshot, see [`crate::translate`]) and no memory
+//! written (one store per instruction, or a write probe first).
+
+mod str_op;
+
+use crate::alu::{self, mask, sext};
+use crate::arch::flags::{AF, CF, DF, FIXED1, OF, PF, SF, USER_WRITABLE, ZF};
+use crate::cache::CodePages;
+use crate::cpuid::CpuidModel;
+use crate::mem::{GuestMemory, PageFault};
+use crate::translate::Block;
+use crate::uop::{expand_fl, InsnInfo, Op, Uop, FLAGS, IMM, NUM_REGS};
+
+const RAX: usize = 0;
+const RCX: usize = 1;
+const RDX: usize = 2;
+const RBX: usize = 3;
+const F: usize = FLAGS as usize;
+
+/// RFLAGS bits of each compressed flag mask.
+static FLMASK: [u64; 64] = {
+    let mut t = [0u64; 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = expand_fl(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// The register file of one context and the run's instruction count.
+#[derive(Clone, Debug)]
+pub(crate) struct Cpu {
+    /// GPRs, temporaries, bases, RFLAGS (see [`crate::uop`]).
+    pub r: [u64; NUM_REGS],
+    /// Cycle counter value at the start of the current run.
+    pub cycle_base: u64,
+    /// Instructions executed in the current run.
+    pub executed: u64,
+    /// Code pages written by stores of the current instruction.
+    pub smc_pages: Vec<u64>,
+}
+
+/// What the executor needs from its core besides registers and memory.
+pub(crate) struct Env<'a> {
+    /// The CPUID model.
+    pub cpuid: &'a CpuidModel,
+    /// Pages holding translations (for self-modifying code).
+    pub code: &'a CodePages,
+    /// Instruction budget of the run.
+    pub max: u64,
+}
+
+/// How a uop ends.
+enum Flow {
+    Next,
+    Jump(u64),
+    Pf(PageFault),
+    De,
+    Gp,
+    Raise(u8, usize),
+    Hlt,
+    Syscall,
+}
+
+/// Register state saved before an instruction that may need rolling back.
+enum Saved {
+    Nothing,
+    Flags(u64),
+    All([u64; NUM_REGS]),
+}
+
+/// How a block's execution ends.
+#[derive(Debug)]
+pub(crate) enum BlockExit {
+    /// Continue at this RIP.
+    Next(u64),
+    /// The instruction budget ran out; RIP of the next instruction.
+    Limit(u64),
+    /// A fault at RIP `rip`.
+    Fault {
+        vector: u8,
+        rip: u64,
+        addr: u64,
+        detail: String,
+    },
+    /// hlt; RIP after it.
+    Hlt(u64),
+    /// syscall; RIP after it.
+    Syscall(u64),
+}
+
+#[inline(always)]
+fn ix(r: u8) -> usize {
+    usize::from(r & 31)
+}
+
+#[inline(always)]
+fn cond(f: u64, cc: u8) -> bool {
+    let sf_ne_of = ((f >> 7) ^ (f >> 11)) & 1 != 0;
+    let r = match cc >> 1 {
+        0 => f & OF != 0,
+        1 => f & CF != 0,
+        2 => f & ZF != 0,
+        3 => f & (CF | ZF) != 0,
+        4 => f & SF != 0,
+        5 => f & PF != 0,
+        6 => sf_ne_of,
+        _ => f & ZF != 0 || sf_ne_of,
+    };
+    r ^ (cc & 1 != 0)
+}
+
+#[inline(always)]
+fn canonical(a: u64) -> bool {
+    (((a << 16) as i64) >> 16) as u64 == a
+}
+
+impl Cpu {
+    /// A register file with everything zero but RFLAGS bit 1.
+    pub fn new() -> Self {
+        let mut r = [0u64; NUM_REGS];
+        r[F] = FIXED1;
+        Self {
+            r,
+            cycle_base: 0,
+            executed: 0,
+            smc_pages: Vec::new(),
+        }
+    }
+
+    /// Writes `v` to register `d` at `size` bytes (x86 merge/zero-extend rules).
+    #[inline(always)]
+    pub fn wb(&mut self, d: u8, size: u8, v: u64) {
+        let d = ix(d);
+        self.r[d] = match size {
+            1 => (self.r[d] & !0xff) | (v & 0xff),
+            2 => (self.r[d] & !0xffff) | (v & 0xffff),
+            4 => v & 0xffff_ffff,
+            _ => v,
+        };
+    }
+
+    #[inline(always)]
+    fn setfl(&mut self, m: u8, new: u64) {
+        let m = FLMASK[usize::from(m & 63)];
+        self.r[F] = (self.r[F] & !m) | (new & m);
+    }
+
+    #[inline(always)]
+    fn b(&self, u: &Uop) -> u64 {
+        if u.b == IMM {
+            u.imm as u64
+        } else {
+            self.r[ix(u.b)]
+        }
+    }
+
+    /// Effective address of a memory uop without the segment base.
+    #[inline(always)]
+    fn ea(&self, u: &Uop) -> u64 {
+        let a = self.r[ix(u.a)]
+            .wrapping_add(self.r[ix(u.c)] << (u.aux & 3))
+            .wrapping_add(u.imm as u64);
+        if u.aux & 4 != 0 {
+            a & 0xffff_ffff
+        } else {
+            a
+        }
+    }
+
+    #[inline(always)]
+    fn addr(&self, u: &Uop) -> u64 {
+        self.ea(u).wrapping_add(self.r[ix(u.fl)])
+    }
+
+    /// Records a store for self-modifying-code detection.
+    #[inline(always)]
+    fn note_store(&mut self, env: &Env<'_>, addr: u64, size: u8) {
+        let (p0, p1) = (addr >> 12, addr.wrapping_add(u64::from(size) - 1) >> 12);
+        if env.code.maybe(p0) || env.code.maybe(p1) {
+            for p in [p0, p1] {
+                if env.code.contains(p) && !self.smc_pages.contains(&p) {
+                    self.smc_pages.push(p);
+                }
+            }
+        }
+    }
+
+    /// Current cycle count as rdtsc sees it.
+    fn cycles(&self) -> u64 {
+        self.cycle_base.wrapping_add(self.executed)
+    }
+
+    /// Runs `blk` from its first instruction.
+    pub fn exec_block(
+        &mut self,
+        blk: &Block,
+        mem: &mut dyn GuestMemory,
+        env: &Env<'_>,
+    ) -> BlockExit {
+        for ins in &blk.insns {
+            if self.executed >= env.max {
+                return BlockExit::Limit(ins.rip);
+            }
+            if ins.rep != 0 {
+                return self.exec_rep(blk, ins, mem, env);
+            }
+            let saved = self.save(ins);
+            for u in &blk.uops[usize::from(ins.start)..usize::from(ins.end)] {
+                match self.exec_uop(u, mem, env) {
+                    Flow::Next => {}
+                    Flow::Jump(t) => {
+                        self.executed += 1;
+                        return BlockExit::Next(t);
+                    }
+                    Flow::Hlt => {
+                        return self.retire_exit(BlockExit::Hlt(ins.rip + u64::from(ins.len)))
+                    }
+                    Flow::Syscall => {
+                        return self.retire_exit(BlockExit::Syscall(ins.rip + u64::from(ins.len)))
+                    }
+                    f => return self.fault(blk, ins, saved, f),
+                }
+            }
+            self.executed += 1;
+            if !self.smc_pages.is_empty() {
+                return BlockExit::Next(ins.rip + u64::from(ins.len));
+            }
+        }
+        BlockExit::Next(blk.end_rip)
+    }
+
+    fn retire_exit(&mut self, e: BlockExit) -> BlockExit {
+        self.executed += 1;
+        e
+    }
+
+    /// Saves what a fault inside `ins` must restore.
+    #[inline(always)]
+    fn save(&self, ins: &InsnInfo) -> Saved {
+        match ins.snapshot {
+            0 => Saved::Nothing,
+            1 => Saved::Flags(self.r[F]),
+            _ => Saved::All(self.r),
+        }
+    }
+
+    fn fault(&mut self, blk: &Block, ins: &InsnInfo, saved: Saved, f: Flow) -> BlockExit {
+        match saved {
+            Saved::Nothing => {}
+            Saved::Flags(x) => self.r[F] = x,
+            Saved::All(r) => self.r = r,
+        }
+        self.smc_pages.clear();
+        let (vector, addr, detail) = match f {
+            Flow::Pf(pf) => (14, pf.addr, pf.to_string()),
+            Flow::De => (0, 0, format!("#DE: divide error at {:#x}", ins.rip)),
+            Flow::Gp => (13, 0, format!("#GP(0) at {:#x}", ins.rip)),
+            Flow::Raise(v, i) => (v, 0, blk.details[i].clone()),
+            _ => unreachable!("only faults reach here"),
+        };
+        BlockExit::Fault {
+            vector,
+            rip: ins.rip,
+            addr,
+            detail,
+        }
+    }
+
+    /// A REP string instruction: one counted instruction per iteration.
+    fn exec_rep(
+        &mut self,
+        blk: &Block,
+        ins: &InsnInfo,
+        mem: &mut dyn GuestMemory,
+        env: &Env<'_>,
+    ) -> BlockExit {
+        let u = &blk.uops[usize::from(ins.start)];
+        let cmask = if ins.rep_addr32 {
+            0xffff_ffff
+        } else {
+            u64::MAX
+        };
+        let next = ins.rip + u64::from(ins.len);
+        if self.r[RCX] & cmask == 0 {
+            self.executed += 1;
+            return BlockExit::Next(next);
+        }
+        loop {
+            match self.exec_uop(u, mem, env) {
+                Flow::Next => {}
+                f => return self.fault(blk, ins, Saved::Nothing, f),
+            }
+            let c = self.r[RCX].wrapping_sub(1);
+            self.wb(1, if ins.rep_addr32 { 4 } else { 8 }, c);
+            self.executed += 1;
+            let zf = self.r[F] & ZF != 0;
+            let stop_on_flags = u.aux & 7 >= 3 && ((ins.rep == 1 && !zf) || (ins.rep == 2 && zf));
+            if c & cmask == 0 || stop_on_flags {
+                return BlockExit::Next(next);
+            }
+            if self.executed >= env.max || !self.smc_pages.is_empty() {
+                return BlockExit::Next(ins.rip);
+            }
+        }
+    }
+
+    /// Executes one uop. Long by nature: the uop set's dispatch table.
+    #[inline(always)]
+    fn exec_uop(&mut self, u: &Uop, mem: &mut dyn GuestMemory, env: &Env<'_>) -> Flow {
+        let a = self.r[ix(u.a)];
+        let s = u.size;
+        match u.op {
+            Op::Nop | Op::Fence | Op::Pause => {}
+            Op::MovI => self.wb(u.dst, s, u.imm as u64),
+            Op::Mov => self.wb(u.dst, s, a),
+            Op::Zext => self.wb(u.dst, s, a & mask(u.aux)),
+            Op::Sext => self.wb(u.dst, s, sext(a, u.aux)),
+            Op::GetHi => self.r[ix(u.dst)] = (a >> 8) & 0xff,
+            Op::PutHi => {
+                let d = ix(u.dst);
+                self.r[d] = (self.r[d] & !0xff00) | ((a & 0xff) << 8);
+            }
+            Op::Ld => {
+                let addr = self.addr(u);
+                if !canonical(addr) {
+                    return Flow::Gp;
+                }
+                match mem.load(addr, s) {
+                    Ok(v) => self.wb(u.dst, s, v),
+                    Err(pf) => return Flow::Pf(pf),
+                }
+            }
+            Op::St => {
+                let addr = self.addr(u);
+                if !canonical(addr) {
+                    return Flow::Gp;
+                }
+                if let Err(pf) = mem.store(addr, s, self.r[ix(u.b)]) {
+                    return Flow::Pf(pf);
+                }
+                self.note_store(env, addr, s);
+            }
+            Op::ProbeW => {
+                let addr = self.addr(u);
+                if !canonical(addr) {
+                    return Flow::Gp;
+                }
+                let r = mem.load(addr, s).and_then(|v| mem.store(addr, s, v));
+                if let Err(pf) = r {
+                    return Flow::Pf(PageFault { write: true, ..pf });
+                }
+            }
+            Op::Lea => self.wb(u.dst, s, self.ea(u)),
+            Op::Add | Op::Adc | Op::Sub | Op::Sbb => self.arith(u, a),
+            Op::And | Op::Or | Op::Xor => {
+                let b = self.b(u);
+                let res = match u.op {
+                    Op::And => a & b,
+                    Op::Or => a | b,
+                    _ => a ^ b,
+                };
+                self.wb(u.dst, s, res);
+                if u.fl != 0 {
+                    self.setfl(u.fl, alu::logic(s, res).1);
+                }
+            }
+            Op::Inc | Op::Dec | Op::Neg => {
+                let (res, f) = match u.op {
+                    Op::Inc => alu::add(s, a, 1, 0),
+                    Op::Dec => alu::sub(s, a, 1, 0),
+                    _ => alu::sub(s, 0, a, 0),
+                };
+                self.wb(u.dst, s, res);
+                self.setfl(u.fl, f);
+            }
+            Op::Not => self.wb(u.dst, s, !a),
+            Op::Shl
+            | Op::Shr
+            | Op::Sar
+            | Op::Rol
+            | Op::Ror
+            | Op::Rcl
+            | Op::Rcr
+            | Op::Shld
+            | Op::Shrd => self.shift(u, a),
+            Op::Mul | Op::ImulW | Op::Imul => self.mul(u, a),
+            Op::Div | Op::Idiv => return self.div(u, a),
+            Op::Bt | Op::Bts | Op::Btr | Op::Btc => self.bt(u, a),
+            Op::BtAddr => {
+                let bits = u64::from(s) * 8;
+                let off = (sext(self.b(u), s) as i64) >> bits.trailing_zeros();
+                self.wb(
+                    u.dst,
+                    8,
+                    a.wrapping_add((off as u64).wrapping_mul(u64::from(s))),
+                );
+            }
+            Op::Bsf | Op::Bsr | Op::Lzcnt | Op::Tzcnt | Op::Popcnt | Op::Bswap => self.bits(u, a),
+            Op::Setcc => self.wb(u.dst, 1, u64::from(cond(self.r[F], u.aux))),
+            Op::Cmov => {
+                let v = if cond(self.r[F], u.aux) { self.b(u) } else { a };
+                self.wb(u.dst, s, v);
+            }
+            Op::CondMov => {
+                if cond(self.r[F], u.aux) {
+                    self.wb(u.dst, s, self.b(u));
+                }
+            }
+            Op::Popf => self.r[F] = (self.r[F] & !USER_WRITABLE) | (a & USER_WRITABLE) | FIXED1,
+            Op::Sahf => {
+                let m = SF | ZF | AF | PF | CF;
+                self.r[F] = (self.r[F] & !m) | (a & m);
+            }
+            Op::FlagOp => {
+                let f = &mut self.r[F];
+                match u.aux {
+                    0 => *f &= !CF,
+                    1 => *f |= CF,
+                    2 => *f ^= CF,
+                    3 => *f &= !DF,
+                    _ => *f |= DF,
+                }
+            }
+            Op::Str => return self.string(u, mem, env),
+            Op::Cpuid => self.cpuid(env),
+            Op::Rdtsc | Op::Rdtscp => {
+                let t = self.cycles();
+                self.wb(0, 4, t);
+                self.wb(2, 4, t >> 32);
+                if u.op == Op::Rdtscp {
+                    self.wb(1, 4, u64::from(env.cpuid.tsc_aux));
+                }
+            }
+            Op::Jmp => return Flow::Jump(u.imm as u64),
+            Op::Jcc => {
+                if cond(self.r[F], u.aux) {
+                    return Flow::Jump(u.imm as u64);
+                }
+            }
+            Op::JmpR => return Flow::Jump(a),
+            Op::Jnz | Op::Jz => {
+                if (a & mask(s) != 0) == (u.op == Op::Jnz) {
+                    return Flow::Jump(u.imm as u64);
+                }
+            }
+            Op::Hlt => return Flow::Hlt,
+            Op::Syscall => return Flow::Syscall,
+            Op::Raise => return Flow::Raise(u.aux, u.imm as usize),
+            Op::Chk => {
+                let bad = if u.aux == 0 {
+                    a & 15 != 0
+                } else {
+                    !canonical(a)
+                };
+                if bad {
+                    return Flow::Gp;
+                }
+            }
+        }
+        Flow::Next
+    }
+
+    #[inline(always)]
+    fn arith(&mut self, u: &Uop, a: u64) {
+        let b = self.b(u);
+        let cf = self.r[F] & CF;
+        let carry = if matches!(u.op, Op::Adc | Op::Sbb) {
+            cf
+        } else {
+            0
+        };
+        let add = matches!(u.op, Op::Add | Op::Adc);
+        if u.fl == 0 {
+            let res = if add {
+                a.wrapping_add(b).wrapping_add(carry)
+            } else {
+                a.wrapping_sub(b).wrapping_sub(carry)
+            };
+            self.wb(u.dst, u.size, res);
+            return;
+        }
+        let (res, f) = if add {
+            alu::add(u.size, a, b, carry)
+        } else {
+            alu::sub(u.size, a, b, carry)
+        };
+        self.wb(u.dst, u.size, res);
+        self.setfl(u.fl, f);
+    }
+
+    fn shift(&mut self, u: &Uop, a: u64) {
+        let (s, n) = (u.size, self.b(u));
+        let cf = self.r[F] & CF;
+        let fill = self.r[ix(u.c)];
+        let r = match u.op {
+            Op::Shl => alu::shl(s, a, n),
+            Op::Shr => alu::shr(s, a, n),
+            Op::Sar => alu::sar(s, a, n),
+            Op::Rol => alu::rol(s, a, n),
+            Op::Ror => alu::ror(s, a, n),
+            Op::Rcl => alu::rcl(s, a, n, cf),
+            Op::Rcr => alu::rcr(s, a, n, cf),
+            Op::Shld => alu::shld(s, a, fill, n),
+            _ => alu::shrd(s, a, fill, n),
+        };
+        match r {
+            Some((res, f)) => {
+                self.wb(u.dst, s, res);
+                self.setfl(u.fl, f);
+            }
+            // A zero count changes no flag, but the register is still written.
+            None => self.wb(u.dst, s, a),
+        }
+    }
+
+    fn mul(&mut self, u: &Uop, a: u64) {
+        let (s, b) = (u.size, self.b(u));
+        let signed = u.op != Op::Mul;
+        let (lo, hi) = if signed {
+            alu::imul_wide(s, a, b)
+        } else {
+            alu::mul_wide(s, a, b)
+        };
+        let over = if signed {
+            alu::imul_overflows(s, lo, hi)
+        } else {
+            hi != 0
+        };
+        match (u.op, s) {
+            (Op::Imul, _) => self.wb(u.dst, s, lo),
+            (_, 1) => self.wb(u.dst, 2, (hi << 8) | lo),
+            _ => {
+                self.wb(u.dst, s, lo);
+                self.wb(u.c, s, hi);
+            }
+        }
+        self.setfl(u.fl, alu::mul_flags(s, lo, over));
+    }
+
+    fn div(&mut self, u: &Uop, a: u64) -> Flow {
+        let (s, d) = (u.size, self.b(u));
+        let (hi, lo) = if s == 1 {
+            ((a >> 8) & 0xff, a & 0xff)
+        } else {
+            (self.r[ix(u.c)], a)
+        };
+        let r = if u.op == Op::Div {
+            alu::div(s, hi, lo, d)
+        } else {
+            alu::idiv(s, hi, lo, d)
+        };
+        let Some((q, rem)) = r else { return Flow::De };
+        if s == 1 {
+            self.wb(u.dst, 2, (rem << 8) | q);
+        } else {
+            self.wb(u.dst, s, q);
+            self.wb(u.c, s, rem);
+        }
+        Flow::Next
+    }
+
+    fn bt(&mut self, u: &Uop, a: u64) {
+        let bits = u32::from(u.size) * 8;
+        let pos = (self.b(u) as u32) & (bits - 1);
+        let m = 1u64 << pos;
+        let res = match u.op {
+            Op::Bts => a | m,
+            Op::Btr => a & !m,
+            Op::Btc => a ^ m,
+            _ => a,
+        };
+        self.wb(u.dst, u.size, res);
+        self.setfl(u.fl, alu::bt_flags(a, pos));
+    }
+
+    fn bits(&mut self, u: &Uop, a: u64) {
+        let s = u.size;
+        let v = a & mask(s);
+        let bits = u64::from(s) * 8;
+        let lz = u64::from(v.leading_zeros()) - (64 - bits);
+        match u.op {
+            Op::Bsf | Op::Bsr => {
+                if v != 0 {
+                    let r = if u.op == Op::Bsf {
+                        u64::from(v.trailing_zeros())
+                    } else {
+                        bits - 1 - lz
+                    };
+                    self.wb(u.dst, s, r);
+                }
+                self.setfl(u.fl, alu::bsx_flags(v == 0));
+            }
+            Op::Lzcnt | Op::Tzcnt => {
+                let r = if u.op == Op::Lzcnt {
+                    lz
+                } else {
+                    u64::from(v.trailing_zeros()).min(bits)
+                };
+                self.wb(u.dst, s, r);
+                self.setfl(u.fl, alu::cnt_flags(v == 0, r));
+            }
+            Op::Popcnt => {
+                self.wb(u.dst, s, u64::from(v.count_ones()));
+                self.setfl(u.fl, alu::popcnt_flags(v == 0));
+            }
+            _ => {
+                let r = match s {
+                    8 => v.swap_bytes(),
+                    4 => u64::from((v as u32).swap_bytes()),
+                    _ => 0,
+                };
+                self.wb(u.dst, s, r);
+            }
+        }
+    }
+
+    fn cpuid(&mut self, env: &Env<'_>) {
+        let leaf = self.r[RAX] as u32;
+        let sub = self.r[RCX] as u32;
+        let [a, b, c, d] = env.cpuid.query(leaf, sub);
+        self.wb(RAX as u8, 4, u64::from(a));
+        self.wb(RBX as u8, 4, u64::from(b));
+        self.wb(RCX as u8, 4, u64::from(c));
+        self.wb(RDX as u8, 4, u64::from(d));
+    }
+}

@@ -1,0 +1,240 @@
+//! The functional core: translation cache + uop executor + CPUID model +
+//! cycle counter. No timing: one cycle per instruction.
+//!
+//! ```
+//! use smpsim_cores::{ArchState, CpuidModel, Exit, FlatMemory, FuncCore, GuestMemory};
+//! let mut mem = FlatMemory::new();
+//! mem.map(0x1000, 0x1000);
+//! // mov eax, 5; add eax, 7; hlt
+//! mem.write(0x1000, &[0xb8, 5, 0, 0, 0, 0x83, 0xc0, 7, 0xf4]).unwrap();
+//! let mut core = FuncCore::new(CpuidModel::default());
+//! let mut st = ArchState { rip: 0x1000, ..ArchState::default() };
+//! assert_eq!(core.run(&mut st, &mut mem, 100), Exit::Halt);
+//! assert_eq!(st.gpr[0], 12);
+//! assert_eq!(st.rip, 0x1009);
+//! ```
+
+use crate::arch::{flags, ArchState};
+use crate::cache::{AddressSpaceId, CacheStats, TransCache};
+use crate::cpuid::CpuidModel;
+use crate::exec::{BlockExit, Cpu, Env};
+use crate::mem::{GuestMemory, PAGE_SIZE};
+use crate::translate::translate_block;
+use crate::uop::{FLAGS, FSBASE, GSBASE};
+use std::fmt;
+
+/// A fault raised inside the guest. The state is that before the faulting
+/// instruction and `rip` is its address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Exception vector: 0 #DE, 3 #BP, 6 #UD, 13 #GP, 14 #PF.
+    pub vector: u8,
+    /// Address of the faulting instruction.
+    pub rip: u64,
+    /// For #PF the faulting address (CR2); 0 otherwise.
+    pub addr: u64,
+    /// Human-readable report; for #UD the instruction bytes and mnemonic.
+    pub detail: String,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "vector {} at {:#x}: {}",
+            self.vector, self.rip, self.detail
+        )
+    }
+}
+
+/// Why [`FuncCore::run`] returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// `max_insns` instructions were executed; RIP is the next one.
+    InsnLimit,
+    /// A guest fault; RIP is the faulting instruction.
+    Fault(Fault),
+    /// `hlt` executed; RIP is after it.
+    Halt,
+    /// `syscall` executed (the hypercall trap); RIP is after it and no
+    /// register was changed: the hypervisor does what the instruction would.
+    Syscall,
+}
+
+/// Counters of a functional core.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FuncStats {
+    /// Instructions retired (a REP iteration counts as one).
+    pub instructions: u64,
+    /// Translation cache counters.
+    pub cache: CacheStats,
+}
+
+/// A functional x86-64 core.
+///
+/// Instruction counting: every instruction counts one, and a REP string
+/// instruction counts one per iteration (one if it runs no iteration), so a
+/// long REP can be interrupted between iterations with RIP still on it.
+#[derive(Clone, Debug)]
+pub struct FuncCore {
+    cpu: Cpu,
+    cache: TransCache,
+    cpuid: CpuidModel,
+    asid: AddressSpaceId,
+    cycles: u64,
+    retired: u64,
+}
+
+impl FuncCore {
+    /// A core with an empty translation cache and cycle counter 0.
+    pub fn new(cpuid: CpuidModel) -> Self {
+        Self {
+            cpu: Cpu::new(),
+            cache: TransCache::new(),
+            cpuid,
+            asid: AddressSpaceId(0),
+            cycles: 0,
+            retired: 0,
+        }
+    }
+
+    /// The cycle counter `rdtsc` reads.
+    pub fn cycles(&self) -> u64 {
+        self.cycles
+    }
+
+    /// Sets the cycle counter (timing models drive it; functional mode adds
+    /// one per instruction).
+    pub fn set_cycles(&mut self, c: u64) {
+        self.cycles = c;
+    }
+
+    /// The address space translations are looked up in.
+    pub fn address_space(&self) -> AddressSpaceId {
+        self.asid
+    }
+
+    /// Switches address space (e.g. on a guest page-table switch).
+    pub fn set_address_space(&mut self, asid: AddressSpaceId) {
+        self.asid = asid;
+    }
+
+    /// The CPUID model.
+    pub fn cpuid(&self) -> &CpuidModel {
+        &self.cpuid
+    }
+
+    /// Drops translations of the page holding `vaddr` (for writers other
+    /// than this core: other cores, the hypervisor, DMA). Returns how many.
+    pub fn invalidate_code(&mut self, vaddr: u64) -> usize {
+        self.cache.invalidate_page(vaddr / PAGE_SIZE)
+    }
+
+    /// Drops every translation.
+    pub fn flush_translations(&mut self) {
+        self.cache.flush();
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> FuncStats {
+        FuncStats {
+            instructions: self.retired,
+            cache: self.cache.stats(),
+        }
+    }
+
+    fn load_state(&mut self, st: &ArchState) {
+        self.cpu.r[..16].copy_from_slice(&st.gpr);
+        self.cpu.r[usize::from(FLAGS)] = st.rflags | flags::FIXED1;
+        self.cpu.r[usize::from(FSBASE)] = st.fs_base;
+        self.cpu.r[usize::from(GSBASE)] = st.gs_base;
+    }
+
+    fn store_state(&self, st: &mut ArchState) {
+        st.gpr.copy_from_slice(&self.cpu.r[..16]);
+        st.rflags = self.cpu.r[usize::from(FLAGS)];
+        st.fs_base = self.cpu.r[usize::from(FSBASE)];
+        st.gs_base = self.cpu.r[usize::from(GSBASE)];
+    }
+
+    /// Executes up to `max_insns` instructions from `state.rip` (REP
+    /// iterations count one each, see the type docs).
+    pub fn run(
+        &mut self,
+        state: &mut ArchState,
+        mem: &mut dyn GuestMemory,
+        max_insns: u64,
+    ) -> Exit {
+        self.load_state(state);
+        self.cpu.executed = 0;
+        self.cpu.cycle_base = self.cycles;
+        let mut rip = state.rip;
+        let exit = self.run_blocks(&mut rip, mem, max_insns);
+        self.cycles = self.cycles.wrapping_add(self.cpu.executed);
+        self.retired += self.cpu.executed;
+        self.store_state(state);
+        state.rip = rip;
+        exit
+    }
+
+    fn run_blocks(&mut self, rip: &mut u64, mem: &mut dyn GuestMemory, max: u64) -> Exit {
+        loop {
+            if self.cpu.executed >= max {
+                return Exit::InsnLimit;
+            }
+            let idx = match self.cache.lookup(self.asid, *rip) {
+                Some(i) => i,
+                None => match translate_block(mem, *rip) {
+                    Ok(b) => self.cache.insert(self.asid, b),
+                    Err(pf) => {
+                        let detail = format!("{pf} (instruction fetch)");
+                        return Exit::Fault(Fault {
+                            vector: 14,
+                            rip: *rip,
+                            addr: pf.addr,
+                            detail,
+                        });
+                    }
+                },
+            };
+            let env = Env {
+                cpuid: &self.cpuid,
+                code: self.cache.code_pages(),
+                max,
+            };
+            let r = self.cpu.exec_block(self.cache.block(idx), mem, &env);
+            for p in std::mem::take(&mut self.cpu.smc_pages) {
+                self.cache.invalidate_page(p);
+            }
+            match r {
+                BlockExit::Next(t) => *rip = t,
+                BlockExit::Limit(t) => {
+                    *rip = t;
+                    return Exit::InsnLimit;
+                }
+                BlockExit::Fault {
+                    vector,
+                    rip: at,
+                    addr,
+                    detail,
+                } => {
+                    *rip = at;
+                    return Exit::Fault(Fault {
+                        vector,
+                        rip: at,
+                        addr,
+                        detail,
+                    });
+                }
+                BlockExit::Hlt(t) => {
+                    *rip = t;
+                    return Exit::Halt;
+                }
+                BlockExit::Syscall(t) => {
+                    *rip = t;
+                    return Exit::Syscall;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The front end: guest bytes → iced-x86 → uops, one basic block at a time.
+//!
+//! A block runs from its entry RIP to the first control transfer, exit
+//! (hlt, syscall), REP string instruction, unsupported instruction or
+//! [`MAX_BLOCK_INSNS`] instructions. Each instruction's uops keep to two
+//! rules that make faults precise without undo logs:
+//! 1. every load comes before any architectural register or flag write of
+//!    the same instruction, except where [`InsnInfo::snapshot`] is set (the
+//!    executor then saves the registers, or just RFLAGS, before it);
+//! 2. an instruction stores one contiguous value, or probes the lowest
+//!    address of a multi-store sequence first ([`Op::ProbeW`]).
+//!
+//! After translation a backward flag-liveness pass clears each uop's flag
+//! mask down to the flags some later uop reads; all flags are live at block
+//! end and before every instruction that can fault.
+
+mod insn;
+
+use crate::mem::{GuestMemory, PageFault, PAGE_SIZE};
+use crate::uop::{self, cond_reads, fl, InsnInfo, Op, Uop, FLAGS, FSBASE, GSBASE};
+use iced_x86::{Decoder, DecoderError, DecoderOptions, Formatter, Instruction, IntelFormatter};
+
+/// Most instructions in one translated block.
+pub const MAX_BLOCK_INSNS: usize = 48;
+
+/// A translated basic block.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// Guest address of the first instruction.
+    pub rip: u64,
+    /// The uops of all instructions, in order.
+    pub uops: Vec<Uop>,
+    /// One entry per x86 instruction.
+    pub insns: Vec<InsnInfo>,
+    /// Address after the last instruction (fall-through).
+    pub end_rip: u64,
+    /// Page numbers holding the block's code bytes (first and last).
+    pub pages: [u64; 2],
+    /// Detail strings of the block's `Raise` uops (indexed by their `imm`).
+    pub details: Vec<String>,
+}
+
+/// Fetches up to 15 bytes at `rip`; returns how many could be read.
+fn fetch(mem: &mut dyn GuestMemory, rip: u64, buf: &mut [u8; 15]) -> Result<usize, PageFault> {
+    let first = (PAGE_SIZE - rip % PAGE_SIZE).min(15) as usize;
+    mem.read(rip, &mut buf[..first])?;
+    if first < 15
+        && mem
+            .read(rip.wrapping_add(first as u64), &mut buf[first..])
+            .is_ok()
+    {
+        return Ok(15);
+    }
+    Ok(first)
+}
+
+/// Decodes one instruction at `rip`, or the page fault fetching it raises.
+fn decode_one(mem: &mut dyn GuestMemory, rip: u64) -> Result<(Instruction, [u8; 15]), PageFault> {
+    let mut buf = [0u8; 15];
+    let n = fetch(mem, rip, &mut buf)?;
+    let mut dec = Decoder::with_ip(64, &buf[..n], rip, DecoderOptions::NONE);
+    let ins = dec.decode();
+    if dec.last_error() == DecoderError::NoMoreBytes && n < 15 {
+        return Err(PageFault {
+            addr: rip.wrapping_add(n as u64),
+            write: false,
+        });
+    }
+    Ok((ins, buf))
+}
+
+/// Translates the block at `rip`. Fails only if the first instruction
+/// cannot be fetched (the caller raises #PF); a later unfetchable
+/// instruction ends the block before it instead.
+pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, PageFault> {
+    let mut b = Block {
+        rip,
+        uops: Vec::with_capacity(64),
+        insns: Vec::with_capacity(16),
+        end_rip: rip,
+        pages: [rip / PAGE_SIZE; 2],
+        details: Vec::new(),
+    };
+    let mut pc = rip;
+    while b.insns.len() < MAX_BLOCK_INSNS {
+        let (ins, bytes) = match decode_one(mem, pc) {
+            Ok(i) => i,
+            Err(pf) if b.insns.is_empty() => return Err(pf),
+            Err(_) => break,
+        };
+        let start = b.uops.len();
+        let mut tx = Tx {
+            uops: &mut b.uops,
+            details: &mut b.details,
+            next_tmp: uop::T0,
+            rep: 0,
+        };
+        let ends = insn::translate(&mut tx, &ins, &bytes[..ins.len().max(1)]);
+        let rep = tx.rep;
+        let end = b.uops.len();
+        b.insns.push(InsnInfo {
+            rip: pc,
+            len: u8::try_from(ins.len()).expect("x86 instructions are at most 15 bytes"),
+            start: u16::try_from(start).expect("block uop count fits u16"),
+            end: u16::try_from(end).expect("block uop count fits u16"),
+            snapshot: snapshot_kind(&b.uops[start..end]),
+            rep: rep & 3,
+            rep_addr32: rep & 4 != 0,
+        });
+        pc = ins.next_ip();
+        b.pages[1] = (pc - 1) / PAGE_SIZE;
+        if ends {
+            break;
+        }
+    }
+    b.end_rip = pc;
+    flag_liveness(&mut b);
+    Ok(b)
+}
+
+/// Whether a uop writes architectural state (a GPR, a base, RFLAGS).
+fn writes_arch(u: &Uop) -> bool {
+    let arch = |r: u8| r < 16 || r == FSBASE || r == GSBASE || r == FLAGS;
+    match u.op {
+        Op::St | Op::ProbeW | Op::Nop | Op::Fence | Op::Pause | Op::Raise | Op::Chk => false,
+        Op::Jmp | Op::Jcc | Op::JmpR | Op::Jnz | Op::Jz | Op::Hlt | Op::Syscall => false,
+        Op::Ld | Op::Lea => arch(u.dst),
+        Op::Mul | Op::ImulW | Op::Div | Op::Idiv => true,
+        Op::Cpuid | Op::Rdtsc | Op::Rdtscp | Op::Popf | Op::Sahf | Op::FlagOp | Op::Str => true,
+        _ => arch(u.dst) || u.fl != 0,
+    }
+}
+
+/// Whether a uop writes only RFLAGS among architectural state.
+fn writes_only_flags(u: &Uop) -> bool {
+    !(u.dst < 16 || u.dst == FSBASE || u.dst == GSBASE || u.dst == FLAGS)
+        && !matches!(
+            u.op,
+            Op::Mul | Op::ImulW | Op::Div | Op::Idiv | Op::Cpuid | Op::Str
+        )
+        && !matches!(u.op, Op::Rdtsc | Op::Rdtscp | Op::Ld | Op::Lea)
+}
+
+/// Snapshot kind of an instruction: 0 none, 1 RFLAGS only, 2 all registers.
+fn snapshot_kind(uops: &[Uop]) -> u8 {
+    let mut kind = 0u8;
+    let mut pending = 0u8;
+    for u in uops {
+        if u.is_mem() {
+            kind = kind.max(pending);
+        }
+        if writes_arch(u) {
+            pending = pending.max(if writes_only_flags(u) { 1 } else { 2 });
+        }
+    }
+    kind
+}
+
+/// Whether `op` carries a flag mask in `fl`.
+fn has_flag_mask(op: Op) -> bool {
+    !matches!(op, Op::Ld | Op::St | Op::ProbeW | Op::Lea | Op::Str)
+}
+
+/// Flags (compressed) a uop reads.
+fn flag_reads(u: &Uop) -> u8 {
+    match u.op {
+        Op::Adc | Op::Sbb | Op::Rcl | Op::Rcr => fl::CF,
+        Op::Setcc | Op::Cmov | Op::CondMov | Op::Jcc => cond_reads(u.aux),
+        Op::FlagOp | Op::Sahf => fl::ALL,
+        Op::Str | Op::Jmp | Op::JmpR | Op::Hlt | Op::Syscall | Op::Raise => fl::ALL,
+        _ if u.a == FLAGS || u.b == FLAGS => fl::ALL,
+        _ => 0,
+    }
+}
+
+/// Whether a flag-writing uop writes its flags unconditionally.
+fn kills_flags(u: &Uop) -> bool {
+    match u.op {
+        Op::Shl | Op::Shr | Op::Sar | Op::Rol | Op::Ror | Op::Rcl | Op::Rcr => u.b == uop::IMM,
+        Op::Shld | Op::Shrd => u.b == uop::IMM,
+        _ => true,
+    }
+}
+
+/// Whether an instruction's uops can fault (memory, divide, raise, cpuid-free).
+fn may_fault(uops: &[Uop]) -> bool {
+    uops.iter()
+        .any(|u| u.is_mem() || matches!(u.op, Op::Div | Op::Idiv | Op::Raise | Op::Chk))
+}
+
+/// Backward flag liveness: drops flag computations no one can observe.
+fn flag_liveness(b: &mut Block) {
+    let mut live = fl::ALL;
+    for ins in b.insns.iter().rev() {
+        let range = usize::from(ins.start)..usize::from(ins.end);
+        for u in b.uops[range.clone()].iter_mut().rev() {
+            if has_flag_mask(u.op) && u.fl != 0 && u.op != Op::Popf {
+                let written = u.fl;
+                u.fl &= live;
+                if kills_flags(u) {
+                    live &= !written;
+                }
+            }
+            if u.op == Op::Popf {
+                live = 0;
+            }
+            live |= flag_reads(u);
+        }
+        if ins.rep != 0 || may_fault(&b.uops[range]) {
+            live = fl::ALL;
+        }
+    }
+}
+
+/// Per-instruction translation state.
+pub(crate) struct Tx<'a> {
+    /// Where uops go.
+    pub uops: &'a mut Vec<Uop>,
+    /// Fault detail strings of the block.
+    pub details: &'a mut Vec<String>,
+    /// Next free temporary.
+    pub next_tmp: u8,
+    /// REP mode of the instruction (see [`InsnInfo::rep`]) | 4 for ecx.
+    pub rep: u8,
+}
+
+impl Tx<'_> {
+    /// Appends a uop.
+    pub fn emit(&mut self, u: Uop) {
+        self.uops.push(u);
+    }
+
+    /// A fresh temporary register.
+    pub fn tmp(&mut self) -> u8 {
+        assert!(
+            self.next_tmp < uop::T0 + uop::NUM_TEMPS,
+            "instruction needs too many temporaries"
+        );
+        self.next_tmp += 1;
+        self.next_tmp - 1
+    }
+
+    /// Emits a `Raise` of `vector` with `detail`.
+    pub fn raise(&mut self, vector: u8, detail: String) {
+        let idx = self.details.len();
+        self.details.push(detail);
+        let mut u = Uop::new(Op::Raise, 8);
+        u.aux = vector;
+        u.imm = i64::try_from(idx).expect("detail index fits");
+        self.emit(u);
+    }
+}
+
+/// The #UD report for an instruction: address, bytes, mnemonic and disassembly.
+pub(crate) fn ud_detail(ins: &Instruction, bytes: &[u8]) -> String {
+    let mut text = String::new();
+    IntelFormatter::new().format(ins, &mut text);
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mnem = format!("{:?}", ins.mnemonic()).to_lowercase();
+    format!(
+        "#UD at {:#x}: unsupported instruction `{mnem}` ({text}), bytes [{}]",
+        ins.ip(),
+        hex.join(" ")
+    )
+}

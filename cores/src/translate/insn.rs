@@ -1,0 +1,985 @@
+//! Instruction → uop templates, one arm per supported mnemonic family.
+
+use super::{ud_detail, Tx};
+use crate::alu::count_mask;
+use crate::uop::{fl, Op, Uop, FLAGS, FSBASE, GSBASE, IMM, SINK, ZERO};
+use iced_x86::{Code, ConditionCode, Instruction, Mnemonic, OpKind, Register};
+
+const RAX: u8 = 0;
+const RCX: u8 = 1;
+const RDX: u8 = 2;
+const RBX: u8 = 3;
+const RSP: u8 = 4;
+const RBP: u8 = 5;
+
+/// A decoded memory operand.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MemRef {
+    base: u8,
+    index: u8,
+    scale: u8,
+    disp: i64,
+    seg: u8,
+    addr32: bool,
+}
+
+/// An instruction operand.
+#[derive(Clone, Copy, Debug)]
+enum Opnd {
+    /// A GPR; `hi` for AH/CH/DH/BH.
+    Reg { idx: u8, hi: bool },
+    /// An immediate (already sign-extended by the decoder).
+    Imm(i64),
+    /// A memory location.
+    Mem(MemRef),
+}
+
+/// A source value: a register, or the immediate when `r == IMM`.
+#[derive(Clone, Copy, Debug)]
+struct Src {
+    r: u8,
+    imm: i64,
+}
+
+/// The translation could not be done: raise #UD.
+struct Unsupported;
+
+type Tr = Result<bool, Unsupported>;
+
+fn gpr(r: Register) -> Option<(u8, bool)> {
+    if !r.is_gpr() {
+        return None;
+    }
+    let idx = u8::try_from(r.full_register().number()).expect("GPR numbers are below 16");
+    let hi = matches!(r, Register::AH | Register::CH | Register::DH | Register::BH);
+    Some((idx, hi))
+}
+
+fn seg_reg(r: Register) -> u8 {
+    match r {
+        Register::FS => FSBASE,
+        Register::GS => GSBASE,
+        _ => ZERO,
+    }
+}
+
+fn mem_ref(ins: &Instruction) -> Result<MemRef, Unsupported> {
+    let reg_or_zero = |r: Register| -> Result<u8, Unsupported> {
+        match r {
+            Register::None | Register::RIP | Register::EIP => Ok(ZERO),
+            r => gpr(r).map(|(i, _)| i).ok_or(Unsupported),
+        }
+    };
+    let base = reg_or_zero(ins.memory_base())?;
+    let index = reg_or_zero(ins.memory_index())?;
+    let scale = ins.memory_index_scale().trailing_zeros();
+    let addr32 = ins.memory_base().is_gpr32()
+        || ins.memory_index().is_gpr32()
+        || ins.memory_base() == Register::EIP;
+    Ok(MemRef {
+        base,
+        index,
+        scale: u8::try_from(scale).expect("scale is 1, 2, 4 or 8"),
+        // Reinterpreting the 64-bit displacement as signed is the point.
+        disp: ins.memory_displacement64() as i64,
+        seg: seg_reg(ins.memory_segment()),
+        addr32,
+    })
+}
+
+fn opnd(ins: &Instruction, i: u32) -> Result<Opnd, Unsupported> {
+    match ins.op_kind(i) {
+        OpKind::Register => {
+            let (idx, hi) = gpr(ins.op_register(i)).ok_or(Unsupported)?;
+            Ok(Opnd::Reg { idx, hi })
+        }
+        OpKind::Memory => Ok(Opnd::Mem(mem_ref(ins)?)),
+        OpKind::Immediate8
+        | OpKind::Immediate8_2nd
+        | OpKind::Immediate16
+        | OpKind::Immediate32
+        | OpKind::Immediate64
+        | OpKind::Immediate8to16
+        | OpKind::Immediate8to32
+        | OpKind::Immediate8to64
+        | OpKind::Immediate32to64 => Ok(Opnd::Imm(ins.immediate(i) as i64)),
+        _ => Err(Unsupported),
+    }
+}
+
+/// Operand size in bytes of operand `i`.
+fn opsize(ins: &Instruction, i: u32) -> u8 {
+    let s = match ins.op_kind(i) {
+        OpKind::Register => ins.op_register(i).size(),
+        _ => ins.memory_size().size(),
+    };
+    u8::try_from(s).expect("integer operand sizes fit u8")
+}
+
+fn mem_uop(op: Op, size: u8, m: &MemRef) -> Uop {
+    let mut u = Uop::new(op, size);
+    u.a = m.base;
+    u.c = m.index;
+    u.aux = m.scale | if m.addr32 { 4 } else { 0 };
+    u.fl = if op == Op::Lea { 0 } else { m.seg };
+    u.imm = m.disp;
+    u
+}
+
+fn stack_ref(disp: i64) -> MemRef {
+    MemRef {
+        base: RSP,
+        index: ZERO,
+        scale: 0,
+        disp,
+        seg: ZERO,
+        addr32: false,
+    }
+}
+
+fn uop(op: Op, size: u8, dst: u8, a: u8, b: Src) -> Uop {
+    let mut u = Uop::new(op, size);
+    u.dst = dst;
+    u.a = a;
+    u.b = b.r;
+    u.imm = b.imm;
+    u
+}
+
+fn reg(r: u8) -> Src {
+    Src { r, imm: 0 }
+}
+
+fn imm(v: i64) -> Src {
+    Src { r: IMM, imm: v }
+}
+
+impl Tx<'_> {
+    fn load(&mut self, m: &MemRef, size: u8) -> u8 {
+        let t = self.tmp();
+        let mut u = mem_uop(Op::Ld, size, m);
+        u.dst = t;
+        self.emit(u);
+        t
+    }
+
+    fn store(&mut self, m: &MemRef, size: u8, v: u8) {
+        let mut u = mem_uop(Op::St, size, m);
+        u.b = v;
+        self.emit(u);
+    }
+
+    /// Reads an operand as a source.
+    fn read(&mut self, o: Opnd, size: u8) -> Src {
+        match o {
+            Opnd::Imm(v) => imm(v),
+            Opnd::Reg { idx, hi: false } => reg(idx),
+            Opnd::Reg { idx, hi: true } => {
+                let t = self.tmp();
+                self.emit(uop(Op::GetHi, 8, t, idx, reg(ZERO)));
+                reg(t)
+            }
+            Opnd::Mem(m) => reg(self.load(&m, size)),
+        }
+    }
+
+    /// Reads an operand into a register (immediates go through a temporary).
+    fn read_reg(&mut self, o: Opnd, size: u8) -> u8 {
+        let s = self.read(o, size);
+        if s.r != IMM {
+            return s.r;
+        }
+        let t = self.tmp();
+        self.emit(uop(Op::MovI, 8, t, ZERO, s));
+        t
+    }
+
+    /// Reads an operand into a temporary copy (safe against later writes).
+    fn read_copy(&mut self, o: Opnd, size: u8) -> u8 {
+        match o {
+            Opnd::Reg { idx, hi: false } => {
+                let t = self.tmp();
+                self.emit(uop(Op::Mov, 8, t, idx, reg(ZERO)));
+                t
+            }
+            _ => self.read_reg(o, size),
+        }
+    }
+
+    /// Writes `v` to an operand at `size`.
+    fn write(&mut self, o: Opnd, size: u8, v: Src) {
+        match o {
+            Opnd::Reg { idx, hi: false } => {
+                let op = if v.r == IMM { Op::MovI } else { Op::Mov };
+                self.emit(uop(op, size, idx, v.r, v));
+            }
+            Opnd::Reg { idx, hi: true } => {
+                let r = self.src_reg(v);
+                self.emit(uop(Op::PutHi, 8, idx, r, reg(ZERO)));
+            }
+            Opnd::Mem(m) => {
+                let r = self.src_reg(v);
+                self.store(&m, size, r);
+            }
+            Opnd::Imm(_) => unreachable!("the decoder never makes an immediate a destination"),
+        }
+    }
+
+    fn src_reg(&mut self, v: Src) -> u8 {
+        if v.r != IMM {
+            return v.r;
+        }
+        let t = self.tmp();
+        self.emit(uop(Op::MovI, 8, t, ZERO, v));
+        t
+    }
+
+    /// Starts a read-modify-write of `o`: the register holding its value.
+    fn rmw_begin(&mut self, o: Opnd, size: u8) -> u8 {
+        match o {
+            Opnd::Reg { idx, hi: false } => idx,
+            _ => self.read_reg(o, size),
+        }
+    }
+
+    /// Finishes a read-modify-write: writes `v` back if `o` is not a plain register.
+    fn rmw_end(&mut self, o: Opnd, size: u8, v: u8) {
+        if !matches!(o, Opnd::Reg { hi: false, .. }) {
+            self.write(o, size, reg(v));
+        }
+    }
+
+    /// `op dst, src` with flags `flm`; the result is stored unless `discard`.
+    fn alu2(&mut self, ins: &Instruction, op: Op, flm: u8, discard: bool) -> Tr {
+        let size = opsize(ins, 0);
+        let dst = opnd(ins, 0)?;
+        let src = self.read(opnd(ins, 1)?, size);
+        let cur = self.rmw_begin(dst, size);
+        let d = if discard { SINK } else { cur };
+        let mut u = uop(op, size, d, cur, src);
+        u.fl = flm;
+        self.emit(u);
+        if !discard {
+            self.rmw_end(dst, size, cur);
+        }
+        Ok(false)
+    }
+
+    /// `op dst` (one operand, result in place).
+    fn alu1(&mut self, ins: &Instruction, op: Op, flm: u8) -> Tr {
+        let size = opsize(ins, 0);
+        let dst = opnd(ins, 0)?;
+        let cur = self.rmw_begin(dst, size);
+        let mut u = uop(op, size, cur, cur, reg(ZERO));
+        u.fl = flm;
+        self.emit(u);
+        self.rmw_end(dst, size, cur);
+        Ok(false)
+    }
+
+    /// Shifts and rotates: `op dst, count`.
+    fn shift(&mut self, ins: &Instruction, op: Op) -> Tr {
+        let size = opsize(ins, 0);
+        let dst = opnd(ins, 0)?;
+        let count = if ins.op_count() > 1 {
+            self.read(opnd(ins, 1)?, 1)
+        } else {
+            imm(1)
+        };
+        let flm = if matches!(op, Op::Rol | Op::Ror | Op::Rcl | Op::Rcr) {
+            fl::CF | fl::OF
+        } else {
+            fl::ALL
+        };
+        let flm = if count.r == IMM && count_mask(size, count.imm as u64) == 0 {
+            0
+        } else {
+            flm
+        };
+        let cur = self.rmw_begin(dst, size);
+        let mut u = uop(op, size, cur, cur, count);
+        u.fl = flm;
+        self.emit(u);
+        self.rmw_end(dst, size, cur);
+        Ok(false)
+    }
+
+    /// SHLD/SHRD `dst, fill, count`.
+    fn dshift(&mut self, ins: &Instruction, op: Op) -> Tr {
+        let size = opsize(ins, 0);
+        let dst = opnd(ins, 0)?;
+        let fill = self.read_reg(opnd(ins, 1)?, size);
+        let count = self.read(opnd(ins, 2)?, 1);
+        let flm = if count.r == IMM && count_mask(size, count.imm as u64) == 0 {
+            0
+        } else {
+            fl::ALL
+        };
+        let cur = self.rmw_begin(dst, size);
+        let mut u = uop(op, size, cur, cur, count);
+        u.c = fill;
+        u.fl = flm;
+        self.emit(u);
+        self.rmw_end(dst, size, cur);
+        Ok(false)
+    }
+
+    /// One-operand mul/imul/div/idiv on rdx:rax (ax for bytes).
+    fn muldiv(&mut self, ins: &Instruction, op: Op) -> Tr {
+        let size = opsize(ins, 0);
+        let src = self.read_reg(opnd(ins, 0)?, size);
+        let mut u = uop(op, size, RAX, RAX, reg(src));
+        u.c = RDX;
+        u.fl = if matches!(op, Op::Mul | Op::ImulW) {
+            fl::ALL
+        } else {
+            0
+        };
+        self.emit(u);
+        Ok(false)
+    }
+
+    /// Two- and three-operand imul.
+    fn imul_n(&mut self, ins: &Instruction) -> Tr {
+        let size = opsize(ins, 0);
+        let Opnd::Reg { idx, .. } = opnd(ins, 0)? else {
+            return Err(Unsupported);
+        };
+        let (a, b) = if ins.op_count() == 3 {
+            (
+                self.read_reg(opnd(ins, 1)?, size),
+                self.read(opnd(ins, 2)?, size),
+            )
+        } else {
+            (idx, self.read(opnd(ins, 1)?, size))
+        };
+        let mut u = uop(Op::Imul, size, idx, a, b);
+        u.fl = fl::ALL;
+        self.emit(u);
+        Ok(false)
+    }
+
+    /// BT/BTS/BTR/BTC.
+    fn bt(&mut self, ins: &Instruction, op: Op) -> Tr {
+        let size = opsize(ins, 0);
+        let bitsrc = self.read(opnd(ins, 1)?, size);
+        let dst = match opnd(ins, 0)? {
+            Opnd::Mem(m) if bitsrc.r != IMM => {
+                // A register bit offset addresses a bit string: move the address.
+                let t = self.tmp();
+                self.emit(mem_uop(Op::Lea, 8, &m).with_dst(t));
+                self.emit(uop(Op::BtAddr, size, t, t, bitsrc));
+                Opnd::Mem(MemRef {
+                    base: t,
+                    index: ZERO,
+                    scale: 0,
+                    disp: 0,
+                    seg: m.seg,
+                    addr32: false,
+                })
+            }
+            o => o,
+        };
+        let cur = self.rmw_begin(dst, size);
+        let d = if op == Op::Bt { SINK } else { cur };
+        let mut u = uop(op, size, d, cur, bitsrc);
+        u.fl = fl::CF;
+        self.emit(u);
+        if op != Op::Bt {
+            self.rmw_end(dst, size, cur);
+        }
+        Ok(false)
+    }
+
+    /// BSF/BSR/LZCNT/TZCNT/POPCNT `reg, r/m`.
+    fn bitscan(&mut self, ins: &Instruction, op: Op) -> Tr {
+        let size = opsize(ins, 0);
+        let Opnd::Reg { idx, .. } = opnd(ins, 0)? else {
+            return Err(Unsupported);
+        };
+        let src = self.read_reg(opnd(ins, 1)?, size);
+        let mut u = uop(op, size, idx, src, reg(ZERO));
+        u.fl = match op {
+            Op::Bsf | Op::Bsr => fl::ZF,
+            Op::Lzcnt | Op::Tzcnt => fl::CF | fl::ZF,
+            _ => fl::ALL,
+        };
+        self.emit(u);
+        Ok(false)
+    }
+
+    fn push_value(&mut self, size: u8, v: u8) {
+        self.store(&stack_ref(-i64::from(size)), size, v);
+        self.emit(uop(Op::Sub, 8, RSP, RSP, imm(i64::from(size))));
+    }
+
+    fn push(&mut self, ins: &Instruction) -> Tr {
+        let size = u8::try_from(ins.stack_pointer_increment().unsigned_abs())
+            .expect("push size is 2 or 8");
+        let v = self.read_copy(opnd(ins, 0)?, size);
+        self.push_value(size, v);
+        Ok(false)
+    }
+
+    fn pop(&mut self, ins: &Instruction) -> Tr {
+        let size = u8::try_from(ins.stack_pointer_increment()).expect("pop size is 2 or 8");
+        let v = self.load(&stack_ref(0), size);
+        self.emit(uop(Op::Add, 8, RSP, RSP, imm(i64::from(size))));
+        // A memory destination's address uses the incremented RSP (x86 rule).
+        self.write(opnd(ins, 0)?, size, reg(v));
+        Ok(false)
+    }
+
+    fn call(&mut self, ins: &Instruction) -> Tr {
+        let target = match ins.op_kind(0) {
+            OpKind::NearBranch64 => None,
+            _ => Some(self.read_copy(opnd(ins, 0)?, 8)),
+        };
+        let ret = self.tmp();
+        self.emit(uop(Op::MovI, 8, ret, ZERO, imm(ins.next_ip() as i64)));
+        self.push_value(8, ret);
+        self.jump(ins, target);
+        Ok(true)
+    }
+
+    fn jump(&mut self, ins: &Instruction, target: Option<u8>) {
+        match target {
+            Some(t) => self.emit(uop(Op::JmpR, 8, SINK, t, reg(ZERO))),
+            None => self.emit(uop(
+                Op::Jmp,
+                8,
+                SINK,
+                ZERO,
+                imm(ins.near_branch_target() as i64),
+            )),
+        }
+    }
+
+    fn ret(&mut self, ins: &Instruction) -> Tr {
+        let t = self.load(&stack_ref(0), 8);
+        let extra = if ins.op_count() > 0 {
+            ins.immediate(0) as i64
+        } else {
+            0
+        };
+        self.emit(uop(Op::Add, 8, RSP, RSP, imm(8 + extra)));
+        self.emit(uop(Op::JmpR, 8, SINK, t, reg(ZERO)));
+        Ok(true)
+    }
+
+    fn enter(&mut self, ins: &Instruction) -> Tr {
+        let alloc = ins.immediate(0) as i64;
+        let level = (ins.immediate(1) & 31) as i64;
+        if level > 5 {
+            return Err(Unsupported);
+        }
+        let mut chain = Vec::new();
+        for i in 1..level {
+            let m = MemRef {
+                base: RBP,
+                index: ZERO,
+                scale: 0,
+                disp: -8 * i,
+                seg: ZERO,
+                addr32: false,
+            };
+            chain.push(self.load(&m, 8));
+        }
+        let frame = self.tmp();
+        self.emit(uop(Op::Sub, 8, frame, RSP, imm(8)));
+        let lowest = -8 * (1 + level);
+        self.emit(mem_uop(Op::ProbeW, 8, &stack_ref(lowest)));
+        self.store(&stack_ref(-8), 8, RBP);
+        for (i, t) in chain.iter().enumerate() {
+            self.store(&stack_ref(-16 - 8 * i as i64), 8, *t);
+        }
+        if level > 0 {
+            self.store(&stack_ref(lowest), 8, frame);
+        }
+        self.emit(uop(Op::Mov, 8, RBP, frame, reg(ZERO)));
+        self.emit(uop(Op::Sub, 8, RSP, frame, imm(8 * level + alloc)));
+        Ok(false)
+    }
+
+    fn leave(&mut self) -> Tr {
+        let m = MemRef {
+            base: RBP,
+            index: ZERO,
+            scale: 0,
+            disp: 0,
+            seg: ZERO,
+            addr32: false,
+        };
+        let t = self.load(&m, 8);
+        self.emit(uop(Op::Add, 8, RSP, RBP, imm(8)));
+        self.emit(uop(Op::Mov, 8, RBP, t, reg(ZERO)));
+        Ok(false)
+    }
+
+    fn xchg(&mut self, ins: &Instruction) -> Tr {
+        let size = opsize(ins, 0);
+        let (o0, o1) = (opnd(ins, 0)?, opnd(ins, 1)?);
+        let v0 = self.read_copy(o0, size);
+        let v1 = self.read_copy(o1, size);
+        // Memory first: a store fault then leaves the register untouched.
+        if matches!(o1, Opnd::Mem(_)) {
+            self.write(o1, size, reg(v0));
+            self.write(o0, size, reg(v1));
+        } else {
+            self.write(o0, size, reg(v1));
+            self.write(o1, size, reg(v0));
+        }
+        Ok(false)
+    }
+
+    fn cmpxchg(&mut self, ins: &Instruction) -> Tr {
+        let size = opsize(ins, 0);
+        let dst = opnd(ins, 0)?;
+        let src = self.read_reg(opnd(ins, 1)?, size);
+        let old = self.read_copy(dst, size);
+        let mut cmp = uop(Op::Sub, size, SINK, RAX, reg(old));
+        cmp.fl = fl::ALL;
+        self.emit(cmp);
+        match dst {
+            Opnd::Mem(m) => {
+                // The destination is always written (with the old value on failure).
+                let nv = self.tmp();
+                self.emit(uop(Op::Cmov, 8, nv, old, reg(src)).with_aux(cc_e()));
+                self.store(&m, size, nv);
+            }
+            Opnd::Reg { idx, hi } => {
+                if hi {
+                    let nv = self.tmp();
+                    self.emit(uop(Op::Cmov, 8, nv, old, reg(src)).with_aux(cc_e()));
+                    self.emit(uop(Op::PutHi, 8, idx, nv, reg(ZERO)));
+                } else {
+                    // The destination is always written: a 32-bit one is zero-extended.
+                    self.emit(uop(Op::Cmov, size, idx, old, reg(src)).with_aux(cc_e()));
+                }
+            }
+            Opnd::Imm(_) => return Err(Unsupported),
+        }
+        self.emit(uop(Op::CondMov, size, RAX, RAX, reg(old)).with_aux(cc_e() ^ 1));
+        Ok(false)
+    }
+
+    /// CMPXCHG8B / CMPXCHG16B: `half` is 4 or 8 bytes.
+    fn cmpxchg_wide(&mut self, ins: &Instruction, half: u8) -> Tr {
+        let Opnd::Mem(m) = opnd(ins, 0)? else {
+            return Err(Unsupported);
+        };
+        if half == 8 {
+            let t = self.tmp();
+            self.emit(mem_uop(Op::Lea, 8, &m).with_dst(t));
+            // #GP unless 16-byte aligned.
+            self.emit(uop(Op::Chk, 8, SINK, t, reg(ZERO)).with_aux(0));
+        }
+        let mhi = MemRef {
+            disp: m.disp.wrapping_add(i64::from(half)),
+            ..m
+        };
+        let lo = self.load(&m, half);
+        let hi = self.load(&mhi, half);
+        // ZF = (edx:eax == old): the two halves' differences or'ed together.
+        let e1 = self.tmp();
+        self.emit(uop(Op::Xor, half, e1, lo, reg(RAX)));
+        let e2 = self.tmp();
+        self.emit(uop(Op::Xor, half, e2, hi, reg(RDX)));
+        let mut or = uop(Op::Or, half, SINK, e1, reg(e2));
+        or.fl = fl::ZF;
+        self.emit(or);
+        let nlo = self.tmp();
+        self.emit(uop(Op::Cmov, 8, nlo, lo, reg(RBX)).with_aux(cc_e()));
+        let nhi = self.tmp();
+        self.emit(uop(Op::Cmov, 8, nhi, hi, reg(RCX)).with_aux(cc_e()));
+        self.emit(mem_uop(Op::ProbeW, half, &mhi));
+        self.store(&m, half, nlo);
+        self.store(&mhi, half, nhi);
+        self.emit(uop(Op::CondMov, half, RAX, RAX, reg(lo)).with_aux(cc_e() ^ 1));
+        self.emit(uop(Op::CondMov, half, RDX, RDX, reg(hi)).with_aux(cc_e() ^ 1));
+        Ok(false)
+    }
+
+    fn xadd(&mut self, ins: &Instruction) -> Tr {
+        let size = opsize(ins, 0);
+        let dst = opnd(ins, 0)?;
+        let Opnd::Reg { idx: sidx, hi: shi } = opnd(ins, 1)? else {
+            return Err(Unsupported);
+        };
+        let src = self.read_copy(opnd(ins, 1)?, size);
+        let old = self.read_copy(dst, size);
+        let sum = self.tmp();
+        let mut u = uop(Op::Add, size, sum, old, reg(src));
+        u.fl = fl::ALL;
+        self.emit(u);
+        if let Opnd::Mem(_) = dst {
+            self.write(dst, size, reg(sum));
+            self.write(Opnd::Reg { idx: sidx, hi: shi }, size, reg(old));
+        } else {
+            self.write(Opnd::Reg { idx: sidx, hi: shi }, size, reg(old));
+            self.write(dst, size, reg(sum));
+        }
+        Ok(false)
+    }
+
+    fn setcc(&mut self, ins: &Instruction) -> Tr {
+        let cc = cond(ins)?;
+        match opnd(ins, 0)? {
+            Opnd::Reg { idx, hi: false } => {
+                self.emit(uop(Op::Setcc, 1, idx, ZERO, reg(ZERO)).with_aux(cc))
+            }
+            o => {
+                let t = self.tmp();
+                self.emit(uop(Op::Setcc, 1, t, ZERO, reg(ZERO)).with_aux(cc));
+                self.write(o, 1, reg(t));
+            }
+        }
+        Ok(false)
+    }
+
+    fn cmov(&mut self, ins: &Instruction) -> Tr {
+        let size = opsize(ins, 0);
+        let cc = cond(ins)?;
+        let Opnd::Reg { idx, .. } = opnd(ins, 0)? else {
+            return Err(Unsupported);
+        };
+        let src = self.read_reg(opnd(ins, 1)?, size);
+        self.emit(uop(Op::Cmov, size, idx, idx, reg(src)).with_aux(cc));
+        Ok(false)
+    }
+
+    /// movs/stos/lods/cmps/scas; `kind` as in [`Op::Str`].
+    fn string(&mut self, ins: &Instruction, kind: u8) -> Tr {
+        let size = u8::try_from(ins.memory_size().size()).expect("string element size");
+        let addr32 = (0..ins.op_count())
+            .any(|i| matches!(ins.op_kind(i), OpKind::MemorySegESI | OpKind::MemoryESEDI));
+        let mut u = Uop::new(Op::Str, size);
+        u.aux = kind | if addr32 { 8 } else { 0 };
+        u.fl = seg_reg(ins.memory_segment());
+        self.emit(u);
+        let rep = if ins.has_repne_prefix() && kind >= 3 {
+            2
+        } else if ins.has_rep_prefix() || ins.has_repe_prefix() || ins.has_repne_prefix() {
+            1
+        } else {
+            0
+        };
+        if rep != 0 {
+            self.rep = rep | if addr32 { 4 } else { 0 };
+        }
+        Ok(rep != 0)
+    }
+
+    fn sign_fill(&mut self, size: u8) -> Tr {
+        // cwd/cdq/cqo: rdx = all copies of rax's sign bit.
+        self.emit(uop(Op::Sar, size, RDX, RAX, imm(i64::from(8 * size - 1))));
+        Ok(false)
+    }
+
+    fn movx(&mut self, ins: &Instruction, op: Op) -> Tr {
+        let size = opsize(ins, 0);
+        let from = opsize(ins, 1);
+        let Opnd::Reg { idx, .. } = opnd(ins, 0)? else {
+            return Err(Unsupported);
+        };
+        let s = self.read_reg(opnd(ins, 1)?, from);
+        self.emit(uop(op, size, idx, s, reg(ZERO)).with_aux(from));
+        Ok(false)
+    }
+
+    fn lea(&mut self, ins: &Instruction) -> Tr {
+        let size = opsize(ins, 0);
+        let Opnd::Reg { idx, .. } = opnd(ins, 0)? else {
+            return Err(Unsupported);
+        };
+        let m = mem_ref(ins)?;
+        self.emit(mem_uop(Op::Lea, size, &m).with_dst(idx));
+        Ok(false)
+    }
+
+    fn fsgs(&mut self, ins: &Instruction, base: u8, read: bool) -> Tr {
+        let size = opsize(ins, 0);
+        let Opnd::Reg { idx, .. } = opnd(ins, 0)? else {
+            return Err(Unsupported);
+        };
+        if read {
+            self.emit(uop(Op::Mov, size, idx, base, reg(ZERO)));
+        } else {
+            // Zero-extends a 32-bit source; a non-canonical value raises #GP.
+            let t = self.tmp();
+            self.emit(uop(Op::Zext, 8, t, idx, reg(ZERO)).with_aux(size));
+            self.emit(uop(Op::Chk, 8, SINK, t, reg(ZERO)).with_aux(1));
+            self.emit(uop(Op::Mov, 8, base, t, reg(ZERO)));
+        }
+        Ok(false)
+    }
+
+    fn simple(&mut self, op: Op, size: u8) {
+        self.emit(Uop::new(op, size));
+    }
+}
+
+trait UopExt {
+    fn with_aux(self, aux: u8) -> Self;
+    fn with_dst(self, d: u8) -> Self;
+}
+
+impl UopExt for Uop {
+    fn with_aux(mut self, aux: u8) -> Self {
+        self.aux = aux;
+        self
+    }
+    fn with_dst(mut self, d: u8) -> Self {
+        self.dst = d;
+        self
+    }
+}
+
+/// x86 condition number (0–15) of "equal".
+const fn cc_e() -> u8 {
+    4
+}
+
+fn cond(ins: &Instruction) -> Result<u8, Unsupported> {
+    match ins.condition_code() {
+        ConditionCode::None => Err(Unsupported),
+        c => Ok(c as u8 - 1),
+    }
+}
+
+/// Translates one instruction; returns whether it ends the block.
+/// Anything unsupported becomes a `Raise` of #UD naming the instruction.
+pub(crate) fn translate(tx: &mut Tx<'_>, ins: &Instruction, bytes: &[u8]) -> bool {
+    let start = tx.uops.len();
+    match dispatch(tx, ins) {
+        Ok(ends) => ends,
+        Err(Unsupported) => {
+            tx.uops.truncate(start);
+            tx.rep = 0;
+            tx.raise(6, ud_detail(ins, bytes));
+            true
+        }
+    }
+}
+
+/// The mnemonic table. Long by nature: one arm per instruction family.
+fn dispatch(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
+    use Mnemonic as M;
+    if ins.is_invalid() {
+        return Err(Unsupported);
+    }
+    match ins.mnemonic() {
+        M::Mov => {
+            let size = opsize(ins, 0);
+            let v = tx.read(opnd(ins, 1)?, size);
+            tx.write(opnd(ins, 0)?, size, v);
+            Ok(false)
+        }
+        M::Movzx => tx.movx(ins, Op::Zext),
+        M::Movsx | M::Movsxd => tx.movx(ins, Op::Sext),
+        M::Lea => tx.lea(ins),
+        M::Add => tx.alu2(ins, Op::Add, fl::ALL, false),
+        M::Adc => tx.alu2(ins, Op::Adc, fl::ALL, false),
+        M::Sub => tx.alu2(ins, Op::Sub, fl::ALL, false),
+        M::Sbb => tx.alu2(ins, Op::Sbb, fl::ALL, false),
+        M::Cmp => tx.alu2(ins, Op::Sub, fl::ALL, true),
+        M::And => tx.alu2(ins, Op::And, fl::ALL, false),
+        M::Or => tx.alu2(ins, Op::Or, fl::ALL, false),
+        M::Xor => tx.alu2(ins, Op::Xor, fl::ALL, false),
+        M::Test => tx.alu2(ins, Op::And, fl::ALL, true),
+        M::Inc => tx.alu1(ins, Op::Inc, fl::NOCF),
+        M::Dec => tx.alu1(ins, Op::Dec, fl::NOCF),
+        M::Neg => tx.alu1(ins, Op::Neg, fl::ALL),
+        M::Not => tx.alu1(ins, Op::Not, 0),
+        M::Shl | M::Sal => tx.shift(ins, Op::Shl),
+        M::Shr => tx.shift(ins, Op::Shr),
+        M::Sar => tx.shift(ins, Op::Sar),
+        M::Rol => tx.shift(ins, Op::Rol),
+        M::Ror => tx.shift(ins, Op::Ror),
+        M::Rcl => tx.shift(ins, Op::Rcl),
+        M::Rcr => tx.shift(ins, Op::Rcr),
+        M::Shld => tx.dshift(ins, Op::Shld),
+        M::Shrd => tx.dshift(ins, Op::Shrd),
+        M::Mul => tx.muldiv(ins, Op::Mul),
+        M::Imul if ins.op_count() == 1 => tx.muldiv(ins, Op::ImulW),
+        M::Imul => tx.imul_n(ins),
+        M::Div => tx.muldiv(ins, Op::Div),
+        M::Idiv => tx.muldiv(ins, Op::Idiv),
+        M::Bt => tx.bt(ins, Op::Bt),
+        M::Bts => tx.bt(ins, Op::Bts),
+        M::Btr => tx.bt(ins, Op::Btr),
+        M::Btc => tx.bt(ins, Op::Btc),
+        M::Bsf => tx.bitscan(ins, Op::Bsf),
+        M::Bsr => tx.bitscan(ins, Op::Bsr),
+        M::Lzcnt => tx.bitscan(ins, Op::Lzcnt),
+        M::Tzcnt => tx.bitscan(ins, Op::Tzcnt),
+        M::Popcnt => tx.bitscan(ins, Op::Popcnt),
+        M::Bswap => {
+            let size = opsize(ins, 0);
+            let Opnd::Reg { idx, .. } = opnd(ins, 0)? else {
+                return Err(Unsupported);
+            };
+            tx.emit(uop(Op::Bswap, size, idx, idx, reg(ZERO)));
+            Ok(false)
+        }
+        M::Cbw => tx.ext_acc(2),
+        M::Cwde => tx.ext_acc(4),
+        M::Cdqe => tx.ext_acc(8),
+        M::Cwd => tx.sign_fill(2),
+        M::Cdq => tx.sign_fill(4),
+        M::Cqo => tx.sign_fill(8),
+        M::Sete | M::Setne | M::Seto | M::Setno | M::Setb | M::Setae | M::Setbe | M::Seta => {
+            tx.setcc(ins)
+        }
+        M::Sets | M::Setns | M::Setp | M::Setnp | M::Setl | M::Setge | M::Setle | M::Setg => {
+            tx.setcc(ins)
+        }
+        M::Cmove
+        | M::Cmovne
+        | M::Cmovo
+        | M::Cmovno
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmovbe
+        | M::Cmova => tx.cmov(ins),
+        M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg => tx.cmov(ins),
+        M::Je
+        | M::Jne
+        | M::Jo
+        | M::Jno
+        | M::Jb
+        | M::Jae
+        | M::Jbe
+        | M::Ja
+        | M::Js
+        | M::Jns
+        | M::Jp
+        | M::Jnp
+        | M::Jl
+        | M::Jge
+        | M::Jle
+        | M::Jg => {
+            let cc = cond(ins)?;
+            tx.emit(uop(Op::Jcc, 8, SINK, ZERO, imm(ins.near_branch_target() as i64)).with_aux(cc));
+            Ok(true)
+        }
+        M::Jmp => {
+            let t = match ins.op_kind(0) {
+                OpKind::NearBranch64 => None,
+                _ => Some(tx.read_reg(opnd(ins, 0)?, 8)),
+            };
+            tx.jump(ins, t);
+            Ok(true)
+        }
+        M::Loop | M::Jrcxz => {
+            if ins.code() != Code::Loop_rel8_64_RCX && ins.code() != Code::Jrcxz_rel8_64 {
+                return Err(Unsupported);
+            }
+            let op = if ins.mnemonic() == M::Loop {
+                tx.emit(uop(Op::Sub, 8, RCX, RCX, imm(1)));
+                Op::Jnz
+            } else {
+                Op::Jz
+            };
+            tx.emit(uop(op, 8, SINK, RCX, imm(ins.near_branch_target() as i64)));
+            Ok(true)
+        }
+        M::Call => tx.call(ins),
+        M::Ret => tx.ret(ins),
+        M::Push => tx.push(ins),
+        M::Pop => tx.pop(ins),
+        M::Enter if ins.code() == Code::Enterq_imm16_imm8 => tx.enter(ins),
+        M::Leave if ins.code() == Code::Leaveq => tx.leave(),
+        M::Xchg => tx.xchg(ins),
+        M::Cmpxchg => tx.cmpxchg(ins),
+        M::Cmpxchg8b => tx.cmpxchg_wide(ins, 4),
+        M::Cmpxchg16b => tx.cmpxchg_wide(ins, 8),
+        M::Xadd => tx.xadd(ins),
+        M::Movsb | M::Movsw | M::Movsq => tx.string(ins, 0),
+        M::Movsd if ins.code() == Code::Movsd_m32_m32 => tx.string(ins, 0),
+        M::Stosb | M::Stosw | M::Stosd | M::Stosq => tx.string(ins, 1),
+        M::Lodsb | M::Lodsw | M::Lodsd | M::Lodsq => tx.string(ins, 2),
+        M::Cmpsb | M::Cmpsw | M::Cmpsq => tx.string(ins, 3),
+        M::Cmpsd if ins.code() == Code::Cmpsd_m32_m32 => tx.string(ins, 3),
+        M::Scasb | M::Scasw | M::Scasd | M::Scasq => tx.string(ins, 4),
+        M::Nop
+        | M::Endbr64
+        | M::Prefetchnta
+        | M::Prefetcht0
+        | M::Prefetcht1
+        | M::Prefetcht2
+        | M::Prefetchw => {
+            tx.simple(Op::Nop, 8);
+            Ok(false)
+        }
+        M::Pause => Ok(tx.simple_then(Op::Pause, false)),
+        M::Mfence | M::Lfence | M::Sfence => Ok(tx.simple_then(Op::Fence, false)),
+        M::Cpuid => Ok(tx.simple_then(Op::Cpuid, false)),
+        M::Rdtsc => Ok(tx.simple_then(Op::Rdtsc, false)),
+        M::Rdtscp => Ok(tx.simple_then(Op::Rdtscp, false)),
+        M::Rdfsbase => tx.fsgs(ins, FSBASE, true),
+        M::Rdgsbase => tx.fsgs(ins, GSBASE, true),
+        M::Wrfsbase => tx.fsgs(ins, FSBASE, false),
+        M::Wrgsbase => tx.fsgs(ins, GSBASE, false),
+        M::Hlt => Ok(tx.simple_then(Op::Hlt, true)),
+        M::Syscall => Ok(tx.simple_then(Op::Syscall, true)),
+        M::Int3 => {
+            tx.raise(3, format!("#BP: int3 at {:#x}", ins.ip()));
+            Ok(true)
+        }
+        M::Pushfq => {
+            let t = tx.tmp();
+            // A PV guest always sees IF set (its interrupt flag is virtual).
+            tx.emit(uop(Op::Or, 8, t, FLAGS, imm(crate::arch::flags::IF as i64)));
+            tx.push_value(8, t);
+            Ok(false)
+        }
+        M::Popfq => {
+            let v = tx.load(&stack_ref(0), 8);
+            tx.emit(uop(Op::Add, 8, RSP, RSP, imm(8)));
+            tx.emit(uop(Op::Popf, 8, SINK, v, reg(ZERO)));
+            Ok(false)
+        }
+        M::Lahf => {
+            tx.emit(uop(Op::PutHi, 8, RAX, FLAGS, reg(ZERO)));
+            Ok(false)
+        }
+        M::Sahf => {
+            let t = tx.tmp();
+            tx.emit(uop(Op::GetHi, 8, t, RAX, reg(ZERO)));
+            tx.emit(uop(Op::Sahf, 8, SINK, t, reg(ZERO)));
+            Ok(false)
+        }
+        M::Clc => Ok(tx.flag_op(0)),
+        M::Stc => Ok(tx.flag_op(1)),
+        M::Cmc => Ok(tx.flag_op(2)),
+        M::Cld => Ok(tx.flag_op(3)),
+        M::Std => Ok(tx.flag_op(4)),
+        _ => Err(Unsupported),
+    }
+}
+
+impl Tx<'_> {
+    fn simple_then(&mut self, op: Op, ends: bool) -> bool {
+        self.simple(op, 8);
+        ends
+    }
+
+    fn flag_op(&mut self, which: u8) -> bool {
+        self.emit(Uop::new(Op::FlagOp, 8).with_aux(which));
+        false
+    }
+
+    /// cbw/cwde/cdqe: rax at `size` = sign-extended lower half.
+    fn ext_acc(&mut self, size: u8) -> Tr {
+        self.emit(uop(Op::Sext, size, RAX, RAX, reg(ZERO)).with_aux(size / 2));
+        Ok(false)
+    }
+}

@@ -1,0 +1,443 @@
+//! The built-in workloads: name, description, arguments, domains, and the
+//! embedded guest image of each.
+
+use std::fmt;
+
+use crate::elf::ElfImage;
+use crate::images;
+use crate::params::{GuestParams, NR_ARGS};
+
+/// One workload argument (`params.arg[i]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgSpec {
+    /// Short name, e.g. "iters".
+    pub name: &'static str,
+    /// Value the guest uses when the builder passes 0.
+    pub default: u64,
+    /// What it controls, with its unit.
+    pub help: &'static str,
+}
+
+/// A built-in guest program.
+#[derive(Clone, Copy)]
+pub struct Workload {
+    /// Name used by `-w`, e.g. "ipi-pingpong".
+    pub name: &'static str,
+    /// One line: what it does and what it checks.
+    pub description: &'static str,
+    /// Domains the builder creates from this image (2 for interdomain).
+    pub domains: u32,
+    /// Arguments in `params.arg` order.
+    pub args: &'static [ArgSpec],
+    /// The static x86-64 ELF image.
+    pub image: &'static [u8],
+    /// Heap bytes the workload allocates, given VCPUs and resolved args.
+    data_bytes: fn(u64, &[u64; NR_ARGS]) -> u64,
+    /// Bytes of the area shared between the domains (0 if single-domain).
+    shared_bytes: fn(&[u64; NR_ARGS]) -> u64,
+}
+
+impl fmt::Debug for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workload")
+            .field("name", &self.name)
+            .field("domains", &self.domains)
+            .field("args", &self.args)
+            .field("image_bytes", &self.image.len())
+            .finish()
+    }
+}
+
+/// Per-VCPU runtime memory: a 16 KiB stack aligned to its size (so up to
+/// 32 KiB), the owned-ports bitmap and a vcpu_info.
+const RUNTIME_BYTES_PER_VCPU: u64 = 32 * 1024 + 512 + 64 + 64;
+/// Room for what the builder places after the image (start_info, xenstore
+/// and console pages, bootstrap page tables and stack, 512 KiB slack).
+const BOOT_AREA_BYTES: u64 = 4 << 20;
+const MIB4: u64 = 4 << 20;
+const LINE: u64 = 64;
+
+impl Workload {
+    /// The image, parsed. Built-in images are checked by this crate's tests.
+    pub fn elf(&self) -> ElfImage<'static> {
+        ElfImage::parse(self.image).expect("built-in images parse (tested)")
+    }
+
+    /// Default value of every argument.
+    pub fn defaults(&self) -> [u64; NR_ARGS] {
+        let mut d = [0u64; NR_ARGS];
+        for (slot, a) in d.iter_mut().zip(self.args) {
+            *slot = a.default;
+        }
+        d
+    }
+
+    /// `args` with every 0 replaced by the default, as the guest sees them.
+    pub fn resolve_args(&self, args: &[u64; NR_ARGS]) -> [u64; NR_ARGS] {
+        let d = self.defaults();
+        let mut r = *args;
+        for (v, dv) in r.iter_mut().zip(d) {
+            if *v == 0 {
+                *v = dv;
+            }
+        }
+        r
+    }
+
+    /// Index of the argument called `name`.
+    pub fn arg_index(&self, name: &str) -> Option<usize> {
+        self.args.iter().position(|a| a.name == name)
+    }
+
+    /// Bytes of shared area the builder must map into every domain of the
+    /// group (0 for single-domain workloads).
+    pub fn shared_area_bytes(&self, args: &[u64; NR_ARGS]) -> u64 {
+        (self.shared_bytes)(&self.resolve_args(args))
+    }
+
+    /// Memory to give each domain (bytes, a multiple of 4 MiB): image,
+    /// builder boot area, per-VCPU runtime data and the workload's heap.
+    pub fn memory_bytes(&self, nr_vcpus: u32, args: &[u64; NR_ARGS]) -> u64 {
+        let elf = self.elf();
+        let image = elf.image_end().0 - elf.virt_base().0;
+        let n = u64::from(nr_vcpus.max(1));
+        let data = (self.data_bytes)(n, &self.resolve_args(args));
+        let total = image + BOOT_AREA_BYTES + n * RUNTIME_BYTES_PER_VCPU + data + 16 * 4096;
+        let p2m = total / 512; // 8 bytes per 4 KiB page
+        (total + p2m).div_ceil(MIB4) * MIB4
+    }
+
+    /// One params block per domain. `domids[i]` is the id the builder gave
+    /// domain `i`; `shared_va` is where it mapped the shared area (ignored
+    /// for single-domain workloads).
+    pub fn domain_params(
+        &self,
+        nr_vcpus: u32,
+        args: &[u64; NR_ARGS],
+        domids: &[u32],
+        shared_va: u64,
+    ) -> Vec<GuestParams> {
+        let shared = self.shared_area_bytes(args);
+        (0..self.domains)
+            .map(|i| {
+                let peer = if self.domains > 1 {
+                    domids
+                        .get(((i + 1) % self.domains) as usize)
+                        .copied()
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                GuestParams {
+                    nr_vcpus,
+                    domain_index: i,
+                    peer_domid: peer,
+                    shared_va: if shared > 0 { shared_va } else { 0 },
+                    shared_bytes: shared,
+                    args: *args,
+                    ..Default::default()
+                }
+            })
+            .collect()
+    }
+}
+
+/// A name that is not in the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownWorkload {
+    /// The name asked for.
+    pub name: String,
+}
+
+impl fmt::Display for UnknownWorkload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = CATALOGUE.iter().map(|w| w.name).collect();
+        write!(
+            f,
+            "unknown workload `{}`; valid names: {}",
+            self.name,
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownWorkload {}
+
+/// Every built-in workload.
+pub fn catalogue() -> &'static [Workload] {
+    CATALOGUE
+}
+
+/// The workload called `name`.
+///
+/// ```
+/// let w = smpsim_workloads::find("spinlock").expect("built in");
+/// assert_eq!(w.domains, 1);
+/// let err = smpsim_workloads::find("nope").unwrap_err();
+/// assert!(err.to_string().contains("hello, ipi-pingpong"));
+/// ```
+pub fn find(name: &str) -> Result<&'static Workload, UnknownWorkload> {
+    CATALOGUE
+        .iter()
+        .find(|w| w.name == name)
+        .ok_or_else(|| UnknownWorkload {
+            name: name.to_string(),
+        })
+}
+
+const fn arg(name: &'static str, default: u64, help: &'static str) -> ArgSpec {
+    ArgSpec {
+        name,
+        default,
+        help,
+    }
+}
+
+fn no_shared(_: &[u64; NR_ARGS]) -> u64 {
+    0
+}
+
+fn ring_bytes(slots: u64) -> u64 {
+    192 + slots * 8 + LINE
+}
+
+static CATALOGUE: &[Workload] = &[
+    Workload {
+        name: "hello",
+        description: "every VCPU prints a line and IPIs its neighbour; checks all checked in and every IPI arrived once",
+        domains: 1,
+        args: &[],
+        image: images::IMAGE_HELLO,
+        data_bytes: |n, _| n * 8 + LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "ipi-pingpong",
+        description: "VCPU pairs bounce event-channel IPIs, timing round trips with rdtsc; checks every IPI count",
+        domains: 1,
+        args: &[arg("iters", 100, "round trips per pair")],
+        image: images::IMAGE_IPI_PINGPONG,
+        data_bytes: |n, _| n * LINE + LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "spinlock",
+        description: "contended counter under an xchg spinlock; checks mutual exclusion and the final count",
+        domains: 1,
+        args: &[arg("iters", 1000, "increments per VCPU")],
+        image: images::IMAGE_SPINLOCK,
+        data_bytes: |n, _| n * LINE + LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "ticketlock",
+        description: "contended counter under a FIFO ticket lock; checks mutual exclusion, the count and the tickets served",
+        domains: 1,
+        args: &[arg("iters", 1000, "increments per VCPU")],
+        image: images::IMAGE_TICKETLOCK,
+        data_bytes: |n, _| n * LINE + LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "barrier",
+        description: "rounds of a sense-reversing barrier; checks nobody passes early and one last arrival per episode",
+        domains: 1,
+        args: &[arg("rounds", 100, "barrier rounds (two episodes each)")],
+        image: images::IMAGE_BARRIER,
+        data_bytes: |n, _| 2 * n * LINE + 2 * LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "false-sharing",
+        description: "per-VCPU counters packed in shared lines, then padded; checks every count, reports cycles",
+        domains: 1,
+        args: &[arg("iters", 10000, "increments per VCPU per layout")],
+        image: images::IMAGE_FALSE_SHARING,
+        data_bytes: |n, _| n * 8 + 2 * n * LINE + 3 * LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "reduction",
+        description: "parallel sum of a[i] = 3i+1; checks the closed form every round",
+        domains: 1,
+        args: &[
+            arg("elements", 65536, "array elements (8 bytes each)"),
+            arg("rounds", 2, "times the array is summed"),
+        ],
+        image: images::IMAGE_REDUCTION,
+        data_bytes: |n, a| a[0] * 8 + 4096 + n * LINE + a[1] * 8 + 2 * LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "stream",
+        description: "STREAM copy/scale/add/triad on u64 arrays; checks every element, reports bytes per cycle",
+        domains: 1,
+        args: &[
+            arg("elements", 16384, "elements per array (8 bytes each, three arrays)"),
+            arg("iters", 2, "iterations of the four kernels"),
+        ],
+        image: images::IMAGE_STREAM,
+        data_bytes: |_, a| 3 * (a[0] * 8 + 4096),
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "pointer-chase",
+        description: "walks a random cyclic permutation of cache-line nodes per VCPU; checks the cycle length, reports load latency",
+        domains: 1,
+        args: &[
+            arg("nodes", 4096, "nodes per VCPU (64 bytes each)"),
+            arg("laps", 2, "walks around the cycle"),
+        ],
+        image: images::IMAGE_POINTER_CHASE,
+        data_bytes: |n, a| n * (8 + LINE + a[0] * LINE + 4096) + 2 * LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "ring",
+        description: "producer/consumer VCPU pairs over shared-memory rings with event notifications; checks order and checksums",
+        domains: 1,
+        args: &[
+            arg("items", 2000, "values per producer"),
+            arg("batch", 16, "values per notification"),
+            arg("slots", 64, "ring slots (a power of two)"),
+        ],
+        image: images::IMAGE_RING,
+        data_bytes: |n, a| n * 8 + n * LINE + n.div_ceil(2) * ring_bytes(a[2]) + 2 * LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "timer",
+        description: "single-shot, set_timer_op, poll timeout and periodic VIRQ_TIMER on every VCPU; checks no early fire and tick counts",
+        domains: 1,
+        args: &[
+            arg("period_us", 1000, "periodic timer period in microseconds (>= 1000)"),
+            arg("ticks", 5, "periodic ticks to count"),
+            arg("delay_us", 500, "single-shot delay in microseconds"),
+        ],
+        image: images::IMAGE_TIMER,
+        data_bytes: |n, _| n * LINE + LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "interdomain",
+        description: "two domains: an interdomain event channel and a ring in a builder-shared area; checks order and checksum",
+        domains: 2,
+        args: &[
+            arg("items", 2000, "values sent from domain 0 to domain 1"),
+            arg("batch", 16, "values per notification"),
+            arg("slots", 64, "ring slots (a power of two)"),
+        ],
+        image: images::IMAGE_INTERDOMAIN,
+        data_bytes: |_, _| 0,
+        shared_bytes: |a| (128 + ring_bytes(a[2])).div_ceil(4096) * 4096,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, barrier, false-sharing, \
+                       reduction, stream, pointer-chase, ring, timer, interdomain";
+
+    #[test]
+    fn find_error_lists_every_valid_name() {
+        let e = find("pingpong").unwrap_err();
+        assert_eq!(e.name, "pingpong");
+        assert_eq!(
+            e.to_string(),
+            format!("unknown workload `pingpong`; valid names: {ALL}")
+        );
+        assert_eq!(find("timer").expect("exists").name, "timer");
+    }
+
+    #[test]
+    fn every_image_has_one_catalogue_entry_and_back() {
+        let mut images: Vec<&str> = crate::image_names().collect();
+        let mut names: Vec<&str> = catalogue().iter().map(|w| w.name).collect();
+        assert_eq!(names.join(", "), ALL);
+        images.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(images, names);
+        for (name, bytes) in crate::images::IMAGES {
+            assert!(find(name).expect("entry").image == *bytes, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_guest_source_was_built() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/workloads");
+        let mut stems: Vec<String> = std::fs::read_dir(dir)
+            .expect("guest/workloads exists")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "c"))
+            .map(|p| {
+                p.file_stem()
+                    .expect("stem")
+                    .to_string_lossy()
+                    .replace('_', "-")
+            })
+            .collect();
+        stems.sort();
+        let mut names: Vec<&str> = crate::image_names().collect();
+        names.sort_unstable();
+        assert_eq!(stems, names);
+    }
+
+    #[test]
+    fn memory_is_whole_4mib_and_grows_with_vcpus_and_data() {
+        for w in catalogue() {
+            let zero = [0u64; NR_ARGS];
+            let m1 = w.memory_bytes(1, &zero);
+            assert_eq!(m1 % (4 << 20), 0, "{}", w.name);
+            assert!(m1 >= 8 << 20, "{}: image + boot area", w.name);
+            assert!(
+                w.memory_bytes(1024, &zero) >= m1 + 1024 * 32 * 1024,
+                "{}",
+                w.name
+            );
+        }
+        let r = find("reduction").expect("exists");
+        let big = [1 << 24, 0, 0, 0, 0, 0, 0, 0];
+        assert!(r.memory_bytes(4, &big) >= (1 << 27) + (4 << 20));
+    }
+
+    #[test]
+    fn args_resolve_zero_to_default() {
+        let w = find("timer").expect("exists");
+        assert_eq!(w.defaults(), [1000, 5, 500, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            w.resolve_args(&[0, 9, 0, 0, 0, 0, 0, 0]),
+            [1000, 9, 500, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(w.arg_index("ticks"), Some(1));
+        assert_eq!(w.arg_index("nope"), None);
+    }
+
+    #[test]
+    fn interdomain_params_cross_link_the_two_domains() {
+        let w = find("interdomain").expect("exists");
+        assert_eq!(w.domains, 2);
+        let args = w.defaults();
+        let p = w.domain_params(1, &args, &[1, 2], 0x4000_0000);
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].domain_index, p[0].peer_domid), (0, 2));
+        assert_eq!((p[1].domain_index, p[1].peer_domid), (1, 1));
+        assert_eq!(p[0].shared_bytes, 4096);
+        assert!(p
+            .iter()
+            .all(|q| q.shared_va == 0x4000_0000 && q.nr_vcpus == 1));
+        let single = find("hello")
+            .expect("exists")
+            .domain_params(4, &[0; NR_ARGS], &[1], 0x1000);
+        assert_eq!(single.len(), 1);
+        assert_eq!(
+            (
+                single[0].shared_va,
+                single[0].shared_bytes,
+                single[0].peer_domid
+            ),
+            (0, 0, 0)
+        );
+    }
+}

@@ -5,6 +5,8 @@
 
 /// Hypercall numbers (§1.1).
 pub mod hypercall {
+    /// `set_trap_table(traps)`.
+    pub const SET_TRAP_TABLE: u64 = 0;
     /// `set_callbacks(event, failsafe, syscall)`.
     pub const SET_CALLBACKS: u64 = 4;
     /// `set_timer_op(abs_ns)`.
@@ -95,6 +97,74 @@ pub mod evtchnstat {
     pub const VIRQ: u32 = 4;
     /// Bound as an IPI port.
     pub const IPI: u32 = 5;
+}
+
+/// `vcpu_op` sub-commands (§4.2).
+pub mod vcpuop {
+    /// Set a VCPU's initial context.
+    pub const INITIALISE: u32 = 0;
+    /// Make an initialised VCPU runnable.
+    pub const UP: u32 = 1;
+    /// Make a VCPU non-runnable.
+    pub const DOWN: u32 = 2;
+    /// 1 if up, 0 if down.
+    pub const IS_UP: u32 = 3;
+    /// Start the periodic timer.
+    pub const SET_PERIODIC_TIMER: u32 = 6;
+    /// Stop the periodic timer.
+    pub const STOP_PERIODIC_TIMER: u32 = 7;
+    /// Arm the single-shot timer (calling VCPU only).
+    pub const SET_SINGLESHOT_TIMER: u32 = 8;
+    /// Disarm the single-shot timer (calling VCPU only).
+    pub const STOP_SINGLESHOT_TIMER: u32 = 9;
+    /// Move the VCPU's vcpu_info.
+    pub const REGISTER_VCPU_INFO: u32 = 10;
+}
+
+/// `xen_version` sub-commands (§4.5).
+pub mod xenver {
+    /// (major << 16) | minor.
+    pub const VERSION: u32 = 0;
+    /// char[16].
+    pub const EXTRAVERSION: u32 = 1;
+    /// 144 bytes.
+    pub const COMPILE_INFO: u32 = 2;
+    /// char[1024].
+    pub const CAPABILITIES: u32 = 3;
+    /// char[64].
+    pub const CHANGESET: u32 = 4;
+    /// u64 virt_start.
+    pub const PLATFORM_PARAMETERS: u32 = 5;
+    /// {u32 submap_idx; u32 submap}.
+    pub const GET_FEATURES: u32 = 6;
+    /// Returns 4096.
+    pub const PAGESIZE: u32 = 7;
+    /// u8[16] domain handle.
+    pub const GUEST_HANDLE: u32 = 8;
+    /// char[1024].
+    pub const COMMANDLINE: u32 = 9;
+}
+
+/// `callback_op` commands and callback types (§4.6).
+pub mod callback {
+    /// `CALLBACKOP_register`.
+    pub const OP_REGISTER: u32 = 0;
+    /// `CALLBACKOP_unregister`.
+    pub const OP_UNREGISTER: u32 = 1;
+    /// Event upcall.
+    pub const TYPE_EVENT: u16 = 0;
+    /// Failsafe.
+    pub const TYPE_FAILSAFE: u16 = 1;
+    /// 64-bit SYSCALL.
+    pub const TYPE_SYSCALL: u16 = 2;
+    /// Deprecated sysenter (accepted, unused).
+    pub const TYPE_SYSENTER_DEPRECATED: u16 = 3;
+    /// NMI.
+    pub const TYPE_NMI: u16 = 4;
+    /// sysenter (accepted, unused).
+    pub const TYPE_SYSENTER: u16 = 5;
+    /// 32-bit SYSCALL (accepted, unused).
+    pub const TYPE_SYSCALL32: u16 = 7;
 }
 
 /// Number of VIRQs (§3.2).

@@ -89,8 +89,6 @@ pub struct DomainConfig {
     pub memory_bytes: u64,
     /// VCPUs of the domain.
     pub vcpus: u32,
-    /// TSC frequency in Hz (the core clock).
-    pub tsc_hz: u64,
     /// Guest command line (`start_info.cmd_line`, at most 1023 bytes).
     pub cmdline: String,
     /// Wall-clock seconds at system time 0.
@@ -501,11 +499,13 @@ fn fill_params(
 }
 
 /// Builds a domain: allocates its frames, writes the image, hypercall page,
-/// params block, P2M list, start_info and shared_info into `store`, and
+/// params block, P2M list, start_info and shared_info (VCPU time records
+/// with `scale`) into `store`, and
 /// returns the maps and VCPU 0's start-of-day registers (§2.4).
 pub fn build(
     img: &GuestImage,
     cfg: &DomainConfig,
+    scale: TimeScale,
     frames: &mut FrameAllocator,
     store: &mut dyn FrameStore,
 ) -> Result<BuiltDomain, BuildError> {
@@ -534,7 +534,6 @@ pub fn build(
         cmd_line: cfg.cmdline.clone(),
     };
     w(store, l.start_info_va, &start_info.encode());
-    let scale = TimeScale::from_hz(cfg.tsc_hz);
     store.write(
         shared_info.addr(0),
         &shared_info_page(cfg.vcpus, scale, cfg.wallclock_sec),

@@ -43,12 +43,17 @@
 
 pub mod abi;
 pub mod builder;
+pub mod console;
 pub mod event_2l;
 pub mod evtchn;
 pub mod frames;
+pub mod hypercall;
+pub mod hypervisor;
 pub mod ids;
 pub mod memory;
 pub mod regs;
 pub mod time;
+pub mod upcall;
+pub mod vcpu;
 
 pub use ids::{DomainId, Mfn, Pfn, Port, VcpuId};

@@ -75,6 +75,17 @@ impl VcpuRegs {
     }
 }
 
+/// The low 32 bits of a register: hypercall arguments declared `int` or
+/// `unsigned int` in Xen's C ignore the upper half.
+pub fn low32(x: u64) -> u32 {
+    x as u32 // deliberate truncation to the argument's C width
+}
+
+/// The low 16 bits (`domid_t`, `uint16_t` fields).
+pub fn low16(x: u64) -> u16 {
+    x as u16 // deliberate truncation to the field's C width
+}
+
 /// Whether `va` is canonical for 48-bit virtual addresses.
 pub fn is_canonical(va: u64) -> bool {
     let top = va >> 47;

@@ -43,6 +43,24 @@ impl TimeScale {
         ((u128::from(d) * u128::from(self.mul)) >> 32) as u64
     }
 
+    /// The first tick count at which a guest computes at least `ns`
+    /// nanoseconds (the inverse of [`Self::ticks_to_ns`], rounded up).
+    pub fn ns_to_ticks(&self, ns: u64) -> u64 {
+        let mut t = ((u128::from(ns) << 32) / u128::from(self.mul)) as u64;
+        t = if self.shift >= 0 {
+            t >> self.shift
+        } else {
+            t.saturating_mul(1 << -self.shift)
+        };
+        while self.ticks_to_ns(t) < ns {
+            t += 1;
+        }
+        while t > 0 && self.ticks_to_ns(t - 1) >= ns {
+            t -= 1;
+        }
+        t
+    }
+
     /// The 32-byte `vcpu_time_info` record.
     pub fn encode(&self, version: u32, tsc_timestamp: u64, system_time: u64) -> [u8; 32] {
         let mut b = [0u8; 32];
@@ -94,6 +112,28 @@ mod tests {
             s.ticks_to_ns(3_000),
             999,
             "truncated as the guest truncates"
+        );
+    }
+
+    #[test]
+    fn nanoseconds_convert_back_to_the_first_tick() {
+        for hz in [1_000_000_000, 2_000_000_000, 3_000_000_000, 2_400_000_000] {
+            let s = TimeScale::from_hz(hz);
+            for ns in [0, 1, 999, 1_000_000, 10_000_000, 123_456_789_012] {
+                let t = s.ns_to_ticks(ns);
+                assert!(s.ticks_to_ns(t) >= ns, "{hz} Hz, {ns} ns");
+                assert!(t == 0 || s.ticks_to_ns(t - 1) < ns, "{hz} Hz, {ns} ns");
+            }
+        }
+        // mul 0xAAAAAAAA is just under 2/3 · 2^32: the guest's truncating
+        // product reaches 10 ms two ticks late.
+        assert_eq!(
+            TimeScale::from_hz(3_000_000_000).ns_to_ticks(10_000_000),
+            30_000_002
+        );
+        assert_eq!(
+            TimeScale::from_hz(2_000_000_000).ns_to_ticks(10_000_000),
+            20_000_000
         );
     }
 

@@ -2,6 +2,10 @@ use super::*;
 use crate::memory::SparseFrames;
 
 const BASE: u64 = 0x40_0000;
+const S: TimeScale = TimeScale {
+    mul: 0x8000_0000,
+    shift: 0,
+};
 
 pub(crate) fn test_image() -> GuestImage {
     let mut data = vec![0u8; 0x100];
@@ -32,7 +36,6 @@ pub(crate) fn test_config() -> DomainConfig {
     DomainConfig {
         memory_bytes: 64 * 4096,
         vcpus: 2,
-        tsc_hz: 2_000_000_000,
         cmdline: "hello world".into(),
         wallclock_sec: 0x1_2345_6789,
         params: ParamsFill {
@@ -60,7 +63,7 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 fn layout_p2m_and_start_of_day_registers() {
     let mut store = SparseFrames::new();
     let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
-    let d = build(&test_image(), &test_config(), &mut frames, &mut store).expect("builds");
+    let d = build(&test_image(), &test_config(), S, &mut frames, &mut store).expect("builds");
     let l = &d.layout;
     assert_eq!(l.image_end, BASE + 0x5000);
     assert_eq!(l.p2m_va, BASE + 0x5000, "64 pages × 8 B = one page");
@@ -91,7 +94,7 @@ fn layout_p2m_and_start_of_day_registers() {
 fn start_info_fields() {
     let mut store = SparseFrames::new();
     let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
-    let d = build(&test_image(), &test_config(), &mut frames, &mut store).expect("builds");
+    let d = build(&test_image(), &test_config(), S, &mut frames, &mut store).expect("builds");
     let si = read(&mut store, &d.space, d.layout.start_info_va, 1168);
     assert_eq!(&si[0..15], b"xen-3.0-x86_64\0");
     assert_eq!(u64_at(&si, 32), 64, "nr_pages");
@@ -105,7 +108,7 @@ fn start_info_fields() {
 fn shared_info_masks_time_and_wallclock() {
     let mut store = SparseFrames::new();
     let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
-    let d = build(&test_image(), &test_config(), &mut frames, &mut store).expect("builds");
+    let d = build(&test_image(), &test_config(), S, &mut frames, &mut store).expect("builds");
     let mut p = vec![0u8; 4096];
     store.read(d.shared_info.addr(0), &mut p);
     for v in 0..32 {
@@ -128,7 +131,7 @@ fn shared_info_masks_time_and_wallclock() {
 fn hypercall_page_stubs() {
     let mut store = SparseFrames::new();
     let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
-    let d = build(&test_image(), &test_config(), &mut frames, &mut store).expect("builds");
+    let d = build(&test_image(), &test_config(), S, &mut frames, &mut store).expect("builds");
     let p = read(&mut store, &d.space, BASE, 4096);
     assert_eq!(
         &p[18 * 32..18 * 32 + 15],
@@ -152,7 +155,7 @@ fn params_block_filled_after_magic() {
     cfg.shared = Some(SharedArea {
         frames: vec![Mfn(5), Mfn(6)],
     });
-    let d = build(&test_image(), &cfg, &mut frames, &mut store).expect("builds");
+    let d = build(&test_image(), &cfg, S, &mut frames, &mut store).expect("builds");
     let p = read(&mut store, &d.space, BASE + 0x2000, 0x88);
     assert_eq!(&p[0..4], b"SMPS");
     assert_eq!(&p[8..24], &[2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
@@ -175,15 +178,15 @@ fn errors_name_what_and_where() {
     let img = test_image();
     let mut cfg = test_config();
     cfg.memory_bytes = 7 * 4096;
-    let e = build(&img, &cfg, &mut frames, &mut store).expect_err("too small");
+    let e = build(&img, &cfg, S, &mut frames, &mut store).expect_err("too small");
     assert_eq!(e, BuildError::ImageTooBig { needed: 8, have: 7 });
     assert!(e.to_string().contains("need 8 pages"));
     cfg.memory_bytes = 4 * 4096;
-    let e = build(&img, &cfg, &mut frames, &mut store).expect_err("outside");
+    let e = build(&img, &cfg, S, &mut frames, &mut store).expect_err("outside");
     assert!(matches!(e, BuildError::SegmentOutsideMemory { vaddr, .. } if vaddr == BASE + 0x2000));
     let mut bad = test_image();
     bad.segments[1].vaddr = BASE + 0x1000;
-    let e = build(&bad, &test_config(), &mut frames, &mut store).expect_err("overlap");
+    let e = build(&bad, &test_config(), S, &mut frames, &mut store).expect_err("overlap");
     assert_eq!(
         e,
         BuildError::SegmentsOverlap {
@@ -193,17 +196,17 @@ fn errors_name_what_and_where() {
     );
     let mut bad = test_image();
     bad.params = Some(BASE + 0x9000);
-    let e = build(&bad, &test_config(), &mut frames, &mut store).expect_err("params");
+    let e = build(&bad, &test_config(), S, &mut frames, &mut store).expect_err("params");
     assert_eq!(e, BuildError::ParamsOutsideImage(BASE + 0x9000));
     let mut bad = test_image();
     bad.segments[1].bytes[0] = 0;
-    let e = build(&bad, &test_config(), &mut frames, &mut store).expect_err("magic");
+    let e = build(&bad, &test_config(), S, &mut frames, &mut store).expect_err("magic");
     assert!(e.to_string().contains("magic 0x53504d00"), "{e}");
     let mut bad = test_image();
     bad.hypercall_page = Some(BASE + 8);
-    let e = build(&bad, &test_config(), &mut frames, &mut store).expect_err("hcall");
+    let e = build(&bad, &test_config(), S, &mut frames, &mut store).expect_err("hcall");
     assert_eq!(e, BuildError::BadHypercallPage(BASE + 8));
     let mut small = FrameAllocator::new(Mfn(0), 64);
-    let e = build(&test_image(), &test_config(), &mut small, &mut store).expect_err("frames");
+    let e = build(&test_image(), &test_config(), S, &mut small, &mut store).expect_err("frames");
     assert!(matches!(e, BuildError::OutOfFrames(_)));
 }

@@ -1,0 +1,364 @@
+//! Hypercall dispatch (xen-abi.md §1, §3, §4): from the trap registers to
+//! an [`Outcome`].
+//!
+//! # Entry contract
+//! The machine calls [`Hypervisor::hypercall`] when a VCPU of a running
+//! domain executes SYSCALL in guest kernel mode (every SYSCALL here: there
+//! is no guest user mode). `regs` are the registers at the trap with RIP
+//! already past the SYSCALL instruction; RAX holds the hypercall number and
+//! RDI, RSI, RDX, R10, R8 the arguments. On return RAX holds the result
+//! (≥ 0, or −errno), except after `iret`, which reloads the registers from
+//! the guest stack. RCX and R11 are left as the machine gave them (the
+//! PV stub saves and restores them itself).
+//!
+//! # What is implemented
+//! console_io (write), xen_version (0–9), sched_op (yield, block, shutdown,
+//! poll), vcpu_op (initialise, up, down, is_up, periodic and single-shot
+//! timers, register_vcpu_info), set_timer_op, set_callbacks, callback_op
+//! (register, unregister), set_trap_table, event_channel_op
+//! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,
+//! status, bind_vcpu, unmask), iret and vm_assist. Everything else returns
+//! -ENOSYS. A guest pointer that cannot be read or written gives -EFAULT.
+//!
+//! # Choices where Xen depends on its build
+//! - CONSOLEIO_write is allowed for every domain (Xen allows it to domUs in
+//!   debug builds); CONSOLEIO_read is -EPERM (privileged).
+//! - xen_version reports Xen 4.19, extraversion ".0-smpsim", no XENFEAT
+//!   bits (smpsim implements none of the MMU behaviours they describe).
+//! - set_trap_table reads at most 256 entries (one per vector) before its
+//!   terminator.
+
+use crate::abi::{self, hypercall as nr, Errno};
+use crate::evtchn::Raise;
+use crate::hypervisor::{Effect, Hypervisor, Next, Outcome};
+use crate::ids::{DomainId, VcpuId};
+use crate::memory::HypervisorMemory;
+use crate::regs::{is_canonical, low32, VcpuRegs, RAX};
+use crate::upcall;
+use crate::vcpu::TrapEntry;
+
+mod evtchn_op;
+mod sched_op;
+mod vcpu_op;
+
+/// Xen version reported to guests.
+pub const XEN_MAJOR: u64 = 4;
+/// Minor version.
+pub const XEN_MINOR: u64 = 19;
+/// `HYPERVISOR_VIRT_START` of PV64 (§2.5).
+pub const HYPERVISOR_VIRT_START: u64 = 0xFFFF_8000_0000_0000;
+
+/// How a handler finished.
+pub(crate) enum Ret {
+    /// Return this in RAX and continue.
+    Value(u64),
+    /// RAX = 0, then this.
+    Then(Next),
+    /// Registers were reloaded (iret).
+    Reloaded,
+}
+
+type HResult = Result<Ret, Errno>;
+
+/// One hypercall in progress.
+pub(crate) struct Call<'a> {
+    pub hv: &'a mut Hypervisor,
+    pub d: DomainId,
+    pub v: VcpuId,
+    pub cycle: u64,
+    pub now_ns: u64,
+    pub mem: &'a mut dyn HypervisorMemory,
+    pub effects: Vec<Effect>,
+}
+
+impl Hypervisor {
+    /// Handles the hypercall VCPU `v` of domain `d` trapped with at `cycle`
+    /// (see the module doc for the register contract).
+    pub fn hypercall(
+        &mut self,
+        d: DomainId,
+        v: VcpuId,
+        cycle: u64,
+        regs: &mut VcpuRegs,
+        mem: &mut dyn HypervisorMemory,
+    ) -> Outcome {
+        if self.domain(d).is_none_or(|dom| dom.shutdown().is_some()) {
+            return Outcome {
+                next: Next::Shutdown,
+                effects: Vec::new(),
+            };
+        }
+        let now_ns = self.now_ns(cycle);
+        let mut call = Call {
+            hv: self,
+            d,
+            v,
+            cycle,
+            now_ns,
+            mem,
+            effects: Vec::new(),
+        };
+        let number = regs.gpr[RAX];
+        let ret = if number == nr::IRET {
+            call.iret(regs)
+        } else {
+            call.dispatch(number, regs.hypercall_args())
+        };
+        let effects = call.effects;
+        let next = match ret {
+            Ok(Ret::Value(x)) => {
+                regs.gpr[RAX] = x;
+                Next::Resume
+            }
+            Ok(Ret::Then(n)) => {
+                regs.gpr[RAX] = 0;
+                n
+            }
+            Ok(Ret::Reloaded) => Next::Resume,
+            Err(e) => {
+                regs.gpr[RAX] = e.to_rax();
+                Next::Resume
+            }
+        };
+        Outcome { next, effects }
+    }
+}
+
+pub(crate) fn ok() -> HResult {
+    Ok(Ret::Value(0))
+}
+
+pub(crate) fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+
+pub(crate) fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
+
+pub(crate) fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes(b[off..off + 2].try_into().expect("2 bytes"))
+}
+
+impl Call<'_> {
+    fn dispatch(&mut self, number: u64, a: [u64; 5]) -> HResult {
+        match number {
+            nr::SET_TRAP_TABLE => self.set_trap_table(a[0]),
+            nr::SET_CALLBACKS => self.set_callbacks(a[0], a[1], a[2]),
+            nr::SET_TIMER_OP => self.set_timer_op(a[0]),
+            nr::XEN_VERSION => self.xen_version(low32(a[0]), a[1]),
+            nr::CONSOLE_IO => self.console_io(low32(a[0]), low32(a[1]), a[2]),
+            nr::VM_ASSIST => vm_assist(low32(a[0]), low32(a[1])),
+            nr::VCPU_OP => self.vcpu_op(low32(a[0]), low32(a[1]), a[2]),
+            nr::SCHED_OP => self.sched_op(low32(a[0]), a[1]),
+            nr::CALLBACK_OP => self.callback_op(low32(a[0]), a[1]),
+            nr::EVENT_CHANNEL_OP => self.evtchn_op(low32(a[0]), a[1]),
+            _ => Err(Errno::NoSys),
+        }
+    }
+
+    /// Reads `n` bytes of guest memory.
+    pub fn read(&mut self, va: u64, n: usize) -> Result<Vec<u8>, Errno> {
+        let mut b = vec![0u8; n];
+        self.mem.read_virt(va, &mut b).map_err(|_| Errno::Fault)?;
+        Ok(b)
+    }
+
+    /// Writes guest memory.
+    pub fn write(&mut self, va: u64, bytes: &[u8]) -> Result<(), Errno> {
+        self.mem.write_virt(va, bytes).map_err(|_| Errno::Fault)
+    }
+
+    pub fn raise(&mut self, r: Raise) {
+        self.effects.push(Effect::Raise(r));
+    }
+
+    fn console_io(&mut self, cmd: u32, count: u32, buf: u64) -> HResult {
+        const WRITE: u32 = 0;
+        const READ: u32 = 1;
+        match cmd {
+            WRITE => {}
+            READ => return Err(Errno::Perm),
+            _ => return Err(Errno::NoSys),
+        }
+        let mut done = 0u64;
+        while done < u64::from(count) {
+            let n = (u64::from(count) - done).min(4096);
+            let bytes = self.read(buf + done, n as usize)?;
+            let d = self.d;
+            let hv = &mut *self.hv;
+            let dom = hv.domains.get_mut(usize::from(d.0)).expect("caller exists");
+            dom.console.write(d, &bytes, &mut hv.console);
+            done += n;
+        }
+        ok()
+    }
+
+    fn xen_version(&mut self, cmd: u32, arg: u64) -> HResult {
+        use abi::xenver::*;
+        let text = |s: &str, len: usize| {
+            let mut b = vec![0u8; len];
+            b[..s.len()].copy_from_slice(s.as_bytes());
+            b
+        };
+        let bytes = match cmd {
+            VERSION => return Ok(Ret::Value(XEN_MAJOR << 16 | XEN_MINOR)),
+            PAGESIZE => return Ok(Ret::Value(4096)),
+            GET_FEATURES => {
+                if u32_at(&self.read(arg, 4)?, 0) != 0 {
+                    return Err(Errno::Inval);
+                }
+                self.write(arg + 4, &0u32.to_le_bytes())?;
+                return ok();
+            }
+            EXTRAVERSION => text(".0-smpsim", 16),
+            COMPILE_INFO => text("smpsim", 144),
+            CAPABILITIES => text("xen-3.0-x86_64", 1024),
+            CHANGESET => text("smpsim", 64),
+            PLATFORM_PARAMETERS => HYPERVISOR_VIRT_START.to_le_bytes().to_vec(),
+            GUEST_HANDLE => vec![0u8; 16],
+            COMMANDLINE => vec![0u8; 1024],
+            _ => return Err(Errno::NoSys),
+        };
+        self.write(arg, &bytes)?;
+        ok()
+    }
+
+    fn set_callbacks(&mut self, event: u64, failsafe: u64, syscall: u64) -> HResult {
+        let cb = &mut self.hv.vcpu_mut(self.d, self.v).callbacks;
+        // Xen registers each one and ignores the individual failures.
+        for (slot, addr) in [
+            (&mut cb.event, event),
+            (&mut cb.failsafe, failsafe),
+            (&mut cb.syscall, syscall),
+        ] {
+            if is_canonical(addr) {
+                *slot = addr;
+            }
+        }
+        ok()
+    }
+
+    fn callback_op(&mut self, cmd: u32, arg: u64) -> HResult {
+        use abi::callback::*;
+        match cmd {
+            OP_REGISTER => {
+                let b = self.read(arg, 16)?;
+                let (ty, addr) = (u16_at(&b, 0), u64_at(&b, 8));
+                if !is_canonical(addr) {
+                    return Err(Errno::Inval);
+                }
+                let cb = &mut self.hv.vcpu_mut(self.d, self.v).callbacks;
+                match ty {
+                    TYPE_EVENT => cb.event = addr,
+                    TYPE_FAILSAFE => cb.failsafe = addr,
+                    TYPE_SYSCALL => cb.syscall = addr,
+                    TYPE_NMI => cb.nmi = addr,
+                    TYPE_SYSENTER_DEPRECATED | TYPE_SYSENTER | TYPE_SYSCALL32 => {}
+                    _ => return Err(Errno::NoSys),
+                }
+                ok()
+            }
+            OP_UNREGISTER => {
+                let ty = u16_at(&self.read(arg, 4)?, 0);
+                if ty != TYPE_NMI {
+                    return Err(Errno::Inval);
+                }
+                self.hv.vcpu_mut(self.d, self.v).callbacks.nmi = 0;
+                ok()
+            }
+            _ => Err(Errno::NoSys),
+        }
+    }
+
+    fn set_trap_table(&mut self, list: u64) -> HResult {
+        if list == 0 {
+            self.hv
+                .vcpu_mut(self.d, self.v)
+                .traps
+                .fill(TrapEntry::default());
+            return ok();
+        }
+        for i in 0..256u64 {
+            let b = self.read(list + 16 * i, 16)?;
+            let address = u64_at(&b, 8);
+            if address == 0 {
+                break;
+            }
+            if !is_canonical(address) {
+                return Err(Errno::Inval);
+            }
+            let entry = TrapEntry {
+                flags: b[1],
+                cs: u16_at(&b, 2),
+                address,
+            };
+            self.hv.vcpu_mut(self.d, self.v).traps[usize::from(b[0])] = entry;
+        }
+        ok()
+    }
+
+    /// Arms the caller's single-shot timer at `at_ns`, or fires it now if
+    /// that time has come.
+    pub fn singleshot(&mut self, at_ns: u64) {
+        if at_ns <= self.now_ns {
+            self.hv.vcpu_mut(self.d, self.v).singleshot_ns = None;
+            if let Some(e) = self.hv.timer_raise(self.d, self.v) {
+                self.effects.push(e);
+            }
+        } else {
+            self.hv.vcpu_mut(self.d, self.v).singleshot_ns = Some(at_ns);
+        }
+    }
+
+    fn set_timer_op(&mut self, timeout: u64) -> HResult {
+        const GUEST_BUG_DELAY_NS: u64 = 100_000_000;
+        if timeout == 0 {
+            self.hv.vcpu_mut(self.d, self.v).singleshot_ns = None;
+            return ok();
+        }
+        let bogus = (timeout as i64) < 0 || timeout.saturating_sub(self.now_ns) > 1 << 50;
+        let at = if bogus {
+            self.now_ns + GUEST_BUG_DELAY_NS
+        } else {
+            timeout
+        };
+        self.singleshot(at);
+        ok()
+    }
+
+    fn iret(&mut self, regs: &mut VcpuRegs) -> HResult {
+        match upcall::iret(regs, &mut *self.mem) {
+            Ok(r) => {
+                if let Some(l) = self.hv.domain(self.d).and_then(|d| d.event_layout(self.v)) {
+                    self.mem
+                        .write_u8(l.vcpu_info + abi::vcpu_info::UPCALL_MASK, r.upcall_mask);
+                }
+                Ok(Ret::Reloaded)
+            }
+            Err(f) => {
+                let msg = format!(
+                    "{}: iret hypercall cannot read its frame at {:#x}",
+                    self.v, f.va
+                );
+                self.hv.crash_domain(self.d, msg, self.cycle);
+                Ok(Ret::Then(Next::Shutdown))
+            }
+        }
+    }
+}
+
+fn vm_assist(cmd: u32, ty: u32) -> HResult {
+    const KNOWN: [u32; 7] = [0, 1, 2, 3, 4, 5, 32];
+    if cmd > 1 {
+        return Err(Errno::NoSys);
+    }
+    if !KNOWN.contains(&ty) {
+        return Err(Errno::Inval);
+    }
+    ok()
+}
+
+#[cfg(test)]
+#[path = "hypercall/tests.rs"]
+mod tests;

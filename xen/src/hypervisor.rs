@@ -1,0 +1,571 @@
+//! The hypervisor: every domain, its VCPUs, the event-channel table, the
+//! console and the shutdown records, behind one deterministic API.
+//!
+//! # How the machine drives it
+//! - Build: [`Hypervisor::new`], then [`Hypervisor::alloc_shared_area`] for
+//!   groups of domains that share memory, then
+//!   [`Hypervisor::create_domain`] per domain (ids 0, 1, … in call order).
+//!   VCPU 0 of each starts runnable with [`Domain::start_regs`].
+//! - A VCPU that executes SYSCALL in the hypercall page traps out:
+//!   [`Hypervisor::hypercall`] (in `hypercall.rs`) handles it and returns
+//!   an [`Outcome`]. Its [`Effect`]s must be applied in order: raises go to
+//!   [`Hypervisor::deliver`] (after whatever IPI latency the machine
+//!   models), started/stopped/woken VCPUs change what runs.
+//! - At instruction boundaries: [`Hypervisor::upcall`] delivers a pending
+//!   event upcall (cheap to call: it reads two bytes when nothing is due).
+//!   Guest faults: [`Hypervisor::exception`].
+//! - Timers: after any hypercall or delivery, [`Hypervisor::next_timer_cycle`]
+//!   gives the next cycle at which [`Hypervisor::run_timers`] must be called
+//!   for a VCPU.
+//! - The run ends when [`Hypervisor::all_shut_down`]; the records are in
+//!   [`Hypervisor::shutdowns`], guest output in [`Hypervisor::console_lines`].
+//!
+//! Every method is deterministic given the order of calls; nothing depends
+//! on host state.
+
+use std::collections::BTreeMap;
+
+use crate::builder::{self, BuildError, BuiltDomain, DomainConfig, GuestImage, Layout, SharedArea};
+use crate::console::{ConsoleLine, LineBuffer};
+use crate::event_2l::{self, EventLayout, EventMemory, Raised};
+use crate::evtchn::{EventChannels, Raise};
+use crate::frames::{FrameAllocator, OutOfFrames};
+use crate::ids::{DomainId, Mfn, Port, VcpuId};
+use crate::memory::{AddressSpace, FrameStore, HypervisorMemory};
+use crate::regs::VcpuRegs;
+use crate::time::TimeScale;
+use crate::upcall::push_bounce_frame;
+use crate::vcpu::{RunState, Vcpu};
+
+/// Hypervisor-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HypervisorConfig {
+    /// TSC (core clock) frequency in Hz; system time is derived from it.
+    pub tsc_hz: u64,
+    /// First machine frame given to domains.
+    pub first_mfn: Mfn,
+    /// Machine frames available to domains.
+    pub nr_frames: u64,
+    /// Period of each VCPU's initial periodic timer in ns (Xen: 10 ms; 0 =
+    /// none).
+    pub default_periodic_ns: u64,
+}
+
+impl HypervisorConfig {
+    /// Xen's defaults for a TSC of `tsc_hz` and `nr_frames` frames from
+    /// MFN `first_mfn`.
+    pub fn new(tsc_hz: u64, first_mfn: Mfn, nr_frames: u64) -> Self {
+        HypervisorConfig {
+            tsc_hz,
+            first_mfn,
+            nr_frames,
+            default_periodic_ns: 10_000_000,
+        }
+    }
+}
+
+/// Why a domain stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShutdownRecord {
+    /// The domain.
+    pub domain: DomainId,
+    /// `SHUTDOWN_*` reason (0 poweroff = success, 3 crash).
+    pub reason: u32,
+    /// What happened, for the run report.
+    pub message: String,
+    /// Cycle at which it happened.
+    pub cycle: u64,
+}
+
+impl ShutdownRecord {
+    /// Xen's name of the reason.
+    pub fn reason_name(&self) -> &'static str {
+        match self.reason {
+            0 => "poweroff",
+            1 => "reboot",
+            2 => "suspend",
+            3 => "crash",
+            4 => "watchdog",
+            5 => "soft_reset",
+            _ => "unknown",
+        }
+    }
+
+    /// Whether the domain powered off normally.
+    pub fn success(&self) -> bool {
+        self.reason == crate::abi::sched::SHUTDOWN_POWEROFF
+    }
+}
+
+/// One domain.
+#[derive(Clone, Debug)]
+pub struct Domain {
+    /// Its id.
+    pub id: DomainId,
+    pub(crate) built: BuiltDomain,
+    m2p: BTreeMap<u64, u64>,
+    pub(crate) vcpus: Vec<Vcpu>,
+    pub(crate) console: LineBuffer,
+    pub(crate) shutdown: Option<ShutdownRecord>,
+}
+
+impl Domain {
+    /// Its guest address space (VA page → MFN).
+    pub fn space(&self) -> &AddressSpace {
+        &self.built.space
+    }
+
+    /// PFN → MFN.
+    pub fn p2m(&self) -> &[Mfn] {
+        &self.built.p2m
+    }
+
+    /// The PFN of `mfn`, if the domain owns it (M2P).
+    pub fn m2p(&self, mfn: Mfn) -> Option<u64> {
+        self.m2p.get(&mfn.0).copied()
+    }
+
+    /// Where the builder put things.
+    pub fn layout(&self) -> &Layout {
+        &self.built.layout
+    }
+
+    /// The shared_info frame.
+    pub fn shared_info(&self) -> Mfn {
+        self.built.shared_info
+    }
+
+    /// VCPU 0's registers at its first instruction.
+    pub fn start_regs(&self) -> VcpuRegs {
+        self.built.regs
+    }
+
+    /// Number of VCPUs.
+    pub fn nr_vcpus(&self) -> u32 {
+        self.vcpus.len() as u32
+    }
+
+    /// A VCPU's state.
+    pub fn vcpu(&self, v: VcpuId) -> Option<&Vcpu> {
+        self.vcpus.get(v.0 as usize)
+    }
+
+    /// Why it stopped, once it has.
+    pub fn shutdown(&self) -> Option<&ShutdownRecord> {
+        self.shutdown.as_ref()
+    }
+
+    /// Where VCPU `v`'s event state lives.
+    pub fn event_layout(&self, v: VcpuId) -> Option<EventLayout> {
+        let vi = self.vcpus.get(v.0 as usize)?.vcpu_info?;
+        Some(EventLayout {
+            shared_info: self.built.shared_info.addr(0),
+            vcpu_info: vi,
+        })
+    }
+}
+
+/// What the calling VCPU does after a hypercall.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Continue at `regs.rip` (RAX holds the result).
+    Resume,
+    /// Continue, but the scheduler may run another VCPU first.
+    Yield,
+    /// Blocked until an [`Effect::Wake`] or [`Hypervisor::deliver`] names
+    /// it; RAX is already 0.
+    Block,
+    /// Polling: as `Block`, also woken by its poll timeout
+    /// ([`Hypervisor::run_timers`]); RAX is already 0.
+    Poll,
+    /// It took itself down (VCPUOP_down); resumes after an `up`.
+    Down,
+    /// Its domain shut down: stop every VCPU of the domain.
+    Shutdown,
+}
+
+/// A consequence of a hypercall for the machine to carry out, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Make a port pending: route to `raise.vcpu`'s core, then
+    /// [`Hypervisor::deliver`].
+    Raise(Raise),
+    /// A VCPU came up: run it from `regs` (its VCPUOP_initialise context)
+    /// or, when `None`, from the registers it had when it went down.
+    Start {
+        /// Domain.
+        domain: DomainId,
+        /// VCPU.
+        vcpu: VcpuId,
+        /// Registers to start from.
+        regs: Option<VcpuRegs>,
+    },
+    /// Another VCPU went down: stop running it.
+    Stop {
+        /// Domain.
+        domain: DomainId,
+        /// VCPU.
+        vcpu: VcpuId,
+    },
+    /// A blocked or polling VCPU became runnable.
+    Wake {
+        /// Domain.
+        domain: DomainId,
+        /// VCPU.
+        vcpu: VcpuId,
+    },
+}
+
+/// What a hypercall did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The caller's next step.
+    pub next: Next,
+    /// Consequences, in order.
+    pub effects: Vec<Effect>,
+}
+
+/// What an upcall or exception delivery did.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Upcall {
+    /// Nothing due (no event pending, or events masked).
+    NotDue,
+    /// The bounce frame was pushed; `regs` enter the callback.
+    Delivered,
+    /// An event is due but no event callback is registered yet.
+    NoCallback,
+    /// The frame could not be written (or there was no handler): the
+    /// domain crashed; stop its VCPUs.
+    Crashed,
+}
+
+/// The simulated hypervisor.
+#[derive(Clone, Debug)]
+pub struct Hypervisor {
+    pub(crate) cfg: HypervisorConfig,
+    pub(crate) scale: TimeScale,
+    frames: FrameAllocator,
+    pub(crate) evtchn: EventChannels,
+    pub(crate) domains: Vec<Domain>,
+    pub(crate) console: Vec<ConsoleLine>,
+    console_taken: usize,
+    shutdowns: Vec<ShutdownRecord>,
+}
+
+impl Hypervisor {
+    /// A hypervisor with no domains.
+    pub fn new(cfg: HypervisorConfig) -> Self {
+        Hypervisor {
+            scale: TimeScale::from_hz(cfg.tsc_hz),
+            frames: FrameAllocator::new(cfg.first_mfn, cfg.nr_frames),
+            cfg,
+            evtchn: EventChannels::new(),
+            domains: Vec::new(),
+            console: Vec::new(),
+            console_taken: 0,
+            shutdowns: Vec::new(),
+        }
+    }
+
+    /// The guest time scale.
+    pub fn time_scale(&self) -> TimeScale {
+        self.scale
+    }
+
+    /// Guest system time (ns) at `cycle`.
+    pub fn now_ns(&self, cycle: u64) -> u64 {
+        self.scale.ticks_to_ns(cycle)
+    }
+
+    /// `pages` machine frames for the group shared area of several domains.
+    pub fn alloc_shared_area(&mut self, pages: u64) -> Result<SharedArea, OutOfFrames> {
+        Ok(SharedArea {
+            frames: self.frames.alloc(pages)?,
+        })
+    }
+
+    /// Builds a domain (see [`crate::builder`]); VCPU 0 is up, the others
+    /// down and uninitialised.
+    pub fn create_domain(
+        &mut self,
+        img: &GuestImage,
+        cfg: &DomainConfig,
+        store: &mut dyn FrameStore,
+    ) -> Result<DomainId, BuildError> {
+        let built = builder::build(img, cfg, self.scale, &mut self.frames, store)?;
+        let id = self.evtchn.add_domain(cfg.vcpus);
+        let si = built.shared_info;
+        let vcpus = (0..cfg.vcpus)
+            .map(|v| {
+                let vi = (v < crate::abi::shared_info::LEGACY_MAX_VCPUS)
+                    .then(|| si.addr(u64::from(v) * crate::abi::shared_info::VCPU_INFO_SIZE));
+                Vcpu::new(VcpuId(v), vi, self.cfg.default_periodic_ns)
+            })
+            .collect();
+        let m2p = built
+            .p2m
+            .iter()
+            .enumerate()
+            .map(|(pfn, m)| (m.0, pfn as u64))
+            .collect();
+        let mut dom = Domain {
+            id,
+            built,
+            m2p,
+            vcpus,
+            console: LineBuffer::default(),
+            shutdown: None,
+        };
+        dom.vcpus[0].initialised = true;
+        dom.vcpus[0].bring_up(0);
+        self.domains.push(dom);
+        Ok(id)
+    }
+
+    /// All domains, by id.
+    pub fn domains(&self) -> &[Domain] {
+        &self.domains
+    }
+
+    /// One domain.
+    pub fn domain(&self, d: DomainId) -> Option<&Domain> {
+        self.domains.get(usize::from(d.0))
+    }
+
+    pub(crate) fn dom_mut(&mut self, d: DomainId) -> &mut Domain {
+        self.domains
+            .get_mut(usize::from(d.0))
+            .expect("the machine only names domains it created")
+    }
+
+    pub(crate) fn vcpu_mut(&mut self, d: DomainId, v: VcpuId) -> &mut Vcpu {
+        self.dom_mut(d)
+            .vcpus
+            .get_mut(v.0 as usize)
+            .expect("the machine only names VCPUs the domain has")
+    }
+
+    /// The event-channel table.
+    pub fn event_channels(&self) -> &EventChannels {
+        &self.evtchn
+    }
+
+    /// Every console line so far.
+    pub fn console_lines(&self) -> &[ConsoleLine] {
+        &self.console
+    }
+
+    /// Console lines not yet taken by an earlier call.
+    pub fn take_new_console_lines(&mut self) -> &[ConsoleLine] {
+        let from = self.console_taken;
+        self.console_taken = self.console.len();
+        &self.console[from..]
+    }
+
+    /// Shutdown records, in the order domains stopped.
+    pub fn shutdowns(&self) -> &[ShutdownRecord] {
+        &self.shutdowns
+    }
+
+    /// Whether every domain has shut down.
+    pub fn all_shut_down(&self) -> bool {
+        self.domains.iter().all(|d| d.shutdown.is_some())
+    }
+
+    /// Stops domain `d` with `reason` at `cycle` (first call wins): every
+    /// VCPU goes down, its partial console line is flushed. Returns whether
+    /// this call shut it down.
+    pub fn shutdown_domain(
+        &mut self,
+        d: DomainId,
+        reason: u32,
+        message: String,
+        cycle: u64,
+    ) -> bool {
+        let mut out = std::mem::take(&mut self.console);
+        let dom = self.dom_mut(d);
+        if dom.shutdown.is_some() {
+            self.console = out;
+            return false;
+        }
+        dom.console.flush(d, &mut out);
+        for v in &mut dom.vcpus {
+            v.state = RunState::Down;
+            v.poll = None;
+        }
+        let rec = ShutdownRecord {
+            domain: d,
+            reason,
+            message,
+            cycle,
+        };
+        dom.shutdown = Some(rec.clone());
+        self.console = out;
+        self.shutdowns.push(rec);
+        true
+    }
+
+    /// Crashes domain `d` (bad instruction, unmapped access, …).
+    pub fn crash_domain(&mut self, d: DomainId, message: String, cycle: u64) -> bool {
+        self.shutdown_domain(d, crate::abi::sched::SHUTDOWN_CRASH, message, cycle)
+    }
+
+    /// Makes `r.port` pending for `r.vcpu` (§3.4: raise, kick, pollers).
+    /// Returns the VCPUs of `r.domain` this woke (blocked or polling ones).
+    pub fn deliver(&mut self, r: Raise, mem: &mut dyn EventMemory) -> Vec<VcpuId> {
+        let Some(dom) = self.domains.get_mut(usize::from(r.domain.0)) else {
+            return Vec::new();
+        };
+        if dom.shutdown.is_some() {
+            return Vec::new();
+        }
+        let raised = match dom.event_layout(r.vcpu) {
+            Some(l) => event_2l::raise(mem, &l, r.port),
+            None => pending_only(mem, dom.built.shared_info, r.port),
+        };
+        let mut woken = Vec::new();
+        if raised == (Raised::Marked { kick: true }) && dom.vcpus[r.vcpu.0 as usize].wake() {
+            woken.push(r.vcpu);
+        }
+        if raised != Raised::AlreadyPending {
+            for v in &mut dom.vcpus {
+                let polls = v.poll.as_ref().is_some_and(|p| p.ports.contains(&r.port));
+                if polls && v.wake() {
+                    woken.push(v.id);
+                }
+            }
+        }
+        woken
+    }
+
+    /// The cycle at which VCPU `v`'s next timer or poll timeout expires.
+    pub fn next_timer_cycle(&self, d: DomainId, v: VcpuId) -> Option<u64> {
+        let dom = self.domain(d)?;
+        let ns = dom.vcpu(v)?.next_deadline_ns()?;
+        Some(self.scale.ns_to_ticks(ns))
+    }
+
+    /// Fires VCPU `v`'s expired timers at `cycle`: a VIRQ_TIMER raise (if
+    /// the VIRQ is bound on `v`) and/or a wake from a timed-out poll.
+    pub fn run_timers(&mut self, d: DomainId, v: VcpuId, cycle: u64) -> Vec<Effect> {
+        let now = self.now_ns(cycle);
+        let e = self.vcpu_mut(d, v).expire(now);
+        let mut out = Vec::new();
+        if e.virq_timer {
+            out.extend(self.timer_raise(d, v));
+        }
+        if e.poll_timeout {
+            out.push(Effect::Wake { domain: d, vcpu: v });
+        }
+        out
+    }
+
+    pub(crate) fn timer_raise(&self, d: DomainId, v: VcpuId) -> Option<Effect> {
+        let port = self.evtchn.virq_port(d, v, crate::abi::VIRQ_TIMER)?;
+        Some(Effect::Raise(Raise {
+            domain: d,
+            port,
+            vcpu: v,
+        }))
+    }
+
+    /// At an instruction boundary: if VCPU `v` has an upcall due
+    /// (`upcall_pending && !upcall_mask`), pushes the bounce frame, masks
+    /// events and enters the event callback (§2.6).
+    pub fn upcall(
+        &mut self,
+        d: DomainId,
+        v: VcpuId,
+        cycle: u64,
+        regs: &mut VcpuRegs,
+        mem: &mut dyn HypervisorMemory,
+    ) -> Upcall {
+        let dom = self.dom_mut(d);
+        let Some(l) = dom.event_layout(v) else {
+            return Upcall::NotDue;
+        };
+        if !event_2l::upcall_due(mem, l.vcpu_info) {
+            return Upcall::NotDue;
+        }
+        let target = dom.vcpus[v.0 as usize].callbacks.event;
+        if target == 0 {
+            return Upcall::NoCallback;
+        }
+        match push_bounce_frame(regs, mem, 0, None, target) {
+            Ok(()) => {
+                mem.write_u8(l.vcpu_info + crate::abi::vcpu_info::UPCALL_MASK, 1);
+                Upcall::Delivered
+            }
+            Err(f) => {
+                let msg = format!(
+                    "{v} event upcall: cannot write the bounce frame at {:#x} (RSP {:#x})",
+                    f.va,
+                    regs.rsp()
+                );
+                self.crash_domain(d, msg, cycle);
+                Upcall::Crashed
+            }
+        }
+    }
+
+    /// Bounces exception `vector` to the guest's handler from its trap
+    /// table (with `error_code` pushed, `cr2` stored in vcpu_info for #PF);
+    /// no handler or an unwritable stack crashes the domain.
+    #[allow(clippy::too_many_arguments)]
+    pub fn exception(
+        &mut self,
+        d: DomainId,
+        v: VcpuId,
+        cycle: u64,
+        vector: u8,
+        error_code: Option<u64>,
+        cr2: Option<u64>,
+        regs: &mut VcpuRegs,
+        mem: &mut dyn HypervisorMemory,
+    ) -> Upcall {
+        let dom = self.dom_mut(d);
+        let trap = dom.vcpus[v.0 as usize].traps[usize::from(vector)];
+        let layout = dom.event_layout(v);
+        if trap.address == 0 {
+            let msg = format!(
+                "{v}: exception {vector} (error code {error_code:?}) at RIP {:#x} with no handler",
+                regs.rip
+            );
+            self.crash_domain(d, msg, cycle);
+            return Upcall::Crashed;
+        }
+        let mask_at = layout.map(|l| l.vcpu_info + crate::abi::vcpu_info::UPCALL_MASK);
+        let saved = mask_at.map_or(1, |a| mem.read_u8(a));
+        let rip = regs.rip;
+        if let Err(f) = push_bounce_frame(regs, mem, saved, error_code, trap.address) {
+            let msg = format!(
+                "{v}: exception {vector} at RIP {rip:#x}: cannot write the bounce frame at {:#x}",
+                f.va
+            );
+            self.crash_domain(d, msg, cycle);
+            return Upcall::Crashed;
+        }
+        if let (Some(a), true) = (mask_at, trap.flags & 4 != 0) {
+            mem.write_u8(a, 1);
+        }
+        if let (Some(l), Some(addr)) = (layout, cr2) {
+            mem.write_ma_u64(l.vcpu_info + crate::abi::vcpu_info::CR2, addr);
+        }
+        Upcall::Delivered
+    }
+}
+
+/// Sets the pending bit of a port whose VCPU has no vcpu_info.
+fn pending_only(mem: &mut dyn EventMemory, shared_info: Mfn, port: Port) -> Raised {
+    let word =
+        shared_info.addr(crate::abi::shared_info::EVTCHN_PENDING) + 8 * u64::from(port.0 / 64);
+    if mem.test_and_set_bit(word, port.0 % 64) {
+        Raised::AlreadyPending
+    } else {
+        Raised::PendingOnly
+    }
+}
+
+#[cfg(test)]
+#[path = "hypervisor/tests.rs"]
+mod tests;

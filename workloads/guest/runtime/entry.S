@@ -74,7 +74,7 @@ _start:
 	.globl secondary_entry
 secondary_entry:
 	cld
-	movq %rsp, %rdi
+	leaq -1(%rsp), %rdi             /* RSP = stack top, itself aligned */
 	andq $-STACK_SIZE, %rdi
 	movq (%rdi), %rdi               /* struct cpu * */
 	andq $-16, %rsp

@@ -1,0 +1,553 @@
+/*
+ * mockxen: runs an smpsim guest image natively on the (x86-64 Linux) host
+ * under a tiny user-space imitation of Xen, to test the guest runtime and
+ * workloads without the simulator. Test-only; built by tests/native.rs.
+ *
+ * - Guest memory is mapped at its link address (VIRT_BASE); the image is
+ *   read from a flat file prepared by the Rust test (load_plan output).
+ * - The hypercall page gets stubs `mov eax,N; movabs r11,entry; jmp r11`;
+ *   `mock_entry` calls mock_hypercall() with the five argument registers.
+ * - VCPUs are pthreads running on the guest's own stacks.
+ * - Event channels follow xen-abi.md §3.4 (2-level raise/unmask).
+ * - Upcalls are delivered only at hypercall exit (this is where every
+ *   guest wait happens): the mock calls the guest's C scan `do_upcall`
+ *   directly with upcall_mask set, so the asm callback and the iret
+ *   hypercall are NOT exercised here.
+ * - SCHEDOP_shutdown ends the process with exit status = reason.
+ *
+ * usage: mockxen IMAGE NR_PAGES ENTRY DO_UPCALL IMAGE_END NR_VCPUS ROUTE ALARM_S
+ *   ROUTE 1: shared_info pre-mapped at 0x3ff000 (params say so)
+ *   ROUTE 2: guest maps it with update_va_mapping
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef uint8_t u8;
+typedef uint32_t u32;
+typedef uint64_t u64;
+
+#define VIRT_BASE 0x400000UL
+#define SHARED_INFO_VA 0x3ff000UL
+#define SHARED_INFO_MA 0xfee00000UL /* a token "machine address" */
+#define MAXV 1024
+#define NPORTS 4096
+
+struct vcpu_time_info {
+	u32 version, pad0;
+	u64 tsc_timestamp, system_time;
+	u32 mul;
+	signed char shift;
+	u8 flags, pad1[2];
+};
+struct vcpu_info {
+	u8 upcall_pending, upcall_mask, pad[6];
+	u64 pending_sel, cr2, arch_pad;
+	struct vcpu_time_info time;
+};
+struct shared_info {
+	struct vcpu_info vcpu_info[32];
+	u64 pending[64];
+	u64 mask[64];
+};
+
+struct vcpu {
+	int exists, initialised, up;
+	u64 rip, rsp;
+	struct vcpu_info *vi;
+	pthread_cond_t cv;
+	u64 singleshot, period, next_periodic; /* guest ns; 0 = off */
+	int timer_port;
+};
+
+enum { P_FREE, P_IPI, P_VIRQ };
+struct port {
+	int state, vcpu;
+};
+
+static struct shared_info *sh;
+static struct vcpu vcpus[MAXV];
+static struct port ports[NPORTS];
+static int nr_vcpus;
+static int shm_fd;
+static void (*guest_do_upcall)(void);
+static pthread_mutex_t hv = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t con = PTHREAD_MUTEX_INITIALIZER;
+static __thread struct vcpu *cur;
+static u64 tsc0, tsc_khz;
+static u32 scale_mul;
+static signed char scale_shift;
+
+static u64 rdtsc(void)
+{
+	u32 lo, hi;
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((u64)hi << 32) | lo;
+}
+
+static u64 guest_now(void)
+{
+	u64 d = rdtsc() - tsc0;
+	d = scale_shift < 0 ? d >> -scale_shift : d << scale_shift;
+	return (u64)(((unsigned __int128)d * scale_mul) >> 32);
+}
+
+/* Xen's set_time_scale (xen-abi.md §2.1). */
+static void calibrate(void)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	u64 t = rdtsc();
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 20000000L);
+	u64 ns = (b.tv_sec - a.tv_sec) * 1000000000UL + (b.tv_nsec - a.tv_nsec);
+	u64 f = (rdtsc() - t) * 1000000000UL / ns;
+	tsc_khz = f / 1000;
+	int shift = 0;
+	while (f > 2000000000UL) {
+		f >>= 1;
+		shift--;
+	}
+	while (f <= 1000000000UL) {
+		f <<= 1;
+		shift++;
+	}
+	scale_mul = (u32)((1000000000UL << 32) / f);
+	scale_shift = (signed char)shift;
+	tsc0 = rdtsc();
+}
+
+static void fill_time(struct vcpu_info *vi)
+{
+	vi->time.version = 2;
+	vi->time.tsc_timestamp = tsc0;
+	vi->time.system_time = 0;
+	vi->time.mul = scale_mul;
+	vi->time.shift = scale_shift;
+	vi->time.flags = 1;
+}
+
+static void kick(int v)
+{
+	pthread_cond_broadcast(&vcpus[v].cv);
+}
+
+static void mark(int v)
+{
+	if (!__atomic_exchange_n(&vcpus[v].vi->upcall_pending, 1, __ATOMIC_SEQ_CST))
+		kick(v);
+}
+
+/* xen-abi.md §3.4 "Raise port p"; caller holds hv. */
+static void raise_port(int p)
+{
+	int v = ports[p].vcpu;
+	u64 bit = 1UL << (p % 64);
+	if (__atomic_fetch_or(&sh->pending[p / 64], bit, __ATOMIC_SEQ_CST) & bit)
+		return;
+	if (!(__atomic_load_n(&sh->mask[p / 64], __ATOMIC_SEQ_CST) & bit) &&
+	    !(__atomic_fetch_or(&vcpus[v].vi->pending_sel, 1UL << (p / 64), __ATOMIC_SEQ_CST) &
+	      (1UL << (p / 64))))
+		mark(v);
+	kick(v); /* pollers */
+}
+
+static int alloc_port(int state, int v)
+{
+	for (int p = 1; p < NPORTS; p++)
+		if (ports[p].state == P_FREE) {
+			ports[p].state = state;
+			ports[p].vcpu = v;
+			return p;
+		}
+	return -28;
+}
+
+static void timer_check(struct vcpu *v)
+{
+	u64 now = guest_now();
+	int fire = 0;
+	if (v->singleshot && now >= v->singleshot) {
+		v->singleshot = 0;
+		fire = 1;
+	}
+	if (v->period && now >= v->next_periodic) {
+		v->next_periodic = now + v->period;
+		fire = 1;
+	}
+	if (fire && v->timer_port)
+		raise_port(v->timer_port);
+}
+
+/* Wait (hv held) until cond or a timer of v fires; re-evaluates timers. */
+static void wait_on(struct vcpu *v, int (*cond)(struct vcpu *, void *), void *arg, u64 timeout)
+{
+	for (;;) {
+		timer_check(v);
+		if (cond(v, arg))
+			return;
+		u64 now = guest_now(), until = ~0UL;
+		if (v->singleshot)
+			until = v->singleshot;
+		if (v->period && v->next_periodic < until)
+			until = v->next_periodic;
+		if (timeout && timeout < until)
+			until = timeout;
+		if (timeout && now >= timeout)
+			return;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		u64 d = until == ~0UL ? 50000000UL : (until > now ? until - now : 0) + 1000;
+		if (d > 50000000UL)
+			d = 50000000UL;
+		ts.tv_nsec += d;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&v->cv, &hv, &ts);
+	}
+}
+
+static int upcall_due(struct vcpu *v, void *arg)
+{
+	(void)arg;
+	return v->vi->upcall_pending && !v->vi->upcall_mask;
+}
+
+struct poll_arg {
+	u32 *ports;
+	u32 n;
+};
+static int poll_ready(struct vcpu *v, void *a)
+{
+	struct poll_arg *pa = a;
+	if (upcall_due(v, NULL))
+		return 1;
+	for (u32 i = 0; i < pa->n; i++)
+		if (sh->pending[pa->ports[i] / 64] & (1UL << (pa->ports[i] % 64)))
+			return 1;
+	return 0;
+}
+
+static void *vcpu_thread(void *a);
+
+static long vcpu_op(int cmd, u32 id, u64 arg)
+{
+	if (id >= (u32)nr_vcpus)
+		return -2;
+	struct vcpu *v = &vcpus[id];
+	switch (cmd) {
+	case 0: { /* initialise: rip @ 520+128, rsp @ 520+152 */
+		if (v->initialised)
+			return -17;
+		if (!v->vi)
+			return -22;
+		v->rip = *(u64 *)(arg + 648);
+		v->rsp = *(u64 *)(arg + 672);
+		v->initialised = 1;
+		return 0;
+	}
+	case 1: {
+		if (!v->initialised)
+			return -22;
+		if (v->up)
+			return 0;
+		v->up = 1;
+		pthread_t th;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setstacksize(&at, 1 << 16);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		return pthread_create(&th, &at, vcpu_thread, v) ? -12 : 0;
+	}
+	case 2:
+		if (v != cur)
+			return -22;
+		v->up = 0;
+		for (;;)
+			pthread_cond_wait(&v->cv, &hv); /* a downed VCPU never runs again */
+	case 3:
+		return v->up;
+	case 6: {
+		u64 p = *(u64 *)arg;
+		if (p < 1000000)
+			return -22;
+		v->period = p;
+		v->next_periodic = guest_now() + p;
+		return 0;
+	}
+	case 7:
+		v->period = 0;
+		return 0;
+	case 8:
+		if (v != cur)
+			return -22;
+		v->singleshot = *(u64 *)arg ? *(u64 *)arg : 1;
+		return 0;
+	case 9:
+		v->singleshot = 0;
+		return 0;
+	case 10: { /* register_vcpu_info: MFN == PFN here */
+		u64 mfn = *(u64 *)arg;
+		u32 off = *(u32 *)(arg + 8);
+		struct vcpu_info *n = (void *)(VIRT_BASE + mfn * 4096 + off);
+		if (off % 8 || off + 64 > 4096)
+			return -22;
+		if (v->vi)
+			memcpy(n, v->vi, sizeof(*n));
+		else {
+			memset(n, 0, sizeof(*n));
+			n->upcall_mask = 1;
+		}
+		fill_time(n);
+		v->vi = n;
+		n->pending_sel = ~0UL;
+		n->upcall_pending = 1;
+		return 0;
+	}
+	default:
+		return -38;
+	}
+}
+
+static long evtchn_op(int cmd, u32 *a)
+{
+	switch (cmd) {
+	case 1: { /* bind_virq {virq, vcpu, port} */
+		if (a[0] != 0 || a[1] >= (u32)nr_vcpus)
+			return -22;
+		if (vcpus[a[1]].timer_port)
+			return -17;
+		int p = alloc_port(P_VIRQ, a[1]);
+		if (p < 0)
+			return p;
+		vcpus[a[1]].timer_port = p;
+		a[2] = p;
+		return 0;
+	}
+	case 4: /* send */
+		if (a[0] >= NPORTS)
+			return -22;
+		if (ports[a[0]].state != P_IPI)
+			return -22;
+		raise_port(a[0]);
+		return 0;
+	case 7: { /* bind_ipi {vcpu, port} */
+		if (a[0] >= (u32)nr_vcpus)
+			return -2;
+		int p = alloc_port(P_IPI, a[0]);
+		if (p < 0)
+			return p;
+		a[1] = p;
+		return 0;
+	}
+	case 9: { /* unmask */
+		u32 p = a[0];
+		u64 bit = 1UL << (p % 64);
+		if (p >= NPORTS || ports[p].state == P_FREE)
+			return -22;
+		struct vcpu *v = &vcpus[ports[p].vcpu];
+		if ((__atomic_fetch_and(&sh->mask[p / 64], ~bit, __ATOMIC_SEQ_CST) & bit) &&
+		    (__atomic_load_n(&sh->pending[p / 64], __ATOMIC_SEQ_CST) & bit) &&
+		    !(__atomic_fetch_or(&v->vi->pending_sel, 1UL << (p / 64), __ATOMIC_SEQ_CST) &
+		      (1UL << (p / 64))))
+			mark(ports[p].vcpu);
+		return 0;
+	}
+	default:
+		return -38;
+	}
+}
+
+static long sched_op(int cmd, u64 arg)
+{
+	switch (cmd) {
+	case 0:
+		pthread_mutex_unlock(&hv);
+		sched_yield();
+		pthread_mutex_lock(&hv);
+		return 0;
+	case 1:
+		cur->vi->upcall_mask = 0;
+		wait_on(cur, upcall_due, NULL, 0);
+		return 0;
+	case 2:
+		fflush(stdout);
+		_exit((int)*(u32 *)arg);
+	case 3: {
+		struct poll_arg pa = { *(u32 **)arg, *(u32 *)(arg + 8) };
+		if (pa.n > 128)
+			return -22;
+		wait_on(cur, poll_ready, &pa, *(u64 *)(arg + 16));
+		return 0;
+	}
+	default:
+		return -38;
+	}
+}
+
+static long update_va_mapping(u64 va, u64 pte)
+{
+	if ((pte & ~0xfffUL) != SHARED_INFO_MA || va % 4096)
+		return -22;
+	if (mmap((void *)va, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, shm_fd, 0) ==
+	    MAP_FAILED)
+		return -14;
+	return 0;
+}
+
+static long dispatch(u64 a1, u64 a2, u64 a3, u64 nr)
+{
+	switch (nr) {
+	case 0: /* set_trap_table */
+	case 4: /* set_callbacks */
+	case 30: /* callback_op */
+		return 0;
+	case 14:
+		return update_va_mapping(a1, a2);
+	case 15:
+		cur->singleshot = a1;
+		return 0;
+	case 17:
+		return (4 << 16) | 19;
+	case 18:
+		pthread_mutex_lock(&con);
+		fwrite((const void *)a3, 1, a2, stdout);
+		fflush(stdout);
+		pthread_mutex_unlock(&con);
+		return 0;
+	case 24:
+		return vcpu_op((int)a1, (u32)a2, a3);
+	case 29:
+		return sched_op((int)a1, a2);
+	case 32:
+		return evtchn_op((int)a1, (u32 *)a2);
+	default:
+		return -38;
+	}
+}
+
+long mock_hypercall(u64 a1, u64 a2, u64 a3, u64 a4, u64 a5, u64 nr)
+{
+	(void)a4;
+	(void)a5;
+	pthread_mutex_lock(&hv);
+	long rc = dispatch(a1, a2, a3, nr);
+	timer_check(cur);
+	pthread_mutex_unlock(&hv);
+	/* Deliver due upcalls as Xen does on the way back to the guest. */
+	while (cur->vi && cur->vi->upcall_pending && !cur->vi->upcall_mask) {
+		cur->vi->upcall_mask = 1;
+		guest_do_upcall();
+		cur->vi->upcall_mask = 0;
+	}
+	return rc;
+}
+
+/* Hypercall args RDI RSI RDX R10 R8 -> C args; R9 is preserved for the guest. */
+__asm__(".text\n"
+	"mock_entry:\n"
+	"  pushq %rbp\n"
+	"  movq %rsp, %rbp\n"
+	"  pushq %r9\n"
+	"  andq $-16, %rsp\n"
+	"  movq %r10, %rcx\n"
+	"  movl %eax, %r9d\n"
+	"  call mock_hypercall\n"
+	"  movq -8(%rbp), %r9\n"
+	"  movq %rbp, %rsp\n"
+	"  popq %rbp\n"
+	"  ret\n");
+extern char mock_entry[];
+
+static void fill_hypercall_page(u8 *page)
+{
+	memset(page, 0xcc, 4096);
+	for (int n = 0; n < 128; n++) {
+		u8 *s = page + n * 32;
+		s[0] = 0xb8; /* mov eax, imm32 */
+		memcpy(s + 1, &n, 4);
+		s[5] = 0x49; /* movabs r11, imm64 */
+		s[6] = 0xbb;
+		u64 e = (u64)mock_entry;
+		memcpy(s + 7, &e, 8);
+		s[15] = 0x41; /* jmp r11 */
+		s[16] = 0xff;
+		s[17] = 0xe3;
+	}
+}
+
+static __attribute__((noreturn)) void enter_guest(u64 rip, u64 rsp, u64 rsi)
+{
+	__asm__ __volatile__("movq %0, %%rsp\n\txorl %%ebp, %%ebp\n\tjmp *%1"
+			     :
+			     : "r"(rsp), "r"(rip), "S"(rsi)
+			     : "memory");
+	__builtin_unreachable();
+}
+
+static void *vcpu_thread(void *a)
+{
+	struct vcpu *v = a;
+	cur = v;
+	enter_guest(v->rip, v->rsp, 0);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 9) {
+		fprintf(stderr, "usage: %s IMAGE NR_PAGES ENTRY DO_UPCALL IMAGE_END NR_VCPUS ROUTE ALARM_S\n",
+			argv[0]);
+		return 100;
+	}
+	u64 nr_pages = strtoull(argv[2], 0, 0), entry = strtoull(argv[3], 0, 0);
+	guest_do_upcall = (void (*)(void))strtoull(argv[4], 0, 0);
+	u64 image_end = strtoull(argv[5], 0, 0);
+	nr_vcpus = atoi(argv[6]);
+	int route = atoi(argv[7]);
+	alarm((unsigned)atoi(argv[8]));
+	u8 *mem = mmap((void *)VIRT_BASE, nr_pages * 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (mem != (u8 *)VIRT_BASE) {
+		perror("mmap guest memory");
+		return 101;
+	}
+	FILE *f = fopen(argv[1], "rb");
+	if (!f || fread(mem, 1, image_end - VIRT_BASE, f) != image_end - VIRT_BASE) {
+		perror("read image");
+		return 102;
+	}
+	fclose(f);
+	shm_fd = memfd_create("shared_info", 0);
+	if (shm_fd < 0 || ftruncate(shm_fd, 4096))
+		return 103;
+	sh = mmap(route == 1 ? (void *)SHARED_INFO_VA : NULL, 4096, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | (route == 1 ? MAP_FIXED_NOREPLACE : 0), shm_fd, 0);
+	if (sh == MAP_FAILED)
+		return 104;
+	calibrate();
+	for (int i = 0; i < MAXV; i++)
+		pthread_cond_init(&vcpus[i].cv, NULL);
+	for (int i = 0; i < 32; i++) {
+		sh->vcpu_info[i].upcall_mask = 1;
+		fill_time(&sh->vcpu_info[i]);
+		if (i < nr_vcpus)
+			vcpus[i].vi = &sh->vcpu_info[i];
+	}
+	fill_hypercall_page(mem); /* the page is the first of the image */
+	u8 *si = (u8 *)image_end;
+	memcpy(si, "xen-3.0-x86_64", 15);
+	*(u64 *)(si + 32) = nr_pages;
+	*(u64 *)(si + 40) = SHARED_INFO_MA;
+	vcpus[0].up = vcpus[0].initialised = 1;
+	cur = &vcpus[0];
+	enter_guest(entry, image_end + 3 * 4096, (u64)si);
+}

@@ -1,0 +1,189 @@
+//! Runs the embedded guest images natively on the host under `mockxen`
+//! (guest/host/mockxen.c: a user-space imitation of Xen's PV interface), to
+//! check the guest runtime and every single-domain workload end to end
+//! without the simulator. Also runs the host unit tests of the runtime's
+//! pure code (guest/host/unit.c). Needs an x86-64 Linux host and `cc`.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use smpsim_workloads::{
+    catalogue, find, load_plan, GuestParams, Workload, FLAG_REGISTER_ALL_VCPU_INFO, NR_ARGS,
+    VIRT_BASE,
+};
+
+fn tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn guest_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("guest")
+}
+
+fn cc() -> String {
+    std::env::var("CC").unwrap_or_else(|_| "cc".to_string())
+}
+
+fn build_host(src: &str, out: &str) -> PathBuf {
+    let exe = tmp().join(out);
+    let st = Command::new(cc())
+        .args([
+            "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-fPIE", "-pie", "-I",
+        ])
+        .arg(guest_dir().join("include"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(guest_dir().join("host").join(src))
+        .status()
+        .expect("run the C compiler");
+    assert!(st.success(), "building {src} failed");
+    exe
+}
+
+fn mockxen() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| build_host("mockxen.c", "mockxen"))
+}
+
+struct Run {
+    vcpus: u32,
+    params_vcpus: u32,
+    flags: u32,
+    route: u32,
+    args: [u64; NR_ARGS],
+}
+
+impl Run {
+    fn new(vcpus: u32) -> Self {
+        Run {
+            vcpus,
+            params_vcpus: vcpus,
+            flags: 0,
+            route: 1,
+            args: [0; NR_ARGS],
+        }
+    }
+}
+
+/// Boots `w` under mockxen; returns the console output, asserting success.
+fn boot(w: &Workload, r: &Run) -> String {
+    let elf = w.elf();
+    let params = GuestParams {
+        nr_vcpus: r.params_vcpus,
+        flags: r.flags,
+        shared_info_va: if r.route == 1 { 0x3ff000 } else { 0 },
+        args: r.args,
+        ..Default::default()
+    };
+    let end = elf.image_end().0;
+    let mut flat = vec![0u8; usize::try_from(end - VIRT_BASE).expect("small image")];
+    for c in load_plan(&elf, &params).expect("image loads") {
+        let at = usize::try_from(c.pseudo_phys).expect("small");
+        flat[at..at + c.bytes.len()].copy_from_slice(&c.bytes);
+    }
+    let tag = format!("{}-{}-{}-{}", w.name, r.vcpus, r.flags, r.route);
+    let file = tmp().join(format!("{tag}.mem"));
+    std::fs::write(&file, &flat).expect("write the memory file");
+    let pages = w.memory_bytes(r.vcpus, &r.args) / 4096;
+    let upcall = elf.symbol("do_upcall").expect("runtime symbol").value;
+    let out = Command::new(mockxen())
+        .arg(&file)
+        .args([pages, elf.entry().0, upcall, end].map(|v| format!("{v:#x}")))
+        .args([r.vcpus.to_string(), r.route.to_string(), "60".to_string()])
+        .output()
+        .expect("run mockxen");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains(&format!("PASS {}\n", w.name)),
+        "{tag}: {}\nconsole:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Smaller arguments where the defaults are slow with many host threads
+/// spinning on 2 host cores.
+fn quick_args(w: &Workload) -> [u64; NR_ARGS] {
+    let mut a = [0; NR_ARGS];
+    match w.name {
+        "spinlock" | "ticketlock" => a[0] = 200,
+        "barrier" => a[0] = 20,
+        "false-sharing" => a[0] = 2000,
+        "ring" => a[0] = 500,
+        _ => {}
+    }
+    a
+}
+
+#[test]
+fn every_single_domain_workload_passes_on_1_2_and_4_vcpus() {
+    for w in catalogue().iter().filter(|w| w.domains == 1) {
+        for vcpus in [1, 2, 4] {
+            let mut r = Run::new(vcpus);
+            r.args = quick_args(w);
+            boot(w, &r);
+        }
+    }
+}
+
+#[test]
+fn hello_prints_one_line_per_vcpu() {
+    let out = boot(find("hello").expect("exists"), &Run::new(3));
+    for v in 0..3 {
+        assert!(
+            out.contains(&format!("hello from VCPU {v} of 3 (IPI port ")),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("smpsim guest hello: Xen 4.19, 3 VCPUs"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hello: 3 VCPUs checked in, every IPI delivered once"),
+        "{out}"
+    );
+}
+
+#[test]
+fn vcpus_are_counted_with_is_up_when_params_say_zero() {
+    let mut r = Run::new(3);
+    r.params_vcpus = 0;
+    let out = boot(find("hello").expect("exists"), &r);
+    assert!(out.contains("3 VCPUs checked in"), "{out}");
+}
+
+#[test]
+fn more_than_32_vcpus_register_their_vcpu_info() {
+    let out = boot(find("hello").expect("exists"), &Run::new(40));
+    assert!(out.contains("hello from VCPU 39 of 40"), "{out}");
+    let mut r = Run::new(4);
+    r.flags = FLAG_REGISTER_ALL_VCPU_INFO;
+    r.args[0] = 50;
+    boot(find("ipi-pingpong").expect("exists"), &r);
+}
+
+#[test]
+fn shared_info_mapped_by_the_guest_with_update_va_mapping() {
+    let mut r = Run::new(2);
+    r.route = 2;
+    boot(find("hello").expect("exists"), &r);
+    boot(find("timer").expect("exists"), &r);
+}
+
+#[test]
+fn runtime_pure_code_passes_host_unit_tests() {
+    let exe = build_host("unit.c", "unit");
+    let out = Command::new(exe).output().expect("run unit tests");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all host unit tests passed"), "{stdout}");
+}

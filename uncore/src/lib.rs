@@ -22,3 +22,29 @@
 //! # Errors
 //! Configuration errors are `Result`s naming the key and the allowed values.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod dram;
+pub mod interconnect;
+pub mod memory;
+
+pub mod cache;
+pub mod config;
+pub mod directory;
+pub mod fabric;
+pub mod ids;
+pub mod memctrl;
+pub mod msg;
+pub mod ownership;
+pub mod private;
+pub mod rng;
+pub mod system;
+pub mod tester;
+
+pub use directory::L3Slice;
+pub use fabric::Fabric;
+pub use ids::{ChannelId, CoreId, Level, SliceId};
+pub use memctrl::MemCtrl;
+pub use msg::{MemMsg, MemPayload};
+pub use private::{Access, Completion, LogEntry, PrivateHierarchy, ReqId, StoreBufferFull, Stream};
+pub use system::{BuildError, MemSystem, MemSystemConfig};

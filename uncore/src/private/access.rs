@@ -1,0 +1,500 @@
+//! The core-facing side: loads, fetches, stores, locked operations and
+//! store-buffer draining.
+
+use super::*;
+
+/// The lines an access touches: `(line, first byte index, byte count)`.
+fn parts(addr: u64, size: usize) -> impl Iterator<Item = (LineAddr, usize, usize)> {
+    let end = addr + size as u64;
+    let first = addr / LINE_SIZE;
+    let last = (end - 1) / LINE_SIZE;
+    (first..=last).map(move |l| {
+        let lo = (l * LINE_SIZE).max(addr);
+        let hi = ((l + 1) * LINE_SIZE).min(end);
+        (LineAddr(l), (lo - addr) as usize, (hi - lo) as usize)
+    })
+}
+
+fn mask(from: usize, len: usize) -> u16 {
+    let bits = if len >= 16 {
+        u32::MAX
+    } else {
+        (1u32 << len) - 1
+    };
+    u16::try_from((bits << from) & 0xFFFF).expect("masked to 16 bits")
+}
+
+fn value_of(bytes: &[u8; 16], size: usize) -> u128 {
+    let mut b = [0u8; 16];
+    b[..size].copy_from_slice(&bytes[..size]);
+    u128::from_le_bytes(b)
+}
+
+/// How one line of an access fared.
+enum LineAccess {
+    Hit(Cycle, Level),
+    Wait,
+    Stall,
+}
+
+impl PrivateHierarchy {
+    /// A data load of `size` (1..=16) bytes at `addr`.
+    pub fn load(&mut self, now: Cycle, addr: MachineAddr, size: usize) -> Access {
+        self.read_access(now, addr.get(), size, Stream::Data)
+    }
+
+    /// An instruction fetch of `size` (1..=16) bytes at `addr` (through
+    /// the L1I; the store buffer is not consulted).
+    pub fn fetch(&mut self, now: Cycle, addr: MachineAddr, size: usize) -> Access {
+        self.read_access(now, addr.get(), size, Stream::Inst)
+    }
+
+    fn read_access(&mut self, now: Cycle, addr: u64, size: usize, stream: Stream) -> Access {
+        assert!(
+            (1..=16).contains(&size),
+            "access of {size} bytes: 1..=16 allowed"
+        );
+        let mut op = Op {
+            stream,
+            start: now,
+            addr,
+            size,
+            bytes: [0; 16],
+            have: 0,
+            parts_left: 0,
+            level: Level::StoreBuffer,
+        };
+        if stream == Stream::Data {
+            self.forward_from_sb(&mut op);
+        }
+        if op.have == mask(0, size) {
+            self.stats.inc(self.ids.sb_forwards);
+            let ready = now + self.lat[1];
+            self.stats
+                .record(self.ids.load_to_use(Level::StoreBuffer), ready - now);
+            return Access::Done {
+                ready,
+                value: value_of(&op.bytes, size),
+                level: Level::StoreBuffer,
+            };
+        }
+        self.start_parts(now, op)
+    }
+
+    /// Fills the bytes the youngest buffered stores cover.
+    fn forward_from_sb(&self, op: &mut Op) {
+        let (lo, hi) = (op.addr, op.addr + op.size as u64);
+        for e in self.sb.iter().rev() {
+            let (elo, ehi) = (e.addr, e.addr + e.size as u64);
+            for a in lo.max(elo)..hi.min(ehi) {
+                let i = (a - lo) as usize;
+                if op.have & (1 << i) == 0 {
+                    op.bytes[i] = e.bytes[(a - elo) as usize];
+                    op.have |= 1 << i;
+                }
+            }
+        }
+    }
+
+    /// Looks up every line the op still needs; serves what hits.
+    fn start_parts(&mut self, now: Cycle, mut op: Op) -> Access {
+        let id = self.new_id();
+        let mut ready = now;
+        let mut waiting = Vec::new();
+        for (line, from, len) in parts(op.addr, op.size) {
+            if op.have & mask(from, len) == mask(from, len) {
+                continue;
+            }
+            match self.access_line(now, line, op.stream) {
+                LineAccess::Hit(at, level) => {
+                    ready = ready.max(at);
+                    op.level = op.level.max(level);
+                    self.fill_part(now, &mut op, line);
+                }
+                LineAccess::Wait => waiting.push(line),
+                LineAccess::Stall => {
+                    self.stats.inc(self.ids.stalls);
+                    return Access::Stall;
+                }
+            }
+        }
+        if waiting.is_empty() {
+            self.stats
+                .record(self.ids.load_to_use(op.level), ready - now);
+            return Access::Done {
+                ready,
+                value: value_of(&op.bytes, op.size),
+                level: op.level,
+            };
+        }
+        op.parts_left = u8::try_from(waiting.len()).expect("at most two lines");
+        for line in waiting {
+            self.mshrs
+                .get_mut(&line)
+                .expect("waiting on a miss")
+                .waiters
+                .push(id);
+        }
+        self.ops.insert(id, op);
+        Access::Pending(id)
+    }
+
+    /// Copies from memory the op's bytes in `line` not already known.
+    pub(super) fn fill_part(&mut self, now: Cycle, op: &mut Op, line: LineAddr) {
+        let Some((_, from, len)) = parts(op.addr, op.size).find(|p| p.0 == line) else {
+            return;
+        };
+        let mut buf = [0u8; 16];
+        self.read_mem(now, line, op.addr + from as u64, &mut buf[..len]);
+        for (i, &b) in buf[..len].iter().enumerate() {
+            if op.have & (1 << (from + i)) == 0 {
+                op.bytes[from + i] = b;
+            }
+        }
+        op.have |= mask(from, len);
+    }
+
+    /// One line of a read: L1, then L2, then a miss.
+    fn access_line(&mut self, now: Cycle, line: LineAddr, stream: Stream) -> LineAccess {
+        let l1 = match stream {
+            Stream::Inst => &mut self.l1i,
+            Stream::Data => &mut self.l1d,
+        };
+        let l1_lat = self.lat[usize::from(stream == Stream::Data)];
+        if l1.access(line, &mut self.stats).is_some() {
+            return LineAccess::Hit(now + l1_lat, Level::L1);
+        }
+        match self.l2.access(line, &mut self.stats).map(|e| e.st) {
+            Some(st) if st.readable() => {
+                self.fill_l1(stream, line);
+                LineAccess::Hit(now + self.lat[2], Level::L2)
+            }
+            _ if self.mshrs.contains_key(&line) => {
+                self.stats.inc(self.ids.mshr_merges);
+                LineAccess::Wait
+            }
+            Some(st) => unreachable!("{line} in {st:?} without an MSHR"),
+            None if self.miss(now, line, false) => LineAccess::Wait,
+            None => LineAccess::Stall,
+        }
+    }
+
+    pub(super) fn fill_l1(&mut self, stream: Stream, line: LineAddr) {
+        let l1 = match stream {
+            Stream::Inst => &mut self.l1i,
+            Stream::Data => &mut self.l1d,
+        };
+        if l1.probe(line).is_none() {
+            l1.insert(line, (), |_| true, &mut self.stats)
+                .expect("L1 ways are always evictable");
+        } else {
+            l1.touch(line);
+        }
+    }
+
+    /// Starts a miss on a line not in the L2; false if no MSHR or way.
+    pub(super) fn miss(&mut self, now: Cycle, line: LineAddr, want_m: bool) -> bool {
+        if self.mshrs.len() >= self.mshr_limit {
+            return false;
+        }
+        let mshr = Mshr {
+            start: now,
+            waiters: Vec::new(),
+            issued: false,
+            want_m,
+        };
+        self.mshrs.insert(line, mshr);
+        if self.wb.contains_key(&line) {
+            return true;
+        }
+        if !self.issue(now, line) {
+            self.mshrs.remove(&line);
+            return false;
+        }
+        true
+    }
+
+    /// Allocates the L2 way for an MSHR's line and sends its request;
+    /// false if every way of the set is pinned or transient.
+    pub(super) fn issue(&mut self, now: Cycle, line: LineAddr) -> bool {
+        let want_m = self.mshrs[&line].want_m;
+        let st = if want_m { PState::IM } else { PState::IS };
+        let entry = PLine { st, pinned: false };
+        let victim =
+            match self
+                .l2
+                .insert(line, entry, |e| e.st.stable() && !e.pinned, &mut self.stats)
+            {
+                Ok(v) => v,
+                Err(_) => return false,
+            };
+        if let Some(v) = victim {
+            self.evict(now, v.line, v.state.st);
+        }
+        let mshr = self.mshrs.get_mut(&line).expect("issuing an MSHR");
+        mshr.issued = true;
+        mshr.start = now;
+        let core = self.core;
+        let (msg, stat) = if want_m {
+            (MemMsg::GetM { core, line }, self.ids.write_misses)
+        } else {
+            (MemMsg::GetS { core, line }, self.ids.read_misses)
+        };
+        self.stats.inc(stat);
+        self.send_home(now, self.lat[2], msg);
+        true
+    }
+
+    /// The L2 gave up `line` (state `st`) for another: put it.
+    fn evict(&mut self, now: Cycle, line: LineAddr, st: PState) {
+        self.drop_l1(line);
+        self.perm(line, Perm::None);
+        let held = st.held();
+        let stat = if matches!(held, Held::M | Held::O) {
+            self.ids.writebacks
+        } else {
+            self.ids.clean_evictions
+        };
+        self.stats.inc(stat);
+        let wb = if held == Held::S {
+            WbState::SI
+        } else {
+            WbState::MI(held)
+        };
+        self.wb.insert(line, wb);
+        self.send_home(
+            now,
+            0,
+            MemMsg::Put {
+                core: self.core,
+                line,
+                held,
+            },
+        );
+    }
+
+    pub(super) fn drop_l1(&mut self, line: LineAddr) {
+        self.l1i.invalidate(line, &mut self.stats);
+        self.l1d.invalidate(line, &mut self.stats);
+    }
+
+    /// Asks for M on a line held readable (S or O); false if no MSHR.
+    fn upgrade(&mut self, now: Cycle, line: LineAddr) -> bool {
+        if self.mshrs.len() >= self.mshr_limit {
+            return false;
+        }
+        let e = self.l2.probe_mut(line).expect("upgrading a present line");
+        e.st = match e.st {
+            PState::S => PState::SM,
+            PState::O => PState::OM,
+            other => unreachable!("upgrade from {other:?}"),
+        };
+        self.mshrs.insert(
+            line,
+            Mshr {
+                start: now,
+                waiters: Vec::new(),
+                issued: true,
+                want_m: true,
+            },
+        );
+        self.stats.inc(self.ids.upgrades);
+        self.send_home(
+            now,
+            self.lat[2],
+            MemMsg::GetM {
+                core: self.core,
+                line,
+            },
+        );
+        true
+    }
+
+    /// Makes sure `line` is on its way to M; true if it is M now.
+    fn want_m(&mut self, now: Cycle, line: LineAddr) -> bool {
+        match self.l2.probe_mut(line).map(|e| e.st) {
+            Some(PState::M) => true,
+            Some(PState::E) => {
+                self.l2.probe_mut(line).expect("present").st = PState::M;
+                true
+            }
+            Some(PState::S | PState::O) if !self.mshrs.contains_key(&line) => {
+                if !self.upgrade(now, line) {
+                    self.stats.inc(self.ids.stalls);
+                    self.blocked = true;
+                }
+                false
+            }
+            None if !self.mshrs.contains_key(&line) => {
+                if !self.miss(now, line, true) {
+                    self.stats.inc(self.ids.stalls);
+                    self.blocked = true;
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Retires a store of `size` (1..=16) bytes of `value` into the store
+    /// buffer.
+    pub fn store(
+        &mut self,
+        now: Cycle,
+        addr: MachineAddr,
+        size: usize,
+        value: u128,
+    ) -> Result<(), StoreBufferFull> {
+        assert!(
+            (1..=16).contains(&size),
+            "store of {size} bytes: 1..=16 allowed"
+        );
+        let all = value.to_le_bytes();
+        let pieces: Vec<_> = parts(addr.get(), size).collect();
+        if self.sb.len() + pieces.len() > self.sb_cap {
+            self.stats.inc(self.ids.sb_full);
+            return Err(StoreBufferFull);
+        }
+        if self.sb.is_empty() {
+            self.drain_at = self.drain_at.max(now + 1);
+        }
+        for (line, from, len) in pieces {
+            let mut bytes = [0u8; 16];
+            bytes[..len].copy_from_slice(&all[from..from + len]);
+            self.sb.push_back(SbEntry {
+                addr: line.base().get().max(addr.get()),
+                size: len,
+                bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Does the store buffer's work due at `now`: drains the head store if
+    /// its line is in M (asking for M otherwise), and acquires a pending
+    /// lock once the buffer is empty.
+    pub fn advance(&mut self, now: Cycle) {
+        if let Some(head) = self.sb.front().copied() {
+            if self.drain_at <= now && self.want_m(now, head.line()) {
+                self.write_mem(now, head.line(), head.addr, &head.bytes[..head.size]);
+                self.fill_l1(Stream::Data, head.line());
+                self.sb.pop_front();
+                self.stats.inc(self.ids.sb_drains);
+                self.drain_at = now + 1;
+            }
+        }
+        self.try_lock(now);
+    }
+
+    /// Starts a locked read-modify-write of `size` (1..=16) bytes at `addr`:
+    /// [`Access::Done`] or a later [`Completion`] carries the old value;
+    /// the lines stay pinned in M until [`PrivateHierarchy::end_locked`].
+    pub fn begin_locked(&mut self, now: Cycle, addr: MachineAddr, size: usize) -> Access {
+        assert!(
+            (1..=16).contains(&size),
+            "locked access of {size} bytes: 1..=16 allowed"
+        );
+        if self.lock.is_some() {
+            return Access::Stall;
+        }
+        let id = self.new_id();
+        self.lock = Some(LockState {
+            id,
+            addr: addr.get(),
+            size,
+            held: false,
+        });
+        self.advance(now);
+        match self.done.last() {
+            Some(c) if c.id == id => {
+                let c = self.done.pop().expect("just seen");
+                Access::Done {
+                    ready: c.ready,
+                    value: c.value,
+                    level: c.level,
+                }
+            }
+            _ => Access::Pending(id),
+        }
+    }
+
+    /// Ends the locked operation, writing `new` (if any) to its bytes.
+    ///
+    /// # Panics
+    /// If no lock is held (a core bug).
+    pub fn end_locked(&mut self, now: Cycle, new: Option<u128>) {
+        let lock = self.lock.take().expect("end_locked without a held lock");
+        assert!(lock.held, "end_locked before the lock was granted");
+        let bytes = new.map(u128::to_le_bytes);
+        for (line, from, len) in parts(lock.addr, lock.size) {
+            if let Some(b) = &bytes {
+                self.write_mem(now, line, lock.addr + from as u64, &b[from..from + len]);
+            }
+            self.l2.probe_mut(line).expect("locked lines stay").pinned = false;
+        }
+        self.stats.inc(self.ids.locked_ops);
+        for msg in std::mem::take(&mut self.deferred) {
+            self.handle_message(now, msg);
+        }
+    }
+
+    /// Acquires the pending lock if the store buffer is empty and every
+    /// line is in M.
+    fn try_lock(&mut self, now: Cycle) {
+        let Some(lock) = self.lock.clone() else {
+            return;
+        };
+        if lock.held || !self.sb.is_empty() {
+            return;
+        }
+        let mut all = true;
+        for (line, _, _) in parts(lock.addr, lock.size) {
+            all &= self.want_m(now, line);
+        }
+        if !all {
+            return;
+        }
+        let mut op = Op {
+            stream: Stream::Data,
+            start: now,
+            addr: lock.addr,
+            size: lock.size,
+            bytes: [0; 16],
+            have: 0,
+            parts_left: 0,
+            level: Level::L1,
+        };
+        for (line, _, _) in parts(lock.addr, lock.size) {
+            self.l2.probe_mut(line).expect("M line").pinned = true;
+            self.fill_part(now, &mut op, line);
+        }
+        self.lock.as_mut().expect("checked").held = true;
+        let ready = now + self.lat[1];
+        self.done.push(Completion {
+            id: lock.id,
+            ready,
+            value: value_of(&op.bytes, lock.size),
+            level: Level::L1,
+        });
+    }
+
+    /// Whether `line` is pinned by a held lock.
+    pub(super) fn pinned(&self, line: LineAddr) -> bool {
+        self.l2.probe(line).is_some_and(|e| e.pinned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_split_at_line_boundaries() {
+        let p: Vec<_> = parts(60, 8).collect();
+        assert_eq!(p, vec![(LineAddr(0), 0, 4), (LineAddr(1), 4, 4)]);
+        let p: Vec<_> = parts(64, 16).collect();
+        assert_eq!(p, vec![(LineAddr(1), 0, 16)]);
+        assert_eq!(mask(4, 4), 0xF0);
+        assert_eq!(mask(0, 16), 0xFFFF);
+    }
+}

@@ -1,0 +1,298 @@
+//! The coherence random tester (DESIGN.md §8): C cores issue random loads,
+//! stores and locked read-modify-writes to a small set of shared lines and
+//! every value is checked against a reference.
+//!
+//! # The reference under parallel execution
+//! Each store writes a value unique to `(core, sequence)`. Every core's
+//! hierarchy logs each access of machine memory it performs, with its
+//! simulated time, in execution order. Under the ownership rule, accesses
+//! to one word that conflict (a write and anything else) are ordered by
+//! simulated time (permission moves only through messages, which take at
+//! least a cycle), so after the run the logs merged per word in
+//! `(time, core, log position)` order are that word's coherence order. The
+//! checker replays it from zero: every logged read must return the last
+//! logged write. On top of that:
+//! - loads served from the store buffer must return the core's own last
+//!   store to that word (x86-TSO forwarding);
+//! - every value read must be 0 or one some core actually stored;
+//! - a locked fetch-add counter per line must end at the exact number of
+//!   fetch-adds done on it (atomicity);
+//! - the shadow owner table checks the single-writer invariant at every
+//!   permission change and access.
+//!
+//! Violations of all of these are summed into one count. The run is
+//! deterministic: the same output for any number of host threads.
+
+mod core;
+
+use self::core::{LineSet, TestCore};
+use crate::config::{CacheConfig, HierarchyConfig, L3Config, Protocol, ReplacementKind};
+use crate::directory::L3Slice;
+use crate::ids::CoreId;
+use crate::memctrl::MemCtrl;
+use crate::memory::MachineMemory;
+use crate::msg::MemMsg;
+use crate::private::LogEntry;
+use crate::system::{MemSystem, MemSystemConfig};
+use smpsim_engine::{
+    Cycle, EngineBuilder, EngineConfig, EpochCtx, HostThreads, Partition, PartitionId,
+    PartitionSpec, Stats, StatsReport,
+};
+use std::sync::Arc;
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TesterConfig {
+    /// Simulated cores.
+    pub cores: u32,
+    /// Operations in total, dealt evenly to the cores.
+    pub ops: u64,
+    /// Seed of every core's generator.
+    pub seed: u64,
+    /// Host threads.
+    pub host_threads: HostThreads,
+    /// Coherence protocol.
+    pub protocol: Protocol,
+    /// Replacement policy of every cache.
+    pub replacement: ReplacementKind,
+}
+
+impl Default for TesterConfig {
+    fn default() -> Self {
+        TesterConfig {
+            cores: 4,
+            ops: 10_000,
+            seed: 1,
+            host_threads: HostThreads::Count(1),
+            protocol: Protocol::Mesi,
+            replacement: ReplacementKind::Lru,
+        }
+    }
+}
+
+/// What a run found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TesterReport {
+    /// Cores simulated.
+    pub cores: u32,
+    /// Operations done.
+    pub ops: u64,
+    /// Loads, stores, locked operations done.
+    pub mix: [u64; 3],
+    /// Values that disagreed with the reference, plus atomicity and
+    /// ownership violations.
+    pub violations: u64,
+    /// Reads checked against the coherence order.
+    pub checked_reads: u64,
+    /// Simulated cycles.
+    pub cycles: u64,
+    /// The engine's lookahead (= quantum used).
+    pub lookahead: u64,
+    /// Every statistic of the run.
+    pub stats: StatsReport,
+}
+
+/// The tester's partitions.
+#[derive(Debug)]
+enum Part {
+    Core(Box<TestCore>),
+    Slice(L3Slice),
+    Mem(MemCtrl),
+}
+
+impl Partition for Part {
+    type Msg = MemMsg;
+    fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
+        match self {
+            Part::Core(c) => c.run_epoch(ctx),
+            Part::Slice(s) => s.run_epoch(ctx),
+            Part::Mem(m) => m.run_epoch(ctx),
+        }
+    }
+    fn next_activity(&self) -> Option<Cycle> {
+        match self {
+            Part::Core(c) => c.next_activity(),
+            Part::Slice(s) => Partition::next_activity(s),
+            Part::Mem(m) => m.next_activity(),
+        }
+    }
+    fn stats(&self) -> &Stats {
+        match self {
+            Part::Core(c) => c.stats(),
+            Part::Slice(s) => s.stats(),
+            Part::Mem(m) => Partition::stats(m),
+        }
+    }
+}
+
+/// The small, conflict-heavy hierarchy the tester uses: tiny caches so
+/// that evictions, back-invalidations and races are frequent.
+pub fn stress_config(protocol: Protocol, replacement: ReplacementKind) -> MemSystemConfig {
+    let small = |sets, ways, latency, mshrs| CacheConfig {
+        sets,
+        ways,
+        latency,
+        mshrs,
+        replacement,
+        ..CacheConfig::default()
+    };
+    MemSystemConfig {
+        hierarchy: HierarchyConfig {
+            protocol,
+            l1i: small(4, 2, 2, 4),
+            l1d: small(4, 2, 3, 4),
+            l2: small(8, 2, 8, 4),
+            l3: L3Config {
+                slices: 2,
+                sets: 4,
+                ways: 2,
+                latency: 10,
+                mshrs: 6,
+                replacement,
+                ..L3Config::default()
+            },
+            store_buffer: 4,
+            check_ownership: true,
+            seed: 1,
+        },
+        ..MemSystemConfig::default()
+    }
+}
+
+/// Runs the tester.
+pub fn run(cfg: &TesterConfig) -> Result<TesterReport, String> {
+    if cfg.cores == 0 {
+        return Err("the coherence tester needs at least 1 core".into());
+    }
+    let mem = Arc::new(MachineMemory::new(1 << 20).map_err(|e| e.to_string())?);
+    let sys_cfg = stress_config(cfg.protocol, cfg.replacement);
+    let sys = MemSystem::new(&sys_cfg, cfg.cores, Arc::clone(&mem), PartitionId(0))
+        .map_err(|e| e.to_string())?;
+    let lines = LineSet::new();
+    let mut b = EngineBuilder::new();
+    for c in 0..cfg.cores {
+        let per = cfg.ops / u64::from(cfg.cores)
+            + u64::from(u64::from(c) < cfg.ops % u64::from(cfg.cores));
+        let hier = sys.hierarchy(CoreId(c), smpsim_engine::StatsBuilder::new());
+        let core = TestCore::new(CoreId(c), hier, lines, per, cfg.seed);
+        b.add(
+            Part::Core(Box::new(core)),
+            PartitionSpec::core(format!("core{c}"), "core"),
+        );
+    }
+    for (i, s) in sys.slices().into_iter().enumerate() {
+        b.add(
+            Part::Slice(s),
+            PartitionSpec::uncore(format!("l3slice{i}"), "l3"),
+        );
+    }
+    for (i, m) in sys.channels().into_iter().enumerate() {
+        b.add(Part::Mem(m), PartitionSpec::uncore(format!("mc{i}"), "mc"));
+    }
+    sys.declare_links(&mut b);
+    let lookahead = sys
+        .fabric()
+        .links()
+        .iter()
+        .map(|l| l.2)
+        .min()
+        .expect("links exist");
+    let engine_cfg = EngineConfig {
+        quantum: lookahead,
+        host_threads: cfg.host_threads,
+        ..EngineConfig::default()
+    };
+    let mut engine = b.build(engine_cfg).map_err(|e| e.to_string())?;
+    let summary = engine.run(None, &mut |_| {}).map_err(|e| e.to_string())?;
+    let stats = engine.stats_report();
+    let cores: Vec<TestCore> = engine
+        .into_partitions()
+        .into_iter()
+        .filter_map(|p| match p {
+            Part::Core(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    Ok(check(
+        cfg,
+        &cores,
+        &mem,
+        sys.ownership_violations(),
+        summary.end,
+        lookahead,
+        stats,
+    ))
+}
+
+fn check(
+    cfg: &TesterConfig,
+    cores: &[TestCore],
+    mem: &MachineMemory,
+    ownership: u64,
+    end: Cycle,
+    lookahead: u64,
+    stats: StatsReport,
+) -> TesterReport {
+    let mut violations = ownership;
+    let mut mix = [0u64; 3];
+    let mut unfinished = 0;
+    for c in cores {
+        violations += c.violations();
+        for (m, x) in mix.iter_mut().zip(c.mix()) {
+            *m += x;
+        }
+        unfinished += u64::from(!c.finished());
+    }
+    violations += unfinished;
+    let (bad, checked_reads) = replay(cores);
+    violations += bad;
+    violations += LineSet::new().check_counters(mem, cores);
+    violations += LineSet::new().check_values(cores);
+    TesterReport {
+        cores: cfg.cores,
+        ops: cfg.ops,
+        mix,
+        violations,
+        checked_reads,
+        cycles: end.get(),
+        lookahead,
+        stats,
+    }
+}
+
+/// Replays every word's accesses in coherence order; returns
+/// `(reads disagreeing, reads checked)`.
+fn replay(cores: &[TestCore]) -> (u64, u64) {
+    let mut all: Vec<(u64, u64, u32, usize, &LogEntry)> = Vec::new();
+    for c in cores {
+        for (i, e) in c.log().iter().enumerate() {
+            assert_eq!(e.size, 8, "the tester accesses aligned words");
+            all.push((e.addr.get(), e.time.get(), c.id().0, i, e));
+        }
+    }
+    all.sort_unstable_by_key(|&(a, t, c, i, _)| (a, t, c, i));
+    let (mut bad, mut checked) = (0, 0);
+    let mut word = u64::MAX;
+    let mut current = 0u128;
+    for (a, _, _, _, e) in all {
+        if a != word {
+            word = a;
+            current = 0;
+        }
+        if e.write {
+            current = e.value;
+        } else {
+            checked += 1;
+            bad += u64::from(e.value != current);
+        }
+    }
+    (bad, checked)
+}
+
+/// The tester's last line.
+pub fn summary_line(r: &TesterReport) -> String {
+    format!(
+        "coherence-test: {} cores, {} ops, {} violations",
+        r.cores, r.ops, r.violations
+    )
+}

@@ -1,0 +1,332 @@
+//! A tester core: a random program of loads, stores and locked RMWs.
+
+use crate::ids::CoreId;
+use crate::memory::{MachineAddr, MachineMemory, LINE_SIZE};
+use crate::msg::MemMsg;
+use crate::private::{Access, Completion, LogEntry, PrivateHierarchy, ReqId};
+use crate::rng::SplitMix64;
+use smpsim_engine::{Cycle, EpochCtx, Stats};
+use std::collections::BTreeMap;
+
+/// Lines the cores share; the first few are hot.
+const LINES: u64 = 48;
+const HOT: u64 = 4;
+/// Word of each line used as a locked fetch-add counter.
+const COUNTER_WORD: u64 = 7;
+const BASE: u64 = 0x4_0000;
+/// Bits of a stored value holding the store's sequence number.
+const SEQ_BITS: u32 = 40;
+
+/// The shared lines and their words.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LineSet;
+
+impl LineSet {
+    /// The set.
+    pub fn new() -> Self {
+        LineSet
+    }
+
+    fn addr(line: u64, word: u64) -> u64 {
+        BASE + line * LINE_SIZE + word * 8
+    }
+
+    fn pick_line(rng: &mut SplitMix64) -> u64 {
+        if rng.below(2) == 0 {
+            rng.below(HOT)
+        } else {
+            rng.below(LINES)
+        }
+    }
+
+    fn is_counter(addr: u64) -> bool {
+        (addr - BASE) % LINE_SIZE == COUNTER_WORD * 8
+    }
+
+    /// Counter words whose final value is not the number of fetch-adds.
+    pub fn check_counters(&self, mem: &MachineMemory, cores: &[TestCore]) -> u64 {
+        (0..LINES)
+            .filter(|&l| {
+                let want: u64 = cores.iter().map(|c| c.fadds[l as usize]).sum();
+                let got = mem
+                    .read_u64(MachineAddr(Self::addr(l, COUNTER_WORD)))
+                    .expect("in memory");
+                got != want
+            })
+            .count() as u64
+    }
+
+    /// Data values read that no core ever stored.
+    pub fn check_values(&self, cores: &[TestCore]) -> u64 {
+        let stores: Vec<u64> = cores.iter().map(|c| c.store_seq).collect();
+        let legal = |v: u128| {
+            let v = u64::try_from(v).expect("8-byte values");
+            let core = (v >> SEQ_BITS) as usize;
+            v == 0
+                || (core >= 1
+                    && core <= stores.len()
+                    && (v & ((1 << SEQ_BITS) - 1)) < stores[core - 1])
+        };
+        cores
+            .iter()
+            .flat_map(|c| c.log.iter())
+            .filter(|e| !LineSet::is_counter(e.addr.get()) && !legal(e.value))
+            .count() as u64
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Load(u64),
+    Store(u64, u64),
+    FetchAdd(u64),
+    Xchg(u64, u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    Idle,
+    Load(ReqId),
+    Lock(ReqId, Op),
+    Stalled(Op),
+}
+
+/// One tester core: its hierarchy and its random program.
+#[derive(Debug)]
+pub struct TestCore {
+    id: CoreId,
+    hier: PrivateHierarchy,
+    rng: SplitMix64,
+    ops_left: u64,
+    now: Cycle,
+    next_issue: Cycle,
+    wait: Wait,
+    store_seq: u64,
+    last_own: BTreeMap<u64, u64>,
+    log: Vec<LogEntry>,
+    violations: u64,
+    mix: [u64; 3],
+    fadds: Vec<u64>,
+}
+
+impl TestCore {
+    /// Core `id` running `ops` random operations.
+    pub fn new(
+        id: CoreId,
+        mut hier: PrivateHierarchy,
+        _lines: LineSet,
+        ops: u64,
+        seed: u64,
+    ) -> Self {
+        hier.set_access_log(true);
+        TestCore {
+            id,
+            hier,
+            rng: SplitMix64::new(seed, u64::from(id.0) + 1),
+            ops_left: ops,
+            now: Cycle::ZERO,
+            next_issue: Cycle::ZERO,
+            wait: Wait::Idle,
+            store_seq: 0,
+            last_own: BTreeMap::new(),
+            log: Vec::new(),
+            violations: 0,
+            mix: [0; 3],
+            fadds: vec![0; LINES as usize],
+        }
+    }
+
+    /// The core.
+    pub fn id(&self) -> CoreId {
+        self.id
+    }
+
+    /// Its statistics.
+    pub fn stats(&self) -> &Stats {
+        self.hier.stats()
+    }
+
+    /// Every access of machine memory it made.
+    pub fn log(&self) -> &[LogEntry] {
+        &self.log
+    }
+
+    /// Violations it saw itself (store-buffer forwarding).
+    pub fn violations(&self) -> u64 {
+        self.violations
+    }
+
+    /// Loads, stores and locked operations done.
+    pub fn mix(&self) -> [u64; 3] {
+        self.mix
+    }
+
+    /// Whether it ran its whole program and drained everything.
+    pub fn finished(&self) -> bool {
+        self.ops_left == 0 && self.wait == Wait::Idle && self.hier.is_quiet()
+    }
+
+    /// The next cycle it has work of its own.
+    pub fn next_activity(&self) -> Option<Cycle> {
+        let own = (self.wait == Wait::Idle && self.ops_left > 0).then_some(self.next_issue);
+        match (own, self.hier.next_activity()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs one epoch: messages and its own events in time order.
+    pub fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
+        let end = ctx.epoch_end();
+        loop {
+            let own = self.next_activity().filter(|&t| t < end);
+            let msg = ctx.peek_time().filter(|&t| t < end);
+            match (msg, own) {
+                (Some(m), o) if o.is_none_or(|o| m <= o) => {
+                    let m = ctx.pop_due().expect("peeked");
+                    self.now = self.now.max(m.time);
+                    self.hier.handle_message(self.now, m.payload);
+                    self.collect();
+                    self.completions();
+                    self.retry();
+                }
+                (_, Some(o)) => {
+                    self.now = self.now.max(o);
+                    self.hier.advance(self.now);
+                    self.collect();
+                    self.completions();
+                    self.retry();
+                    if self.wait == Wait::Idle && self.ops_left > 0 && self.next_issue <= self.now {
+                        let op = self.pick();
+                        self.ops_left -= 1;
+                        self.start(op);
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.hier.flush(ctx);
+    }
+
+    fn collect(&mut self) {
+        let entries = self.hier.take_access_log();
+        self.log.extend(entries);
+    }
+
+    fn think(&mut self) -> u64 {
+        self.rng.below(4)
+    }
+
+    fn pick(&mut self) -> Op {
+        let line = LineSet::pick_line(&mut self.rng);
+        let word = self.rng.below(COUNTER_WORD);
+        let addr = LineSet::addr(line, word);
+        match self.rng.below(20) {
+            0..=8 => Op::Load(addr),
+            9..=16 => Op::Store(addr, self.next_value()),
+            17 | 18 => Op::FetchAdd(LineSet::addr(line, COUNTER_WORD)),
+            _ => Op::Xchg(addr, self.next_value()),
+        }
+    }
+
+    fn next_value(&mut self) -> u64 {
+        let v = (u64::from(self.id.0 + 1) << SEQ_BITS) | self.store_seq;
+        self.store_seq += 1;
+        v
+    }
+
+    fn start(&mut self, op: Op) {
+        let now = self.now;
+        match op {
+            Op::Load(a) => match self.hier.load(now, MachineAddr(a), 8) {
+                Access::Done {
+                    ready,
+                    value,
+                    level,
+                } => {
+                    self.loaded(a, value, level);
+                    self.next_issue = ready + self.think();
+                }
+                Access::Pending(id) => self.wait = Wait::Load(id),
+                Access::Stall => self.wait = Wait::Stalled(op),
+            },
+            Op::Store(a, v) => match self.hier.store(now, MachineAddr(a), 8, u128::from(v)) {
+                Ok(()) => {
+                    self.mix[1] += 1;
+                    self.last_own.insert(a, v);
+                    self.next_issue = now + 1 + self.think();
+                }
+                Err(_) => self.wait = Wait::Stalled(op),
+            },
+            Op::FetchAdd(a) | Op::Xchg(a, _) => {
+                match self.hier.begin_locked(now, MachineAddr(a), 8) {
+                    Access::Done { ready, value, .. } => {
+                        self.locked(op, value);
+                        self.next_issue = ready + self.think();
+                    }
+                    Access::Pending(id) => self.wait = Wait::Lock(id, op),
+                    Access::Stall => self.wait = Wait::Stalled(op),
+                }
+            }
+        }
+        self.collect();
+    }
+
+    fn loaded(&mut self, addr: u64, value: u128, level: crate::ids::Level) {
+        self.mix[0] += 1;
+        if level == crate::ids::Level::StoreBuffer {
+            let own = self.last_own.get(&addr).copied().map(u128::from);
+            self.violations += u64::from(own != Some(value));
+        }
+    }
+
+    fn locked(&mut self, op: Op, old: u128) {
+        self.mix[2] += 1;
+        let new = match op {
+            Op::FetchAdd(a) => {
+                let line = (a - BASE) / LINE_SIZE;
+                self.fadds[line as usize] += 1;
+                old + 1
+            }
+            Op::Xchg(a, v) => {
+                self.last_own.insert(a, v);
+                u128::from(v)
+            }
+            other => unreachable!("{other:?} is not locked"),
+        };
+        self.hier.end_locked(self.now, Some(new));
+        self.collect();
+    }
+
+    fn completions(&mut self) {
+        for c in self.hier.take_completions() {
+            self.complete(c);
+        }
+    }
+
+    fn complete(&mut self, c: Completion) {
+        match self.wait {
+            Wait::Load(id) if id == c.id => {
+                self.mix[0] += 1;
+                self.wait = Wait::Idle;
+                self.next_issue = c.ready + self.think();
+            }
+            Wait::Lock(id, op) if id == c.id => {
+                self.wait = Wait::Idle;
+                self.locked(op, c.value);
+                self.next_issue = c.ready + self.think();
+            }
+            _ => panic!(
+                "{}: completion {c:?} while waiting {:?}",
+                self.id, self.wait
+            ),
+        }
+    }
+
+    fn retry(&mut self) {
+        if let Wait::Stalled(op) = self.wait {
+            self.wait = Wait::Idle;
+            self.start(op);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the memory hierarchy: one binary, a module per topic.
+
+mod coherence;

@@ -34,6 +34,7 @@ pub mod alu;
 pub mod arch;
 pub mod cache;
 pub mod cpuid;
+pub mod difftest;
 mod exec;
 pub mod func;
 pub mod mem;

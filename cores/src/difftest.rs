@@ -1,0 +1,308 @@
+//! Differential testing of instruction semantics against the host CPU.
+//!
+//! Random sequences of integer instructions (the set of issue 4 item 3) run
+//! twice from the same registers, flags and memory: natively in a forked
+//! sandbox on the host (x86-64 Linux), and in the simulator's functional
+//! core. The sixteen GPRs, the six arithmetic flags plus DF, the FS/GS bases
+//! and the whole data region must agree; so must faults (#DE from
+//! `div`/`idiv` is generated on purpose: vector and RIP are compared, and the
+//! registers at the fault).
+//!
+//! # Parts
+//! - [`layout`]: the fixed addresses and reserved registers.
+//! - [`gen`]: the generator (iced-x86 `Encoder`), seeded per case.
+//! - [`native`]: the sandbox (fork, fixed mmaps, assembly prologue/epilogue,
+//!   signal handler).
+//! - [`sim`]: the same case in `FlatMemory` through the functional core.
+//! - [`flags`]: which flags the SDM leaves undefined, masked on non-AMD hosts.
+//! - [`report`]: comparison and mismatch printing.
+//!
+//! # Undefined flags
+//! The simulator models AMD's results for SDM-undefined flags. On an
+//! AuthenticAMD host everything is compared. Elsewhere the flags an
+//! instruction leaves undefined are masked (and the generator redefines the
+//! flags before any instruction that reads a possibly undefined one, and
+//! avoids the few forms whose *results* are undefined), with a note printed.
+//!
+//! # Determinism
+//! Case `i` of seed `s` is generated from its own random stream, so output is
+//! identical for a seed on the same kind of host (the host vendor and
+//! whether user-mode `wrfsbase` is enabled change what is generated).
+
+pub mod flags;
+pub mod gen;
+pub mod layout;
+// The native sandbox is the one place of this crate that needs unsafe code.
+#[allow(unsafe_code)]
+pub mod native;
+pub mod report;
+mod rng;
+pub mod sim;
+
+pub use report::{Summary, Verdict};
+
+/// Registers of one hardware context as the tester compares them.
+///
+/// Laid out for the native sandbox's assembly (offsets are checked there).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegState {
+    /// rax rcx rdx rbx rsp rbp rsi rdi r8..r15.
+    pub gpr: [u64; 16],
+    /// RFLAGS.
+    pub rflags: u64,
+    /// FS base.
+    pub fs_base: u64,
+    /// GS base.
+    pub gs_base: u64,
+}
+
+/// A fault that ended a sequence early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultInfo {
+    /// Exception vector (0 #DE, 6 #UD, 13 #GP, 14 #PF, ...).
+    pub vector: u8,
+    /// Address of the faulting instruction.
+    pub rip: u64,
+}
+
+/// What one side produced for a case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NativeOutcome {
+    /// The sequence ran to its end or to a fault.
+    Ran {
+        /// Registers after the sequence, or at the fault.
+        regs: RegState,
+        /// The data region afterwards.
+        data: Vec<u8>,
+        /// The fault, if the sequence did not reach its end.
+        fault: Option<FaultInfo>,
+    },
+    /// The sandbox child died on this case (a harness bug); the wait status.
+    Crashed {
+        /// `waitpid` status of the dead child.
+        wait_status: i32,
+    },
+}
+
+/// The host features the generator adapts to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostCaps {
+    /// CPUID vendor is AuthenticAMD: SDM-undefined flags are compared.
+    pub amd: bool,
+    /// User-mode rdfsbase/wrfsbase/rdgsbase/wrgsbase work.
+    pub fsgsbase: bool,
+    /// `lzcnt` exists (otherwise its encoding means `bsr`).
+    pub lzcnt: bool,
+    /// `tzcnt` (BMI1) exists (otherwise its encoding means `bsf`).
+    pub bmi1: bool,
+    /// `popcnt` exists.
+    pub popcnt: bool,
+    /// `cmpxchg16b` exists.
+    pub cx16: bool,
+}
+
+impl HostCaps {
+    /// What this host supports.
+    pub fn detect() -> Self {
+        Self {
+            amd: host_vendor() == *b"AuthenticAMD",
+            fsgsbase: native::fsgsbase_usable(),
+            lzcnt: std::arch::is_x86_feature_detected!("lzcnt"),
+            bmi1: std::arch::is_x86_feature_detected!("bmi1"),
+            popcnt: std::arch::is_x86_feature_detected!("popcnt"),
+            cx16: std::arch::is_x86_feature_detected!("cmpxchg16b"),
+        }
+    }
+}
+
+/// The host's 12-byte CPUID vendor string.
+pub fn host_vendor() -> [u8; 12] {
+    // CPUID leaf 0 exists on every x86-64 processor.
+    let r = std::arch::x86_64::__cpuid(0);
+    let mut v = [0u8; 12];
+    v[0..4].copy_from_slice(&r.ebx.to_le_bytes());
+    v[4..8].copy_from_slice(&r.edx.to_le_bytes());
+    v[8..12].copy_from_slice(&r.ecx.to_le_bytes());
+    v
+}
+
+/// How a run is set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Number of cases.
+    pub cases: u64,
+    /// Seed of the generator.
+    pub seed: u64,
+    /// Cases per native batch (one forked child each).
+    pub batch: usize,
+    /// Mismatches printed in full (the rest are only counted).
+    pub show: usize,
+    /// Host features; [`HostCaps::detect`] unless a test pretends otherwise.
+    pub caps: HostCaps,
+}
+
+impl Config {
+    /// `cases` cases of seed `seed` on this host.
+    pub fn new(cases: u64, seed: u64) -> Self {
+        Self {
+            cases,
+            seed,
+            batch: 1024,
+            show: 5,
+            caps: HostCaps::detect(),
+        }
+    }
+}
+
+/// Why a run could not be carried out (mismatches are results, not errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DifftestError {
+    /// The native sandbox failed.
+    Native(native::NativeError),
+    /// Writing the report failed.
+    Output(String),
+}
+
+impl std::fmt::Display for DifftestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Native(e) => write!(f, "{e}"),
+            Self::Output(e) => write!(f, "writing the difftest report: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DifftestError {}
+
+impl From<native::NativeError> for DifftestError {
+    fn from(e: native::NativeError) -> Self {
+        Self::Native(e)
+    }
+}
+
+/// A generated case with its code.
+struct Prepared {
+    case: gen::Case,
+    asm: gen::Assembled,
+}
+
+/// Runs `cfg.cases` cases, writing mismatch reports to `out` (the caller
+/// prints [`Summary::last_line`]). Native batches run in a forked child
+/// while this thread simulates the same batch.
+pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, DifftestError> {
+    let io = |e: std::io::Error| DifftestError::Output(e.to_string());
+    if !cfg.caps.amd {
+        writeln!(
+            out,
+            "note: host is not AuthenticAMD: SDM-undefined flags are masked, and forms with \
+             undefined results are not generated"
+        )
+        .map_err(io)?;
+    }
+    let g = gen::Generator::new(cfg.caps);
+    let mut summary = Summary {
+        cases: cfg.cases,
+        ..Summary::default()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut shown = 0usize;
+    let mut start = 0u64;
+    while start < cfg.cases {
+        let end = (start + cfg.batch.max(1) as u64).min(cfg.cases);
+        let batch: Vec<Prepared> = (start..end)
+            .map(|i| {
+                let case = g.case(cfg.seed, i);
+                let asm = case.assemble();
+                Prepared { case, asm }
+            })
+            .collect();
+        let (native, simulated) = run_both(&batch)?;
+        let mut bad = Vec::new();
+        for ((p, n), s) in batch.iter().zip(&native).zip(&simulated) {
+            seen.extend(report::mnemonics(&p.asm).into_iter().map(|m| m as u16));
+            if matches!(n, NativeOutcome::Ran { fault: Some(_), .. }) {
+                summary.faulting_cases += 1;
+            }
+            if let Verdict::Mismatch(d) = report::compare(n, s, p.case.undef_flags) {
+                if shown < cfg.show {
+                    out.write_all(report::describe(&p.case, &p.asm, n, s, &d).as_bytes())
+                        .map_err(io)?;
+                    shown += 1;
+                }
+                bad.push(&p.case);
+            }
+        }
+        summary.mismatches += bad.len() as u64;
+        for name in attribute(&bad)? {
+            *summary.per_mnemonic.entry(name).or_default() += 1;
+        }
+        start = end;
+    }
+    summary.mnemonics = seen.len();
+    if summary.mismatches > 0 {
+        writeln!(
+            out,
+            "mismatches per mnemonic (first differing unit of each case):"
+        )
+        .map_err(io)?;
+        for (m, c) in &summary.per_mnemonic {
+            writeln!(out, "  {m:<12} {c}").map_err(io)?;
+        }
+    }
+    Ok(summary)
+}
+
+/// Native and simulated outcomes of a batch, the two running concurrently.
+fn run_both(batch: &[Prepared]) -> Result<(Vec<NativeOutcome>, Vec<NativeOutcome>), DifftestError> {
+    let inputs: Vec<native::NativeInput<'_>> = batch
+        .iter()
+        .map(|p| native::NativeInput {
+            init: &p.case.init,
+            code: &p.asm.bytes,
+            data: &p.case.data,
+        })
+        .collect();
+    let pending = native::PendingBatch::start(&inputs)?;
+    let simulated: Vec<NativeOutcome> = batch.iter().map(|p| sim::run(&p.case, &p.asm)).collect();
+    Ok((pending.finish()?, simulated))
+}
+
+/// For each mismatching case, the main mnemonic of the first unit whose
+/// prefix already mismatches (found by re-running every prefix).
+fn attribute(bad: &[&gen::Case]) -> Result<Vec<String>, DifftestError> {
+    let mut prefixes = Vec::new();
+    for (k, case) in bad.iter().enumerate() {
+        for n in 1..=case.units.len() {
+            let c = case.prefix(n);
+            let asm = c.assemble();
+            prefixes.push((k, n, Prepared { case: c, asm }));
+        }
+    }
+    let list: Vec<Prepared> = prefixes
+        .iter()
+        .map(|(_, _, p)| Prepared {
+            case: p.case.clone(),
+            asm: p.asm.clone(),
+        })
+        .collect();
+    let (native, simulated) = if list.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        run_both(&list)?
+    };
+    let mut first: Vec<Option<usize>> = vec![None; bad.len()];
+    for (((k, n, p), nat), s) in prefixes.iter().zip(&native).zip(&simulated) {
+        if first[*k].is_none() && report::compare(nat, s, p.case.undef_flags) != Verdict::Match {
+            first[*k] = Some(*n);
+        }
+    }
+    Ok(bad
+        .iter()
+        .zip(first)
+        .map(|(case, n)| match n {
+            Some(n) => format!("{:?}", case.units[n - 1].main).to_lowercase(),
+            None => "(unattributed)".to_string(),
+        })
+        .collect())
+}

@@ -1,0 +1,121 @@
+//! Which arithmetic flags each instruction leaves undefined (Intel SDM vol. 2).
+//!
+//! The simulator models what AMD processors produce for these flags, so on
+//! an AMD host they are compared like any other. On other hosts the
+//! comparison masks them ([`undefined_flags`]) and the generator keeps them
+//! from reaching registers (it redefines the flags before an instruction that
+//! reads one, see [`read_flags`]).
+
+use iced_x86::{Instruction, Mnemonic, OpKind, RflagsBits};
+
+/// Carry flag.
+pub const CF: u64 = 1 << 0;
+/// Parity flag.
+pub const PF: u64 = 1 << 2;
+/// Auxiliary carry flag.
+pub const AF: u64 = 1 << 4;
+/// Zero flag.
+pub const ZF: u64 = 1 << 6;
+/// Sign flag.
+pub const SF: u64 = 1 << 7;
+/// Direction flag.
+pub const DF: u64 = 1 << 10;
+/// Overflow flag.
+pub const OF: u64 = 1 << 11;
+/// The six arithmetic flags.
+pub const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
+/// The RFLAGS bits the tester compares.
+pub const COMPARED: u64 = ARITH | DF;
+
+/// Whether the last operand of a shift or rotate is the constant 1 form.
+fn count_is_one(instr: &Instruction) -> bool {
+    let last = instr.op_count() - 1;
+    instr.op_kind(last) == OpKind::Immediate8 && instr.immediate8() == 1 && instr.op_count() == 2
+}
+
+/// The RFLAGS bits that the SDM leaves undefined after `instr`, for every
+/// operand value it may see (dynamic counts are assumed to be anything).
+pub fn undefined_flags(instr: &Instruction) -> u64 {
+    use Mnemonic::*;
+    match instr.mnemonic() {
+        // "SF, ZF, AF and PF are undefined."
+        Mul | Imul => SF | ZF | AF | PF,
+        // "CF, OF, SF, ZF, AF and PF are undefined."
+        Div | Idiv => ARITH,
+        // "AF is undefined."
+        And | Or | Xor | Test => AF,
+        // OF is defined only for 1-bit shifts, AF is undefined whenever the
+        // count is non-zero; CF is undefined when SHL/SHR shift a byte or
+        // word by at least its width (counts go up to 31).
+        Shl | Sal | Shr | Sar => {
+            let narrow = instr.op0_register().size() <= 2 && instr.memory_size().size() <= 2;
+            let cf = if narrow && !count_is_one(instr) {
+                CF
+            } else {
+                0
+            };
+            let of = if count_is_one(instr) { 0 } else { OF };
+            AF | of | cf
+        }
+        // "The OF flag is defined only for the 1-bit rotates."
+        Rol | Ror | Rcl | Rcr => {
+            if count_is_one(instr) {
+                0
+            } else {
+                OF
+            }
+        }
+        // OF undefined unless the count is 1; AF undefined.
+        Shld | Shrd => AF | OF,
+        // "The OF, SF, AF, and PF flags are undefined."
+        Bt | Bts | Btr | Btc => OF | SF | AF | PF,
+        // "The CF, OF, SF, AF, and PF flags are undefined."
+        Bsf | Bsr => CF | OF | SF | AF | PF,
+        // "OF, SF, PF and AF flags are undefined."
+        Lzcnt | Tzcnt => OF | SF | AF | PF,
+        _ => 0,
+    }
+}
+
+/// Converts iced-x86's `RflagsBits` set to RFLAGS bit positions.
+pub fn from_iced(bits: u32) -> u64 {
+    const MAP: [(u32, u64); 7] = [
+        (RflagsBits::OF, OF),
+        (RflagsBits::SF, SF),
+        (RflagsBits::ZF, ZF),
+        (RflagsBits::AF, AF),
+        (RflagsBits::CF, CF),
+        (RflagsBits::PF, PF),
+        (RflagsBits::DF, DF),
+    ];
+    MAP.iter()
+        .filter(|(i, _)| bits & i != 0)
+        .fold(0, |acc, (_, r)| acc | r)
+}
+
+/// The arithmetic flags (and DF) that `instr` reads.
+pub fn read_flags(instr: &Instruction) -> u64 {
+    from_iced(instr.rflags_read())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Code, Register};
+
+    #[test]
+    fn table_agrees_with_sdm_on_examples() {
+        let mul = Instruction::with1(Code::Mul_rm64, Register::RBX).expect("mul");
+        assert_eq!(undefined_flags(&mul), SF | ZF | AF | PF);
+        let shl1 = Instruction::with2(Code::Shl_rm32_1, Register::EAX, 1).expect("shl");
+        assert_eq!(undefined_flags(&shl1), AF);
+        let shl8 = Instruction::with2(Code::Shl_rm8_CL, Register::AL, Register::CL).expect("shl");
+        assert_eq!(undefined_flags(&shl8), AF | OF | CF);
+        let add =
+            Instruction::with2(Code::Add_rm64_r64, Register::RAX, Register::RBX).expect("add");
+        assert_eq!(undefined_flags(&add), 0);
+        let adc =
+            Instruction::with2(Code::Adc_rm64_r64, Register::RAX, Register::RBX).expect("adc");
+        assert_eq!(read_flags(&adc), CF);
+    }
+}

@@ -557,4 +557,4 @@ pub fn build(
 
 #[cfg(test)]
 #[path = "builder/tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -56,4 +56,7 @@ pub mod time;
 pub mod upcall;
 pub mod vcpu;
 
+#[cfg(test)]
+mod testenv;
+
 pub use ids::{DomainId, Mfn, Pfn, Port, VcpuId};

@@ -1,1 +1,527 @@
+use crate::abi::{evtchnop, hypercall as nr, sched, vcpuop, DOMID_SELF};
+use crate::evtchn::Raise;
+use crate::hypervisor::{Effect, Next};
+use crate::ids::{DomainId, Port, VcpuId};
+use crate::testenv::*;
 
+const EFAULT: i64 = -14;
+const EINVAL: i64 = -22;
+const ENOSYS: i64 = -38;
+
+fn evtchn(e: &mut Env, d: u16, v: u32, cmd: u64, arg: &[u8]) -> (i64, Vec<Effect>) {
+    e.write(d, SCRATCH, arg);
+    let (rc, o) = e.call(d, v, 0, nr::EVENT_CHANNEL_OP, [cmd, SCRATCH, 0, 0, 0]);
+    assert_eq!(o.next, Next::Resume);
+    (rc, o.effects)
+}
+
+fn le32(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+#[test]
+fn console_write_lines_and_errors() {
+    let mut e = env(&[1]);
+    e.write(0, SCRATCH, b"hello\nwor");
+    let (rc, o) = e.call(0, 0, 0, nr::CONSOLE_IO, [0, 9, SCRATCH, 0, 0]);
+    assert_eq!((rc, o.next), (0, Next::Resume));
+    let lines: Vec<String> =
+        e.hv.take_new_console_lines()
+            .iter()
+            .map(|l| l.formatted())
+            .collect();
+    assert_eq!(lines, vec!["(d0) hello".to_string()]);
+    assert_eq!(e.call(0, 0, 0, nr::CONSOLE_IO, [0, 4, BAD, 0, 0]).0, EFAULT);
+    assert_eq!(e.call(0, 0, 0, nr::CONSOLE_IO, [1, 4, SCRATCH, 0, 0]).0, -1);
+    assert_eq!(
+        e.call(0, 0, 0, nr::CONSOLE_IO, [7, 4, SCRATCH, 0, 0]).0,
+        ENOSYS
+    );
+    // The upper half of `cmd` (a C int) is ignored.
+    e.write(0, SCRATCH, b"ld\n");
+    let (rc, _) = e.call(0, 0, 0, nr::CONSOLE_IO, [1 << 32, 3, SCRATCH, 0, 0]);
+    assert_eq!(rc, 0);
+    assert_eq!(e.hv.take_new_console_lines()[0].text, "world");
+    assert!(e.hv.take_new_console_lines().is_empty());
+}
+
+#[test]
+fn version_features_and_unknown_calls() {
+    let mut e = env(&[1]);
+    assert_eq!(
+        e.call(0, 0, 0, nr::XEN_VERSION, [0, 0, 0, 0, 0]).0,
+        0x4_0013
+    );
+    assert_eq!(e.call(0, 0, 0, nr::XEN_VERSION, [7, 0, 0, 0, 0]).0, 4096);
+    e.write(0, SCRATCH, &le32(&[0, 0xffff_ffff]));
+    assert_eq!(e.call(0, 0, 0, nr::XEN_VERSION, [6, SCRATCH, 0, 0, 0]).0, 0);
+    assert_eq!(e.read_u32(0, SCRATCH + 4), 0, "no XENFEAT bits");
+    e.write(0, SCRATCH, &le32(&[1]));
+    assert_eq!(
+        e.call(0, 0, 0, nr::XEN_VERSION, [6, SCRATCH, 0, 0, 0]).0,
+        EINVAL
+    );
+    assert_eq!(e.call(0, 0, 0, nr::XEN_VERSION, [1, SCRATCH, 0, 0, 0]).0, 0);
+    assert_eq!(&e.read(0, SCRATCH, 10), b".0-smpsim\0");
+    assert_eq!(
+        e.call(0, 0, 0, nr::XEN_VERSION, [1, BAD, 0, 0, 0]).0,
+        EFAULT
+    );
+    assert_eq!(e.call(0, 0, 0, nr::XEN_VERSION, [5, SCRATCH, 0, 0, 0]).0, 0);
+    assert_eq!(
+        e.read(0, SCRATCH, 8),
+        0xFFFF_8000_0000_0000u64.to_le_bytes()
+    );
+    assert_eq!(e.call(0, 0, 0, nr::XEN_VERSION, [99, 0, 0, 0, 0]).0, ENOSYS);
+    assert_eq!(e.call(0, 0, 0, 1, [0; 5]).0, ENOSYS, "mmu_update");
+    assert_eq!(e.call(0, 0, 0, 200, [0; 5]).0, ENOSYS);
+    assert_eq!(e.call(0, 0, 0, nr::VM_ASSIST, [0, 2, 0, 0, 0]).0, 0);
+    assert_eq!(e.call(0, 0, 0, nr::VM_ASSIST, [0, 9, 0, 0, 0]).0, EINVAL);
+    assert_eq!(e.call(0, 0, 0, nr::VM_ASSIST, [2, 2, 0, 0, 0]).0, ENOSYS);
+}
+
+#[test]
+fn ipi_bind_send_status_close() {
+    let mut e = env(&[2]);
+    let (rc, _) = evtchn(&mut e, 0, 0, evtchnop::BIND_IPI, &le32(&[1, 0]));
+    assert_eq!(rc, 0);
+    assert_eq!(e.read_u32(0, SCRATCH + 4), 1, "port OUT");
+    let (rc, fx) = evtchn(&mut e, 0, 0, evtchnop::SEND, &le32(&[1]));
+    assert_eq!(rc, 0);
+    assert_eq!(
+        fx,
+        vec![Effect::Raise(Raise {
+            domain: DomainId(0),
+            port: Port(1),
+            vcpu: VcpuId(1)
+        })]
+    );
+    let (rc, _) = evtchn(
+        &mut e,
+        0,
+        0,
+        evtchnop::STATUS,
+        &le32(&[0x7ff0, 1, 9, 9, 9, 9]),
+    );
+    assert_eq!(rc, 0);
+    assert_eq!(
+        e.read(0, SCRATCH + 8, 16),
+        le32(&[5, 1, 0, 0]),
+        "IPI, vcpu 1"
+    );
+    let (rc, _) = evtchn(&mut e, 0, 0, evtchnop::BIND_VIRQ, &le32(&[0, 1, 0]));
+    assert_eq!((rc, e.read_u32(0, SCRATCH + 8)), (0, 2));
+    let (rc, _) = evtchn(&mut e, 0, 0, evtchnop::BIND_VIRQ, &le32(&[0, 1, 0]));
+    assert_eq!(rc, -17, "EEXIST");
+    assert_eq!(
+        evtchn(&mut e, 0, 0, evtchnop::BIND_VCPU, &le32(&[1, 0])).0,
+        EINVAL
+    );
+    assert_eq!(evtchn(&mut e, 0, 0, evtchnop::CLOSE, &le32(&[1])).0, 0);
+    assert_eq!(evtchn(&mut e, 0, 0, evtchnop::SEND, &le32(&[1])).0, EINVAL);
+    assert_eq!(
+        evtchn(&mut e, 0, 0, evtchnop::BIND_IPI, &le32(&[2, 0])).0,
+        -2
+    );
+    assert_eq!(evtchn(&mut e, 0, 0, 11, &le32(&[0])).0, ENOSYS);
+    let (rc, _) = e.call(
+        0,
+        0,
+        0,
+        nr::EVENT_CHANNEL_OP,
+        [evtchnop::SEND, BAD, 0, 0, 0],
+    );
+    assert_eq!(rc, EFAULT);
+}
+
+#[test]
+fn interdomain_channel_between_two_domains() {
+    let mut e = env(&[1, 2]);
+    // Domain 1 offers a port to domain 0.
+    let mut a = vec![0u8; 8];
+    a[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    a[2..4].copy_from_slice(&0u16.to_le_bytes());
+    assert_eq!(evtchn(&mut e, 1, 0, evtchnop::ALLOC_UNBOUND, &a).0, 0);
+    let p1 = e.read_u32(1, SCRATCH + 4);
+    assert_eq!(p1, 1);
+    // Domain 1 routes it to its VCPU 1.
+    assert_eq!(
+        evtchn(&mut e, 1, 0, evtchnop::BIND_VCPU, &le32(&[p1, 1])).0,
+        0
+    );
+    // Domain 0 binds to it: its new local port is pending at once.
+    let mut b = vec![0u8; 12];
+    b[0..2].copy_from_slice(&1u16.to_le_bytes());
+    b[4..8].copy_from_slice(&p1.to_le_bytes());
+    let (rc, fx) = evtchn(&mut e, 0, 0, evtchnop::BIND_INTERDOMAIN, &b);
+    assert_eq!(rc, 0);
+    let p0 = e.read_u32(0, SCRATCH + 8);
+    assert_eq!(p0, 1);
+    let r0 = Raise {
+        domain: DomainId(0),
+        port: Port(p0),
+        vcpu: VcpuId(0),
+    };
+    assert_eq!(fx, vec![Effect::Raise(r0)]);
+    let (_, fx) = evtchn(&mut e, 0, 0, evtchnop::SEND, &le32(&[p0]));
+    let r1 = Raise {
+        domain: DomainId(1),
+        port: Port(p1),
+        vcpu: VcpuId(1),
+    };
+    assert_eq!(fx, vec![Effect::Raise(r1)]);
+    let (_, fx) = evtchn(&mut e, 1, 1, evtchnop::SEND, &le32(&[p1]));
+    assert_eq!(fx, vec![Effect::Raise(r0)]);
+    // Deliver both: each lands in its own domain's shared_info.
+    for r in [r0, r1] {
+        let d = r.domain.0;
+        let _ = d;
+        assert!(e.deliver(r).is_empty(), "nobody sleeps");
+    }
+    let si0 = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    let si1 = e.hv.domain(DomainId(1)).expect("d1").shared_info().addr(0);
+    assert_eq!(e.ma_u8(0, si0 + 2048), 0b10, "d0 port 1 pending");
+    assert_eq!(e.ma_u8(1, si1 + 2048), 0b10, "d1 port 1 pending");
+    assert_eq!(e.ma_u8(0, si0), 1, "d0 v0 upcall_pending");
+    assert_eq!(e.ma_u8(1, si1), 0, "d1 v0 untouched");
+    assert_eq!(e.ma_u8(1, si1 + 64), 1, "d1 v1 upcall_pending");
+    assert_eq!(e.ma_u8(1, si1 + 64 + 8), 1, "d1 v1 pending_sel bit 0");
+}
+
+#[test]
+fn sched_block_poll_shutdown() {
+    let mut e = env(&[2]);
+    e.start_vcpu(0, 1);
+    let vi0 = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    // Block with nothing pending: sleeps, events enabled.
+    let (rc, o) = e.call(0, 0, 0, nr::SCHED_OP, [sched::BLOCK, 0, 0, 0, 0]);
+    assert_eq!((rc, o.next), (0, Next::Block));
+    assert_eq!(e.ma_u8(0, vi0 + 1), 0, "upcall_mask cleared");
+    let p = e.bind_ipi(0, 0);
+    let woken = e.deliver(Raise {
+        domain: DomainId(0),
+        port: p,
+        vcpu: VcpuId(0),
+    });
+    assert_eq!(woken, vec![VcpuId(0)]);
+    // Block with an upcall due returns at once.
+    let (rc, o) = e.call(0, 0, 0, nr::SCHED_OP, [sched::BLOCK, 0, 0, 0, 0]);
+    assert_eq!((rc, o.next), (0, Next::Resume));
+    // Poll: too many ports, bad port, already pending.
+    let mut poll = vec![0u8; 24];
+    poll[0..8].copy_from_slice(&(SCRATCH + 64).to_le_bytes());
+    poll[8..12].copy_from_slice(&129u32.to_le_bytes());
+    e.write(0, SCRATCH, &poll);
+    e.write(0, SCRATCH + 64, &le32(&[p.0]));
+    let arg = [sched::POLL, SCRATCH, 0, 0, 0];
+    assert_eq!(e.call(0, 1, 0, nr::SCHED_OP, arg).0, EINVAL);
+    poll[8..12].copy_from_slice(&1u32.to_le_bytes());
+    e.write(0, SCRATCH, &poll);
+    let (rc, o) = e.call(0, 1, 0, nr::SCHED_OP, arg);
+    assert_eq!((rc, o.next), (0, Next::Resume), "port 1 already pending");
+    e.write(0, SCRATCH + 64, &le32(&[4096]));
+    assert_eq!(e.call(0, 1, 0, nr::SCHED_OP, arg).0, EINVAL);
+    // Poll a fresh masked port with a timeout: only the poller wakes.
+    let q = e.bind_ipi(0, 0);
+    e.write(0, SCRATCH + 64, &le32(&[q.0]));
+    poll[16..24].copy_from_slice(&5_000u64.to_le_bytes());
+    e.write(0, SCRATCH, &poll);
+    let (rc, o) = e.call(0, 1, 0, nr::SCHED_OP, arg);
+    assert_eq!((rc, o.next), (0, Next::Poll));
+    assert_eq!(e.hv.next_timer_cycle(DomainId(0), VcpuId(1)), Some(10_000));
+    let woken = e.deliver(Raise {
+        domain: DomainId(0),
+        port: q,
+        vcpu: VcpuId(0),
+    });
+    assert_eq!(woken, vec![VcpuId(1)], "poller woken, v0 not kicked again");
+    // Poll again; this time it times out.
+    let r = Raise {
+        domain: DomainId(0),
+        port: Port(q.0 + 1),
+        vcpu: VcpuId(0),
+    };
+    e.write(0, SCRATCH + 64, &le32(&[r.port.0]));
+    let (_, o) = e.call(0, 1, 0, nr::SCHED_OP, arg);
+    assert_eq!(o.next, Next::Poll);
+    assert!(e.hv.run_timers(DomainId(0), VcpuId(1), 9_999).is_empty());
+    let fx = e.hv.run_timers(DomainId(0), VcpuId(1), 10_000);
+    assert_eq!(
+        fx,
+        vec![Effect::Wake {
+            domain: DomainId(0),
+            vcpu: VcpuId(1)
+        }]
+    );
+    // Shutdown: bad reason, bad pointer, then poweroff.
+    e.write(0, SCRATCH, &le32(&[6]));
+    assert_eq!(
+        e.call(0, 0, 0, nr::SCHED_OP, [2, SCRATCH, 0, 0, 0]).0,
+        EINVAL
+    );
+    assert_eq!(e.call(0, 0, 0, nr::SCHED_OP, [2, BAD, 0, 0, 0]).0, EFAULT);
+    e.write(0, SCRATCH, &le32(&[0]));
+    let (_, o) = e.call(0, 0, 777, nr::SCHED_OP, [2, SCRATCH, 0, 0, 0]);
+    assert_eq!(o.next, Next::Shutdown);
+    let rec = &e.hv.shutdowns()[0];
+    assert_eq!((rec.domain, rec.reason, rec.cycle), (DomainId(0), 0, 777));
+    assert!(rec.success());
+    assert_eq!(rec.message, "SCHEDOP_shutdown(poweroff) from v0");
+    assert!(e.hv.all_shut_down());
+    let (_, o) = e.call(0, 1, 800, nr::XEN_VERSION, [0; 5]);
+    assert_eq!(o.next, Next::Shutdown, "a dead domain's calls do nothing");
+    let (_, o) = e.call(0, 0, 0, nr::SCHED_OP, [sched::YIELD, 0, 0, 0, 0]);
+    assert_eq!(o.next, Next::Shutdown);
+}
+
+#[test]
+fn yield_and_vm_assist_resume() {
+    let mut e = env(&[1]);
+    let (rc, o) = e.call(0, 0, 0, nr::SCHED_OP, [sched::YIELD, 0, 0, 0, 0]);
+    assert_eq!((rc, o.next), (0, Next::Yield));
+    assert_eq!(e.call(0, 0, 0, nr::SCHED_OP, [9, 0, 0, 0, 0]).0, ENOSYS);
+}
+
+fn context(rip: u64, rsp: u64, gs: u64, event_cb: u64, flags: u64) -> Vec<u8> {
+    let mut c = vec![0u8; 5168];
+    let put =
+        |c: &mut Vec<u8>, off: usize, v: u64| c[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put(&mut c, 512, flags);
+    put(&mut c, 520 + 112, 7); // rdi
+    put(&mut c, 520 + 128, rip);
+    put(&mut c, 520 + 144, 0x3000); // IOPL 3, IF clear
+    put(&mut c, 520 + 152, rsp);
+    put(&mut c, 720 + 14 * 16 + 8, 0x40_1400); // trap 14 handler
+    c[720 + 14 * 16 + 1] = 4;
+    put(&mut c, 5112, event_cb);
+    put(&mut c, 5120, 0x40_1300);
+    put(&mut c, 5144, 0x1111);
+    put(&mut c, 5152, gs);
+    c
+}
+
+#[test]
+fn vcpu_bring_up_and_down() {
+    let mut e = env(&[3]);
+    let op = |cmd: u32, v: u32, arg: u64| [u64::from(cmd), u64::from(v), arg, 0, 0];
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, op(vcpuop::IS_UP, 0, 0)).0, 1);
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, op(vcpuop::IS_UP, 1, 0)).0, 0);
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, op(vcpuop::IS_UP, 3, 0)).0, -2);
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, op(vcpuop::UP, 1, 0)).0, EINVAL);
+    e.write(
+        0,
+        SCRATCH,
+        &context(0x40_1100, 0x40_9000, 0x42_0000, 0x40_1200, 0),
+    );
+    let init = op(vcpuop::INITIALISE, 1, SCRATCH);
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, init).0, 0);
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, init).0, -17, "EEXIST");
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, op(0, 2, BAD)).0, EFAULT);
+    let (rc, o) = e.call(0, 0, 2_000, nr::VCPU_OP, op(vcpuop::UP, 1, 0));
+    assert_eq!(rc, 0);
+    let Effect::Start {
+        vcpu,
+        regs: Some(r),
+        ..
+    } = o.effects[0]
+    else {
+        panic!("expected a start: {:?}", o.effects)
+    };
+    assert_eq!(vcpu, VcpuId(1));
+    assert_eq!((r.rip, r.rsp(), r.gpr[7]), (0x40_1100, 0x40_9000, 7));
+    assert_eq!((r.gs_base, r.fs_base), (0x42_0000, 0x1111));
+    assert_eq!(r.rflags, 0x200, "IOPL stripped, IF set");
+    let v1 =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .vcpu(VcpuId(1))
+            .expect("v1");
+    assert_eq!(v1.callbacks.event, 0x40_1200);
+    assert_eq!(v1.traps[14].address, 0x40_1400);
+    // Default 10 ms periodic timer, from the up at 1000 ns.
+    assert_eq!(
+        e.hv.next_timer_cycle(DomainId(0), VcpuId(1)),
+        Some(2_000 + 20_000_000)
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::VCPU_OP, op(vcpuop::UP, 1, 0)),
+        (0, e_no_effects())
+    );
+    // VGCF_online starts VCPU 2 at initialise.
+    e.write(0, SCRATCH, &context(0x40_1100, 0x40_a000, 0, 0, 1 << 5));
+    let (_, o) = e.call(0, 0, 0, nr::VCPU_OP, op(vcpuop::INITIALISE, 2, SCRATCH));
+    assert!(matches!(
+        o.effects[0],
+        Effect::Start {
+            vcpu: VcpuId(2),
+            ..
+        }
+    ));
+    // Down another VCPU, then itself, then the last one powers off.
+    let (rc, o) = e.call(0, 0, 0, nr::VCPU_OP, op(vcpuop::DOWN, 2, 0));
+    assert_eq!(rc, 0);
+    assert_eq!(
+        o.effects,
+        vec![Effect::Stop {
+            domain: DomainId(0),
+            vcpu: VcpuId(2)
+        }]
+    );
+    let (_, o) = e.call(0, 1, 0, nr::VCPU_OP, op(vcpuop::DOWN, 1, 0));
+    assert_eq!(o.next, Next::Down);
+    assert_eq!(e.hv.next_timer_cycle(DomainId(0), VcpuId(1)), None);
+    let (_, o) = e.call(0, 0, 5, nr::VCPU_OP, op(vcpuop::DOWN, 0, 0));
+    assert_eq!(o.next, Next::Shutdown);
+    assert_eq!(e.hv.shutdowns()[0].reason, 0);
+}
+
+fn e_no_effects() -> crate::hypervisor::Outcome {
+    crate::hypervisor::Outcome {
+        next: Next::Resume,
+        effects: vec![],
+    }
+}
+
+#[test]
+fn timers() {
+    let mut e = env(&[2]);
+    let op = |cmd: u32, v: u32, arg: u64| [u64::from(cmd), u64::from(v), arg, 0, 0];
+    let p = e.bind_virq_timer(0, 0);
+    e.write(0, SCRATCH, &999_999u64.to_le_bytes());
+    let set = op(vcpuop::SET_PERIODIC_TIMER, 0, SCRATCH);
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, set).0, EINVAL);
+    e.write(0, SCRATCH, &1_000_000u64.to_le_bytes());
+    assert_eq!(e.call(0, 0, 200, nr::VCPU_OP, set).0, 0);
+    assert_eq!(
+        e.hv.next_timer_cycle(DomainId(0), VcpuId(0)),
+        Some(2_000_200)
+    );
+    let fx = e.hv.run_timers(DomainId(0), VcpuId(0), 2_000_300);
+    let tick = Effect::Raise(Raise {
+        domain: DomainId(0),
+        port: p,
+        vcpu: VcpuId(0),
+    });
+    assert_eq!(fx, vec![tick.clone()]);
+    assert_eq!(
+        e.hv.next_timer_cycle(DomainId(0), VcpuId(0)),
+        Some(4_000_300)
+    );
+    let stop = op(vcpuop::STOP_PERIODIC_TIMER, 0, 0);
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, stop).0, 0);
+    assert_eq!(e.hv.next_timer_cycle(DomainId(0), VcpuId(0)), None);
+    // Single-shot: other VCPU refused, past fires now, future arms.
+    let mut s = vec![0u8; 16];
+    s[0..8].copy_from_slice(&500u64.to_le_bytes());
+    e.write(0, SCRATCH, &s);
+    let one = op(vcpuop::SET_SINGLESHOT_TIMER, 1, SCRATCH);
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, one).0, EINVAL);
+    let one = op(vcpuop::SET_SINGLESHOT_TIMER, 0, SCRATCH);
+    let (rc, o) = e.call(0, 0, 1_000, nr::VCPU_OP, one);
+    assert_eq!((rc, o.effects), (0, vec![tick.clone()]), "500 ns is past");
+    let (_, o) = e.call(0, 0, 998, nr::VCPU_OP, one);
+    assert!(o.effects.is_empty());
+    assert_eq!(e.hv.next_timer_cycle(DomainId(0), VcpuId(0)), Some(1_000));
+    let stop = op(vcpuop::STOP_SINGLESHOT_TIMER, 0, 0);
+    assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, stop).0, 0);
+    assert_eq!(e.hv.next_timer_cycle(DomainId(0), VcpuId(0)), None);
+    // set_timer_op: 0 cancels, negative or absurd means now + 100 ms.
+    assert_eq!(e.call(0, 0, 0, nr::SET_TIMER_OP, [4_000, 0, 0, 0, 0]).0, 0);
+    assert_eq!(e.hv.next_timer_cycle(DomainId(0), VcpuId(0)), Some(8_000));
+    assert_eq!(e.call(0, 0, 0, nr::SET_TIMER_OP, [0; 5]).0, 0);
+    assert_eq!(e.hv.next_timer_cycle(DomainId(0), VcpuId(0)), None);
+    e.call(0, 0, 2_000, nr::SET_TIMER_OP, [-5i64 as u64, 0, 0, 0, 0]);
+    assert_eq!(
+        e.hv.next_timer_cycle(DomainId(0), VcpuId(0)),
+        Some(2 * (1_000 + 100_000_000))
+    );
+    e.call(
+        0,
+        0,
+        2_000,
+        nr::SET_TIMER_OP,
+        [(1 << 50) + 1_001, 0, 0, 0, 0],
+    );
+    assert_eq!(
+        e.hv.next_timer_cycle(DomainId(0), VcpuId(0)),
+        Some(2 * (1_000 + 100_000_000))
+    );
+    e.call(
+        0,
+        0,
+        2_000,
+        nr::SET_TIMER_OP,
+        [(1 << 50) + 1_000, 0, 0, 0, 0],
+    );
+    assert_eq!(
+        e.hv.next_timer_cycle(DomainId(0), VcpuId(0)),
+        Some(2 * ((1 << 50) + 1_000))
+    );
+    let (_, o) = e.call(0, 0, 2_000, nr::SET_TIMER_OP, [3, 0, 0, 0, 0]);
+    assert_eq!(o.effects, vec![tick], "in the past: fires now");
+}
+
+#[test]
+fn callbacks_and_trap_table() {
+    let mut e = env(&[1]);
+    let mut cb = vec![0u8; 16];
+    cb[8..16].copy_from_slice(&0x40_1200u64.to_le_bytes());
+    e.write(0, SCRATCH, &cb);
+    assert_eq!(e.call(0, 0, 0, nr::CALLBACK_OP, [0, SCRATCH, 0, 0, 0]).0, 0);
+    cb[0] = 9;
+    e.write(0, SCRATCH, &cb);
+    assert_eq!(
+        e.call(0, 0, 0, nr::CALLBACK_OP, [0, SCRATCH, 0, 0, 0]).0,
+        ENOSYS
+    );
+    cb[0] = 1;
+    cb[8..16].copy_from_slice(&0x8000_0000_0000u64.to_le_bytes());
+    e.write(0, SCRATCH, &cb);
+    assert_eq!(
+        e.call(0, 0, 0, nr::CALLBACK_OP, [0, SCRATCH, 0, 0, 0]).0,
+        EINVAL
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::CALLBACK_OP, [1, SCRATCH, 0, 0, 0]).0,
+        EINVAL
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::CALLBACK_OP, [0, BAD, 0, 0, 0]).0,
+        EFAULT
+    );
+    e.call(0, 0, 0, nr::SET_CALLBACKS, [0x40_1500, 0x40_1600, 0, 0, 0]);
+    let cbs =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .vcpu(VcpuId(0))
+            .expect("v0")
+            .callbacks;
+    assert_eq!((cbs.event, cbs.failsafe), (0x40_1500, 0x40_1600));
+    let mut t = vec![0u8; 48];
+    t[0] = 14;
+    t[1] = 4;
+    t[2..4].copy_from_slice(&0xe033u16.to_le_bytes());
+    t[8..16].copy_from_slice(&0x40_1400u64.to_le_bytes());
+    t[16] = 3;
+    t[24..32].copy_from_slice(&0x40_1480u64.to_le_bytes());
+    e.write(0, SCRATCH, &t);
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_TRAP_TABLE, [SCRATCH, 0, 0, 0, 0]).0,
+        0
+    );
+    let v =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .vcpu(VcpuId(0))
+            .expect("v0");
+    assert_eq!((v.traps[14].address, v.traps[14].flags), (0x40_1400, 4));
+    assert_eq!(v.traps[3].address, 0x40_1480);
+    assert_eq!(v.traps[0].address, 0);
+    assert_eq!(e.call(0, 0, 0, nr::SET_TRAP_TABLE, [0; 5]).0, 0);
+    let v =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .vcpu(VcpuId(0))
+            .expect("v0");
+    assert_eq!(v.traps[14].address, 0, "NULL clears");
+}

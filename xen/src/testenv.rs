@@ -1,0 +1,159 @@
+//! Test harness: a hypervisor over sparse machine memory with domains
+//! built from the builder's test image.
+
+use crate::builder::tests::{test_config, test_image};
+use crate::event_2l::EventMemory;
+use crate::hypervisor::{Hypervisor, HypervisorConfig, Outcome};
+use crate::ids::{DomainId, Mfn, VcpuId};
+use crate::memory::{GuestMemory, PagedMemory, SparseFrames};
+use crate::regs::{VcpuRegs, R10, R8, RAX, RDI, RDX, RSI, RSP};
+
+/// Scratch VA for hypercall arguments (page 16 of the test image).
+pub const SCRATCH: u64 = 0x40_0000 + 16 * 4096;
+/// A VA nothing maps.
+pub const BAD: u64 = 0x10;
+
+pub struct Env {
+    pub hv: Hypervisor,
+    pub store: SparseFrames,
+}
+
+/// Two GHz: 1 cycle = 0.5 ns.
+pub const HZ: u64 = 2_000_000_000;
+
+pub fn env(vcpus: &[u32]) -> Env {
+    let mut hv = Hypervisor::new(HypervisorConfig::new(HZ, Mfn(0x1000), 1 << 16));
+    let mut store = SparseFrames::new();
+    for (i, &n) in vcpus.iter().enumerate() {
+        let mut cfg = test_config();
+        cfg.vcpus = n;
+        cfg.params.domain_index = i as u32;
+        hv.create_domain(&test_image(), &cfg, &mut store)
+            .expect("test domain builds");
+    }
+    Env { hv, store }
+}
+
+impl Env {
+    /// Runs `f` with domain `d`'s memory.
+    pub fn with_mem<R>(&mut self, d: u16, f: impl FnOnce(&mut PagedMemory) -> R) -> R {
+        let space = self.hv.domain(DomainId(d)).expect("domain").space().clone();
+        let mut m = PagedMemory {
+            space: &space,
+            store: &mut self.store,
+        };
+        f(&mut m)
+    }
+
+    pub fn write(&mut self, d: u16, va: u64, bytes: &[u8]) {
+        self.with_mem(d, |m| m.write_virt(va, bytes).expect("mapped"));
+    }
+
+    pub fn read(&mut self, d: u16, va: u64, n: usize) -> Vec<u8> {
+        self.with_mem(d, |m| {
+            let mut b = vec![0; n];
+            m.read_virt(va, &mut b).expect("mapped");
+            b
+        })
+    }
+
+    pub fn read_u32(&mut self, d: u16, va: u64) -> u32 {
+        u32::from_le_bytes(self.read(d, va, 4).try_into().expect("4"))
+    }
+
+    /// Machine-address byte.
+    pub fn ma_u8(&mut self, d: u16, ma: u64) -> u8 {
+        self.with_mem(d, |m| m.read_u8(ma))
+    }
+
+    /// Hypercall `nr` with `args` from VCPU `v` at `cycle`, on `regs`.
+    pub fn call_regs(&mut self, d: u16, v: u32, cycle: u64, regs: &mut VcpuRegs) -> Outcome {
+        let space = self.hv.domain(DomainId(d)).expect("domain").space().clone();
+        let mut m = PagedMemory {
+            space: &space,
+            store: &mut self.store,
+        };
+        self.hv
+            .hypercall(DomainId(d), VcpuId(v), cycle, regs, &mut m)
+    }
+
+    /// Hypercall; returns RAX as i64 and the outcome.
+    pub fn call(&mut self, d: u16, v: u32, cycle: u64, nr: u64, a: [u64; 5]) -> (i64, Outcome) {
+        let mut r = regs(nr, a);
+        let o = self.call_regs(d, v, cycle, &mut r);
+        (r.gpr[RAX] as i64, o)
+    }
+}
+
+pub fn regs(nr: u64, a: [u64; 5]) -> VcpuRegs {
+    let mut r = VcpuRegs {
+        rip: 0x40_1010,
+        rflags: 0x202,
+        ..VcpuRegs::default()
+    };
+    r.gpr[RAX] = nr;
+    r.gpr[RDI] = a[0];
+    r.gpr[RSI] = a[1];
+    r.gpr[RDX] = a[2];
+    r.gpr[R10] = a[3];
+    r.gpr[R8] = a[4];
+    r.gpr[RSP] = 0x40_7f00;
+    r
+}
+
+impl Env {
+    /// Delivers a raise through the hypervisor over the target's memory.
+    pub fn deliver(&mut self, r: crate::evtchn::Raise) -> Vec<VcpuId> {
+        let space = self.hv.domain(r.domain).expect("domain").space().clone();
+        let mut m = PagedMemory {
+            space: &space,
+            store: &mut self.store,
+        };
+        self.hv.deliver(r, &mut m)
+    }
+
+    fn bind(&mut self, d: u16, v: u32, cmd: u64, arg: &[u32], out_at: u64) -> crate::ids::Port {
+        let b: Vec<u8> = arg.iter().flat_map(|w| w.to_le_bytes()).collect();
+        self.write(d, SCRATCH, &b);
+        let (rc, _) = self.call(
+            d,
+            v,
+            0,
+            crate::abi::hypercall::EVENT_CHANNEL_OP,
+            [cmd, SCRATCH, 0, 0, 0],
+        );
+        assert_eq!(rc, 0, "bind cmd {cmd}");
+        crate::ids::Port(self.read_u32(d, SCRATCH + out_at))
+    }
+
+    /// Binds an IPI port to VCPU `v` of domain `d`.
+    pub fn bind_ipi(&mut self, d: u16, v: u32) -> crate::ids::Port {
+        self.bind(d, v, crate::abi::evtchnop::BIND_IPI, &[v, 0], 4)
+    }
+
+    /// Binds VIRQ_TIMER on VCPU `v`.
+    pub fn bind_virq_timer(&mut self, d: u16, v: u32) -> crate::ids::Port {
+        self.bind(d, v, crate::abi::evtchnop::BIND_VIRQ, &[0, v, 0], 8)
+    }
+}
+
+impl Env {
+    /// Initialises VCPU `v` (minimal context) and brings it up at cycle 0
+    /// with its periodic timer stopped.
+    pub fn start_vcpu(&mut self, d: u16, v: u32) {
+        use crate::abi::{hypercall::VCPU_OP, vcpuop};
+        let mut c = vec![0u8; 5168];
+        c[520 + 128..520 + 136].copy_from_slice(&0x40_1100u64.to_le_bytes());
+        self.write(d, SCRATCH, &c);
+        let v64 = u64::from(v);
+        let init = [u64::from(vcpuop::INITIALISE), v64, SCRATCH, 0, 0];
+        assert_eq!(self.call(d, 0, 0, VCPU_OP, init).0, 0);
+        assert_eq!(
+            self.call(d, 0, 0, VCPU_OP, [u64::from(vcpuop::UP), v64, 0, 0, 0])
+                .0,
+            0
+        );
+        let stop = [u64::from(vcpuop::STOP_PERIODIC_TIMER), v64, 0, 0, 0];
+        assert_eq!(self.call(d, 0, 0, VCPU_OP, stop).0, 0);
+    }
+}

@@ -67,8 +67,9 @@ impl Run {
     }
 }
 
-/// Boots `w` under mockxen; returns the console output, asserting success.
-fn boot(w: &Workload, r: &Run) -> String {
+/// Boots `w` under mockxen; returns the console output and mockxen's
+/// stderr, asserting success.
+fn boot(w: &Workload, r: &Run) -> (String, String) {
     let elf = w.elf();
     let params = GuestParams {
         nr_vcpus: r.params_vcpus,
@@ -87,21 +88,34 @@ fn boot(w: &Workload, r: &Run) -> String {
     let file = tmp().join(format!("{tag}.mem"));
     std::fs::write(&file, &flat).expect("write the memory file");
     let pages = w.memory_bytes(r.vcpus, &r.args) / 4096;
-    let upcall = elf.symbol("do_upcall").expect("runtime symbol").value;
     let out = Command::new(mockxen())
         .arg(&file)
-        .args([pages, elf.entry().0, upcall, end].map(|v| format!("{v:#x}")))
+        .args([pages, elf.entry().0, end].map(|v| format!("{v:#x}")))
         .args([r.vcpus.to_string(), r.route.to_string(), "60".to_string()])
         .output()
         .expect("run mockxen");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success() && stdout.contains(&format!("PASS {}\n", w.name)),
-        "{tag}: {}\nconsole:\n{stdout}\nstderr:\n{}",
+        "{tag}: {}\nconsole:\n{stdout}\nstderr:\n{stderr}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
     );
-    stdout
+    (stdout, stderr)
+}
+
+/// (upcalls, irets) counted by mockxen.
+fn upcalls(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("mockxen: "))
+        .expect("mockxen summary");
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().expect("number"))
+        .collect();
+    (nums[0], nums[1])
 }
 
 /// Smaller arguments where the defaults are slow with many host threads
@@ -131,7 +145,10 @@ fn every_single_domain_workload_passes_on_1_2_and_4_vcpus() {
 
 #[test]
 fn hello_prints_one_line_per_vcpu() {
-    let out = boot(find("hello").expect("exists"), &Run::new(3));
+    let (out, stats) = boot(find("hello").expect("exists"), &Run::new(3));
+    let (up, iret) = upcalls(&stats);
+    assert!(up >= 3, "each VCPU takes at least its IPI upcall: {stats}");
+    assert_eq!(up, iret, "every upcall left through the iret hypercall");
     for v in 0..3 {
         assert!(
             out.contains(&format!("hello from VCPU {v} of 3 (IPI port ")),
@@ -152,13 +169,13 @@ fn hello_prints_one_line_per_vcpu() {
 fn vcpus_are_counted_with_is_up_when_params_say_zero() {
     let mut r = Run::new(3);
     r.params_vcpus = 0;
-    let out = boot(find("hello").expect("exists"), &r);
+    let (out, _) = boot(find("hello").expect("exists"), &r);
     assert!(out.contains("3 VCPUs checked in"), "{out}");
 }
 
 #[test]
 fn more_than_32_vcpus_register_their_vcpu_info() {
-    let out = boot(find("hello").expect("exists"), &Run::new(40));
+    let (out, _) = boot(find("hello").expect("exists"), &Run::new(40));
     assert!(out.contains("hello from VCPU 39 of 40"), "{out}");
     let mut r = Run::new(4);
     r.flags = FLAG_REGISTER_ALL_VCPU_INFO;
@@ -186,4 +203,38 @@ fn runtime_pure_code_passes_host_unit_tests() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("all host unit tests passed"), "{stdout}");
+}
+
+#[test]
+fn a_failing_check_crashes_the_domain_with_its_message() {
+    let w = find("ring").expect("exists");
+    let elf = w.elf();
+    let mut args = [0; NR_ARGS];
+    args[2] = 48;
+    let params = GuestParams {
+        nr_vcpus: 2,
+        shared_info_va: 0x3ff000,
+        args,
+        ..Default::default()
+    };
+    let end = elf.image_end().0;
+    let mut flat = vec![0u8; usize::try_from(end - VIRT_BASE).expect("small image")];
+    for c in load_plan(&elf, &params).expect("image loads") {
+        let at = usize::try_from(c.pseudo_phys).expect("small");
+        flat[at..at + c.bytes.len()].copy_from_slice(&c.bytes);
+    }
+    let file = tmp().join("ring-bad-slots.mem");
+    std::fs::write(&file, &flat).expect("write the memory file");
+    let out = Command::new(mockxen())
+        .arg(&file)
+        .args([w.memory_bytes(2, &args) / 4096, elf.entry().0, end].map(|v| format!("{v:#x}")))
+        .args(["2", "1", "60"])
+        .output()
+        .expect("run mockxen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "SHUTDOWN_crash: {stdout}");
+    assert!(
+        stdout.ends_with("FAIL ring: ring slots 48 is not a power of two\n"),
+        "{stdout}"
+    );
 }

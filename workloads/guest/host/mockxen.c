@@ -10,12 +10,15 @@
  * - VCPUs are pthreads running on the guest's own stacks.
  * - Event channels follow xen-abi.md §3.4 (2-level raise/unmask).
  * - Upcalls are delivered only at hypercall exit (this is where every
- *   guest wait happens): the mock calls the guest's C scan `do_upcall`
- *   directly with upcall_mask set, so the asm callback and the iret
- *   hypercall are NOT exercised here.
+ *   guest wait happens), through the guest's real path: a PV64 bounce
+ *   frame (RCX, R11, RIP, CS, RFLAGS, RSP, SS, xen-abi.md §2.6) is pushed
+ *   on the guest stack and the registered event callback entered with
+ *   upcall_mask set; the guest leaves through slot 23, whose stub jumps to
+ *   `mock_iret`, which applies iret_context (§4.6) with a native iretq
+ *   (host user selectors substituted for CS/SS).
  * - SCHEDOP_shutdown ends the process with exit status = reason.
  *
- * usage: mockxen IMAGE NR_PAGES ENTRY DO_UPCALL IMAGE_END NR_VCPUS ROUTE ALARM_S
+ * usage: mockxen IMAGE NR_PAGES ENTRY IMAGE_END NR_VCPUS ROUTE ALARM_S
  *   ROUTE 1: shared_info pre-mapped at 0x3ff000 (params say so)
  *   ROUTE 2: guest maps it with update_va_mapping
  */
@@ -66,6 +69,7 @@ struct vcpu {
 	pthread_cond_t cv;
 	u64 singleshot, period, next_periodic; /* guest ns; 0 = off */
 	int timer_port;
+	u64 callback; /* registered event callback */
 };
 
 enum { P_FREE, P_IPI, P_VIRQ };
@@ -78,11 +82,11 @@ static struct vcpu vcpus[MAXV];
 static struct port ports[NPORTS];
 static int nr_vcpus;
 static int shm_fd;
-static void (*guest_do_upcall)(void);
 static pthread_mutex_t hv = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t con = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct vcpu *cur;
 static u64 tsc0, tsc_khz;
+static u64 nr_upcalls, nr_irets; /* reported on stderr at shutdown */
 static u32 scale_mul;
 static signed char scale_shift;
 
@@ -252,6 +256,7 @@ static long vcpu_op(int cmd, u32 id, u64 arg)
 			return -22;
 		v->rip = *(u64 *)(arg + 648);
 		v->rsp = *(u64 *)(arg + 672);
+		v->callback = *(u64 *)(arg + 5112);
 		v->initialised = 1;
 		return 0;
 	}
@@ -381,6 +386,7 @@ static long sched_op(int cmd, u64 arg)
 		return 0;
 	case 2:
 		fflush(stdout);
+		fprintf(stderr, "mockxen: %lu upcalls, %lu irets\n", nr_upcalls, nr_irets);
 		_exit((int)*(u32 *)arg);
 	case 3: {
 		struct poll_arg pa = { *(u32 **)arg, *(u32 *)(arg + 8) };
@@ -408,8 +414,15 @@ static long dispatch(u64 a1, u64 a2, u64 a3, u64 nr)
 {
 	switch (nr) {
 	case 0: /* set_trap_table */
-	case 4: /* set_callbacks */
-	case 30: /* callback_op */
+		return 0;
+	case 4: /* set_callbacks(event, failsafe, syscall) */
+		cur->callback = a1;
+		return 0;
+	case 30: /* callback_op(register, {type, flags, address}) */
+		if (a1 != 0)
+			return -22;
+		if (*(unsigned short *)a2 == 0)
+			cur->callback = *(u64 *)(a2 + 8);
 		return 0;
 	case 14:
 		return update_va_mapping(a1, a2);
@@ -443,16 +456,34 @@ long mock_hypercall(u64 a1, u64 a2, u64 a3, u64 a4, u64 a5, u64 nr)
 	long rc = dispatch(a1, a2, a3, nr);
 	timer_check(cur);
 	pthread_mutex_unlock(&hv);
-	/* Deliver due upcalls as Xen does on the way back to the guest. */
-	while (cur->vi && cur->vi->upcall_pending && !cur->vi->upcall_mask) {
-		cur->vi->upcall_mask = 1;
-		guest_do_upcall();
-		cur->vi->upcall_mask = 0;
-	}
 	return rc;
 }
 
-/* Hypercall args RDI RSI RDX R10 R8 -> C args; R9 is preserved for the guest. */
+/* At hypercall exit: is an upcall due? If so mask events (as Xen does when
+ * it builds the bounce frame) and return the callback to enter. */
+u64 mock_upcall_target(void)
+{
+	struct vcpu_info *vi = cur->vi;
+	if (!vi || !cur->callback || !vi->upcall_pending || vi->upcall_mask)
+		return 0;
+	vi->upcall_mask = 1;
+	__atomic_add_fetch(&nr_upcalls, 1, __ATOMIC_SEQ_CST);
+	return cur->callback;
+}
+
+/* iret: upcall_mask = !(saved RFLAGS.IF). */
+void mock_iret_mask(u64 rflags)
+{
+	cur->vi->upcall_mask = !(rflags & 0x200);
+	__atomic_add_fetch(&nr_irets, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Hypercall entry. Args RDI RSI RDX R10 R8 -> C args; R9 preserved for the
+ * guest. On the way out, if an upcall is due, build the bounce frame for
+ * "returned from the hypercall" (RIP = the guest's return address, RAX =
+ * the result) and enter the callback instead of returning.
+ */
 __asm__(".text\n"
 	"mock_entry:\n"
 	"  pushq %rbp\n"
@@ -462,10 +493,63 @@ __asm__(".text\n"
 	"  movq %r10, %rcx\n"
 	"  movl %eax, %r9d\n"
 	"  call mock_hypercall\n"
+	"  movq %rax, -16(%rbp)\n" /* keep the result */
+	"  call mock_upcall_target\n"
+	"  movq %rax, %rdx\n"
+	"  movq -16(%rbp), %rax\n"
 	"  movq -8(%rbp), %r9\n"
 	"  movq %rbp, %rsp\n"
 	"  popq %rbp\n"
-	"  ret\n");
+	"  testq %rdx, %rdx\n"
+	"  jnz 1f\n"
+	"  ret\n"
+	"1: movq (%rsp), %r11\n" /* interrupted RIP */
+	"  leaq 8(%rsp), %rcx\n" /* interrupted RSP */
+	"  movq %rcx, %rsi\n"
+	"  andq $-16, %rsi\n"
+	"  subq $56, %rsi\n"
+	"  movq %rcx, 0(%rsi)\n" /* RCX slot (clobbered by a hypercall anyway) */
+	"  movq %r11, 8(%rsi)\n" /* R11 slot */
+	"  movq %r11, 16(%rsi)\n" /* RIP */
+	"  movq $0xe030, 24(%rsi)\n" /* CS: kernel, saved mask 0 */
+	"  pushfq\n"
+	"  popq %rdi\n"
+	"  orq $0x200, %rdi\n"
+	"  movq %rdi, 32(%rsi)\n" /* RFLAGS with IF = !saved mask */
+	"  movq %rcx, 40(%rsi)\n" /* RSP */
+	"  movq $0xe02b, 48(%rsi)\n" /* SS */
+	"  movq %rsi, %rsp\n"
+	"  jmp *%rdx\n"
+	"\n"
+	/* Slot 23's stub pushed rcx, r11, rax: RSP -> iret_context. */
+	"mock_iret:\n"
+	"  pushq %rdi\n"
+	"  pushq %rsi\n"
+	"  pushq %rdx\n"
+	"  pushq %r8\n"
+	"  pushq %r9\n"
+	"  pushq %r10\n"
+	"  pushq %rbp\n"
+	"  movq %rsp, %rbp\n"
+	"  movq 56+48(%rsp), %rdi\n" /* saved RFLAGS */
+	"  andq $-16, %rsp\n"
+	"  call mock_iret_mask\n"
+	"  movq %rbp, %rsp\n"
+	"  popq %rbp\n"
+	"  popq %r10\n"
+	"  popq %r9\n"
+	"  popq %r8\n"
+	"  popq %rdx\n"
+	"  popq %rsi\n"
+	"  popq %rdi\n"
+	"  movq 0(%rsp), %rax\n"
+	"  movq 8(%rsp), %r11\n"
+	"  movq 16(%rsp), %rcx\n"
+	"  movq $0x33, 40(%rsp)\n" /* host user CS */
+	"  movq $0x2b, 64(%rsp)\n" /* host user SS */
+	"  addq $32, %rsp\n"
+	"  iretq\n");
+extern char mock_iret[];
 extern char mock_entry[];
 
 static void fill_hypercall_page(u8 *page)
@@ -473,11 +557,16 @@ static void fill_hypercall_page(u8 *page)
 	memset(page, 0xcc, 4096);
 	for (int n = 0; n < 128; n++) {
 		u8 *s = page + n * 32;
+		u64 e = (u64)mock_entry;
+		if (n == 23) { /* push rcx; push r11; push rax, as the PV stub */
+			memcpy(s, "\x51\x41\x53\x50", 4);
+			s += 4;
+			e = (u64)mock_iret;
+		}
 		s[0] = 0xb8; /* mov eax, imm32 */
 		memcpy(s + 1, &n, 4);
 		s[5] = 0x49; /* movabs r11, imm64 */
 		s[6] = 0xbb;
-		u64 e = (u64)mock_entry;
 		memcpy(s + 7, &e, 8);
 		s[15] = 0x41; /* jmp r11 */
 		s[16] = 0xff;
@@ -503,17 +592,16 @@ static void *vcpu_thread(void *a)
 
 int main(int argc, char **argv)
 {
-	if (argc != 9) {
-		fprintf(stderr, "usage: %s IMAGE NR_PAGES ENTRY DO_UPCALL IMAGE_END NR_VCPUS ROUTE ALARM_S\n",
+	if (argc != 8) {
+		fprintf(stderr, "usage: %s IMAGE NR_PAGES ENTRY IMAGE_END NR_VCPUS ROUTE ALARM_S\n",
 			argv[0]);
 		return 100;
 	}
 	u64 nr_pages = strtoull(argv[2], 0, 0), entry = strtoull(argv[3], 0, 0);
-	guest_do_upcall = (void (*)(void))strtoull(argv[4], 0, 0);
-	u64 image_end = strtoull(argv[5], 0, 0);
-	nr_vcpus = atoi(argv[6]);
-	int route = atoi(argv[7]);
-	alarm((unsigned)atoi(argv[8]));
+	u64 image_end = strtoull(argv[4], 0, 0);
+	nr_vcpus = atoi(argv[5]);
+	int route = atoi(argv[6]);
+	alarm((unsigned)atoi(argv[7]));
 	u8 *mem = mmap((void *)VIRT_BASE, nr_pages * 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (mem != (u8 *)VIRT_BASE) {

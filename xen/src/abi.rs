@@ -125,13 +125,13 @@ pub mod vcpuop {
 pub mod xenver {
     /// (major << 16) | minor.
     pub const VERSION: u32 = 0;
-    /// char[16].
+    /// `char[16]`.
     pub const EXTRAVERSION: u32 = 1;
     /// 144 bytes.
     pub const COMPILE_INFO: u32 = 2;
-    /// char[1024].
+    /// `char[1024]`.
     pub const CAPABILITIES: u32 = 3;
-    /// char[64].
+    /// `char[64]`.
     pub const CHANGESET: u32 = 4;
     /// u64 virt_start.
     pub const PLATFORM_PARAMETERS: u32 = 5;
@@ -139,9 +139,9 @@ pub mod xenver {
     pub const GET_FEATURES: u32 = 6;
     /// Returns 4096.
     pub const PAGESIZE: u32 = 7;
-    /// u8[16] domain handle.
+    /// `u8[16]` domain handle.
     pub const GUEST_HANDLE: u32 = 8;
-    /// char[1024].
+    /// `char[1024]`.
     pub const COMMANDLINE: u32 = 9;
 }
 

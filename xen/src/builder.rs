@@ -18,8 +18,7 @@
 //! | next page | bootstrap stack (RSP at entry = its top) |
 //! | `virt_base + nr_pages*4096` | unmapped guard page |
 //! | `+ 4096` | shared_info (`params.shared_info_va`) |
-//! | `+ 4096` | unmapped guard page |
-//! | `+ 4096` | the group's shared area, if any (`params.shared_va`) |
+//! | [`SHARED_AREA_VA`] (1 TiB) by default | the group's shared area, if any (`params.shared_va`), the same VA in every domain of the group |
 //!
 //! No xenstore or console ring pages exist (their MFNs and ports are 0 in
 //! start_info: guests print through console_io), and no page tables exist,
@@ -75,10 +74,16 @@ pub struct ParamsFill {
     pub args: [u64; 8],
 }
 
+/// Default VA of a group's shared area: far above any domain's memory, so
+/// every domain of the group maps it at the same address.
+pub const SHARED_AREA_VA: u64 = 0x100_0000_0000;
+
 /// Machine frames shared by the domains of a group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedArea {
-    /// The frames, mapped contiguously in each domain.
+    /// Page-aligned VA where every domain of the group maps it.
+    pub va: u64,
+    /// The frames, mapped contiguously from `va`.
     pub frames: Vec<Mfn>,
 }
 
@@ -155,6 +160,14 @@ pub enum BuildError {
     },
     /// The command line does not fit in 1023 bytes.
     CmdlineTooLong(usize),
+    /// The shared area is not page aligned or overlaps the domain's memory
+    /// or shared_info page.
+    BadSharedArea {
+        /// Its VA.
+        va: u64,
+        /// Its size in bytes.
+        bytes: u64,
+    },
     /// Not enough machine memory.
     OutOfFrames(OutOfFrames),
 }
@@ -193,6 +206,10 @@ impl fmt::Display for BuildError {
                 "params block has magic {magic:#x} version {version}, expected {PARAMS_MAGIC:#x} version {PARAMS_VERSION}"
             ),
             CmdlineTooLong(n) => write!(f, "command line of {n} bytes exceeds 1023"),
+            BadSharedArea { va, bytes } => write!(
+                f,
+                "shared area at {va:#x} ({bytes} bytes) is not page aligned or overlaps the domain's memory or shared_info"
+            ),
             OutOfFrames(e) => write!(f, "building the domain: {e}"),
         }
     }
@@ -369,10 +386,18 @@ fn plan(img: &GuestImage, cfg: &DomainConfig) -> Result<Layout, BuildError> {
         });
     }
     let shared_info_va = memory_end + PAGE_SIZE;
-    let shared_bytes = cfg
+    let (shared_va, shared_bytes) = cfg
         .shared
         .as_ref()
-        .map_or(0, |s| s.frames.len() as u64 * PAGE_SIZE);
+        .map_or((0, 0), |s| (s.va, s.frames.len() as u64 * PAGE_SIZE));
+    let clash = shared_va < shared_info_va + PAGE_SIZE
+        && shared_va.saturating_add(shared_bytes) > img.virt_base;
+    if shared_bytes > 0 && (!shared_va.is_multiple_of(PAGE_SIZE) || clash) {
+        return Err(BuildError::BadSharedArea {
+            va: shared_va,
+            bytes: shared_bytes,
+        });
+    }
     Ok(Layout {
         virt_base: img.virt_base,
         image_end,
@@ -381,11 +406,7 @@ fn plan(img: &GuestImage, cfg: &DomainConfig) -> Result<Layout, BuildError> {
         stack_top,
         memory_end,
         shared_info_va,
-        shared_va: if shared_bytes > 0 {
-            shared_info_va + 2 * PAGE_SIZE
-        } else {
-            0
-        },
+        shared_va,
         shared_bytes,
         hypercall_page: img.hypercall_page,
     })

@@ -89,6 +89,8 @@ impl Hypervisor {
             };
         }
         let now_ns = self.now_ns(cycle);
+        let number = regs.gpr[RAX];
+        *self.counters.hypercalls.entry(number).or_insert(0) += 1;
         let mut call = Call {
             hv: self,
             d,
@@ -98,7 +100,6 @@ impl Hypervisor {
             mem,
             effects: Vec::new(),
         };
-        let number = regs.gpr[RAX];
         let ret = if number == nr::IRET {
             call.iret(regs)
         } else {
@@ -303,6 +304,7 @@ impl Call<'_> {
     pub fn singleshot(&mut self, at_ns: u64) {
         if at_ns <= self.now_ns {
             self.hv.vcpu_mut(self.d, self.v).singleshot_ns = None;
+            self.hv.counters.timer_fires += 1;
             if let Some(e) = self.hv.timer_raise(self.d, self.v) {
                 self.effects.push(e);
             }

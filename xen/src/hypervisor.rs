@@ -239,9 +239,29 @@ pub enum Upcall {
     Crashed,
 }
 
+/// Event counts, for the machine's statistics (all deterministic).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Hypercalls handled, by number.
+    pub hypercalls: BTreeMap<u64, u64>,
+    /// Raises applied by [`Hypervisor::deliver`] / [`Hypervisor::note_raised`].
+    pub raises: u64,
+    /// Raises that found the port already pending (no new edge).
+    pub raises_already_pending: u64,
+    /// Blocked or polling VCPUs woken by events.
+    pub wakes: u64,
+    /// Event upcalls delivered.
+    pub upcalls: u64,
+    /// Exceptions bounced to guest handlers.
+    pub exceptions: u64,
+    /// VIRQ_TIMER expiries (single-shot or periodic).
+    pub timer_fires: u64,
+}
+
 /// The simulated hypervisor.
 #[derive(Clone, Debug)]
 pub struct Hypervisor {
+    pub(crate) counters: Counters,
     pub(crate) cfg: HypervisorConfig,
     pub(crate) scale: TimeScale,
     frames: FrameAllocator,
@@ -256,6 +276,7 @@ impl Hypervisor {
     /// A hypervisor with no domains.
     pub fn new(cfg: HypervisorConfig) -> Self {
         Hypervisor {
+            counters: Counters::default(),
             scale: TimeScale::from_hz(cfg.tsc_hz),
             frames: FrameAllocator::new(cfg.first_mfn, cfg.nr_frames),
             cfg,
@@ -277,10 +298,22 @@ impl Hypervisor {
         self.scale.ticks_to_ns(cycle)
     }
 
-    /// `pages` machine frames for the group shared area of several domains.
-    pub fn alloc_shared_area(&mut self, pages: u64) -> Result<SharedArea, OutOfFrames> {
+    /// `pages` zeroed machine frames for the shared area of a group of
+    /// domains, to be mapped at [`builder::SHARED_AREA_VA`] in each (pass
+    /// it in every member's [`DomainConfig::shared`]).
+    pub fn alloc_shared_area(
+        &mut self,
+        pages: u64,
+        store: &mut dyn FrameStore,
+    ) -> Result<SharedArea, OutOfFrames> {
+        let frames = self.frames.alloc(pages)?;
+        let zero = vec![0u8; crate::ids::PAGE_SIZE as usize];
+        for m in &frames {
+            store.write(m.addr(0), &zero);
+        }
         Ok(SharedArea {
-            frames: self.frames.alloc(pages)?,
+            va: builder::SHARED_AREA_VA,
+            frames,
         })
     }
 
@@ -343,6 +376,11 @@ impl Hypervisor {
             .vcpus
             .get_mut(v.0 as usize)
             .expect("the machine only names VCPUs the domain has")
+    }
+
+    /// Event counts so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The event-channel table.
@@ -413,7 +451,7 @@ impl Hypervisor {
     /// Makes `r.port` pending for `r.vcpu` (§3.4: raise, kick, pollers).
     /// Returns the VCPUs of `r.domain` this woke (blocked or polling ones).
     pub fn deliver(&mut self, r: Raise, mem: &mut dyn EventMemory) -> Vec<VcpuId> {
-        let Some(dom) = self.domains.get_mut(usize::from(r.domain.0)) else {
+        let Some(dom) = self.domain(r.domain) else {
             return Vec::new();
         };
         if dom.shutdown.is_some() {
@@ -423,8 +461,29 @@ impl Hypervisor {
             Some(l) => event_2l::raise(mem, &l, r.port),
             None => pending_only(mem, dom.built.shared_info, r.port),
         };
+        self.note_raised(r, raised)
+    }
+
+    /// The run-state half of [`Self::deliver`], for a machine that applies
+    /// the memory half ([`event_2l::raise`] on [`Domain::event_layout`])
+    /// itself: a kick wakes the notified VCPU if it sleeps, and a new
+    /// pending bit wakes the domain's VCPUs polling that port. Returns the
+    /// VCPUs woken.
+    pub fn note_raised(&mut self, r: Raise, raised: Raised) -> Vec<VcpuId> {
+        let Some(dom) = self.domains.get_mut(usize::from(r.domain.0)) else {
+            return Vec::new();
+        };
+        if dom.shutdown.is_some() {
+            return Vec::new();
+        }
         let mut woken = Vec::new();
-        if raised == (Raised::Marked { kick: true }) && dom.vcpus[r.vcpu.0 as usize].wake() {
+        let kicked = raised == (Raised::Marked { kick: true });
+        if kicked
+            && dom
+                .vcpus
+                .get_mut(r.vcpu.0 as usize)
+                .is_some_and(|v| v.wake())
+        {
             woken.push(r.vcpu);
         }
         if raised != Raised::AlreadyPending {
@@ -435,6 +494,9 @@ impl Hypervisor {
                 }
             }
         }
+        self.counters.raises += 1;
+        self.counters.raises_already_pending += u64::from(raised == Raised::AlreadyPending);
+        self.counters.wakes += woken.len() as u64;
         woken
     }
 
@@ -452,6 +514,7 @@ impl Hypervisor {
         let e = self.vcpu_mut(d, v).expire(now);
         let mut out = Vec::new();
         if e.virq_timer {
+            self.counters.timer_fires += 1;
             out.extend(self.timer_raise(d, v));
         }
         if e.poll_timeout {
@@ -494,6 +557,7 @@ impl Hypervisor {
         match push_bounce_frame(regs, mem, 0, None, target) {
             Ok(()) => {
                 mem.write_u8(l.vcpu_info + crate::abi::vcpu_info::UPCALL_MASK, 1);
+                self.counters.upcalls += 1;
                 Upcall::Delivered
             }
             Err(f) => {
@@ -551,6 +615,7 @@ impl Hypervisor {
         if let (Some(l), Some(addr)) = (layout, cr2) {
             mem.write_ma_u64(l.vcpu_info + crate::abi::vcpu_info::CR2, addr);
         }
+        self.counters.exceptions += 1;
         Upcall::Delivered
     }
 }

@@ -7,7 +7,13 @@
 //! save/restore. Numbers and layouts follow shared/xen-abi.md.
 //!
 //! # Depends on
-//! `smpsim-engine`, `smpsim-uncore`, `smpsim-cores`.
+//! `smpsim-engine` only. What it needs from the cores and the memory system
+//! it asks for through small traits the machine implements:
+//! [`memory::GuestMemory`] (guest-virtual copy-in/out with a fault result),
+//! [`event_2l::EventMemory`] (atomic bit operations at machine addresses),
+//! [`memory::FrameStore`] (machine memory for the builder); registers cross
+//! as [`regs::VcpuRegs`] (the core's architectural state converts to and
+//! from it).
 //!
 //! # Invariants
 //! Hypervisor-wide state changes happen in the engine's barrier phase in a
@@ -23,11 +29,17 @@
 #![warn(missing_docs)]
 //!
 //! # Status
-//! Built so far: the ABI numbers ([`abi`]), the hypervisor-wide
-//! event-channel binding table ([`evtchn`]), Xen's 2-level delivery over
-//! guest memory ([`event_2l`]) and guest time scaling ([`time`]). The domain
-//! builder, hypercall dispatch and the hypervisor partition come with the
-//! end-to-end machine.
+//! Built: the ABI numbers ([`abi`]), the domain builder ([`builder`]:
+//! layout, P2M, start_info, shared_info, hypercall page, params block,
+//! start-of-day registers), machine frames ([`frames`]), the per-domain
+//! address space and memory traits ([`memory`]), per-VCPU state and timers
+//! ([`vcpu`]), the event-channel binding table ([`evtchn`]), Xen's 2-level
+//! delivery ([`event_2l`]), hypercall dispatch ([`hypercall`]), the bounce
+//! frame and iret ([`upcall`]), the console ([`console`]), time scaling
+//! ([`time`]) and the [`hypervisor::Hypervisor`] that ties them together
+//! (its module doc says how the machine drives it). Not built: grant
+//! tables, memory_op/ballooning, update_va_mapping and the PV MMU calls,
+//! save/restore, the FIFO event ABI, guest user mode.
 //!
 //! # Planned shape (the contract the machine will follow)
 //! Hypercalls trap out of a core as an exit. Calls that only touch the
@@ -40,6 +52,13 @@
 //! notified VCPU's core, which performs the shared_info updates of
 //! [`event_2l`] through its own cache, so hypervisor writes obey the
 //! ownership rule like guest ones.
+//!
+//! The API supports that shape without requiring it: [`hypervisor::Hypervisor`]
+//! is one value with `&mut self` methods, so the machine may call it from
+//! one hypervisor partition or at barriers. A core that applies a raise to
+//! guest memory itself uses [`event_2l::raise`] on
+//! [`hypervisor::Domain::event_layout`] and then
+//! [`hypervisor::Hypervisor::note_raised`] for the run-state half (wakes).
 
 pub mod abi;
 pub mod builder;

@@ -153,6 +153,7 @@ fn params_block_filled_after_magic() {
     let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
     let mut cfg = test_config();
     cfg.shared = Some(SharedArea {
+        va: SHARED_AREA_VA,
         frames: vec![Mfn(5), Mfn(6)],
     });
     let d = build(&test_image(), &cfg, S, &mut frames, &mut store).expect("builds");
@@ -160,13 +161,25 @@ fn params_block_filled_after_magic() {
     assert_eq!(&p[0..4], b"SMPS");
     assert_eq!(&p[8..24], &[2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(u64_at(&p, 24), BASE + 65 * 4096, "shared_info_va");
-    assert_eq!(u64_at(&p, 32), BASE + 67 * 4096, "shared_va");
+    assert_eq!(u64_at(&p, 32), SHARED_AREA_VA, "shared_va");
     assert_eq!(u64_at(&p, 40), 8192);
     assert_eq!(u64_at(&p, 48), 10);
     assert_eq!(u64_at(&p, 48 + 7 * 8), 77);
     assert_eq!(u64_at(&p, 112), 0);
     assert_eq!(p[0x80], 0x5a, "byte 128 untouched");
-    assert_eq!(d.space.frame(BASE + 68 * 4096), Some(Mfn(6)));
+    assert_eq!(d.space.frame(SHARED_AREA_VA + 4096), Some(Mfn(6)));
+    cfg.shared = Some(SharedArea {
+        va: BASE + 64 * 4096,
+        frames: vec![Mfn(5)],
+    });
+    let e = build(&test_image(), &cfg, S, &mut frames, &mut store).expect_err("clash");
+    assert_eq!(
+        e,
+        BuildError::BadSharedArea {
+            va: BASE + 64 * 4096,
+            bytes: 4096
+        }
+    );
     let bss = read(&mut store, &d.space, BASE + 0x4000, 16);
     assert_eq!(bss, vec![0; 16]);
 }

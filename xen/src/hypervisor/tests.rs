@@ -254,3 +254,64 @@ fn shutdown_flushes_the_partial_console_line() {
     e.hv.crash_domain(DomainId(0), "x".into(), 1);
     assert_eq!(e.hv.console_lines()[0].formatted(), "(d0) no newline");
 }
+
+#[test]
+fn group_shared_area_is_the_same_memory_in_both_domains() {
+    let mut hv = Hypervisor::new(HypervisorConfig::new(HZ, Mfn(0x1000), 1 << 12));
+    let mut store = crate::memory::SparseFrames::new();
+    store.write(0x1000 * 4096, &[0xee; 8]);
+    let area = hv.alloc_shared_area(2, &mut store).expect("frames");
+    assert_eq!(area.frames, vec![Mfn(0x1000), Mfn(0x1001)]);
+    let mut cfg = crate::builder::tests::test_config();
+    cfg.shared = Some(area);
+    let img = crate::builder::tests::test_image();
+    let a = hv.create_domain(&img, &cfg, &mut store).expect("a");
+    cfg.memory_bytes *= 2;
+    let b = hv.create_domain(&img, &cfg, &mut store).expect("b");
+    assert_eq!((a, b), (DomainId(0), DomainId(1)));
+    let va = crate::builder::SHARED_AREA_VA;
+    let sa = hv.domain(a).expect("a").space().clone();
+    let sb = hv.domain(b).expect("b").space().clone();
+    let mut buf = [1u8; 8];
+    sb.read(&mut store, va, &mut buf).expect("mapped in b");
+    assert_eq!(buf, [0; 8], "zeroed");
+    sa.write(&mut store, va + 4100, b"ring")
+        .expect("mapped in a");
+    let mut got = [0u8; 4];
+    sb.read(&mut store, va + 4100, &mut got)
+        .expect("mapped in b");
+    assert_eq!(&got, b"ring");
+    assert_ne!(
+        sa.frame(0x40_0000),
+        sb.frame(0x40_0000),
+        "private memory differs"
+    );
+    assert_eq!(hv.domain(b).expect("b").layout().shared_va, va);
+}
+
+#[test]
+fn note_raised_and_counters() {
+    let mut e = env(&[2]);
+    e.start_vcpu(0, 1);
+    let p = e.bind_ipi(0, 1);
+    let (_, o) = e.call(0, 1, 0, nr::SCHED_OP, [1, 0, 0, 0, 0]);
+    assert_eq!(o.next, Next::Block);
+    let r = raise(0, p.0, 1);
+    assert!(e
+        .hv
+        .note_raised(r, Raised::Marked { kick: false })
+        .is_empty());
+    assert_eq!(
+        e.hv.note_raised(r, Raised::Marked { kick: true }),
+        vec![VcpuId(1)]
+    );
+    assert!(e.hv.note_raised(r, Raised::AlreadyPending).is_empty());
+    let c = e.hv.counters();
+    assert_eq!((c.raises, c.raises_already_pending, c.wakes), (3, 1, 1));
+    assert_eq!(
+        c.hypercalls.get(&nr::VCPU_OP),
+        Some(&3),
+        "start_vcpu's calls"
+    );
+    assert_eq!(c.hypercalls.get(&nr::SCHED_OP), Some(&1));
+}

@@ -219,23 +219,25 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
             .collect();
         let (native, simulated) = run_both(&batch)?;
         let mut bad = Vec::new();
-        for ((p, n), s) in batch.iter().zip(&native).zip(&simulated) {
+        for (k, ((p, n), s)) in batch.iter().zip(&native).zip(&simulated).enumerate() {
             seen.extend(report::mnemonics(&p.asm).into_iter().map(|m| m as u16));
             if matches!(n, NativeOutcome::Ran { fault: Some(_), .. }) {
                 summary.faulting_cases += 1;
             }
             if let Verdict::Mismatch(d) = report::compare(n, s, p.case.undef_flags) {
-                if shown < cfg.show {
-                    out.write_all(report::describe(&p.case, &p.asm, n, s, &d).as_bytes())
-                        .map_err(io)?;
-                    shown += 1;
-                }
-                bad.push(&p.case);
+                bad.push((k, d));
             }
         }
         summary.mismatches += bad.len() as u64;
-        for name in attribute(&bad)? {
-            *summary.per_mnemonic.entry(name).or_default() += 1;
+        let cases: Vec<&gen::Case> = bad.iter().map(|(k, _)| &batch[*k].case).collect();
+        for ((k, d), blame) in bad.iter().zip(attribute(&cases)?) {
+            if shown < cfg.show {
+                let p = &batch[*k];
+                let text = report::describe(&p.case, &p.asm, &native[*k], &simulated[*k], d);
+                writeln!(out, "{text}  first differing unit: {blame}").map_err(io)?;
+                shown += 1;
+            }
+            *summary.per_mnemonic.entry(blame).or_default() += 1;
         }
         start = end;
     }
@@ -301,8 +303,144 @@ fn attribute(bad: &[&gen::Case]) -> Result<Vec<String>, DifftestError> {
         .iter()
         .zip(first)
         .map(|(case, n)| match n {
-            Some(n) => format!("{:?}", case.units[n - 1].main).to_lowercase(),
+            Some(n) => case.units[n - 1].name(),
             None => "(unattributed)".to_string(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared(seed: u64, n: u64) -> Vec<Prepared> {
+        let g = gen::Generator::new(HostCaps::detect());
+        (0..n)
+            .map(|i| {
+                let case = g.case(seed, i);
+                let asm = case.assemble();
+                Prepared { case, asm }
+            })
+            .collect()
+    }
+
+    fn native_of(batch: &[Prepared]) -> Vec<NativeOutcome> {
+        let inputs: Vec<native::NativeInput<'_>> = batch
+            .iter()
+            .map(|p| native::NativeInput {
+                init: &p.case.init,
+                code: &p.asm.bytes,
+                data: &p.case.data,
+            })
+            .collect();
+        native::run_batch(&inputs).expect("sandbox runs")
+    }
+
+    /// The host's results (undefined flags included) depend only on the
+    /// inputs: the same cases in another order give the same outcomes.
+    #[test]
+    fn native_results_are_repeatable() {
+        let mut batch = prepared(11, 3000);
+        let first = native_of(&batch);
+        batch.reverse();
+        let mut second = native_of(&batch);
+        second.reverse();
+        for (i, (a, b)) in first.iter().zip(&second).enumerate() {
+            assert_eq!(a, b, "case {i} differs between two native runs");
+        }
+    }
+
+    #[test]
+    fn simulator_and_host_agree_on_a_fixed_add() {
+        let mut batch = prepared(1, 1);
+        let p = &mut batch[0];
+        // add rax, rbx
+        p.asm = gen::Assembled {
+            bytes: vec![0x48, 0x01, 0xD8],
+            insns: vec![(0, 3)],
+        };
+        p.case.init.gpr[0] = 0xFFFF_FFFF_FFFF_FFFF;
+        p.case.init.gpr[3] = 1;
+        let n = &native_of(&batch)[0];
+        let s = sim::run(&batch[0].case, &batch[0].asm);
+        assert_eq!(report::compare(n, &s, 0), Verdict::Match);
+        let NativeOutcome::Ran { regs, fault, .. } = n else {
+            panic!("native crashed")
+        };
+        assert_eq!(*fault, None);
+        assert_eq!(regs.gpr[0], 0);
+        assert_eq!(
+            regs.rflags & flags::COMPARED,
+            flags::CF | flags::ZF | flags::PF | flags::AF
+        );
+    }
+
+    #[test]
+    fn compare_names_each_differing_field() {
+        let batch = prepared(2, 1);
+        let n = native_of(&batch).remove(0);
+        let NativeOutcome::Ran {
+            mut regs,
+            mut data,
+            fault,
+        } = n.clone()
+        else {
+            panic!("crashed")
+        };
+        assert_eq!(report::compare(&n, &n, 0), Verdict::Match);
+        regs.gpr[2] ^= 1;
+        regs.rflags ^= flags::AF;
+        data[0x123] ^= 0x80;
+        let bad = NativeOutcome::Ran { regs, data, fault };
+        let Verdict::Mismatch(d) = report::compare(&n, &bad, 0) else {
+            panic!("not detected")
+        };
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(d[0].contains("rdx") && d[1].contains("differ: AF") && d[2].contains("0x20020120"));
+        assert_eq!(
+            report::compare(&n, &bad, flags::AF).clone(),
+            Verdict::Mismatch(vec![d[0].clone(), d[2].clone()])
+        );
+    }
+
+    /// The CI set: a seeded run that must show no mismatch and cover the
+    /// integer ISA (the issue asks for at least 120 mnemonics).
+    #[test]
+    fn seeded_set_matches_the_host() {
+        let cfg = Config::new(20_000, 1);
+        let mut out = Vec::new();
+        let s = run(&cfg, &mut out).expect("difftest runs");
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(s.mismatches, 0, "{text}{}", s.last_line());
+        assert!(s.mnemonics >= 120, "{}", s.last_line());
+        assert!(s.faulting_cases > 0, "no #DE case was compared");
+    }
+
+    /// With the host treated as non-AMD, undefined flags are masked and
+    /// flag readers get a defining `cmp` first; on any host that still
+    /// agrees, and the note is printed.
+    #[test]
+    fn non_amd_masking_path_runs_clean() {
+        let mut cfg = Config::new(2_000, 3);
+        cfg.caps.amd = false;
+        let mut out = Vec::new();
+        let s = run(&cfg, &mut out).expect("difftest runs");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("note: host is not AuthenticAMD"), "{text}");
+        assert_eq!(s.mismatches, 0, "{text}");
+    }
+
+    #[test]
+    fn last_line_has_the_exact_format() {
+        let s = Summary {
+            cases: 3,
+            mismatches: 1,
+            mnemonics: 2,
+            ..Summary::default()
+        };
+        assert_eq!(
+            s.last_line(),
+            "isa-difftest: 3 cases, 1 mismatches, 2 mnemonics"
+        );
+    }
 }

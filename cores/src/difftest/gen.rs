@@ -65,6 +65,30 @@ pub struct Unit {
     pub items: Vec<Item>,
     /// The mnemonic the unit tests (for attributing mismatches).
     pub main: Mnemonic,
+    /// For constructs (call, enter): the main mnemonics of the units inside.
+    pub inner: Vec<Mnemonic>,
+}
+
+impl Unit {
+    /// A unit without inner units.
+    fn new(items: Vec<Item>, main: Mnemonic) -> Self {
+        Self {
+            items,
+            main,
+            inner: Vec::new(),
+        }
+    }
+
+    /// The name mismatches are counted under: the mnemonic, followed by
+    /// those of inner units (`call+bsf`).
+    pub fn name(&self) -> String {
+        let mut s = format!("{:?}", self.main).to_lowercase();
+        for m in &self.inner {
+            s.push('+');
+            s.push_str(&format!("{m:?}").to_lowercase());
+        }
+        s
+    }
 }
 
 /// One generated test case.
@@ -553,7 +577,9 @@ impl Cx<'_> {
         } else {
             (0, DATA_PAGE)
         };
-        let stack_ok = !matches!(m, Mnemonic::Push | Mnemonic::Pop);
+        // Not for push/pop (whose rsp-relative address is computed after the
+        // rsp update) nor inside a call body (it could hit the return address).
+        let stack_ok = scope.stack && !matches!(m, Mnemonic::Push | Mnemonic::Pop);
         let mut ops = Vec::new();
         let mut mem: Option<Mem> = None;
         for &kind in op.op_kinds() {
@@ -631,7 +657,7 @@ impl Cx<'_> {
         items.extend(setup.into_iter().map(Item::Insn));
         self.track_flags(&mut items, &main);
         items.push(Item::Insn(main));
-        Some(Unit { items, main: m })
+        Some(Unit::new(items, m))
     }
 
     /// A `lea` source: any base/index/scale/displacement (nothing is accessed).
@@ -803,7 +829,7 @@ impl Cx<'_> {
         let main = string_insn(m, rep);
         self.track_flags(&mut items, &main);
         items.push(Item::Insn(main));
-        Unit { items, main: m }
+        Unit::new(items, m)
     }
 
     /// A forward conditional or unconditional jump to `l`.
@@ -820,10 +846,7 @@ impl Cx<'_> {
                 near,
                 label: l,
             });
-            return Unit {
-                items,
-                main: forms::JCC[k],
-            };
+            return Unit::new(items, forms::JCC[k]);
         }
         if r < 9 {
             items.push(Item::Branch {
@@ -838,10 +861,7 @@ impl Cx<'_> {
                 Instruction::with1(Code::Jmp_rm64, reg).expect("jmp"),
             ));
         }
-        Unit {
-            items,
-            main: Mnemonic::Jmp,
-        }
+        Unit::new(items, Mnemonic::Jmp)
     }
 
     /// A register that is neither reserved nor rbp.
@@ -913,6 +933,7 @@ impl Cx<'_> {
         };
         let n = self.rng.index(3);
         let (body, pending) = self.units(n, body_scope);
+        let inner: Vec<Mnemonic> = body.iter().map(|u| u.main).collect();
         items.extend(body.into_iter().flat_map(|u| u.items));
         items.extend(pending.into_iter().map(Item::Label));
         let ret = if args > 0 || self.rng.chance(20) {
@@ -925,6 +946,7 @@ impl Cx<'_> {
         Unit {
             items,
             main: Mnemonic::Call,
+            inner,
         }
     }
 
@@ -954,12 +976,14 @@ impl Cx<'_> {
         };
         let n = self.rng.index(3);
         let (body, pending) = self.units(n, scope);
+        let inner: Vec<Mnemonic> = body.iter().map(|u| u.main).collect();
         items.extend(body.into_iter().flat_map(|u| u.items));
         items.extend(pending.into_iter().map(Item::Label));
         items.push(Item::Insn(Instruction::with(Code::Leaveq)));
         Unit {
             items,
             main: Mnemonic::Enter,
+            inner,
         }
     }
 }

@@ -646,7 +646,11 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut 
         let uc = &mut *uctx.cast::<libc::ucontext_t>();
         let g = &mut uc.uc_mcontext.gregs;
         let rip = g[libc::REG_RIP as usize] as u64;
-        if !(CODE_BASE..CODE_BASE + CODE_SIZE as u64).contains(&rip) {
+        let in_code = (CODE_BASE..CODE_BASE + CODE_SIZE as u64).contains(&rip);
+        // A jump or return to an unmapped address faults on the fetch: RIP
+        // is the target, and it is the sequence's fault, not the harness's.
+        let fetch = sig == libc::SIGSEGV && (*info).si_addr() as u64 == rip;
+        if !in_code && !fetch {
             // Not the sequence: a harness bug. Die of the signal; the parent
             // reports the case as crashed.
             libc::signal(sig, libc::SIG_DFL);
@@ -788,6 +792,27 @@ mod tests {
             Some(FaultInfo {
                 vector: 14,
                 rip: CODE_BASE
+            })
+        );
+    }
+
+    #[test]
+    fn jump_to_an_unmapped_address_is_a_fetch_fault() {
+        let init = regs(0, 0x1000_0000, 0x2);
+        let data = vec![0u8; DATA_SIZE];
+        let code = [0xFF, 0xE3]; // jmp rbx
+        let out = run_batch(&[NativeInput {
+            init: &init,
+            code: &code,
+            data: &data,
+        }])
+        .expect("run");
+        let (_, _, fault) = ran(&out[0]);
+        assert_eq!(
+            fault,
+            Some(FaultInfo {
+                vector: 14,
+                rip: 0x1000_0000
             })
         );
     }

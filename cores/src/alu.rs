@@ -122,7 +122,14 @@ pub fn shl(size: u8, a: u64, count: u64) -> Option<(u64, u64)> {
     Some((res, bit(cf, CF) | bit(of, OF) | AF | szp(res, size)))
 }
 
-/// SHR. OF = MSB(original) for every count; AF set (AMD).
+/// OF of right shifts on AMD: the top two result bits differ (for a count
+/// of 1 that is the SDM's "MSB of the original operand").
+#[inline]
+fn of_top2(res: u64, size: u8) -> bool {
+    (res & msb(size) != 0) != (res & (msb(size) >> 1) != 0)
+}
+
+/// SHR. OF = result bit n-1 XOR bit n-2 for every count; AF set (AMD).
 pub fn shr(size: u8, a: u64, count: u64) -> Option<(u64, u64)> {
     let n = count_mask(size, count);
     if n == 0 {
@@ -131,7 +138,7 @@ pub fn shr(size: u8, a: u64, count: u64) -> Option<(u64, u64)> {
     let a = a & mask(size);
     let res = a >> n;
     let cf = (a >> (n - 1)) & 1 == 1;
-    let of = a & msb(size) != 0;
+    let of = of_top2(res, size);
     Some((res, bit(cf, CF) | bit(of, OF) | AF | szp(res, size)))
 }
 
@@ -227,8 +234,9 @@ pub fn rcr(size: u8, a: u64, count: u64, cf_in: u64) -> Option<(u64, u64)> {
     Some((res, bit(cf, CF) | bit(of, OF)))
 }
 
-/// SHLD: `a` shifted left, filled from the top of `fill`.
-/// 16-bit counts above 16 shift through `a:fill:a` (AMD).
+/// SHLD: `a` shifted left, filled from the top of `fill`. AMD: OF = CF XOR
+/// MSB(a << count), AF set; 16-bit counts above 16 shift through
+/// `a:fill:fill` and clear CF.
 pub fn shld(size: u8, a: u64, fill: u64, count: u64) -> Option<(u64, u64)> {
     let n = count_mask(size, count);
     if n == 0 {
@@ -236,17 +244,22 @@ pub fn shld(size: u8, a: u64, fill: u64, count: u64) -> Option<(u64, u64)> {
     }
     let bits = 8 * u32::from(size);
     let (a, f) = (u128::from(a & mask(size)), u128::from(fill & mask(size)));
-    // Enough copies that any count up to 31 (63 for 64-bit) draws real bits.
-    let w = (a << (2 * bits)) | (f << bits) | a;
-    let total = 3 * bits;
-    let sh = w << n;
-    let res = ((sh >> (2 * bits)) as u64) & mask(size);
-    let cf = (sh >> total) & 1 == 1;
-    let of = (res ^ (a as u64)) & msb(size) != 0;
+    let (w, total) = if size == 2 {
+        ((a << 32) | (f << 16) | f, 48)
+    } else {
+        ((a << bits) | f, 2 * bits)
+    };
+    let res = (((w << n) >> (total - bits)) as u64) & mask(size);
+    // 16-bit counts above 16 clear CF on AMD; OF is CF XOR the sign of
+    // `a << n` alone (which is MSB(result) whenever the count is below the size).
+    let cf = (w >> (total - n)) & 1 == 1 && !(size == 2 && n > 16);
+    let of = cf ^ ((a << n) as u64 & msb(size) != 0);
     Some((res, bit(cf, CF) | bit(of, OF) | AF | szp(res, size)))
 }
 
-/// SHRD: `a` shifted right, filled from the bottom of `fill`.
+/// SHRD: `a` shifted right, filled from the bottom of `fill`. AMD: OF =
+/// top two result bits differ, AF set; 16-bit counts above 16 shift
+/// through `fill:fill:a` and clear CF.
 pub fn shrd(size: u8, a: u64, fill: u64, count: u64) -> Option<(u64, u64)> {
     let n = count_mask(size, count);
     if n == 0 {
@@ -254,20 +267,30 @@ pub fn shrd(size: u8, a: u64, fill: u64, count: u64) -> Option<(u64, u64)> {
     }
     let bits = 8 * u32::from(size);
     let (a, f) = (u128::from(a & mask(size)), u128::from(fill & mask(size)));
-    let w = (a << (2 * bits)) | (f << bits) | a;
+    let w = if size == 2 {
+        (f << 32) | (f << 16) | a
+    } else {
+        (f << bits) | a
+    };
     let res = ((w >> n) as u64) & mask(size);
-    let cf = (w >> (n - 1)) & 1 == 1;
-    let of = (res ^ (a as u64)) & msb(size) != 0;
-    Some((res, bit(cf, CF) | bit(of, OF) | AF | szp(res, size)))
+    // 16-bit counts above 16 clear CF on AMD.
+    let cf = (w >> (n - 1)) & 1 == 1 && !(size == 2 && n > 16);
+    Some((
+        res,
+        bit(cf, CF) | bit(of_top2(res, size), OF) | AF | szp(res, size),
+    ))
 }
 
-/// Flags after a multiply: CF = OF = `overflow`; SF, ZF, PF from the low
-/// half of the product, AF = 0 (AMD).
+/// Flags after a multiply: CF = OF = `overflow`. SF, ZF, AF, PF keep their
+/// values on AMD (the translator's mask is CF|OF).
 #[inline]
-pub fn mul_flags(size: u8, low: u64, overflow: bool) -> u64 {
-    let o = bit(overflow, CF | OF);
-    o | szp(low & mask(size), size)
+pub fn mul_flags(overflow: bool) -> u64 {
+    bit(overflow, CF | OF)
 }
+
+/// Flags after a divide on AMD: SF = ZF = PF = 0, AF = 1, CF and OF kept
+/// (the translator's mask is SF|ZF|AF|PF).
+pub const DIV_FLAGS: u64 = AF;
 
 /// Unsigned widening multiply: (low, high) halves of `a * b` at `size`.
 pub fn mul_wide(size: u8, a: u64, b: u64) -> (u64, u64) {
@@ -330,15 +353,15 @@ pub fn bt_flags(value: u64, bitpos: u32) -> u64 {
     bit((value >> bitpos) & 1 == 1, CF)
 }
 
-/// BSF/BSR flags: ZF = (source == 0); CF, OF, SF, AF, PF are undefined and
-/// keep their values on AMD (mask ZF only).
+/// BSF/BSR flags: ZF = (source == 0). AMD: CF = OF = SF = AF = 0 and PF is
+/// the parity of the bit index (of 0 for a zero source).
 #[inline]
-pub fn bsx_flags(src_zero: bool) -> u64 {
-    bit(src_zero, ZF)
+pub fn bsx_flags(src_zero: bool, index: u64) -> u64 {
+    bit(src_zero, ZF) | parity(if src_zero { 0 } else { index })
 }
 
-/// LZCNT/TZCNT flags: CF = (source == 0), ZF = (result == 0); OF, SF, AF, PF
-/// undefined and kept on AMD (mask CF|ZF).
+/// LZCNT/TZCNT flags: CF = (source == 0), ZF = (result == 0). AMD: SF = AF
+/// = PF = 0 and OF keeps its value (mask all but OF).
 #[inline]
 pub fn cnt_flags(src_zero: bool, res: u64) -> u64 {
     bit(src_zero, CF) | bit(res == 0, ZF)

@@ -68,6 +68,8 @@ enum Flow {
 }
 
 /// Register state saved before an instruction that may need rolling back.
+// Lives on the stack for one instruction; boxing `All` would allocate.
+#[allow(clippy::large_enum_variant)]
 enum Saved {
     Nothing,
     Flags(u64),
@@ -540,7 +542,7 @@ impl Cpu {
                 self.wb(u.c, s, hi);
             }
         }
-        self.setfl(u.fl, alu::mul_flags(s, lo, over));
+        self.setfl(u.fl, alu::mul_flags(over));
     }
 
     fn div(&mut self, u: &Uop, a: u64) -> Flow {
@@ -556,6 +558,7 @@ impl Cpu {
             alu::idiv(s, hi, lo, d)
         };
         let Some((q, rem)) = r else { return Flow::De };
+        self.setfl(u.fl, alu::DIV_FLAGS);
         if s == 1 {
             self.wb(u.dst, 2, (rem << 8) | q);
         } else {
@@ -586,15 +589,15 @@ impl Cpu {
         let lz = u64::from(v.leading_zeros()) - (64 - bits);
         match u.op {
             Op::Bsf | Op::Bsr => {
+                let r = if u.op == Op::Bsf {
+                    u64::from(v.trailing_zeros())
+                } else {
+                    bits.wrapping_sub(1 + lz)
+                };
                 if v != 0 {
-                    let r = if u.op == Op::Bsf {
-                        u64::from(v.trailing_zeros())
-                    } else {
-                        bits - 1 - lz
-                    };
                     self.wb(u.dst, s, r);
                 }
-                self.setfl(u.fl, alu::bsx_flags(v == 0));
+                self.setfl(u.fl, alu::bsx_flags(v == 0, r));
             }
             Op::Lzcnt | Op::Tzcnt => {
                 let r = if u.op == Op::Lzcnt {

@@ -133,12 +133,12 @@ fn writes_arch(u: &Uop) -> bool {
 
 /// Whether a uop writes only RFLAGS among architectural state.
 fn writes_only_flags(u: &Uop) -> bool {
-    !(u.dst < 16 || u.dst == FSBASE || u.dst == GSBASE || u.dst == FLAGS)
-        && !matches!(
-            u.op,
-            Op::Mul | Op::ImulW | Op::Div | Op::Idiv | Op::Cpuid | Op::Str
-        )
-        && !matches!(u.op, Op::Rdtsc | Op::Rdtscp | Op::Ld | Op::Lea)
+    let arch_dst = u.dst < 16 || matches!(u.dst, FSBASE | GSBASE | FLAGS);
+    let multi = matches!(
+        u.op,
+        Op::Mul | Op::ImulW | Op::Div | Op::Idiv | Op::Cpuid | Op::Str | Op::Rdtsc | Op::Rdtscp
+    );
+    !arch_dst && !multi && !matches!(u.op, Op::Ld | Op::Lea)
 }
 
 /// Snapshot kind of an instruction: 0 none, 1 RFLAGS only, 2 all registers.

@@ -330,10 +330,11 @@ impl Tx<'_> {
         let src = self.read_reg(opnd(ins, 0)?, size);
         let mut u = uop(op, size, RAX, RAX, reg(src));
         u.c = RDX;
+        // AMD: multiplies keep SF ZF AF PF; divides set them to fixed values.
         u.fl = if matches!(op, Op::Mul | Op::ImulW) {
-            fl::ALL
+            fl::CF | fl::OF
         } else {
-            0
+            fl::SF | fl::ZF | fl::AF | fl::PF
         };
         self.emit(u);
         Ok(false)
@@ -354,7 +355,7 @@ impl Tx<'_> {
             (idx, self.read(opnd(ins, 1)?, size))
         };
         let mut u = uop(Op::Imul, size, idx, a, b);
-        u.fl = fl::ALL;
+        u.fl = fl::CF | fl::OF;
         self.emit(u);
         Ok(false)
     }
@@ -400,8 +401,7 @@ impl Tx<'_> {
         let src = self.read_reg(opnd(ins, 1)?, size);
         let mut u = uop(op, size, idx, src, reg(ZERO));
         u.fl = match op {
-            Op::Bsf | Op::Bsr => fl::ZF,
-            Op::Lzcnt | Op::Tzcnt => fl::CF | fl::ZF,
+            Op::Lzcnt | Op::Tzcnt => fl::ALL & !fl::OF,
             _ => fl::ALL,
         };
         self.emit(u);
@@ -553,8 +553,9 @@ impl Tx<'_> {
                     self.emit(uop(Op::Cmov, 8, nv, old, reg(src)).with_aux(cc_e()));
                     self.emit(uop(Op::PutHi, 8, idx, nv, reg(ZERO)));
                 } else {
-                    // The destination is always written: a 32-bit one is zero-extended.
-                    self.emit(uop(Op::Cmov, size, idx, old, reg(src)).with_aux(cc_e()));
+                    // AMD: a register destination is written only on success
+                    // (a failing 32-bit one keeps its upper half).
+                    self.emit(uop(Op::CondMov, size, idx, idx, reg(src)).with_aux(cc_e()));
                 }
             }
             Opnd::Imm(_) => return Err(Unsupported),

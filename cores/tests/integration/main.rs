@@ -1,0 +1,4 @@
+//! Integration tests of the functional core (one binary, a module per topic).
+
+mod native;
+mod support;

@@ -319,7 +319,8 @@ impl Call<'_> {
             self.hv.vcpu_mut(self.d, self.v).singleshot_ns = None;
             return ok();
         }
-        let bogus = (timeout as i64) < 0 || timeout.saturating_sub(self.now_ns) > 1 << 50;
+        // Xen: `timeout < 0 || (offset > 0 && offset >> 50 != 0)`.
+        let bogus = (timeout as i64) < 0 || timeout.saturating_sub(self.now_ns) >= 1 << 50;
         let at = if bogus {
             self.now_ns + GUEST_BUG_DELAY_NS
         } else {

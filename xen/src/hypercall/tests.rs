@@ -440,22 +440,16 @@ fn timers() {
         0,
         2_000,
         nr::SET_TIMER_OP,
-        [(1 << 50) + 1_001, 0, 0, 0, 0],
+        [(1 << 50) + 1_000, 0, 0, 0, 0],
     );
     assert_eq!(
         e.hv.next_timer_cycle(DomainId(0), VcpuId(0)),
         Some(2 * (1_000 + 100_000_000))
     );
-    e.call(
-        0,
-        0,
-        2_000,
-        nr::SET_TIMER_OP,
-        [(1 << 50) + 1_000, 0, 0, 0, 0],
-    );
+    e.call(0, 0, 2_000, nr::SET_TIMER_OP, [(1 << 50) + 999, 0, 0, 0, 0]);
     assert_eq!(
         e.hv.next_timer_cycle(DomainId(0), VcpuId(0)),
-        Some(2 * ((1 << 50) + 1_000))
+        Some(2 * ((1 << 50) + 999))
     );
     let (_, o) = e.call(0, 0, 2_000, nr::SET_TIMER_OP, [3, 0, 0, 0, 0]);
     assert_eq!(o.effects, vec![tick], "in the past: fires now");

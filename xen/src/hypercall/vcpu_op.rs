@@ -212,6 +212,13 @@ impl Call<'_> {
         let v = self.hv.vcpu_mut(self.d, target);
         v.vcpu_info = Some(new);
         v.vcpu_info_registered = true;
+        // upcall_pending was just set: a sleeping VCPU is kicked awake.
+        if v.wake() {
+            self.effects.push(Effect::Wake {
+                domain: self.d,
+                vcpu: target,
+            });
+        }
         ok()
     }
 

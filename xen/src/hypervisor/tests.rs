@@ -315,3 +315,30 @@ fn note_raised_and_counters() {
     );
     assert_eq!(c.hypercalls.get(&nr::SCHED_OP), Some(&1));
 }
+
+#[test]
+fn register_vcpu_info_kicks_a_blocked_vcpu() {
+    let mut e = env(&[2]);
+    e.start_vcpu(0, 1);
+    let (_, o) = e.call(0, 1, 0, nr::SCHED_OP, [1, 0, 0, 0, 0]);
+    assert_eq!(o.next, Next::Block);
+    let mfn = e.hv.domain(DomainId(0)).expect("d0").p2m()[30];
+    let mut b = vec![0u8; 16];
+    b[0..8].copy_from_slice(&mfn.0.to_le_bytes());
+    e.write(0, SCRATCH, &b);
+    let arg = [u64::from(vcpuop::REGISTER_VCPU_INFO), 1, SCRATCH, 0, 0];
+    let (rc, o) = e.call(0, 0, 0, nr::VCPU_OP, arg);
+    assert_eq!(rc, 0);
+    assert_eq!(
+        o.effects,
+        vec![Effect::Wake {
+            domain: DomainId(0),
+            vcpu: VcpuId(1)
+        }]
+    );
+    assert_eq!(
+        e.ma_u8(0, mfn.addr(1)),
+        0,
+        "mask copied from the cleared slot"
+    );
+}

@@ -9,6 +9,8 @@ pub mod hypercall {
     pub const SET_TRAP_TABLE: u64 = 0;
     /// `set_callbacks(event, failsafe, syscall)`.
     pub const SET_CALLBACKS: u64 = 4;
+    /// `update_va_mapping(va, pte, flags)`.
+    pub const UPDATE_VA_MAPPING: u64 = 14;
     /// `set_timer_op(abs_ns)`.
     pub const SET_TIMER_OP: u64 = 15;
     /// `xen_version(cmd, arg)`.

@@ -12,7 +12,8 @@
 //! PV stub saves and restores them itself).
 //!
 //! # What is implemented
-//! console_io (write), xen_version (0–9), sched_op (yield, block, shutdown,
+//! console_io (write), xen_version (0–9), update_va_mapping (on the
+//! per-domain page map), sched_op (yield, block, shutdown,
 //! poll), vcpu_op (initialise, up, down, is_up, periodic and single-shot
 //! timers, register_vcpu_info), set_timer_op, set_callbacks, callback_op
 //! (register, unregister), set_trap_table, event_channel_op
@@ -146,6 +147,7 @@ impl Call<'_> {
         match number {
             nr::SET_TRAP_TABLE => self.set_trap_table(a[0]),
             nr::SET_CALLBACKS => self.set_callbacks(a[0], a[1], a[2]),
+            nr::UPDATE_VA_MAPPING => self.update_va_mapping(a[0], a[1]),
             nr::SET_TIMER_OP => self.set_timer_op(a[0]),
             nr::XEN_VERSION => self.xen_version(low32(a[0]), a[1]),
             nr::CONSOLE_IO => self.console_io(low32(a[0]), low32(a[1]), a[2]),
@@ -327,6 +329,34 @@ impl Call<'_> {
             timeout
         };
         self.singleshot(at);
+        ok()
+    }
+
+    /// `update_va_mapping(va, pte, flags)` on smpsim's page map: a present
+    /// PTE maps the page of `va` to its frame (which the domain must be
+    /// allowed to map), a non-present one unmaps it. The flush type in
+    /// `flags` needs nothing here: the machine gets an [`Effect::Remap`].
+    fn update_va_mapping(&mut self, va: u64, pte: u64) -> HResult {
+        const PRESENT: u64 = 1;
+        const MFN_MASK: u64 = (1 << 40) - 1;
+        if !is_canonical(va) || va >= HYPERVISOR_VIRT_START {
+            return Err(Errno::Inval);
+        }
+        let dom = self.hv.dom_mut(self.d);
+        if pte & PRESENT == 0 {
+            dom.built.space.unmap(va);
+        } else {
+            let mfn = crate::ids::Mfn(pte >> 12 & MFN_MASK);
+            if !dom.may_map(mfn) {
+                return Err(Errno::Inval);
+            }
+            dom.built.space.map(va, mfn);
+        }
+        let page = va & !(crate::ids::PAGE_SIZE - 1);
+        self.effects.push(Effect::Remap {
+            domain: self.d,
+            va: page,
+        });
         ok()
     }
 

@@ -104,6 +104,8 @@ pub struct Domain {
     pub id: DomainId,
     pub(crate) built: BuiltDomain,
     m2p: BTreeMap<u64, u64>,
+    /// Frames it may map besides its own: shared_info and the group area.
+    foreign_ok: Vec<Mfn>,
     pub(crate) vcpus: Vec<Vcpu>,
     pub(crate) console: LineBuffer,
     pub(crate) shutdown: Option<ShutdownRecord>,
@@ -123,6 +125,12 @@ impl Domain {
     /// The PFN of `mfn`, if the domain owns it (M2P).
     pub fn m2p(&self, mfn: Mfn) -> Option<u64> {
         self.m2p.get(&mfn.0).copied()
+    }
+
+    /// Whether the guest may map `mfn` (its own frames, its shared_info,
+    /// its group's shared area).
+    pub fn may_map(&self, mfn: Mfn) -> bool {
+        self.m2p.contains_key(&mfn.0) || self.foreign_ok.contains(&mfn)
     }
 
     /// Where the builder put things.
@@ -206,6 +214,15 @@ pub enum Effect {
         domain: DomainId,
         /// VCPU.
         vcpu: VcpuId,
+    },
+    /// The guest changed its address space (update_va_mapping): the page
+    /// of `va` now maps [`AddressSpace::frame`] of it, or nothing; drop any
+    /// cached translation of it.
+    Remap {
+        /// Domain.
+        domain: DomainId,
+        /// The page's VA.
+        va: u64,
     },
     /// A blocked or polling VCPU became runnable.
     Wake {
@@ -341,10 +358,13 @@ impl Hypervisor {
             .enumerate()
             .map(|(pfn, m)| (m.0, pfn as u64))
             .collect();
+        let mut foreign_ok = vec![si];
+        foreign_ok.extend(cfg.shared.iter().flat_map(|a| a.frames.iter().copied()));
         let mut dom = Domain {
             id,
             built,
             m2p,
+            foreign_ok,
             vcpus,
             console: LineBuffer::default(),
             shutdown: None,

@@ -38,7 +38,7 @@
 //! frame and iret ([`upcall`]), the console ([`console`]), time scaling
 //! ([`time`]) and the [`hypervisor::Hypervisor`] that ties them together
 //! (its module doc says how the machine drives it). Not built: grant
-//! tables, memory_op/ballooning, update_va_mapping and the PV MMU calls,
+//! tables, memory_op/ballooning, the PV MMU calls other than update_va_mapping,
 //! save/restore, the FIFO event ABI, guest user mode.
 //!
 //! # Planned shape (the contract the machine will follow)

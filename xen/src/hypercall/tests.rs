@@ -519,3 +519,67 @@ fn callbacks_and_trap_table() {
             .expect("v0");
     assert_eq!(v.traps[14].address, 0, "NULL clears");
 }
+
+#[test]
+fn update_va_mapping_maps_shared_info_or_own_frames_only() {
+    let mut e = env(&[1]);
+    let dom = e.hv.domain(DomainId(0)).expect("d0");
+    let si = dom.shared_info();
+    let own = dom.p2m()[40];
+    let va = 0x40_0000 + 30 * 4096;
+    let (rc, o) = e.call(
+        0,
+        0,
+        0,
+        nr::UPDATE_VA_MAPPING,
+        [va + 5, si.addr(0) | 7, 2, 0, 0],
+    );
+    assert_eq!(rc, 0);
+    assert_eq!(
+        o.effects,
+        vec![Effect::Remap {
+            domain: DomainId(0),
+            va
+        }]
+    );
+    let space = e.hv.domain(DomainId(0)).expect("d0").space();
+    assert_eq!(space.frame(va), Some(si));
+    // The same bytes are visible at both VAs of shared_info.
+    let siva =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .layout()
+            .shared_info_va;
+    e.write(0, va + 3072, &[9]);
+    assert_eq!(e.read(0, siva + 3072, 1), vec![9]);
+    let foreign = 3u64 << 12 | 7;
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, foreign, 0, 0, 0])
+            .0,
+        EINVAL
+    );
+    let high = 0xFFFF_8000_0000_0000;
+    let pte = own.addr(0) | 3;
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [high, pte, 0, 0, 0])
+            .0,
+        EINVAL
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, pte, 0, 0, 0]).0,
+        0
+    );
+    assert_eq!(
+        e.hv.domain(DomainId(0)).expect("d0").space().frame(va),
+        Some(own)
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, 0, 0, 0, 0]).0,
+        0
+    );
+    assert_eq!(
+        e.hv.domain(DomainId(0)).expect("d0").space().frame(va),
+        None
+    );
+    assert_eq!(e.call(0, 0, 0, nr::CONSOLE_IO, [0, 1, va, 0, 0]).0, EFAULT);
+}

@@ -6,7 +6,7 @@
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use smpsim_workloads::{
@@ -67,33 +67,38 @@ impl Run {
     }
 }
 
-/// Boots `w` under mockxen; returns the console output and mockxen's
-/// stderr, asserting success.
-fn boot(w: &Workload, r: &Run) -> (String, String) {
+/// mockxen's fixed addresses: shared_info of domain d, the group's area.
+const SHARED_INFO_VA: u64 = 0x20_0000;
+const SHARED_AREA_VA: u64 = 0x20_2000;
+
+/// Writes the image's memory contents (`load_plan` with `params`) from
+/// VIRT_BASE to the image end into a file for mockxen.
+fn memory_file(w: &Workload, params: &GuestParams, tag: &str) -> PathBuf {
     let elf = w.elf();
-    let params = GuestParams {
-        nr_vcpus: r.params_vcpus,
-        flags: r.flags,
-        shared_info_va: if r.route == 1 { 0x3ff000 } else { 0 },
-        args: r.args,
-        ..Default::default()
-    };
-    let end = elf.image_end().0;
-    let mut flat = vec![0u8; usize::try_from(end - VIRT_BASE).expect("small image")];
-    for c in load_plan(&elf, &params).expect("image loads") {
+    let mut flat = vec![0u8; usize::try_from(elf.image_end().0 - VIRT_BASE).expect("small")];
+    for c in load_plan(&elf, params).expect("image loads") {
         let at = usize::try_from(c.pseudo_phys).expect("small");
         flat[at..at + c.bytes.len()].copy_from_slice(&c.bytes);
     }
-    let tag = format!("{}-{}-{}-{}", w.name, r.vcpus, r.flags, r.route);
     let file = tmp().join(format!("{tag}.mem"));
     std::fs::write(&file, &flat).expect("write the memory file");
-    let pages = w.memory_bytes(r.vcpus, &r.args) / 4096;
-    let out = Command::new(mockxen())
-        .arg(&file)
-        .args([pages, elf.entry().0, end].map(|v| format!("{v:#x}")))
-        .args([r.vcpus.to_string(), r.route.to_string(), "60".to_string()])
+    file
+}
+
+/// Runs mockxen on one memory file per domain.
+fn mockxen_run(w: &Workload, vcpus: u32, args: &[u64; NR_ARGS], files: &[PathBuf]) -> Output {
+    let elf = w.elf();
+    let pages = w.memory_bytes(vcpus, args) / 4096;
+    Command::new(mockxen())
+        .args([pages, elf.entry().0, elf.image_end().0].map(|v| format!("{v:#x}")))
+        .args([vcpus.to_string(), "60".to_string()])
+        .args(files)
         .output()
-        .expect("run mockxen");
+        .expect("run mockxen")
+}
+
+/// Asserts a run passed; returns its console output and mockxen's stderr.
+fn passed(w: &Workload, tag: &str, out: &Output) -> (String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
@@ -102,6 +107,20 @@ fn boot(w: &Workload, r: &Run) -> (String, String) {
         out.status,
     );
     (stdout, stderr)
+}
+
+/// Boots single-domain `w` under mockxen, asserting success.
+fn boot(w: &Workload, r: &Run) -> (String, String) {
+    let params = GuestParams {
+        nr_vcpus: r.params_vcpus,
+        flags: r.flags,
+        shared_info_va: if r.route == 1 { SHARED_INFO_VA } else { 0 },
+        args: r.args,
+        ..Default::default()
+    };
+    let tag = format!("{}-{}-{}-{}", w.name, r.vcpus, r.flags, r.route);
+    let file = memory_file(w, &params, &tag);
+    passed(w, &tag, &mockxen_run(w, r.vcpus, &r.args, &[file]))
 }
 
 /// (upcalls, irets) counted by mockxen.
@@ -208,33 +227,46 @@ fn runtime_pure_code_passes_host_unit_tests() {
 #[test]
 fn a_failing_check_crashes_the_domain_with_its_message() {
     let w = find("ring").expect("exists");
-    let elf = w.elf();
     let mut args = [0; NR_ARGS];
     args[2] = 48;
     let params = GuestParams {
         nr_vcpus: 2,
-        shared_info_va: 0x3ff000,
+        shared_info_va: SHARED_INFO_VA,
         args,
         ..Default::default()
     };
-    let end = elf.image_end().0;
-    let mut flat = vec![0u8; usize::try_from(end - VIRT_BASE).expect("small image")];
-    for c in load_plan(&elf, &params).expect("image loads") {
-        let at = usize::try_from(c.pseudo_phys).expect("small");
-        flat[at..at + c.bytes.len()].copy_from_slice(&c.bytes);
-    }
-    let file = tmp().join("ring-bad-slots.mem");
-    std::fs::write(&file, &flat).expect("write the memory file");
-    let out = Command::new(mockxen())
-        .arg(&file)
-        .args([w.memory_bytes(2, &args) / 4096, elf.entry().0, end].map(|v| format!("{v:#x}")))
-        .args(["2", "1", "60"])
-        .output()
-        .expect("run mockxen");
+    let file = memory_file(w, &params, "ring-bad-slots");
+    let out = mockxen_run(w, 2, &args, &[file]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "SHUTDOWN_crash: {stdout}");
     assert!(
         stdout.ends_with("FAIL ring: ring slots 48 is not a power of two\n"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn interdomain_pair_streams_through_a_shared_ring() {
+    let w = find("interdomain").expect("exists");
+    let args = w.defaults();
+    assert_eq!(w.shared_area_bytes(&args), 4096, "mockxen shares one page");
+    let files: Vec<PathBuf> = w
+        .domain_params(1, &args, &[1, 2], SHARED_AREA_VA)
+        .into_iter()
+        .enumerate()
+        .map(|(d, mut p)| {
+            p.shared_info_va = SHARED_INFO_VA + d as u64 * 4096;
+            memory_file(w, &p, &format!("interdomain-{d}"))
+        })
+        .collect();
+    let (out, _) = passed(w, "interdomain", &mockxen_run(w, 1, &args, &files));
+    assert_eq!(out.matches("PASS interdomain\n").count(), 2, "{out}");
+    assert!(
+        out.contains("interdomain: domain 0 (producer) done: 2000 items"),
+        "{out}"
+    );
+    assert!(
+        out.contains("interdomain: domain 1 (consumer) done: 2000 items"),
+        "{out}"
     );
 }

@@ -17,10 +17,16 @@
  *   `mock_iret`, which applies iret_context (§4.6) with a native iretq
  *   (host user selectors substituted for CS/SS).
  * - SCHEDOP_shutdown ends the process with exit status = reason.
+ * - With two images, the process forks into two domains (domids 1 and 2)
+ *   sharing a "world" mapping at 0x200000: both shared_info pages, the
+ *   group's shared area, and the hypervisor state (process-shared mutex and
+ *   condition variables), so interdomain event channels work across them.
+ *   Domain 0's process waits for domain 1's and exits with the worse status.
  *
- * usage: mockxen IMAGE NR_PAGES ENTRY IMAGE_END NR_VCPUS ROUTE ALARM_S
- *   ROUTE 1: shared_info pre-mapped at 0x3ff000 (params say so)
- *   ROUTE 2: guest maps it with update_va_mapping
+ * usage: mockxen NR_PAGES ENTRY IMAGE_END NR_VCPUS ALARM_S IMAGE [IMAGE2]
+ *   shared_info: the guest uses params.shared_info_va if set (the test sets
+ *   0x200000 + domain*4096), else maps it with update_va_mapping.
+ *   The group's shared area (two domains) is at 0x202000, 4096 bytes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,16 +37,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 typedef uint8_t u8;
+typedef uint16_t u16;
 typedef uint32_t u32;
 typedef uint64_t u64;
 
 #define VIRT_BASE 0x400000UL
-#define SHARED_INFO_VA 0x3ff000UL
-#define SHARED_INFO_MA 0xfee00000UL /* a token "machine address" */
+#define WORLD_VA 0x200000UL
+#define SHARED_INFO_MA 0xfee00000UL /* token "machine address" of domain 0's */
 #define MAXV 1024
 #define NPORTS 4096
 
@@ -60,6 +68,7 @@ struct shared_info {
 	struct vcpu_info vcpu_info[32];
 	u64 pending[64];
 	u64 mask[64];
+	u8 rest[4096 - 3072]; /* one page each */
 };
 
 struct vcpu {
@@ -72,17 +81,35 @@ struct vcpu {
 	u64 callback; /* registered event callback */
 };
 
-enum { P_FREE, P_IPI, P_VIRQ };
+enum { P_FREE, P_IPI, P_VIRQ, P_UNBOUND, P_INTERDOMAIN };
 struct port {
 	int state, vcpu;
+	int remote_dom, remote_port; /* domain index (0, 1) */
 };
 
-static struct shared_info *sh;
-static struct vcpu vcpus[MAXV];
-static struct port ports[NPORTS];
-static int nr_vcpus;
-static int shm_fd;
-static pthread_mutex_t hv = PTHREAD_MUTEX_INITIALIZER;
+struct dom {
+	struct vcpu vc[MAXV];
+	struct port pt[NPORTS];
+	int nv;
+};
+
+/* Mapped at WORLD_VA, shared by the domains' processes. */
+struct world {
+	struct shared_info si[2] __attribute__((aligned(4096)));
+	u8 shared_area[4096] __attribute__((aligned(4096)));
+	pthread_mutex_t hv;
+	struct dom dom[2];
+};
+
+static struct world *W;
+static struct dom *D; /* this process's domain */
+static int me;        /* its index */
+static int world_fd;
+#define sh (&W->si[me])
+#define vcpus (D->vc)
+#define ports (D->pt)
+#define nr_vcpus (D->nv)
+#define hv (W->hv)
 static pthread_mutex_t con = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct vcpu *cur;
 static u64 tsc0, tsc_khz;
@@ -140,29 +167,36 @@ static void fill_time(struct vcpu_info *vi)
 	vi->time.flags = 1;
 }
 
-static void kick(int v)
+static void kick(int d, int v)
 {
-	pthread_cond_broadcast(&vcpus[v].cv);
+	pthread_cond_broadcast(&W->dom[d].vc[v].cv);
 }
 
-static void mark(int v)
+static void mark(int d, int v)
 {
-	if (!__atomic_exchange_n(&vcpus[v].vi->upcall_pending, 1, __ATOMIC_SEQ_CST))
-		kick(v);
+	if (!__atomic_exchange_n(&W->dom[d].vc[v].vi->upcall_pending, 1, __ATOMIC_SEQ_CST))
+		kick(d, v);
 }
 
-/* xen-abi.md §3.4 "Raise port p"; caller holds hv. */
+/* xen-abi.md §3.4 "Raise port p" in domain d; caller holds hv. */
+static void raise_in(int d, int p)
+{
+	struct shared_info *s = &W->si[d];
+	int v = W->dom[d].pt[p].vcpu;
+	u64 bit = 1UL << (p % 64);
+	if (__atomic_fetch_or(&s->pending[p / 64], bit, __ATOMIC_SEQ_CST) & bit)
+		return;
+	if (!(__atomic_load_n(&s->mask[p / 64], __ATOMIC_SEQ_CST) & bit) &&
+	    !(__atomic_fetch_or(&W->dom[d].vc[v].vi->pending_sel, 1UL << (p / 64),
+				__ATOMIC_SEQ_CST) &
+	      (1UL << (p / 64))))
+		mark(d, v);
+	kick(d, v); /* pollers */
+}
+
 static void raise_port(int p)
 {
-	int v = ports[p].vcpu;
-	u64 bit = 1UL << (p % 64);
-	if (__atomic_fetch_or(&sh->pending[p / 64], bit, __ATOMIC_SEQ_CST) & bit)
-		return;
-	if (!(__atomic_load_n(&sh->mask[p / 64], __ATOMIC_SEQ_CST) & bit) &&
-	    !(__atomic_fetch_or(&vcpus[v].vi->pending_sel, 1UL << (p / 64), __ATOMIC_SEQ_CST) &
-	      (1UL << (p / 64))))
-		mark(v);
-	kick(v); /* pollers */
+	raise_in(me, p);
 }
 
 static int alloc_port(int state, int v)
@@ -174,6 +208,51 @@ static int alloc_port(int state, int v)
 			return p;
 		}
 	return -28;
+}
+
+/* domid of domain index d is d + 1; DOMID_SELF is 0x7ff0 */
+static int dom_index(u32 domid)
+{
+	if (domid == 0x7ff0)
+		return me;
+	if (domid == 1 || (domid == 2 && W->dom[1].nv))
+		return (int)domid - 1;
+	return -1;
+}
+
+static long alloc_unbound(u32 *a)
+{
+	u16 *d = (u16 *)a;
+	int rd = dom_index(d[1]);
+	if (dom_index(d[0]) != me || rd < 0)
+		return -3; /* ESRCH */
+	int p = alloc_port(P_UNBOUND, 0);
+	if (p < 0)
+		return p;
+	ports[p].remote_dom = rd;
+	a[1] = p;
+	return 0;
+}
+
+static long bind_interdomain(u32 *a)
+{
+	int rd = dom_index(*(u16 *)a);
+	u32 rp = a[1];
+	if (rd < 0 || rp >= NPORTS)
+		return -22;
+	struct port *r = &W->dom[rd].pt[rp];
+	if (r->state != P_UNBOUND || r->remote_dom != me)
+		return -22;
+	int p = alloc_port(P_INTERDOMAIN, 0);
+	if (p < 0)
+		return p;
+	ports[p].remote_dom = rd;
+	ports[p].remote_port = (int)rp;
+	r->state = P_INTERDOMAIN;
+	r->remote_port = p;
+	a[2] = p;
+	raise_port(p); /* "the new local port is set pending at once" */
+	return 0;
 }
 
 static void timer_check(struct vcpu *v)
@@ -227,7 +306,7 @@ static int upcall_due(struct vcpu *v, void *arg)
 }
 
 struct poll_arg {
-	u32 *ports;
+	u32 *list;
 	u32 n;
 };
 static int poll_ready(struct vcpu *v, void *a)
@@ -236,7 +315,7 @@ static int poll_ready(struct vcpu *v, void *a)
 	if (upcall_due(v, NULL))
 		return 1;
 	for (u32 i = 0; i < pa->n; i++)
-		if (sh->pending[pa->ports[i] / 64] & (1UL << (pa->ports[i] % 64)))
+		if (sh->pending[pa->list[i] / 64] & (1UL << (pa->list[i] % 64)))
 			return 1;
 	return 0;
 }
@@ -341,10 +420,17 @@ static long evtchn_op(int cmd, u32 *a)
 	case 4: /* send */
 		if (a[0] >= NPORTS)
 			return -22;
-		if (ports[a[0]].state != P_IPI)
+		if (ports[a[0]].state == P_INTERDOMAIN)
+			raise_in(ports[a[0]].remote_dom, ports[a[0]].remote_port);
+		else if (ports[a[0]].state == P_IPI)
+			raise_port(a[0]);
+		else if (ports[a[0]].state != P_UNBOUND)
 			return -22;
-		raise_port(a[0]);
 		return 0;
+	case 0:
+		return bind_interdomain(a);
+	case 6:
+		return alloc_unbound(a);
 	case 7: { /* bind_ipi {vcpu, port} */
 		if (a[0] >= (u32)nr_vcpus)
 			return -2;
@@ -364,7 +450,7 @@ static long evtchn_op(int cmd, u32 *a)
 		    (__atomic_load_n(&sh->pending[p / 64], __ATOMIC_SEQ_CST) & bit) &&
 		    !(__atomic_fetch_or(&v->vi->pending_sel, 1UL << (p / 64), __ATOMIC_SEQ_CST) &
 		      (1UL << (p / 64))))
-			mark(ports[p].vcpu);
+			mark(me, ports[p].vcpu);
 		return 0;
 	}
 	default:
@@ -384,10 +470,20 @@ static long sched_op(int cmd, u64 arg)
 		cur->vi->upcall_mask = 0;
 		wait_on(cur, upcall_due, NULL, 0);
 		return 0;
-	case 2:
+	case 2: {
 		fflush(stdout);
 		fprintf(stderr, "mockxen: %lu upcalls, %lu irets\n", nr_upcalls, nr_irets);
-		_exit((int)*(u32 *)arg);
+		int status = (int)*(u32 *)arg;
+		pthread_mutex_unlock(&hv); /* shared with the other domain */
+		if (me == 0 && W->dom[1].nv) { /* wait for domain 1 */
+			int st = 0;
+			wait(&st);
+			int other = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			if (other > status)
+				status = other;
+		}
+		_exit(status);
+	}
 	case 3: {
 		struct poll_arg pa = { *(u32 **)arg, *(u32 *)(arg + 8) };
 		if (pa.n > 128)
@@ -402,10 +498,10 @@ static long sched_op(int cmd, u64 arg)
 
 static long update_va_mapping(u64 va, u64 pte)
 {
-	if ((pte & ~0xfffUL) != SHARED_INFO_MA || va % 4096)
+	if ((pte & ~0xfffUL) != SHARED_INFO_MA + me * 4096 || va % 4096)
 		return -22;
-	if (mmap((void *)va, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, shm_fd, 0) ==
-	    MAP_FAILED)
+	if (mmap((void *)va, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, world_fd,
+		 me * 4096) == MAP_FAILED)
 		return -14;
 	return 0;
 }
@@ -590,51 +686,73 @@ static void *vcpu_thread(void *a)
 	enter_guest(v->rip, v->rsp, 0);
 }
 
+static void init_world(int ndoms)
+{
+	world_fd = memfd_create("world", 0);
+	if (world_fd < 0 || ftruncate(world_fd, sizeof(struct world)))
+		exit(103);
+	W = mmap((void *)WORLD_VA, sizeof(struct world), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, world_fd, 0);
+	if (W != (struct world *)WORLD_VA)
+		exit(104);
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutex_init(&hv, &ma);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+	for (int d = 0; d < ndoms; d++)
+		for (int i = 0; i < MAXV; i++)
+			pthread_cond_init(&W->dom[d].vc[i].cv, &ca);
+}
+
+static void init_domain(int d, int nv)
+{
+	W->dom[d].nv = nv;
+	for (int i = 0; i < 32; i++) {
+		W->si[d].vcpu_info[i].upcall_mask = 1;
+		fill_time(&W->si[d].vcpu_info[i]);
+		if (i < nv)
+			W->dom[d].vc[i].vi = &W->si[d].vcpu_info[i];
+	}
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 8) {
-		fprintf(stderr, "usage: %s IMAGE NR_PAGES ENTRY IMAGE_END NR_VCPUS ROUTE ALARM_S\n",
+	if (argc != 7 && argc != 8) {
+		fprintf(stderr, "usage: %s NR_PAGES ENTRY IMAGE_END NR_VCPUS ALARM_S IMAGE [IMAGE2]\n",
 			argv[0]);
 		return 100;
 	}
-	u64 nr_pages = strtoull(argv[2], 0, 0), entry = strtoull(argv[3], 0, 0);
-	u64 image_end = strtoull(argv[4], 0, 0);
-	nr_vcpus = atoi(argv[5]);
-	int route = atoi(argv[6]);
-	alarm((unsigned)atoi(argv[7]));
+	u64 nr_pages = strtoull(argv[1], 0, 0), entry = strtoull(argv[2], 0, 0);
+	u64 image_end = strtoull(argv[3], 0, 0);
+	int nv = atoi(argv[4]), ndoms = argc - 6;
+	init_world(ndoms);
+	calibrate();
+	for (int d = 0; d < ndoms; d++)
+		init_domain(d, nv);
+	fflush(stdout);
+	me = ndoms == 2 && fork() == 0 ? 1 : 0;
+	D = &W->dom[me];
+	alarm((unsigned)atoi(argv[5]));
 	u8 *mem = mmap((void *)VIRT_BASE, nr_pages * 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (mem != (u8 *)VIRT_BASE) {
 		perror("mmap guest memory");
 		return 101;
 	}
-	FILE *f = fopen(argv[1], "rb");
+	FILE *f = fopen(argv[6 + me], "rb");
 	if (!f || fread(mem, 1, image_end - VIRT_BASE, f) != image_end - VIRT_BASE) {
 		perror("read image");
 		return 102;
 	}
 	fclose(f);
-	shm_fd = memfd_create("shared_info", 0);
-	if (shm_fd < 0 || ftruncate(shm_fd, 4096))
-		return 103;
-	sh = mmap(route == 1 ? (void *)SHARED_INFO_VA : NULL, 4096, PROT_READ | PROT_WRITE,
-		  MAP_SHARED | (route == 1 ? MAP_FIXED_NOREPLACE : 0), shm_fd, 0);
-	if (sh == MAP_FAILED)
-		return 104;
-	calibrate();
-	for (int i = 0; i < MAXV; i++)
-		pthread_cond_init(&vcpus[i].cv, NULL);
-	for (int i = 0; i < 32; i++) {
-		sh->vcpu_info[i].upcall_mask = 1;
-		fill_time(&sh->vcpu_info[i]);
-		if (i < nr_vcpus)
-			vcpus[i].vi = &sh->vcpu_info[i];
-	}
 	fill_hypercall_page(mem); /* the page is the first of the image */
 	u8 *si = (u8 *)image_end;
 	memcpy(si, "xen-3.0-x86_64", 15);
 	*(u64 *)(si + 32) = nr_pages;
-	*(u64 *)(si + 40) = SHARED_INFO_MA;
+	*(u64 *)(si + 40) = SHARED_INFO_MA + me * 4096;
 	vcpus[0].up = vcpus[0].initialised = 1;
 	cur = &vcpus[0];
 	enter_guest(entry, image_end + 3 * 4096, (u64)si);

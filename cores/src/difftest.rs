@@ -361,6 +361,7 @@ mod tests {
         };
         p.case.init.gpr[0] = 0xFFFF_FFFF_FFFF_FFFF;
         p.case.init.gpr[3] = 1;
+        p.case.init.rflags = 0x2;
         let n = &native_of(&batch)[0];
         let s = sim::run(&batch[0].case, &batch[0].asm);
         assert_eq!(report::compare(n, &s, 0), Verdict::Match);
@@ -397,6 +398,15 @@ mod tests {
         };
         assert_eq!(d.len(), 3, "{d:?}");
         assert!(d[0].contains("rdx") && d[1].contains("differ: AF") && d[2].contains("0x20020120"));
+        let text = report::describe(&batch[0].case, &batch[0].asm, &n, &bad, &d);
+        assert!(
+            text.contains(&format!("rdx={:016x}*", regs.gpr[2])),
+            "{text}"
+        );
+        assert!(
+            text.contains("* differ: AF") || text.contains("(differ: AF)"),
+            "{text}"
+        );
         assert_eq!(
             report::compare(&n, &bad, flags::AF).clone(),
             Verdict::Mismatch(vec![d[0].clone(), d[2].clone()])

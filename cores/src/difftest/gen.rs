@@ -191,6 +191,8 @@ impl Generator {
             labels: 0,
             taint: 0,
             undef: 0,
+            seg_base: [0; 2],
+            df: false,
         };
         let init = cx.init_regs();
         let data = cx.init_data();
@@ -222,6 +224,10 @@ struct Cx<'g> {
     taint: u64,
     /// Union of all undefined flags so far.
     undef: u64,
+    /// The case's initial FS and GS bases (for segment-override operands).
+    seg_base: [u64; 2],
+    /// The case runs with DF set (string instructions go down).
+    df: bool,
 }
 
 /// An operand being built.
@@ -304,9 +310,19 @@ impl Cx<'_> {
         r.gpr[4] = STACK_TOP;
         r.gpr[15] = DATA_BASE + R15_OFFSET;
         let arith = self.rng.next_u64() & flags::ARITH;
-        r.rflags = 0x2 | arith;
-        r.fs_base = self.canonical();
-        r.gs_base = self.canonical();
+        self.df = self.rng.chance(20);
+        r.rflags = 0x2 | arith | if self.df { flags::DF } else { 0 };
+        // Small bases let fs:/gs: operands reach the data region.
+        for k in 0..2 {
+            let b = if self.rng.chance(50) {
+                self.rng.range(0, 0xFF) as u64 & !0xF
+            } else {
+                self.canonical()
+            };
+            self.seg_base[k] = b;
+        }
+        r.fs_base = self.seg_base[0];
+        r.gs_base = self.seg_base[1];
         r
     }
 
@@ -454,7 +470,17 @@ impl Cx<'_> {
             index: None,
             setup: None,
         };
-        match self.rng.below(12) {
+        let roll = self.rng.below(13);
+        if roll == 12 && self.g.caps.fsgsbase {
+            // fs:/gs: override, when that base is small enough to reach.
+            let k = self.rng.index(2);
+            if self.seg_base[k] < 0x1000 {
+                let seg = [Register::FS, Register::GS][k];
+                let d = addr as i64 - r15 as i64 - self.seg_base[k] as i64;
+                return plain(MemoryOperand::new(Register::R15, none, 1, d, 8, false, seg));
+            }
+        }
+        match roll {
             0..=5 => {
                 let d = addr as i64 - r15 as i64;
                 plain(MemoryOperand::new(
@@ -806,7 +832,11 @@ impl Cx<'_> {
         let span = (count.max(1) * size) as i64;
         let mut items = Vec::new();
         for reg in [Register::RSI, Register::RDI] {
-            let off = self.rng.range(0, DATA_PAGE as i64 - span - 1);
+            let off = if self.df {
+                self.rng.range(span, DATA_PAGE as i64 - 8)
+            } else {
+                self.rng.range(0, DATA_PAGE as i64 - span - 1)
+            };
             let d = off - R15_OFFSET as i64;
             let mo = MemoryOperand::new(
                 Register::R15,

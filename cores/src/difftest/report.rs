@@ -188,12 +188,24 @@ pub fn describe(
     let _ = writeln!(out, "case {}: {} instructions", case.index, asm.insns.len());
     out.push_str(&disassemble(asm));
     let _ = writeln!(out, "  input:");
-    out.push_str(&regs_str(&case.init));
-    for (name, o) in [("native", native), ("sim", sim)] {
+    out.push_str(&regs_str(&case.init, None));
+    let regs_of = |o: &NativeOutcome| match o {
+        NativeOutcome::Ran { regs, .. } => Some(*regs),
+        NativeOutcome::Crashed { .. } => None,
+    };
+    let sides = [
+        ("native", native, regs_of(sim)),
+        ("sim", sim, regs_of(native)),
+    ];
+    for (name, o, other) in sides {
         match o {
             NativeOutcome::Ran { regs, fault, .. } => {
-                let _ = writeln!(out, "  {name} output (fault: {}):", fault_str(fault));
-                out.push_str(&regs_str(regs));
+                let _ = writeln!(
+                    out,
+                    "  {name} output (fault: {}; * marks a difference):",
+                    fault_str(fault)
+                );
+                out.push_str(&regs_str(regs, other.as_ref()));
             }
             NativeOutcome::Crashed { wait_status } => {
                 let _ = writeln!(out, "  {name}: crashed ({wait_status:#x})");
@@ -211,22 +223,29 @@ pub fn describe(
     out
 }
 
-fn regs_str(r: &RegState) -> String {
+/// A register dump; with `other`, fields that differ from it carry a `*`.
+fn regs_str(r: &RegState, other: Option<&RegState>) -> String {
+    let mark = |differs: bool| if differs && other.is_some() { '*' } else { ' ' };
+    let o = other.copied().unwrap_or(*r);
     let mut out = String::new();
     for row in 0..4 {
         out.push_str("   ");
-        for (name, v) in GPR.iter().zip(r.gpr).skip(row * 4).take(4) {
-            let _ = write!(out, " {name:>3}={v:016x}");
+        let regs = GPR.iter().zip(r.gpr).zip(o.gpr).skip(row * 4).take(4);
+        for ((name, v), w) in regs {
+            let _ = write!(out, " {name:>3}={v:016x}{}", mark(v != w));
         }
         out.push('\n');
     }
     let _ = writeln!(
         out,
-        "    rflags={:#x} ({}) fs_base={:#x} gs_base={:#x}",
+        "    rflags={:#x}{} ({}) fs_base={:#x}{} gs_base={:#x}{}",
         r.rflags,
+        mark((r.rflags ^ o.rflags) & COMPARED != 0),
         flag_str(r.rflags & COMPARED),
         r.fs_base,
-        r.gs_base
+        mark(r.fs_base != o.fs_base),
+        r.gs_base,
+        mark(r.gs_base != o.gs_base)
     );
     out
 }

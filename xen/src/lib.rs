@@ -78,4 +78,7 @@ pub mod vcpu;
 #[cfg(test)]
 mod testenv;
 
+#[cfg(test)]
+mod boot_tests;
+
 pub use ids::{DomainId, Mfn, Pfn, Port, VcpuId};

@@ -319,6 +319,15 @@ static CATALOGUE: &[Workload] = &[
         shared_bytes: no_shared,
     },
     Workload {
+        name: "stress",
+        description: "many-VCPU stress: rounds of a rotating IPI, a ticket-locked counter and a barrier; checks IPI counts and the counter",
+        domains: 1,
+        args: &[arg("rounds", 8, "rounds")],
+        image: images::IMAGE_STRESS,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+    },
+    Workload {
         name: "interdomain",
         description: "two domains: an interdomain event channel and a ring in a builder-shared area; checks order and checksum",
         domains: 2,
@@ -338,7 +347,7 @@ mod tests {
     use super::*;
 
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, barrier, false-sharing, \
-                       reduction, stream, pointer-chase, ring, timer, interdomain";
+                       reduction, stream, pointer-chase, ring, timer, stress, interdomain";
 
     #[test]
     fn find_error_lists_every_valid_name() {

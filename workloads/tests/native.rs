@@ -196,6 +196,8 @@ fn vcpus_are_counted_with_is_up_when_params_say_zero() {
 fn more_than_32_vcpus_register_their_vcpu_info() {
     let (out, _) = boot(find("hello").expect("exists"), &Run::new(40));
     assert!(out.contains("hello from VCPU 39 of 40"), "{out}");
+    let (out, _) = boot(find("stress").expect("exists"), &Run::new(36));
+    assert!(out.contains("stress: 36 VCPUs, 8 rounds"), "{out}");
     let mut r = Run::new(4);
     r.flags = FLAG_REGISTER_ALL_VCPU_INFO;
     r.args[0] = 50;

@@ -66,9 +66,9 @@ pub struct FaultInfo {
     pub rip: u64,
 }
 
-/// What one side produced for a case.
+/// What one side (native or simulated) produced for a case.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NativeOutcome {
+pub enum Outcome {
     /// The sequence ran to its end or to a fault.
     Ran {
         /// Registers after the sequence, or at the fault.
@@ -78,7 +78,7 @@ pub enum NativeOutcome {
         /// The fault, if the sequence did not reach its end.
         fault: Option<FaultInfo>,
     },
-    /// The sandbox child died on this case (a harness bug); the wait status.
+    /// The native sandbox's child died on this case (a harness bug).
     Crashed {
         /// `waitpid` status of the dead child.
         wait_status: i32,
@@ -221,7 +221,7 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
         let mut bad = Vec::new();
         for (k, ((p, n), s)) in batch.iter().zip(&native).zip(&simulated).enumerate() {
             seen.extend(report::mnemonics(&p.asm).into_iter().map(|m| m as u16));
-            if matches!(n, NativeOutcome::Ran { fault: Some(_), .. }) {
+            if matches!(n, Outcome::Ran { fault: Some(_), .. }) {
                 summary.faulting_cases += 1;
             }
             if let Verdict::Mismatch(d) = report::compare(n, s, p.case.undef_flags) {
@@ -256,7 +256,7 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
 }
 
 /// Native and simulated outcomes of a batch, the two running concurrently.
-fn run_both(batch: &[Prepared]) -> Result<(Vec<NativeOutcome>, Vec<NativeOutcome>), DifftestError> {
+fn run_both(batch: &[Prepared]) -> Result<(Vec<Outcome>, Vec<Outcome>), DifftestError> {
     let inputs: Vec<native::NativeInput<'_>> = batch
         .iter()
         .map(|p| native::NativeInput {
@@ -266,7 +266,7 @@ fn run_both(batch: &[Prepared]) -> Result<(Vec<NativeOutcome>, Vec<NativeOutcome
         })
         .collect();
     let pending = native::PendingBatch::start(&inputs)?;
-    let simulated: Vec<NativeOutcome> = batch.iter().map(|p| sim::run(&p.case, &p.asm)).collect();
+    let simulated: Vec<Outcome> = batch.iter().map(|p| sim::run(&p.case, &p.asm)).collect();
     Ok((pending.finish()?, simulated))
 }
 
@@ -324,7 +324,7 @@ mod tests {
             .collect()
     }
 
-    fn native_of(batch: &[Prepared]) -> Vec<NativeOutcome> {
+    fn native_of(batch: &[Prepared]) -> Vec<Outcome> {
         let inputs: Vec<native::NativeInput<'_>> = batch
             .iter()
             .map(|p| native::NativeInput {
@@ -365,7 +365,7 @@ mod tests {
         let n = &native_of(&batch)[0];
         let s = sim::run(&batch[0].case, &batch[0].asm);
         assert_eq!(report::compare(n, &s, 0), Verdict::Match);
-        let NativeOutcome::Ran { regs, fault, .. } = n else {
+        let Outcome::Ran { regs, fault, .. } = n else {
             panic!("native crashed")
         };
         assert_eq!(*fault, None);
@@ -380,7 +380,7 @@ mod tests {
     fn compare_names_each_differing_field() {
         let batch = prepared(2, 1);
         let n = native_of(&batch).remove(0);
-        let NativeOutcome::Ran {
+        let Outcome::Ran {
             mut regs,
             mut data,
             fault,
@@ -392,7 +392,7 @@ mod tests {
         regs.gpr[2] ^= 1;
         regs.rflags ^= flags::AF;
         data[0x123] ^= 0x80;
-        let bad = NativeOutcome::Ran { regs, data, fault };
+        let bad = Outcome::Ran { regs, data, fault };
         let Verdict::Mismatch(d) = report::compare(&n, &bad, 0) else {
             panic!("not detected")
         };
@@ -438,6 +438,31 @@ mod tests {
         let text = String::from_utf8_lossy(&out);
         assert!(text.starts_with("note: host is not AuthenticAMD"), "{text}");
         assert_eq!(s.mismatches, 0, "{text}");
+    }
+
+    /// `rdtsc` reads simulated cycles in the simulator and the host's TSC
+    /// natively: a guaranteed difference, blamed on its own unit.
+    #[test]
+    fn attribution_names_the_first_differing_unit() {
+        use iced_x86::{Code, Instruction, Mnemonic, Register};
+        let unit = |i: Instruction, m: Mnemonic| gen::Unit {
+            items: vec![gen::Item::Insn(i)],
+            main: m,
+            inner: Vec::new(),
+        };
+        let mut case = prepared(4, 1).remove(0).case;
+        let mov = Instruction::with2(Code::Mov_r32_imm32, Register::EAX, 1).expect("mov");
+        let add =
+            Instruction::with2(Code::Add_r64_rm64, Register::RAX, Register::RBX).expect("add");
+        case.units = vec![
+            unit(mov, Mnemonic::Mov),
+            unit(Instruction::with(Code::Rdtsc), Mnemonic::Rdtsc),
+            unit(add, Mnemonic::Add),
+        ];
+        assert_eq!(
+            attribute(&[&case]).expect("runs"),
+            vec!["rdtsc".to_string()]
+        );
     }
 
     #[test]

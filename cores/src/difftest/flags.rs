@@ -1,4 +1,5 @@
-//! Which arithmetic flags each instruction leaves undefined (Intel SDM vol. 2).
+//! Which arithmetic flags each instruction leaves undefined (Intel SDM vol. 2,
+//! plus the few the AMD APM leaves undefined where the SDM does not).
 //!
 //! The simulator models what AMD processors produce for these flags, so on
 //! an AMD host they are compared like any other. On other hosts the
@@ -67,8 +68,10 @@ pub fn undefined_flags(instr: &Instruction) -> u64 {
         }
         // OF undefined unless the count is 1; AF undefined.
         Shld | Shrd => AF | OF,
-        // "The OF, SF, AF, and PF flags are undefined."
-        Bt | Bts | Btr | Btc => OF | SF | AF | PF,
+        // "The OF, SF, AF, and PF flags are undefined." The SDM leaves ZF
+        // unaffected, but AMD's manual lists it as undefined too, so a
+        // simulator modelling AMD may differ from Intel there.
+        Bt | Bts | Btr | Btc => OF | SF | ZF | AF | PF,
         // "The CF, OF, SF, AF, and PF flags are undefined."
         Bsf | Bsr => CF | OF | SF | AF | PF,
         // "OF, SF, PF and AF flags are undefined."

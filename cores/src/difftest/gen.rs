@@ -14,6 +14,7 @@
 //! inside the data region.
 
 mod asm;
+mod constructs;
 mod forms;
 
 pub use asm::{assemble, Assembled};
@@ -25,7 +26,7 @@ use super::{HostCaps, RegState};
 use forms::{Forms, FAMILIES};
 use iced_x86::{
     Code, Encoder, Instruction, InstructionInfoFactory, MemoryOperand, Mnemonic, OpAccess,
-    OpCodeOperandKind as K, Register, RepPrefixKind,
+    OpCodeOperandKind as K, Register,
 };
 
 /// A jump target inside a case.
@@ -286,6 +287,19 @@ fn written_regs(i: &Instruction) -> Vec<Register> {
         })
         .map(|u| u.register().full_register())
         .collect()
+}
+
+/// Constraints on an instruction's memory operand.
+struct MemPlan {
+    /// Access size in bytes.
+    size: u64,
+    /// Required alignment of the address.
+    align: u64,
+    /// The address's offset from `DATA_BASE` lies in `lo..hi`.
+    lo: u64,
+    hi: u64,
+    /// `[rsp+disp]` may be used.
+    stack_ok: bool,
 }
 
 /// A memory operand under construction: the operand and its setup.
@@ -584,16 +598,50 @@ impl Cx<'_> {
 
     /// Tries to fill `code`'s operands; `None` to draw again.
     fn try_form(&mut self, code: Code, m: Mnemonic, scope: Scope) -> Option<Unit> {
+        let lock = code.op_code().can_use_lock_prefix() && self.rng.chance(50);
+        let plan = self.mem_plan(code, m, lock, scope);
+        let (ops, mem) = self.fill_operands(code, m, &plan, scope);
+        let mut main = make(code, &ops)?;
+        if lock && main.op0_kind() == iced_x86::OpKind::Memory {
+            main.set_has_lock_prefix(true);
+        }
+        if !encodes(&main) || self.writes_reserved(&main, m, scope) {
+            return None;
+        }
+        let mut setup = Vec::new();
+        self.special_setup(&main, m, code, &mut setup)?;
+        let clobbers_index = |s: &Instruction| {
+            mem.as_ref()
+                .and_then(|mm| mm.index)
+                .is_some_and(|idx| written_regs(s).contains(&idx))
+        };
+        let bad_setup =
+            |s: &Instruction| self.writes_reserved(s, s.mnemonic(), scope) || clobbers_index(s);
+        if setup.iter().any(bad_setup) {
+            return None;
+        }
+        let mut items: Vec<Item> = Vec::new();
+        if let Some(s) = mem.and_then(|mm| mm.setup) {
+            items.push(Item::Insn(s));
+        }
+        items.extend(setup.into_iter().map(Item::Insn));
+        self.track_flags(&mut items, &main);
+        items.push(Item::Insn(main));
+        Some(Unit::new(items, m))
+    }
+
+    /// Where `code`'s memory operand may go.
+    fn mem_plan(&mut self, code: Code, m: Mnemonic, lock: bool, scope: Scope) -> MemPlan {
         let op = code.op_code();
-        let lock = op.can_use_lock_prefix() && self.rng.chance(50);
-        let bits = i64::from(op.operand_size().max(8));
-        let msize = (op.memory_size().size() as u64).max(1);
+        let size = (op.memory_size().size() as u64).max(1);
+        // Locked accesses never split a cache line (split-lock detection).
         let align_needed = lock || m == Mnemonic::Xchg || m == Mnemonic::Cmpxchg16b;
         let align = if align_needed || self.rng.chance(60) {
-            msize.min(16)
+            size.min(16)
         } else {
             1
         };
+        // bt* with a register bit offset reach up to ±0x300 bytes around it.
         let bt_reg = matches!(
             m,
             Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc
@@ -606,6 +654,25 @@ impl Cx<'_> {
         // Not for push/pop (whose rsp-relative address is computed after the
         // rsp update) nor inside a call body (it could hit the return address).
         let stack_ok = scope.stack && !matches!(m, Mnemonic::Push | Mnemonic::Pop);
+        MemPlan {
+            size,
+            align,
+            lo,
+            hi,
+            stack_ok,
+        }
+    }
+
+    /// Random operands for `code` (a memory operand follows `plan`).
+    fn fill_operands(
+        &mut self,
+        code: Code,
+        m: Mnemonic,
+        plan: &MemPlan,
+        scope: Scope,
+    ) -> (Vec<Op>, Option<Mem>) {
+        let op = code.op_code();
+        let bits = i64::from(op.operand_size().max(8));
         let mut ops = Vec::new();
         let mut mem: Option<Mem> = None;
         for &kind in op.op_kinds() {
@@ -616,7 +683,7 @@ impl Cx<'_> {
                 K::eax => Op::R(Register::EAX),
                 K::rax => Op::R(Register::RAX),
                 K::mem_offs => {
-                    let addr = self.data_addr(msize, align, lo, hi);
+                    let addr = self.data_addr(plan.size, plan.align, plan.lo, plan.hi);
                     let none = Register::None;
                     Op::M(MemoryOperand::new(
                         none,
@@ -628,18 +695,11 @@ impl Cx<'_> {
                         none,
                     ))
                 }
-                K::mem => {
-                    let addr = self.data_addr(msize, align, lo, hi);
-                    let mm = self.mem_at(addr, align, scope, stack_ok);
-                    let o = Op::M(mm.op);
-                    mem = Some(mm);
-                    o
-                }
-                K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem
-                    if m == Mnemonic::Lea || self.rng.chance(35) =>
+                K::mem | K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem
+                    if kind == K::mem || m == Mnemonic::Lea || self.rng.chance(35) =>
                 {
-                    let addr = self.data_addr(msize, align, lo, hi);
-                    let mm = self.mem_at(addr, align, scope, stack_ok);
+                    let addr = self.data_addr(plan.size, plan.align, plan.lo, plan.hi);
+                    let mm = self.mem_at(addr, plan.align, scope, plan.stack_ok);
                     let o = Op::M(mm.op);
                     mem = Some(mm);
                     o
@@ -655,35 +715,7 @@ impl Cx<'_> {
                 mem = None;
             }
         }
-        let mut main = make(code, &ops)?;
-        if lock && main.op0_kind() == iced_x86::OpKind::Memory {
-            main.set_has_lock_prefix(true);
-        }
-        if !encodes(&main) || self.writes_reserved(&main, m, scope) {
-            return None;
-        }
-        let mut setup = Vec::new();
-        self.special_setup(&main, m, code, &mut setup)?;
-        if setup
-            .iter()
-            .any(|s| self.writes_reserved(s, s.mnemonic(), scope))
-        {
-            return None;
-        }
-        let index = mem.as_ref().and_then(|mm| mm.index);
-        if let Some(idx) = index {
-            if setup.iter().any(|s| written_regs(s).contains(&idx)) {
-                return None;
-            }
-        }
-        let mut items: Vec<Item> = Vec::new();
-        if let Some(s) = mem.and_then(|mm| mm.setup) {
-            items.push(Item::Insn(s));
-        }
-        items.extend(setup.into_iter().map(Item::Insn));
-        self.track_flags(&mut items, &main);
-        items.push(Item::Insn(main));
-        Some(Unit::new(items, m))
+        (ops, mem)
     }
 
     /// A `lea` source: any base/index/scale/displacement (nothing is accessed).
@@ -791,231 +823,6 @@ impl Cx<'_> {
         }
         Some(())
     }
-
-    /// A string instruction with its pointers (and a bounded count).
-    fn string_unit(&mut self) -> Unit {
-        use Mnemonic::*;
-        let kinds: [(Mnemonic, u64); 20] = [
-            (Movsb, 1),
-            (Movsw, 2),
-            (Movsd, 4),
-            (Movsq, 8),
-            (Stosb, 1),
-            (Stosw, 2),
-            (Stosd, 4),
-            (Stosq, 8),
-            (Lodsb, 1),
-            (Lodsw, 2),
-            (Lodsd, 4),
-            (Lodsq, 8),
-            (Cmpsb, 1),
-            (Cmpsw, 2),
-            (Cmpsd, 4),
-            (Cmpsq, 8),
-            (Scasb, 1),
-            (Scasw, 2),
-            (Scasd, 4),
-            (Scasq, 8),
-        ];
-        let (m, size) = *self.rng.pick(&kinds);
-        let compares = matches!(
-            m,
-            Cmpsb | Cmpsw | Cmpsd | Cmpsq | Scasb | Scasw | Scasd | Scasq
-        );
-        let rep = match self.rng.below(3) {
-            0 => RepPrefixKind::None,
-            1 => RepPrefixKind::Repe,
-            _ if compares => RepPrefixKind::Repne,
-            _ => RepPrefixKind::Repe,
-        };
-        let count = self.rng.range(0, 12) as u64;
-        let span = (count.max(1) * size) as i64;
-        let mut items = Vec::new();
-        for reg in [Register::RSI, Register::RDI] {
-            let off = if self.df {
-                self.rng.range(span, DATA_PAGE as i64 - 8)
-            } else {
-                self.rng.range(0, DATA_PAGE as i64 - span - 1)
-            };
-            let d = off - R15_OFFSET as i64;
-            let mo = MemoryOperand::new(
-                Register::R15,
-                Register::None,
-                1,
-                d,
-                8,
-                false,
-                Register::None,
-            );
-            items.push(Item::Insn(
-                Instruction::with2(Code::Lea_r64_m, reg, mo).expect("lea"),
-            ));
-        }
-        if rep != RepPrefixKind::None {
-            let c =
-                Instruction::with2(Code::Mov_r32_imm32, Register::ECX, count as u32).expect("mov");
-            items.push(Item::Insn(c));
-        }
-        let main = string_insn(m, rep);
-        self.track_flags(&mut items, &main);
-        items.push(Item::Insn(main));
-        Unit::new(items, m)
-    }
-
-    /// A forward conditional or unconditional jump to `l`.
-    fn skip_unit(&mut self, l: Label) -> Unit {
-        let mut items = Vec::new();
-        let r = self.rng.below(10);
-        if r < 7 {
-            let k = self.rng.index(self.g.forms.jcc.len());
-            let (short, near) = self.g.forms.jcc[k];
-            let probe = Instruction::with_branch(near, CODE_BASE).expect("jcc");
-            self.track_flags(&mut items, &probe);
-            items.push(Item::Branch {
-                short: Some(short),
-                near,
-                label: l,
-            });
-            return Unit::new(items, forms::JCC[k]);
-        }
-        if r < 9 {
-            items.push(Item::Branch {
-                short: Some(Code::Jmp_rel8_64),
-                near: Code::Jmp_rel32_64,
-                label: l,
-            });
-        } else {
-            let reg = self.scratch_reg();
-            items.push(Item::LeaLabel { reg, label: l });
-            items.push(Item::Insn(
-                Instruction::with1(Code::Jmp_rm64, reg).expect("jmp"),
-            ));
-        }
-        Unit::new(items, Mnemonic::Jmp)
-    }
-
-    /// A register that is neither reserved nor rbp.
-    fn scratch_reg(&mut self) -> Register {
-        loop {
-            let r = *self.rng.pick(&R64);
-            if !matches!(r, Register::RSP | Register::R15 | Register::RBP) {
-                return r;
-            }
-        }
-    }
-
-    /// `[push args] call f; jmp after; f: body; ret [n]; after:`.
-    fn call_unit(&mut self) -> Unit {
-        let f = self.label();
-        let after = self.label();
-        let mut items = Vec::new();
-        let args = self.rng.below(3);
-        for _ in 0..args {
-            let v = self.rng.range(-128, 127) as i32;
-            items.push(Item::Insn(
-                Instruction::with1(Code::Pushq_imm8, v).expect("push"),
-            ));
-        }
-        match self.rng.below(3) {
-            0 => items.push(Item::Branch {
-                short: None,
-                near: Code::Call_rel32_64,
-                label: f,
-            }),
-            1 => {
-                let reg = self.scratch_reg();
-                items.push(Item::LeaLabel { reg, label: f });
-                items.push(Item::Insn(
-                    Instruction::with1(Code::Call_rm64, reg).expect("call"),
-                ));
-            }
-            _ => {
-                let reg = self.scratch_reg();
-                let d = self.rng.range(0, 0x1F0) / 8 * 8 - R15_OFFSET as i64;
-                let mo = MemoryOperand::new(
-                    Register::R15,
-                    Register::None,
-                    1,
-                    d,
-                    8,
-                    false,
-                    Register::None,
-                );
-                items.push(Item::LeaLabel { reg, label: f });
-                items.push(Item::Insn(
-                    Instruction::with2(Code::Mov_rm64_r64, mo, reg).expect("mov"),
-                ));
-                items.push(Item::Insn(
-                    Instruction::with1(Code::Call_rm64, mo).expect("call"),
-                ));
-            }
-        }
-        items.push(Item::Branch {
-            short: Some(Code::Jmp_rel8_64),
-            near: Code::Jmp_rel32_64,
-            label: after,
-        });
-        items.push(Item::Label(f));
-        let body_scope = Scope {
-            stack: false,
-            rbp_reserved: false,
-            constructs: false,
-        };
-        let n = self.rng.index(3);
-        let (body, pending) = self.units(n, body_scope);
-        let inner: Vec<Mnemonic> = body.iter().map(|u| u.main).collect();
-        items.extend(body.into_iter().flat_map(|u| u.items));
-        items.extend(pending.into_iter().map(Item::Label));
-        let ret = if args > 0 || self.rng.chance(20) {
-            Instruction::with1(Code::Retnq_imm16, (args * 8) as i32).expect("ret")
-        } else {
-            Instruction::with(Code::Retnq)
-        };
-        items.push(Item::Insn(ret));
-        items.push(Item::Label(after));
-        Unit {
-            items,
-            main: Mnemonic::Call,
-            inner,
-        }
-    }
-
-    /// `lea rbp, [data]; enter size, level; body; leave`.
-    fn enter_unit(&mut self) -> Unit {
-        let off = self.rng.range(0x100, 0x800) - R15_OFFSET as i64;
-        let mo = MemoryOperand::new(
-            Register::R15,
-            Register::None,
-            1,
-            off,
-            8,
-            false,
-            Register::None,
-        );
-        let mut items = vec![Item::Insn(
-            Instruction::with2(Code::Lea_r64_m, Register::RBP, mo).expect("lea"),
-        )];
-        let size = self.rng.range(0, 0x80) as i32;
-        let level = self.rng.range(0, 3) as i32;
-        let enter = Instruction::with2(Code::Enterq_imm16_imm8, size, level).expect("enter");
-        items.push(Item::Insn(enter));
-        let scope = Scope {
-            stack: true,
-            rbp_reserved: true,
-            constructs: false,
-        };
-        let n = self.rng.index(3);
-        let (body, pending) = self.units(n, scope);
-        let inner: Vec<Mnemonic> = body.iter().map(|u| u.main).collect();
-        items.extend(body.into_iter().flat_map(|u| u.items));
-        items.extend(pending.into_iter().map(Item::Label));
-        items.push(Item::Insn(Instruction::with(Code::Leaveq)));
-        Unit {
-            items,
-            main: Mnemonic::Enter,
-            inner,
-        }
-    }
 }
 
 /// The setup that usually keeps a division from overflowing: a zero (div)
@@ -1036,40 +843,11 @@ fn divide_setup(m: Mnemonic, code: Code) -> Instruction {
     .expect("divide setup encodes")
 }
 
-/// A 64-bit-address string instruction.
-fn string_insn(m: Mnemonic, rep: RepPrefixKind) -> Instruction {
-    use Mnemonic::*;
-    let none = Register::None;
-    let r = match m {
-        Movsb => Instruction::with_movsb(64, none, rep),
-        Movsw => Instruction::with_movsw(64, none, rep),
-        Movsd => Instruction::with_movsd(64, none, rep),
-        Movsq => Instruction::with_movsq(64, none, rep),
-        Stosb => Instruction::with_stosb(64, rep),
-        Stosw => Instruction::with_stosw(64, rep),
-        Stosd => Instruction::with_stosd(64, rep),
-        Stosq => Instruction::with_stosq(64, rep),
-        Lodsb => Instruction::with_lodsb(64, none, rep),
-        Lodsw => Instruction::with_lodsw(64, none, rep),
-        Lodsd => Instruction::with_lodsd(64, none, rep),
-        Lodsq => Instruction::with_lodsq(64, none, rep),
-        Cmpsb => Instruction::with_cmpsb(64, none, rep),
-        Cmpsw => Instruction::with_cmpsw(64, none, rep),
-        Cmpsd => Instruction::with_cmpsd(64, none, rep),
-        Cmpsq => Instruction::with_cmpsq(64, none, rep),
-        Scasb => Instruction::with_scasb(64, rep),
-        Scasw => Instruction::with_scasw(64, rep),
-        Scasd => Instruction::with_scasd(64, rep),
-        _ => Instruction::with_scasq(64, rep),
-    };
-    r.expect("string instruction encodes")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::difftest::native::{run_batch, NativeInput};
-    use crate::difftest::NativeOutcome;
+    use crate::difftest::Outcome;
     use iced_x86::{Decoder, DecoderOptions};
 
     fn gen() -> Generator {
@@ -1120,7 +898,7 @@ mod tests {
         let mut divide_errors = 0;
         for (i, o) in out.iter().enumerate() {
             match o {
-                NativeOutcome::Ran {
+                Outcome::Ran {
                     fault: None, regs, ..
                 } => {
                     let d = crate::difftest::report::disassemble(&code[i]);
@@ -1130,12 +908,12 @@ mod tests {
                         "case {i}: r15 written\n{d}"
                     );
                 }
-                NativeOutcome::Ran { fault: Some(f), .. } => {
+                Outcome::Ran { fault: Some(f), .. } => {
                     let d = crate::difftest::report::disassemble(&code[i]);
                     assert_eq!(f.vector, 0, "case {i}: unexpected fault {f:?}\n{d}");
                     divide_errors += 1;
                 }
-                NativeOutcome::Crashed { wait_status } => {
+                Outcome::Crashed { wait_status } => {
                     panic!("case {i} crashed: {wait_status:#x}")
                 }
             }

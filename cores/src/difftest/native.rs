@@ -17,7 +17,7 @@
 //! crashed and a new child continues with the next case.
 
 use super::layout::{CODE_BASE, CODE_MAX, CODE_SIZE, CTL_BASE, DATA_BASE, DATA_SIZE};
-use super::{FaultInfo, NativeOutcome, RegState};
+use super::{FaultInfo, Outcome, RegState};
 use std::mem::{offset_of, size_of};
 
 /// The control page at `CTL_BASE`, shared by the prologue/epilogue assembly
@@ -343,7 +343,7 @@ impl PendingBatch {
 
     /// Waits for the child (restarting after a case that killed it) and
     /// returns one outcome per case, in order.
-    pub fn finish(mut self) -> Result<Vec<NativeOutcome>, NativeError> {
+    pub fn finish(mut self) -> Result<Vec<Outcome>, NativeError> {
         while let Some(pid) = self.child.take() {
             let status = wait_for(pid)?;
             if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
@@ -369,7 +369,7 @@ impl PendingBatch {
     }
 
     /// Reads case `i`'s results.
-    fn outcome(&self, i: usize) -> NativeOutcome {
+    fn outcome(&self, i: usize) -> Outcome {
         // SAFETY: no child runs any more; slot i is inside the mapping.
         let slot = unsafe { &*self.map.slot(i) };
         match slot.status {
@@ -383,16 +383,16 @@ impl PendingBatch {
                     regs.fs_base = slot.init.fs_base;
                     regs.gs_base = slot.init.gs_base;
                 }
-                NativeOutcome::Ran {
+                Outcome::Ran {
                     regs,
                     data: slot.data_out.to_vec(),
                     fault,
                 }
             }
-            2 => NativeOutcome::Crashed {
+            2 => Outcome::Crashed {
                 wait_status: slot.wait_status as i32,
             },
-            _ => NativeOutcome::Crashed { wait_status: -1 },
+            _ => Outcome::Crashed { wait_status: -1 },
         }
     }
 }
@@ -408,7 +408,7 @@ impl Drop for PendingBatch {
 }
 
 /// Runs a batch to completion (start + finish).
-pub fn run_batch(cases: &[NativeInput<'_>]) -> Result<Vec<NativeOutcome>, NativeError> {
+pub fn run_batch(cases: &[NativeInput<'_>]) -> Result<Vec<Outcome>, NativeError> {
     PendingBatch::start(cases)?.finish()
 }
 
@@ -687,10 +687,10 @@ mod tests {
         r
     }
 
-    fn ran(o: &NativeOutcome) -> (&RegState, &[u8], Option<FaultInfo>) {
+    fn ran(o: &Outcome) -> (&RegState, &[u8], Option<FaultInfo>) {
         match o {
-            NativeOutcome::Ran { regs, data, fault } => (regs, data, *fault),
-            NativeOutcome::Crashed { wait_status } => panic!("child crashed: {wait_status:#x}"),
+            Outcome::Ran { regs, data, fault } => (regs, data, *fault),
+            Outcome::Crashed { wait_status } => panic!("child crashed: {wait_status:#x}"),
         }
     }
 

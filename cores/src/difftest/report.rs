@@ -3,7 +3,7 @@
 use super::flags::{self, COMPARED};
 use super::gen::{Assembled, Case};
 use super::layout::{CODE_BASE, DATA_BASE};
-use super::{FaultInfo, NativeOutcome, RegState};
+use super::{FaultInfo, Outcome, RegState};
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter, Mnemonic};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,30 +17,27 @@ pub enum Verdict {
     Mismatch(Vec<String>),
 }
 
-/// The simulator's result for a case, in the tester's terms.
-pub type SimOutcome = NativeOutcome;
-
 /// Compares `native` and `sim` for `case`; `mask` are RFLAGS bits to ignore.
-pub fn compare(native: &NativeOutcome, sim: &SimOutcome, mask: u64) -> Verdict {
+pub fn compare(native: &Outcome, sim: &Outcome, mask: u64) -> Verdict {
     let (n, s) = match (native, sim) {
         (
-            NativeOutcome::Ran {
+            Outcome::Ran {
                 regs: nr,
                 data: nd,
                 fault: nf,
             },
-            NativeOutcome::Ran {
+            Outcome::Ran {
                 regs: sr,
                 data: sd,
                 fault: sf,
             },
         ) => ((nr, nd, nf), (sr, sd, sf)),
-        (NativeOutcome::Crashed { wait_status }, _) => {
+        (Outcome::Crashed { wait_status }, _) => {
             return Verdict::Mismatch(vec![format!(
                 "native sandbox crashed (wait status {wait_status:#x})"
             )])
         }
-        (_, NativeOutcome::Crashed { .. }) => {
+        (_, Outcome::Crashed { .. }) => {
             return Verdict::Mismatch(vec!["simulator did not run".into()])
         }
     };
@@ -180,8 +177,8 @@ pub fn mnemonics(asm: &Assembled) -> Vec<Mnemonic> {
 pub fn describe(
     case: &Case,
     asm: &Assembled,
-    native: &NativeOutcome,
-    sim: &SimOutcome,
+    native: &Outcome,
+    sim: &Outcome,
     diffs: &[String],
 ) -> String {
     let mut out = String::new();
@@ -189,9 +186,9 @@ pub fn describe(
     out.push_str(&disassemble(asm));
     let _ = writeln!(out, "  input:");
     out.push_str(&regs_str(&case.init, None));
-    let regs_of = |o: &NativeOutcome| match o {
-        NativeOutcome::Ran { regs, .. } => Some(*regs),
-        NativeOutcome::Crashed { .. } => None,
+    let regs_of = |o: &Outcome| match o {
+        Outcome::Ran { regs, .. } => Some(*regs),
+        Outcome::Crashed { .. } => None,
     };
     let sides = [
         ("native", native, regs_of(sim)),
@@ -199,7 +196,7 @@ pub fn describe(
     ];
     for (name, o, other) in sides {
         match o {
-            NativeOutcome::Ran { regs, fault, .. } => {
+            Outcome::Ran { regs, fault, .. } => {
                 let _ = writeln!(
                     out,
                     "  {name} output (fault: {}; * marks a difference):",
@@ -207,7 +204,7 @@ pub fn describe(
                 );
                 out.push_str(&regs_str(regs, other.as_ref()));
             }
-            NativeOutcome::Crashed { wait_status } => {
+            Outcome::Crashed { wait_status } => {
                 let _ = writeln!(out, "  {name}: crashed ({wait_status:#x})");
             }
         }

@@ -7,7 +7,7 @@
 
 use super::gen::{Assembled, Case};
 use super::layout::{CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE};
-use super::{FaultInfo, NativeOutcome, RegState};
+use super::{FaultInfo, Outcome, RegState};
 use crate::{ArchState, CpuidModel, Exit, FlatMemory, FuncCore, GuestMemory};
 
 /// Instruction budget of one case: far above any generated sequence (REP
@@ -20,7 +20,7 @@ const MAX_INSNS: u64 = 100_000;
 pub const SIM_LOST: u8 = 0xFF;
 
 /// Runs `case` (whose code is `asm`) in the functional core.
-pub fn run(case: &Case, asm: &Assembled) -> NativeOutcome {
+pub fn run(case: &Case, asm: &Assembled) -> Outcome {
     let mut mem = FlatMemory::new();
     mem.map(CODE_BASE, CODE_SIZE as u64);
     mem.map(DATA_BASE, DATA_SIZE as u64);
@@ -59,5 +59,5 @@ pub fn run(case: &Case, asm: &Assembled) -> NativeOutcome {
         fs_base: st.fs_base,
         gs_base: st.gs_base,
     };
-    NativeOutcome::Ran { regs, data, fault }
+    Outcome::Ran { regs, data, fault }
 }

@@ -33,6 +33,10 @@
 //!   engine does **not** guarantee timing: a message may be handed out with
 //!   a time before the receiver's clock, and the receiver applies it late.
 //!   Results are still deterministic for a given Q.
+//! - **Alignment**: epochs are `[kQ, (k+1)Q)`; idle skipping jumps to the
+//!   epoch holding the next activity, so every multiple of Q is a barrier
+//!   (a hook that acts every H cycles, with Q dividing H, acts at the same
+//!   simulated times for every such Q).
 //! - Cheap checks stay on in release: sends outside the sender's epoch or
 //!   over undeclared links panic (caught at the partition boundary).
 //!

@@ -410,7 +410,9 @@ impl Control {
             self.stop = Some(StopReason::Idle);
             return;
         };
-        let start = next.max(now);
+        // Epochs stay aligned to multiples of Q even across skips, so every
+        // multiple of Q is a barrier whatever was skipped.
+        let start = Cycle(next.get() / quantum * quantum).max(now);
         if start >= self.limit {
             self.summary.end = self.limit.max(now);
             self.stop = Some(StopReason::Limit);
@@ -418,7 +420,10 @@ impl Control {
         }
         self.summary.skipped_cycles += start - now;
         self.start = start;
-        self.end = start.saturating_add(quantum).min(self.limit);
+        let boundary = (start.get() / quantum)
+            .saturating_add(1)
+            .saturating_mul(quantum);
+        self.end = Cycle(boundary).min(self.limit);
     }
 }
 

@@ -321,7 +321,11 @@ fn idle_partitions_are_skipped_to_their_next_activity() {
         .expect("runs");
     assert_eq!(s.epochs, 3, "one epoch per burst of activity");
     assert_eq!(s.end, Cycle(1_000_010));
-    assert_eq!(s.skipped_cycles, 1_000_010 - 30);
+    assert_eq!(
+        s.skipped_cycles,
+        1_000_010 - 30,
+        "epochs [0,10) [70000,..) [1000000,..)"
+    );
     assert_eq!(e.partition(PartitionId(1)).ran_at, vec![Cycle(70_000)]);
 }
 
@@ -363,9 +367,9 @@ fn hook_injects_wakes_and_stops() {
     assert_eq!(s.end, Cycle(70_010));
     assert_eq!(
         e.partition(PartitionId(1)).ran_at,
-        vec![Cycle(115), Cycle(70_000)]
+        vec![Cycle(110), Cycle(70_000)]
     );
-    assert_eq!(calls, 4, "epochs at 5, 115, the wake at 50000, and 70000");
+    assert_eq!(calls, 4, "epochs at 0, 110, the wake at 50000, and 70000");
 }
 
 #[test]
@@ -404,4 +408,27 @@ fn bad_builds_are_refused() {
         .build(EngineConfig::default())
         .expect_err("empty");
     assert_eq!(err, EngineError::NoPartitions);
+}
+
+#[test]
+fn a_periodic_hook_acts_at_the_same_times_for_every_dividing_quantum() {
+    for quantum in [1, 2, 3, 4, 6, 12] {
+        let mut e = sparse_engine(quantum, 2, None);
+        let mut seen = Vec::new();
+        e.run(None, &mut |ctx: &mut BarrierCtx<'_, Sparse>| {
+            if ctx.now().get() % 12 == 0 {
+                seen.push(ctx.now().get());
+            }
+            // A periodic service every 12 cycles until cycle 48.
+            if ctx.now() < Cycle(48) {
+                ctx.wake_at(Cycle((ctx.now().get() / 12 + 1) * 12));
+            }
+        })
+        .expect("runs");
+        assert_eq!(
+            &seen[..4],
+            &[12, 24, 36, 48],
+            "Q {quantum}: same service times"
+        );
+    }
 }

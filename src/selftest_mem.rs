@@ -1,7 +1,15 @@
-//! `smpsim selftest coherence` and `smpsim selftest latency`.
-//! (Owned by the memory-hierarchy work; placeholder until it lands.)
+//! `smpsim selftest coherence` and `smpsim selftest latency`: the memory
+//! hierarchy's self-checks (see `smpsim_uncore::tester` and
+//! `smpsim_uncore::latency`).
+//!
+//! Everything printed on stdout is deterministic (identical for any number
+//! of host threads); host time goes to stderr.
 
+use smpsim_engine::HostThreads;
+use smpsim_uncore::config::{Protocol, ReplacementKind};
+use smpsim_uncore::tester::{self, TesterConfig};
 use std::process::ExitCode;
+use std::time::Instant;
 
 /// Arguments of `smpsim selftest coherence`.
 #[derive(clap::Args, Debug)]
@@ -17,7 +25,30 @@ pub struct CoherenceArgs {
     pub seed: u64,
     /// Host threads: a number or `per-core`.
     #[arg(long, default_value = "1")]
-    pub host_threads: smpsim_engine::HostThreads,
+    pub host_threads: HostThreads,
+    /// Coherence protocol: mesi or moesi.
+    #[arg(long, default_value = "mesi", value_parser = parse_protocol)]
+    pub protocol: Protocol,
+    /// Replacement policy of every cache: lru, srrip or random.
+    #[arg(long, default_value = "lru", value_parser = parse_replacement)]
+    pub replacement: ReplacementKind,
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    match s {
+        "mesi" => Ok(Protocol::Mesi),
+        "moesi" => Ok(Protocol::Moesi),
+        _ => Err(format!("protocol {s:?}: expected mesi or moesi")),
+    }
+}
+
+fn parse_replacement(s: &str) -> Result<ReplacementKind, String> {
+    match s {
+        "lru" => Ok(ReplacementKind::Lru),
+        "srrip" => Ok(ReplacementKind::Srrip),
+        "random" => Ok(ReplacementKind::Random),
+        _ => Err(format!("replacement {s:?}: expected lru, srrip or random")),
+    }
 }
 
 /// Arguments of `smpsim selftest latency`.
@@ -25,8 +56,29 @@ pub struct CoherenceArgs {
 pub struct LatencyArgs {}
 
 /// Runs the coherence random tester.
-pub fn run_coherence(_args: &CoherenceArgs) -> Result<ExitCode, String> {
-    Err("selftest coherence is not built yet".into())
+pub fn run_coherence(args: &CoherenceArgs) -> Result<ExitCode, String> {
+    let cores =
+        u32::try_from(args.cores).map_err(|_| format!("--cores {}: too many", args.cores))?;
+    let cfg = TesterConfig {
+        cores,
+        ops: args.ops,
+        seed: args.seed,
+        host_threads: args.host_threads,
+        protocol: args.protocol,
+        replacement: args.replacement,
+    };
+    let started = Instant::now();
+    let r = tester::run(&cfg)?;
+    eprintln!("host time: {:.2} s", started.elapsed().as_secs_f64());
+    for line in tester::detail_lines(&r) {
+        println!("{line}");
+    }
+    println!("{}", tester::summary_line(&r));
+    Ok(if r.violations == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Runs the latency microbenchmarks.

@@ -296,3 +296,31 @@ pub fn summary_line(r: &TesterReport) -> String {
         r.cores, r.ops, r.violations
     )
 }
+
+/// Deterministic detail lines printed before the summary: simulated time,
+/// the operation mix, and the protocol events that stress the races.
+pub fn detail_lines(r: &TesterReport) -> Vec<String> {
+    let g = |group: &str, name: &str| r.stats.group_counter(group, name).unwrap_or(0);
+    vec![
+        format!("simulated cycles: {} (lookahead and quantum {})", r.cycles, r.lookahead),
+        format!("loads {}, stores {}, locked rmw {}; reads checked against coherence order {}", r.mix[0], r.mix[1], r.mix[2], r.checked_reads),
+        format!(
+            "l2: read misses {}, write misses {}, upgrades {}, coherence misses {}, writebacks {}, mshr merges {}",
+            g("core", "l2.read_misses"),
+            g("core", "l2.write_misses"),
+            g("core", "l2.upgrades"),
+            g("core", "l2.coherence_misses"),
+            g("core", "l2.writebacks"),
+            g("core", "l2.mshr_merges")
+        ),
+        format!(
+            "directory: forwards {}, invalidations {}, back-invalidations {}, deferred {}, stale puts {}, memory reads {}",
+            g("l3", "dir.forwards"),
+            g("l3", "dir.invalidations"),
+            g("l3", "dir.back_invalidations"),
+            g("l3", "dir.deferred"),
+            g("l3", "dir.stale_puts"),
+            g("l3", "dir.mem_reads")
+        ),
+    ]
+}

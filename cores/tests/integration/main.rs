@@ -1,4 +1,6 @@
 //! Integration tests of the functional core (one binary, a module per topic).
 
+mod families;
+mod faults;
 mod native;
 mod support;

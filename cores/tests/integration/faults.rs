@@ -1,0 +1,201 @@
+//! Precise faults (#UD, #DE, #PF, #GP) and self-modifying code.
+
+use crate::support::{setup, CODE, DATA};
+use smpsim_cores::arch::flags::CF;
+use smpsim_cores::{Exit, Fault, GuestMemory};
+
+const RAX: usize = 0;
+const RCX: usize = 1;
+const RDX: usize = 2;
+const RSP: usize = 4;
+const RSI: usize = 6;
+
+fn fault(e: Exit) -> Fault {
+    match e {
+        Exit::Fault(f) => f,
+        other => panic!("expected a fault, got {other:?}"),
+    }
+}
+
+#[test]
+fn ud_names_the_instruction_bytes_and_mnemonic() {
+    // nop ; movaps xmm0, xmm1
+    let (mut core, mut mem, mut s) = setup(&[0x90, 0x0f, 0x28, 0xc1]);
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!((f.vector, f.rip, s.rip), (6, CODE + 1, CODE + 1));
+    assert!(f.detail.contains("movaps"), "{}", f.detail);
+    assert!(f.detail.contains("0f 28 c1"), "{}", f.detail);
+}
+
+#[test]
+fn privileged_and_x87_instructions_are_ud() {
+    for (bytes, name) in [
+        (&[0xfa][..], "cli"),
+        (&[0x0f, 0x22, 0xc0][..], "mov"),
+        (&[0xd9, 0xe8][..], "fld1"),
+        (&[0xc5, 0xf8, 0x77][..], "vzeroupper"),
+        (&[0x0f, 0x0b][..], "ud2"),
+    ] {
+        let (mut core, mut mem, mut s) = setup(bytes);
+        let f = fault(core.run(&mut s, &mut mem, 100));
+        assert_eq!(f.vector, 6, "{name}");
+        assert!(f.detail.contains(name), "{name}: {}", f.detail);
+    }
+}
+
+#[test]
+fn divide_by_zero_and_quotient_overflow_raise_de() {
+    // div rcx
+    for (rdx, rcx) in [(0u64, 0u64), (1, 1)] {
+        let (mut core, mut mem, mut s) = setup(&[0x48, 0xf7, 0xf1]);
+        s.gpr[RAX] = 5;
+        s.gpr[RDX] = rdx;
+        s.gpr[RCX] = rcx;
+        let before = s.clone();
+        let f = fault(core.run(&mut s, &mut mem, 100));
+        assert_eq!((f.vector, f.rip), (0, CODE));
+        assert_eq!(s, before, "no register changed");
+    }
+    // idiv rcx: i64::MIN / -1
+    let (mut core, mut mem, mut s) = setup(&[0x48, 0xf7, 0xf9]);
+    s.gpr[RAX] = 1 << 63;
+    s.gpr[RDX] = u64::MAX;
+    s.gpr[RCX] = u64::MAX;
+    assert_eq!(fault(core.run(&mut s, &mut mem, 100)).vector, 0);
+}
+
+#[test]
+fn unmapped_load_is_pf_with_address_and_state_before() {
+    // inc rcx ; mov rax, [0x1234_5678]
+    let (mut core, mut mem, mut s) = setup(&[
+        0x48, 0xff, 0xc1, 0x48, 0x8b, 0x04, 0x25, 0x78, 0x56, 0x34, 0x12,
+    ]);
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!((f.vector, f.rip, f.addr), (14, CODE + 3, 0x1234_5678));
+    assert_eq!(
+        (s.gpr[RCX], s.rip),
+        (1, CODE + 3),
+        "the inc retired, the load did not"
+    );
+}
+
+#[test]
+fn faulting_push_leaves_rsp_and_memory_alone() {
+    let (mut core, mut mem, mut s) = setup(&[0x50]); // push rax
+    s.gpr[RSP] = 0x10_0004; // the page below is unmapped
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!((f.vector, f.addr), (14, 0x0f_fffc));
+    assert_eq!(s.gpr[RSP], 0x10_0004);
+}
+
+#[test]
+fn rmw_fault_keeps_flags_and_page_crossing_store_writes_nothing() {
+    // stc ; add [rsi], eax  (rsi unmapped)
+    let (mut core, mut mem, mut s) = setup(&[0xf9, 0x01, 0x06]);
+    s.gpr[RSI] = 0x9999_0000;
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!((f.vector, f.rip), (14, CODE + 1));
+    assert_eq!(s.rflags & CF, CF, "flags are those before the add");
+    // mov [rsi], rax across the end of the data mapping
+    let (mut core, mut mem, mut s) = setup(&[0x48, 0x89, 0x06]);
+    s.gpr[RSI] = DATA + 0x2000 - 4;
+    s.gpr[RAX] = u64::MAX;
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!((f.vector, f.addr), (14, DATA + 0x2000));
+    assert_eq!(mem.load(DATA + 0x2000 - 4, 4), Ok(0), "no partial write");
+}
+
+#[test]
+fn pop_to_faulting_memory_rolls_back_rsp() {
+    // pop qword [rsi]  (rsi unmapped): the load succeeds, rsp moves, then the store faults
+    let (mut core, mut mem, mut s) = setup(&[0x8f, 0x06]);
+    s.gpr[RSI] = 0x9999_0000;
+    let sp = s.gpr[RSP];
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!(f.vector, 14);
+    assert_eq!(s.gpr[RSP], sp);
+}
+
+#[test]
+fn rep_movs_fault_stops_at_the_faulting_element() {
+    // rep movsb from DATA to just below the end of the data mapping
+    let (mut core, mut mem, mut s) = setup(&[0xf3, 0xa4]);
+    s.gpr[RSI] = DATA;
+    s.gpr[7] = DATA + 0x2000 - 3;
+    s.gpr[RCX] = 10;
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!((f.vector, f.rip, f.addr), (14, CODE, DATA + 0x2000));
+    assert_eq!(
+        (s.gpr[RCX], s.gpr[RSI]),
+        (7, DATA + 3),
+        "three iterations completed"
+    );
+}
+
+#[test]
+fn fetch_from_unmapped_page_faults_at_the_target() {
+    // mov eax, 0x5000_0000 ; jmp rax
+    let (mut core, mut mem, mut s) = setup(&[0xb8, 0x00, 0x00, 0x00, 0x50, 0xff, 0xe0]);
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!(
+        (f.vector, f.rip, f.addr, s.rip),
+        (14, 0x5000_0000, 0x5000_0000, 0x5000_0000)
+    );
+}
+
+#[test]
+fn instruction_straddling_into_unmapped_page_faults_on_the_second_page() {
+    let (mut core, mut mem, mut s) = setup(&[]);
+    let end = CODE + 0x2000;
+    mem.write(end - 2, &[0x48, 0xb8]).expect("mapped"); // mov rax, imm64 cut after 2 bytes
+    s.rip = end - 2;
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!((f.vector, f.rip, f.addr), (14, end - 2, end));
+}
+
+#[test]
+fn misaligned_cmpxchg16b_and_noncanonical_wrfsbase_are_gp() {
+    let (mut core, mut mem, mut s) = setup(&[0x48, 0x0f, 0xc7, 0x0e]); // cmpxchg16b [rsi]
+    s.gpr[RSI] = DATA + 8;
+    assert_eq!(fault(core.run(&mut s, &mut mem, 100)).vector, 13);
+    let (mut core, mut mem, mut s) = setup(&[0xf3, 0x48, 0x0f, 0xae, 0xd0]); // wrfsbase rax
+    s.gpr[RAX] = 0x8000_0000_0000_0000;
+    assert_eq!(fault(core.run(&mut s, &mut mem, 100)).vector, 13);
+    assert_eq!(s.fs_base, 0);
+}
+
+#[test]
+fn self_modifying_code_in_the_same_block() {
+    // mov byte [rip+1], 5 ; mov eax, 1   (the store patches the immediate)
+    let code = [
+        0xc6, 0x05, 0x01, 0x00, 0x00, 0x00, 0x05, 0xb8, 0x01, 0x00, 0x00, 0x00,
+    ];
+    let (mut core, mut mem, mut s) = setup(&code);
+    assert_eq!(core.run(&mut s, &mut mem, 100), Exit::Halt);
+    assert_eq!(s.gpr[RAX], 5);
+    assert!(core.stats().cache.invalidations >= 1);
+}
+
+#[test]
+fn self_modifying_code_in_a_loop_and_by_other_writers() {
+    // L: mov eax, 1 (patched each round: imm += 1 via inc byte [rip-...]) ; dec ecx ; jnz L
+    // 0: b8 01 00 00 00        mov eax, imm
+    // 5: fe 05 f6 ff ff ff     inc byte [rip-10] -> byte at 1 (next ip = 11, 11-10 = 1)
+    // b: ff c9                 dec ecx
+    // d: 75 f1                 jnz 0
+    let code = [
+        0xb8, 0x01, 0, 0, 0, 0xfe, 0x05, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xc9, 0x75, 0xf1,
+    ];
+    let (mut core, mut mem, mut s) = setup(&code);
+    s.gpr[RCX] = 5;
+    assert_eq!(core.run(&mut s, &mut mem, 1000), Exit::Halt);
+    assert_eq!(s.gpr[RAX], 5, "each round sees the previous round's patch");
+    // Another writer (not this core) patches the code: invalidate_code makes it visible.
+    mem.write(CODE + 1, &[42]).expect("mapped");
+    assert!(core.invalidate_code(CODE) >= 1);
+    let mut s2 = s.clone();
+    s2.rip = CODE;
+    s2.gpr[RCX] = 1;
+    assert_eq!(core.run(&mut s2, &mut mem, 1000), Exit::Halt);
+    assert_eq!(s2.gpr[RAX], 42);
+}

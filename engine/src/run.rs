@@ -803,11 +803,13 @@ impl<P: Partition> BarrierCtx<'_, P> {
         self.stop = Some(reason.into());
     }
 
-    /// Asks for the next epoch to start no later than `time` even if every
-    /// partition is idle (a hypervisor timer, say). It holds for this
-    /// barrier's decision only: a hook that keeps a timer asks at every
-    /// barrier.
+    /// Asks for a barrier no later than the first multiple of Q at or after
+    /// `time` (exactly at `time` when Q divides it), even if every partition
+    /// is idle (a hypervisor timer, say): the epoch holding cycle
+    /// `time - 1` runs. It holds for this barrier's decision only: a hook
+    /// that keeps a timer asks at every barrier.
     pub fn wake_at(&mut self, time: Cycle) {
-        self.wake = min_opt(self.wake, Some(time.max(self.now)));
+        let before = Cycle(time.get().saturating_sub(1));
+        self.wake = min_opt(self.wake, Some(before.max(self.now)));
     }
 }

@@ -334,6 +334,18 @@ impl fmt::Display for Uop {
                 }
                 Ok(())
             }
+            Op::Str => {
+                const KIND: [&str; 5] = ["movs", "stos", "lods", "cmps", "scas"];
+                let kind = KIND.get(usize::from(self.aux & 7)).copied().unwrap_or("?");
+                write!(f, " {kind}")?;
+                if self.fl != ZERO {
+                    write!(f, " seg {}", reg_name(self.fl))?;
+                }
+                if self.aux & 8 != 0 {
+                    write!(f, " a32")?;
+                }
+                Ok(())
+            }
             _ => {
                 write!(f, " {} = {}, ", reg_name(self.dst), reg_name(self.a))?;
                 if self.b == IMM {

@@ -210,8 +210,11 @@ impl Tx<'_> {
     fn write(&mut self, o: Opnd, size: u8, v: Src) {
         match o {
             Opnd::Reg { idx, hi: false } => {
-                let op = if v.r == IMM { Op::MovI } else { Op::Mov };
-                self.emit(uop(op, size, idx, v.r, v));
+                if v.r == IMM {
+                    self.emit(uop(Op::MovI, size, idx, ZERO, v));
+                } else {
+                    self.emit(uop(Op::Mov, size, idx, v.r, reg(ZERO)));
+                }
             }
             Opnd::Reg { idx, hi: true } => {
                 let r = self.src_reg(v);
@@ -416,7 +419,8 @@ impl Tx<'_> {
     fn push(&mut self, ins: &Instruction) -> Tr {
         let size = u8::try_from(ins.stack_pointer_increment().unsigned_abs())
             .expect("push size is 2 or 8");
-        let v = self.read_copy(opnd(ins, 0)?, size);
+        // The store precedes the RSP update, so `push rsp` needs no copy.
+        let v = self.read_reg(opnd(ins, 0)?, size);
         self.push_value(size, v);
         Ok(false)
     }
@@ -772,6 +776,11 @@ fn dispatch(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
     match ins.mnemonic() {
         M::Mov => {
             let size = opsize(ins, 0);
+            if let (Opnd::Reg { idx, hi: false }, Opnd::Mem(m)) = (opnd(ins, 0)?, opnd(ins, 1)?) {
+                // Straight into the register: the load writes it only on success.
+                tx.emit(mem_uop(Op::Ld, size, &m).with_dst(idx));
+                return Ok(false);
+            }
             let v = tx.read(opnd(ins, 1)?, size);
             tx.write(opnd(ins, 0)?, size, v);
             Ok(false)

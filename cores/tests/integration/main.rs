@@ -2,5 +2,6 @@
 
 mod families;
 mod faults;
+mod golden;
 mod native;
 mod support;

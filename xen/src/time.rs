@@ -43,19 +43,38 @@ impl TimeScale {
         ((u128::from(d) * u128::from(self.mul)) >> 32) as u64
     }
 
-    /// The first tick count at which a guest computes at least `ns`
-    /// nanoseconds (the inverse of [`Self::ticks_to_ns`], rounded up).
+    /// Exact nanoseconds for `ticks` (no 64-bit wrap of the shifted delta).
+    fn ticks_to_ns_wide(&self, ticks: u64) -> u128 {
+        let d = u128::from(ticks);
+        let d = if self.shift >= 0 {
+            d << self.shift
+        } else {
+            d >> -self.shift
+        };
+        (d * u128::from(self.mul)) >> 32
+    }
+
+    /// The first tick count at which [`Self::ticks_to_ns`] reaches `ns`
+    /// (its inverse, rounded up); `u64::MAX` when no tick count does.
     pub fn ns_to_ticks(&self, ns: u64) -> u64 {
-        let mut t = ((u128::from(ns) << 32) / u128::from(self.mul)) as u64;
+        let target = u128::from(ns);
+        let mut t = (target << 32) / u128::from(self.mul);
         t = if self.shift >= 0 {
             t >> self.shift
         } else {
-            t.saturating_mul(1 << -self.shift)
+            t << -self.shift
         };
-        while self.ticks_to_ns(t) < ns {
+        let Ok(mut t) = u64::try_from(t) else {
+            return u64::MAX;
+        };
+        // The estimate is within a few ticks; step to the exact first one.
+        while self.ticks_to_ns_wide(t) < target {
+            if t == u64::MAX {
+                return u64::MAX;
+            }
             t += 1;
         }
-        while t > 0 && self.ticks_to_ns(t - 1) >= ns {
+        while t > 0 && self.ticks_to_ns_wide(t - 1) >= target {
             t -= 1;
         }
         t

@@ -338,7 +338,7 @@ fn check_segments(img: &GuestImage, memory_end: u64) -> Result<u64, BuildError> 
 fn inside_segment(img: &GuestImage, va: u64, len: u64) -> bool {
     img.segments
         .iter()
-        .any(|s| va >= s.vaddr && va + len <= s.vaddr + s.memsz)
+        .any(|s| va >= s.vaddr && va.saturating_add(len) <= s.vaddr.saturating_add(s.memsz))
 }
 
 fn check_image(img: &GuestImage, cfg: &DomainConfig) -> Result<(u64, u64), BuildError> {

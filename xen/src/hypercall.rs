@@ -187,7 +187,7 @@ impl Call<'_> {
         let mut done = 0u64;
         while done < u64::from(count) {
             let n = (u64::from(count) - done).min(4096);
-            let bytes = self.read(buf + done, n as usize)?;
+            let bytes = self.read(buf.wrapping_add(done), n as usize)?;
             let d = self.d;
             let hv = &mut *self.hv;
             let dom = hv.domains.get_mut(usize::from(d.0)).expect("caller exists");
@@ -211,7 +211,7 @@ impl Call<'_> {
                 if u32_at(&self.read(arg, 4)?, 0) != 0 {
                     return Err(Errno::Inval);
                 }
-                self.write(arg + 4, &0u32.to_le_bytes())?;
+                self.write(arg.wrapping_add(4), &0u32.to_le_bytes())?;
                 return ok();
             }
             EXTRAVERSION => text(".0-smpsim", 16),
@@ -283,7 +283,7 @@ impl Call<'_> {
             return ok();
         }
         for i in 0..256u64 {
-            let b = self.read(list + 16 * i, 16)?;
+            let b = self.read(list.wrapping_add(16 * i), 16)?;
             let address = u64_at(&b, 8);
             if address == 0 {
                 break;
@@ -324,7 +324,7 @@ impl Call<'_> {
         // Xen: `timeout < 0 || (offset > 0 && offset >> 50 != 0)`.
         let bogus = (timeout as i64) < 0 || timeout.saturating_sub(self.now_ns) >= 1 << 50;
         let at = if bogus {
-            self.now_ns + GUEST_BUG_DELAY_NS
+            self.now_ns.saturating_add(GUEST_BUG_DELAY_NS)
         } else {
             timeout
         };

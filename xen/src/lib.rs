@@ -80,5 +80,7 @@ mod testenv;
 
 #[cfg(test)]
 mod boot_tests;
+#[cfg(test)]
+mod fuzz_tests;
 
 pub use ids::{DomainId, Mfn, Pfn, Port, VcpuId};

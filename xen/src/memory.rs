@@ -93,7 +93,8 @@ fn pieces(addr: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
         if done >= len {
             return None;
         }
-        let a = addr + done as u64;
+        // Guest addresses wrap (and then fault) rather than overflow.
+        let a = addr.wrapping_add(done as u64);
         let room = (PAGE_SIZE - a % PAGE_SIZE) as usize;
         let n = room.min(len - done);
         let piece = (a, done, n);

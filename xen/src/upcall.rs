@@ -39,7 +39,7 @@ pub fn push_bounce_frame(
     let mut words = vec![regs.gpr[RCX], regs.gpr[R11]];
     words.extend(error_code);
     words.extend([regs.rip, cs, rflags, regs.rsp(), FLAT_KERNEL_SS]);
-    let sp = (regs.rsp() & !15) - 8 * words.len() as u64;
+    let sp = (regs.rsp() & !15).wrapping_sub(8 * words.len() as u64);
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     mem.write_virt(sp, &bytes)?;
     regs.gpr[RSP] = sp;

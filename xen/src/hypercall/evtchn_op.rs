@@ -54,7 +54,7 @@ impl Call<'_> {
             .hv
             .evtchn
             .alloc_unbound(self.d, u16_at(&b, 0), u16_at(&b, 2))?;
-        self.put_port(arg + 4, port)
+        self.put_port(arg.wrapping_add(4), port)
     }
 
     fn bind_interdomain(&mut self, arg: u64) -> HResult {
@@ -62,7 +62,7 @@ impl Call<'_> {
         let (dom, port) = (u16_at(&b, 0), Port(u32_at(&b, 4)));
         let (local, raise) = self.hv.evtchn.bind_interdomain(self.d, dom, port)?;
         self.raise(raise);
-        self.put_port(arg + 8, local)
+        self.put_port(arg.wrapping_add(8), local)
     }
 
     fn bind_virq(&mut self, arg: u64) -> HResult {
@@ -71,13 +71,13 @@ impl Call<'_> {
             .hv
             .evtchn
             .bind_virq(self.d, u32_at(&b, 0), u32_at(&b, 4))?;
-        self.put_port(arg + 8, port)
+        self.put_port(arg.wrapping_add(8), port)
     }
 
     fn bind_ipi(&mut self, arg: u64) -> HResult {
         let b = self.read(arg, 8)?;
         let port = self.hv.evtchn.bind_ipi(self.d, u32_at(&b, 0))?;
-        self.put_port(arg + 4, port)
+        self.put_port(arg.wrapping_add(4), port)
     }
 
     fn status(&mut self, arg: u64) -> HResult {
@@ -91,7 +91,7 @@ impl Call<'_> {
         out[4..8].copy_from_slice(&st.vcpu.0.to_le_bytes());
         out[8..12].copy_from_slice(&st.word0.to_le_bytes());
         out[12..16].copy_from_slice(&st.word1.to_le_bytes());
-        self.write(arg + 8, &out)?;
+        self.write(arg.wrapping_add(8), &out)?;
         ok()
     }
 

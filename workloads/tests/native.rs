@@ -53,6 +53,8 @@ struct Run {
     flags: u32,
     route: u32,
     args: [u64; NR_ARGS],
+    /// Spurious upcall period in microseconds (MOCKXEN_NOISE_US), 0 = none.
+    noise_us: u64,
 }
 
 impl Run {
@@ -63,6 +65,7 @@ impl Run {
             flags: 0,
             route: 1,
             args: [0; NR_ARGS],
+            noise_us: 0,
         }
     }
 }
@@ -87,9 +90,21 @@ fn memory_file(w: &Workload, params: &GuestParams, tag: &str) -> PathBuf {
 
 /// Runs mockxen on one memory file per domain.
 fn mockxen_run(w: &Workload, vcpus: u32, args: &[u64; NR_ARGS], files: &[PathBuf]) -> Output {
+    mockxen_noisy(w, vcpus, args, files, 0)
+}
+
+/// Runs mockxen, with spurious upcalls every `noise_us` microseconds if > 0.
+fn mockxen_noisy(
+    w: &Workload,
+    vcpus: u32,
+    args: &[u64; NR_ARGS],
+    files: &[PathBuf],
+    noise_us: u64,
+) -> Output {
     let elf = w.elf();
     let pages = w.memory_bytes(vcpus, args) / 4096;
     Command::new(mockxen())
+        .env("MOCKXEN_NOISE_US", noise_us.to_string())
         .args([pages, elf.entry().0, elf.image_end().0].map(|v| format!("{v:#x}")))
         .args([vcpus.to_string(), "60".to_string()])
         .args(files)
@@ -118,13 +133,20 @@ fn boot(w: &Workload, r: &Run) -> (String, String) {
         args: r.args,
         ..Default::default()
     };
-    let tag = format!("{}-{}-{}-{}", w.name, r.vcpus, r.flags, r.route);
+    let tag = format!(
+        "{}-{}-{}-{}-{}",
+        w.name, r.vcpus, r.flags, r.route, r.noise_us
+    );
     let file = memory_file(w, &params, &tag);
-    passed(w, &tag, &mockxen_run(w, r.vcpus, &r.args, &[file]))
+    passed(
+        w,
+        &tag,
+        &mockxen_noisy(w, r.vcpus, &r.args, &[file], r.noise_us),
+    )
 }
 
-/// (upcalls, irets) counted by mockxen.
-fn upcalls(stderr: &str) -> (u64, u64) {
+/// (upcalls, asynchronous upcalls, irets) counted by mockxen.
+fn upcalls(stderr: &str) -> (u64, u64, u64) {
     let line = stderr
         .lines()
         .find(|l| l.starts_with("mockxen: "))
@@ -134,7 +156,7 @@ fn upcalls(stderr: &str) -> (u64, u64) {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().expect("number"))
         .collect();
-    (nums[0], nums[1])
+    (nums[0], nums[1], nums[2])
 }
 
 /// Smaller arguments where the defaults are slow with many host threads
@@ -163,9 +185,28 @@ fn every_single_domain_workload_passes_on_1_2_and_4_vcpus() {
 }
 
 #[test]
+fn every_workload_survives_upcalls_at_arbitrary_instructions() {
+    let mut asynchronous = 0;
+    for w in catalogue().iter().filter(|w| w.domains == 1) {
+        let mut r = Run::new(3);
+        r.args = quick_args(w);
+        r.noise_us = 100;
+        let (_, stats) = boot(w, &r);
+        let (up, asy, iret) = upcalls(&stats);
+        assert_eq!(
+            up, iret,
+            "{}: every upcall left through iret: {stats}",
+            w.name
+        );
+        asynchronous += asy;
+    }
+    assert!(asynchronous > 0, "some upcalls interrupted guest code");
+}
+
+#[test]
 fn hello_prints_one_line_per_vcpu() {
     let (out, stats) = boot(find("hello").expect("exists"), &Run::new(3));
-    let (up, iret) = upcalls(&stats);
+    let (up, _, iret) = upcalls(&stats);
     assert!(up >= 3, "each VCPU takes at least its IPI upcall: {stats}");
     assert_eq!(up, iret, "every upcall left through the iret hypercall");
     for v in 0..3 {

@@ -9,13 +9,19 @@
  *   `mock_entry` calls mock_hypercall() with the five argument registers.
  * - VCPUs are pthreads running on the guest's own stacks.
  * - Event channels follow xen-abi.md §3.4 (2-level raise/unmask).
- * - Upcalls are delivered only at hypercall exit (this is where every
- *   guest wait happens), through the guest's real path: a PV64 bounce
+ * - Upcalls are delivered at hypercall exit and, asynchronously, at
+ *   whatever guest instruction a VCPU thread is running when an event
+ *   marks it (SIGUSR1 to that thread; the handler rewrites the interrupted
+ *   context), always through the guest's real path: a PV64 bounce
  *   frame (RCX, R11, RIP, CS, RFLAGS, RSP, SS, xen-abi.md §2.6) is pushed
  *   on the guest stack and the registered event callback entered with
  *   upcall_mask set; the guest leaves through slot 23, whose stub jumps to
  *   `mock_iret`, which applies iret_context (§4.6) with a native iretq
  *   (host user selectors substituted for CS/SS).
+ * - With MOCKXEN_NOISE_US=N in the environment, a noise thread makes a
+ *   spurious upcall (upcall_pending set, nothing pending: what
+ *   register_vcpu_info does in Xen) on every VCPU every N microseconds, so
+ *   upcalls land at arbitrary guest instructions.
  * - SCHEDOP_shutdown ends the process with exit status = reason.
  * - With two images, the process forks into two domains (domids 1 and 2)
  *   sharing a "world" mapping at 0x200000: both shared_info pages, the
@@ -36,7 +42,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +87,8 @@ struct vcpu {
 	u64 singleshot, period, next_periodic; /* guest ns; 0 = off */
 	int timer_port;
 	u64 callback; /* registered event callback */
+	pthread_t th; /* valid in its own domain's process once has_th */
+	int has_th;
 };
 
 enum { P_FREE, P_IPI, P_VIRQ, P_UNBOUND, P_INTERDOMAIN };
@@ -113,7 +123,8 @@ static int world_fd;
 static pthread_mutex_t con = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct vcpu *cur;
 static u64 tsc0, tsc_khz;
-static u64 nr_upcalls, nr_irets; /* reported on stderr at shutdown */
+static u64 nr_upcalls, nr_async, nr_irets; /* reported on stderr at shutdown */
+static u64 guest_text_lo, guest_text_hi;    /* where async upcalls may land */
 static u32 scale_mul;
 static signed char scale_shift;
 
@@ -174,8 +185,12 @@ static void kick(int d, int v)
 
 static void mark(int d, int v)
 {
-	if (!__atomic_exchange_n(&W->dom[d].vc[v].vi->upcall_pending, 1, __ATOMIC_SEQ_CST))
-		kick(d, v);
+	struct vcpu *t = &W->dom[d].vc[v];
+	if (__atomic_exchange_n(&t->vi->upcall_pending, 1, __ATOMIC_SEQ_CST))
+		return;
+	kick(d, v);
+	if (d == me && t != cur && t->has_th)
+		pthread_kill(t->th, SIGUSR1); /* interrupt it wherever it runs */
 }
 
 /* xen-abi.md §3.4 "Raise port p" in domain d; caller holds hv. */
@@ -472,7 +487,8 @@ static long sched_op(int cmd, u64 arg)
 		return 0;
 	case 2: {
 		fflush(stdout);
-		fprintf(stderr, "mockxen: %lu upcalls, %lu irets\n", nr_upcalls, nr_irets);
+		fprintf(stderr, "mockxen: %lu upcalls (%lu asynchronous), %lu irets\n", nr_upcalls,
+			nr_async, nr_irets);
 		int status = (int)*(u32 *)arg;
 		pthread_mutex_unlock(&hv); /* shared with the other domain */
 		if (me == 0 && W->dom[1].nv) { /* wait for domain 1 */
@@ -679,10 +695,67 @@ static __attribute__((noreturn)) void enter_guest(u64 rip, u64 rsp, u64 rsi)
 	__builtin_unreachable();
 }
 
+/*
+ * SIGUSR1: if this VCPU is running guest code with an upcall due, turn the
+ * interrupted context into a bounce frame and resume in the callback.
+ */
+static void on_kick(int sig, siginfo_t *info, void *ctx)
+{
+	(void)sig;
+	(void)info;
+	greg_t *g = ((ucontext_t *)ctx)->uc_mcontext.gregs;
+	u64 rip = (u64)g[REG_RIP], rsp = (u64)g[REG_RSP];
+	if (!cur || rip < guest_text_lo || rip >= guest_text_hi)
+		return; /* in the mock: delivered at hypercall exit */
+	struct vcpu_info *vi = cur->vi;
+	if (!vi || !cur->callback || !vi->upcall_pending || vi->upcall_mask)
+		return;
+	vi->upcall_mask = 1;
+	__atomic_add_fetch(&nr_upcalls, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&nr_async, 1, __ATOMIC_SEQ_CST);
+	u64 *f = (u64 *)((rsp & ~15UL) - 56);
+	f[0] = (u64)g[REG_RCX];
+	f[1] = (u64)g[REG_R11];
+	f[2] = rip;
+	f[3] = 0xe030;
+	f[4] = (u64)g[REG_EFL] | 0x200;
+	f[5] = rsp;
+	f[6] = 0xe02b;
+	g[REG_RSP] = (greg_t)f;
+	g[REG_RIP] = (greg_t)cur->callback;
+}
+
+static void *noise_thread(void *a)
+{
+	long us = (long)a;
+	for (;;) {
+		usleep((useconds_t)us);
+		for (int v = 0; v < nr_vcpus; v++) {
+			struct vcpu *t = &vcpus[v];
+			if (!__atomic_load_n(&t->has_th, __ATOMIC_SEQ_CST) || !t->vi)
+				continue;
+			if (!__atomic_exchange_n(&t->vi->upcall_pending, 1, __ATOMIC_SEQ_CST)) {
+				pthread_cond_broadcast(&t->cv);
+				pthread_kill(t->th, SIGUSR1);
+			}
+		}
+	}
+	return NULL;
+}
+
+static void become_vcpu(struct vcpu *v)
+{
+	stack_t ss = { .ss_sp = malloc(1 << 16), .ss_size = 1 << 16, .ss_flags = 0 };
+	sigaltstack(&ss, NULL);
+	cur = v;
+	v->th = pthread_self();
+	__atomic_store_n(&v->has_th, 1, __ATOMIC_SEQ_CST);
+}
+
 static void *vcpu_thread(void *a)
 {
 	struct vcpu *v = a;
-	cur = v;
+	become_vcpu(v);
 	enter_guest(v->rip, v->rsp, 0);
 }
 
@@ -749,11 +822,23 @@ int main(int argc, char **argv)
 	}
 	fclose(f);
 	fill_hypercall_page(mem); /* the page is the first of the image */
+	guest_text_lo = VIRT_BASE + 4096;
+	guest_text_hi = image_end;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_kick;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	const char *noise = getenv("MOCKXEN_NOISE_US");
+	if (noise && atol(noise) > 0) {
+		pthread_t nt;
+		pthread_create(&nt, NULL, noise_thread, (void *)atol(noise));
+	}
 	u8 *si = (u8 *)image_end;
 	memcpy(si, "xen-3.0-x86_64", 15);
 	*(u64 *)(si + 32) = nr_pages;
 	*(u64 *)(si + 40) = SHARED_INFO_MA + me * 4096;
 	vcpus[0].up = vcpus[0].initialised = 1;
-	cur = &vcpus[0];
+	become_vcpu(&vcpus[0]);
 	enter_guest(entry, image_end + 3 * 4096, (u64)si);
 }

@@ -91,6 +91,7 @@ secondary_entry:
  */
 	.globl hypervisor_callback
 hypervisor_callback:
+	cld                             /* Xen keeps DF; C needs it clear, iret restores it */
 	popq %rcx
 	popq %r11
 	pushq %rax
@@ -123,6 +124,7 @@ hypervisor_callback:
 /* Failsafe callback: Xen could not restore segment state. Fatal. */
 	.globl failsafe_callback
 failsafe_callback:
+	cld
 	movq %rsp, %rdi
 	andq $-16, %rsp
 	call failsafe_c
@@ -136,6 +138,7 @@ failsafe_callback:
 .macro TRAP vec, has_err
 	.globl trap_\vec
 trap_\vec:
+	cld
 	movl $\vec, %edi
 	movq %rsp, %rsi
 	movl $\has_err, %edx

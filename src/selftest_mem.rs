@@ -7,6 +7,7 @@
 
 use smpsim_engine::HostThreads;
 use smpsim_uncore::config::{Protocol, ReplacementKind};
+use smpsim_uncore::latency;
 use smpsim_uncore::tester::{self, TesterConfig};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -53,7 +54,17 @@ fn parse_replacement(s: &str) -> Result<ReplacementKind, String> {
 
 /// Arguments of `smpsim selftest latency`.
 #[derive(clap::Args, Debug)]
-pub struct LatencyArgs {}
+pub struct LatencyArgs {
+    /// Dependent loads measured per working set.
+    #[arg(long, default_value_t = 2_000)]
+    pub loads: u64,
+    /// Ping-pong rounds.
+    #[arg(long, default_value_t = 200)]
+    pub rounds: u64,
+    /// Allowed relative error against the implied latency, in percent.
+    #[arg(long, default_value_t = 10.0)]
+    pub tolerance: f64,
+}
 
 /// Runs the coherence random tester.
 pub fn run_coherence(args: &CoherenceArgs) -> Result<ExitCode, String> {
@@ -82,6 +93,31 @@ pub fn run_coherence(args: &CoherenceArgs) -> Result<ExitCode, String> {
 }
 
 /// Runs the latency microbenchmarks.
-pub fn run_latency(_args: &LatencyArgs) -> Result<ExitCode, String> {
-    Err("selftest latency is not built yet".into())
+pub fn run_latency(args: &LatencyArgs) -> Result<ExitCode, String> {
+    let cfg = latency::LatencyConfig {
+        chase_loads: args.loads.max(1),
+        rounds: args.rounds.max(2),
+        ..latency::LatencyConfig::default()
+    };
+    let started = Instant::now();
+    let results = latency::run(&cfg)?;
+    eprintln!("host time: {:.2} s", started.elapsed().as_secs_f64());
+    let (lines, ok) = latency::report(&results, args.tolerance / 100.0);
+    for line in lines {
+        println!("{line}");
+    }
+    println!(
+        "latency-test: {} levels, {}",
+        results.len(),
+        if ok {
+            "all within tolerance"
+        } else {
+            "some outside tolerance"
+        }
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

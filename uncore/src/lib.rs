@@ -33,6 +33,7 @@ pub mod config;
 pub mod directory;
 pub mod fabric;
 pub mod ids;
+pub mod latency;
 pub mod memctrl;
 pub mod msg;
 pub mod ownership;

@@ -1,3 +1,4 @@
 //! Integration tests of the memory hierarchy: one binary, a module per topic.
 
 mod coherence;
+mod latency;

@@ -45,6 +45,13 @@ pub struct Segment {
 }
 
 /// A loaded guest image, as the workloads crate's ELF loader produces it.
+///
+/// From `smpsim_workloads::ElfImage`: one [`Segment`] per PT_LOAD
+/// (`vaddr.0`, `segment_data(seg)`, `memsz`), `entry().0`,
+/// `virt_base().0`, `hypercall_page()?.map(|v| v.0)` and
+/// `Some(params_addr()?.0)`. The builder fills the params block itself
+/// (bytes 8..128, including `shared_info_va`/`shared_va` of its layout), so
+/// the segments may carry the image's own bytes there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuestImage {
     /// PT_LOAD segments.

@@ -42,6 +42,9 @@ pub mod rng;
 pub mod system;
 pub mod tester;
 
+#[cfg(test)]
+mod races;
+
 pub use directory::L3Slice;
 pub use fabric::Fabric;
 pub use ids::{ChannelId, CoreId, Level, SliceId};

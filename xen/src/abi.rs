@@ -226,6 +226,10 @@ pub mod sched {
     pub const SHUTDOWN: u64 = 2;
     /// Block until one of some ports is pending.
     pub const POLL: u64 = 3;
+    /// Shut another domain down (privileged).
+    pub const REMOTE_SHUTDOWN: u64 = 4;
+    /// Latch the reason of the eventual shutdown.
+    pub const SHUTDOWN_CODE: u64 = 5;
     /// `SHUTDOWN_poweroff`: success.
     pub const SHUTDOWN_POWEROFF: u32 = 0;
     /// `SHUTDOWN_reboot`.

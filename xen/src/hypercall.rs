@@ -13,8 +13,8 @@
 //!
 //! # What is implemented
 //! console_io (write), xen_version (0–9), update_va_mapping (on the
-//! per-domain page map), sched_op (yield, block, shutdown,
-//! poll), vcpu_op (initialise, up, down, is_up, periodic and single-shot
+//! per-domain page map), sched_op (yield, block, shutdown, poll,
+//! shutdown_code; remote_shutdown is -EPERM), vcpu_op (initialise, up, down, is_up, periodic and single-shot
 //! timers, register_vcpu_info), set_timer_op, set_callbacks, callback_op
 //! (register, unregister), set_trap_table, event_channel_op
 //! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,

@@ -109,6 +109,8 @@ pub struct Domain {
     pub(crate) vcpus: Vec<Vcpu>,
     pub(crate) console: LineBuffer,
     pub(crate) shutdown: Option<ShutdownRecord>,
+    /// Reason latched by SCHEDOP_shutdown_code (reported at shutdown).
+    pub(crate) shutdown_code: Option<u32>,
 }
 
 impl Domain {
@@ -368,6 +370,7 @@ impl Hypervisor {
             vcpus,
             console: LineBuffer::default(),
             shutdown: None,
+            shutdown_code: None,
         };
         dom.vcpus[0].initialised = true;
         dom.vcpus[0].bring_up(0);
@@ -430,9 +433,10 @@ impl Hypervisor {
         self.domains.iter().all(|d| d.shutdown.is_some())
     }
 
-    /// Stops domain `d` with `reason` at `cycle` (first call wins): every
-    /// VCPU goes down, its partial console line is flushed. Returns whether
-    /// this call shut it down.
+    /// Stops domain `d` with `reason` at `cycle` (first call wins; a reason
+    /// latched with SCHEDOP_shutdown_code is reported instead): every VCPU
+    /// goes down, its partial console line is flushed. Returns whether this
+    /// call shut it down.
     pub fn shutdown_domain(
         &mut self,
         d: DomainId,
@@ -453,7 +457,7 @@ impl Hypervisor {
         }
         let rec = ShutdownRecord {
             domain: d,
-            reason,
+            reason: dom.shutdown_code.unwrap_or(reason),
             message,
             cycle,
         };

@@ -17,6 +17,8 @@ impl Call<'_> {
             sched::BLOCK => Ok(self.block()),
             sched::SHUTDOWN => self.shutdown(arg),
             sched::POLL => self.poll(arg),
+            sched::REMOTE_SHUTDOWN => Err(Errno::Perm),
+            sched::SHUTDOWN_CODE => self.shutdown_code(arg),
             _ => Err(Errno::NoSys),
         }
     }
@@ -59,6 +61,18 @@ impl Call<'_> {
         );
         self.hv.shutdown_domain(self.d, reason, msg, self.cycle);
         Ok(Ret::Then(Next::Shutdown))
+    }
+
+    /// SCHEDOP_shutdown_code: latch the reason the eventual shutdown
+    /// reports (the first latch wins).
+    fn shutdown_code(&mut self, arg: u64) -> HResult {
+        let reason = u32_at(&self.read(arg, 4)?, 0);
+        if reason > sched::SHUTDOWN_MAX {
+            return Err(Errno::Inval);
+        }
+        let dom = self.hv.dom_mut(self.d);
+        dom.shutdown_code.get_or_insert(reason);
+        ok()
     }
 
     fn poll(&mut self, arg: u64) -> HResult {

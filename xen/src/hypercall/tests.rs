@@ -583,3 +583,30 @@ fn update_va_mapping_maps_shared_info_or_own_frames_only() {
     );
     assert_eq!(e.call(0, 0, 0, nr::CONSOLE_IO, [0, 1, va, 0, 0]).0, EFAULT);
 }
+
+#[test]
+fn shutdown_code_is_latched_and_remote_shutdown_refused() {
+    let mut e = env(&[1]);
+    e.write(0, SCRATCH, &le32(&[3]));
+    assert_eq!(e.call(0, 0, 0, nr::SCHED_OP, [5, SCRATCH, 0, 0, 0]).0, 0);
+    e.write(0, SCRATCH, &le32(&[1]));
+    assert_eq!(
+        e.call(0, 0, 0, nr::SCHED_OP, [5, SCRATCH, 0, 0, 0]).0,
+        0,
+        "ignored"
+    );
+    e.write(0, SCRATCH, &le32(&[9]));
+    assert_eq!(
+        e.call(0, 0, 0, nr::SCHED_OP, [5, SCRATCH, 0, 0, 0]).0,
+        EINVAL
+    );
+    assert_eq!(e.call(0, 0, 0, nr::SCHED_OP, [4, SCRATCH, 0, 0, 0]).0, -1);
+    e.write(0, SCRATCH, &le32(&[0]));
+    let (_, o) = e.call(0, 0, 9, nr::SCHED_OP, [2, SCRATCH, 0, 0, 0]);
+    assert_eq!(o.next, Next::Shutdown);
+    assert_eq!(
+        e.hv.shutdowns()[0].reason,
+        3,
+        "the latched crash is reported"
+    );
+}

@@ -1,5 +1,12 @@
 //! `vcpu_op` (hypercall 24, xen-abi.md §4.2) and the
 //! `vcpu_guest_context` it reads (§2.5).
+//!
+//! VCPUOP_initialise takes the general registers, RIP, RFLAGS (IOPL
+//! stripped, IF forced on, as Xen does), `fs_base`, `gs_base_kernel` (the
+//! GS base: guests here run in kernel mode only), the three callbacks and
+//! the trap table. Segment selectors, `kernel_ss/sp`, `ctrlreg` (no page
+//! tables: one address space per domain), the GDT/LDT and debug registers
+//! are accepted and ignored.
 
 use super::{ok, u64_at, Call, HResult, Ret};
 use crate::abi::{shared_info, vcpu_info, vcpuop, Errno};

@@ -293,7 +293,7 @@ fn put64(b: &mut [u8], off: usize, v: u64) {
 }
 
 /// A built domain: memory written, ready to start VCPU 0.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuiltDomain {
     /// PFN → MFN.
     pub p2m: Vec<Mfn>,

@@ -28,7 +28,7 @@ impl ConsoleLine {
 }
 
 /// One domain's partial line.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LineBuffer {
     partial: Vec<u8>,
 }

@@ -47,7 +47,7 @@ const CLOSED: Channel = Channel {
 };
 
 /// One domain's ports.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct DomainPorts {
     vcpus: u32,
     ports: Vec<Channel>,
@@ -80,7 +80,7 @@ pub struct Status {
 }
 
 /// The bindings of every domain.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventChannels {
     domains: Vec<DomainPorts>,
 }

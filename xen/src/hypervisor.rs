@@ -98,7 +98,7 @@ impl ShutdownRecord {
 }
 
 /// One domain.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Domain {
     /// Its id.
     pub id: DomainId,
@@ -278,7 +278,7 @@ pub struct Counters {
 }
 
 /// The simulated hypervisor.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hypervisor {
     pub(crate) counters: Counters,
     pub(crate) cfg: HypervisorConfig,
@@ -455,12 +455,19 @@ impl Hypervisor {
             v.state = RunState::Down;
             v.poll = None;
         }
-        let rec = ShutdownRecord {
+        let mut rec = ShutdownRecord {
             domain: d,
             reason: dom.shutdown_code.unwrap_or(reason),
             message,
             cycle,
         };
+        if rec.reason != reason {
+            let latched = format!(
+                " (reason {} latched by SCHEDOP_shutdown_code)",
+                rec.reason_name()
+            );
+            rec.message.push_str(&latched);
+        }
         dom.shutdown = Some(rec.clone());
         self.console = out;
         self.shutdowns.push(rec);

@@ -62,7 +62,7 @@ pub struct PollState {
 }
 
 /// One VCPU.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vcpu {
     /// Its index.
     pub id: VcpuId,

@@ -342,3 +342,22 @@ fn register_vcpu_info_kicks_a_blocked_vcpu() {
         "mask copied from the cleared slot"
     );
 }
+
+#[test]
+fn a_cloned_hypervisor_is_a_checkpoint() {
+    let mut e = env(&[2]);
+    let snap = e.hv.clone();
+    assert_eq!(snap, e.hv);
+    e.bind_ipi(0, 1);
+    assert_ne!(snap, e.hv, "the binding changed the state");
+    let mut again = snap.clone();
+    let mut other = env(&[2]);
+    other.hv = again.clone();
+    other.bind_ipi(0, 1);
+    assert_eq!(
+        other.hv, e.hv,
+        "same calls from the same state, same result"
+    );
+    again.crash_domain(DomainId(0), "x".into(), 1);
+    assert_ne!(again, snap);
+}

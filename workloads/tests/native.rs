@@ -305,11 +305,11 @@ fn interdomain_pair_streams_through_a_shared_ring() {
     let (out, _) = passed(w, "interdomain", &mockxen_run(w, 1, &args, &files));
     assert_eq!(out.matches("PASS interdomain\n").count(), 2, "{out}");
     assert!(
-        out.contains("interdomain: domain 0 (producer) done: 2000 items"),
+        out.contains("interdomain: domain 0 (producer) done: 1000 items"),
         "{out}"
     );
     assert!(
-        out.contains("interdomain: domain 1 (consumer) done: 2000 items"),
+        out.contains("interdomain: domain 1 (consumer) done: 1000 items"),
         "{out}"
     );
 }

@@ -3,11 +3,11 @@
  * barrier, check every slot == round, barrier. A barrier that lets anyone
  * through early is caught by the slot check. Check also: exactly one
  * VCPU per barrier episode was the last arrival.
- * arg0: rounds (default 100).
+ * arg0: rounds (default 50).
  */
 #include "rt.h"
 
-WORKLOAD("barrier", 100, 0, 0, 0, 0, 0, 0, 0);
+WORKLOAD("barrier", 50, 0, 0, 0, 0, 0, 0, 0);
 
 static barrier_t bar ALIGNED(CACHELINE);
 static u64 *slots;  /* per VCPU, padded */

@@ -3,11 +3,11 @@
  * with the counters packed next to each other (8 per cache line), then
  * padded to one line each. Check: every counter ends at `iters`. Reports
  * the slowest VCPU's TSC cycles for both layouts.
- * arg0: increments per VCPU (default 10000).
+ * arg0: increments per VCPU (default 2000).
  */
 #include "rt.h"
 
-WORKLOAD("false-sharing", 10000, 0, 0, 0, 0, 0, 0, 0);
+WORKLOAD("false-sharing", 2000, 0, 0, 0, 0, 0, 0, 0);
 
 static volatile u64 *packed; /* counter i at packed[i] */
 static volatile u64 *padded; /* counter i at padded[i * 8] */

@@ -8,13 +8,13 @@
  * channel. Check: domain 1 verifies every value in order and returns its
  * checksum, which domain 0 compares with its own. Only VCPU 0 of each
  * domain takes part. See README-guest.md for what the builder must do.
- * arg0: items (default 2000); arg1: batch (default 16); arg2: ring slots
+ * arg0: items (default 1000); arg1: batch (default 16); arg2: ring slots
  * (default 64).
  */
 #include "rt.h"
 #include "ring.h"
 
-WORKLOAD("interdomain", 2000, 16, 64, 0, 0, 0, 0, 0);
+WORKLOAD("interdomain", 1000, 16, 64, 0, 0, 0, 0, 0);
 
 #define XDOM_MAGIC 0x58444f4d /* "MODX": header published by domain 0 */
 #define STREAM 0xd0

@@ -2,11 +2,11 @@
  * ipi-pingpong: VCPUs 2k and 2k+1 bounce an event-channel IPI back and
  * forth (a lone last VCPU pings itself). The initiator times each round
  * trip with rdtsc. Check: every VCPU handled exactly `iters` IPIs.
- * arg0: round trips per pair (default 100).
+ * arg0: round trips per pair (default 50).
  */
 #include "rt.h"
 
-WORKLOAD("ipi-pingpong", 100, 0, 0, 0, 0, 0, 0, 0);
+WORKLOAD("ipi-pingpong", 50, 0, 0, 0, 0, 0, 0, 0);
 
 struct rtt {
 	u64 sum, min, max, count;

@@ -4,13 +4,13 @@
  * other, and waits (SCHEDOP_block) when the ring is full or empty. A lone
  * last VCPU plays both roles, notifying itself. Check: every value arrives
  * in order (compared with the generator) and both checksums agree.
- * arg0: items per pair (default 2000); arg1: batch (default 16);
+ * arg0: items per pair (default 1000); arg1: batch (default 16);
  * arg2: ring slots, a power of two (default 64).
  */
 #include "rt.h"
 #include "ring.h"
 
-WORKLOAD("ring", 2000, 16, 64, 0, 0, 0, 0, 0);
+WORKLOAD("ring", 1000, 16, 64, 0, 0, 0, 0, 0);
 
 struct side {
 	u64 sum, bad, count;

@@ -3,11 +3,11 @@
  * test-and-test-and-set xchg spinlock. The critical section checks it is
  * alone (owner field) and does a split read-modify-write, so a broken lock
  * loses increments. Check: counter == VCPUs * iters.
- * arg0: increments per VCPU (default 1000).
+ * arg0: increments per VCPU (default 200).
  */
 #include "rt.h"
 
-WORKLOAD("spinlock", 1000, 0, 0, 0, 0, 0, 0, 0);
+WORKLOAD("spinlock", 200, 0, 0, 0, 0, 0, 0, 0);
 
 #define NOBODY 0xffffffffu
 static spinlock_t lock ALIGNED(CACHELINE) = SPINLOCK_INIT;

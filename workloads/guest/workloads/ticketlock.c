@@ -4,11 +4,11 @@
  * alone (owner field) and does a split read-modify-write, so a broken lock
  * loses increments. Check: counter == VCPUs * iters, and the lock handed
  * out and served exactly that many tickets.
- * arg0: increments per VCPU (default 1000).
+ * arg0: increments per VCPU (default 200).
  */
 #include "rt.h"
 
-WORKLOAD("ticketlock", 1000, 0, 0, 0, 0, 0, 0, 0);
+WORKLOAD("ticketlock", 200, 0, 0, 0, 0, 0, 0, 0);
 
 #define NOBODY 0xffffffffu
 static ticketlock_t lock ALIGNED(CACHELINE) = TICKETLOCK_INIT;

@@ -34,7 +34,7 @@ use crate::ids::{DomainId, Mfn, Port, VcpuId};
 use crate::memory::{AddressSpace, FrameStore, HypervisorMemory};
 use crate::regs::VcpuRegs;
 use crate::time::TimeScale;
-use crate::upcall::push_bounce_frame;
+use crate::upcall::{push_bounce_frame, UpcallStep};
 use crate::vcpu::{RunState, Vcpu};
 
 /// Hypervisor-wide settings.
@@ -578,16 +578,11 @@ impl Hypervisor {
         let Some(l) = dom.event_layout(v) else {
             return Upcall::NotDue;
         };
-        if !event_2l::upcall_due(mem, l.vcpu_info) {
-            return Upcall::NotDue;
-        }
-        let target = dom.vcpus[v.0 as usize].callbacks.event;
-        if target == 0 {
-            return Upcall::NoCallback;
-        }
-        match push_bounce_frame(regs, mem, 0, None, target) {
-            Ok(()) => {
-                mem.write_u8(l.vcpu_info + crate::abi::vcpu_info::UPCALL_MASK, 1);
+        let callback = dom.vcpus[v.0 as usize].callbacks.event;
+        match crate::upcall::try_upcall(regs, mem, l.vcpu_info, callback) {
+            Ok(UpcallStep::NotDue) => Upcall::NotDue,
+            Ok(UpcallStep::NoCallback) => Upcall::NoCallback,
+            Ok(UpcallStep::Delivered) => {
                 self.counters.upcalls += 1;
                 Upcall::Delivered
             }

@@ -4,7 +4,7 @@
 //! Guests here always run in guest kernel mode, so the frame goes on the
 //! current stack and the saved CS has its RPL cleared ("was kernel").
 
-use crate::memory::{Fault, GuestMemory};
+use crate::memory::{Fault, GuestMemory, HypervisorMemory};
 use crate::regs::{
     VcpuRegs, FLAT_KERNEL_CS, FLAT_KERNEL_SS, R11, RAX, RCX, RFLAGS_IF, RFLAGS_IOPL, RFLAGS_VM, RSP,
 };
@@ -46,6 +46,40 @@ pub fn push_bounce_frame(
     regs.rip = target;
     regs.rflags &= !ENTRY_CLEAR;
     Ok(())
+}
+
+/// What [`try_upcall`] did.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum UpcallStep {
+    /// No upcall due.
+    NotDue,
+    /// Due, but no event callback registered (`callback` 0).
+    NoCallback,
+    /// Delivered: `regs` enter the callback, events are masked.
+    Delivered,
+}
+
+/// The upcall check and delivery of one VCPU without the hypervisor
+/// (§2.6, §3.4): if `upcall_pending && !upcall_mask` in the vcpu_info at
+/// machine address `vcpu_info`, pushes the bounce frame, sets the mask and
+/// enters `callback`. For a core partition that caches its VCPU's
+/// vcpu_info address and event callback; a fault means the domain must
+/// crash ([`crate::hypervisor::Hypervisor::crash_domain`]).
+pub fn try_upcall(
+    regs: &mut VcpuRegs,
+    mem: &mut dyn HypervisorMemory,
+    vcpu_info: u64,
+    callback: u64,
+) -> Result<UpcallStep, Fault> {
+    if !crate::event_2l::upcall_due(mem, vcpu_info) {
+        return Ok(UpcallStep::NotDue);
+    }
+    if callback == 0 {
+        return Ok(UpcallStep::NoCallback);
+    }
+    push_bounce_frame(regs, mem, 0, None, callback)?;
+    mem.write_u8(vcpu_info + crate::abi::vcpu_info::UPCALL_MASK, 1);
+    Ok(UpcallStep::Delivered)
 }
 
 /// What the iret hypercall restored; the caller applies `upcall_mask`.

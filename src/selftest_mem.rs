@@ -33,6 +33,9 @@ pub struct CoherenceArgs {
     /// Replacement policy of every cache: lru, srrip or random.
     #[arg(long, default_value = "lru", value_parser = parse_replacement)]
     pub replacement: ReplacementKind,
+    /// Epoch length in cycles (default: the lookahead, exact mode).
+    #[arg(long)]
+    pub quantum: Option<u64>,
 }
 
 fn parse_protocol(s: &str) -> Result<Protocol, String> {
@@ -77,6 +80,7 @@ pub fn run_coherence(args: &CoherenceArgs) -> Result<ExitCode, String> {
         host_threads: args.host_threads,
         protocol: args.protocol,
         replacement: args.replacement,
+        quantum: args.quantum,
     };
     let started = Instant::now();
     let r = tester::run(&cfg)?;

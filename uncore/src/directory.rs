@@ -578,7 +578,7 @@ impl L3Slice {
     /// Runs one epoch as a partition: handles every due message in order.
     pub fn run_epoch<M: MemPayload>(&mut self, ctx: &mut EpochCtx<'_, M>) {
         while let Some(m) = ctx.pop_due() {
-            let now = m.time.max(self.now);
+            let now = m.time.max(self.now).max(ctx.epoch_start());
             let msg = m
                 .payload
                 .into_mem()

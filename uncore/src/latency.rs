@@ -163,12 +163,12 @@ impl LatCore {
             match (msg, own) {
                 (Some(m), o) if o.is_none_or(|o| m <= o) => {
                     let m = ctx.pop_due().expect("peeked");
-                    self.now = self.now.max(m.time);
+                    self.now = self.now.max(m.time).max(ctx.epoch_start());
                     self.hier.handle_message(self.now, m.payload);
                     self.completions();
                 }
                 (_, Some(o)) => {
-                    self.now = self.now.max(o);
+                    self.now = self.now.max(o).max(ctx.epoch_start());
                     self.hier.advance(self.now);
                     if self.next.is_some_and(|n| n <= self.now) {
                         self.next = None;

@@ -117,7 +117,7 @@ impl MemCtrl {
     /// Runs one epoch as a partition.
     pub fn run_epoch<M: MemPayload>(&mut self, ctx: &mut EpochCtx<'_, M>) {
         while let Some(m) = ctx.pop_due() {
-            let now = m.time.max(self.now);
+            let now = m.time.max(self.now).max(ctx.epoch_start());
             self.step(now);
             let msg = m
                 .payload

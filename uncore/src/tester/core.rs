@@ -161,6 +161,11 @@ impl TestCore {
         self.mix
     }
 
+    /// The time of the last event it handled.
+    pub fn now(&self) -> Cycle {
+        self.now
+    }
+
     /// Whether it ran its whole program and drained everything.
     pub fn finished(&self) -> bool {
         self.ops_left == 0 && self.wait == Wait::Idle && self.hier.is_quiet()
@@ -184,14 +189,14 @@ impl TestCore {
             match (msg, own) {
                 (Some(m), o) if o.is_none_or(|o| m <= o) => {
                     let m = ctx.pop_due().expect("peeked");
-                    self.now = self.now.max(m.time);
+                    self.now = self.now.max(m.time).max(ctx.epoch_start());
                     self.hier.handle_message(self.now, m.payload);
                     self.collect();
                     self.completions();
                     self.retry();
                 }
                 (_, Some(o)) => {
-                    self.now = self.now.max(o);
+                    self.now = self.now.max(o).max(ctx.epoch_start());
                     self.hier.advance(self.now);
                     self.collect();
                     self.completions();

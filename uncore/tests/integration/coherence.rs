@@ -1,29 +1,97 @@
 //! The coherence random tester, small seeded runs.
 
 use smpsim_engine::HostThreads;
-use smpsim_uncore::tester::{run, summary_line, TesterConfig};
+use smpsim_uncore::config::{Protocol, ReplacementKind};
+use smpsim_uncore::tester::{detail_lines, run, summary_line, TesterConfig, TesterReport};
 
-fn cfg(cores: u32, ops: u64, seed: u64, threads: HostThreads) -> TesterConfig {
+fn cfg(cores: u32, ops: u64, seed: u64) -> TesterConfig {
     TesterConfig {
         cores,
         ops,
         seed,
-        host_threads: threads,
         ..TesterConfig::default()
     }
 }
 
+fn output(r: &TesterReport) -> Vec<String> {
+    let mut lines = detail_lines(r);
+    lines.push(summary_line(r));
+    lines
+}
+
+fn assert_clean(r: &TesterReport, ops: u64) {
+    assert_eq!(r.violations, 0, "{}", output(r).join("\n"));
+    assert_eq!(r.mix.iter().sum::<u64>(), ops);
+    assert!(r.checked_reads > ops / 4, "{r:?}");
+}
+
 #[test]
 fn mesi_random_test_has_no_violations() {
-    let r = run(&cfg(4, 20_000, 3, HostThreads::Count(1))).expect("runs");
-    eprintln!(
-        "{}  cycles {} checked {} mix {:?}",
-        summary_line(&r),
-        r.cycles,
-        r.checked_reads,
-        r.mix
-    );
-    assert_eq!(r.violations, 0);
-    assert_eq!(r.mix.iter().sum::<u64>(), 20_000);
-    assert!(r.checked_reads > 5_000, "{r:?}");
+    let r = run(&cfg(4, 20_000, 3)).expect("runs");
+    assert_clean(&r, 20_000);
+    let g = |n: &str| r.stats.group_counter("l3", n).expect("declared");
+    assert!(g("dir.forwards") > 0 && g("dir.back_invalidations") > 0 && g("dir.stale_puts") > 0);
+}
+
+#[test]
+fn output_is_identical_for_one_two_and_per_core_host_threads() {
+    let mut outs = Vec::new();
+    for t in [
+        HostThreads::Count(1),
+        HostThreads::Count(2),
+        HostThreads::PerCore,
+    ] {
+        let r = run(&TesterConfig {
+            host_threads: t,
+            ..cfg(4, 6_000, 7)
+        })
+        .expect("runs");
+        assert_clean(&r, 6_000);
+        outs.push((output(&r), r.stats));
+    }
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[0], outs[2]);
+}
+
+#[test]
+fn moesi_srrip_and_random_replacement_have_no_violations() {
+    let moesi = TesterConfig {
+        protocol: Protocol::Moesi,
+        ..cfg(6, 12_000, 11)
+    };
+    let r = run(&moesi).expect("runs");
+    assert_clean(&r, 12_000);
+    for replacement in [ReplacementKind::Srrip, ReplacementKind::Random] {
+        let r = run(&TesterConfig {
+            replacement,
+            ..cfg(4, 8_000, 5)
+        })
+        .expect("runs");
+        assert_clean(&r, 8_000);
+    }
+}
+
+#[test]
+fn quantum_up_to_lookahead_equals_lockstep() {
+    let exact = run(&cfg(3, 4_000, 9)).expect("runs");
+    let lockstep = run(&TesterConfig {
+        quantum: Some(1),
+        ..cfg(3, 4_000, 9)
+    })
+    .expect("runs");
+    assert_eq!(output(&exact), output(&lockstep));
+    assert_eq!(exact.stats, lockstep.stats);
+}
+
+#[test]
+fn lax_quantum_keeps_values_right_and_deterministic() {
+    let lax = |t| TesterConfig {
+        quantum: Some(40),
+        host_threads: t,
+        ..cfg(4, 8_000, 13)
+    };
+    let a = run(&lax(HostThreads::Count(1))).expect("runs");
+    let b = run(&lax(HostThreads::Count(2))).expect("runs");
+    assert_clean(&a, 8_000);
+    assert_eq!(output(&a), output(&b));
 }

@@ -39,7 +39,7 @@
 //! ([`time`]) and the [`hypervisor::Hypervisor`] that ties them together
 //! (its module doc says how the machine drives it). Not built: grant
 //! tables, memory_op/ballooning, the PV MMU calls other than update_va_mapping,
-//! save/restore, the FIFO event ABI, guest user mode.
+//! save/restore, the FIFO event ABI, runstate areas, guest user mode.
 //!
 //! # Planned shape (the contract the machine will follow)
 //! Hypercalls trap out of a core as an exit. Calls that only touch the
@@ -58,7 +58,10 @@
 //! one hypervisor partition or at barriers. A core that applies a raise to
 //! guest memory itself uses [`event_2l::raise`] on
 //! [`hypervisor::Domain::event_layout`] and then
-//! [`hypervisor::Hypervisor::note_raised`] for the run-state half (wakes).
+//! [`hypervisor::Hypervisor::note_raised`] for the run-state half (wakes);
+//! one that checks for upcalls at its instruction boundaries uses
+//! [`upcall::try_upcall`] with its VCPU's cached vcpu_info address and event
+//! callback.
 
 pub mod abi;
 pub mod builder;

@@ -209,6 +209,16 @@ struct Prepared {
 /// Runs `cfg.cases` cases, writing mismatch reports to `out` (the caller
 /// prints [`Summary::last_line`]). Native batches run in a forked child
 /// while this thread simulates the same batch.
+///
+/// ```
+/// use smpsim_cores::difftest::{run, Config};
+/// let mut cfg = Config::new(200, 7);
+/// cfg.region_end = false;
+/// let mut report = Vec::new();
+/// let summary = run(&cfg, &mut report).expect("the sandbox runs on x86-64 Linux");
+/// assert_eq!(summary.cases, 200);
+/// assert!(summary.last_line().starts_with("isa-difftest: 200 cases, "));
+/// ```
 pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, DifftestError> {
     let io = |e: std::io::Error| DifftestError::Output(e.to_string());
     if !cfg.caps.amd {

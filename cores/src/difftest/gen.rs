@@ -612,7 +612,10 @@ impl Cx<'_> {
         let plan = self.mem_plan(code, m, lock, scope);
         let (ops, mem) = self.fill_operands(code, m, &plan, scope);
         let mut main = make(code, &ops)?;
-        if lock && main.op0_kind() == iced_x86::OpKind::Memory {
+        // A lock prefix on a register destination or a non-lockable
+        // instruction is #UD: tried now and then.
+        let stray_lock = self.rng.chance(1);
+        if (lock && main.op0_kind() == iced_x86::OpKind::Memory) || stray_lock {
             main.set_has_lock_prefix(true);
         }
         if !encodes(&main) || self.writes_reserved(&main, m, scope) {
@@ -894,7 +897,8 @@ mod tests {
         let g = gen();
         for i in 0..500 {
             let asm = g.case(9, i).assemble();
-            let mut d = Decoder::with_ip(64, &asm.bytes, CODE_BASE, DecoderOptions::NONE);
+            let mut d =
+                Decoder::with_ip(64, &asm.bytes, CODE_BASE, DecoderOptions::NO_INVALID_CHECK);
             for &(off, len) in &asm.insns {
                 let ins = d.decode();
                 assert!(!ins.is_invalid(), "case {i}: invalid at {off:#x}");
@@ -920,7 +924,7 @@ mod tests {
             })
             .collect();
         let out = run_batch(&inputs).expect("sandbox runs");
-        let (mut divide_errors, mut gp) = (0, 0);
+        let (mut divide_errors, mut gp, mut ud) = (0, 0, 0);
         for (i, o) in out.iter().enumerate() {
             match o {
                 Outcome::Ran {
@@ -935,11 +939,13 @@ mod tests {
                 }
                 Outcome::Ran { fault: Some(f), .. } => {
                     let d = crate::difftest::report::disassemble(&code[i]);
-                    // #DE from div/idiv; #GP only from a non-canonical wr*sbase.
+                    // #DE from div/idiv; #GP only from a non-canonical
+                    // wr*sbase; #UD only from a stray lock prefix.
                     let wrbase = d.contains("wrfsbase") || d.contains("wrgsbase");
                     match f.vector {
                         0 => divide_errors += 1,
                         13 if wrbase => gp += 1,
+                        6 if d.contains("lock") => ud += 1,
                         _ => panic!("case {i}: unexpected fault {f:?}\n{d}"),
                     }
                 }
@@ -953,6 +959,7 @@ mod tests {
             "{divide_errors} divide errors"
         );
         assert!(gp < 20, "{gp} #GP");
+        assert!(ud > 0 && ud < 100, "{ud} #UD from stray lock prefixes");
     }
 
     #[test]

@@ -148,7 +148,7 @@ fn hex(b: &[u8]) -> String {
 /// The case's instructions: address, bytes and Intel-syntax disassembly.
 pub fn disassemble(asm: &Assembled) -> String {
     let mut out = String::new();
-    let mut d = Decoder::with_ip(64, &asm.bytes, CODE_BASE, DecoderOptions::NONE);
+    let mut d = Decoder::with_ip(64, &asm.bytes, CODE_BASE, DecoderOptions::NO_INVALID_CHECK);
     let mut f = IntelFormatter::new();
     let mut text = String::new();
     while d.can_decode() {
@@ -165,7 +165,7 @@ pub fn disassemble(asm: &Assembled) -> String {
 
 /// The mnemonics of the assembled code, in order.
 pub fn mnemonics(asm: &Assembled) -> Vec<Mnemonic> {
-    let mut d = Decoder::with_ip(64, &asm.bytes, CODE_BASE, DecoderOptions::NONE);
+    let mut d = Decoder::with_ip(64, &asm.bytes, CODE_BASE, DecoderOptions::NO_INVALID_CHECK);
     let mut v = Vec::new();
     while d.can_decode() {
         v.push(d.decode().mnemonic());

@@ -27,6 +27,9 @@ pub struct Workload {
     pub description: &'static str,
     /// Domains the builder creates from this image (2 for interdomain).
     pub domains: u32,
+    /// True for `fault`, which misbehaves on purpose and always ends with
+    /// SHUTDOWN_crash; every other workload must end with PASS.
+    pub crashes_on_purpose: bool,
     /// Arguments in `params.arg` order.
     pub args: &'static [ArgSpec],
     /// The static x86-64 ELF image.
@@ -42,6 +45,7 @@ impl fmt::Debug for Workload {
         f.debug_struct("Workload")
             .field("name", &self.name)
             .field("domains", &self.domains)
+            .field("crashes_on_purpose", &self.crashes_on_purpose)
             .field("args", &self.args)
             .field("image_bytes", &self.image.len())
             .finish()
@@ -206,6 +210,7 @@ static CATALOGUE: &[Workload] = &[
         name: "hello",
         description: "every VCPU prints a line and IPIs its neighbour; checks all checked in and every IPI arrived once",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[],
         image: images::IMAGE_HELLO,
         data_bytes: |n, _| n * 8 + LINE,
@@ -215,6 +220,7 @@ static CATALOGUE: &[Workload] = &[
         name: "ipi-pingpong",
         description: "VCPU pairs bounce event-channel IPIs, timing round trips with rdtsc; checks every IPI count",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[arg("iters", 50, "round trips per pair")],
         image: images::IMAGE_IPI_PINGPONG,
         data_bytes: |n, _| n * LINE + LINE,
@@ -224,6 +230,7 @@ static CATALOGUE: &[Workload] = &[
         name: "spinlock",
         description: "contended counter under an xchg spinlock; checks mutual exclusion and the final count",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[arg("iters", 200, "increments per VCPU")],
         image: images::IMAGE_SPINLOCK,
         data_bytes: |n, _| n * LINE + LINE,
@@ -233,6 +240,7 @@ static CATALOGUE: &[Workload] = &[
         name: "ticketlock",
         description: "contended counter under a FIFO ticket lock; checks mutual exclusion, the count and the tickets served",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[arg("iters", 200, "increments per VCPU")],
         image: images::IMAGE_TICKETLOCK,
         data_bytes: |n, _| n * LINE + LINE,
@@ -242,6 +250,7 @@ static CATALOGUE: &[Workload] = &[
         name: "barrier",
         description: "rounds of a sense-reversing barrier; checks nobody passes early and one last arrival per episode",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[arg("rounds", 50, "barrier rounds (two episodes each)")],
         image: images::IMAGE_BARRIER,
         data_bytes: |n, _| 2 * n * LINE + 2 * LINE,
@@ -251,6 +260,7 @@ static CATALOGUE: &[Workload] = &[
         name: "false-sharing",
         description: "per-VCPU counters packed in shared lines, then padded; checks every count, reports cycles",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[arg("iters", 2000, "increments per VCPU per layout")],
         image: images::IMAGE_FALSE_SHARING,
         data_bytes: |n, _| n * 8 + 2 * n * LINE + 3 * LINE,
@@ -260,6 +270,7 @@ static CATALOGUE: &[Workload] = &[
         name: "reduction",
         description: "parallel sum of a[i] = 3i+1; checks the closed form every round",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[
             arg("elements", 65536, "array elements (8 bytes each)"),
             arg("rounds", 2, "times the array is summed"),
@@ -272,6 +283,7 @@ static CATALOGUE: &[Workload] = &[
         name: "stream",
         description: "STREAM copy/scale/add/triad on u64 arrays; checks every element, reports bytes per cycle",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[
             arg("elements", 16384, "elements per array (8 bytes each, three arrays)"),
             arg("iters", 2, "iterations of the four kernels"),
@@ -284,6 +296,7 @@ static CATALOGUE: &[Workload] = &[
         name: "pointer-chase",
         description: "walks a random cyclic permutation of cache-line nodes per VCPU; checks the cycle length, reports load latency",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[
             arg("nodes", 4096, "nodes per VCPU (64 bytes each)"),
             arg("laps", 2, "walks around the cycle"),
@@ -296,6 +309,7 @@ static CATALOGUE: &[Workload] = &[
         name: "ring",
         description: "producer/consumer VCPU pairs over shared-memory rings with event notifications; checks order and checksums",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[
             arg("items", 1000, "values per producer"),
             arg("batch", 16, "values per notification"),
@@ -309,6 +323,7 @@ static CATALOGUE: &[Workload] = &[
         name: "timer",
         description: "single-shot, set_timer_op, poll timeout and periodic VIRQ_TIMER on every VCPU; checks no early fire and tick counts",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[
             arg("period_us", 1000, "periodic timer period in microseconds (>= 1000)"),
             arg("ticks", 5, "periodic ticks to count"),
@@ -322,8 +337,19 @@ static CATALOGUE: &[Workload] = &[
         name: "stress",
         description: "many-VCPU stress: rounds of a rotating IPI, a ticket-locked counter and a barrier; checks IPI counts and the counter",
         domains: 1,
+        crashes_on_purpose: false,
         args: &[arg("rounds", 8, "rounds")],
         image: images::IMAGE_STRESS,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "fault",
+        description: "misbehaves on purpose (1 unmapped load, 2 ud2, 3 divide by zero, 4 bad hypercall argument, 5 x87); always ends with SHUTDOWN_crash",
+        domains: 1,
+        crashes_on_purpose: true,
+        args: &[arg("mode", 1, "1 #PF, 2 #UD, 3 #DE, 4 bad hypercall argument, 5 x87 instruction")],
+        image: images::IMAGE_FAULT,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
     },
@@ -331,6 +357,7 @@ static CATALOGUE: &[Workload] = &[
         name: "interdomain",
         description: "two domains: an interdomain event channel and a ring in a builder-shared area; checks order and checksum",
         domains: 2,
+        crashes_on_purpose: false,
         args: &[
             arg("items", 1000, "values sent from domain 0 to domain 1"),
             arg("batch", 16, "values per notification"),
@@ -347,7 +374,7 @@ mod tests {
     use super::*;
 
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, barrier, false-sharing, \
-                       reduction, stream, pointer-chase, ring, timer, stress, interdomain";
+                       reduction, stream, pointer-chase, ring, timer, stress, fault, interdomain";
 
     #[test]
     fn find_error_lists_every_valid_name() {

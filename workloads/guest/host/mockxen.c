@@ -22,6 +22,10 @@
  *   spurious upcall (upcall_pending set, nothing pending: what
  *   register_vcpu_info does in Xen) on every VCPU every N microseconds, so
  *   upcalls land at arbitrary guest instructions.
+ * - Faults in guest code (SIGSEGV, SIGILL, SIGFPE) are bounced to the
+ *   guest's set_trap_table handler for #PF, #UD or #DE with Xen's exception
+ *   frame (RCX, R11, [error code], RIP, CS, RFLAGS, RSP, SS; cr2 set);
+ *   without a handler the process dies of the signal.
  * - SCHEDOP_shutdown ends the process with exit status = reason.
  * - With two images, the process forks into two domains (domids 1 and 2)
  *   sharing a "world" mapping at 0x200000: both shared_info pages, the
@@ -101,6 +105,8 @@ struct dom {
 	struct vcpu vc[MAXV];
 	struct port pt[NPORTS];
 	int nv;
+	u64 trap[256];    /* set_trap_table handlers */
+	u8 trap_mask[256]; /* flags bit 2: mask events on entry */
 };
 
 /* Mapped at WORLD_VA, shared by the domains' processes. */
@@ -525,8 +531,14 @@ static long update_va_mapping(u64 va, u64 pte)
 static long dispatch(u64 a1, u64 a2, u64 a3, u64 nr)
 {
 	switch (nr) {
-	case 0: /* set_trap_table */
+	case 0: { /* set_trap_table: {u8 vector, u8 flags, u16 cs, u64 address}... */
+		const u8 *t = (const u8 *)a1;
+		for (int i = 0; i < 256 && t && *(const u64 *)(t + 16 * i + 8); i++) {
+			D->trap[t[16 * i]] = *(const u64 *)(t + 16 * i + 8);
+			D->trap_mask[t[16 * i]] = t[16 * i + 1] & 4;
+		}
 		return 0;
+	}
 	case 4: /* set_callbacks(event, failsafe, syscall) */
 		cur->callback = a1;
 		return 0;
@@ -600,7 +612,8 @@ __asm__(".text\n"
 	"mock_entry:\n"
 	"  pushq %rbp\n"
 	"  movq %rsp, %rbp\n"
-	"  pushq %r9\n"
+	"  pushq %r9\n"      /* -8(%rbp) */
+	"  subq $8, %rsp\n"  /* -16(%rbp): the result, across the next call */
 	"  andq $-16, %rsp\n"
 	"  movq %r10, %rcx\n"
 	"  movl %eax, %r9d\n"
@@ -743,6 +756,36 @@ static void *noise_thread(void *a)
 	return NULL;
 }
 
+/* A fault in guest code: bounce it to the guest's trap handler. */
+static void on_fault(int sig, siginfo_t *info, void *ctx)
+{
+	greg_t *g = ((ucontext_t *)ctx)->uc_mcontext.gregs;
+	u64 rip = (u64)g[REG_RIP], rsp = (u64)g[REG_RSP];
+	int vec = sig == SIGSEGV ? 14 : sig == SIGILL ? 6 : 0;
+	if (!cur || rip < guest_text_lo || rip >= guest_text_hi || !D->trap[vec]) {
+		signal(sig, SIG_DFL); /* not the guest's, or no handler: die of it */
+		return;
+	}
+	int err = vec == 14;
+	u64 *f = (u64 *)((rsp & ~15UL) - 8 * (7 + err));
+	int i = 0;
+	f[i++] = (u64)g[REG_RCX];
+	f[i++] = (u64)g[REG_R11];
+	if (err)
+		f[i++] = (u64)g[REG_ERR];
+	f[i++] = rip;
+	f[i++] = 0xe030;
+	f[i++] = (u64)g[REG_EFL] | 0x200;
+	f[i++] = rsp;
+	f[i++] = 0xe02b;
+	if (vec == 14)
+		cur->vi->cr2 = (u64)info->si_addr;
+	if (D->trap_mask[vec])
+		cur->vi->upcall_mask = 1;
+	g[REG_RSP] = (greg_t)f;
+	g[REG_RIP] = (greg_t)D->trap[vec];
+}
+
 static void become_vcpu(struct vcpu *v)
 {
 	stack_t ss = { .ss_sp = malloc(1 << 16), .ss_size = 1 << 16, .ss_flags = 0 };
@@ -829,6 +872,10 @@ int main(int argc, char **argv)
 	sa.sa_sigaction = on_kick;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_sigaction = on_fault;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGILL, &sa, NULL);
+	sigaction(SIGFPE, &sa, NULL);
 	const char *noise = getenv("MOCKXEN_NOISE_US");
 	if (noise && atol(noise) > 0) {
 		pthread_t nt;

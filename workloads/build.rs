@@ -43,7 +43,6 @@ const LDFLAGS: &[&str] = &[
     "-Wl,--build-id=none",
     "-Wl,-z,noexecstack",
     "-Wl,-z,max-page-size=4096",
-    "-Wl,--no-warn-rwx-segments",
 ];
 
 fn main() {

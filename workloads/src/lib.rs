@@ -17,7 +17,8 @@
 //! # Invariants
 //! - Every workload checks its own result and shuts down with
 //!   SHUTDOWN_poweroff after printing `PASS <name>`, or with SHUTDOWN_crash
-//!   after printing `FAIL <name>: <why>`.
+//!   after printing `FAIL <name>: <why>`. The one exception, `fault`
+//!   ([`Workload::crashes_on_purpose`]), always crashes.
 //! - Guests are deterministic: no randomness except seeded generators, so a
 //!   deterministic machine gives byte-identical console output.
 //! - Images are linked at [`VIRT_BASE`] with `p_paddr = p_vaddr - VIRT_BASE`.
@@ -26,6 +27,12 @@
 //! Compiled at build time → looked up by name ([`find`]) → parsed
 //! ([`ElfImage::parse`]) → turned into memory contents with the builder's
 //! parameters ([`load_plan`]) → run by the simulated hypervisor.
+//!
+//! # Testing
+//! Besides the unit tests here, `tests/native.rs` runs every image natively
+//! under `guest/host/mockxen.c` (a user-space imitation of the Xen PV ABI,
+//! with asynchronous upcalls and two-domain runs) and host unit tests of
+//! the runtime's pure C code; see README-guest.md.
 //!
 //! # Errors
 //! [`ElfError`] names what is wrong with a bad image (bad magic, wrong

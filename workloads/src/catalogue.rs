@@ -334,6 +334,16 @@ static CATALOGUE: &[Workload] = &[
         shared_bytes: no_shared,
     },
     Workload {
+        name: "evtchn",
+        description: "event-channel semantics on a loopback channel: bind raises, masked ports pend, poll, bind_vcpu, close",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[],
+        image: images::IMAGE_EVTCHN,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+    },
+    Workload {
         name: "stress",
         description: "many-VCPU stress: rounds of a rotating IPI, a ticket-locked counter and a barrier; checks IPI counts and the counter",
         domains: 1,
@@ -374,7 +384,7 @@ mod tests {
     use super::*;
 
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, barrier, false-sharing, \
-                       reduction, stream, pointer-chase, ring, timer, stress, fault, interdomain";
+                       reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain";
 
     #[test]
     fn find_error_lists_every_valid_name() {

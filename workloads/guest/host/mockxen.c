@@ -452,6 +452,27 @@ static long evtchn_op(int cmd, u32 *a)
 		return bind_interdomain(a);
 	case 6:
 		return alloc_unbound(a);
+	case 3: { /* close: an interdomain peer goes back to unbound */
+		u32 p = a[0];
+		if (p == 0 || p >= NPORTS || ports[p].state == P_FREE)
+			return -22;
+		if (ports[p].state == P_INTERDOMAIN) {
+			struct port *r = &W->dom[ports[p].remote_dom].pt[ports[p].remote_port];
+			r->state = P_UNBOUND;
+			r->remote_dom = me;
+		}
+		if (ports[p].state == P_VIRQ)
+			vcpus[ports[p].vcpu].timer_port = 0;
+		memset(&ports[p], 0, sizeof(ports[p]));
+		return 0;
+	}
+	case 8: /* bind_vcpu {port, vcpu} */
+		if (a[0] >= NPORTS || a[1] >= (u32)nr_vcpus)
+			return -22;
+		if (ports[a[0]].state != P_UNBOUND && ports[a[0]].state != P_INTERDOMAIN)
+			return -22;
+		ports[a[0]].vcpu = (int)a[1];
+		return 0;
 	case 7: { /* bind_ipi {vcpu, port} */
 		if (a[0] >= (u32)nr_vcpus)
 			return -2;

@@ -19,8 +19,6 @@ static u64 *periodic_ns; /* per VCPU, padded: span of the periodic ticks */
 void workload_init(void)
 {
 	periodic_ns = heap_alloc(nr_cpus * CACHELINE, CACHELINE);
-	if (shared->vcpu_info[0].time.tsc_to_system_mul == 0 && cpus[0].vi->time.tsc_to_system_mul == 0)
-		guest_fail("vcpu_time_info is not set (tsc_to_system_mul = 0)");
 }
 
 static void check_not_early(struct cpu *c, const char *what, u64 deadline)
@@ -85,6 +83,8 @@ static void periodic(struct cpu *c, u64 period, u64 ticks)
 void workload_run(struct cpu *c)
 {
 	u64 period = arg(0) * 1000, ticks = arg(1), delay = arg(2) * 1000;
+	if (READ_ONCE(c->vi->time.tsc_to_system_mul) == 0)
+		guest_fail("VCPU %u: its vcpu_time_info is not set (tsc_to_system_mul = 0)", c->id);
 	timer_bind();
 	singleshot(c, delay);
 	timer_op(c, delay);

@@ -2,7 +2,8 @@
 //! (loads, stores, ALU, multiply, a data-dependent branch) through the
 //! whole path (translation cache lookup + uop execution, no timing).
 //!
-//! `cargo bench -p smpsim-cores --bench functional`
+//! `cargo bench -p smpsim-cores --bench functional`; profile with
+//! `SMPSIM_BENCH_ITERS=200000 valgrind --tool=callgrind <bench binary>`.
 
 use smpsim_cores::{ArchState, CpuidModel, Exit, FlatMemory, FuncCore, GuestMemory};
 use std::time::Instant;
@@ -37,7 +38,11 @@ fn program(iters: u32) -> Vec<u8> {
 }
 
 fn main() {
-    let iters = 8_000_000u32;
+    // SMPSIM_BENCH_ITERS shortens the run (e.g. under callgrind).
+    let iters = std::env::var("SMPSIM_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8_000_000u32);
     let mut best = 0.0f64;
     for round in 0..3 {
         let mut mem = FlatMemory::new();

@@ -5,6 +5,7 @@
 //! per-instruction snapshot, see [`crate::translate`]) and no memory
 //! written (one store per instruction, or a write probe first).
 
+mod fast;
 mod str_op;
 
 use crate::alu::{self, mask, sext};
@@ -43,6 +44,11 @@ pub(crate) struct Cpu {
     pub executed: u64,
     /// Code pages written by stores of the current instruction.
     pub smc_pages: Vec<u64>,
+    /// `executed` when the current block was entered (rdtsc adds the
+    /// instruction's index in the block).
+    block_base: u64,
+    /// Registers saved by the current instruction's `Snap` uop.
+    saved: [u64; NUM_REGS],
 }
 
 /// What the executor needs from its core besides registers and memory.
@@ -58,8 +64,13 @@ pub(crate) struct Env<'a> {
 /// How a uop ends.
 enum Flow {
     Next,
+    /// Next, but the uop wrote a page holding translations.
+    Smc,
     Jump(u64),
-    Pf(PageFault),
+    /// Page fault on a read of this address (kept to 16 bytes with `PfW`).
+    PfR(u64),
+    /// Page fault on a write of this address.
+    PfW(u64),
     De,
     Gp,
     Raise(u8, usize),
@@ -67,13 +78,14 @@ enum Flow {
     Syscall,
 }
 
-/// Register state saved before an instruction that may need rolling back.
-// Lives on the stack for one instruction; boxing `All` would allocate.
-#[allow(clippy::large_enum_variant)]
-enum Saved {
-    Nothing,
-    Flags(u64),
-    All([u64; NUM_REGS]),
+impl Flow {
+    fn pf(pf: PageFault) -> Self {
+        if pf.write {
+            Flow::PfW(pf.addr)
+        } else {
+            Flow::PfR(pf.addr)
+        }
+    }
 }
 
 /// How a block's execution ends.
@@ -132,19 +144,20 @@ impl Cpu {
             cycle_base: 0,
             executed: 0,
             smc_pages: Vec::new(),
+            block_base: 0,
+            saved: [0; NUM_REGS],
         }
     }
 
     /// Writes `v` to register `d` at `size` bytes (x86 merge/zero-extend rules).
     #[inline(always)]
     pub fn wb(&mut self, d: u8, size: u8, v: u64) {
+        // Indexed by size & 7 (8 maps to 0): bits kept, bits written.
+        const KEEP: [u64; 8] = [0, !0xff, !0xffff, 0, 0, 0, 0, 0];
+        const WRITE: [u64; 8] = [u64::MAX, 0xff, 0xffff, 0, 0xffff_ffff, 0, 0, 0];
         let d = ix(d);
-        self.r[d] = match size {
-            1 => (self.r[d] & !0xff) | (v & 0xff),
-            2 => (self.r[d] & !0xffff) | (v & 0xffff),
-            4 => v & 0xffff_ffff,
-            _ => v,
-        };
+        let k = usize::from(size & 7);
+        self.r[d] = (self.r[d] & KEEP[k]) | (v & WRITE[k]);
     }
 
     #[inline(always)]
@@ -180,22 +193,29 @@ impl Cpu {
         self.ea(u).wrapping_add(self.r[ix(u.fl)])
     }
 
-    /// Records a store for self-modifying-code detection.
+    /// Records a store for self-modifying-code detection; true if it wrote
+    /// a page holding translations.
     #[inline(always)]
-    fn note_store(&mut self, env: &Env<'_>, addr: u64, size: u8) {
+    fn note_store(&mut self, env: &Env<'_>, addr: u64, size: u8) -> bool {
         let (p0, p1) = (addr >> 12, addr.wrapping_add(u64::from(size) - 1) >> 12);
-        if env.code.maybe(p0) || env.code.maybe(p1) {
-            for p in [p0, p1] {
-                if env.code.contains(p) && !self.smc_pages.contains(&p) {
+        if !env.code.maybe(p0) && !env.code.maybe(p1) {
+            return false;
+        }
+        let mut hit = false;
+        for p in [p0, p1] {
+            if env.code.contains(p) {
+                hit = true;
+                if !self.smc_pages.contains(&p) {
                     self.smc_pages.push(p);
                 }
             }
         }
+        hit
     }
 
-    /// Current cycle count as rdtsc sees it.
-    fn cycles(&self) -> u64 {
-        self.cycle_base.wrapping_add(self.executed)
+    /// Cycle count as rdtsc at index `k` of the current block sees it.
+    fn cycles(&self, k: u64) -> u64 {
+        self.cycle_base.wrapping_add(self.block_base + k)
     }
 
     /// Runs `blk` from its first instruction.
@@ -205,6 +225,15 @@ impl Cpu {
         mem: &mut dyn GuestMemory,
         env: &Env<'_>,
     ) -> BlockExit {
+        self.block_base = self.executed;
+        if !blk.has_rep && env.max - self.executed >= blk.insns.len() as u64 {
+            return self.exec_fast(blk, mem, env);
+        }
+        self.exec_slow(blk, mem, env)
+    }
+
+    /// Instruction by instruction: for REP and for the budget's last block.
+    fn exec_slow(&mut self, blk: &Block, mem: &mut dyn GuestMemory, env: &Env<'_>) -> BlockExit {
         for ins in &blk.insns {
             if self.executed >= env.max {
                 return BlockExit::Limit(ins.rip);
@@ -212,26 +241,21 @@ impl Cpu {
             if ins.rep != 0 {
                 return self.exec_rep(blk, ins, mem, env);
             }
-            let saved = self.save(ins);
             for u in &blk.uops[usize::from(ins.start)..usize::from(ins.end)] {
                 match self.exec_uop(u, mem, env) {
-                    Flow::Next => {}
+                    Flow::Next | Flow::Smc => {}
                     Flow::Jump(t) => {
                         self.executed += 1;
                         return BlockExit::Next(t);
                     }
-                    Flow::Hlt => {
-                        return self.retire_exit(BlockExit::Hlt(ins.rip + u64::from(ins.len)))
-                    }
-                    Flow::Syscall => {
-                        return self.retire_exit(BlockExit::Syscall(ins.rip + u64::from(ins.len)))
-                    }
-                    f => return self.fault(blk, ins, saved, f),
+                    Flow::Hlt => return self.retire_exit(BlockExit::Hlt(ins.next_rip())),
+                    Flow::Syscall => return self.retire_exit(BlockExit::Syscall(ins.next_rip())),
+                    f => return self.fault(blk, ins, f),
                 }
             }
             self.executed += 1;
             if !self.smc_pages.is_empty() {
-                return BlockExit::Next(ins.rip + u64::from(ins.len));
+                return BlockExit::Next(ins.next_rip());
             }
         }
         BlockExit::Next(blk.end_rip)
@@ -242,25 +266,33 @@ impl Cpu {
         e
     }
 
-    /// Saves what a fault inside `ins` must restore.
-    #[inline(always)]
-    fn save(&self, ins: &InsnInfo) -> Saved {
+    fn fault(&mut self, blk: &Block, ins: &InsnInfo, f: Flow) -> BlockExit {
+        // The instruction's `Snap` (its first uop) saved what must come back.
         match ins.snapshot {
-            0 => Saved::Nothing,
-            1 => Saved::Flags(self.r[F]),
-            _ => Saved::All(self.r),
-        }
-    }
-
-    fn fault(&mut self, blk: &Block, ins: &InsnInfo, saved: Saved, f: Flow) -> BlockExit {
-        match saved {
-            Saved::Nothing => {}
-            Saved::Flags(x) => self.r[F] = x,
-            Saved::All(r) => self.r = r,
+            0 => {}
+            1 => self.r[F] = self.saved[F],
+            _ => self.r = self.saved,
         }
         self.smc_pages.clear();
         let (vector, addr, detail) = match f {
-            Flow::Pf(pf) => (14, pf.addr, pf.to_string()),
+            Flow::PfR(a) => (
+                14,
+                a,
+                PageFault {
+                    addr: a,
+                    write: false,
+                }
+                .to_string(),
+            ),
+            Flow::PfW(a) => (
+                14,
+                a,
+                PageFault {
+                    addr: a,
+                    write: true,
+                }
+                .to_string(),
+            ),
             Flow::De => (0, 0, format!("#DE: divide error at {:#x}", ins.rip)),
             Flow::Gp => (13, 0, format!("#GP(0) at {:#x}", ins.rip)),
             Flow::Raise(v, i) => (v, 0, blk.details[i].clone()),
@@ -295,8 +327,8 @@ impl Cpu {
         }
         loop {
             match self.exec_uop(u, mem, env) {
-                Flow::Next => {}
-                f => return self.fault(blk, ins, Saved::Nothing, f),
+                Flow::Next | Flow::Smc => {}
+                f => return self.fault(blk, ins, f),
             }
             let c = self.r[RCX].wrapping_sub(1);
             self.wb(1, if ins.rep_addr32 { 4 } else { 8 }, c);
@@ -319,6 +351,13 @@ impl Cpu {
         let s = u.size;
         match u.op {
             Op::Nop | Op::Fence | Op::Pause => {}
+            Op::Snap => {
+                if u.aux == 1 {
+                    self.saved[F] = self.r[F];
+                } else {
+                    self.saved = self.r;
+                }
+            }
             Op::MovI => self.wb(u.dst, s, u.imm as u64),
             Op::Mov => self.wb(u.dst, s, a),
             Op::Zext => self.wb(u.dst, s, a & mask(u.aux)),
@@ -335,7 +374,7 @@ impl Cpu {
                 }
                 match mem.load(addr, s) {
                     Ok(v) => self.wb(u.dst, s, v),
-                    Err(pf) => return Flow::Pf(pf),
+                    Err(pf) => return Flow::pf(pf),
                 }
             }
             Op::St => {
@@ -344,9 +383,11 @@ impl Cpu {
                     return Flow::Gp;
                 }
                 if let Err(pf) = mem.store(addr, s, self.r[ix(u.b)]) {
-                    return Flow::Pf(pf);
+                    return Flow::pf(pf);
                 }
-                self.note_store(env, addr, s);
+                if self.note_store(env, addr, s) {
+                    return Flow::Smc;
+                }
             }
             Op::ProbeW => {
                 let addr = self.addr(u);
@@ -355,7 +396,7 @@ impl Cpu {
                 }
                 let r = mem.load(addr, s).and_then(|v| mem.store(addr, s, v));
                 if let Err(pf) = r {
-                    return Flow::Pf(PageFault { write: true, ..pf });
+                    return Flow::PfW(pf.addr);
                 }
             }
             Op::Lea => self.wb(u.dst, s, self.ea(u)),
@@ -432,7 +473,7 @@ impl Cpu {
             Op::Str => return self.string(u, mem, env),
             Op::Cpuid => self.cpuid(env),
             Op::Rdtsc | Op::Rdtscp => {
-                let t = self.cycles();
+                let t = self.cycles(u.imm as u64);
                 self.wb(0, 4, t);
                 self.wb(2, 4, t >> 32);
                 if u.op == Op::Rdtscp {
@@ -523,6 +564,30 @@ impl Cpu {
 
     fn mul(&mut self, u: &Uop, a: u64) {
         let (s, b) = (u.size, self.b(u));
+        if u.op == Op::Imul {
+            // Truncating multiply: native overflow detection, no 128-bit product.
+            let (lo, over) = match s {
+                8 => {
+                    let (r, o) = (a as i64).overflowing_mul(b as i64);
+                    (r as u64, o)
+                }
+                4 => {
+                    let (r, o) = (a as i32).overflowing_mul(b as i32);
+                    (u64::from(r as u32), o)
+                }
+                2 => {
+                    let (r, o) = (a as i16).overflowing_mul(b as i16);
+                    (u64::from(r as u16), o)
+                }
+                _ => {
+                    let (r, o) = (a as i8).overflowing_mul(b as i8);
+                    (u64::from(r as u8), o)
+                }
+            };
+            self.wb(u.dst, s, lo);
+            self.setfl(u.fl, alu::mul_flags(over));
+            return;
+        }
         let signed = u.op != Op::Mul;
         let (lo, hi) = if signed {
             alu::imul_wide(s, a, b)

@@ -203,8 +203,10 @@ impl FuncCore {
                 max,
             };
             let r = self.cpu.exec_block(self.cache.block(idx), mem, &env);
-            for p in std::mem::take(&mut self.cpu.smc_pages) {
-                self.cache.invalidate_page(p);
+            if !self.cpu.smc_pages.is_empty() {
+                for p in std::mem::take(&mut self.cpu.smc_pages) {
+                    self.cache.invalidate_page(p);
+                }
             }
             match r {
                 BlockExit::Next(t) => *rip = t,

@@ -201,33 +201,41 @@ impl GuestMemory for FlatMemory {
     #[inline]
     fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
         let off = (addr % PAGE_SIZE) as usize;
-        let n = usize::from(size);
-        if off + n <= PAGE_SIZE as usize {
-            if let Some(pos) = self.page_pos(addr / PAGE_SIZE) {
-                let mut b = [0u8; 8];
-                b[..n].copy_from_slice(&self.pages[pos][off..off + n]);
-                return Ok(u64::from_le_bytes(b));
-            }
-            return Err(PageFault { addr, write: false });
+        // Fast path: a whole 8-byte word inside the page, masked to size.
+        if off <= PAGE_SIZE as usize - 8 {
+            let Some(pos) = self.page_pos(addr / PAGE_SIZE) else {
+                return Err(PageFault { addr, write: false });
+            };
+            let w: [u8; 8] = self.pages[pos][off..off + 8].try_into().expect("8 bytes");
+            return Ok(u64::from_le_bytes(w) & size_mask(size));
         }
         let mut b = [0u8; 8];
-        self.read(addr, &mut b[..n])?;
+        self.read(addr, &mut b[..usize::from(size)])?;
         Ok(u64::from_le_bytes(b))
     }
 
     #[inline]
     fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
         let off = (addr % PAGE_SIZE) as usize;
-        let n = usize::from(size);
-        if off + n <= PAGE_SIZE as usize {
-            if let Some(pos) = self.page_pos(addr / PAGE_SIZE) {
-                self.pages[pos][off..off + n].copy_from_slice(&value.to_le_bytes()[..n]);
-                return Ok(());
-            }
-            return Err(PageFault { addr, write: true });
+        if off <= PAGE_SIZE as usize - 8 {
+            let Some(pos) = self.page_pos(addr / PAGE_SIZE) else {
+                return Err(PageFault { addr, write: true });
+            };
+            let w: &mut [u8; 8] = (&mut self.pages[pos][off..off + 8])
+                .try_into()
+                .expect("8 bytes");
+            let m = size_mask(size);
+            *w = ((u64::from_le_bytes(*w) & !m) | (value & m)).to_le_bytes();
+            return Ok(());
         }
-        self.write(addr, &value.to_le_bytes()[..n])
+        self.write(addr, &value.to_le_bytes()[..usize::from(size)])
     }
+}
+
+/// All-ones mask of `size` (1, 2, 4, 8) bytes.
+#[inline(always)]
+fn size_mask(size: u8) -> u64 {
+    u64::MAX >> (64 - 8 * u32::from(size))
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub struct Block {
     pub pages: [u64; 2],
     /// Detail strings of the block's `Raise` uops (indexed by their `imm`).
     pub details: Vec<String>,
+    /// Whether an instruction has a REP prefix (it then ends the block).
+    pub has_rep: bool,
 }
 
 /// Fetches up to 15 bytes at `rip`; returns how many could be read.
@@ -80,6 +82,7 @@ pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, Pag
         end_rip: rip,
         pages: [rip / PAGE_SIZE; 2],
         details: Vec::new(),
+        has_rep: false,
     };
     let mut pc = rip;
     while b.insns.len() < MAX_BLOCK_INSNS {
@@ -97,13 +100,25 @@ pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, Pag
         };
         let ends = insn::translate(&mut tx, &ins, &bytes[..ins.len().max(1)]);
         let rep = tx.rep;
-        let end = b.uops.len();
+        let snapshot = snapshot_kind(&b.uops[start..]);
+        if snapshot != 0 {
+            let mut snap = Uop::new(Op::Snap, 8);
+            snap.aux = snapshot;
+            b.uops.insert(start, snap);
+        }
+        let index = b.insns.len() as i64;
+        for u in &mut b.uops[start..] {
+            if matches!(u.op, Op::Rdtsc | Op::Rdtscp) {
+                u.imm = index;
+            }
+        }
+        b.has_rep |= rep != 0;
         b.insns.push(InsnInfo {
             rip: pc,
             len: u8::try_from(ins.len()).expect("x86 instructions are at most 15 bytes"),
             start: u16::try_from(start).expect("block uop count fits u16"),
-            end: u16::try_from(end).expect("block uop count fits u16"),
-            snapshot: snapshot_kind(&b.uops[start..end]),
+            end: u16::try_from(b.uops.len()).expect("block uop count fits u16"),
+            snapshot,
             rep: rep & 3,
             rep_addr32: rep & 4 != 0,
         });
@@ -122,7 +137,9 @@ pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, Pag
 fn writes_arch(u: &Uop) -> bool {
     let arch = |r: u8| r < 16 || r == FSBASE || r == GSBASE || r == FLAGS;
     match u.op {
-        Op::St | Op::ProbeW | Op::Nop | Op::Fence | Op::Pause | Op::Raise | Op::Chk => false,
+        Op::St | Op::ProbeW | Op::Nop | Op::Fence | Op::Pause | Op::Raise | Op::Chk | Op::Snap => {
+            false
+        }
         Op::Jmp | Op::Jcc | Op::JmpR | Op::Jnz | Op::Jz | Op::Hlt | Op::Syscall => false,
         Op::Ld | Op::Lea => arch(u.dst),
         Op::Mul | Op::ImulW | Op::Div | Op::Idiv => true,

@@ -104,6 +104,9 @@ pub const fn cond_reads(cc: u8) -> u8 {
 pub enum Op {
     /// Nothing.
     Nop,
+    /// First uop of an instruction that must be able to roll back: saves
+    /// RFLAGS (`aux` 1) or the register file (`aux` 2).
+    Snap,
     /// d = imm.
     MovI,
     /// d = a.
@@ -193,9 +196,9 @@ pub enum Op {
     Str,
     /// cpuid on eax/ecx.
     Cpuid,
-    /// edx:eax = cycles.
+    /// edx:eax = cycles (`imm` = the instruction's index in its block).
     Rdtsc,
-    /// edx:eax = cycles, ecx = TSC_AUX.
+    /// edx:eax = cycles, ecx = TSC_AUX (`imm` as for `Rdtsc`).
     Rdtscp,
     /// Memory fences: no effect functionally (TSO is kept by construction).
     Fence,
@@ -283,6 +286,13 @@ pub struct InsnInfo {
     pub rep: u8,
     /// The REP count register is ecx (32-bit addressing).
     pub rep_addr32: bool,
+}
+
+impl InsnInfo {
+    /// Address of the next instruction.
+    pub fn next_rip(&self) -> u64 {
+        self.rip.wrapping_add(u64::from(self.len))
+    }
 }
 
 fn reg_name(r: u8) -> String {

@@ -28,14 +28,15 @@ impl Cpu {
         if (uses_src && !canonical(src)) || (uses_dst && !canonical(dst)) {
             return Flow::Gp;
         }
+        let mut smc = false;
         let r = match u.aux & 7 {
             0 => mem
                 .load(src, s)
                 .and_then(|v| mem.store(dst, s, v))
-                .map(|_| self.note_store(env, dst, s)),
+                .map(|_| smc = self.note_store(env, dst, s)),
             1 => mem
                 .store(dst, s, self.r[RAX])
-                .map(|_| self.note_store(env, dst, s)),
+                .map(|_| smc = self.note_store(env, dst, s)),
             2 => mem.load(src, s).map(|v| self.wb(0, s, v)),
             3 => mem
                 .load(src, s)
@@ -48,7 +49,7 @@ impl Cpu {
                 .map(|y| self.setfl(fl::ALL, alu::sub(s, self.r[RAX], y, 0).1)),
         };
         if let Err(pf) = r {
-            return Flow::Pf(pf);
+            return Flow::pf(pf);
         }
         let width = if a32 { 4 } else { 8 };
         if uses_src {
@@ -57,6 +58,10 @@ impl Cpu {
         if uses_dst {
             self.wb(RDI as u8, width, self.r[RDI].wrapping_add(step));
         }
-        Flow::Next
+        if smc {
+            Flow::Smc
+        } else {
+            Flow::Next
+        }
     }
 }

@@ -687,7 +687,14 @@ impl Tx<'_> {
         let Opnd::Reg { idx, .. } = opnd(ins, 0)? else {
             return Err(Unsupported);
         };
-        let s = self.read_reg(opnd(ins, 1)?, from);
+        let src = opnd(ins, 1)?;
+        // AMD: movsxd r16, m reads a dword (it can fault on bytes 2-3).
+        let read = if ins.mnemonic() == Mnemonic::Movsxd && matches!(src, Opnd::Mem(_)) {
+            4
+        } else {
+            from
+        };
+        let s = self.read_reg(src, read);
         self.emit(uop(op, size, idx, s, reg(ZERO)).with_aux(from));
         Ok(false)
     }

@@ -43,15 +43,28 @@ impl Cx<'_> {
             _ if compares => RepPrefixKind::Repne,
             _ => RepPrefixKind::Repe,
         };
-        let count = self.rng.range(0, 12) as u64;
+        // Mostly short; sometimes long enough for a bulk fast path.
+        let count = if self.rng.chance(30) {
+            self.rng.range(0, 0x600 / size as i64) as u64
+        } else {
+            self.rng.range(0, 12) as u64
+        };
         let span = (count.max(1) * size) as i64;
+        let (lo, hi) = if self.df {
+            (span, DATA_PAGE as i64 - 8)
+        } else {
+            (0, DATA_PAGE as i64 - span - 1)
+        };
+        let src = self.rng.range(lo, hi);
+        // Overlapping source and destination now and then (movs must then
+        // behave element by element).
+        let dst = if self.rng.chance(30) {
+            (src + self.rng.range(-3 * size as i64, 3 * size as i64)).clamp(lo, hi)
+        } else {
+            self.rng.range(lo, hi)
+        };
         let mut items = Vec::new();
-        for reg in [Register::RSI, Register::RDI] {
-            let off = if self.df {
-                self.rng.range(span, DATA_PAGE as i64 - 8)
-            } else {
-                self.rng.range(0, DATA_PAGE as i64 - span - 1)
-            };
+        for (reg, off) in [(Register::RSI, src), (Register::RDI, dst)] {
             let d = off - R15_OFFSET as i64;
             let mo = MemoryOperand::new(
                 Register::R15,

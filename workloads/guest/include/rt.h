@@ -76,6 +76,9 @@ NORETURN void guest_shutdown(u32 reason);
 
 /* memory */
 void *heap_alloc(size_t bytes, size_t align); /* zeroed; fails the run if exhausted */
+/* Not zeroed: for memory the caller writes before reading (stacks, arrays
+ * it initialises), to spare the simulator a long `rep stosb`. */
+void *heap_alloc_raw(size_t bytes, size_t align);
 u64 virt_to_pfn(const void *va);
 u64 pfn_to_mfn(u64 pfn);
 void *memset(void *d, int c, size_t n);

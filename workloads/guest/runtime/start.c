@@ -77,7 +77,7 @@ static void heap_init(u64 builder_rsp)
 			   heap_next, heap_end);
 }
 
-void *heap_alloc(size_t bytes, size_t align)
+void *heap_alloc_raw(size_t bytes, size_t align)
 {
 	u8 flags = local_irq_save();
 	spin_lock(&heap_lock);
@@ -92,8 +92,12 @@ void *heap_alloc(size_t bytes, size_t align)
 		guest_fail("out of memory: %lu bytes wanted, %lu left of %lu pages; give the "
 			   "domain more memory",
 			   bytes, left, start_info->nr_pages);
-	memset((void *)p, 0, bytes);
 	return (void *)p;
+}
+
+void *heap_alloc(size_t bytes, size_t align)
+{
+	return memset(heap_alloc_raw(bytes, align), 0, bytes);
 }
 
 /* ---- boot helpers --------------------------------------------------------- */
@@ -200,20 +204,17 @@ static void cpu_local_init(struct cpu *c)
 	local_irq_enable();
 }
 
-static void build_context(struct cpu *c)
+/* The parts of every secondary's context that do not depend on the VCPU
+ * (filled once: VCPUOP_initialise copies the context synchronously). */
+static void init_context(struct vcpu_guest_context *x)
 {
-	struct vcpu_guest_context *x = &boot_ctx;
-	u64 top = (u64)c->stack + STACK_SIZE;
 	memset(x, 0, sizeof(*x));
 	x->flags = VGCF_in_kernel;
 	x->user_regs.rip = (u64)secondary_entry;
-	x->user_regs.rsp = top;
-	x->user_regs.rdi = c->id;
 	x->user_regs.rflags = 0x200;
 	x->user_regs.cs = FLAT_KERNEL_CS;
 	x->user_regs.ss = x->user_regs.ds = x->user_regs.es = FLAT_KERNEL_SS;
 	x->kernel_ss = FLAT_KERNEL_SS;
-	x->kernel_sp = top;
 	if (start_info->pt_base)
 		x->ctrlreg[3] = pfn_to_mfn(virt_to_pfn((void *)start_info->pt_base)) << 12;
 	x->event_callback_eip = (u64)hypervisor_callback;
@@ -223,9 +224,23 @@ static void build_context(struct cpu *c)
 			x->trap_ctxt[trap_table[i].vector] = trap_table[i];
 }
 
+static void build_context(struct cpu *c)
+{
+	static int ready;
+	struct vcpu_guest_context *x = &boot_ctx;
+	u64 top = (u64)c->stack + STACK_SIZE;
+	if (!ready) {
+		init_context(x);
+		ready = 1;
+	}
+	x->user_regs.rsp = top;
+	x->user_regs.rdi = c->id;
+	x->kernel_sp = top;
+}
+
 static void bring_up(struct cpu *c)
 {
-	c->stack = heap_alloc(STACK_SIZE, STACK_SIZE);
+	c->stack = heap_alloc_raw(STACK_SIZE, STACK_SIZE);
 	*(struct cpu **)c->stack = c;
 	build_context(c);
 	long rc = HYPERVISOR_vcpu_op(VCPUOP_initialise, c->id, &boot_ctx);

@@ -18,7 +18,7 @@ void workload_init(void)
 	regions = heap_alloc(nr_cpus * sizeof(u64 *), CACHELINE);
 	cycles = heap_alloc(nr_cpus * CACHELINE, CACHELINE);
 	for (u32 i = 0; i < nr_cpus; i++)
-		regions[i] = heap_alloc(arg(0) * CACHELINE, PAGE_SIZE);
+		regions[i] = heap_alloc_raw(arg(0) * CACHELINE, PAGE_SIZE); /* Sattolo fills it */
 }
 
 void workload_run(struct cpu *c)

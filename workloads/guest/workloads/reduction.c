@@ -14,7 +14,7 @@ static u64 *results; /* per round, written by VCPU 0 */
 
 void workload_init(void)
 {
-	a = heap_alloc(arg(0) * sizeof(u64), PAGE_SIZE);
+	a = heap_alloc_raw(arg(0) * sizeof(u64), PAGE_SIZE); /* every VCPU fills its chunk */
 	partial = heap_alloc(nr_cpus * CACHELINE, CACHELINE);
 	results = heap_alloc(arg(1) * sizeof(u64), CACHELINE);
 }

@@ -18,9 +18,10 @@ static const u64 kbytes[4] = { 16, 16, 24, 24 }; /* bytes moved per element */
 void workload_init(void)
 {
 	u64 n = arg(0);
-	a = heap_alloc(n * sizeof(u64), PAGE_SIZE);
-	b = heap_alloc(n * sizeof(u64), PAGE_SIZE);
-	c = heap_alloc(n * sizeof(u64), PAGE_SIZE);
+	/* a is filled by the VCPUs; the kernels write c, then b, before reading */
+	a = heap_alloc_raw(n * sizeof(u64), PAGE_SIZE);
+	b = heap_alloc_raw(n * sizeof(u64), PAGE_SIZE);
+	c = heap_alloc_raw(n * sizeof(u64), PAGE_SIZE);
 }
 
 static void kernel(int k, u64 lo, u64 hi)

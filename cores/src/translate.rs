@@ -60,7 +60,8 @@ fn fetch(mem: &mut dyn GuestMemory, rip: u64, buf: &mut [u8; 15]) -> Result<usiz
 fn decode_one(mem: &mut dyn GuestMemory, rip: u64) -> Result<(Instruction, [u8; 15]), PageFault> {
     let mut buf = [0u8; 15];
     let n = fetch(mem, rip, &mut buf)?;
-    let mut dec = Decoder::with_ip(64, &buf[..n], rip, DecoderOptions::NONE);
+    // AMD decoding rules (the host): 66h-prefixed near branches are 16-bit.
+    let mut dec = Decoder::with_ip(64, &buf[..n], rip, DecoderOptions::AMD);
     let ins = dec.decode();
     if dec.last_error() == DecoderError::NoMoreBytes && n < 15 {
         return Err(PageFault {
@@ -279,4 +280,63 @@ pub(crate) fn ud_detail(ins: &Instruction, bytes: &[u8]) -> String {
         ins.ip(),
         hex.join(" ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::FlatMemory;
+
+    fn block(code: &[u8]) -> Block {
+        let mut mem = FlatMemory::new();
+        mem.map(0x1000, 0x1000);
+        mem.write(0x1000, code).expect("mapped");
+        translate_block(&mut mem, 0x1000).expect("fetchable")
+    }
+
+    fn fl_of(b: &Block, insn: usize) -> Vec<u8> {
+        let i = b.insns[insn];
+        b.uops[usize::from(i.start)..usize::from(i.end)]
+            .iter()
+            .map(|u| u.fl)
+            .collect()
+    }
+
+    #[test]
+    fn dead_flags_are_dropped_and_live_ones_kept() {
+        // add rax, rcx ; add rax, rdx ; cmp rax, 5 ; jne +0
+        let b = block(&[
+            0x48, 0x01, 0xc8, 0x48, 0x01, 0xd0, 0x48, 0x83, 0xf8, 0x05, 0x75, 0x00,
+        ]);
+        assert_eq!(b.insns.len(), 4, "the jcc ends the block");
+        assert_eq!(fl_of(&b, 0), vec![0]);
+        assert_eq!(fl_of(&b, 1), vec![0]);
+        assert_eq!(fl_of(&b, 2), vec![fl::ALL], "live at block end");
+    }
+
+    #[test]
+    fn flags_stay_exact_before_an_instruction_that_can_fault() {
+        // add rax, rcx ; mov rbx, [rsi] ; add rax, rdx ; hlt
+        let b = block(&[0x48, 0x01, 0xc8, 0x48, 0x8b, 0x1e, 0x48, 0x01, 0xd0, 0xf4]);
+        assert_eq!(
+            fl_of(&b, 0),
+            vec![fl::ALL],
+            "a #PF in the mov must see these flags"
+        );
+    }
+
+    #[test]
+    fn partial_writers_keep_earlier_carry_live() {
+        // add rax, rcx ; inc rdx ; hlt : inc leaves CF, so the add's CF is live
+        let b = block(&[0x48, 0x01, 0xc8, 0x48, 0xff, 0xc2, 0xf4]);
+        assert_eq!(fl_of(&b, 0), vec![fl::CF]);
+        assert_eq!(fl_of(&b, 1), vec![fl::NOCF]);
+    }
+
+    #[test]
+    fn block_ends_at_branch_and_records_pages() {
+        let b = block(&[0x90, 0xeb, 0xfe, 0x90]);
+        assert_eq!((b.insns.len(), b.end_rip, b.pages), (2, 0x1003, [1, 1]));
+        assert!(!b.has_rep);
+    }
 }

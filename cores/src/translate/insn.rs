@@ -434,11 +434,29 @@ impl Tx<'_> {
         Ok(false)
     }
 
+    /// The target of a near jmp/call: `None` for a direct one, else a register
+    /// holding it, checked canonical (#GP at the branch, before any write).
+    /// 16-bit operand-size forms are not modelled (#UD).
+    fn branch_target(&mut self, ins: &Instruction) -> Result<Option<u8>, Unsupported> {
+        match ins.op_kind(0) {
+            OpKind::NearBranch64 => Ok(None),
+            OpKind::NearBranch16 | OpKind::NearBranch32 => Err(Unsupported),
+            _ if opsize(ins, 0) != 8 => Err(Unsupported),
+            _ => {
+                // Only `call rsp` needs a copy: the push moves RSP before the jump.
+                let o = opnd(ins, 0)?;
+                let t = match o {
+                    Opnd::Reg { idx: RSP, .. } => self.read_copy(o, 8),
+                    _ => self.read_reg(o, 8),
+                };
+                self.emit(uop(Op::Chk, 8, SINK, t, reg(ZERO)).with_aux(1));
+                Ok(Some(t))
+            }
+        }
+    }
+
     fn call(&mut self, ins: &Instruction) -> Tr {
-        let target = match ins.op_kind(0) {
-            OpKind::NearBranch64 => None,
-            _ => Some(self.read_copy(opnd(ins, 0)?, 8)),
-        };
+        let target = self.branch_target(ins)?;
         let ret = self.tmp();
         self.emit(uop(Op::MovI, 8, ret, ZERO, imm(ins.next_ip() as i64)));
         self.push_value(8, ret);
@@ -460,7 +478,11 @@ impl Tx<'_> {
     }
 
     fn ret(&mut self, ins: &Instruction) -> Tr {
+        if matches!(ins.code(), Code::Retnw | Code::Retnw_imm16) {
+            return Err(Unsupported);
+        }
         let t = self.load(&stack_ref(0), 8);
+        self.emit(uop(Op::Chk, 8, SINK, t, reg(ZERO)).with_aux(1));
         let extra = if ins.op_count() > 0 {
             ins.immediate(0) as i64
         } else {
@@ -883,15 +905,15 @@ fn dispatch(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
         | M::Jge
         | M::Jle
         | M::Jg => {
+            if ins.op_kind(0) != OpKind::NearBranch64 {
+                return Err(Unsupported);
+            }
             let cc = cond(ins)?;
             tx.emit(uop(Op::Jcc, 8, SINK, ZERO, imm(ins.near_branch_target() as i64)).with_aux(cc));
             Ok(true)
         }
         M::Jmp => {
-            let t = match ins.op_kind(0) {
-                OpKind::NearBranch64 => None,
-                _ => Some(tx.read_reg(opnd(ins, 0)?, 8)),
-            };
+            let t = tx.branch_target(ins)?;
             tx.jump(ins, t);
             Ok(true)
         }

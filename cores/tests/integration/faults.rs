@@ -199,3 +199,37 @@ fn self_modifying_code_in_a_loop_and_by_other_writers() {
     assert_eq!(core.run(&mut s2, &mut mem, 1000), Exit::Halt);
     assert_eq!(s2.gpr[RAX], 42);
 }
+
+#[test]
+fn return_to_noncanonical_address_is_gp_at_the_ret() {
+    let (mut core, mut mem, mut s) = setup(&[0xc3]); // ret
+    let sp = s.gpr[RSP];
+    mem.store(sp, 8, 0x8000_0000_0000_0000).expect("mapped");
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!((f.vector, f.rip, s.gpr[RSP]), (13, CODE, sp));
+}
+
+#[test]
+fn misused_lock_and_16_bit_branches_are_ud() {
+    for bytes in [&[0xf0, 0x01, 0xc8][..], &[0x66, 0xc3][..], &[0x66, 0xff, 0xe0][..]] {
+        let (mut core, mut mem, mut s) = setup(bytes);
+        let f = fault(core.run(&mut s, &mut mem, 100));
+        assert_eq!((f.vector, f.rip), (6, CODE), "{bytes:02x?}: {}", f.detail);
+    }
+}
+
+#[test]
+fn translations_are_keyed_by_address_space() {
+    use smpsim_cores::AddressSpaceId;
+    let (mut core, mut mem, s0) = setup(&[0xb8, 0x01, 0x00, 0x00, 0x00]); // mov eax, 1
+    let mut s = s0.clone();
+    assert_eq!(core.run(&mut s, &mut mem, 100), Exit::Halt);
+    assert_eq!(s.gpr[RAX], 1);
+    // Another address space maps different code at the same address.
+    mem.write(CODE + 1, &[2]).expect("mapped");
+    core.set_address_space(AddressSpaceId(7));
+    let mut s = s0.clone();
+    assert_eq!(core.run(&mut s, &mut mem, 100), Exit::Halt);
+    assert_eq!(s.gpr[RAX], 2, "space 7 translated its own block");
+    assert_eq!(core.stats().cache.translations, 2);
+}

@@ -18,11 +18,11 @@ struct CacheStatIds {
     hits: CounterId,
     misses: CounterId,
     evictions: CounterId,
-    invalidations: CounterId,
+    invalidations: Option<CounterId>,
 }
 
 impl CacheStatIds {
-    fn declare(b: &mut StatsBuilder, name: &str) -> Self {
+    fn declare(b: &mut StatsBuilder, name: &str, invalidated: bool) -> Self {
         let c = |b: &mut StatsBuilder, what: &str, desc: &str| {
             b.counter(
                 &format!("{name}.{what}"),
@@ -34,11 +34,13 @@ impl CacheStatIds {
             hits: c(b, "hits", "demand lookups that found the line"),
             misses: c(b, "misses", "demand lookups that did not find the line"),
             evictions: c(b, "evictions", "lines replaced to make room"),
-            invalidations: c(
-                b,
-                "invalidations",
-                "lines removed by coherence or inclusion",
-            ),
+            invalidations: invalidated.then(|| {
+                c(
+                    b,
+                    "invalidations",
+                    "lines removed by coherence or inclusion",
+                )
+            }),
         }
     }
 }
@@ -56,18 +58,22 @@ pub struct Cache<T> {
 }
 
 impl<T> Cache<T> {
-    /// A cache named `name` (statistic prefix) with the given geometry.
+    /// A cache named `name` (statistic prefix) with the given geometry
+    /// `(sets, ways, stride)`. `invalidated` says whether lines can be
+    /// removed by coherence (private caches) — the home L3 only evicts —
+    /// so that no statistic is declared that can never move.
     pub fn new(
         name: &str,
         geometry: (usize, usize, u64),
         policy: Box<dyn Replacement>,
+        invalidated: bool,
         stats: &mut StatsBuilder,
     ) -> Self {
         let (sets, ways, stride) = geometry;
         Cache {
             tags: TagArray::new(sets, ways, stride),
             policy,
-            ids: CacheStatIds::declare(stats, name),
+            ids: CacheStatIds::declare(stats, name, invalidated),
         }
     }
 
@@ -152,8 +158,8 @@ impl<T> Cache<T> {
     /// Removes a line because of coherence or inclusion (counted).
     pub fn invalidate(&mut self, line: LineAddr, stats: &mut Stats) -> Option<T> {
         let old = self.tags.remove(line);
-        if old.is_some() {
-            stats.inc(self.ids.invalidations);
+        if let (Some(_), Some(id)) = (&old, self.ids.invalidations) {
+            stats.inc(id);
         }
         old
     }
@@ -189,6 +195,7 @@ mod tests {
             "t",
             (1, 2, 1),
             new_policy(crate::config::ReplacementKind::Lru, 1, 2, 0),
+            true,
             &mut b,
         );
         let mut s = b.build();

@@ -111,6 +111,7 @@ struct SliceStatIds {
     stalled: CounterId,
     stale_puts: CounterId,
     txn_latency: HistId,
+    waiting: HistId,
 }
 
 impl SliceStatIds {
@@ -149,6 +150,12 @@ impl SliceStatIds {
                 "dir.stale_puts",
                 "puts from a core no longer holding the line",
                 ev,
+            ),
+            waiting: b.histogram(
+                "dir.waiting",
+                "requests queued in the slice (deferred behind a transaction or stalled) at each arrival, counting the new one",
+                "requests",
+                1 << 16,
             ),
             txn_latency: b.histogram(
                 "dir.txn_latency",
@@ -190,7 +197,7 @@ impl L3Slice {
         let mut b = StatsBuilder::new();
         let (sets, ways) = (cfg.sets as usize, cfg.ways as usize);
         let policy = new_policy(cfg.replacement, sets, ways, seed ^ u64::from(id.0) << 32);
-        let cache = Cache::new("l3", (sets, ways, u64::from(cfg.slices)), policy, &mut b);
+        let cache = Cache::new("l3", (sets, ways, u64::from(cfg.slices)), policy, false, &mut b);
         let ids = SliceStatIds::declare(&mut b);
         L3Slice {
             id,
@@ -252,6 +259,8 @@ impl L3Slice {
     }
 
     fn arrive(&mut self, req: Req) {
+        let queued = self.stalled.len() + self.deferred.values().map(VecDeque::len).sum::<usize>();
+        self.stats.record(self.ids.waiting, queued as u64 + 1);
         let line = req.msg.line();
         let is_put = matches!(req.msg, MemMsg::Put { .. });
         if self.is_busy(line) {

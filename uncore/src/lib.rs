@@ -1,26 +1,94 @@
-//! smpsim-uncore: the memory system below the cores.
+//! smpsim-uncore: the memory system below the cores — machine memory, the
+//! private caches, the shared L3 slices with their directory, the
+//! interconnect and the memory controllers.
+//!
+//! ```text
+//!  core partition k (one per core)          L3-slice partition s         memory-channel
+//!  ┌────────────────────────────────┐       (home of lines ≡ s mod S)    partition m
+//!  │ core model (cores crate)       │       ┌───────────────────────┐    ┌─────────────┐
+//!  │   load/store/fence/locked      │ GetS  │ L3 tags + directory   │Mem │ DramChannel │
+//!  │ PrivateHierarchy               │ GetM  │ (owner, sharers,      │Read│ FR-FCFS,    │
+//!  │  L1I  L1D ─┐ store buffer      │ Put   │  dirty), blocking     │───▶│ banks, rows │
+//!  │            L2 (coherence state)│ Ack ─▶│ transactions, waiting │    │             │
+//!  │                                │◀─ Data│ queues, inclusive     │◀───│             │
+//!  │                                │   Inv │ back-invalidation     │Mem │             │
+//!  │                                │   Fwd │                       │Data│             │
+//!  │                                │PutAck │                       │    │             │
+//!  └────────────────────────────────┘       └───────────────────────┘    └─────────────┘
+//!        ▲ every core ↔ every slice, every slice ↔ every channel: engine links whose
+//!        │ latency is the interconnect's unloaded head latency (crossbar or mesh);
+//!        │ lookahead = the smallest of them. Data lives in MachineMemory (Arc, all threads).
+//! ```
 //!
 //! # Owns
-//! Machine memory (4 KiB frames shared by all host threads), the private
-//! cache hierarchy models (L1I, L1D, L2 per core), the shared L3 slices with
-//! their inclusive directories, MSHRs, the interconnect (crossbar or 2-D
-//! mesh) and the memory-controller channels.
+//! - [`memory`]: machine memory, 4 KiB frames shared by every host thread.
+//! - [`private`]: each core's L1I, L1D and L2 (one coherence agent inside
+//!   the core's partition) and its x86-TSO store buffer.
+//! - [`directory`]: the L3 slices, each the home of its lines, with the
+//!   inclusive directory (MESI, or MOESI as an option).
+//! - [`memctrl`] over [`dram`]: one partition per memory channel.
+//! - [`interconnect`] and [`fabric`]: latencies, link occupancy, which
+//!   partition each component is, address interleaving.
+//! - [`cache`]: tag array + replacement policy (LRU, SRRIP, seeded random)
+//!   with statistics counted in a wrapper.
+//! - [`ownership`]: the release-usable shadow owner table.
+//! - [`tester`] and [`latency`]: the coherence random tester and the latency
+//!   microbenchmarks (`smpsim selftest coherence|latency`).
 //!
 //! # Depends on
 //! `smpsim-engine` only (time, partitions, messages, statistics).
 //!
 //! # Invariants
-//! The ownership rule of DESIGN.md §3: a core reads a line only while its
-//! cache holds it readable (S/E/M/O) and writes it only in M. Coherence
-//! transitions happen only through protocol messages, so parallel execution
-//! is race-free at the host level and functional results are deterministic.
+//! - **Ownership rule** (DESIGN.md §3): a core reads machine memory for a
+//!   line only while its L2 holds it readable (S, E, M, O, or S/O while
+//!   upgrading) and writes it only in M (E upgrades silently). Every access
+//!   asserts this (always on); with `check_ownership` the shadow owner table
+//!   also checks the single-writer invariant across cores at every
+//!   permission change and access. Permission moves only through protocol
+//!   messages, which the engine delivers at barriers, so parallel execution
+//!   is race-free at the host level and values are deterministic.
+//! - **Messages carry no data**: caches hold tags, states and timing; a
+//!   grant is the permission to touch machine memory.
+//! - **Links are FIFO** per (source, destination) pair: a message never
+//!   overtakes an earlier one to the same partition, whatever processing
+//!   delay either carries ([`fabric::Port`]); the protocol relies on it.
+//! - **Determinism**: no hash-map iteration reaches results (`BTreeMap`s
+//!   and vectors); random replacement uses seeded per-cache generators.
+//!   Tested: the tester's output and statistics are identical for 1, 2 and
+//!   per-core host threads, and for Q = 1 and Q = L.
+//! - **Lax mode** (Q > L): a late message is applied at the receiver's
+//!   current time (never before the epoch start); values stay right (the
+//!   tester checks it), timing shifts.
 //!
 //! # Lifecycle
-//! Built from config structs → partitions registered with the engine →
-//! epochs run → statistics collected.
+//! [`MemSystemConfig`] (serde) → [`MemSystem::new`] (validates, builds the
+//! [`Fabric`]) → the machine adds core partitions owning
+//! [`MemSystem::hierarchy`] objects, then [`MemSystem::slices`] and
+//! [`MemSystem::channels`], in that order, and declares
+//! [`MemSystem::declare_links`] → epochs run (each partition calls its
+//! component's `run_epoch`, or for cores `handle_message` / `advance` /
+//! `flush`) → statistics through the engine's report.
 //!
 //! # Errors
-//! Configuration errors are `Result`s naming the key and the allowed values.
+//! Configuration errors are `Result`s naming the table, key and allowed
+//! values ([`config::ConfigError`], [`BuildError`]). Protocol violations
+//! (a message in a state where the protocol forbids it, a write without
+//! M) are simulator bugs and panic with the core, line and states; the
+//! engine catches them at the partition boundary.
+//!
+//! # Statistics
+//! Per core (group `core`): `l1i.*`, `l1d.*`, `l2.*` hits, misses,
+//! evictions, invalidations; `l2.read_misses`, `l2.write_misses`,
+//! `l2.upgrades`, `l2.coherence_misses`, `l2.mshr_merges`,
+//! `l2.writebacks`, `l2.clean_evictions`, `l2.stalls`;
+//! `coh.invalidations_received`, `coh.forwards_received`; `sb.*`;
+//! histograms `load_to_use.{sb,l1,l2,l3,remote,dram}`, `l2.miss_latency`,
+//! `coh.miss_latency`. Per slice (group `l3`): `l3.*` and `dir.*`
+//! (forwards, invalidations, back-invalidations, writebacks, memory reads
+//! and writes, deferred and stalled requests, stale puts, `dir.waiting`
+//! queue occupancy, `dir.txn_latency`). Per channel (group `mc`): the
+//! DRAM's `dram.*` (row hits, misses, conflicts, queue occupancy, read and
+//! write latency) and `mc.backlogged`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 

@@ -28,7 +28,9 @@ mod core;
 use self::core::{LineSet, TestCore};
 use crate::config::{CacheConfig, HierarchyConfig, L3Config, Protocol, ReplacementKind};
 use crate::directory::L3Slice;
+use crate::dram::DramConfig;
 use crate::ids::CoreId;
+use crate::interconnect::{CrossbarConfig, InterconnectConfig, TopologyKind};
 use crate::memctrl::MemCtrl;
 use crate::memory::MachineMemory;
 use crate::msg::MemMsg;
@@ -81,7 +83,7 @@ pub struct TesterReport {
     pub cores: u32,
     /// Operations done.
     pub ops: u64,
-    /// Loads, stores, locked operations done.
+    /// Loads (instruction fetches included), stores, locked operations done.
     pub mix: [u64; 3],
     /// Values that disagreed with the reference, plus atomicity and
     /// ownership violations.
@@ -143,9 +145,10 @@ pub fn stress_config(protocol: Protocol, replacement: ReplacementKind) -> MemSys
     MemSystemConfig {
         hierarchy: HierarchyConfig {
             protocol,
-            l1i: small(4, 2, 2, 4),
-            l1d: small(4, 2, 3, 4),
-            l2: small(8, 2, 8, 4),
+            // One MSHR: a load behind a store miss stalls and retries.
+            l1i: small(4, 2, 2, 1),
+            l1d: small(4, 2, 3, 1),
+            l2: small(8, 2, 8, 2),
             l3: L3Config {
                 slices: 2,
                 sets: 4,
@@ -159,7 +162,19 @@ pub fn stress_config(protocol: Protocol, replacement: ReplacementKind) -> MemSys
             check_ownership: true,
             seed: 1,
         },
-        ..MemSystemConfig::default()
+        // Short DRAM queues: requests back up at the controller.
+        dram: DramConfig {
+            read_queue: 4,
+            write_queue: 4,
+            ..DramConfig::default()
+        },
+        // A crossbar: every link 5 cycles, so epochs (Q = L) are longer
+        // than on the default mesh's 2-cycle same-tile links.
+        interconnect: InterconnectConfig {
+            topology: TopologyKind::Crossbar,
+            crossbar: CrossbarConfig { latency: 5 },
+            ..InterconnectConfig::default()
+        },
     }
 }
 
@@ -168,7 +183,7 @@ pub fn run(cfg: &TesterConfig) -> Result<TesterReport, String> {
     if cfg.cores == 0 {
         return Err("the coherence tester needs at least 1 core".into());
     }
-    let mem = Arc::new(MachineMemory::new(1 << 20).map_err(|e| e.to_string())?);
+    let mem = Arc::new(MachineMemory::new(LineSet::MEMORY).map_err(|e| e.to_string())?);
     let sys_cfg = stress_config(cfg.protocol, cfg.replacement);
     let sys = MemSystem::new(&sys_cfg, cfg.cores, Arc::clone(&mem), PartitionId(0))
         .map_err(|e| e.to_string())?;

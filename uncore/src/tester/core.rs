@@ -1,4 +1,4 @@
-//! A tester core: a random program of loads, stores and locked RMWs.
+//! A tester core: a random program of loads, fetches, stores and locked RMWs.
 
 use crate::ids::CoreId;
 use crate::memory::{MachineAddr, MachineMemory, LINE_SIZE};
@@ -14,6 +14,10 @@ const HOT: u64 = 4;
 /// Word of each line used as a locked fetch-add counter.
 const COUNTER_WORD: u64 = 7;
 const BASE: u64 = 0x4_0000;
+/// Distance between consecutive test lines: one line more than 64 KiB, so
+/// consecutive lines fall in consecutive cache sets but in different DRAM
+/// rows (row conflicts happen).
+const STRIDE: u64 = (64 << 10) + LINE_SIZE;
 /// Bits of a stored value holding the store's sequence number.
 const SEQ_BITS: u32 = 40;
 
@@ -22,13 +26,20 @@ const SEQ_BITS: u32 = 40;
 pub struct LineSet;
 
 impl LineSet {
+    /// Machine memory the tester needs, bytes.
+    pub const MEMORY: u64 = 4 << 20;
+
     /// The set.
     pub fn new() -> Self {
         LineSet
     }
 
     fn addr(line: u64, word: u64) -> u64 {
-        BASE + line * LINE_SIZE + word * 8
+        BASE + line * STRIDE + word * 8
+    }
+
+    fn line_of(addr: u64) -> u64 {
+        (addr - BASE) / STRIDE
     }
 
     fn pick_line(rng: &mut SplitMix64) -> u64 {
@@ -40,7 +51,7 @@ impl LineSet {
     }
 
     fn is_counter(addr: u64) -> bool {
-        (addr - BASE) % LINE_SIZE == COUNTER_WORD * 8
+        (addr - BASE) % STRIDE == COUNTER_WORD * 8
     }
 
     /// Counter words whose final value is not the number of fetch-adds.
@@ -78,6 +89,8 @@ impl LineSet {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
     Load(u64),
+    /// An instruction fetch of a data word (self-modifying code's view).
+    Fetch(u64),
     Store(u64, u64),
     FetchAdd(u64),
     Xchg(u64, u64),
@@ -227,7 +240,8 @@ impl TestCore {
         let word = self.rng.below(COUNTER_WORD);
         let addr = LineSet::addr(line, word);
         match self.rng.below(20) {
-            0..=8 => Op::Load(addr),
+            0 => Op::Fetch(addr),
+            1..=8 => Op::Load(addr),
             9..=16 => Op::Store(addr, self.next_value()),
             17 | 18 => Op::FetchAdd(LineSet::addr(line, COUNTER_WORD)),
             _ => Op::Xchg(addr, self.next_value()),
@@ -250,6 +264,14 @@ impl TestCore {
                     level,
                 } => {
                     self.loaded(a, value, level);
+                    self.next_issue = ready + self.think();
+                }
+                Access::Pending(id) => self.wait = Wait::Load(id),
+                Access::Stall => self.wait = Wait::Stalled(op),
+            },
+            Op::Fetch(a) => match self.hier.fetch(now, MachineAddr(a), 8) {
+                Access::Done { ready, .. } => {
+                    self.mix[0] += 1;
                     self.next_issue = ready + self.think();
                 }
                 Access::Pending(id) => self.wait = Wait::Load(id),
@@ -289,8 +311,7 @@ impl TestCore {
         self.mix[2] += 1;
         let new = match op {
             Op::FetchAdd(a) => {
-                let line = (a - BASE) / LINE_SIZE;
-                self.fadds[line as usize] += 1;
+                self.fadds[LineSet::line_of(a) as usize] += 1;
                 old + 1
             }
             Op::Xchg(a, v) => {

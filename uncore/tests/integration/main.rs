@@ -2,3 +2,4 @@
 
 mod coherence;
 mod latency;
+mod stats;

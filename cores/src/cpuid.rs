@@ -23,13 +23,13 @@ pub struct CpuidModel {
     pub stepping: u32,
     /// Brand string (up to 48 bytes; leaves 0x8000_0002..4).
     pub brand: String,
-    /// Initial APIC id of this context (leaf 1 EBX[31:24]).
+    /// Initial APIC id of this context (leaf 1 EBX bits 31:24).
     pub apic_id: u32,
-    /// Logical processors per package (leaf 1 EBX[23:16]).
+    /// Logical processors per package (leaf 1 EBX bits 23:16).
     pub logical_count: u32,
     /// TSC_AUX value returned in ECX by `rdtscp` (usually the core number).
     pub tsc_aux: u32,
-    /// Whether leaf 1 ECX[31] (running under a hypervisor) is set.
+    /// Whether leaf 1 ECX bit 31 (running under a hypervisor) is set.
     pub hypervisor: bool,
 }
 

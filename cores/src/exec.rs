@@ -4,6 +4,17 @@
 //! flags as they were before it (the translator's ordering rules plus the
 //! per-instruction snapshot, see [`crate::translate`]) and no memory
 //! written (one store per instruction, or a write probe first).
+//!
+//! Two paths run a block: the fast path ([`fast`]) executes all its uops
+//! back to back when no instruction has a REP prefix and the budget covers
+//! the whole block; the slow path goes instruction by instruction (budget
+//! check before each, REP iterations counted one by one). A store into a
+//! page holding translations ends the block after the storing instruction,
+//! so the rest is re-translated from the new bytes.
+//!
+//! No allocation happens per instruction; registers live in one
+//! `[u64; 32]` array and are copied to and from [`crate::ArchState`] once
+//! per [`crate::FuncCore::run`].
 
 mod fast;
 mod str_op;

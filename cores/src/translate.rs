@@ -2,17 +2,46 @@
 //!
 //! A block runs from its entry RIP to the first control transfer, exit
 //! (hlt, syscall), REP string instruction, unsupported instruction or
-//! [`MAX_BLOCK_INSNS`] instructions. Each instruction's uops keep to two
-//! rules that make faults precise without undo logs:
+//! [`MAX_BLOCK_INSNS`] instructions. Decoding follows AMD's rules (the host
+//! CPU): `DecoderOptions::AMD`.
+//!
+//! # Precise faults
+//! Each instruction's uops keep to two rules that make faults precise
+//! without undo logs:
 //! 1. every load comes before any architectural register or flag write of
 //!    the same instruction, except where [`InsnInfo::snapshot`] is set (the
-//!    executor then saves the registers, or just RFLAGS, before it);
+//!    instruction then starts with a [`Op::Snap`] uop that saves RFLAGS or
+//!    the register file, restored if a later uop of it faults);
 //! 2. an instruction stores one contiguous value, or probes the lowest
-//!    address of a multi-store sequence first ([`Op::ProbeW`]).
+//!    address of a multi-store sequence first ([`Op::ProbeW`]), and its
+//!    stores are its last possible fault points.
 //!
-//! After translation a backward flag-liveness pass clears each uop's flag
-//! mask down to the flags some later uop reads; all flags are live at block
-//! end and before every instruction that can fault.
+//! # Flag liveness
+//! After translation a backward pass clears each uop's flag mask down to
+//! the flags some later uop reads; all flags are live at block end and
+//! before every instruction that can fault.
+//!
+//! # Supported instructions (everything else raises #UD naming it)
+//! mov (all forms), movzx, movsx, movsxd, lea; add adc sub sbb cmp neg inc
+//! dec and or xor not test; shl/sal shr sar rol ror rcl rcr shld shrd with
+//! 1, imm8 and CL counts; mul, imul (1-, 2-, 3-operand), div, idiv (#DE);
+//! bt bts btr btc (register and memory bit strings); bsf bsr lzcnt tzcnt
+//! popcnt bswap; cbw cwde cdqe cwd cdq cqo; setcc cmovcc jcc jmp call ret
+//! (near, direct and indirect, ret imm16) loop jrcxz; push pop (register,
+//! memory, immediate, 64- and 16-bit), enter (nesting level 0–5) leave;
+//! xchg cmpxchg cmpxchg8b cmpxchg16b xadd, the lock prefix on all of them
+//! and on every lockable ALU form; movs stos lods cmps scas with rep, repe,
+//! repne (8/16/32/64-bit elements, 64- and 32-bit addressing, DF); pushfq
+//! popfq lahf sahf clc stc cmc cld std; nop forms, endbr64, prefetch*,
+//! pause, mfence lfence sfence; cpuid, rdtsc, rdtscp; rdfsbase wrfsbase
+//! rdgsbase wrgsbase; FS/GS segment overrides; hlt and syscall (exits);
+//! int3 (#BP); ud2 (#UD). All operand sizes, high-byte registers and
+//! 32-bit zero-extension; 32-bit addressing (67h).
+//!
+//! Not modelled (#UD): x87, MMX, SSE, AVX, privileged and I/O
+//! instructions, far branches, segment-register moves, 16-bit near
+//! branches (66h on jmp/call/ret/jcc), enter with a nesting level above 5,
+//! loop/jecxz with 32-bit addressing, loope/loopne, BMI1/BMI2, movbe, xlat.
 
 mod insn;
 

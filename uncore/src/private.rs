@@ -26,6 +26,28 @@
 //!   [`PrivateHierarchy::advance`] at [`PrivateHierarchy::next_activity`]
 //!   (store-buffer drains).
 //!
+//! ```
+//! use smpsim_engine::{Cycle, PartitionId, StatsBuilder};
+//! use smpsim_uncore::memory::{MachineAddr, MachineMemory};
+//! use smpsim_uncore::{Access, CoreId, Level, MemMsg, MemSystem, MemSystemConfig};
+//! use std::sync::Arc;
+//! let mem = Arc::new(MachineMemory::new(1 << 20)?);
+//! let sys = MemSystem::new(&MemSystemConfig::default(), 2, mem, PartitionId(0))?;
+//! let mut core0 = sys.hierarchy(CoreId(0), StatsBuilder::new());
+//! // A store retires into the store buffer; a younger load forwards from it.
+//! core0.store(Cycle(10), MachineAddr(0x1000), 8, 42).expect("room");
+//! let a = core0.load(Cycle(11), MachineAddr(0x1000), 8);
+//! assert!(matches!(a, Access::Done { value: 42, level: Level::StoreBuffer, .. }));
+//! // A load of a line the core does not hold misses: a GetS leaves for the
+//! // line's home slice after the L2 lookup (the partition sends it with
+//! // `flush`; its completion follows the grant).
+//! assert!(matches!(core0.load(Cycle(12), MachineAddr(0x2000), 8), Access::Pending(_)));
+//! let sent = core0.take_sent();
+//! assert!(matches!(sent[..], [(_, _, MemMsg::GetS { .. })]));
+//! assert_eq!(core0.next_activity(), Some(Cycle(11)), "the store drains from cycle 11");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Ownership rule
 //! Machine memory is read only for lines in a readable state (S, E, M, O
 //! and the upgrading SM/OM) and written only in M; every access asserts

@@ -154,3 +154,51 @@ impl MemSystem {
         self.owners.as_ref().map_or(0, |t| t.violations())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_config_fills_defaults_and_rejects_unknown_keys() {
+        let text =
+            "[hierarchy]\nprotocol = \"moesi\"\n[hierarchy.l3]\nslices = 8\n[dram]\nchannels = 4\n";
+        let cfg: MemSystemConfig = toml::from_str(text).expect("parses");
+        assert_eq!(cfg.hierarchy.protocol, crate::config::Protocol::Moesi);
+        assert_eq!(cfg.hierarchy.l3.slices, 8);
+        assert_eq!(cfg.hierarchy.l2, HierarchyConfig::default().l2);
+        assert_eq!(cfg.dram.channels, 4);
+        let bad = toml::from_str::<MemSystemConfig>("[hierarchy.l1d]\nassociativity = 4\n");
+        assert!(bad
+            .expect_err("unknown key")
+            .to_string()
+            .contains("associativity"));
+    }
+
+    #[test]
+    fn partitions_links_and_lookahead_follow_the_layout() {
+        let mem = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
+        let sys =
+            MemSystem::new(&MemSystemConfig::default(), 4, mem, PartitionId(3)).expect("builds");
+        let f = sys.fabric();
+        assert_eq!(f.core_pid(CoreId(0)), PartitionId(3));
+        assert_eq!(f.slice_pid(SliceId(0)), PartitionId(7));
+        assert_eq!(f.channel_pid(ChannelId(1)), PartitionId(12));
+        let links = f.links();
+        // 4 cores × 4 slices + 4 slices × 2 channels, both ways.
+        assert_eq!(links.len(), 2 * (16 + 8));
+        let lookahead = links.iter().map(|l| l.2).min().expect("links");
+        assert!(lookahead >= f.interconnect().min_latency());
+        assert_eq!(sys.slices().len(), 4);
+        assert_eq!(sys.channels().len(), 2);
+    }
+
+    #[test]
+    fn bad_cache_value_fails_the_build_naming_the_key() {
+        let mut cfg = MemSystemConfig::default();
+        cfg.hierarchy.l1d.line_size = 128;
+        let mem = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
+        let err = MemSystem::new(&cfg, 1, mem, PartitionId(0)).expect_err("128-byte lines");
+        assert!(err.to_string().contains("l1d.line_size"), "{err}");
+    }
+}

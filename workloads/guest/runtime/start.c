@@ -22,6 +22,7 @@ static char shared_info_page[PAGE_SIZE] ALIGNED(PAGE_SIZE);
 static struct vcpu_guest_context boot_ctx;
 static barrier_t smp_bar;
 static volatile u32 nr_done;
+static volatile u32 nr_online; /* secondaries with their IPI port bound */
 static int traps_installed;
 
 u64 arg(unsigned int i)
@@ -256,6 +257,29 @@ void smp_barrier(void)
 	barrier_wait(&smp_bar, &this_cpu()->bsense);
 }
 
+/*
+ * Start wave: instead of every secondary spinning at the first barrier
+ * while VCPU 0 brings the others up (quadratic simulated work), each blocks
+ * until an IPI from its parent in a binary tree (children of i: 2i+1, 2i+2),
+ * then wakes its own children. That IPI is consumed here, so the
+ * workloads' IPI counts start at 0.
+ */
+static void wake_children(struct cpu *c)
+{
+	for (u32 k = 2 * c->id + 1; k <= 2 * c->id + 2 && k < nr_cpus; k++) {
+		long rc = evtchn_send(cpus[k].ipi_port);
+		if (rc < 0)
+			guest_fail("start wave: send to VCPU %u returned %ld", k, rc);
+	}
+}
+
+static void wait_for_start(struct cpu *c)
+{
+	WAIT_EVENT(c->ipi_count >= 1);
+	c->ipi_count = 0;
+	wake_children(c);
+}
+
 static void run_workload(struct cpu *c)
 {
 	smp_barrier();
@@ -268,6 +292,8 @@ static void run_workload(struct cpu *c)
 NORETURN void secondary_c(struct cpu *c)
 {
 	cpu_local_init(c);
+	xadd_u32(&nr_online, 1);
+	wait_for_start(c);
 	run_workload(c);
 	HYPERVISOR_vcpu_op(VCPUOP_down, c->id, 0);
 	for (;;)
@@ -319,6 +345,9 @@ NORETURN void start_c(struct start_info *si, u64 builder_rsp)
 	workload_init();
 	for (unsigned int i = 1; i < nr_cpus; i++)
 		bring_up(&cpus[i]);
+	while (READ_ONCE(nr_online) != nr_cpus - 1)
+		sched_yield();
+	wake_children(&cpus[0]);
 	run_workload(&cpus[0]);
 	while (READ_ONCE(nr_done) != nr_cpus)
 		cpu_relax();

@@ -95,3 +95,22 @@ fn lax_quantum_keeps_values_right_and_deterministic() {
     assert_clean(&a, 8_000);
     assert_eq!(output(&a), output(&b));
 }
+
+/// The acceptance run (`smpsim selftest coherence --cores 16 --ops 1000000
+/// --seed 7`); a few seconds in release builds, so not in the default suite.
+#[test]
+#[ignore = "long: run with --ignored"]
+fn sixteen_cores_million_ops_seed_7_has_no_violations() {
+    let one = run(&cfg(16, 1_000_000, 7)).expect("runs");
+    assert_clean(&one, 1_000_000);
+    assert_eq!(
+        summary_line(&one),
+        "coherence-test: 16 cores, 1000000 ops, 0 violations"
+    );
+    let two = run(&TesterConfig {
+        host_threads: HostThreads::Count(2),
+        ..cfg(16, 1_000_000, 7)
+    })
+    .expect("runs");
+    assert_eq!(output(&one), output(&two));
+}

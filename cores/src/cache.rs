@@ -24,7 +24,7 @@ const MAX_BLOCKS: usize = 1 << 16;
 #[derive(Clone, Debug)]
 pub struct CodePages {
     /// Per filter bucket: how many code pages hash there.
-    counts: Vec<u16>,
+    counts: Vec<u32>,
     /// Code page → blocks decoded from it.
     pages: HashMap<u64, Vec<u32>>,
 }

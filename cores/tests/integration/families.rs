@@ -388,3 +388,30 @@ fn syscall_and_hlt_exit_after_the_instruction() {
     assert_eq!(core.run(&mut s, &mut mem, 100), Exit::Halt);
     assert_eq!(s.rip, CODE + 3);
 }
+
+#[test]
+fn cpuid_features_match_what_executes() {
+    use smpsim_cores::CpuidModel;
+    let m = CpuidModel::default();
+    let [_, _, ecx1, edx1] = m.query(1, 0);
+    let [_, ebx7, _, _] = m.query(7, 0);
+    let [_, _, ecx_e1, edx_e1] = m.query(0x8000_0001, 0);
+    // (advertised?, bytes of an instruction needing the feature)
+    let cases: [(bool, &[u8]); 9] = [
+        (ecx1 & (1 << 23) != 0, &[0xf3, 0x48, 0x0f, 0xb8, 0xc1]), // popcnt
+        (ecx1 & (1 << 13) != 0, &[0x48, 0x0f, 0xc7, 0x0e]),       // cmpxchg16b [rsi]
+        (edx1 & (1 << 15) != 0, &[0x0f, 0x44, 0xc1]),             // cmove
+        (ecx_e1 & (1 << 5) != 0, &[0xf3, 0x0f, 0xbd, 0xc1]),      // lzcnt
+        (edx_e1 & (1 << 27) != 0, &[0x0f, 0x01, 0xf9]),           // rdtscp
+        (ebx7 & 1 != 0, &[0xf3, 0x48, 0x0f, 0xae, 0xc1]),         // rdfsbase
+        (edx1 & (1 << 25) != 0, &[0x0f, 0x28, 0xc1]),             // movaps (SSE)
+        (edx1 & (1 << 26) != 0, &[0x66, 0x0f, 0xef, 0xc0]),       // pxor (SSE2)
+        (edx1 & 1 != 0, &[0xd9, 0xe8]),                           // fld1 (x87)
+    ];
+    for (advertised, bytes) in cases {
+        let (mut core, mut mem, mut s) = setup(bytes);
+        s.gpr[RSI] = DATA;
+        let e = core.run(&mut s, &mut mem, 10);
+        assert_eq!(e == Exit::Halt, advertised, "{bytes:02x?}: {e:?}");
+    }
+}

@@ -211,7 +211,11 @@ fn return_to_noncanonical_address_is_gp_at_the_ret() {
 
 #[test]
 fn misused_lock_and_16_bit_branches_are_ud() {
-    for bytes in [&[0xf0, 0x01, 0xc8][..], &[0x66, 0xc3][..], &[0x66, 0xff, 0xe0][..]] {
+    for bytes in [
+        &[0xf0, 0x01, 0xc8][..],
+        &[0x66, 0xc3][..],
+        &[0x66, 0xff, 0xe0][..],
+    ] {
         let (mut core, mut mem, mut s) = setup(bytes);
         let f = fault(core.run(&mut s, &mut mem, 100));
         assert_eq!((f.vector, f.rip), (6, CODE), "{bytes:02x?}: {}", f.detail);

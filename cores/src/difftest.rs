@@ -31,7 +31,11 @@
 //! absolute, `moffs`, `[rsp+d]` and fs:/gs: overrides), string instructions
 //! with rep/repe/repne in both directions (DF is set in a fifth of the cases),
 //! forward `jcc`/`jmp` (direct and indirect), `call`/`ret [n]` (direct,
-//! register, memory), `enter`/`leave` with nesting levels 0–3.
+//! register, memory), `enter`/`leave` with nesting levels 0–3, stray `lock`
+//! prefixes (#UD), accesses straddling a page boundary or the end of the data
+//! region (#PF, nothing changed), non-canonical `wrfsbase` (#GP), and
+//! self-modifying code (a store into a later `mov`'s immediate in the same
+//! block, see [`gen::Item::Patch`]).
 //! Not generated: 16-bit branches, `ret`, `enter` and `leave` (they truncate
 //! RIP or RSP), the address-size prefix, instructions whose result differs
 //! by design (`cpuid`, `rdtsc`, `rdtscp`), and, where the host lacks them,
@@ -492,6 +496,42 @@ mod tests {
             attribute(&[&case]).expect("runs"),
             vec!["rdtsc".to_string()]
         );
+    }
+
+    /// A store into an instruction further down the same block takes
+    /// effect natively, and the simulator must agree.
+    #[test]
+    fn self_modifying_code_is_seen_by_both_sides() {
+        use iced_x86::{Code, Instruction, Mnemonic, Register};
+        let mut batch = prepared(6, 1);
+        let l = gen::Label(1000);
+        let mov =
+            Instruction::with2(Code::Mov_r32_imm32, Register::EAX, 0x1122_3344u32).expect("mov");
+        let items = vec![
+            gen::Item::Patch {
+                label: l,
+                offset: 1,
+                value: 0x5A,
+            },
+            gen::Item::Label(l),
+            gen::Item::Insn(mov),
+        ];
+        batch[0].case.units = vec![gen::Unit {
+            items,
+            main: Mnemonic::Mov,
+            inner: Vec::new(),
+        }];
+        batch[0].asm = batch[0].case.assemble();
+        let n = native_of(&batch).remove(0);
+        let Outcome::Ran {
+            regs, fault: None, ..
+        } = &n
+        else {
+            panic!("{n:?}")
+        };
+        assert_eq!(regs.gpr[0], 0x1122_335A);
+        let s = sim::run(&batch[0].case, &batch[0].asm);
+        assert_eq!(report::compare(&n, &s, 0), Verdict::Match);
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! operands and is never written; rsp only moves through balanced stack
 //! instructions; inside `enter`…`leave` rbp is not written either. Memory
 //! operands use `[r15+disp]`, `[r15+idx*s+disp]` (idx set just before),
-//! `[rip+disp]`, absolute `[disp32]`, `moffs` and `[rsp+disp]`, and always land
-//! inside the data region.
+//! `[rip+disp]`, absolute `[disp32]`, `moffs`, `[rsp+disp]` and fs:/gs:
+//! overrides, and land inside the data region, except on purpose: straddling
+//! its end (#PF) and the self-modifying stores into the code page.
 
 mod asm;
 mod constructs;
@@ -54,6 +55,15 @@ pub enum Item {
         reg: Register,
         /// Target.
         label: Label,
+    },
+    /// `mov byte ptr [rip + label + offset], value`: self-modifying code.
+    Patch {
+        /// The patched instruction's label.
+        label: Label,
+        /// Byte offset from the label.
+        offset: u8,
+        /// The new byte.
+        value: u8,
     },
     /// Defines a label here.
     Label(Label),
@@ -412,6 +422,7 @@ impl Cx<'_> {
                 self.skip_unit(l)
             }
             15..=19 if scope.constructs => self.call_unit(),
+            23 => self.patch_unit(),
             20..=22 if scope.constructs && scope.stack => self.enter_unit(),
             _ => self.generic_unit(scope),
         }

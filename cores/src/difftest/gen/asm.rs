@@ -36,7 +36,7 @@ fn size_of_item(item: &Item, enc: &mut Encoder, base: u64, short: bool) -> u32 {
                 6
             }
         }
-        Item::LeaLabel { .. } => 7,
+        Item::LeaLabel { .. } | Item::Patch { .. } => 7,
         Item::Label(_) => 0,
     }
 }
@@ -98,6 +98,23 @@ pub fn assemble(units: &[Unit], base: u64) -> Assembled {
                     Register::None,
                 );
                 Instruction::with2(Code::Lea_r64_m, *reg, m).expect("lea encodes")
+            }
+            Item::Patch {
+                label,
+                offset,
+                value,
+            } => {
+                let target = addr_of(label) + u64::from(*offset);
+                let m = MemoryOperand::new(
+                    Register::RIP,
+                    Register::None,
+                    1,
+                    target as i64,
+                    8,
+                    false,
+                    Register::None,
+                );
+                Instruction::with2(Code::Mov_rm8_imm8, m, u32::from(*value)).expect("patch encodes")
             }
             Item::Label(_) => continue,
         };

@@ -2,9 +2,9 @@
 //! jumps, `call`…`ret` and `enter`…`leave` with bodies.
 
 use super::forms;
-use super::{Cx, Item, Label, Scope, Unit, R64};
+use super::{Cx, Item, Label, Scope, Unit, R32, R64};
 use crate::difftest::layout::{CODE_BASE, DATA_PAGE, R15_OFFSET};
-use iced_x86::{Code, Instruction, MemoryOperand, Mnemonic, Register, RepPrefixKind};
+use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Mnemonic, Register, RepPrefixKind};
 
 impl Cx<'_> {
     /// A string instruction with its pointers (and a bounded count).
@@ -129,6 +129,34 @@ impl Cx<'_> {
             if !matches!(r, Register::RSP | Register::R15 | Register::RBP) {
                 return r;
             }
+        }
+    }
+
+    /// Self-modifying code: a store into the immediate of a `mov r32, imm32`
+    /// that follows in the same basic block (already translated by then).
+    pub(super) fn patch_unit(&mut self) -> Unit {
+        let l = self.label();
+        let reg = R32[self.scratch_reg().number()];
+        let imm = self.rng.next_u64() as u32;
+        let mov = Instruction::with2(Code::Mov_r32_imm32, reg, imm).expect("mov");
+        let len = Encoder::new(64)
+            .encode(&mov, CODE_BASE)
+            .expect("mov encodes");
+        let offset = (len - 4) as u8 + self.rng.below(4) as u8;
+        let value = self.rng.next_u64() as u8;
+        let items = vec![
+            Item::Patch {
+                label: l,
+                offset,
+                value,
+            },
+            Item::Label(l),
+            Item::Insn(mov),
+        ];
+        Unit {
+            items,
+            main: Mnemonic::Mov,
+            inner: vec![Mnemonic::Mov],
         }
     }
 

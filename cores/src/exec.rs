@@ -499,7 +499,13 @@ impl Cpu {
             }
             Op::JmpR => return Flow::Jump(a),
             Op::Jnz | Op::Jz => {
-                if (a & mask(s) != 0) == (u.op == Op::Jnz) {
+                let zf = self.r[F] & ZF != 0;
+                let flag_ok = match u.aux {
+                    0 => true,
+                    1 => zf,
+                    _ => !zf,
+                };
+                if (a & mask(s) != 0) == (u.op == Op::Jnz) && flag_ok {
                     return Flow::Jump(u.imm as u64);
                 }
             }

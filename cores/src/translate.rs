@@ -27,8 +27,9 @@
 //! 1, imm8 and CL counts; mul, imul (1-, 2-, 3-operand), div, idiv (#DE);
 //! bt bts btr btc (register and memory bit strings); bsf bsr lzcnt tzcnt
 //! popcnt bswap; cbw cwde cdqe cwd cdq cqo; setcc cmovcc jcc jmp call ret
-//! (near, direct and indirect, ret imm16) loop jrcxz; push pop (register,
-//! memory, immediate, 64- and 16-bit), enter (nesting level 0–5) leave;
+//! (near, direct and indirect, ret imm16) loop loope loopne jrcxz; push
+//! pop (register, memory, immediate, 64- and 16-bit), enter (nesting level
+//! 0–5) leave;
 //! xchg cmpxchg cmpxchg8b cmpxchg16b xadd, the lock prefix on all of them
 //! and on every lockable ALU form; movs stos lods cmps scas with rep, repe,
 //! repne (8/16/32/64-bit elements, 64- and 32-bit addressing, DF); pushfq
@@ -41,7 +42,7 @@
 //! Not modelled (#UD): x87, MMX, SSE, AVX, privileged and I/O
 //! instructions, far branches, segment-register moves, 16-bit near
 //! branches (66h on jmp/call/ret/jcc), enter with a nesting level above 5,
-//! loop/jecxz with 32-bit addressing, loope/loopne, BMI1/BMI2, movbe, xlat.
+//! loop*/jecxz with 32-bit addressing, BMI1/BMI2, movbe, xlat.
 
 mod insn;
 
@@ -213,6 +214,7 @@ fn flag_reads(u: &Uop) -> u8 {
     match u.op {
         Op::Adc | Op::Sbb | Op::Rcl | Op::Rcr => fl::CF,
         Op::Setcc | Op::Cmov | Op::CondMov | Op::Jcc => cond_reads(u.aux),
+        Op::Jnz if u.aux != 0 => fl::ZF,
         Op::FlagOp | Op::Sahf => fl::ALL,
         Op::Str | Op::Jmp | Op::JmpR | Op::Hlt | Op::Syscall | Op::Raise => fl::ALL,
         _ if u.a == FLAGS || u.b == FLAGS => fl::ALL,

@@ -210,7 +210,8 @@ pub enum Op {
     Jcc,
     /// Block exit: rip = a.
     JmpR,
-    /// Block exit: rip = (a at size s) != 0 ? imm : end of block (loop).
+    /// Block exit: rip = (a at size s) != 0 ? imm : end of block (loop);
+    /// `aux` 1 also requires ZF (loope), 2 requires ZF clear (loopne).
     Jnz,
     /// Block exit: rip = (a at size s) == 0 ? imm : end of block (jrcxz).
     Jz,

@@ -917,17 +917,19 @@ fn dispatch(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
             tx.jump(ins, t);
             Ok(true)
         }
-        M::Loop | M::Jrcxz => {
-            if ins.code() != Code::Loop_rel8_64_RCX && ins.code() != Code::Jrcxz_rel8_64 {
-                return Err(Unsupported);
-            }
-            let op = if ins.mnemonic() == M::Loop {
-                tx.emit(uop(Op::Sub, 8, RCX, RCX, imm(1)));
-                Op::Jnz
-            } else {
-                Op::Jz
+        M::Loop | M::Loope | M::Loopne | M::Jrcxz => {
+            // aux: 0 plain, 1 also needs ZF (loope), 2 also needs !ZF (loopne).
+            let (op, aux) = match ins.code() {
+                Code::Loop_rel8_64_RCX => (Op::Jnz, 0),
+                Code::Loope_rel8_64_RCX => (Op::Jnz, 1),
+                Code::Loopne_rel8_64_RCX => (Op::Jnz, 2),
+                Code::Jrcxz_rel8_64 => (Op::Jz, 0),
+                _ => return Err(Unsupported),
             };
-            tx.emit(uop(op, 8, SINK, RCX, imm(ins.near_branch_target() as i64)));
+            if op == Op::Jnz {
+                tx.emit(uop(Op::Sub, 8, RCX, RCX, imm(1)));
+            }
+            tx.emit(uop(op, 8, SINK, RCX, imm(ins.near_branch_target() as i64)).with_aux(aux));
             Ok(true)
         }
         M::Call => tx.call(ins),

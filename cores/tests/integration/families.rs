@@ -415,3 +415,24 @@ fn cpuid_features_match_what_executes() {
         assert_eq!(e == Exit::Halt, advertised, "{bytes:02x?}: {e:?}");
     }
 }
+
+#[test]
+fn loope_and_loopne_check_zf_and_count() {
+    // L: cmp byte [rsi+rcx-1], 7 ; loopne L   -> scans down for a 7
+    let code = [0x80, 0x7c, 0x0e, 0xff, 0x07, 0xe0, 0xf9];
+    let (mut core, mut mem, mut s) = setup(&code);
+    mem.write(DATA, &[1, 7, 3, 4, 5]).expect("mapped");
+    s.gpr[RSI] = DATA;
+    s.gpr[RCX] = 5;
+    assert_eq!(core.run(&mut s, &mut mem, 100), Exit::Halt);
+    assert_eq!(s.gpr[RCX], 1, "stopped on the 7 at index 1");
+    // L: cmp byte [rsi+rcx-1], 1 ; loope L   -> runs while bytes are 1
+    let code = [0x80, 0x7c, 0x0e, 0xff, 0x01, 0xe1, 0xf9];
+    let (mut core, mut mem, mut s) = setup(&code);
+    mem.write(DATA, &[2, 1, 1, 1]).expect("mapped");
+    s.gpr[RSI] = DATA;
+    s.gpr[RCX] = 4;
+    assert_eq!(core.run(&mut s, &mut mem, 100), Exit::Halt);
+    assert_eq!(s.gpr[RCX], 0, "count ran out on the mismatch at index 0");
+    assert_eq!(s.rflags & ZF, 0);
+}

@@ -24,6 +24,14 @@ impl fmt::Display for CoreId {
     }
 }
 
+/// An SMT context (hardware thread) of a core. Contexts share the core's
+/// caches; each has its own program order in the shared store buffer.
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct ContextId(pub u8);
+
 /// A slice of the shared L3 with its part of the directory.
 #[derive(
     Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,

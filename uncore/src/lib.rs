@@ -115,7 +115,7 @@ mod races;
 
 pub use directory::L3Slice;
 pub use fabric::Fabric;
-pub use ids::{ChannelId, CoreId, Level, SliceId};
+pub use ids::{ChannelId, ContextId, CoreId, Level, SliceId};
 pub use memctrl::MemCtrl;
 pub use msg::{MemMsg, MemPayload};
 pub use private::{Access, Completion, LogEntry, PrivateHierarchy, ReqId, StoreBufferFull, Stream};

@@ -15,6 +15,13 @@
 //!   cycle, each when its line is in M (fetching ownership as needed);
 //!   loads forward from the buffer byte by byte (youngest store wins).
 //! - Fences: wait until [`PrivateHierarchy::store_buffer_empty`].
+//! - SMT: the `*_in` variants take the [`ContextId`] of the hardware
+//!   thread (the plain ones mean context 0). Contexts share the caches
+//!   and the store buffer's capacity; stores drain in one FIFO (which
+//!   keeps each context's program order), a load forwards only from its
+//!   own context's stores, and a fence or locked operation waits only for
+//!   its own context's stores. A held lock also holds back other
+//!   contexts' stores to its lines.
 //! - Locked read-modify-write: [`PrivateHierarchy::begin_locked`] drains
 //!   the store buffer, obtains every line of the operand in M and pins
 //!   it, and yields the old value (now or as a completion);
@@ -69,7 +76,7 @@ pub use state::{PLine, PState, WbState};
 use crate::cache::{new_policy, Cache};
 use crate::config::{CacheConfig, HierarchyConfig, Protocol};
 use crate::fabric::{Fabric, Port};
-use crate::ids::{CoreId, Level};
+use crate::ids::{ContextId, CoreId, Level};
 use crate::interconnect::Node;
 use crate::memory::{LineAddr, MachineAddr, MachineMemory, LINE_SIZE};
 use crate::msg::{FwdKind, Grant, Held, Kept, MemMsg, MemPayload};
@@ -152,6 +159,7 @@ pub struct StoreBufferFull;
 
 #[derive(Clone, Debug)]
 struct Op {
+    ctx: ContextId,
     stream: Stream,
     start: Cycle,
     addr: u64,
@@ -175,6 +183,7 @@ struct Mshr {
 
 #[derive(Clone, Copy, Debug)]
 struct SbEntry {
+    ctx: ContextId,
     addr: u64,
     size: usize,
     bytes: [u8; 16],
@@ -188,6 +197,7 @@ impl SbEntry {
 
 #[derive(Clone, Debug)]
 struct LockState {
+    ctx: ContextId,
     id: ReqId,
     addr: u64,
     size: usize,
@@ -322,6 +332,12 @@ impl PrivateHierarchy {
     /// Whether every retired store has reached memory.
     pub fn store_buffer_empty(&self) -> bool {
         self.sb.is_empty()
+    }
+
+    /// Whether every store context `ctx` retired has reached memory (what
+    /// a fence of that context waits for).
+    pub fn store_buffer_empty_in(&self, ctx: ContextId) -> bool {
+        !self.sb.iter().any(|e| e.ctx == ctx)
     }
 
     /// Stores waiting in the store buffer.

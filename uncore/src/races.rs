@@ -495,3 +495,68 @@ fn line_crossing_load_merges_two_lines() {
     };
     assert_eq!(v, 0x3344_5566);
 }
+
+#[test]
+fn smt_contexts_forward_only_their_own_stores() {
+    use crate::ids::ContextId;
+    let mut h = Harness::new(&config(Protocol::Mesi, 2, 4), 1);
+    own_modified(&mut h, 0, 0, 3);
+    let now = h.now;
+    h.cores[0]
+        .store_in(now, ContextId(0), addr(0), 8, 5)
+        .expect("room");
+    let own = h.cores[0].load_in(now, ContextId(0), addr(0), 8);
+    let other = h.cores[0].load_in(now, ContextId(1), addr(0), 8);
+    assert!(
+        matches!(
+            own,
+            Access::Done {
+                value: 5,
+                level: crate::ids::Level::StoreBuffer,
+                ..
+            }
+        ),
+        "{own:?}"
+    );
+    assert!(
+        matches!(
+            other,
+            Access::Done {
+                value: 3,
+                level: crate::ids::Level::L1,
+                ..
+            }
+        ),
+        "{other:?}"
+    );
+    assert!(!h.cores[0].store_buffer_empty_in(ContextId(0)));
+    assert!(h.cores[0].store_buffer_empty_in(ContextId(1)));
+}
+
+#[test]
+fn smt_lock_ignores_other_contexts_stores_and_holds_them_back() {
+    use crate::ids::ContextId;
+    let mut h = Harness::new(&config(Protocol::Mesi, 2, 4), 1);
+    own_modified(&mut h, 0, 0, 1);
+    let now = h.now;
+    h.cores[0]
+        .store_in(now, ContextId(0), addr(0), 8, 99)
+        .expect("room");
+    // Context 1's locked op does not wait for context 0's store.
+    let got = h.cores[0].begin_locked_in(now, ContextId(1), addr(0), 8);
+    assert!(matches!(got, Access::Done { value: 1, .. }), "{got:?}");
+    h.cores[0].advance(now + 5);
+    assert_eq!(
+        h.cores[0].store_buffer_len(),
+        1,
+        "the store waits for the lock"
+    );
+    h.cores[0].end_locked(now + 5, Some(7));
+    h.cores[0].advance(now + 6);
+    assert!(h.cores[0].store_buffer_empty());
+    let v = h.cores[0].load(now + 7, addr(0), 8);
+    assert!(
+        matches!(v, Access::Done { value: 99, .. }),
+        "the store follows the locked op: {v:?}"
+    );
+}

@@ -2,6 +2,7 @@
 //! store-buffer draining.
 
 use super::*;
+use crate::ids::ContextId;
 
 /// The lines an access touches: `(line, first byte index, byte count)`.
 fn parts(addr: u64, size: usize) -> impl Iterator<Item = (LineAddr, usize, usize)> {
@@ -38,23 +39,42 @@ enum LineAccess {
 }
 
 impl PrivateHierarchy {
-    /// A data load of `size` (1..=16) bytes at `addr`.
+    /// A data load of `size` (1..=16) bytes at `addr` (context 0).
     pub fn load(&mut self, now: Cycle, addr: MachineAddr, size: usize) -> Access {
-        self.read_access(now, addr.get(), size, Stream::Data)
+        self.load_in(now, ContextId(0), addr, size)
+    }
+
+    /// A data load by SMT context `ctx`.
+    pub fn load_in(
+        &mut self,
+        now: Cycle,
+        ctx: ContextId,
+        addr: MachineAddr,
+        size: usize,
+    ) -> Access {
+        self.read_access(now, ctx, addr.get(), size, Stream::Data)
     }
 
     /// An instruction fetch of `size` (1..=16) bytes at `addr` (through
     /// the L1I; the store buffer is not consulted).
     pub fn fetch(&mut self, now: Cycle, addr: MachineAddr, size: usize) -> Access {
-        self.read_access(now, addr.get(), size, Stream::Inst)
+        self.read_access(now, ContextId(0), addr.get(), size, Stream::Inst)
     }
 
-    fn read_access(&mut self, now: Cycle, addr: u64, size: usize, stream: Stream) -> Access {
+    fn read_access(
+        &mut self,
+        now: Cycle,
+        ctx: ContextId,
+        addr: u64,
+        size: usize,
+        stream: Stream,
+    ) -> Access {
         assert!(
             (1..=16).contains(&size),
             "access of {size} bytes: 1..=16 allowed"
         );
         let mut op = Op {
+            ctx,
             stream,
             start: now,
             addr,
@@ -84,7 +104,7 @@ impl PrivateHierarchy {
     /// Fills the bytes the youngest buffered stores cover.
     fn forward_from_sb(&self, op: &mut Op) {
         let (lo, hi) = (op.addr, op.addr + op.size as u64);
-        for e in self.sb.iter().rev() {
+        for e in self.sb.iter().rev().filter(|e| e.ctx == op.ctx) {
             let (elo, ehi) = (e.addr, e.addr + e.size as u64);
             for a in lo.max(elo)..hi.min(ehi) {
                 let i = (a - lo) as usize;
@@ -337,10 +357,22 @@ impl PrivateHierarchy {
     }
 
     /// Retires a store of `size` (1..=16) bytes of `value` into the store
-    /// buffer.
+    /// buffer (context 0).
     pub fn store(
         &mut self,
         now: Cycle,
+        addr: MachineAddr,
+        size: usize,
+        value: u128,
+    ) -> Result<(), StoreBufferFull> {
+        self.store_in(now, ContextId(0), addr, size, value)
+    }
+
+    /// Retires a store of SMT context `ctx`.
+    pub fn store_in(
+        &mut self,
+        now: Cycle,
+        ctx: ContextId,
         addr: MachineAddr,
         size: usize,
         value: u128,
@@ -362,6 +394,7 @@ impl PrivateHierarchy {
             let mut bytes = [0u8; 16];
             bytes[..len].copy_from_slice(&all[from..from + len]);
             self.sb.push_back(SbEntry {
+                ctx,
                 addr: line.base().get().max(addr.get()),
                 size: len,
                 bytes,
@@ -375,7 +408,9 @@ impl PrivateHierarchy {
     /// lock once the buffer is empty.
     pub fn advance(&mut self, now: Cycle) {
         if let Some(head) = self.sb.front().copied() {
-            if self.drain_at <= now && self.want_m(now, head.line()) {
+            // Another context's lock holds the line: its store waits.
+            let held = self.lock.as_ref().is_some_and(|l| l.held) && self.pinned(head.line());
+            if !held && self.drain_at <= now && self.want_m(now, head.line()) {
                 self.write_mem(now, head.line(), head.addr, &head.bytes[..head.size]);
                 self.fill_l1(Stream::Data, head.line());
                 self.sb.pop_front();
@@ -386,10 +421,24 @@ impl PrivateHierarchy {
         self.try_lock(now);
     }
 
-    /// Starts a locked read-modify-write of `size` (1..=16) bytes at `addr`:
-    /// [`Access::Done`] or a later [`Completion`] carries the old value;
-    /// the lines stay pinned in M until [`PrivateHierarchy::end_locked`].
+    /// Starts a locked read-modify-write of `size` (1..=16) bytes at `addr`
+    /// (context 0): [`Access::Done`] or a later [`Completion`] carries the
+    /// old value; the lines stay pinned in M until
+    /// [`PrivateHierarchy::end_locked`]. One locked operation at a time per
+    /// core: a second one gets [`Access::Stall`].
     pub fn begin_locked(&mut self, now: Cycle, addr: MachineAddr, size: usize) -> Access {
+        self.begin_locked_in(now, ContextId(0), addr, size)
+    }
+
+    /// [`PrivateHierarchy::begin_locked`] for SMT context `ctx`: it waits
+    /// for that context's stores only.
+    pub fn begin_locked_in(
+        &mut self,
+        now: Cycle,
+        ctx: ContextId,
+        addr: MachineAddr,
+        size: usize,
+    ) -> Access {
         assert!(
             (1..=16).contains(&size),
             "locked access of {size} bytes: 1..=16 allowed"
@@ -399,6 +448,7 @@ impl PrivateHierarchy {
         }
         let id = self.new_id();
         self.lock = Some(LockState {
+            ctx,
             id,
             addr: addr.get(),
             size,
@@ -444,7 +494,7 @@ impl PrivateHierarchy {
         let Some(lock) = self.lock.clone() else {
             return;
         };
-        if lock.held || !self.sb.is_empty() {
+        if lock.held || !self.store_buffer_empty_in(lock.ctx) {
             return;
         }
         let mut all = true;
@@ -455,6 +505,7 @@ impl PrivateHierarchy {
             return;
         }
         let mut op = Op {
+            ctx: lock.ctx,
             stream: Stream::Data,
             start: now,
             addr: lock.addr,

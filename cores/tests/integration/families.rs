@@ -436,3 +436,23 @@ fn loope_and_loopne_check_zf_and_count() {
     assert_eq!(s.gpr[RCX], 0, "count ran out on the mismatch at index 0");
     assert_eq!(s.rflags & ZF, 0);
 }
+
+#[test]
+fn string_ops_with_32_bit_addressing_and_segment_override() {
+    // 67 f3 a4: rep movsb with esi/edi/ecx ; 64 ac: lodsb from fs:[rsi]
+    let code = [0x67, 0xf3, 0xa4, 0x64, 0xac];
+    let (mut core, mut mem, mut s) = setup(&code);
+    mem.write(DATA, &[9, 8, 7]).expect("mapped");
+    mem.write(DATA + 0x43, &[0x55]).expect("mapped");
+    s.gpr[RSI] = 0xffff_ffff_0000_0000 | DATA; // upper halves ignored with 67h
+    s.gpr[RDI] = 0x1234_0000_0000_0000 | (DATA + 0x100);
+    s.gpr[RCX] = 0x7777_0000_0000_0003; // only ecx counts
+    s.fs_base = 0x40;
+    assert_eq!(core.run(&mut s, &mut mem, 100), Exit::Halt);
+    let mut buf = [0u8; 3];
+    mem.read(DATA + 0x100, &mut buf).expect("mapped");
+    assert_eq!(buf, [9, 8, 7]);
+    // 32-bit writes zero-extend; lodsb then read fs:[DATA + 3] and moved rsi.
+    assert_eq!((s.gpr[RCX], s.gpr[RDI]), (0, DATA + 0x103));
+    assert_eq!((s.gpr[RAX] & 0xff, s.gpr[RSI]), (0x55, DATA + 4));
+}

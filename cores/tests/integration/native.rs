@@ -295,3 +295,59 @@ fn register_forms_match_the_host_cpu() {
         bad.join("\n")
     );
 }
+
+/// 67h string instructions natively: source and destination in a buffer
+/// mapped below 4 GiB, upper register halves set to garbage.
+#[test]
+fn addr32_string_ops_match_the_host_cpu() {
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    // SAFETY: anonymous private mapping below 4 GiB; nothing else affected.
+    let buf = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(buf, libc::MAP_FAILED);
+    let base = buf as u64;
+    for bytes in [
+        &[0x67, 0xf3, 0xa4][..],
+        &[0x67, 0xac][..],
+        &[0x67, 0xf3, 0x48, 0xab][..],
+    ] {
+        // SAFETY: the mapping is 4096 bytes and writable.
+        unsafe { std::ptr::write_bytes(buf.cast::<u8>(), 0x5a, 4096) };
+        let page = ExecPage::new(bytes);
+        // rax rcx rdx rsi rdi r8
+        let mut r = [
+            0x1122_3344_5566_7788,
+            0xdead_0000_0000_0003,
+            0,
+            0xbeef_0000_0000_0000 | base,
+            0xcafe_0000_0000_0000 | (base + 0x800),
+            0,
+        ];
+        let input = r;
+        let mut f = 0x202;
+        page.run(&mut r, &mut f);
+        let mut st = ArchState::default();
+        for (i, &g) in REGS.iter().enumerate() {
+            st.gpr[g] = input[i];
+        }
+        let (mut core, mut mem, _) = crate::support::setup(bytes);
+        mem.map(base, 4096);
+        smpsim_cores::GuestMemory::write(&mut mem, base, &[0x5a; 4096]).expect("mapped");
+        st.rip = crate::support::CODE;
+        assert_eq!(core.run(&mut st, &mut mem, 100), smpsim_cores::Exit::Halt);
+        let sr: Vec<u64> = REGS.iter().map(|&g| st.gpr[g]).collect();
+        assert_eq!(sr, r.to_vec(), "{bytes:02x?}");
+    }
+    // SAFETY: unmaps the mapping made above.
+    unsafe { libc::munmap(buf, 4096) };
+}

@@ -239,6 +239,7 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
         ..Summary::default()
     };
     let mut seen = std::collections::BTreeSet::new();
+    let mut buf = native::BatchBuffer::default();
     let mut shown = 0usize;
     let mut start = 0u64;
     while start < cfg.cases {
@@ -250,7 +251,7 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
                 Prepared { case, asm }
             })
             .collect();
-        let (native, simulated) = run_both(&batch)?;
+        let (native, simulated) = run_both(&batch, &mut buf)?;
         let mut bad = Vec::new();
         for (k, ((p, n), s)) in batch.iter().zip(&native).zip(&simulated).enumerate() {
             seen.extend(report::mnemonics(&p.asm).into_iter().map(|m| m as u16));
@@ -263,7 +264,7 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
         }
         summary.mismatches += bad.len() as u64;
         let cases: Vec<&gen::Case> = bad.iter().map(|(k, _)| &batch[*k].case).collect();
-        for ((k, d), blame) in bad.iter().zip(attribute(&cases)?) {
+        for ((k, d), blame) in bad.iter().zip(attribute(&cases, &mut buf)?) {
             if shown < cfg.show {
                 let p = &batch[*k];
                 let text = report::describe(&p.case, &p.asm, &native[*k], &simulated[*k], d);
@@ -289,7 +290,10 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
 }
 
 /// Native and simulated outcomes of a batch, the two running concurrently.
-fn run_both(batch: &[Prepared]) -> Result<(Vec<Outcome>, Vec<Outcome>), DifftestError> {
+fn run_both(
+    batch: &[Prepared],
+    buf: &mut native::BatchBuffer,
+) -> Result<(Vec<Outcome>, Vec<Outcome>), DifftestError> {
     let inputs: Vec<native::NativeInput<'_>> = batch
         .iter()
         .map(|p| native::NativeInput {
@@ -298,14 +302,17 @@ fn run_both(batch: &[Prepared]) -> Result<(Vec<Outcome>, Vec<Outcome>), Difftest
             data: &p.case.data,
         })
         .collect();
-    let pending = native::PendingBatch::start(&inputs)?;
+    let pending = native::PendingBatch::start_in(buf, &inputs)?;
     let simulated: Vec<Outcome> = batch.iter().map(|p| sim::run(&p.case, &p.asm)).collect();
-    Ok((pending.finish()?, simulated))
+    Ok((pending.finish_into(buf)?, simulated))
 }
 
 /// For each mismatching case, the main mnemonic of the first unit whose
 /// prefix already mismatches (found by re-running every prefix).
-fn attribute(bad: &[&gen::Case]) -> Result<Vec<String>, DifftestError> {
+fn attribute(
+    bad: &[&gen::Case],
+    buf: &mut native::BatchBuffer,
+) -> Result<Vec<String>, DifftestError> {
     let mut prefixes = Vec::new();
     for (k, case) in bad.iter().enumerate() {
         for n in 1..=case.units.len() {
@@ -324,7 +331,7 @@ fn attribute(bad: &[&gen::Case]) -> Result<Vec<String>, DifftestError> {
     let (native, simulated) = if list.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        run_both(&list)?
+        run_both(&list, buf)?
     };
     let mut first: Vec<Option<usize>> = vec![None; bad.len()];
     for (((k, n, p), nat), s) in prefixes.iter().zip(&native).zip(&simulated) {
@@ -493,7 +500,7 @@ mod tests {
             unit(add, Mnemonic::Add),
         ];
         assert_eq!(
-            attribute(&[&case]).expect("runs"),
+            attribute(&[&case], &mut native::BatchBuffer::default()).expect("runs"),
             vec!["rdtsc".to_string()]
         );
     }

@@ -298,8 +298,18 @@ pub fn fsgsbase_usable() -> bool {
 impl PendingBatch {
     /// Copies `cases` into a shared mapping and forks a child that runs them.
     pub fn start(cases: &[NativeInput<'_>]) -> Result<Self, NativeError> {
+        Self::start_in(&mut BatchBuffer::default(), cases)
+    }
+
+    /// Like [`Self::start`], reusing `buf`'s mapping when it is big enough
+    /// (its pages are then already populated: far fewer page faults).
+    pub fn start_in(buf: &mut BatchBuffer, cases: &[NativeInput<'_>]) -> Result<Self, NativeError> {
         let n = cases.len();
-        let map = SharedMap::new(size_of::<Header>() + n * size_of::<Slot>())?;
+        let need = size_of::<Header>() + n * size_of::<Slot>();
+        let map = match buf.0.take() {
+            Some(m) if m.len >= need => m,
+            _ => SharedMap::new(need)?,
+        };
         for (i, case) in cases.iter().enumerate() {
             assert!(
                 case.code.len() <= CODE_MAX,
@@ -343,7 +353,12 @@ impl PendingBatch {
 
     /// Waits for the child (restarting after a case that killed it) and
     /// returns one outcome per case, in order.
-    pub fn finish(mut self) -> Result<Vec<Outcome>, NativeError> {
+    pub fn finish(self) -> Result<Vec<Outcome>, NativeError> {
+        self.finish_into(&mut BatchBuffer::default())
+    }
+
+    /// Like [`Self::finish`], handing the mapping back to `buf` for reuse.
+    pub fn finish_into(mut self, buf: &mut BatchBuffer) -> Result<Vec<Outcome>, NativeError> {
         while let Some(pid) = self.child.take() {
             let status = wait_for(pid)?;
             if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
@@ -365,7 +380,9 @@ impl PendingBatch {
                 self.spawn(current + 1)?;
             }
         }
-        Ok((0..self.n).map(|i| self.outcome(i)).collect())
+        let out = (0..self.n).map(|i| self.outcome(i)).collect();
+        buf.0 = Some(std::mem::replace(&mut self.map, SharedMap::empty()));
+        Ok(out)
     }
 
     /// Reads case `i`'s results.
@@ -441,7 +458,19 @@ struct SharedMap {
     len: usize,
 }
 
+/// A batch mapping kept between batches (see [`PendingBatch::start_in`]).
+#[derive(Debug, Default)]
+pub struct BatchBuffer(Option<SharedMap>);
+
 impl SharedMap {
+    /// A placeholder that owns nothing.
+    fn empty() -> Self {
+        Self {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        }
+    }
+
     fn new(len: usize) -> Result<Self, NativeError> {
         // SAFETY: a fresh anonymous mapping; no existing memory is affected.
         let p = unsafe {
@@ -474,6 +503,9 @@ impl SharedMap {
 
 impl Drop for SharedMap {
     fn drop(&mut self) {
+        if self.len == 0 {
+            return;
+        }
         // SAFETY: ptr/len came from our own mmap and nobody borrows it now.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }

@@ -240,3 +240,30 @@ impl FuncCore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_can_move_to_another_host_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<FuncCore>();
+        assert_send::<Exit>();
+    }
+
+    #[test]
+    fn zero_budget_runs_nothing() {
+        let mut core = FuncCore::new(CpuidModel::default());
+        let mut mem = crate::FlatMemory::new();
+        let mut st = ArchState {
+            rip: 0x1234,
+            ..ArchState::default()
+        };
+        assert_eq!(core.run(&mut st, &mut mem, 0), Exit::InsnLimit);
+        assert_eq!(
+            (st.rip, core.cycles(), core.stats().cache.translations),
+            (0x1234, 0, 0)
+        );
+    }
+}

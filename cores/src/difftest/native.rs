@@ -364,9 +364,12 @@ impl PendingBatch {
             if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
                 break;
             }
-            if libc::WIFEXITED(status) {
-                return Err(NativeError::ChildSetup(libc::WEXITSTATUS(status)));
+            let code = libc::WEXITSTATUS(status);
+            if libc::WIFEXITED(status) && (code == EXIT_MAP || code == EXIT_SIGNALS) {
+                return Err(NativeError::ChildSetup(code));
             }
+            // Otherwise a case ended the child (a signal, or an exit the
+            // sequence made itself): blame the case it was running.
             // SAFETY: the child is dead; the header is inside the mapping.
             let current = unsafe { (*self.map.ptr.cast::<Header>()).current } as usize;
             if current >= self.n {
@@ -826,6 +829,46 @@ mod tests {
                 rip: CODE_BASE
             })
         );
+    }
+
+    #[test]
+    fn a_case_that_ends_the_child_is_reported_and_the_next_case_still_runs() {
+        let init = regs(0, 0, 0x2);
+        let data = vec![0u8; DATA_SIZE];
+        // mov eax, 60 (exit) ; mov edi, 7 ; syscall
+        let exit = [0xB8, 60, 0, 0, 0, 0xBF, 7, 0, 0, 0, 0x0F, 0x05];
+        let add = [0x48, 0x01, 0xD8];
+        let cases = [
+            NativeInput {
+                init: &init,
+                code: &add,
+                data: &data,
+            },
+            NativeInput {
+                init: &init,
+                code: &exit,
+                data: &data,
+            },
+            NativeInput {
+                init: &init,
+                code: &add,
+                data: &data,
+            },
+        ];
+        let mut buf = BatchBuffer::default();
+        for _ in 0..2 {
+            let out = PendingBatch::start_in(&mut buf, &cases)
+                .and_then(|b| b.finish_into(&mut buf))
+                .expect("run");
+            assert!(matches!(out[0], Outcome::Ran { fault: None, .. }));
+            assert_eq!(
+                out[1],
+                Outcome::Crashed {
+                    wait_status: 7 << 8
+                }
+            );
+            assert!(matches!(out[2], Outcome::Ran { fault: None, .. }));
+        }
     }
 
     #[test]

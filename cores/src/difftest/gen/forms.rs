@@ -125,6 +125,9 @@ fn host_runs(m: Mnemonic, code: Code, caps: &HostCaps) -> bool {
         Rdfsbase | Wrfsbase | Rdgsbase | Wrgsbase => caps.fsgsbase,
         // The SDM leaves `bswap r16` undefined; AMD zeroes the register.
         Bswap => caps.amd || code != Code::Bswap_r16,
+        // AMD reads a dword for `movsxd r16, m` (Intel a word): they differ
+        // where the access straddles into an unmapped page.
+        Movsxd => caps.amd || code != Code::Movsxd_r16_rm16,
         _ => true,
     }
 }

@@ -29,8 +29,9 @@
 //! # Speed (functional model)
 //! `cargo bench -p smpsim-cores --bench functional` runs a compute loop
 //! (loads, stores, ALU, imul, a data-dependent branch) through the whole
-//! path: 180–210 simulated MIPS per host thread on the project's 2-core
-//! AMD EPYC host (loaded by parallel builds; target ≥ 100). Callgrind
+//! path: 170–210 simulated MIPS per host thread (best of 3) on the
+//! project's 2-core AMD EPYC host while parallel builds kept its load
+//! average at 7–12 (target ≥ 100). Callgrind
 //! (`SMPSIM_BENCH_ITERS=200000 valgrind --tool=callgrind <bench>`) puts
 //! about 97 host instructions on each guest instruction: ~60% uop dispatch
 //! and register write-back in the executor, ~15% flag computation, ~9% the

@@ -21,3 +21,4 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod machine;

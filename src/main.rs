@@ -1,5 +1,6 @@
 //! smpsim: the command-line program.
 
+mod run_cmd;
 mod selftest_isa;
 mod selftest_mem;
 
@@ -17,6 +18,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a workload on a simulated machine.
+    Run(run_cmd::RunArgs),
+    /// List the built-in workloads.
+    Workloads,
     /// Self-checking tests of the simulator's parts.
     #[command(subcommand)]
     Selftest(Selftest),
@@ -35,6 +40,13 @@ enum Selftest {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => run_cmd::run(&a),
+        Command::Workloads => {
+            for w in smpsim_workloads::catalogue() {
+                println!("{:<16} {}", w.name, w.description);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Selftest(Selftest::Isa(a)) => selftest_isa::run(&a),
         Command::Selftest(Selftest::Coherence(a)) => selftest_mem::run_coherence(&a),
         Command::Selftest(Selftest::Latency(a)) => selftest_mem::run_latency(&a),

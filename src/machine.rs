@@ -1,0 +1,616 @@
+//! The whole machine: cores on the coherent memory system, the hypervisor,
+//! and the guest domains of one workload, run by the engine.
+//!
+//! ```text
+//!   core0 … coreN-1  (contexts, FuncCore, L1I/L1D/L2, store buffer)
+//!        │  coherence messages over interconnect links (latency ≥ L)
+//!   l3slice0 … l3sliceS-1  (inclusive L3 + directory)
+//!        │
+//!   mc0 … mcK-1  (DRAM channels)
+//!
+//!   hypervisor: barrier hook, services traps/timers/events every H cycles
+//! ```
+//!
+//! Placement: VCPU `v` of domain `d` runs on hardware context
+//! `d * per_domain + v` (contexts numbered core-major: core 0's contexts
+//! first). A single-domain workload gets one VCPU per context by default.
+
+pub mod adapter;
+pub mod config;
+pub mod core;
+pub mod hyper;
+pub mod part;
+
+use self::config::{MachineConfig, Model};
+use self::core::{CorePart, CoreSetup};
+use self::hyper::{to_arch, Frames, Placement, Service};
+use self::part::Part;
+use serde::Serialize;
+use smpsim_cores::CpuidModel;
+use smpsim_engine::{
+    Cycle, Engine, EngineBuilder, EngineConfig, HistogramReport, HostThreads, PartitionId,
+    PartitionSpec, StatsReport, StopReason,
+};
+use smpsim_uncore::memory::MachineMemory;
+use smpsim_uncore::{CoreId, MemSystem};
+use smpsim_workloads::Workload;
+use smpsim_xen::builder::{DomainConfig, GuestImage, ParamsFill, Segment};
+use smpsim_xen::hypervisor::{Hypervisor, HypervisorConfig, ShutdownRecord};
+use smpsim_xen::{DomainId, Mfn, VcpuId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What to run and how, besides the machine config.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// VCPUs per domain (`None`: every context, split over the domains).
+    pub vcpus: Option<u32>,
+    /// Workload arguments by name.
+    pub args: Vec<(String, u64)>,
+    /// Host threads.
+    pub host_threads: HostThreads,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            vcpus: None,
+            args: Vec::new(),
+            host_threads: HostThreads::Count(1),
+        }
+    }
+}
+
+/// Why a machine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    /// The memory system refused its config.
+    #[error("memory system: {0}")]
+    MemSystem(#[from] smpsim_uncore::BuildError),
+    /// Machine memory could not be set up.
+    #[error("machine memory: {0}")]
+    Memory(String),
+    /// The workload does not fit the machine.
+    #[error("workload `{workload}`: {message}")]
+    Workload {
+        /// The workload.
+        workload: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The domain builder refused the image.
+    #[error("building domain {domain} of `{workload}`: {message}")]
+    Build {
+        /// The workload.
+        workload: String,
+        /// Which domain.
+        domain: u32,
+        /// The builder's error.
+        message: String,
+    },
+    /// The engine refused the machine.
+    #[error("engine: {0}")]
+    Engine(#[from] smpsim_engine::EngineError),
+}
+
+/// A machine ready to run.
+pub struct Machine {
+    engine: Engine<Part>,
+    service: Service,
+    cfg: MachineConfig,
+    workload: &'static Workload,
+    vcpus: u32,
+    max_cycles: Option<Cycle>,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine")
+            .field("engine", &self.engine)
+            .field("workload", &self.workload.name)
+            .finish()
+    }
+}
+
+fn guest_image(w: &Workload) -> Result<GuestImage, String> {
+    let elf = w.elf();
+    let segments = elf
+        .segments()
+        .iter()
+        .map(|s| Segment {
+            vaddr: s.vaddr.0,
+            bytes: elf.segment_data(s).to_vec(),
+            memsz: s.memsz,
+        })
+        .collect();
+    Ok(GuestImage {
+        segments,
+        entry: elf.entry().0,
+        virt_base: elf.virt_base().0,
+        hypercall_page: elf
+            .hypercall_page()
+            .map_err(|e| e.to_string())?
+            .map(|v| v.0),
+        params: Some(elf.params_addr().map_err(|e| e.to_string())?.0),
+    })
+}
+
+fn resolve_args(w: &Workload, args: &[(String, u64)]) -> Result<[u64; 8], MachineError> {
+    let mut out = [0u64; 8];
+    for (name, v) in args {
+        let i = w.arg_index(name).ok_or_else(|| MachineError::Workload {
+            workload: w.name.into(),
+            message: format!(
+                "no argument `{name}`; allowed: {}",
+                w.args.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
+            ),
+        })?;
+        out[i] = *v;
+    }
+    Ok(out)
+}
+
+impl Machine {
+    /// Builds `cfg` running workload `w`.
+    pub fn build(
+        cfg: &MachineConfig,
+        w: &'static Workload,
+        opts: &RunOptions,
+    ) -> Result<Self, MachineError> {
+        let contexts = cfg.contexts();
+        let per_domain = match opts.vcpus {
+            Some(n) => n,
+            None => contexts / w.domains,
+        };
+        if per_domain == 0 || per_domain * w.domains > contexts {
+            return Err(MachineError::Workload {
+                workload: w.name.into(),
+                message: format!(
+                    "{} domain(s) × {per_domain} VCPUs do not fit {contexts} hardware contexts ({} cores × {} SMT); \
+                     use --cores or fewer VCPUs",
+                    w.domains, cfg.cores, cfg.smt
+                ),
+            });
+        }
+        let args = resolve_args(w, &opts.args)?;
+        let memory_bytes = cfg.memory_mib << 20;
+        let mem = Arc::new(
+            MachineMemory::new(memory_bytes).map_err(|e| MachineError::Memory(e.to_string()))?,
+        );
+        let sys = MemSystem::new(
+            &cfg.mem_system(),
+            cfg.cores,
+            Arc::clone(&mem),
+            PartitionId(0),
+        )?;
+        let hv_cfg = HypervisorConfig {
+            default_periodic_ns: cfg.xen.default_periodic_ns,
+            ..HypervisorConfig::new(
+                cfg.frequency_mhz * 1_000_000,
+                Mfn(1),
+                (memory_bytes >> 12) - 1,
+            )
+        };
+        let mut hv = Hypervisor::new(hv_cfg);
+        let image = guest_image(w).map_err(|message| MachineError::Build {
+            workload: w.name.into(),
+            domain: 0,
+            message,
+        })?;
+        let mut frames = Frames(&mem);
+        let shared = match w.shared_area_bytes(&args) {
+            0 => None,
+            bytes => Some(
+                hv.alloc_shared_area(bytes.div_ceil(4096), &mut frames)
+                    .map_err(|e| MachineError::Memory(format!("{e:?}")))?,
+            ),
+        };
+        let domids: Vec<u32> = (0..w.domains).collect();
+        let params = w.domain_params(
+            per_domain,
+            &args,
+            &domids,
+            shared.as_ref().map_or(0, |s| s.va),
+        );
+        for (i, p) in params.iter().enumerate() {
+            let dc = DomainConfig {
+                memory_bytes: w.memory_bytes(per_domain, &args),
+                vcpus: per_domain,
+                cmdline: format!("workload={}", w.name),
+                wallclock_sec: 0,
+                params: ParamsFill {
+                    nr_vcpus: p.nr_vcpus,
+                    flags: p.flags,
+                    domain_index: p.domain_index,
+                    peer_domid: p.peer_domid,
+                    args: p.args,
+                },
+                shared: shared.clone(),
+            };
+            hv.create_domain(&image, &dc, &mut frames)
+                .map_err(|e| MachineError::Build {
+                    workload: w.name.into(),
+                    domain: i as u32,
+                    message: format!("{e:?}"),
+                })?;
+        }
+        let lookahead = sys.fabric().links().iter().map(|l| l.2).min().unwrap_or(1);
+        let quantum = if cfg.quantum == 0 {
+            lookahead
+        } else {
+            cfg.quantum
+        };
+        let period = if cfg.xen.service_period == 0 {
+            lookahead.max(quantum)
+        } else {
+            cfg.xen.service_period
+        };
+        let setup = CoreSetup {
+            mem: Arc::clone(&mem),
+            model: cfg.model,
+            cpi: cfg.inorder.cpi,
+            sb_cap: cfg.hierarchy.store_buffer as usize,
+            service_period: period,
+            smt: cfg.smt,
+        };
+        let mut b = EngineBuilder::new();
+        for c in 0..cfg.cores {
+            let cpuid = |t: u32| CpuidModel {
+                apic_id: c * cfg.smt + t,
+                logical_count: cfg.smt,
+                tsc_aux: c * cfg.smt + t,
+                ..CpuidModel::default()
+            };
+            let core = CorePart::new(&setup, cpuid, |stats| sys.hierarchy(CoreId(c), stats));
+            b.add(
+                Part::Core(Box::new(core)),
+                PartitionSpec::core(format!("core{c}"), "core"),
+            );
+        }
+        for (i, s) in sys.slices().into_iter().enumerate() {
+            b.add(
+                Part::Slice(s),
+                PartitionSpec::uncore(format!("l3slice{i}"), "l3"),
+            );
+        }
+        for (i, m) in sys.channels().into_iter().enumerate() {
+            b.add(Part::Mem(m), PartitionSpec::uncore(format!("mc{i}"), "mc"));
+        }
+        sys.declare_links(&mut b);
+        let mut engine = b.build(EngineConfig {
+            quantum,
+            host_threads: opts.host_threads,
+            ..EngineConfig::default()
+        })?;
+        let mut place = Placement::new();
+        for d in 0..w.domains {
+            for v in 0..per_domain {
+                let hw = d * per_domain + v;
+                let core = PartitionId(hw / cfg.smt);
+                place.insert(
+                    (DomainId(d as u16), VcpuId(v)),
+                    (core, (hw % cfg.smt) as usize),
+                );
+            }
+        }
+        for d in 0..w.domains {
+            let dom = hv.domain(DomainId(d as u16)).expect("just created");
+            let (p, t) = place[&(DomainId(d as u16), VcpuId(0))];
+            let regs = to_arch(&dom.start_regs());
+            let space = Arc::new(dom.space().clone());
+            if let Part::Core(c) = engine.partition_mut(p) {
+                c.start(t, (DomainId(d as u16), VcpuId(0)), regs, space, Cycle::ZERO);
+            }
+        }
+        let service = Service::new(
+            hv,
+            mem,
+            place,
+            period,
+            cfg.xen.hypercall_latency,
+            cfg.xen.ipi_latency,
+        );
+        Ok(Machine {
+            engine,
+            service,
+            cfg: cfg.clone(),
+            workload: w,
+            vcpus: per_domain,
+            max_cycles: (cfg.max_cycles > 0).then_some(Cycle(cfg.max_cycles)),
+        })
+    }
+
+    /// One line per hardware context: its VCPU, state and RIP (for
+    /// diagnosing a run that did not finish).
+    pub fn context_states(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (p, spec) in self.engine.partitions() {
+            if let Part::Core(c) = p {
+                for (i, x) in c.ctxs.iter().enumerate() {
+                    out.push(format!(
+                        "{}.{i}: {:?} {:?} rip={:#x} ready={} {}",
+                        spec.name,
+                        x.vcpu,
+                        x.run,
+                        x.regs.rip,
+                        x.ready,
+                        x.debug_wait()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The engine's lookahead.
+    pub fn lookahead(&self) -> Option<u64> {
+        self.engine.lookahead()
+    }
+
+    /// Runs to the end: every domain shut down, the cycle limit, or a
+    /// simulator error (the statistics so far are in the report either way).
+    pub fn run(mut self) -> RunReport {
+        self.run_in_place()
+    }
+
+    /// Runs to the end, keeping the machine for inspection.
+    pub fn run_in_place(&mut self) -> RunReport {
+        let start = Instant::now();
+        let service = &mut self.service;
+        let result = self
+            .engine
+            .run(self.max_cycles, &mut |ctx| service.barrier(ctx));
+        let host_seconds = start.elapsed().as_secs_f64();
+        let (stop, error) = match result {
+            Ok(s) => (s.stop, None),
+            Err(e) => (
+                StopReason::Hook("simulator error".into()),
+                Some(e.to_string()),
+            ),
+        };
+        self.report(stop, error, host_seconds)
+    }
+
+    fn report(&self, stop: StopReason, error: Option<String>, host_seconds: f64) -> RunReport {
+        let stats = self.engine.stats_report();
+        let cycles = self.engine.now().get();
+        let instructions = stats
+            .group_counter("core", "core.instructions")
+            .unwrap_or(0);
+        let hv = &self.service.hv;
+        let shutdowns = hv
+            .shutdowns()
+            .iter()
+            .map(ShutdownReport::from)
+            .collect::<Vec<_>>();
+        let all_ok = hv.all_shut_down() && shutdowns.iter().all(|s| s.success);
+        let console = hv.console_lines().iter().map(|l| l.formatted()).collect();
+        let counters = &hv.counters();
+        let hypervisor = HypervisorReport {
+            hypercalls: counters.hypercalls.clone(),
+            raises: counters.raises,
+            upcalls: counters.upcalls,
+            wakes: counters.wakes,
+            timer_fires: counters.timer_fires,
+            ipi_latency: self.service.ipi_report(),
+        };
+        let stop = match stop {
+            StopReason::Idle if !hv.all_shut_down() => {
+                "deadlock: every VCPU blocked with no timer pending".to_owned()
+            }
+            StopReason::Idle => "idle".to_owned(),
+            StopReason::Limit => "cycle limit".to_owned(),
+            StopReason::Hook(s) => s,
+        };
+        RunReport {
+            machine: self.cfg.name.clone(),
+            workload: self.workload.name.to_owned(),
+            vcpus_per_domain: self.vcpus,
+            domains: self.workload.domains,
+            model: self.cfg.model,
+            quantum: self.engine.quantum(),
+            lookahead: self.engine.lookahead().unwrap_or(0),
+            cycles,
+            instructions,
+            stop,
+            success: all_ok && error.is_none(),
+            error,
+            shutdowns,
+            console,
+            hypervisor,
+            stats,
+            config: self.cfg.clone(),
+            host: HostReport {
+                seconds: host_seconds,
+                threads: self.engine.host_threads(),
+                mips: instructions as f64 / host_seconds.max(1e-9) / 1e6,
+            },
+        }
+    }
+}
+
+/// A domain's end.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Domain id.
+    pub domain: u16,
+    /// Xen's reason name.
+    pub reason: String,
+    /// Whether it powered off normally.
+    pub success: bool,
+    /// What happened.
+    pub message: String,
+    /// Cycle.
+    pub cycle: u64,
+}
+
+impl From<&ShutdownRecord> for ShutdownReport {
+    fn from(r: &ShutdownRecord) -> Self {
+        ShutdownReport {
+            domain: r.domain.0,
+            reason: r.reason_name().to_owned(),
+            success: r.success(),
+            message: r.message.clone(),
+            cycle: r.cycle,
+        }
+    }
+}
+
+/// Hypervisor figures.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct HypervisorReport {
+    /// Hypercalls by number.
+    pub hypercalls: BTreeMap<u64, u64>,
+    /// Events raised.
+    pub raises: u64,
+    /// Upcalls delivered.
+    pub upcalls: u64,
+    /// VCPUs woken by events.
+    pub wakes: u64,
+    /// Timer expiries.
+    pub timer_fires: u64,
+    /// Event raise → upcall entry at the notified VCPU.
+    pub ipi_latency: HistogramReport,
+}
+
+/// Host-dependent figures: the only part of a report that may differ
+/// between runs of the same config, workload and quantum.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct HostReport {
+    /// Host wall-clock seconds.
+    pub seconds: f64,
+    /// Host threads used.
+    pub threads: usize,
+    /// Simulated instructions per host second, in millions.
+    pub mips: f64,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RunReport {
+    /// Machine name.
+    pub machine: String,
+    /// Workload.
+    pub workload: String,
+    /// VCPUs per domain.
+    pub vcpus_per_domain: u32,
+    /// Domains.
+    pub domains: u32,
+    /// Timing model.
+    pub model: Model,
+    /// Quantum used.
+    pub quantum: u64,
+    /// Lookahead of the machine.
+    pub lookahead: u64,
+    /// Simulated cycles.
+    pub cycles: u64,
+    /// Instructions retired.
+    pub instructions: u64,
+    /// Why it stopped.
+    pub stop: String,
+    /// Every domain powered off and nothing failed.
+    pub success: bool,
+    /// A simulator error, if one ended the run.
+    pub error: Option<String>,
+    /// Domain shutdowns.
+    pub shutdowns: Vec<ShutdownReport>,
+    /// Guest console lines.
+    pub console: Vec<String>,
+    /// Hypervisor figures.
+    pub hypervisor: HypervisorReport,
+    /// Every partition's statistics.
+    pub stats: StatsReport,
+    /// The resolved config.
+    pub config: MachineConfig,
+    /// Host-dependent figures.
+    pub host: HostReport,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(workload: &str, cores: u32, model: Model, threads: HostThreads) -> RunReport {
+        let cfg = MachineConfig {
+            cores,
+            model,
+            memory_mib: 256,
+            ..MachineConfig::default()
+        };
+        let w = smpsim_workloads::find(workload).expect("built in");
+        let opts = RunOptions {
+            host_threads: threads,
+            ..RunOptions::default()
+        };
+        Machine::build(&cfg, w, &opts).expect("builds").run()
+    }
+
+    #[test]
+    fn hello_runs_to_success() {
+        let r = run("hello", 1, Model::Inorder, HostThreads::Count(1));
+        for l in &r.console {
+            eprintln!("{l}");
+        }
+        eprintln!("{} {:?} {:?}", r.stop, r.error, r.shutdowns);
+        assert!(r.success, "{}", r.stop);
+    }
+}
+
+#[cfg(test)]
+mod explore {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn explore_all() {
+        let only = std::env::var("SMPSIM_EXPLORE").unwrap_or_default();
+        let counts: Vec<u32> = std::env::var("SMPSIM_CORES")
+            .unwrap_or("1,2,4".into())
+            .split(',')
+            .map(|x| x.parse().unwrap())
+            .collect();
+        for w in smpsim_workloads::catalogue() {
+            if !only.is_empty() && !only.split(',').any(|o| o == w.name) {
+                continue;
+            }
+            for &cores in &counts {
+                if cores < w.domains {
+                    continue;
+                }
+                let cfg = MachineConfig {
+                    cores,
+                    memory_mib: 512,
+                    max_cycles: 20_000_000,
+                    ..MachineConfig::default()
+                };
+                let t = std::time::Instant::now();
+                let mut m = Machine::build(&cfg, w, &RunOptions::default()).expect("builds");
+                let r = m.run_in_place();
+                if !r.success {
+                    for l in m.context_states() {
+                        eprintln!("    {l}");
+                    }
+                }
+                eprintln!(
+                    "{:<16} {cores} cores: success={} stop={} cycles={} insns={} err={:?} {:.2}s",
+                    w.name,
+                    r.success,
+                    r.stop,
+                    r.cycles,
+                    r.instructions,
+                    r.error,
+                    t.elapsed().as_secs_f64()
+                );
+                if !r.success {
+                    for l in r.console.iter().rev().take(4) {
+                        eprintln!("    {l}");
+                    }
+                    for s in &r.shutdowns {
+                        eprintln!("    {s:?}");
+                    }
+                }
+            }
+        }
+    }
+}

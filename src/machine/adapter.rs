@@ -1,0 +1,297 @@
+//! The functional core's memory, seen through the core's coherent caches.
+//!
+//! [`FuncCore`](smpsim_cores::FuncCore) executes one instruction against a
+//! [`GuestMemory`]. This adapter gives it the core's private hierarchy:
+//! guest-virtual addresses are translated through the domain's page map,
+//! loads go through [`PrivateHierarchy::load`] (so a core reads a line only
+//! while it holds it readable), and stores are collected and retired into
+//! the store buffer only when the whole instruction succeeded.
+//!
+//! An access that cannot be served now (a miss in flight, no free MSHR, a
+//! full store buffer, or a read-modify-write that needs its line locked)
+//! aborts the instruction with a sentinel page fault: the functional core's
+//! faults are precise, so nothing of the instruction happened, and the core
+//! retries it once the reason is gone ("replay").
+//!
+//! Atomicity: an instruction that loads and then stores overlapping bytes
+//! (every locked instruction, `xchg` with memory, and plain read-modify-write
+//! instructions) runs as a locked operation: the store buffer drains, the
+//! line is pinned in M, the instruction replays and its store is written
+//! directly. Treating plain read-modify-writes as locked is stronger than
+//! x86 requires, which is always a legal execution.
+//!
+//! Instruction bytes are read straight from machine memory (translation
+//! happens once per block); guests here never write their code, and the
+//! direct read keeps the I-side out of the coherence protocol for now.
+
+use smpsim_cores::{GuestMemory, PageFault};
+use smpsim_engine::Cycle;
+use smpsim_uncore::memory::{MachineAddr, MachineMemory};
+use smpsim_uncore::{Access, PrivateHierarchy, ReqId};
+use smpsim_xen::memory::AddressSpace;
+
+/// The fault address that means "blocked, replay" rather than a real #PF.
+pub const REPLAY: u64 = u64::MAX;
+
+const PAGE: u64 = 4096;
+const LINE: u64 = 64;
+
+/// Why an instruction could not complete now.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// A miss is in flight: replay when it completes.
+    Wait(ReqId),
+    /// No MSHR or way free: replay after the next message.
+    Stall,
+    /// The store buffer has no room: replay when it drains.
+    StoreBuffer,
+    /// A read-modify-write of `size` bytes at guest-virtual `va` needs
+    /// the lock.
+    Lock {
+        /// First byte.
+        va: u64,
+        /// Bytes (1..=16).
+        size: usize,
+    },
+}
+
+/// A store of one instruction, not yet retired.
+#[derive(Copy, Clone, Debug)]
+struct PendingStore {
+    va: u64,
+    size: u8,
+    value: u64,
+}
+
+/// One instruction's view of memory.
+pub struct Adapter<'a> {
+    /// The core's private hierarchy.
+    pub hier: &'a mut PrivateHierarchy,
+    /// Machine memory (instruction bytes).
+    pub mem: &'a MachineMemory,
+    /// The VCPU's page map.
+    pub space: &'a AddressSpace,
+    /// Issue cycle of the instruction.
+    pub now: Cycle,
+    /// Store-buffer entries still free.
+    pub sb_free: usize,
+    /// The locked range held for this instruction, with its old value.
+    pub locked: Option<(u64, usize, u128)>,
+    /// Latest cycle a loaded value is ready.
+    pub ready: Cycle,
+    /// Set when the instruction must replay.
+    pub blocked: Option<Blocked>,
+    loads: Vec<(u64, usize)>,
+    stores: Vec<PendingStore>,
+    sb_used: usize,
+}
+
+fn overlaps(a: u64, an: usize, b: u64, bn: usize) -> bool {
+    a < b + bn as u64 && b < a + an as u64
+}
+
+/// Splits `[va, va + n)` at page boundaries.
+fn page_pieces(va: u64, n: usize) -> impl Iterator<Item = (u64, usize, usize)> {
+    let mut done = 0usize;
+    std::iter::from_fn(move || {
+        if done >= n {
+            return None;
+        }
+        let a = va + done as u64;
+        let len = ((PAGE - a % PAGE) as usize).min(n - done);
+        let at = done;
+        done += len;
+        Some((a, at, len))
+    })
+}
+
+/// Store-buffer entries a store takes (one per line it touches).
+fn line_pieces(ma: u64, n: usize) -> usize {
+    ((ma + n as u64 - 1) / LINE - ma / LINE + 1) as usize
+}
+
+impl<'a> Adapter<'a> {
+    /// An adapter for an instruction issuing at `now`.
+    pub fn new(
+        hier: &'a mut PrivateHierarchy,
+        mem: &'a MachineMemory,
+        space: &'a AddressSpace,
+        now: Cycle,
+        sb_free: usize,
+        locked: Option<(u64, usize, u128)>,
+    ) -> Self {
+        Adapter {
+            hier,
+            mem,
+            space,
+            now,
+            sb_free,
+            locked,
+            ready: now,
+            blocked: None,
+            loads: Vec::new(),
+            stores: Vec::new(),
+            sb_used: 0,
+        }
+    }
+
+    fn translate(&self, va: u64, write: bool) -> Result<u64, PageFault> {
+        self.space
+            .translate(va)
+            .ok_or(PageFault { addr: va, write })
+    }
+
+    fn block(&mut self, why: Blocked) -> PageFault {
+        self.blocked = Some(why);
+        PageFault {
+            addr: REPLAY,
+            write: false,
+        }
+    }
+
+    fn in_lock(&self, va: u64, n: usize) -> bool {
+        self.locked
+            .is_some_and(|(l, ln, _)| va >= l && va + n as u64 <= l + ln as u64)
+    }
+
+    /// Loads `n` bytes (≤ 8) at `va` from the hierarchy, page piece by piece.
+    fn load_pieces(&mut self, va: u64, n: usize) -> Result<u64, PageFault> {
+        let mut bytes = [0u8; 8];
+        for (a, at, len) in page_pieces(va, n) {
+            let ma = self.translate(a, false)?;
+            match self.hier.load(self.now, MachineAddr(ma), len) {
+                Access::Done { ready, value, .. } => {
+                    self.ready = self.ready.max(ready);
+                    bytes[at..at + len].copy_from_slice(&value.to_le_bytes()[..len]);
+                }
+                Access::Pending(id) => return Err(self.block(Blocked::Wait(id))),
+                Access::Stall => return Err(self.block(Blocked::Stall)),
+            }
+        }
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// Overlays this instruction's earlier stores on `value` (bytes at `va`).
+    fn forward(&self, va: u64, n: usize, value: u64) -> u64 {
+        let mut bytes = value.to_le_bytes();
+        for s in &self.stores {
+            let sb = s.value.to_le_bytes();
+            for i in 0..n {
+                let a = va + i as u64;
+                if a >= s.va && a < s.va + u64::from(s.size) {
+                    bytes[i] = sb[(a - s.va) as usize];
+                }
+            }
+        }
+        u64::from_le_bytes(bytes)
+    }
+
+    /// Retires the instruction's stores: the locked range through
+    /// `end_locked` (returned as the new value), the rest into the store
+    /// buffer.
+    pub fn commit(self) -> Option<u128> {
+        let mut locked_new = self.locked.map(|(_, _, old)| old.to_le_bytes());
+        let mut wrote_locked = false;
+        for s in &self.stores {
+            if let (Some((l, _, _)), true) = (self.locked, self.in_lock(s.va, usize::from(s.size)))
+            {
+                let buf = locked_new.as_mut().expect("locked");
+                let off = (s.va - l) as usize;
+                let n = usize::from(s.size);
+                buf[off..off + n].copy_from_slice(&s.value.to_le_bytes()[..n]);
+                wrote_locked = true;
+                continue;
+            }
+            for (a, at, len) in page_pieces(s.va, usize::from(s.size)) {
+                let ma = self.space.translate(a).expect("translated at execution");
+                let v = u128::from(s.value >> (8 * at));
+                self.hier
+                    .store(self.now, MachineAddr(ma), len, v)
+                    .expect("store-buffer room was reserved at execution");
+            }
+        }
+        locked_new.filter(|_| wrote_locked).map(u128::from_le_bytes)
+    }
+}
+
+impl GuestMemory for Adapter<'_> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
+        for (a, at, len) in page_pieces(addr, buf.len()) {
+            let ma = self.translate(a, false)?;
+            self.mem
+                .read(MachineAddr(ma), &mut buf[at..at + len])
+                .map_err(|_| PageFault {
+                    addr: a,
+                    write: false,
+                })?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
+        for (i, chunk) in data.chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            let size = u8::try_from(chunk.len()).expect("chunks of at most 8");
+            self.store(addr + 8 * i as u64, size, u64::from_le_bytes(b))?;
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
+        let n = usize::from(size);
+        let covered = (0..n as u64).all(|i| {
+            self.stores
+                .iter()
+                .any(|s| addr + i >= s.va && addr + i < s.va + u64::from(s.size))
+        });
+        let value = if covered {
+            0
+        } else {
+            self.load_pieces(addr, n)?
+        };
+        self.loads.push((addr, n));
+        Ok(self.forward(addr, n, value))
+    }
+
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
+        let n = usize::from(size);
+        for (a, _, _) in page_pieces(addr, n) {
+            self.translate(a, true)?;
+        }
+        let rmw = self.loads.iter().any(|&(l, ln)| overlaps(l, ln, addr, n));
+        if rmw && !self.in_lock(addr, n) {
+            let (lo, hi) = self
+                .loads
+                .iter()
+                .filter(|&&(l, ln)| overlaps(l, ln, addr, n))
+                .fold((addr, addr + n as u64), |(lo, hi), &(l, ln)| {
+                    (lo.min(l), hi.max(l + ln as u64))
+                });
+            let size = (hi - lo) as usize;
+            // Atomic only within one page and 16 bytes (all locked x86
+            // operands fit); anything else proceeds as plain accesses.
+            if size <= 16 && lo / PAGE == (hi - 1) / PAGE {
+                return Err(self.block(Blocked::Lock { va: lo, size }));
+            }
+        }
+        if !self.in_lock(addr, n) {
+            let need: usize = page_pieces(addr, n)
+                .map(|(a, _, len)| {
+                    let ma = self.space.translate(a).expect("checked above");
+                    line_pieces(ma, len)
+                })
+                .sum();
+            if self.sb_used + need > self.sb_free {
+                return Err(self.block(Blocked::StoreBuffer));
+            }
+            self.sb_used += need;
+        }
+        self.stores.push(PendingStore {
+            va: addr,
+            size,
+            value,
+        });
+        Ok(())
+    }
+}

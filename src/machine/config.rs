@@ -1,0 +1,219 @@
+//! The machine's TOML description: cores, SMT, memory system, timing model,
+//! quantum, hypervisor latencies.
+
+use crate::config::{at_key, ConfigError};
+use serde::{Deserialize, Serialize};
+use smpsim_uncore::config::HierarchyConfig;
+use smpsim_uncore::dram::DramConfig;
+use smpsim_uncore::interconnect::InterconnectConfig;
+use smpsim_uncore::MemSystemConfig;
+use std::path::Path;
+
+/// How cores spend time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// One cycle per instruction; memory accesses still wait for the
+    /// coherence protocol to grant their lines, but hit latencies are free.
+    Functional,
+    /// One instruction at a time: `inorder.cpi` cycles each, plus the
+    /// load-to-use latency of every load beyond an L1 hit (blocking caches).
+    Inorder,
+}
+
+impl std::str::FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "functional" => Ok(Model::Functional),
+            "inorder" => Ok(Model::Inorder),
+            "ooo" => Err("model `ooo` is not built yet; allowed: functional, inorder".into()),
+            _ => Err(format!("unknown model `{s}`; allowed: functional, inorder")),
+        }
+    }
+}
+
+/// The in-order timing model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InorderConfig {
+    /// Cycles per instruction when nothing stalls it.
+    pub cpi: u64,
+}
+
+impl Default for InorderConfig {
+    fn default() -> Self {
+        InorderConfig { cpi: 1 }
+    }
+}
+
+/// Hypervisor latencies, in core cycles.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XenConfig {
+    /// From the trap to the VCPU running again (entry, handling, exit).
+    pub hypercall_latency: u64,
+    /// From a hypercall that raises an event to the event being visible at
+    /// its VCPU (IPI wire latency).
+    pub ipi_latency: u64,
+    /// The hypervisor services traps, timers and events every this many
+    /// cycles (a multiple of the quantum; 0 = the quantum).
+    pub service_period: u64,
+    /// Period of each VCPU's initial periodic timer in ns (Xen's PV
+    /// default is 10 ms; 0 = none).
+    pub default_periodic_ns: u64,
+}
+
+impl Default for XenConfig {
+    fn default() -> Self {
+        XenConfig {
+            hypercall_latency: 300,
+            ipi_latency: 200,
+            service_period: 0,
+            default_periodic_ns: 10_000_000,
+        }
+    }
+}
+
+/// A whole machine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MachineConfig {
+    /// What this machine is (shown in reports).
+    pub name: String,
+    /// Physical cores.
+    pub cores: u32,
+    /// Hardware contexts (SMT threads) per core.
+    pub smt: u32,
+    /// Core clock in MHz (the TSC ticks at this rate).
+    pub frequency_mhz: u64,
+    /// Machine memory in MiB.
+    pub memory_mib: u64,
+    /// Epoch length in cycles; 0 = the lookahead (the largest exact quantum).
+    pub quantum: u64,
+    /// Timing model.
+    pub model: Model,
+    /// Stop after this many cycles (0 = no limit).
+    pub max_cycles: u64,
+    /// The in-order model.
+    pub inorder: InorderConfig,
+    /// The hypervisor.
+    pub xen: XenConfig,
+    /// Private caches, L3, protocol, store buffer.
+    pub hierarchy: HierarchyConfig,
+    /// Interconnect.
+    pub interconnect: InterconnectConfig,
+    /// Memory controllers.
+    pub dram: DramConfig,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            name: "default: 4 cores, MESI, crossbar, 2 DDR4 channels".into(),
+            cores: 4,
+            smt: 1,
+            frequency_mhz: 3000,
+            memory_mib: 4096,
+            quantum: 0,
+            model: Model::Inorder,
+            max_cycles: 0,
+            inorder: InorderConfig::default(),
+            xen: XenConfig::default(),
+            hierarchy: HierarchyConfig::default(),
+            interconnect: InterconnectConfig::default(),
+            dram: DramConfig::default(),
+        }
+    }
+}
+
+impl MachineConfig {
+    /// The memory-system part.
+    pub fn mem_system(&self) -> MemSystemConfig {
+        MemSystemConfig {
+            hierarchy: self.hierarchy.clone(),
+            interconnect: self.interconnect.clone(),
+            dram: self.dram.clone(),
+        }
+    }
+
+    /// Hardware contexts in all.
+    pub fn contexts(&self) -> u32 {
+        self.cores * self.smt
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            line: None,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates config text read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let cfg: MachineConfig = crate::config::parse(path, text)?;
+        cfg.validate()
+            .map_err(|(key, msg)| at_key(path, text, &key, msg))?;
+        Ok(cfg)
+    }
+
+    /// Checks values parsing cannot; the error is `(dotted key, message)`.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, m: String| Err((k.to_owned(), m));
+        if !(1..=1024).contains(&self.cores) {
+            return bad("cores", format!("{} cores: allowed 1 to 1024", self.cores));
+        }
+        if !(1..=8).contains(&self.smt) {
+            return bad(
+                "smt",
+                format!("{} contexts per core: allowed 1 to 8", self.smt),
+            );
+        }
+        if self.frequency_mhz == 0 {
+            return bad("frequency_mhz", "0 MHz: must be at least 1".into());
+        }
+        if self.memory_mib == 0 {
+            return bad("memory_mib", "0 MiB: must be at least 1".into());
+        }
+        if self.inorder.cpi == 0 {
+            return bad("inorder.cpi", "0: must be at least 1 cycle".into());
+        }
+        if self.xen.hypercall_latency == 0 || self.xen.ipi_latency == 0 {
+            return bad(
+                "xen.hypercall_latency",
+                "latencies must be at least 1 cycle".into(),
+            );
+        }
+        self.mem_system_check()
+    }
+
+    fn mem_system_check(&self) -> Result<(), (String, String)> {
+        if let Err(e) = self.hierarchy.validate() {
+            return Err(split_key("hierarchy", &e.to_string()));
+        }
+        if let Err(e) = self.dram.validate() {
+            return Err(split_key("dram", &e.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// Turns a component's "`key`: message" error into a dotted key under
+/// `table` and the message.
+fn split_key(table: &str, msg: &str) -> (String, String) {
+    if let Some(k) = msg.split('`').nth(1) {
+        return (format!("{table}.{k}"), msg.to_owned());
+    }
+    // "dram.t_rcd = 0 is not allowed…": the key leads the message.
+    let first = msg.split_whitespace().next().unwrap_or(table);
+    let key = if first.starts_with(table) {
+        first
+    } else {
+        table
+    };
+    (key.to_owned(), msg.to_owned())
+}

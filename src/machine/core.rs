@@ -1,0 +1,498 @@
+//! A core partition: its SMT contexts (each running one VCPU or idle), the
+//! functional executor of each context, and the private cache hierarchy
+//! they share.
+//!
+//! The core advances in time order through three kinds of events: coherence
+//! messages (handed to the hierarchy), the hierarchy's own work (store
+//! drains) and instruction issue. A context issues one whole instruction at
+//! a time through the [`Adapter`]; if the instruction blocks it is replayed
+//! when the reason is gone (see the adapter's docs). Traps (hypercalls,
+//! faults) park the context until the hypervisor services it at the next
+//! service tick (see `hyper.rs`).
+//!
+//! Timing: the core issues at most one instruction per `cpi` cycles across
+//! its contexts. `functional`: an instruction takes one cycle. `inorder`:
+//! it takes `cpi` cycles or until its loads deliver, whichever is later
+//! (blocking caches); a miss stalls its context until the grant arrives.
+
+use super::adapter::{Adapter, Blocked, REPLAY};
+use super::config::Model;
+use smpsim_cores::{ArchState, Exit, Fault, FuncCore};
+use smpsim_engine::{CounterId, Cycle, EpochCtx, HistId, Partition, Stats, StatsBuilder};
+use smpsim_uncore::memory::{MachineAddr, MachineMemory};
+use smpsim_uncore::{Access, MemMsg, PrivateHierarchy, ReqId};
+use smpsim_xen::memory::AddressSpace;
+use smpsim_xen::{DomainId, VcpuId};
+use std::sync::Arc;
+
+/// Why a context is parked until the hypervisor's next service tick.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// `syscall` from the hypercall page.
+    Hypercall,
+    /// A guest fault (or `hlt`, which a PV kernel may not execute).
+    Fault(Fault),
+}
+
+/// What a context is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Run {
+    /// No VCPU, or its VCPU is blocked, down or shut down.
+    Idle,
+    /// Issuing instructions.
+    Running,
+    /// Waiting for the hypervisor since `at`.
+    Trapped {
+        /// What it trapped for.
+        trap: Trap,
+        /// Cycle of the trap.
+        at: Cycle,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Wait {
+    None,
+    /// A miss of the current instruction.
+    Mem(ReqId),
+    /// Retry after the next message.
+    Stall,
+    /// Retry when the store buffer drains.
+    StoreBuffer,
+    /// Acquiring the lock of a read-modify-write.
+    Lock(ReqId, u64, usize),
+}
+
+/// One hardware context.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The VCPU it runs.
+    pub vcpu: Option<(DomainId, VcpuId)>,
+    /// Its registers.
+    pub regs: ArchState,
+    /// What it is doing.
+    pub run: Run,
+    /// Earliest cycle its next instruction may issue.
+    pub ready: Cycle,
+    func: FuncCore,
+    space: Arc<AddressSpace>,
+    wait: Wait,
+    /// A held lock: (VA, size, old value).
+    lock: Option<(u64, usize, u128)>,
+}
+
+impl Ctx {
+    /// What it waits for, for diagnostics.
+    pub fn debug_wait(&self) -> String {
+        format!("wait={:?} lock={:?}", self.wait, self.lock)
+    }
+
+    /// Whether it may issue at all.
+    fn can_issue(&self) -> bool {
+        self.run == Run::Running && self.wait == Wait::None
+    }
+}
+
+struct Ids {
+    instructions: CounterId,
+    hypercalls: CounterId,
+    faults: CounterId,
+    replays: CounterId,
+    locked: CounterId,
+    busy_cycles: CounterId,
+    mem_stall: HistId,
+}
+
+/// A core partition.
+pub struct CorePart {
+    hier: PrivateHierarchy,
+    mem: Arc<MachineMemory>,
+    /// Its contexts.
+    pub ctxs: Vec<Ctx>,
+    now: Cycle,
+    next_issue: Cycle,
+    model: Model,
+    cpi: u64,
+    sb_cap: usize,
+    service_period: u64,
+    /// Lock acquisitions whose context was interrupted: release on grant.
+    abandoned: Vec<ReqId>,
+    ids: Ids,
+}
+
+impl std::fmt::Debug for CorePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorePart")
+            .field("core", &self.hier.core())
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+/// How to build a core partition.
+pub struct CoreSetup {
+    /// Machine memory.
+    pub mem: Arc<MachineMemory>,
+    /// Timing model.
+    pub model: Model,
+    /// Cycles per instruction (inorder).
+    pub cpi: u64,
+    /// Store-buffer entries.
+    pub sb_cap: usize,
+    /// Hypervisor service period in cycles.
+    pub service_period: u64,
+    /// Hardware contexts.
+    pub smt: u32,
+}
+
+impl CorePart {
+    /// A core whose hierarchy comes from `make_hier`, given the builder that
+    /// already holds the core's own statistics.
+    pub fn new(
+        setup: &CoreSetup,
+        cpuid: impl Fn(u32) -> smpsim_cores::CpuidModel,
+        make_hier: impl FnOnce(StatsBuilder) -> PrivateHierarchy,
+    ) -> Self {
+        let mut b = StatsBuilder::new();
+        let ids = Ids {
+            instructions: b.counter(
+                "core.instructions",
+                "x86 instructions retired",
+                "instructions",
+            ),
+            hypercalls: b.counter("core.hypercalls", "hypercall traps", "events"),
+            faults: b.counter("core.faults", "guest faults raised", "events"),
+            replays: b.counter(
+                "core.replays",
+                "instructions replayed after a blocked access",
+                "events",
+            ),
+            locked: b.counter(
+                "core.locked_rmw",
+                "read-modify-writes run as locked operations",
+                "events",
+            ),
+            busy_cycles: b.counter(
+                "core.busy_cycles",
+                "cycles spent issuing instructions",
+                "cycles",
+            ),
+            mem_stall: b.histogram(
+                "core.mem_stall",
+                "cycles an instruction waited for a miss",
+                "cycles",
+                1 << 20,
+            ),
+        };
+        let hier = make_hier(b);
+        let ctxs = (0..setup.smt)
+            .map(|t| Ctx {
+                vcpu: None,
+                regs: ArchState::default(),
+                run: Run::Idle,
+                ready: Cycle::ZERO,
+                func: FuncCore::new(cpuid(t)),
+                space: Arc::new(AddressSpace::new()),
+                wait: Wait::None,
+                lock: None,
+            })
+            .collect();
+        CorePart {
+            hier,
+            mem: Arc::clone(&setup.mem),
+            ctxs,
+            now: Cycle::ZERO,
+            next_issue: Cycle::ZERO,
+            model: setup.model,
+            cpi: setup.cpi,
+            sb_cap: setup.sb_cap,
+            service_period: setup.service_period,
+            abandoned: Vec::new(),
+            ids,
+        }
+    }
+
+    /// The core's private hierarchy.
+    pub fn hierarchy(&self) -> &PrivateHierarchy {
+        &self.hier
+    }
+
+    /// Starts context `t` running `vcpu` with `regs` at `at`.
+    pub fn start(
+        &mut self,
+        t: usize,
+        vcpu: (DomainId, VcpuId),
+        regs: ArchState,
+        space: Arc<AddressSpace>,
+        at: Cycle,
+    ) {
+        let c = &mut self.ctxs[t];
+        c.vcpu = Some(vcpu);
+        c.regs = regs;
+        c.space = space;
+        c.func.flush_translations();
+        self.resume(t, at);
+    }
+
+    /// Lets context `t` run again from `at` (after a trap, a wake-up, or
+    /// with registers the hypervisor changed).
+    pub fn resume(&mut self, t: usize, at: Cycle) {
+        self.clear_wait(t);
+        let c = &mut self.ctxs[t];
+        c.run = Run::Running;
+        c.ready = c.ready.max(at);
+    }
+
+    /// Forgets what context `t` waited for; a lock still being acquired is
+    /// released as soon as it is granted.
+    fn clear_wait(&mut self, t: usize) {
+        let c = &mut self.ctxs[t];
+        if let Wait::Lock(id, ..) = c.wait {
+            self.abandoned.push(id);
+        }
+        c.wait = Wait::None;
+    }
+
+    /// Parks context `t` (blocked, down or shut down).
+    pub fn park(&mut self, t: usize) {
+        self.ctxs[t].run = Run::Idle;
+    }
+
+    /// Replaces the address space of context `t` (the guest remapped a page).
+    pub fn set_space(&mut self, t: usize, space: Arc<AddressSpace>, va: u64) {
+        let c = &mut self.ctxs[t];
+        c.space = space;
+        c.func.invalidate_code(va);
+    }
+
+    /// Whether the store buffer has drained (a trap may be serviced).
+    pub fn store_buffer_empty(&self) -> bool {
+        self.hier.store_buffer_empty()
+    }
+
+    /// Interrupts context `t` at its instruction boundary: a held lock is
+    /// released (the instruction that wanted it has not run).
+    pub fn interrupt(&mut self, t: usize) {
+        let now = self.now;
+        if self.ctxs[t].lock.take().is_some() {
+            self.hier.end_locked(now, None);
+        }
+        self.clear_wait(t);
+    }
+
+    fn next_ctx(&self) -> Option<(usize, Cycle)> {
+        self.ctxs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.can_issue())
+            .map(|(i, c)| (i, c.ready.max(self.next_issue)))
+            .min_by_key(|&(i, t)| (t, i))
+    }
+
+    fn next_trap_tick(&self) -> Option<Cycle> {
+        let h = self.service_period;
+        self.ctxs
+            .iter()
+            .filter_map(|c| match c.run {
+                Run::Trapped { at, .. } => Some(Cycle((at.get() / h + 1) * h)),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn on_completions(&mut self) {
+        for done in self.hier.take_completions() {
+            if let Some(i) = self.abandoned.iter().position(|&id| id == done.id) {
+                self.abandoned.swap_remove(i);
+                self.hier.end_locked(self.now, None);
+                self.wake_retries(true, false);
+                continue;
+            }
+            for c in &mut self.ctxs {
+                match c.wait {
+                    Wait::Mem(id) if id == done.id => {
+                        c.wait = Wait::None;
+                        c.ready = c.ready.max(done.ready);
+                    }
+                    Wait::Lock(id, va, size) if id == done.id => {
+                        c.wait = Wait::None;
+                        c.lock = Some((va, size, done.value));
+                        c.ready = c.ready.max(done.ready);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Lets waiting contexts retry: `stalls` after a message or a released
+    /// lock (an MSHR, a way or the lock may be free now), store-buffer
+    /// waiters after a drain. Only events that change the hierarchy wake
+    /// anyone, so a retry never spins at one cycle.
+    fn wake_retries(&mut self, stalls: bool, drained: bool) {
+        let sb_room = self.hier.store_buffer_len() < self.sb_cap;
+        let now = self.now;
+        for c in &mut self.ctxs {
+            let go = match c.wait {
+                Wait::Stall => stalls,
+                Wait::StoreBuffer => drained && sb_room,
+                _ => false,
+            };
+            if go {
+                c.wait = Wait::None;
+                c.ready = c.ready.max(now);
+            }
+        }
+    }
+
+    /// Issues one instruction of context `t` at `now`; returns whether it
+    /// released a lock.
+    fn issue(&mut self, t: usize) -> bool {
+        let now = self.now;
+        let sb_free = self.sb_cap.saturating_sub(self.hier.store_buffer_len());
+        let c = &mut self.ctxs[t];
+        let before = c.regs.clone();
+        let mut ad = Adapter::new(&mut self.hier, &self.mem, &c.space, now, sb_free, c.lock);
+        c.func.set_cycles(now.get());
+        let exit = c.func.run(&mut c.regs, &mut ad, 1);
+        if let Some(why) = ad.blocked {
+            debug_assert!(
+                matches!(&exit, Exit::Fault(f) if f.addr == REPLAY),
+                "{exit:?}"
+            );
+            c.regs = before;
+            self.hier.stats_mut().inc(self.ids.replays);
+            self.block(t, why);
+            return false;
+        }
+        let ready = ad.ready;
+        let new = ad.commit();
+        let c = &mut self.ctxs[t];
+        let released = c.lock.take().is_some();
+        if released {
+            self.hier.end_locked(now, new);
+            self.hier.stats_mut().inc(self.ids.locked);
+        }
+        let cost = match self.model {
+            Model::Functional => Cycle(now.get() + 1),
+            Model::Inorder => (now + self.cpi).max(ready),
+        };
+        self.hier.stats_mut().add(self.ids.busy_cycles, cost - now);
+        self.next_issue = match self.model {
+            Model::Functional => now + 1,
+            Model::Inorder => now + self.cpi,
+        };
+        let c = &mut self.ctxs[t];
+        c.ready = cost;
+        match exit {
+            Exit::InsnLimit => self.hier.stats_mut().inc(self.ids.instructions),
+            Exit::Syscall => {
+                self.hier.stats_mut().inc(self.ids.instructions);
+                self.hier.stats_mut().inc(self.ids.hypercalls);
+                c.run = Run::Trapped {
+                    trap: Trap::Hypercall,
+                    at: cost,
+                };
+            }
+            Exit::Halt => {
+                c.regs = before;
+                let fault = Fault {
+                    vector: 13,
+                    rip: c.regs.rip,
+                    addr: 0,
+                    detail: "hlt in a PV guest kernel".into(),
+                };
+                c.run = Run::Trapped {
+                    trap: Trap::Fault(fault),
+                    at: cost,
+                };
+                self.hier.stats_mut().inc(self.ids.faults);
+            }
+            Exit::Fault(f) => {
+                c.run = Run::Trapped {
+                    trap: Trap::Fault(f),
+                    at: cost,
+                };
+                self.hier.stats_mut().inc(self.ids.faults);
+            }
+        }
+        released
+    }
+
+    fn block(&mut self, t: usize, why: Blocked) {
+        let now = self.now;
+        let c = &mut self.ctxs[t];
+        c.wait = match why {
+            Blocked::Wait(id) => Wait::Mem(id),
+            Blocked::Stall => Wait::Stall,
+            Blocked::StoreBuffer => Wait::StoreBuffer,
+            Blocked::Lock { va, size } => {
+                let ma = c.space.translate(va).expect("translated at execution");
+                match self.hier.begin_locked(now, MachineAddr(ma), size) {
+                    Access::Done { ready, value, .. } => {
+                        c.lock = Some((va, size, value));
+                        c.ready = c.ready.max(ready);
+                        Wait::None
+                    }
+                    Access::Pending(id) => Wait::Lock(id, va, size),
+                    Access::Stall => Wait::Stall,
+                }
+            }
+        };
+        if let Wait::Mem(_) = c.wait {
+            self.hier.stats_mut().record(self.ids.mem_stall, 1);
+        }
+    }
+}
+
+impl Partition for CorePart {
+    type Msg = MemMsg;
+
+    fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
+        let end = ctx.epoch_end();
+        self.now = self.now.max(ctx.epoch_start());
+        loop {
+            let msg = ctx.peek_time().filter(|&t| t < end);
+            let hier = self.hier.next_activity().filter(|&t| t < end);
+            let issue = self.next_ctx().filter(|&(_, t)| t < end);
+            let first = [msg, hier, issue.map(|(_, t)| t)]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = first else { break };
+            self.now = self.now.max(t);
+            if msg == Some(t) {
+                let m = ctx.pop_due().expect("peeked");
+                self.hier.handle_message(self.now, m.payload);
+                self.on_completions();
+                self.wake_retries(true, true);
+            } else if hier == Some(t) {
+                self.hier.advance(self.now);
+                self.on_completions();
+                self.wake_retries(false, true);
+            } else if let Some((i, _)) = issue {
+                let released = self.issue(i);
+                self.on_completions();
+                if released {
+                    self.wake_retries(true, false);
+                }
+            }
+        }
+        self.hier.flush(ctx);
+    }
+
+    fn next_activity(&self) -> Option<Cycle> {
+        [
+            self.hier.next_activity(),
+            self.next_ctx().map(|(_, t)| t),
+            self.next_trap_tick(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn stats(&self) -> &Stats {
+        self.hier.stats()
+    }
+}

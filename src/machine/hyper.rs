@@ -1,0 +1,349 @@
+//! The hypervisor service: runs in the engine's barrier phase, at every
+//! multiple of the service period H.
+//!
+//! At a service tick the machine is quiescent, so the hypervisor reads and
+//! writes guest memory directly (machine memory holds all data; caches
+//! hold only tags and states) and changes cores' contexts. Everything it
+//! does is ordered: traps by (cycle, core, context), then timers by
+//! (domain, VCPU). Because epochs are aligned to multiples of Q and H is a
+//! multiple of Q, ticks fall at the same simulated cycles for every quantum
+//! that divides H: exact-mode runs match lockstep.
+//!
+//! Latencies: a trapped VCPU resumes `hypercall_latency` cycles after the
+//! tick that serviced it; a VCPU woken or started by an event runs
+//! `ipi_latency` cycles after the tick. Hypervisor writes are not timed
+//! through the caches (an approximation: they become visible at the tick).
+
+use super::core::{CorePart, Run, Trap};
+use super::part::Part;
+use smpsim_cores::ArchState;
+use smpsim_engine::{BarrierCtx, Cycle, HistogramReport, PartitionId};
+use smpsim_uncore::memory::{MachineAddr, MachineMemory};
+use smpsim_xen::evtchn::Raise;
+use smpsim_xen::hypervisor::{Effect, Hypervisor, Next, Upcall};
+use smpsim_xen::memory::{FrameStore, PagedMemory};
+use smpsim_xen::regs::VcpuRegs;
+use smpsim_xen::{DomainId, VcpuId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Machine memory as the hypervisor's frame store.
+pub struct Frames<'a>(pub &'a MachineMemory);
+
+impl FrameStore for Frames<'_> {
+    fn read(&mut self, maddr: u64, buf: &mut [u8]) {
+        self.0
+            .read(MachineAddr(maddr), buf)
+            .expect("hypervisor reads frames it gave out");
+    }
+    fn write(&mut self, maddr: u64, bytes: &[u8]) {
+        self.0
+            .write(MachineAddr(maddr), bytes)
+            .expect("hypervisor writes frames it gave out");
+    }
+}
+
+/// Registers cross between the core's and the hypervisor's view.
+pub fn to_vcpu(r: &ArchState) -> VcpuRegs {
+    VcpuRegs {
+        gpr: r.gpr,
+        rip: r.rip,
+        rflags: r.rflags,
+        fs_base: r.fs_base,
+        gs_base: r.gs_base,
+    }
+}
+
+/// The other direction.
+pub fn to_arch(r: &VcpuRegs) -> ArchState {
+    ArchState {
+        gpr: r.gpr,
+        rip: r.rip,
+        rflags: r.rflags | 2,
+        fs_base: r.fs_base,
+        gs_base: r.gs_base,
+    }
+}
+
+/// Where a VCPU runs: its core partition and context.
+pub type Placement = BTreeMap<(DomainId, VcpuId), (PartitionId, usize)>;
+
+/// The hypervisor and what it needs to service the machine.
+pub struct Service {
+    /// The hypervisor.
+    pub hv: Hypervisor,
+    /// Machine memory.
+    pub mem: Arc<MachineMemory>,
+    /// VCPU placement.
+    pub place: Placement,
+    /// Service period H.
+    pub period: u64,
+    /// Trap to resume.
+    pub hypercall_latency: u64,
+    /// Event to VCPU.
+    pub ipi_latency: u64,
+    /// Cycle each VCPU last had an event raised while not yet delivered
+    /// (for the IPI latency histogram).
+    raised_at: BTreeMap<(DomainId, VcpuId), Cycle>,
+    /// Raise → upcall entry, in cycles.
+    pub ipi_hist: hdrhistogram::Histogram<u64>,
+    /// Next cycle a tick is due.
+    next_tick: Cycle,
+}
+
+impl Service {
+    /// A service over `hv`.
+    pub fn new(
+        hv: Hypervisor,
+        mem: Arc<MachineMemory>,
+        place: Placement,
+        period: u64,
+        hypercall_latency: u64,
+        ipi_latency: u64,
+    ) -> Self {
+        Service {
+            hv,
+            mem,
+            place,
+            period,
+            hypercall_latency,
+            ipi_latency,
+            raised_at: BTreeMap::new(),
+            ipi_hist: hdrhistogram::Histogram::new_with_bounds(1, 1 << 32, 3)
+                .expect("valid bounds"),
+            next_tick: Cycle(period),
+        }
+    }
+
+    /// The IPI latency histogram, summarized.
+    pub fn ipi_report(&self) -> HistogramReport {
+        HistogramReport::from_histogram(&self.ipi_hist, "cycles")
+    }
+
+    /// The barrier hook: services at ticks, stops when every domain is down.
+    pub fn barrier(&mut self, ctx: &mut BarrierCtx<'_, Part>) {
+        let now = ctx.now();
+        if now >= self.next_tick {
+            self.next_tick = Cycle((now.get() / self.period + 1) * self.period);
+            self.tick(ctx, now);
+            if self.hv.all_shut_down() {
+                ctx.stop("every domain shut down");
+                return;
+            }
+        }
+        if let Some(t) = self.next_timer() {
+            let tick = Cycle(t.div_ceil(self.period).max(1) * self.period);
+            ctx.wake_at(tick.max(self.next_tick));
+        }
+    }
+
+    fn next_timer(&self) -> Option<u64> {
+        self.place
+            .keys()
+            .filter_map(|&(d, v)| self.hv.next_timer_cycle(d, v))
+            .min()
+    }
+
+    fn core<'c>(ctx: &'c mut BarrierCtx<'_, Part>, p: PartitionId) -> &'c mut CorePart {
+        match ctx.partition_mut(p) {
+            Part::Core(c) => c,
+            _ => panic!("placement names a core partition"),
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle) {
+        let mut traps = Vec::new();
+        for (&(d, v), &(p, t)) in &self.place {
+            if let Part::Core(c) = ctx.partition(p) {
+                if let Run::Trapped { trap, at } = &c.ctxs[t].run {
+                    if *at < now && c.store_buffer_empty() {
+                        traps.push((*at, p, t, d, v, trap.clone()));
+                    }
+                }
+            }
+        }
+        traps.sort_by_key(|&(at, p, t, ..)| (at, p, t));
+        for (_, p, t, d, v, trap) in traps {
+            self.service_trap(ctx, now, p, t, d, v, trap);
+        }
+        let vcpus: Vec<_> = self.place.keys().copied().collect();
+        for (d, v) in vcpus {
+            if self
+                .hv
+                .next_timer_cycle(d, v)
+                .is_some_and(|c| c <= now.get())
+            {
+                let effects = self.hv.run_timers(d, v, now.get());
+                self.apply(ctx, now, effects);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn service_trap(
+        &mut self,
+        ctx: &mut BarrierCtx<'_, Part>,
+        now: Cycle,
+        p: PartitionId,
+        t: usize,
+        d: DomainId,
+        v: VcpuId,
+        trap: Trap,
+    ) {
+        let mem = Arc::clone(&self.mem);
+        let space = self
+            .hv
+            .domain(d)
+            .expect("placed domains exist")
+            .space()
+            .clone();
+        let mut frames = Frames(&mem);
+        let mut pm = PagedMemory {
+            space: &space,
+            store: &mut frames,
+        };
+        let core = Self::core(ctx, p);
+        let mut regs = to_vcpu(&core.ctxs[t].regs);
+        let (next, effects) = match trap {
+            Trap::Hypercall => {
+                let o = self.hv.hypercall(d, v, now.get(), &mut regs, &mut pm);
+                (o.next, o.effects)
+            }
+            Trap::Fault(f) => {
+                let error = matches!(f.vector, 13 | 14).then_some(0);
+                let cr2 = (f.vector == 14).then_some(f.addr);
+                match self
+                    .hv
+                    .exception(d, v, now.get(), f.vector, error, cr2, &mut regs, &mut pm)
+                {
+                    Upcall::Crashed => {
+                        let msg = format!("{v}: {f}");
+                        self.hv.crash_domain(d, msg, now.get());
+                        (Next::Shutdown, Vec::new())
+                    }
+                    _ => (Next::Resume, Vec::new()),
+                }
+            }
+        };
+        if matches!(next, Next::Resume | Next::Yield) {
+            self.try_upcall(d, v, now, &mut regs);
+        }
+        let core = Self::core(ctx, p);
+        core.ctxs[t].regs = to_arch(&regs);
+        match next {
+            Next::Resume | Next::Yield => core.resume(t, now + self.hypercall_latency),
+            Next::Block | Next::Poll | Next::Down => core.park(t),
+            Next::Shutdown => self.stop_domain(ctx, d),
+        }
+        self.apply(ctx, now, effects);
+    }
+
+    /// Delivers a due event upcall into `regs` (the VCPU is at an
+    /// instruction boundary); records the IPI latency.
+    fn try_upcall(&mut self, d: DomainId, v: VcpuId, now: Cycle, regs: &mut VcpuRegs) -> bool {
+        let mem = Arc::clone(&self.mem);
+        let space = self.hv.domain(d).expect("placed").space().clone();
+        let mut frames = Frames(&mem);
+        let mut pm = PagedMemory {
+            space: &space,
+            store: &mut frames,
+        };
+        let delivered = self.hv.upcall(d, v, now.get(), regs, &mut pm) == Upcall::Delivered;
+        if delivered {
+            if let Some(at) = self.raised_at.remove(&(d, v)) {
+                self.ipi_hist.saturating_record((now - at).max(1));
+            }
+        }
+        delivered
+    }
+
+    fn stop_domain(&mut self, ctx: &mut BarrierCtx<'_, Part>, d: DomainId) {
+        let places: Vec<_> = self
+            .place
+            .range((d, VcpuId(0))..=(d, VcpuId(u32::MAX)))
+            .map(|(_, &pt)| pt)
+            .collect();
+        for (p, t) in places {
+            Self::core(ctx, p).park(t);
+        }
+    }
+
+    fn apply(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle, effects: Vec<Effect>) {
+        let run_at = now + self.ipi_latency;
+        for e in effects {
+            match e {
+                Effect::Raise(r) => self.raise(ctx, now, r),
+                Effect::Start { domain, vcpu, regs } => {
+                    let Some(&(p, t)) = self.place.get(&(domain, vcpu)) else {
+                        continue;
+                    };
+                    let space = Arc::new(self.hv.domain(domain).expect("exists").space().clone());
+                    let core = Self::core(ctx, p);
+                    let regs = regs.map_or_else(|| core.ctxs[t].regs.clone(), |r| to_arch(&r));
+                    core.start(t, (domain, vcpu), regs, space, run_at);
+                }
+                Effect::Stop { domain, vcpu } => {
+                    if let Some(&(p, t)) = self.place.get(&(domain, vcpu)) {
+                        Self::core(ctx, p).park(t);
+                    }
+                }
+                Effect::Remap { domain, va } => {
+                    let space = Arc::new(self.hv.domain(domain).expect("exists").space().clone());
+                    let places: Vec<_> = self
+                        .place
+                        .range((domain, VcpuId(0))..=(domain, VcpuId(u32::MAX)))
+                        .map(|(_, &pt)| pt)
+                        .collect();
+                    for (p, t) in places {
+                        Self::core(ctx, p).set_space(t, Arc::clone(&space), va);
+                    }
+                }
+                Effect::Wake { domain, vcpu } => self.wake(ctx, now, domain, vcpu),
+            }
+        }
+    }
+
+    fn raise(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle, r: Raise) {
+        let mem = Arc::clone(&self.mem);
+        let mut frames = Frames(&mem);
+        let space = self.hv.domain(r.domain).expect("exists").space().clone();
+        let mut pm = PagedMemory {
+            space: &space,
+            store: &mut frames,
+        };
+        let woken = self.hv.deliver(r, &mut pm);
+        self.raised_at.entry((r.domain, r.vcpu)).or_insert(now);
+        for v in woken {
+            self.wake(ctx, now, r.domain, v);
+        }
+        // A running VCPU is interrupted to take the event now.
+        let Some(&(p, t)) = self.place.get(&(r.domain, r.vcpu)) else {
+            return;
+        };
+        let core = Self::core(ctx, p);
+        if core.ctxs[t].run == Run::Running {
+            let mut regs = to_vcpu(&core.ctxs[t].regs);
+            if self.try_upcall(r.domain, r.vcpu, now, &mut regs) {
+                let core = Self::core(ctx, p);
+                core.interrupt(t);
+                core.ctxs[t].regs = to_arch(&regs);
+                core.resume(t, now + self.ipi_latency);
+            }
+        }
+    }
+
+    fn wake(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle, d: DomainId, v: VcpuId) {
+        let Some(&(p, t)) = self.place.get(&(d, v)) else {
+            return;
+        };
+        let core = Self::core(ctx, p);
+        if core.ctxs[t].run != Run::Idle {
+            return;
+        }
+        let mut regs = to_vcpu(&core.ctxs[t].regs);
+        self.try_upcall(d, v, now, &mut regs);
+        let core = Self::core(ctx, p);
+        core.ctxs[t].regs = to_arch(&regs);
+        core.resume(t, now + self.ipi_latency);
+    }
+}

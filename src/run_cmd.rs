@@ -1,0 +1,181 @@
+//! `smpsim run`: build a machine from a config, run a workload, report.
+
+use smpsim::machine::config::{MachineConfig, Model};
+use smpsim::machine::{Machine, RunOptions, RunReport};
+use smpsim_engine::HostThreads;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `smpsim run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Machine config (TOML); the built-in default machine if absent.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Workload name (see `smpsim workloads`).
+    #[arg(short = 'w', long = "workload", default_value = "hello")]
+    pub workload: String,
+    /// Cores of the machine (overrides the config).
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// VCPUs per domain (default: one per hardware context).
+    #[arg(long)]
+    pub vcpus: Option<u32>,
+    /// Quantum in cycles (overrides the config; default: the lookahead).
+    #[arg(long)]
+    pub quantum: Option<u64>,
+    /// Host threads: a number or `per-core`.
+    #[arg(long, default_value = "1")]
+    pub host_threads: HostThreads,
+    /// Timing model: functional or inorder (overrides the config).
+    #[arg(long)]
+    pub model: Option<Model>,
+    /// Workload argument, `name=value` (repeatable).
+    #[arg(long = "arg", value_parser = parse_arg)]
+    pub args: Vec<(String, u64)>,
+    /// Stop after this many cycles.
+    #[arg(long)]
+    pub max_cycles: Option<u64>,
+    /// Write the statistics as JSON here.
+    #[arg(long)]
+    pub stats: Option<PathBuf>,
+}
+
+fn parse_arg(s: &str) -> Result<(String, u64), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected name=value"))?;
+    let v = v
+        .parse::<u64>()
+        .map_err(|e| format!("`{s}`: value is not a whole number ({e})"))?;
+    Ok((k.to_owned(), v))
+}
+
+/// Loads the config named by `args` with its command-line overrides.
+pub fn machine_config(args: &RunArgs) -> Result<MachineConfig, String> {
+    let mut cfg = match &args.config {
+        Some(p) => MachineConfig::load(p).map_err(|e| e.to_string())?,
+        None => MachineConfig::default(),
+    };
+    if let Some(c) = args.cores {
+        cfg.cores = c;
+    }
+    if let Some(q) = args.quantum {
+        if q == 0 {
+            return Err("--quantum 0: the quantum must be at least 1 cycle".into());
+        }
+        cfg.quantum = q;
+    }
+    if let Some(m) = args.model {
+        cfg.model = m;
+    }
+    if let Some(m) = args.max_cycles {
+        cfg.max_cycles = m;
+    }
+    cfg.validate()
+        .map_err(|(k, m)| format!("command line: key `{k}`: {m}"))?;
+    Ok(cfg)
+}
+
+/// Runs the simulation.
+pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
+    let cfg = machine_config(args)?;
+    let w = smpsim_workloads::find(&args.workload).map_err(|e| e.to_string())?;
+    let opts = RunOptions {
+        vcpus: args.vcpus,
+        args: args.args.clone(),
+        host_threads: args.host_threads,
+    };
+    let machine = Machine::build(&cfg, w, &opts).map_err(|e| e.to_string())?;
+    let report = machine.run();
+    for line in &report.console {
+        println!("{line}");
+    }
+    print_summary(&report);
+    if let Some(path) = &args.stats {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json + "\n")
+            .map_err(|e| format!("writing statistics to {}: {e}", path.display()))?;
+        println!("statistics written to {}", path.display());
+    }
+    Ok(if report.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn rate(hits: u64, total: u64) -> String {
+    if total == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", 100.0 * hits as f64 / total as f64)
+    }
+}
+
+fn print_summary(r: &RunReport) {
+    println!("---- smpsim run summary ----");
+    println!("machine      {}", r.machine);
+    println!(
+        "workload     {} ({} domain(s) × {} VCPUs), model {:?}",
+        r.workload, r.domains, r.vcpus_per_domain, r.model
+    );
+    println!(
+        "quantum      {} cycles (lookahead {})",
+        r.quantum, r.lookahead
+    );
+    println!("stopped      {}", r.stop);
+    for s in &r.shutdowns {
+        println!(
+            "domain {}     {} at cycle {}{}",
+            s.domain,
+            s.reason,
+            s.cycle,
+            if s.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.message)
+            }
+        );
+    }
+    if let Some(e) = &r.error {
+        println!("error        {e}");
+    }
+    let ipc = r.instructions as f64 / r.cycles.max(1) as f64;
+    println!("cycles       {}", r.cycles);
+    println!(
+        "instructions {} (IPC {ipc:.3} machine-wide)",
+        r.instructions
+    );
+    let g = |grp: &str, k: &str| r.stats.group_counter(grp, k).unwrap_or(0);
+    for level in ["l1d", "l2"] {
+        let hits = g("core", &format!("{level}.hits"));
+        let misses = g("core", &format!("{level}.misses"));
+        println!("{level:<12} hit rate {}", rate(hits, hits + misses));
+    }
+    if let Some(core) = r.stats.groups.get("core") {
+        for (name, h) in &core.histograms {
+            if h.count > 0 {
+                println!(
+                    "{name:<28} n={:<9} p50 {:>6} p90 {:>6} p99 {:>6} max {:>7} {}",
+                    h.count, h.p50, h.p90, h.p99, h.max, h.unit
+                );
+            }
+        }
+    }
+    let ipi = &r.hypervisor.ipi_latency;
+    if ipi.count > 0 {
+        println!(
+            "{:<28} n={:<9} p50 {:>6} p90 {:>6} p99 {:>6} max {:>7} cycles",
+            "ipi.latency", ipi.count, ipi.p50, ipi.p90, ipi.p99, ipi.max
+        );
+    }
+    println!(
+        "host         {:.2} s, {} thread(s), {:.2} simulated MIPS",
+        r.host.seconds, r.host.threads, r.host.mips
+    );
+    println!(
+        "result       {}",
+        if r.success { "success" } else { "FAILED" }
+    );
+}

@@ -3,5 +3,6 @@
 mod families;
 mod faults;
 mod golden;
+#[cfg(target_arch = "x86_64")]
 mod native;
 mod support;

@@ -51,7 +51,10 @@ fn ns_per_epoch(partitions: u32, threads: HostThreads, epochs: u64) -> f64 {
 fn main() {
     let host_cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("engine cost per epoch (host has {host_cores} cores)");
-    println!("{:>10} {:>12} {:>12}", "partitions", "host threads", "ns/epoch");
+    println!(
+        "{:>10} {:>12} {:>12}",
+        "partitions", "host threads", "ns/epoch"
+    );
     for partitions in [2u32, 4, 16, 64] {
         let counts = [1usize, 2, 4, 8, 16]
             .into_iter()
@@ -67,7 +70,11 @@ fn main() {
                 .map(|_| ns_per_epoch(partitions, threads, epochs))
                 .collect();
             runs.sort_by(f64::total_cmp);
-            println!("{partitions:>10} {:>12} {:>12.0}", threads.to_string(), runs[2]);
+            println!(
+                "{partitions:>10} {:>12} {:>12.0}",
+                threads.to_string(),
+                runs[2]
+            );
         }
     }
 }

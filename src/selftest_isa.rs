@@ -30,7 +30,14 @@ pub fn run(args: &IsaArgs) -> Result<ExitCode, String> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let summary = difftest::run(&cfg, &mut out).map_err(|e| e.to_string())?;
-    writeln!(out, "{}", summary.last_line()).map_err(|e| format!("writing to stdout: {e}"))?;
+    let w = |e: std::io::Error| format!("writing to stdout: {e}");
+    writeln!(
+        out,
+        "cases that ended in a fault on the host (compared too): {}",
+        summary.faulting_cases
+    )
+    .map_err(w)?;
+    writeln!(out, "{}", summary.last_line()).map_err(w)?;
     Ok(if summary.mismatches == 0 {
         ExitCode::SUCCESS
     } else {

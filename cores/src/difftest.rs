@@ -224,23 +224,24 @@ struct Prepared {
 /// assert!(summary.last_line().starts_with("isa-difftest: 200 cases, "));
 /// ```
 pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, DifftestError> {
-    let io = |e: std::io::Error| DifftestError::Output(e.to_string());
     if !cfg.caps.amd {
         writeln!(
             out,
             "note: host is not AuthenticAMD: SDM-undefined flags are masked, and forms with \
              undefined results are not generated"
         )
-        .map_err(io)?;
+        .map_err(io_error)?;
     }
     let g = gen::Generator::new(cfg.caps).region_end(cfg.region_end);
-    let mut summary = Summary {
-        cases: cfg.cases,
-        ..Summary::default()
+    let mut tally = Tally {
+        summary: Summary {
+            cases: cfg.cases,
+            ..Summary::default()
+        },
+        seen: std::collections::BTreeSet::new(),
+        shown: 0,
+        buf: native::BatchBuffer::default(),
     };
-    let mut seen = std::collections::BTreeSet::new();
-    let mut buf = native::BatchBuffer::default();
-    let mut shown = 0usize;
     let mut start = 0u64;
     while start < cfg.cases {
         let end = (start + cfg.batch.max(1) as u64).min(cfg.cases);
@@ -251,42 +252,73 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
                 Prepared { case, asm }
             })
             .collect();
-        let (native, simulated) = run_both(&batch, &mut buf)?;
-        let mut bad = Vec::new();
-        for (k, ((p, n), s)) in batch.iter().zip(&native).zip(&simulated).enumerate() {
-            seen.extend(report::mnemonics(&p.asm).into_iter().map(|m| m as u16));
-            if matches!(n, Outcome::Ran { fault: Some(_), .. }) {
-                summary.faulting_cases += 1;
-            }
-            if let Verdict::Mismatch(d) = report::compare(n, s, p.case.undef_flags) {
-                bad.push((k, d));
-            }
-        }
-        summary.mismatches += bad.len() as u64;
-        let cases: Vec<&gen::Case> = bad.iter().map(|(k, _)| &batch[*k].case).collect();
-        for ((k, d), blame) in bad.iter().zip(attribute(&cases, &mut buf)?) {
-            if shown < cfg.show {
-                let p = &batch[*k];
-                let text = report::describe(&p.case, &p.asm, &native[*k], &simulated[*k], d);
-                writeln!(out, "{text}  first differing unit: {blame}").map_err(io)?;
-                shown += 1;
-            }
-            *summary.per_mnemonic.entry(blame).or_default() += 1;
-        }
+        tally.batch(&batch, cfg.show, out)?;
         start = end;
     }
-    summary.mnemonics = seen.len();
+    let mut summary = tally.summary;
+    summary.mnemonics = tally.seen.len();
     if summary.mismatches > 0 {
         writeln!(
             out,
             "mismatches per mnemonic (first differing unit of each case):"
         )
-        .map_err(io)?;
+        .map_err(io_error)?;
         for (m, c) in &summary.per_mnemonic {
-            writeln!(out, "  {m:<12} {c}").map_err(io)?;
+            writeln!(out, "  {m:<12} {c}").map_err(io_error)?;
         }
     }
     Ok(summary)
+}
+
+fn io_error(e: std::io::Error) -> DifftestError {
+    DifftestError::Output(e.to_string())
+}
+
+/// What a run has found so far.
+struct Tally {
+    /// Counts (mnemonics filled in at the end).
+    summary: Summary,
+    /// Mnemonics seen in generated code (`Mnemonic as u16`).
+    seen: std::collections::BTreeSet<u16>,
+    /// Mismatches printed in full so far.
+    shown: usize,
+    /// The native sandbox's reusable batch mapping.
+    buf: native::BatchBuffer,
+}
+
+impl Tally {
+    /// Runs one batch on both sides, compares, attributes and reports.
+    fn batch(
+        &mut self,
+        batch: &[Prepared],
+        show: usize,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), DifftestError> {
+        let (native, simulated) = run_both(batch, &mut self.buf)?;
+        let mut bad = Vec::new();
+        for (k, ((p, n), s)) in batch.iter().zip(&native).zip(&simulated).enumerate() {
+            self.seen
+                .extend(report::mnemonics(&p.asm).into_iter().map(|m| m as u16));
+            if matches!(n, Outcome::Ran { fault: Some(_), .. }) {
+                self.summary.faulting_cases += 1;
+            }
+            if let Verdict::Mismatch(d) = report::compare(n, s, p.case.undef_flags) {
+                bad.push((k, d));
+            }
+        }
+        self.summary.mismatches += bad.len() as u64;
+        let cases: Vec<&gen::Case> = bad.iter().map(|(k, _)| &batch[*k].case).collect();
+        for ((k, d), blame) in bad.iter().zip(attribute(&cases, &mut self.buf)?) {
+            if self.shown < show {
+                let p = &batch[*k];
+                let text = report::describe(&p.case, &p.asm, &native[*k], &simulated[*k], d);
+                writeln!(out, "{text}  first differing unit: {blame}").map_err(io_error)?;
+                self.shown += 1;
+            }
+            *self.summary.per_mnemonic.entry(blame).or_default() += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Native and simulated outcomes of a batch, the two running concurrently.
@@ -313,28 +345,23 @@ fn attribute(
     bad: &[&gen::Case],
     buf: &mut native::BatchBuffer,
 ) -> Result<Vec<String>, DifftestError> {
-    let mut prefixes = Vec::new();
+    let mut which = Vec::new();
+    let mut list = Vec::new();
     for (k, case) in bad.iter().enumerate() {
         for n in 1..=case.units.len() {
             let c = case.prefix(n);
             let asm = c.assemble();
-            prefixes.push((k, n, Prepared { case: c, asm }));
+            which.push((k, n));
+            list.push(Prepared { case: c, asm });
         }
     }
-    let list: Vec<Prepared> = prefixes
-        .iter()
-        .map(|(_, _, p)| Prepared {
-            case: p.case.clone(),
-            asm: p.asm.clone(),
-        })
-        .collect();
     let (native, simulated) = if list.is_empty() {
         (Vec::new(), Vec::new())
     } else {
         run_both(&list, buf)?
     };
     let mut first: Vec<Option<usize>> = vec![None; bad.len()];
-    for (((k, n, p), nat), s) in prefixes.iter().zip(&native).zip(&simulated) {
+    for (((k, n), p), (nat, s)) in which.iter().zip(&list).zip(native.iter().zip(&simulated)) {
         if first[*k].is_none() && report::compare(nat, s, p.case.undef_flags) != Verdict::Match {
             first[*k] = Some(*n);
         }

@@ -308,8 +308,8 @@ impl Machine {
             mem,
             place,
             period,
-            cfg.xen.hypercall_latency,
-            cfg.xen.ipi_latency,
+            quantum,
+            (cfg.xen.hypercall_latency, cfg.xen.ipi_latency),
         );
         Ok(Machine {
             engine,
@@ -554,63 +554,5 @@ mod tests {
         }
         eprintln!("{} {:?} {:?}", r.stop, r.error, r.shutdowns);
         assert!(r.success, "{}", r.stop);
-    }
-}
-
-#[cfg(test)]
-mod explore {
-    use super::*;
-
-    #[test]
-    #[ignore]
-    fn explore_all() {
-        let only = std::env::var("SMPSIM_EXPLORE").unwrap_or_default();
-        let counts: Vec<u32> = std::env::var("SMPSIM_CORES")
-            .unwrap_or("1,2,4".into())
-            .split(',')
-            .map(|x| x.parse().unwrap())
-            .collect();
-        for w in smpsim_workloads::catalogue() {
-            if !only.is_empty() && !only.split(',').any(|o| o == w.name) {
-                continue;
-            }
-            for &cores in &counts {
-                if cores < w.domains {
-                    continue;
-                }
-                let cfg = MachineConfig {
-                    cores,
-                    memory_mib: 512,
-                    max_cycles: 20_000_000,
-                    ..MachineConfig::default()
-                };
-                let t = std::time::Instant::now();
-                let mut m = Machine::build(&cfg, w, &RunOptions::default()).expect("builds");
-                let r = m.run_in_place();
-                if !r.success {
-                    for l in m.context_states() {
-                        eprintln!("    {l}");
-                    }
-                }
-                eprintln!(
-                    "{:<16} {cores} cores: success={} stop={} cycles={} insns={} err={:?} {:.2}s",
-                    w.name,
-                    r.success,
-                    r.stop,
-                    r.cycles,
-                    r.instructions,
-                    r.error,
-                    t.elapsed().as_secs_f64()
-                );
-                if !r.success {
-                    for l in r.console.iter().rev().take(4) {
-                        eprintln!("    {l}");
-                    }
-                    for s in &r.shutdowns {
-                        eprintln!("    {s:?}");
-                    }
-                }
-            }
-        }
     }
 }

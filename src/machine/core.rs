@@ -289,12 +289,17 @@ impl CorePart {
             .min_by_key(|&(i, t)| (t, i))
     }
 
+    /// For a trapped context: the cycle before the next service tick, so
+    /// the engine runs the epoch that ends at the tick's barrier.
     fn next_trap_tick(&self) -> Option<Cycle> {
         let h = self.service_period;
         self.ctxs
             .iter()
             .filter_map(|c| match c.run {
-                Run::Trapped { at, .. } => Some(Cycle((at.get() / h + 1) * h)),
+                Run::Trapped { at, .. } => {
+                    let tick = (at.max(self.now).get() / h + 1) * h;
+                    Some(Cycle(tick - 1))
+                }
                 _ => None,
             })
             .min()

@@ -89,6 +89,10 @@ pub struct Service {
     pub ipi_hist: hdrhistogram::Histogram<u64>,
     /// Next cycle a tick is due.
     next_tick: Cycle,
+    /// Whether the quantum divides the period: then ticks fall exactly on
+    /// multiples of the period (quantum-independent); otherwise at the
+    /// first barrier past each multiple.
+    aligned: bool,
 }
 
 impl Service {
@@ -98,9 +102,10 @@ impl Service {
         mem: Arc<MachineMemory>,
         place: Placement,
         period: u64,
-        hypercall_latency: u64,
-        ipi_latency: u64,
+        quantum: u64,
+        latencies: (u64, u64),
     ) -> Self {
+        let (hypercall_latency, ipi_latency) = latencies;
         Service {
             hv,
             mem,
@@ -112,6 +117,7 @@ impl Service {
             ipi_hist: hdrhistogram::Histogram::new_with_bounds(1, 1 << 32, 3)
                 .expect("valid bounds"),
             next_tick: Cycle(period),
+            aligned: period % quantum == 0,
         }
     }
 
@@ -123,7 +129,12 @@ impl Service {
     /// The barrier hook: services at ticks, stops when every domain is down.
     pub fn barrier(&mut self, ctx: &mut BarrierCtx<'_, Part>) {
         let now = ctx.now();
-        if now >= self.next_tick {
+        let due = if self.aligned {
+            now.get() % self.period == 0
+        } else {
+            now >= self.next_tick
+        };
+        if due {
             self.next_tick = Cycle((now.get() / self.period + 1) * self.period);
             self.tick(ctx, now);
             if self.hv.all_shut_down() {

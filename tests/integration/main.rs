@@ -1,0 +1,6 @@
+//! Whole-machine tests: one binary, a module per topic.
+
+mod cli;
+mod determinism;
+mod support;
+mod workloads;

@@ -197,7 +197,13 @@ impl L3Slice {
         let mut b = StatsBuilder::new();
         let (sets, ways) = (cfg.sets as usize, cfg.ways as usize);
         let policy = new_policy(cfg.replacement, sets, ways, seed ^ u64::from(id.0) << 32);
-        let cache = Cache::new("l3", (sets, ways, u64::from(cfg.slices)), policy, false, &mut b);
+        let cache = Cache::new(
+            "l3",
+            (sets, ways, u64::from(cfg.slices)),
+            policy,
+            false,
+            &mut b,
+        );
         let ids = SliceStatIds::declare(&mut b);
         L3Slice {
             id,

@@ -26,7 +26,9 @@ impl PrivateHierarchy {
                 self.core
             ),
         }
-        self.issue_waiting(now);
+        if self.mshrs.values().any(|m| !m.issued) {
+            self.issue_waiting(now);
+        }
         self.advance(now);
     }
 

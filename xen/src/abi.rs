@@ -29,6 +29,35 @@ pub mod hypercall {
     pub const CALLBACK_OP: u64 = 30;
     /// `event_channel_op(cmd, arg)`.
     pub const EVENT_CHANNEL_OP: u64 = 32;
+    /// `smpsim_op(cmd, ...)`: **smpsim-specific, not a Xen hypercall.**
+    /// Xen's table (§1.1) uses 0–42 and reserves 48–55 for the
+    /// architecture; 56 is unassigned (Xen's `NR_hypercalls` is 64), so a
+    /// real Xen answers it with -ENOSYS. Sub-commands in [`super::smpsimop`].
+    pub const SMPSIM_OP: u64 = 56;
+}
+
+/// Sub-commands of the smpsim-specific [`hypercall::SMPSIM_OP`] (not Xen ABI).
+pub mod smpsimop {
+    /// `smpsim_op(RECORD_SAMPLES, u32 histogram, u64 *samples, u32 count)`:
+    /// adds `count` (≤ [`MAX_SAMPLES`]) u64 samples to a guest-measured
+    /// latency histogram (ids in [`guest_hist`]). Returns 0; -EINVAL for
+    /// an unknown id or a count above the limit, -EFAULT if the array
+    /// cannot be read (then nothing is recorded).
+    pub const RECORD_SAMPLES: u32 = 0;
+    /// Most samples one RECORD_SAMPLES call may pass.
+    pub const MAX_SAMPLES: u32 = 512;
+
+    /// Guest-measured histogram ids (values in TSC cycles).
+    pub mod guest_hist {
+        /// Event-channel round trip: send → reply upcall observed.
+        pub const EVTCHN_RTT: u32 = 0;
+        /// Lock acquire: first attempt → lock held.
+        pub const LOCK_WAIT: u32 = 1;
+        /// Barrier: arrival → release.
+        pub const BARRIER_WAIT: u32 = 2;
+        /// Names, indexed by id (the order of reports).
+        pub const NAMES: [&str; 3] = ["evtchn_rtt", "lock_wait", "barrier_wait"];
+    }
 }
 
 /// Xen errno values, returned negated in RAX (Appendix C).

@@ -18,7 +18,9 @@
 //! timers, register_vcpu_info), set_timer_op, set_callbacks, callback_op
 //! (register, unregister), set_trap_table, event_channel_op
 //! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,
-//! status, bind_vcpu, unmask), iret and vm_assist. Everything else returns
+//! status, bind_vcpu, unmask), iret and vm_assist, plus the smpsim-specific
+//! smpsim_op (56: record guest-measured latency samples, see
+//! [`crate::guest_hist`]). Everything else returns
 //! -ENOSYS. A guest pointer that cannot be read or written gives -EFAULT.
 //!
 //! # Choices where Xen depends on its build
@@ -40,6 +42,7 @@ use crate::vcpu::TrapEntry;
 
 mod evtchn_op;
 mod sched_op;
+mod smpsim_op;
 mod vcpu_op;
 
 /// Xen version reported to guests.
@@ -156,6 +159,7 @@ impl Call<'_> {
             nr::SCHED_OP => self.sched_op(low32(a[0]), a[1]),
             nr::CALLBACK_OP => self.callback_op(low32(a[0]), a[1]),
             nr::EVENT_CHANNEL_OP => self.evtchn_op(low32(a[0]), a[1]),
+            nr::SMPSIM_OP => self.smpsim_op(low32(a[0]), low32(a[1]), a[2], low32(a[3])),
             _ => Err(Errno::NoSys),
         }
     }

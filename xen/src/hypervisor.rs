@@ -30,6 +30,7 @@ use crate::console::{ConsoleLine, LineBuffer};
 use crate::event_2l::{self, EventLayout, EventMemory, Raised};
 use crate::evtchn::{EventChannels, Raise};
 use crate::frames::{FrameAllocator, OutOfFrames};
+use crate::guest_hist::GuestHistograms;
 use crate::ids::{DomainId, Mfn, Port, VcpuId};
 use crate::memory::{AddressSpace, FrameStore, HypervisorMemory};
 use crate::regs::VcpuRegs;
@@ -289,6 +290,7 @@ pub struct Hypervisor {
     pub(crate) console: Vec<ConsoleLine>,
     console_taken: usize,
     shutdowns: Vec<ShutdownRecord>,
+    pub(crate) guest_hist: GuestHistograms,
 }
 
 impl Hypervisor {
@@ -304,6 +306,7 @@ impl Hypervisor {
             console: Vec::new(),
             console_taken: 0,
             shutdowns: Vec::new(),
+            guest_hist: GuestHistograms::default(),
         }
     }
 
@@ -404,6 +407,16 @@ impl Hypervisor {
     /// Event counts so far.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// The latency histograms guests measured and passed in with
+    /// `smpsim_op(RECORD_SAMPLES)`, as `(name, histogram of TSC cycles)` in
+    /// id order (`evtchn_rtt`, `lock_wait`, `barrier_wait`), empty ones
+    /// included.
+    pub fn guest_histograms(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, &hdrhistogram::Histogram<u64>)> {
+        self.guest_hist.iter()
     }
 
     /// The event-channel table.

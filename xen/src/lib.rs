@@ -36,7 +36,8 @@
 //! ([`vcpu`]), the event-channel binding table ([`evtchn`]), Xen's 2-level
 //! delivery ([`event_2l`]), hypercall dispatch ([`hypercall`]), the bounce
 //! frame and iret ([`upcall`]), the console ([`console`]), time scaling
-//! ([`time`]) and the [`hypervisor::Hypervisor`] that ties them together
+//! ([`time`]), guest-measured latency histograms fed by the smpsim-only
+//! hypercall 56 ([`guest_hist`]) and the [`hypervisor::Hypervisor`] that ties them together
 //! (its module doc says how the machine drives it). Not built: grant
 //! tables, memory_op/ballooning, the PV MMU calls other than update_va_mapping,
 //! save/restore, the FIFO event ABI, runstate areas, guest user mode.
@@ -69,6 +70,7 @@ pub mod console;
 pub mod event_2l;
 pub mod evtchn;
 pub mod frames;
+pub mod guest_hist;
 pub mod hypercall;
 pub mod hypervisor;
 pub mod ids;

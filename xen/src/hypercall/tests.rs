@@ -610,3 +610,70 @@ fn shutdown_code_is_latched_and_remote_shutdown_refused() {
         "the latched crash is reported"
     );
 }
+
+fn le64(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+fn guest_hist(e: &Env, name: &str) -> (u64, u64, u64) {
+    let (_, h) =
+        e.hv.guest_histograms()
+            .find(|(n, _)| *n == name)
+            .expect("named histogram");
+    if h.is_empty() {
+        (0, 0, 0)
+    } else {
+        (h.len(), h.min(), h.max())
+    }
+}
+
+#[test]
+fn smpsim_op_records_guest_samples() {
+    use crate::abi::smpsimop::{guest_hist::*, MAX_SAMPLES, RECORD_SAMPLES};
+    let rec = u64::from(RECORD_SAMPLES);
+    let mut e = env(&[2]);
+    e.write(0, SCRATCH, &le64(&[300, 120, 1500]));
+    let (rc, o) = e.call(0, 0, 0, nr::SMPSIM_OP, [rec, 0, SCRATCH, 3, 0]);
+    assert_eq!((rc, o.next), (0, Next::Resume));
+    assert!(o.effects.is_empty());
+    assert_eq!(guest_hist(&e, "evtchn_rtt"), (3, 120, 1500));
+    // A second VCPU adds to the same histogram; count 0 is a no-op.
+    e.start_vcpu(0, 1);
+    e.write(0, SCRATCH + 64, &le64(&[7, 7]));
+    let ev = u64::from(LOCK_WAIT);
+    assert_eq!(
+        e.call(0, 1, 5, nr::SMPSIM_OP, [rec, ev, SCRATCH + 64, 2, 0])
+            .0,
+        0
+    );
+    assert_eq!(e.call(0, 1, 5, nr::SMPSIM_OP, [rec, ev, BAD, 0, 0]).0, 0);
+    assert_eq!(guest_hist(&e, "lock_wait"), (2, 7, 7));
+    // A full batch: 512 samples straddling a page boundary.
+    let samples: Vec<u64> = (1..=u64::from(MAX_SAMPLES)).collect();
+    e.write(0, SCRATCH + 2048, &le64(&samples));
+    let bw = u64::from(BARRIER_WAIT);
+    let (rc, _) = e.call(0, 0, 9, nr::SMPSIM_OP, [rec, bw, SCRATCH + 2048, 512, 0]);
+    assert_eq!(rc, 0);
+    assert_eq!(guest_hist(&e, "barrier_wait"), (512, 1, 512));
+    let names: Vec<_> = e.hv.guest_histograms().map(|(n, _)| n).collect();
+    assert_eq!(names, ["evtchn_rtt", "lock_wait", "barrier_wait"]);
+    assert_eq!(e.hv.counters().hypercalls.get(&nr::SMPSIM_OP), Some(&4));
+}
+
+#[test]
+fn smpsim_op_rejects_bad_arguments() {
+    let mut e = env(&[1]);
+    e.write(0, SCRATCH, &le64(&[1, 2, 3]));
+    let call = |e: &mut Env, a: [u64; 5]| e.call(0, 0, 0, nr::SMPSIM_OP, a).0;
+    assert_eq!(call(&mut e, [0, 3, SCRATCH, 1, 0]), EINVAL, "unknown id");
+    assert_eq!(call(&mut e, [0, 0, SCRATCH, 513, 0]), EINVAL, "count");
+    assert_eq!(call(&mut e, [0, 0, BAD, 1, 0]), EFAULT);
+    assert_eq!(call(&mut e, [1, 0, SCRATCH, 1, 0]), ENOSYS, "sub-command");
+    // The whole array is copied before anything is recorded: one that runs
+    // off the mapped memory records nothing.
+    assert_eq!(call(&mut e, [0, 0, 0x40_0000 - 8, 2, 0]), EFAULT);
+    assert!(e.hv.guest_histograms().all(|(_, h)| h.is_empty()));
+    // Upper halves of the u32 arguments are ignored (C ints).
+    assert_eq!(call(&mut e, [1 << 32, 1 << 32, SCRATCH, 2 | 1 << 32, 0]), 0);
+    assert_eq!(guest_hist(&e, "evtchn_rtt"), (2, 1, 2));
+}

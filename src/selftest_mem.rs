@@ -36,6 +36,9 @@ pub struct CoherenceArgs {
     /// Epoch length in cycles (default: the lookahead, exact mode).
     #[arg(long)]
     pub quantum: Option<u64>,
+    /// SMT contexts per core sharing its caches and store buffer.
+    #[arg(long, default_value_t = 1)]
+    pub contexts: u8,
 }
 
 fn parse_protocol(s: &str) -> Result<Protocol, String> {
@@ -81,6 +84,7 @@ pub fn run_coherence(args: &CoherenceArgs) -> Result<ExitCode, String> {
         protocol: args.protocol,
         replacement: args.replacement,
         quantum: args.quantum,
+        contexts: args.contexts,
     };
     let started = Instant::now();
     let r = tester::run(&cfg)?;

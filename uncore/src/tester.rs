@@ -60,6 +60,8 @@ pub struct TesterConfig {
     /// Epoch length; `None` uses the lookahead (exact mode). Larger
     /// values run in lax mode: timing may shift, values must stay right.
     pub quantum: Option<u64>,
+    /// SMT contexts per core (each operation is issued by a random one).
+    pub contexts: u8,
 }
 
 impl Default for TesterConfig {
@@ -72,6 +74,7 @@ impl Default for TesterConfig {
             protocol: Protocol::Mesi,
             replacement: ReplacementKind::Lru,
             quantum: None,
+            contexts: 1,
         }
     }
 }
@@ -187,13 +190,12 @@ pub fn run(cfg: &TesterConfig) -> Result<TesterReport, String> {
     let sys_cfg = stress_config(cfg.protocol, cfg.replacement);
     let sys = MemSystem::new(&sys_cfg, cfg.cores, Arc::clone(&mem), PartitionId(0))
         .map_err(|e| e.to_string())?;
-    let lines = LineSet::new();
     let mut b = EngineBuilder::new();
     for c in 0..cfg.cores {
         let per = cfg.ops / u64::from(cfg.cores)
             + u64::from(u64::from(c) < cfg.ops % u64::from(cfg.cores));
         let hier = sys.hierarchy(CoreId(c), smpsim_engine::StatsBuilder::new());
-        let core = TestCore::new(CoreId(c), hier, lines, per, cfg.seed);
+        let core = TestCore::new(CoreId(c), hier, cfg.contexts, per, cfg.seed);
         b.add(
             Part::Core(Box::new(core)),
             PartitionSpec::core(format!("core{c}"), "core"),

@@ -1,6 +1,6 @@
 //! A tester core: a random program of loads, fetches, stores and locked RMWs.
 
-use crate::ids::CoreId;
+use crate::ids::{ContextId, CoreId};
 use crate::memory::{MachineAddr, MachineMemory, LINE_SIZE};
 use crate::msg::MemMsg;
 use crate::private::{Access, Completion, LogEntry, PrivateHierarchy, ReqId};
@@ -115,7 +115,11 @@ pub struct TestCore {
     next_issue: Cycle,
     wait: Wait,
     store_seq: u64,
-    last_own: BTreeMap<u64, u64>,
+    /// Last value each context stored to each word (forwarding check).
+    last_own: BTreeMap<(ContextId, u64), u64>,
+    contexts: u8,
+    /// Context of the operation in progress.
+    ctx: ContextId,
     log: Vec<LogEntry>,
     violations: u64,
     mix: [u64; 3],
@@ -123,14 +127,9 @@ pub struct TestCore {
 }
 
 impl TestCore {
-    /// Core `id` running `ops` random operations.
-    pub fn new(
-        id: CoreId,
-        mut hier: PrivateHierarchy,
-        _lines: LineSet,
-        ops: u64,
-        seed: u64,
-    ) -> Self {
+    /// Core `id` running `ops` random operations, each from one of
+    /// `contexts` SMT contexts chosen at random.
+    pub fn new(id: CoreId, mut hier: PrivateHierarchy, contexts: u8, ops: u64, seed: u64) -> Self {
         hier.set_access_log(true);
         TestCore {
             id,
@@ -142,6 +141,8 @@ impl TestCore {
             wait: Wait::Idle,
             store_seq: 0,
             last_own: BTreeMap::new(),
+            contexts: contexts.max(1),
+            ctx: ContextId(0),
             log: Vec::new(),
             violations: 0,
             mix: [0; 3],
@@ -236,6 +237,10 @@ impl TestCore {
     }
 
     fn pick(&mut self) -> Op {
+        if self.contexts > 1 {
+            let c = self.rng.below(u64::from(self.contexts));
+            self.ctx = ContextId(u8::try_from(c).expect("below a u8"));
+        }
         let line = LineSet::pick_line(&mut self.rng);
         let word = self.rng.below(COUNTER_WORD);
         let addr = LineSet::addr(line, word);
@@ -257,7 +262,7 @@ impl TestCore {
     fn start(&mut self, op: Op) {
         let now = self.now;
         match op {
-            Op::Load(a) => match self.hier.load(now, MachineAddr(a), 8) {
+            Op::Load(a) => match self.hier.load_in(now, self.ctx, MachineAddr(a), 8) {
                 Access::Done {
                     ready,
                     value,
@@ -277,16 +282,21 @@ impl TestCore {
                 Access::Pending(id) => self.wait = Wait::Load(id),
                 Access::Stall => self.wait = Wait::Stalled(op),
             },
-            Op::Store(a, v) => match self.hier.store(now, MachineAddr(a), 8, u128::from(v)) {
-                Ok(()) => {
-                    self.mix[1] += 1;
-                    self.last_own.insert(a, v);
-                    self.next_issue = now + 1 + self.think();
+            Op::Store(a, v) => {
+                match self
+                    .hier
+                    .store_in(now, self.ctx, MachineAddr(a), 8, u128::from(v))
+                {
+                    Ok(()) => {
+                        self.mix[1] += 1;
+                        self.last_own.insert((self.ctx, a), v);
+                        self.next_issue = now + 1 + self.think();
+                    }
+                    Err(_) => self.wait = Wait::Stalled(op),
                 }
-                Err(_) => self.wait = Wait::Stalled(op),
-            },
+            }
             Op::FetchAdd(a) | Op::Xchg(a, _) => {
-                match self.hier.begin_locked(now, MachineAddr(a), 8) {
+                match self.hier.begin_locked_in(now, self.ctx, MachineAddr(a), 8) {
                     Access::Done { ready, value, .. } => {
                         self.locked(op, value);
                         self.next_issue = ready + self.think();
@@ -302,7 +312,11 @@ impl TestCore {
     fn loaded(&mut self, addr: u64, value: u128, level: crate::ids::Level) {
         self.mix[0] += 1;
         if level == crate::ids::Level::StoreBuffer {
-            let own = self.last_own.get(&addr).copied().map(u128::from);
+            let own = self
+                .last_own
+                .get(&(self.ctx, addr))
+                .copied()
+                .map(u128::from);
             self.violations += u64::from(own != Some(value));
         }
     }
@@ -315,7 +329,7 @@ impl TestCore {
                 old + 1
             }
             Op::Xchg(a, v) => {
-                self.last_own.insert(a, v);
+                self.last_own.insert((self.ctx, a), v);
                 u128::from(v)
             }
             other => unreachable!("{other:?} is not locked"),

@@ -72,6 +72,19 @@ fn moesi_srrip_and_random_replacement_have_no_violations() {
 }
 
 #[test]
+fn two_smt_contexts_per_core_have_no_violations() {
+    let smt = |t| TesterConfig {
+        contexts: 2,
+        host_threads: t,
+        ..cfg(4, 12_000, 17)
+    };
+    let a = run(&smt(HostThreads::Count(1))).expect("runs");
+    assert_clean(&a, 12_000);
+    let b = run(&smt(HostThreads::Count(2))).expect("runs");
+    assert_eq!(output(&a), output(&b));
+}
+
+#[test]
 fn quantum_up_to_lookahead_equals_lockstep() {
     let exact = run(&cfg(3, 4_000, 9)).expect("runs");
     let lockstep = run(&TesterConfig {

@@ -242,7 +242,7 @@ impl Machine {
             cfg.quantum
         };
         let period = if cfg.xen.service_period == 0 {
-            lookahead.max(quantum)
+            (16 * lookahead).max(quantum)
         } else {
             cfg.xen.service_period
         };

@@ -57,7 +57,8 @@ pub struct XenConfig {
     /// its VCPU (IPI wire latency).
     pub ipi_latency: u64,
     /// The hypervisor services traps, timers and events every this many
-    /// cycles (a multiple of the quantum; 0 = the quantum).
+    /// cycles (0 = 16 × the lookahead, or the quantum if larger). Exact
+    /// runs match lockstep when the quantum divides it.
     pub service_period: u64,
     /// Period of each VCPU's initial periodic timer in ns (Xen's PV
     /// default is 10 ms; 0 = none).
@@ -121,7 +122,10 @@ impl Default for MachineConfig {
             inorder: InorderConfig::default(),
             xen: XenConfig::default(),
             hierarchy: HierarchyConfig::default(),
-            interconnect: InterconnectConfig::default(),
+            interconnect: InterconnectConfig {
+                topology: smpsim_uncore::interconnect::TopologyKind::Crossbar,
+                ..InterconnectConfig::default()
+            },
             dram: DramConfig::default(),
         }
     }

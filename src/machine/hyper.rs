@@ -89,6 +89,8 @@ pub struct Service {
     pub ipi_hist: hdrhistogram::Histogram<u64>,
     /// Next cycle a tick is due.
     next_tick: Cycle,
+    /// The tick of the earliest pending timer.
+    timer_wake: Option<Cycle>,
     /// Whether the quantum divides the period: then ticks fall exactly on
     /// multiples of the period (quantum-independent); otherwise at the
     /// first barrier past each multiple.
@@ -117,6 +119,7 @@ impl Service {
             ipi_hist: hdrhistogram::Histogram::new_with_bounds(1, 1 << 32, 3)
                 .expect("valid bounds"),
             next_tick: Cycle(period),
+            timer_wake: None,
             aligned: period % quantum == 0,
         }
     }
@@ -141,10 +144,14 @@ impl Service {
                 ctx.stop("every domain shut down");
                 return;
             }
+            // Timers change only at ticks: find the next one here, ask for
+            // its tick at every barrier until then.
+            self.timer_wake = self
+                .next_timer()
+                .map(|t| Cycle(t.div_ceil(self.period).max(1) * self.period).max(self.next_tick));
         }
-        if let Some(t) = self.next_timer() {
-            let tick = Cycle(t.div_ceil(self.period).max(1) * self.period);
-            ctx.wake_at(tick.max(self.next_tick));
+        if let Some(t) = self.timer_wake {
+            ctx.wake_at(t);
         }
     }
 
@@ -174,8 +181,8 @@ impl Service {
             }
         }
         traps.sort_by_key(|&(at, p, t, ..)| (at, p, t));
-        for (_, p, t, d, v, trap) in traps {
-            self.service_trap(ctx, now, p, t, d, v, trap);
+        for (at, p, t, d, v, trap) in traps {
+            self.service_trap(ctx, now, at, p, t, d, v, trap);
         }
         let vcpus: Vec<_> = self.place.keys().copied().collect();
         for (d, v) in vcpus {
@@ -184,8 +191,9 @@ impl Service {
                 .next_timer_cycle(d, v)
                 .is_some_and(|c| c <= now.get())
             {
+                let deadline = self.hv.next_timer_cycle(d, v).map_or(now, Cycle);
                 let effects = self.hv.run_timers(d, v, now.get());
-                self.apply(ctx, now, effects);
+                self.apply(ctx, now, deadline, effects);
             }
         }
     }
@@ -195,6 +203,7 @@ impl Service {
         &mut self,
         ctx: &mut BarrierCtx<'_, Part>,
         now: Cycle,
+        at: Cycle,
         p: PartitionId,
         t: usize,
         d: DomainId,
@@ -237,7 +246,7 @@ impl Service {
             }
         };
         if matches!(next, Next::Resume | Next::Yield) {
-            self.try_upcall(d, v, now, &mut regs);
+            self.try_upcall(d, v, now, now + self.hypercall_latency, &mut regs);
         }
         let core = Self::core(ctx, p);
         core.ctxs[t].regs = to_arch(&regs);
@@ -246,12 +255,20 @@ impl Service {
             Next::Block | Next::Poll | Next::Down => core.park(t),
             Next::Shutdown => self.stop_domain(ctx, d),
         }
-        self.apply(ctx, now, effects);
+        self.apply(ctx, now, at, effects);
     }
 
     /// Delivers a due event upcall into `regs` (the VCPU is at an
-    /// instruction boundary); records the IPI latency.
-    fn try_upcall(&mut self, d: DomainId, v: VcpuId, now: Cycle, regs: &mut VcpuRegs) -> bool {
+    /// instruction boundary; it enters the handler at `entry`); records
+    /// the IPI latency from the event's origin to `entry`.
+    fn try_upcall(
+        &mut self,
+        d: DomainId,
+        v: VcpuId,
+        now: Cycle,
+        entry: Cycle,
+        regs: &mut VcpuRegs,
+    ) -> bool {
         let mem = Arc::clone(&self.mem);
         let space = self.hv.domain(d).expect("placed").space().clone();
         let mut frames = Frames(&mem);
@@ -262,7 +279,8 @@ impl Service {
         let delivered = self.hv.upcall(d, v, now.get(), regs, &mut pm) == Upcall::Delivered;
         if delivered {
             if let Some(at) = self.raised_at.remove(&(d, v)) {
-                self.ipi_hist.saturating_record((now - at).max(1));
+                self.ipi_hist
+                    .saturating_record(entry.saturating_since(at).max(1));
             }
         }
         delivered
@@ -279,11 +297,19 @@ impl Service {
         }
     }
 
-    fn apply(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle, effects: Vec<Effect>) {
+    /// Carries out a hypercall's or timer's effects; `origin` is when the
+    /// cause happened (the trap, the timer deadline).
+    fn apply(
+        &mut self,
+        ctx: &mut BarrierCtx<'_, Part>,
+        now: Cycle,
+        origin: Cycle,
+        effects: Vec<Effect>,
+    ) {
         let run_at = now + self.ipi_latency;
         for e in effects {
             match e {
-                Effect::Raise(r) => self.raise(ctx, now, r),
+                Effect::Raise(r) => self.raise(ctx, now, origin, r),
                 Effect::Start { domain, vcpu, regs } => {
                     let Some(&(p, t)) = self.place.get(&(domain, vcpu)) else {
                         continue;
@@ -314,7 +340,7 @@ impl Service {
         }
     }
 
-    fn raise(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle, r: Raise) {
+    fn raise(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle, origin: Cycle, r: Raise) {
         let mem = Arc::clone(&self.mem);
         let mut frames = Frames(&mem);
         let space = self.hv.domain(r.domain).expect("exists").space().clone();
@@ -323,7 +349,7 @@ impl Service {
             store: &mut frames,
         };
         let woken = self.hv.deliver(r, &mut pm);
-        self.raised_at.entry((r.domain, r.vcpu)).or_insert(now);
+        self.raised_at.entry((r.domain, r.vcpu)).or_insert(origin);
         for v in woken {
             self.wake(ctx, now, r.domain, v);
         }
@@ -334,7 +360,8 @@ impl Service {
         let core = Self::core(ctx, p);
         if core.ctxs[t].run == Run::Running {
             let mut regs = to_vcpu(&core.ctxs[t].regs);
-            if self.try_upcall(r.domain, r.vcpu, now, &mut regs) {
+            let entry = now + self.ipi_latency;
+            if self.try_upcall(r.domain, r.vcpu, now, entry, &mut regs) {
                 let core = Self::core(ctx, p);
                 core.interrupt(t);
                 core.ctxs[t].regs = to_arch(&regs);
@@ -352,7 +379,7 @@ impl Service {
             return;
         }
         let mut regs = to_vcpu(&core.ctxs[t].regs);
-        self.try_upcall(d, v, now, &mut regs);
+        self.try_upcall(d, v, now, now + self.ipi_latency, &mut regs);
         let core = Self::core(ctx, p);
         core.ctxs[t].regs = to_arch(&regs);
         core.resume(t, now + self.ipi_latency);

@@ -560,3 +560,33 @@ fn smt_lock_ignores_other_contexts_stores_and_holds_them_back() {
         "the store follows the locked op: {v:?}"
     );
 }
+
+#[test]
+fn pending_lock_can_be_cancelled_and_the_miss_completes_harmlessly() {
+    let mut h = Harness::new(&config(Protocol::Mesi, 2, 4), 2);
+    own_modified(&mut h, 1, 0, 4);
+    let now = h.now;
+    assert!(matches!(
+        h.cores[0].begin_locked(now, addr(0), 8),
+        Access::Pending(_)
+    ));
+    assert!(h.cores[0].cancel_locked());
+    h.collect();
+    h.settle();
+    assert_eq!(
+        h.state(0, 0),
+        Some(PState::M),
+        "the write miss still completed"
+    );
+    assert!(
+        h.cores[0].take_completions().is_empty(),
+        "no completion for the cancelled lock"
+    );
+    let now = h.now;
+    assert!(matches!(
+        h.cores[0].begin_locked(now, addr(0), 8),
+        Access::Done { value: 4, .. }
+    ));
+    h.cores[0].end_locked(now, None);
+    assert!(!h.cores[0].cancel_locked());
+}

@@ -20,6 +20,9 @@
 //! - the shadow owner table checks the single-writer invariant at every
 //!   permission change and access.
 //!
+//! With `contexts > 1` each operation comes from a random SMT context of
+//! its core (forwarding is then checked per context).
+//!
 //! Violations of all of these are summed into one count. The run is
 //! deterministic: the same output for any number of host threads.
 

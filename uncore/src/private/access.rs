@@ -488,6 +488,26 @@ impl PrivateHierarchy {
         }
     }
 
+    /// Abandons a locked operation that has not been granted yet (the
+    /// instruction was interrupted before it ran); misses it started
+    /// complete harmlessly. Returns whether one was pending.
+    ///
+    /// # Panics
+    /// If the lock is already held: end it with
+    /// [`PrivateHierarchy::end_locked`] instead.
+    pub fn cancel_locked(&mut self) -> bool {
+        match &self.lock {
+            Some(l) if l.held => panic!("cancel_locked on a held lock"),
+            Some(l) => {
+                let id = l.id;
+                self.done.retain(|c| c.id != id);
+                self.lock = None;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Acquires the pending lock if the store buffer is empty and every
     /// line is in M.
     fn try_lock(&mut self, now: Cycle) {

@@ -357,3 +357,37 @@ fn faults_reach_the_guest_trap_handlers_and_crash_the_domain() {
         "FAIL fault: EVTCHNOP_send(unbound port 4000) returned -22 (-EINVAL, as expected)\n"
     ));
 }
+
+/// The `mockxen samples:` line: samples handed over by histogram id.
+fn samples(stderr: &str) -> [u64; 3] {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("mockxen samples: "))
+        .expect("mockxen samples line");
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().expect("number"))
+        .collect();
+    [nums[0], nums[1], nums[2]]
+}
+
+#[test]
+fn latency_samples_reach_the_hypervisor_once_each() {
+    // 3 VCPUs: one pair and a lone VCPU pinging itself, 50 round trips each.
+    let (_, stats) = boot(find("ipi-pingpong").expect("exists"), &Run::new(3));
+    assert_eq!(samples(&stats), [100, 0, 0], "{stats}");
+    for lock in ["spinlock", "ticketlock"] {
+        let w = find(lock).expect("exists");
+        let mut r = Run::new(3);
+        r.args = quick_args(w);
+        r.args[0] = 300; // more than one batch of 256 per VCPU
+        let (_, stats) = boot(w, &r);
+        assert_eq!(samples(&stats), [0, 900, 0], "{lock}: {stats}");
+    }
+    let w = find("barrier").expect("exists");
+    let mut r = Run::new(3);
+    r.args = quick_args(w);
+    let (_, stats) = boot(w, &r);
+    assert_eq!(samples(&stats), [0, 0, 3 * 2 * 20], "{stats}");
+}

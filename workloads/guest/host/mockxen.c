@@ -27,6 +27,9 @@
  *   frame (RCX, R11, [error code], RIP, CS, RFLAGS, RSP, SS; cr2 set);
  *   without a handler the process dies of the signal.
  * - SCHEDOP_shutdown ends the process with exit status = reason.
+ * - smpsim_op(record_samples) (56, smpsim-specific) is validated as smpsim
+ *   does and only counted; the counts by histogram go to stderr at shutdown
+ *   ("mockxen samples: evtchn_rtt N lock_wait N barrier_wait N").
  * - With two images, the process forks into two domains (domids 1 and 2)
  *   sharing a "world" mapping at 0x200000: both shared_info pages, the
  *   group's shared area, and the hypervisor state (process-shared mutex and
@@ -130,6 +133,7 @@ static pthread_mutex_t con = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct vcpu *cur;
 static u64 tsc0, tsc_khz;
 static u64 nr_upcalls, nr_async, nr_irets; /* reported on stderr at shutdown */
+static u64 nr_samples[3]; /* smpsim_op record_samples, by histogram id */
 static u64 guest_text_lo, guest_text_hi;    /* where async upcalls may land */
 static u32 scale_mul;
 static signed char scale_shift;
@@ -516,6 +520,8 @@ static long sched_op(int cmd, u64 arg)
 		fflush(stdout);
 		fprintf(stderr, "mockxen: %lu upcalls (%lu asynchronous), %lu irets\n", nr_upcalls,
 			nr_async, nr_irets);
+		fprintf(stderr, "mockxen samples: evtchn_rtt %lu lock_wait %lu barrier_wait %lu\n",
+			nr_samples[0], nr_samples[1], nr_samples[2]);
 		int status = (int)*(u32 *)arg;
 		pthread_mutex_unlock(&hv); /* shared with the other domain */
 		if (me == 0 && W->dom[1].nv) { /* wait for domain 1 */
@@ -549,7 +555,7 @@ static long update_va_mapping(u64 va, u64 pte)
 	return 0;
 }
 
-static long dispatch(u64 a1, u64 a2, u64 a3, u64 nr)
+static long dispatch(u64 a1, u64 a2, u64 a3, u64 a4, u64 nr)
 {
 	switch (nr) {
 	case 0: { /* set_trap_table: {u8 vector, u8 flags, u16 cs, u64 address}... */
@@ -588,6 +594,15 @@ static long dispatch(u64 a1, u64 a2, u64 a3, u64 nr)
 		return sched_op((int)a1, a2);
 	case 32:
 		return evtchn_op((int)a1, (u32 *)a2);
+	case 56: /* smpsim_op(record_samples, id, samples, count): counts only */
+		if ((u32)a1 != 0)
+			return -38;
+		if ((u32)a2 >= 3 || (u32)a4 > 512)
+			return -22;
+		if ((u32)a4 && !a3)
+			return -14;
+		nr_samples[(u32)a2] += (u32)a4;
+		return 0;
 	default:
 		return -38;
 	}
@@ -595,10 +610,9 @@ static long dispatch(u64 a1, u64 a2, u64 a3, u64 nr)
 
 long mock_hypercall(u64 a1, u64 a2, u64 a3, u64 a4, u64 a5, u64 nr)
 {
-	(void)a4;
 	(void)a5;
 	pthread_mutex_lock(&hv);
-	long rc = dispatch(a1, a2, a3, nr);
+	long rc = dispatch(a1, a2, a3, a4, nr);
 	timer_check(cur);
 	pthread_mutex_unlock(&hv);
 	return rc;

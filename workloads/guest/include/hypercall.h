@@ -39,5 +39,7 @@ extern char hypercall_page[4096];
 #define HYPERVISOR_set_trap_table(t) _hypercall5(__HYPERVISOR_set_trap_table, t, 0, 0, 0, 0)
 #define HYPERVISOR_update_va_mapping(va, pte, flags) \
 	_hypercall5(__HYPERVISOR_update_va_mapping, va, pte, flags, 0, 0)
+/* smpsim-specific (not Xen): see xen.h. */
+#define HYPERVISOR_smpsim_op(cmd, a1, a2, a3) _hypercall5(__HYPERVISOR_smpsim_op, cmd, a1, a2, a3, 0)
 
 #endif

@@ -39,7 +39,8 @@ struct cpu {
 	volatile u64 upcalls;     /* upcalls entered */
 	void *stack;            /* base of its STACK_SIZE stack */
 	unsigned int bsense;    /* local sense for the global barrier */
-	u32 pad[5];
+	u32 pad0;
+	struct lat_buf *lat;    /* lat_record() batch, allocated on first use */
 } ALIGNED(CACHELINE);
 
 extern struct cpu cpus[MAX_VCPUS];
@@ -139,6 +140,22 @@ long timer_stop_singleshot(void);
 long set_timer_op(u64 abs_ns);
 /* Binds VIRQ_TIMER on this VCPU; each event bumps timer_count. */
 void timer_bind(void);
+
+/*
+ * Guest-measured latencies (smpsim-specific): lat_record() buffers a sample
+ * (TSC cycles) on the calling VCPU and hands full batches of LAT_BATCH to
+ * the simulator's exact histograms with smpsim_op(RECORD_SAMPLES); the
+ * runtime flushes every VCPU's rest when its workload_run returns, and VCPU
+ * 0's before the final shutdown. Call from the VCPU's own flow, not from
+ * event handlers. On a hypervisor without smpsim_op (-ENOSYS) recording
+ * stops silently; any other error fails the run.
+ */
+#define LAT_EVTCHN_RTT 0   /* event-channel send -> reply upcall observed */
+#define LAT_LOCK_WAIT 1    /* first acquire attempt -> lock held */
+#define LAT_BARRIER_WAIT 2 /* barrier arrival -> release */
+#define LAT_BATCH 256      /* samples per hypercall (<= SMPSIMOP_MAX_SAMPLES) */
+void lat_record(u32 id, u64 cycles);
+void lat_flush(void); /* this VCPU's buffered samples, now */
 
 /* SMP */
 void smp_barrier(void);          /* all nr_cpus VCPUs */

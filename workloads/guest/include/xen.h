@@ -19,6 +19,13 @@
 #define __HYPERVISOR_sched_op 29
 #define __HYPERVISOR_callback_op 30
 #define __HYPERVISOR_event_channel_op 32
+/* smpsim-specific, NOT Xen: 56 is unassigned in Xen's table (a real Xen
+ * returns -ENOSYS). smpsim_op(cmd, ...); see smpsim-xen's abi::smpsimop. */
+#define __HYPERVISOR_smpsim_op 56
+/* smpsim_op(RECORD_SAMPLES, u32 histogram, const u64 *samples, u32 count):
+ * count <= SMPSIMOP_MAX_SAMPLES; -EINVAL bad id/count, -EFAULT bad pointer. */
+#define SMPSIMOP_record_samples 0
+#define SMPSIMOP_MAX_SAMPLES 512
 
 /* Errors (negated in RAX), Appendix C. */
 #define XEN_EPERM 1

@@ -284,6 +284,7 @@ static void run_workload(struct cpu *c)
 {
 	smp_barrier();
 	workload_run(c);
+	lat_flush();
 	xadd_u32(&nr_done, 1);
 }
 
@@ -353,5 +354,6 @@ NORETURN void start_c(struct start_info *si, u64 builder_rsp)
 		cpu_relax();
 	workload_check();
 	printf("PASS %s\n", workload_name);
+	lat_flush();
 	guest_shutdown(SHUTDOWN_poweroff);
 }

@@ -2,7 +2,9 @@
  * barrier: `episodes` rounds of: write my slot = round, sense-reversing
  * barrier, check every slot == round, barrier. A barrier that lets anyone
  * through early is caught by the slot check. Check also: exactly one
- * VCPU per barrier episode was the last arrival.
+ * VCPU per barrier episode was the last arrival. Every VCPU's wait in
+ * each episode (arrival to release, rdtsc) goes to the simulator's
+ * barrier_wait histogram (lat_record).
  * arg0: rounds (default 50).
  */
 #include "rt.h"
@@ -23,7 +25,10 @@ void workload_init(void)
 
 static void wait_all(struct cpu *c)
 {
-	if (barrier_wait(&bar, &senses[c->id * (CACHELINE / 4)]))
+	u64 t0 = rdtsc();
+	int last = barrier_wait(&bar, &senses[c->id * (CACHELINE / 4)]);
+	lat_record(LAT_BARRIER_WAIT, rdtsc() - t0);
+	if (last)
 		xadd_u64(&last_arrivals, 1);
 }
 

@@ -2,7 +2,9 @@
  * ticketlock: every VCPU increments a shared counter `iters` times under a
  * FIFO ticket lock (xadd to take a ticket). The critical section checks it is
  * alone (owner field) and does a split read-modify-write, so a broken lock
- * loses increments. Check: counter == VCPUs * iters, and the lock handed
+ * loses increments. Each acquire's wait (rdtsc before the first attempt to
+ * lock held) goes to the simulator's lock_wait histogram (lat_record).
+ * Check: counter == VCPUs * iters, and the lock handed
  * out and served exactly that many tickets.
  * arg0: increments per VCPU (default 200).
  */
@@ -25,7 +27,9 @@ void workload_run(struct cpu *c)
 {
 	u64 iters = arg(0), s = 0;
 	for (u64 i = 0; i < iters; i++) {
+		u64 t0 = rdtsc();
 		s += ticket_lock(&lock);
+		u64 wait = rdtsc() - t0;
 		if (owner != NOBODY)
 			guest_fail("VCPU %u entered while VCPU %u holds the lock", c->id, owner);
 		owner = c->id;
@@ -36,6 +40,7 @@ void workload_run(struct cpu *c)
 			guest_fail("VCPU %u lost the lock to VCPU %u", c->id, owner);
 		owner = NOBODY;
 		ticket_unlock(&lock);
+		lat_record(LAT_LOCK_WAIT, wait);
 	}
 	spins[c->id * (CACHELINE / 8)] = s;
 }

@@ -27,7 +27,7 @@
 use smpsim_cores::{GuestMemory, PageFault};
 use smpsim_engine::Cycle;
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
-use smpsim_uncore::{Access, PrivateHierarchy, ReqId};
+use smpsim_uncore::{Access, ContextId, PrivateHierarchy, ReqId};
 use smpsim_xen::memory::AddressSpace;
 
 /// The fault address that means "blocked, replay" rather than a real #PF.
@@ -73,6 +73,8 @@ pub struct Adapter<'a> {
     pub space: &'a AddressSpace,
     /// Issue cycle of the instruction.
     pub now: Cycle,
+    /// The SMT context issuing it (its own store-buffer entries forward).
+    pub ctx: ContextId,
     /// Store-buffer entries still free.
     pub sb_free: usize,
     /// The locked range held for this instruction, with its old value.
@@ -117,6 +119,7 @@ impl<'a> Adapter<'a> {
         mem: &'a MachineMemory,
         space: &'a AddressSpace,
         now: Cycle,
+        ctx: ContextId,
         sb_free: usize,
         locked: Option<(u64, usize, u128)>,
     ) -> Self {
@@ -125,6 +128,7 @@ impl<'a> Adapter<'a> {
             mem,
             space,
             now,
+            ctx,
             sb_free,
             locked,
             ready: now,
@@ -159,7 +163,7 @@ impl<'a> Adapter<'a> {
         let mut bytes = [0u8; 8];
         for (a, at, len) in page_pieces(va, n) {
             let ma = self.translate(a, false)?;
-            match self.hier.load(self.now, MachineAddr(ma), len) {
+            match self.hier.load_in(self.now, self.ctx, MachineAddr(ma), len) {
                 Access::Done { ready, value, .. } => {
                     self.ready = self.ready.max(ready);
                     bytes[at..at + len].copy_from_slice(&value.to_le_bytes()[..len]);
@@ -206,7 +210,7 @@ impl<'a> Adapter<'a> {
                 let ma = self.space.translate(a).expect("translated at execution");
                 let v = u128::from(s.value >> (8 * at));
                 self.hier
-                    .store(self.now, MachineAddr(ma), len, v)
+                    .store_in(self.now, self.ctx, MachineAddr(ma), len, v)
                     .expect("store-buffer room was reserved at execution");
             }
         }

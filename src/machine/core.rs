@@ -20,7 +20,7 @@ use super::config::Model;
 use smpsim_cores::{ArchState, Exit, Fault, FuncCore};
 use smpsim_engine::{CounterId, Cycle, EpochCtx, HistId, Partition, Stats, StatsBuilder};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
-use smpsim_uncore::{Access, MemMsg, PrivateHierarchy, ReqId};
+use smpsim_uncore::{Access, ContextId, MemMsg, PrivateHierarchy, ReqId};
 use smpsim_xen::memory::AddressSpace;
 use smpsim_xen::{DomainId, VcpuId};
 use std::sync::Arc;
@@ -115,8 +115,6 @@ pub struct CorePart {
     cpi: u64,
     sb_cap: usize,
     service_period: u64,
-    /// Lock acquisitions whose context was interrupted: release on grant.
-    abandoned: Vec<ReqId>,
     ids: Ids,
 }
 
@@ -207,7 +205,6 @@ impl CorePart {
             cpi: setup.cpi,
             sb_cap: setup.sb_cap,
             service_period: setup.service_period,
-            abandoned: Vec::new(),
             ids,
         }
     }
@@ -244,11 +241,12 @@ impl CorePart {
     }
 
     /// Forgets what context `t` waited for; a lock still being acquired is
-    /// released as soon as it is granted.
+    /// cancelled (completions are consumed as they arrive, so a lock that
+    /// is still awaited has not been granted).
     fn clear_wait(&mut self, t: usize) {
         let c = &mut self.ctxs[t];
-        if let Wait::Lock(id, ..) = c.wait {
-            self.abandoned.push(id);
+        if let Wait::Lock(..) = c.wait {
+            self.hier.cancel_locked();
         }
         c.wait = Wait::None;
     }
@@ -265,9 +263,9 @@ impl CorePart {
         c.func.invalidate_code(va);
     }
 
-    /// Whether the store buffer has drained (a trap may be serviced).
-    pub fn store_buffer_empty(&self) -> bool {
-        self.hier.store_buffer_empty()
+    /// Whether context `t`'s stores have drained (its trap may be serviced).
+    pub fn store_buffer_empty(&self, t: usize) -> bool {
+        self.hier.store_buffer_empty_in(context(t))
     }
 
     /// Interrupts context `t` at its instruction boundary: a held lock is
@@ -307,12 +305,6 @@ impl CorePart {
 
     fn on_completions(&mut self) {
         for done in self.hier.take_completions() {
-            if let Some(i) = self.abandoned.iter().position(|&id| id == done.id) {
-                self.abandoned.swap_remove(i);
-                self.hier.end_locked(self.now, None);
-                self.wake_retries(true, false);
-                continue;
-            }
             for c in &mut self.ctxs {
                 match c.wait {
                     Wait::Mem(id) if id == done.id => {
@@ -357,7 +349,15 @@ impl CorePart {
         let sb_free = self.sb_cap.saturating_sub(self.hier.store_buffer_len());
         let c = &mut self.ctxs[t];
         let before = c.regs.clone();
-        let mut ad = Adapter::new(&mut self.hier, &self.mem, &c.space, now, sb_free, c.lock);
+        let mut ad = Adapter::new(
+            &mut self.hier,
+            &self.mem,
+            &c.space,
+            now,
+            context(t),
+            sb_free,
+            c.lock,
+        );
         c.func.set_cycles(now.get());
         let exit = c.func.run(&mut c.regs, &mut ad, 1);
         if let Some(why) = ad.blocked {
@@ -433,7 +433,10 @@ impl CorePart {
             Blocked::StoreBuffer => Wait::StoreBuffer,
             Blocked::Lock { va, size } => {
                 let ma = c.space.translate(va).expect("translated at execution");
-                match self.hier.begin_locked(now, MachineAddr(ma), size) {
+                match self
+                    .hier
+                    .begin_locked_in(now, context(t), MachineAddr(ma), size)
+                {
                     Access::Done { ready, value, .. } => {
                         c.lock = Some((va, size, value));
                         c.ready = c.ready.max(ready);
@@ -448,6 +451,11 @@ impl CorePart {
             self.hier.stats_mut().record(self.ids.mem_stall, 1);
         }
     }
+}
+
+/// The hierarchy's name for context `t`.
+fn context(t: usize) -> ContextId {
+    ContextId(u8::try_from(t).expect("at most 8 contexts per core"))
 }
 
 impl Partition for CorePart {

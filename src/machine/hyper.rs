@@ -174,7 +174,7 @@ impl Service {
         for (&(d, v), &(p, t)) in &self.place {
             if let Part::Core(c) = ctx.partition(p) {
                 if let Run::Trapped { trap, at } = &c.ctxs[t].run {
-                    if *at < now && c.store_buffer_empty() {
+                    if *at < now && c.store_buffer_empty(t) {
                         traps.push((*at, p, t, d, v, trap.clone()));
                     }
                 }

@@ -180,10 +180,10 @@ impl<'a> Adapter<'a> {
         let mut bytes = value.to_le_bytes();
         for s in &self.stores {
             let sb = s.value.to_le_bytes();
-            for i in 0..n {
+            for (i, b) in bytes.iter_mut().enumerate().take(n) {
                 let a = va + i as u64;
                 if a >= s.va && a < s.va + u64::from(s.size) {
-                    bytes[i] = sb[(a - s.va) as usize];
+                    *b = sb[(a - s.va) as usize];
                 }
             }
         }

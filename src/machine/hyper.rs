@@ -120,7 +120,7 @@ impl Service {
                 .expect("valid bounds"),
             next_tick: Cycle(period),
             timer_wake: None,
-            aligned: period % quantum == 0,
+            aligned: period.is_multiple_of(quantum),
         }
     }
 
@@ -133,7 +133,7 @@ impl Service {
     pub fn barrier(&mut self, ctx: &mut BarrierCtx<'_, Part>) {
         let now = ctx.now();
         let due = if self.aligned {
-            now.get() % self.period == 0
+            now.get().is_multiple_of(self.period)
         } else {
             now >= self.next_tick
         };

@@ -39,7 +39,7 @@ fn exact_quanta_equal_lockstep() {
         let l = lockstep.lookahead;
         assert!(l > 1, "lookahead {l}");
         for q in [l, 2] {
-            if l % q != 0 {
+            if !l.is_multiple_of(q) {
                 continue;
             }
             cfg.quantum = q;

@@ -50,6 +50,7 @@ pub mod difftest;
 mod exec;
 pub mod func;
 pub mod mem;
+pub mod ooo;
 pub mod translate;
 pub mod uop;
 

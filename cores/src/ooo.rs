@@ -1,0 +1,624 @@
+//! The out-of-order core with SMT, in the style of PTLsim: a cycle-driven
+//! pipeline over the uop IR ([`crate::uop`]).
+//!
+//! # Model
+//! Per cycle, in this order: load completions from the memory port →
+//! branch resolution (a mispredicted branch whose result is ready squashes
+//! every younger uop of its context and redirects fetch) → in-order commit
+//! (`commit_width` uops over all contexts, stores handed to the
+//! [`MemPort`] at commit) → issue (oldest-first from one shared issue
+//! queue, `issue_width` uops, per-class functional-unit counts, the divider
+//! unpipelined) → rename/dispatch (`dispatch_width` uops; a uop needs a ROB
+//! entry of its context, an IQ entry, an LQ/SQ entry, a free physical
+//! register) → fetch (one context per cycle chosen by ICOUNT: fewest uops
+//! in its fetch buffer and issue queue; up to `fetch_width` instructions,
+//! stopping after a predicted-taken branch).
+//!
+//! # Correctness: an execute-at-fetch oracle
+//! Architectural results come from a [`FuncCore`] per context, stepped one
+//! instruction at a time when the pipeline fetches that instruction on the
+//! correct path (PTLsim's "sequential validation" turned into the source
+//! of truth). The oracle yields the next RIP (the branch outcome), the
+//! addresses of the instruction's memory accesses, and the exit (`hlt`,
+//! `syscall`, fault). The pipeline supplies only timing, so results are
+//! exact by construction. What this implies, precisely:
+//! - Wrong-path instructions are fetched from the *predicted* path (decoded
+//!   from guest memory through the translation cache), renamed, issued and
+//!   executed for timing, then squashed; wrong-path loads are not sent to
+//!   memory (they take `latency.wrong_path_load`), wrong-path stores
+//!   have no address.
+//! - The oracle updates guest memory at fetch, so in a multi-core machine
+//!   another core may see a store earlier than this core commits it. Stores
+//!   are still handed to the [`MemPort`] at commit for timing and coherence.
+//! - A memory-order violation (a load issued before an older store to an
+//!   overlapping address executed) squashes the load's instruction and
+//!   everything younger; their oracle results are kept and refetched from a
+//!   replay queue (no re-execution needed).
+//! - REP string instructions: one iteration is one instruction; the
+//!   sequencer knows the count (no mispredict at the last iteration).
+//! - Calls and returns are recognised from their uops (a branch with a
+//!   store = call; an indirect branch whose address comes from a load
+//!   through rsp = return).
+//! - Locked instructions and fences are not serialising in the timing
+//!   model; memory-level ordering beyond the LSQ is the port's business.
+//! - Flags are renamed as one register (a partial flag writer depends on
+//!   nothing older).
+//! - The I-cache is not modelled (fetch always hits).
+//!
+//! # Precise exceptions and exits
+//! An instruction whose oracle step ends in a fault, `hlt` or `syscall`
+//! stops oracle fetch for its context; when it commits the context stops
+//! with that [`Exit`] ([`OooCore::take_exit`]). A fault leaves the state
+//! before the faulting instruction (RIP on it); `hlt`/`syscall` after it.
+//! Interrupts/upcalls at instruction boundaries: [`OooCore::request_stop`]
+//! stops fetching new instructions; the pipeline drains and the context
+//! stops with [`Exit::InsnLimit`]. While stopped, [`OooCore::state_mut`]
+//! edits its registers/RIP freely, then [`OooCore::resume`] restarts it.
+//!
+//! # Usage
+//! ```
+//! use smpsim_cores::ooo::{FixedMem, FixedMemConfig, OooConfig, OooCore};
+//! use smpsim_cores::{ArchState, Exit, FlatMemory, GuestMemory};
+//! let mut mem = FlatMemory::new();
+//! mem.map(0x1000, 0x1000);
+//! // mov eax, 5; add eax, 7; hlt
+//! mem.write(0x1000, &[0xb8, 5, 0, 0, 0, 0x83, 0xc0, 7, 0xf4]).unwrap();
+//! let mut core = OooCore::new(OooConfig::default()).unwrap();
+//! *core.state_mut(0) = ArchState { rip: 0x1000, ..ArchState::default() };
+//! core.resume(0);
+//! let mut port = FixedMem::new(FixedMemConfig::default());
+//! core.run_until_stopped(&mut mem, &mut port, 10_000);
+//! assert_eq!(core.take_exit(0), Some(Exit::Halt));
+//! assert_eq!(core.state(0).gpr[0], 12);
+//! assert_eq!(core.retired(0), 3);
+//! ```
+
+pub mod bpred;
+pub mod config;
+mod fetch;
+mod pipeline;
+pub mod port;
+pub mod uopinfo;
+
+pub use config::{BpredConfig, LatencyConfig, OooConfig, UnitsConfig};
+pub use port::{FixedMem, FixedMemConfig, HierarchyPort, MemPort, PortAccess};
+
+use crate::arch::ArchState;
+use crate::cache::{AddressSpaceId, TransCache};
+use crate::cpuid::CpuidModel;
+use crate::func::{Exit, FuncCore};
+use crate::mem::GuestMemory;
+use bpred::{Bpred, Checkpoint, DirPred};
+use smpsim_engine::{CounterId, HistId, Stats, StatsBuilder};
+use std::collections::VecDeque;
+use uopinfo::Class;
+
+/// A configuration the core cannot be built with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid out-of-order core configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Most memory accesses of one instruction whose addresses are tracked.
+const MAX_MEM: usize = 6;
+
+/// One memory access seen by the oracle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct MemRec {
+    addr: u64,
+    size: u8,
+    write: bool,
+    value: u64,
+}
+
+/// Kind of control transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BrKind {
+    None,
+    Cond,
+    Jump,
+    Call,
+    Ret,
+    Indirect,
+    Rep,
+}
+
+/// One fetched instruction.
+#[derive(Clone, Debug)]
+struct InsnRec {
+    seq: u64,
+    rip: u64,
+    /// Fall-through address.
+    ft: u64,
+    /// Actual next RIP (correct path) or predicted (wrong path).
+    next_rip: u64,
+    wrong: bool,
+    exit: Option<Exit>,
+    mem: [MemRec; MAX_MEM],
+    nmem: u8,
+    kind: BrKind,
+    pred: Option<DirPred>,
+    ckpt: Checkpoint,
+    mispredicted: bool,
+}
+
+/// A uop in flight (the slab entry).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// 0 = free.
+    seq: u64,
+    insn: u64,
+    ctx: u8,
+    class: Class,
+    lat: u64,
+    srcs: [u64; 5],
+    dsts: [u8; 4],
+    /// Cycle the result is available (`u64::MAX` until known).
+    done: u64,
+    issued: bool,
+    in_iq: bool,
+    fetched_at: u64,
+    ld: (u64, u8),
+    st: (u64, u8, u64),
+    fwd_from: u64,
+    /// Store data: register before rename, producer tag after (0 = none).
+    data: u64,
+    last: bool,
+}
+
+const FREE: Slot = Slot {
+    seq: 0,
+    insn: 0,
+    ctx: 0,
+    class: Class::None,
+    lat: 0,
+    srcs: [0; 5],
+    dsts: [uopinfo::NONE_REG; 4],
+    done: u64::MAX,
+    issued: false,
+    in_iq: false,
+    fetched_at: 0,
+    ld: (0, 0),
+    st: (0, 0, 0),
+    fwd_from: 0,
+    data: 0,
+    last: false,
+};
+
+/// One hardware context.
+#[derive(Debug)]
+struct Context {
+    func: FuncCore,
+    state: ArchState,
+    running: bool,
+    exit: Option<Exit>,
+    stop_req: bool,
+    oracle_blocked: bool,
+    wrong_path: bool,
+    fetch_rip: u64,
+    fetch_stall_until: u64,
+    replay: VecDeque<InsnRec>,
+    insns: VecDeque<InsnRec>,
+    fq: VecDeque<u64>,
+    rob: VecDeque<u64>,
+    lq: VecDeque<u64>,
+    sq: VecDeque<u64>,
+    iq_count: usize,
+    regs: usize,
+    rat: [u64; 32],
+    bp: Bpred,
+    redirect: Option<u64>,
+    asid: AddressSpaceId,
+    retired: u64,
+}
+
+/// Statistic handles.
+#[derive(Clone, Debug)]
+struct Ids {
+    cycles: CounterId,
+    insns: CounterId,
+    uops: CounterId,
+    mispredict: [CounterId; 6],
+    stall_rob: CounterId,
+    stall_iq: CounterId,
+    stall_lq: CounterId,
+    stall_sq: CounterId,
+    stall_regs: CounterId,
+    stall_fetch: CounterId,
+    stall_mshr: CounterId,
+    stall_store: CounterId,
+    stlf: CounterId,
+    violations: CounterId,
+    squashed: CounterId,
+    wrong_fetched: CounterId,
+    occ_rob: HistId,
+    occ_iq: HistId,
+    occ_lsq: HistId,
+}
+
+fn declare(b: &mut StatsBuilder) -> Ids {
+    let mut c = |n: &str, d: &str, u: &str| b.counter(n, d, u);
+    let ids = (
+        c("ooo.cycles", "cycles simulated", "cycles"),
+        c("ooo.insns", "instructions committed", "insns"),
+        c("ooo.uops", "uops committed", "uops"),
+        [
+            c(
+                "ooo.mispredict.cond",
+                "conditional-branch mispredicts",
+                "events",
+            ),
+            c("ooo.mispredict.jump", "direct-jump mispredicts", "events"),
+            c("ooo.mispredict.call", "call-target mispredicts", "events"),
+            c("ooo.mispredict.ret", "return mispredicts (RAS)", "events"),
+            c(
+                "ooo.mispredict.indirect",
+                "indirect-jump mispredicts",
+                "events",
+            ),
+            c("ooo.mispredict.rep", "string-loop mispredicts", "events"),
+        ],
+    );
+    let st = (
+        c("ooo.stall.rob_full", "dispatch stalled: ROB full", "cycles"),
+        c(
+            "ooo.stall.iq_full",
+            "dispatch stalled: issue queue full",
+            "cycles",
+        ),
+        c(
+            "ooo.stall.lq_full",
+            "dispatch stalled: load queue full",
+            "cycles",
+        ),
+        c(
+            "ooo.stall.sq_full",
+            "dispatch stalled: store queue full",
+            "cycles",
+        ),
+        c(
+            "ooo.stall.phys_regs",
+            "dispatch stalled: no free physical register",
+            "cycles",
+        ),
+        c(
+            "ooo.stall.fetch",
+            "cycles no instruction was fetched",
+            "cycles",
+        ),
+        c(
+            "ooo.stall.mshr",
+            "load issue refused by memory (no MSHR)",
+            "events",
+        ),
+        c(
+            "ooo.stall.store_buffer",
+            "commit stalled: store refused",
+            "cycles",
+        ),
+    );
+    let misc = (
+        c(
+            "ooo.stlf",
+            "loads served by store-to-load forwarding",
+            "loads",
+        ),
+        c(
+            "ooo.mem_violations",
+            "memory-order violations (replays)",
+            "events",
+        ),
+        c("ooo.squashed_uops", "uops squashed", "uops"),
+        c("ooo.wrong_path_uops", "wrong-path uops fetched", "uops"),
+    );
+    Ids {
+        cycles: ids.0,
+        insns: ids.1,
+        uops: ids.2,
+        mispredict: ids.3,
+        stall_rob: st.0,
+        stall_iq: st.1,
+        stall_lq: st.2,
+        stall_sq: st.3,
+        stall_regs: st.4,
+        stall_fetch: st.5,
+        stall_mshr: st.6,
+        stall_store: st.7,
+        stlf: misc.0,
+        violations: misc.1,
+        squashed: misc.2,
+        wrong_fetched: misc.3,
+        occ_rob: b.histogram(
+            "ooo.occ.rob",
+            "ROB occupancy per cycle (all contexts)",
+            "uops",
+            4096,
+        ),
+        occ_iq: b.histogram(
+            "ooo.occ.iq",
+            "issue-queue occupancy per cycle",
+            "uops",
+            4096,
+        ),
+        occ_lsq: b.histogram(
+            "ooo.occ.lsq",
+            "load+store queue occupancy per cycle",
+            "uops",
+            4096,
+        ),
+    }
+}
+
+/// An out-of-order core with 1–8 SMT contexts.
+#[derive(Debug)]
+pub struct OooCore {
+    cfg: OooConfig,
+    now: u64,
+    seq: u64,
+    insn_seq: u64,
+    slab: Vec<Slot>,
+    mask: u64,
+    ctxs: Vec<Context>,
+    cache: TransCache,
+    iq: Vec<u64>,
+    lq_total: usize,
+    sq_total: usize,
+    waiting: Vec<(u32, u64)>,
+    div_busy: Vec<u64>,
+    rr: usize,
+    stats: Stats,
+    ids: Ids,
+    completions: Vec<(u32, u64)>,
+    uops_tmp: Vec<crate::uop::Uop>,
+}
+
+impl OooCore {
+    /// A core with every context stopped at RIP 0 (set state, then
+    /// [`Self::resume`]).
+    pub fn new(cfg: OooConfig) -> Result<Self, ConfigError> {
+        Self::with_cpuid(cfg, CpuidModel::default())
+    }
+
+    /// As [`Self::new`] with a CPUID model.
+    pub fn with_cpuid(cfg: OooConfig, cpuid: CpuidModel) -> Result<Self, ConfigError> {
+        validate(&cfg)?;
+        let live = cfg.contexts * (cfg.rob_per_context + cfg.fetch_buffer + cfg.fetch_width * 64);
+        let cap = (2 * live + 1024).next_power_of_two();
+        let ctxs = (0..cfg.contexts)
+            .map(|_| Context {
+                func: FuncCore::new(cpuid.clone()),
+                state: ArchState::default(),
+                running: false,
+                exit: None,
+                stop_req: false,
+                oracle_blocked: false,
+                wrong_path: false,
+                fetch_rip: 0,
+                fetch_stall_until: 0,
+                replay: VecDeque::new(),
+                insns: VecDeque::new(),
+                fq: VecDeque::new(),
+                rob: VecDeque::new(),
+                lq: VecDeque::new(),
+                sq: VecDeque::new(),
+                iq_count: 0,
+                regs: 0,
+                rat: [0; 32],
+                bp: Bpred::new(&cfg.bpred),
+                redirect: None,
+                asid: AddressSpaceId(0),
+                retired: 0,
+            })
+            .collect();
+        let mut b = StatsBuilder::new();
+        let ids = declare(&mut b);
+        Ok(Self {
+            div_busy: vec![0; cfg.units.div.max(1)],
+            cfg,
+            now: 0,
+            seq: 1,
+            insn_seq: 1,
+            slab: vec![FREE; cap],
+            mask: cap as u64 - 1,
+            ctxs,
+            cache: TransCache::new(),
+            iq: Vec::new(),
+            lq_total: 0,
+            sq_total: 0,
+            waiting: Vec::new(),
+            rr: 0,
+            stats: b.build(),
+            ids,
+            completions: Vec::new(),
+            uops_tmp: Vec::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OooConfig {
+        &self.cfg
+    }
+
+    /// Current cycle.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Sets the current cycle (only forward; the machine's clock).
+    pub fn set_now(&mut self, now: u64) {
+        self.now = self.now.max(now);
+    }
+
+    /// Architectural state of context `c` (exact at instruction boundaries
+    /// only while it is stopped; while running it is the oracle's state,
+    /// ahead of commit).
+    pub fn state(&self, c: usize) -> &ArchState {
+        &self.ctxs[c].state
+    }
+
+    /// Mutable state of a stopped context (e.g. to deliver an upcall).
+    ///
+    /// # Panics
+    /// If the context is running (its pipeline holds instructions).
+    pub fn state_mut(&mut self, c: usize) -> &mut ArchState {
+        assert!(
+            !self.ctxs[c].running,
+            "state_mut on running context {c}: request_stop and wait for its exit first"
+        );
+        &mut self.ctxs[c].state
+    }
+
+    /// Sets the address space translations of context `c` are looked up in.
+    pub fn set_address_space(&mut self, c: usize, asid: AddressSpaceId) {
+        self.ctxs[c].asid = asid;
+        self.ctxs[c].func.set_address_space(asid);
+    }
+
+    /// Whether context `c` is running (not stopped on an exit).
+    pub fn is_running(&self, c: usize) -> bool {
+        self.ctxs[c].running
+    }
+
+    /// Starts (or restarts after an exit) context `c` at its state's RIP.
+    pub fn resume(&mut self, c: usize) {
+        let now = self.now;
+        let x = &mut self.ctxs[c];
+        debug_assert!(x.insns.is_empty() && x.replay.is_empty());
+        x.running = true;
+        x.exit = None;
+        x.stop_req = false;
+        x.oracle_blocked = false;
+        x.wrong_path = false;
+        x.redirect = None;
+        x.fetch_stall_until = now;
+    }
+
+    /// Asks context `c` to stop at the next instruction boundary: no new
+    /// instruction is fetched, in-flight ones commit, then the context
+    /// stops with [`Exit::InsnLimit`] (unless an older exit comes first).
+    pub fn request_stop(&mut self, c: usize) {
+        self.ctxs[c].stop_req = true;
+    }
+
+    /// The exit context `c` stopped with, if any (taken once).
+    pub fn take_exit(&mut self, c: usize) -> Option<Exit> {
+        self.ctxs[c].exit.take()
+    }
+
+    /// Instructions committed by context `c`.
+    pub fn retired(&self, c: usize) -> u64 {
+        self.ctxs[c].retired
+    }
+
+    /// Drops translations of the page holding `vaddr` (code written by
+    /// someone else).
+    pub fn invalidate_code(&mut self, vaddr: u64) {
+        self.cache.invalidate_page(vaddr / crate::mem::PAGE_SIZE);
+        for x in &mut self.ctxs {
+            x.func.invalidate_code(vaddr);
+        }
+    }
+
+    /// Statistics (names under `ooo.`).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Committed instructions per cycle so far (all contexts).
+    pub fn ipc(&self) -> f64 {
+        let c = self.stats.get(self.ids.cycles);
+        if c == 0 {
+            return 0.0;
+        }
+        self.stats.get(self.ids.insns) as f64 / c as f64
+    }
+
+    /// Simulates one cycle.
+    pub fn cycle(&mut self, mem: &mut dyn GuestMemory, port: &mut dyn MemPort) {
+        self.collect_completions(port);
+        self.resolve_branches();
+        self.commit(port);
+        self.issue(port);
+        self.dispatch();
+        self.fetch(mem);
+        self.record_occupancy();
+        self.stats.inc(self.ids.cycles);
+        self.now += 1;
+        self.rr = (self.rr + 1) % self.ctxs.len();
+    }
+
+    /// Runs cycles until no context is running or `max_cycles` passed;
+    /// returns the cycles run.
+    pub fn run_until_stopped(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        port: &mut dyn MemPort,
+        max_cycles: u64,
+    ) -> u64 {
+        let start = self.now;
+        while self.now - start < max_cycles && self.ctxs.iter().any(|x| x.running) {
+            self.cycle(mem, port);
+        }
+        self.now - start
+    }
+
+    fn record_occupancy(&mut self) {
+        let rob: usize = self.ctxs.iter().map(|x| x.rob.len()).sum();
+        let s = &mut self.stats;
+        s.record(self.ids.occ_rob, rob as u64);
+        s.record(self.ids.occ_iq, self.iq.len() as u64);
+        s.record(self.ids.occ_lsq, (self.lq_total + self.sq_total) as u64);
+    }
+
+    fn slot(&self, seq: u64) -> &Slot {
+        &self.slab[(seq & self.mask) as usize]
+    }
+
+    fn slot_mut(&mut self, seq: u64) -> &mut Slot {
+        &mut self.slab[(seq & self.mask) as usize]
+    }
+
+    /// Cycle the value produced by uop `tag` is available (0 if gone).
+    fn ready_at(&self, tag: u64) -> u64 {
+        if tag == 0 {
+            return 0;
+        }
+        let s = self.slot(tag);
+        if s.seq == tag {
+            s.done
+        } else {
+            0
+        }
+    }
+}
+
+fn validate(c: &OooConfig) -> Result<(), ConfigError> {
+    let bad = |m: &str| Err(ConfigError(m.to_string()));
+    if !(1..=8).contains(&c.contexts) {
+        return bad("contexts must be 1..=8");
+    }
+    let widths = [
+        c.fetch_width,
+        c.dispatch_width,
+        c.issue_width,
+        c.commit_width,
+    ];
+    if widths.contains(&0) || c.fetch_buffer == 0 || c.rob_per_context == 0 {
+        return bad("widths, fetch buffer and ROB must be non-zero");
+    }
+    let parts = if c.static_partition { c.contexts } else { 1 };
+    if c.iq_size / parts == 0 || c.lq_size / parts == 0 || c.sq_size / parts == 0 {
+        return bad("every context needs at least one IQ, LQ and SQ entry");
+    }
+    if c.phys_regs <= 32 * c.contexts {
+        return bad("phys_regs must exceed 32 per context (committed state)");
+    }
+    let u = &c.units;
+    if [u.alu, u.mul, u.div, u.load, u.store].contains(&0) {
+        return bad("every functional-unit count must be non-zero");
+    }
+    let b = &c.bpred;
+    if b.gshare_bits > 24 || b.bimodal_bits > 24 || b.chooser_bits > 24 || b.history_bits > 63 {
+        return bad("predictor tables at most 2^24 entries, history at most 63 bits");
+    }
+    Ok(())
+}

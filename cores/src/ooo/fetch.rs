@@ -1,0 +1,404 @@
+//! Fetch: ICOUNT context choice, the oracle step, branch prediction and
+//! uop creation.
+
+use super::uopinfo::{self, Class};
+use super::{BrKind, Context, InsnRec, MemRec, OooCore, Slot, MAX_MEM};
+use crate::func::Exit;
+use crate::mem::{GuestMemory, PageFault, PAGE_SIZE};
+use crate::translate::translate_block;
+use crate::uop::{Op, Uop};
+
+/// Guest memory that records the oracle's accesses.
+struct Recorder<'a> {
+    inner: &'a mut dyn GuestMemory,
+    log: [MemRec; MAX_MEM],
+    n: usize,
+    wrote: bool,
+}
+
+impl Recorder<'_> {
+    fn note(&mut self, addr: u64, size: usize, write: bool, value: u64) {
+        self.wrote |= write;
+        if self.n < MAX_MEM {
+            self.log[self.n] = MemRec {
+                addr,
+                size: u8::try_from(size.min(255)).expect("clamped"),
+                write,
+                value,
+            };
+            self.n += 1;
+        }
+    }
+}
+
+impl GuestMemory for Recorder<'_> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
+        self.inner.read(addr, buf)?;
+        self.note(addr, buf.len(), false, 0);
+        Ok(())
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
+        self.inner.write(addr, data)?;
+        let mut v = [0u8; 8];
+        let n = data.len().min(8);
+        v[..n].copy_from_slice(&data[..n]);
+        self.note(addr, data.len(), true, u64::from_le_bytes(v));
+        Ok(())
+    }
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
+        let v = self.inner.load(addr, size)?;
+        self.note(addr, usize::from(size), false, 0);
+        Ok(v)
+    }
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
+        self.inner.store(addr, size, value)?;
+        self.note(addr, usize::from(size), true, value);
+        Ok(())
+    }
+}
+
+/// Branch kind of an instruction from its uops.
+fn kind_of(uops: &[Uop], rep: bool) -> (BrKind, Option<u64>) {
+    if rep {
+        return (BrKind::Rep, None);
+    }
+    let Some(last) = uops.last() else {
+        return (BrKind::None, None);
+    };
+    let has_store = uops.iter().any(|u| u.op == Op::St);
+    let target = u64::from_ne_bytes(last.imm.to_ne_bytes());
+    match last.op {
+        Op::Jcc | Op::Jnz | Op::Jz => (BrKind::Cond, Some(target)),
+        Op::Jmp if has_store => (BrKind::Call, Some(target)),
+        Op::Jmp => (BrKind::Jump, Some(target)),
+        Op::JmpR if has_store => (BrKind::Call, None),
+        Op::JmpR if uops.iter().any(|u| u.op == Op::Ld && u.a == 4) => (BrKind::Ret, None),
+        Op::JmpR => (BrKind::Indirect, None),
+        _ => (BrKind::None, None),
+    }
+}
+
+impl OooCore {
+    /// Copies the uops of the instruction at `rip` into `uops_tmp`;
+    /// returns its length, REP flag and branch kind.
+    fn decode(
+        &mut self,
+        c: usize,
+        mem: &mut dyn GuestMemory,
+        rip: u64,
+    ) -> Result<(u8, BrKind, Option<u64>), PageFault> {
+        let asid = self.ctxs[c].asid;
+        let idx = match self.cache.lookup(asid, rip) {
+            Some(i) => i,
+            None => {
+                let b = translate_block(mem, rip)?;
+                self.cache.insert(asid, b)
+            }
+        };
+        let b = self.cache.block(idx);
+        let i = b.insns[0];
+        self.uops_tmp.clear();
+        self.uops_tmp
+            .extend_from_slice(&b.uops[usize::from(i.start)..usize::from(i.end)]);
+        let (k, t) = kind_of(&self.uops_tmp, i.rep != 0);
+        Ok((i.len, k, t))
+    }
+
+    /// Steps the oracle of context `c` by one instruction.
+    fn oracle_step(&mut self, c: usize, mem: &mut dyn GuestMemory) -> InsnRec {
+        let now = self.now;
+        let x = &mut self.ctxs[c];
+        let rip = x.state.rip;
+        x.func.set_cycles(now);
+        let mut rec = Recorder {
+            inner: mem,
+            log: [MemRec::default(); MAX_MEM],
+            n: 0,
+            wrote: false,
+        };
+        let exit = x.func.run(&mut x.state, &mut rec, 1);
+        let (log, n, wrote) = (rec.log, rec.n, rec.wrote);
+        if wrote {
+            for m in log[..n].iter().filter(|m| m.write) {
+                let page = m.addr / PAGE_SIZE;
+                if self.cache.code_pages().maybe(page) {
+                    self.cache.invalidate_page(page);
+                }
+            }
+        }
+        let x = &mut self.ctxs[c];
+        let exit = match exit {
+            Exit::InsnLimit => None,
+            e => {
+                x.oracle_blocked = true;
+                Some(e)
+            }
+        };
+        InsnRec {
+            seq: 0,
+            rip,
+            ft: 0,
+            next_rip: x.state.rip,
+            wrong: false,
+            exit,
+            mem: log,
+            nmem: u8::try_from(n).expect("at most MAX_MEM"),
+            kind: BrKind::None,
+            pred: None,
+            ckpt: x.bp.checkpoint(),
+            mispredicted: false,
+        }
+    }
+
+    /// The next instruction of context `c`, if one can be fetched now.
+    fn next_insn(&mut self, c: usize, mem: &mut dyn GuestMemory) -> Option<InsnRec> {
+        let x = &mut self.ctxs[c];
+        if x.wrong_path {
+            return Some(InsnRec {
+                seq: 0,
+                rip: x.fetch_rip,
+                ft: 0,
+                next_rip: 0,
+                wrong: true,
+                exit: None,
+                mem: [MemRec::default(); MAX_MEM],
+                nmem: 0,
+                kind: BrKind::None,
+                pred: None,
+                ckpt: x.bp.checkpoint(),
+                mispredicted: false,
+            });
+        }
+        if let Some(r) = x.replay.pop_front() {
+            return Some(r);
+        }
+        if x.oracle_blocked || x.stop_req {
+            return None;
+        }
+        Some(self.oracle_step(c, mem))
+    }
+
+    /// Predicts the next RIP of `r` (updating speculative predictor state).
+    fn predict(&mut self, c: usize, r: &mut InsnRec, len: u8, target: Option<u64>) -> u64 {
+        let now = self.now;
+        let bubble = self.cfg.btb_miss_bubble;
+        let x = &mut self.ctxs[c];
+        let ft = r.rip.wrapping_add(u64::from(len));
+        r.ckpt = x.bp.checkpoint();
+        let direct = |x: &mut Context, t: u64| {
+            if x.bp.btb_lookup(r.rip) != Some(t) {
+                x.fetch_stall_until = x.fetch_stall_until.max(now + bubble);
+            }
+            t
+        };
+        match r.kind {
+            BrKind::None => ft,
+            BrKind::Rep => {
+                if r.wrong {
+                    ft
+                } else {
+                    r.next_rip
+                }
+            }
+            BrKind::Cond => {
+                let d = x.bp.predict_dir(r.rip);
+                x.bp.push_history(d.taken);
+                r.pred = Some(d);
+                match (d.taken, target) {
+                    (true, Some(t)) => direct(x, t),
+                    _ => ft,
+                }
+            }
+            BrKind::Jump => direct(x, target.unwrap_or(ft)),
+            BrKind::Call => {
+                x.bp.ras_push(ft);
+                match target {
+                    Some(t) => direct(x, t),
+                    None => x.bp.btb_lookup(r.rip).unwrap_or(ft),
+                }
+            }
+            BrKind::Ret => x.bp.ras_pop(),
+            BrKind::Indirect => x.bp.btb_lookup(r.rip).unwrap_or(ft),
+        }
+    }
+
+    /// Picks the context to fetch from (ICOUNT) or `None`.
+    fn pick_context(&self) -> Option<usize> {
+        let n = self.ctxs.len();
+        (0..n)
+            .map(|k| (self.rr + k) % n)
+            .filter(|&c| {
+                let x = &self.ctxs[c];
+                x.running
+                    && x.fetch_stall_until <= self.now
+                    && x.fq.len() < self.cfg.fetch_buffer
+                    && (x.wrong_path || !x.replay.is_empty() || !(x.oracle_blocked || x.stop_req))
+            })
+            .min_by_key(|&c| self.ctxs[c].fq.len() + self.ctxs[c].iq_count)
+    }
+
+    /// The fetch stage.
+    pub(super) fn fetch(&mut self, mem: &mut dyn GuestMemory) {
+        self.check_stops();
+        let Some(c) = self.pick_context() else {
+            if self.ctxs.iter().any(|x| x.running) {
+                self.stats.inc(self.ids.stall_fetch);
+            }
+            return;
+        };
+        let mut fetched = 0;
+        while fetched < self.cfg.fetch_width && self.ctxs[c].fq.len() < self.cfg.fetch_buffer {
+            let Some(mut r) = self.next_insn(c, mem) else {
+                break;
+            };
+            let taken = match self.fetch_one(c, mem, &mut r) {
+                Some(t) => t,
+                None => break,
+            };
+            fetched += 1;
+            if taken || self.ctxs[c].fetch_stall_until > self.now {
+                break;
+            }
+        }
+        if fetched == 0 {
+            self.stats.inc(self.ids.stall_fetch);
+        }
+    }
+
+    /// Decodes, predicts and enqueues one instruction; `Some(taken)` if it
+    /// was fetched (`None`: a wrong-path fetch that cannot be decoded).
+    fn fetch_one(&mut self, c: usize, mem: &mut dyn GuestMemory, r: &mut InsnRec) -> Option<bool> {
+        let fault = matches!(r.exit, Some(Exit::Fault(_)));
+        let (len, kind, target) = if fault {
+            self.uops_tmp.clear();
+            self.uops_tmp.push(Uop::new(Op::Nop, 8));
+            (0, BrKind::None, None)
+        } else {
+            match self.decode(c, mem, r.rip) {
+                Ok(d) => d,
+                Err(_) if r.wrong => {
+                    self.ctxs[c].fetch_stall_until = u64::MAX; // until redirect
+                    return None;
+                }
+                Err(pf) => panic!("oracle executed an undecodable instruction: {pf}"),
+            }
+        };
+        r.kind = kind;
+        r.ft = r.rip.wrapping_add(u64::from(len));
+        let pred = self.predict(c, r, len, target);
+        let ft = r.rip.wrapping_add(u64::from(len));
+        let x = &mut self.ctxs[c];
+        if r.wrong {
+            r.next_rip = pred;
+            x.fetch_rip = pred;
+        } else if pred != r.next_rip && r.exit.is_none() {
+            r.mispredicted = true;
+            x.wrong_path = true;
+            x.fetch_rip = pred;
+        }
+        r.seq = self.insn_seq;
+        self.insn_seq += 1;
+        self.make_uops(c, r);
+        let taken = pred != ft;
+        self.ctxs[c].insns.push_back(r.clone());
+        Some(taken)
+    }
+
+    /// Turns `uops_tmp` into slab entries in the fetch buffer of `c`.
+    fn make_uops(&mut self, c: usize, r: &InsnRec) {
+        let lat = &self.cfg.latency;
+        let (mut rd, mut wr) = (
+            r.mem[..usize::from(r.nmem)].iter().filter(|m| !m.write),
+            r.mem[..usize::from(r.nmem)].iter().filter(|m| m.write),
+        );
+        let n = self.uops_tmp.len();
+        let mut last_seq = 0;
+        for (i, u) in self.uops_tmp.iter().enumerate() {
+            let class = uopinfo::class(u);
+            let regs = uopinfo::reg_use(u);
+            let (mut ld, mut st) = ((0u64, 0u8), (0u64, 0u8, 0u64));
+            let (nr, nw) = match u.op {
+                Op::Ld => (1, 0),
+                Op::St => (0, 1),
+                Op::ProbeW => (1, 1),
+                Op::Str => uopinfo::str_rw(u),
+                _ => (0, 0),
+            };
+            for k in 0..nr {
+                if let Some(m) = rd.next() {
+                    if k == 0 && u.op != Op::ProbeW {
+                        ld = (m.addr, m.size.min(16));
+                    }
+                }
+            }
+            for _ in 0..nw {
+                if let Some(m) = wr.next() {
+                    if u.op != Op::ProbeW {
+                        st = (m.addr, m.size.min(16), m.value);
+                    }
+                }
+            }
+            let latency = match class {
+                Class::None => 0,
+                Class::Alu => lat.alu,
+                Class::Branch => lat.branch,
+                Class::Mul => lat.mul,
+                Class::Div => lat.div,
+                Class::Load => lat.wrong_path_load,
+                Class::Store => lat.store,
+                Class::Complex => lat.complex,
+            };
+            let seq = self.seq;
+            self.seq += 1;
+            let idx = (seq & self.mask) as usize;
+            assert_eq!(self.slab[idx].seq, 0, "uop slab wrapped onto a live uop");
+            let mut srcs = [u64::from(uopinfo::NONE_REG); 5];
+            // Stores split: address sources gate issue, the data register
+            // only forwarding and commit.
+            let data = if u.op == Op::St && u.b != u.a && u.b != u.c {
+                u.b
+            } else {
+                uopinfo::NONE_REG
+            };
+            for (k, &s) in regs.srcs.iter().filter(|&&s| s != data).enumerate() {
+                srcs[k] = u64::from(s); // register numbers until rename
+            }
+            self.slab[idx] = Slot {
+                seq,
+                insn: r.seq,
+                ctx: u8::try_from(c).expect("at most 8 contexts"),
+                class,
+                lat: latency,
+                srcs,
+                dsts: regs.dsts,
+                done: u64::MAX,
+                issued: false,
+                in_iq: false,
+                fetched_at: self.now,
+                ld,
+                st,
+                fwd_from: 0,
+                data: u64::from(data),
+                last: i + 1 == n,
+            };
+            self.ctxs[c].fq.push_back(seq);
+            last_seq = seq;
+        }
+        if r.wrong {
+            self.stats.add(self.ids.wrong_fetched, n as u64);
+        }
+        if r.mispredicted {
+            self.ctxs[c].redirect = Some(last_seq);
+        }
+    }
+
+    /// Stops contexts whose stop request has drained.
+    fn check_stops(&mut self) {
+        for x in &mut self.ctxs {
+            if x.running && x.stop_req && x.insns.is_empty() && x.replay.is_empty() {
+                x.running = false;
+                x.exit = Some(Exit::InsnLimit);
+            }
+        }
+    }
+}

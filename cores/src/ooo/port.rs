@@ -1,0 +1,227 @@
+//! The data-memory port the pipeline calls, with two implementations: a
+//! fixed-latency cache model ([`FixedMem`], for unit tests and
+//! microbenchmarks) and an adapter onto the coherent private hierarchy
+//! ([`HierarchyPort`], for the whole machine).
+//!
+//! Contract: calls come in non-decreasing `now`. A load answers
+//! [`PortAccess::Done`] (the data is ready at `ready`), [`PortAccess::Pending`]
+//! (a completion with that id will appear in [`MemPort::take_completions`])
+//! or [`PortAccess::Stall`] (no MSHR free: the pipeline retries next cycle).
+//! Stores are handed over at commit, in program order per context; a
+//! refused store (store buffer full) is retried at the next cycle.
+
+use smpsim_engine::Cycle;
+use smpsim_uncore::memory::MachineAddr;
+use smpsim_uncore::{Access, ContextId, PrivateHierarchy};
+
+/// The answer to a load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortAccess {
+    /// Served; the data can be used at this cycle.
+    Done {
+        /// Ready cycle.
+        ready: u64,
+    },
+    /// A miss in flight; its completion carries this id.
+    Pending(u32),
+    /// No resources now; retry later.
+    Stall,
+}
+
+/// What the out-of-order pipeline needs from the data side of memory.
+/// Addresses are guest-virtual; an implementation translates.
+pub trait MemPort {
+    /// A load of `size` bytes at `addr` for hardware context `ctx`.
+    fn load(&mut self, now: u64, ctx: usize, addr: u64, size: u8) -> PortAccess;
+    /// A committed store; `false` if it cannot be accepted now.
+    fn store(&mut self, now: u64, ctx: usize, addr: u64, size: u8, value: u64) -> bool;
+    /// Appends `(id, ready cycle)` of loads that completed since the last call.
+    fn take_completions(&mut self, out: &mut Vec<(u32, u64)>);
+}
+
+/// Parameters of [`FixedMem`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixedMemConfig {
+    /// Lines of the direct-mapped L1D model (64-byte lines).
+    pub l1_lines: usize,
+    /// Load-to-use latency of an L1 hit.
+    pub hit_latency: u64,
+    /// Load-to-use latency of a miss.
+    pub miss_latency: u64,
+    /// Misses in flight at once (MSHRs); same-line misses merge.
+    pub mshrs: usize,
+}
+
+impl Default for FixedMemConfig {
+    fn default() -> Self {
+        Self {
+            l1_lines: 512,
+            hit_latency: 4,
+            miss_latency: 200,
+            mshrs: 10,
+        }
+    }
+}
+
+/// A direct-mapped L1D with a fixed miss latency and an MSHR limit; stores
+/// are accepted at once and allocate their line (no store-buffer model).
+/// Misses are answered as `Done` with a future ready cycle (so no
+/// completions are ever produced).
+#[derive(Clone, Debug)]
+pub struct FixedMem {
+    cfg: FixedMemConfig,
+    tags: Vec<u64>,
+    /// (line, ready) of misses in flight.
+    mshr: Vec<(u64, u64)>,
+    /// Loads that hit, missed, merged, stalled.
+    pub counts: [u64; 4],
+}
+
+impl FixedMem {
+    /// An empty cache.
+    pub fn new(cfg: FixedMemConfig) -> Self {
+        Self {
+            tags: vec![u64::MAX; cfg.l1_lines.max(1)],
+            mshr: Vec::new(),
+            cfg,
+            counts: [0; 4],
+        }
+    }
+
+    fn slot(&self, line: u64) -> usize {
+        // Truncation is the point: low line bits pick the slot.
+        (line as usize) % self.tags.len()
+    }
+
+    fn access_line(&mut self, now: u64, line: u64) -> PortAccess {
+        self.mshr.retain(|&(_, r)| r > now);
+        if let Some(&(_, r)) = self.mshr.iter().find(|m| m.0 == line) {
+            self.counts[2] += 1;
+            return PortAccess::Done { ready: r };
+        }
+        let s = self.slot(line);
+        if self.tags[s] == line {
+            self.counts[0] += 1;
+            return PortAccess::Done {
+                ready: now + self.cfg.hit_latency,
+            };
+        }
+        if self.mshr.len() >= self.cfg.mshrs {
+            self.counts[3] += 1;
+            return PortAccess::Stall;
+        }
+        self.counts[1] += 1;
+        let ready = now + self.cfg.miss_latency;
+        self.tags[s] = line; // filled when the miss returns; merged until then
+        self.mshr.push((line, ready));
+        PortAccess::Done { ready }
+    }
+}
+
+impl MemPort for FixedMem {
+    fn load(&mut self, now: u64, _ctx: usize, addr: u64, size: u8) -> PortAccess {
+        let first = addr / 64;
+        let last = (addr + u64::from(size.max(1)) - 1) / 64;
+        let a = self.access_line(now, first);
+        if last == first {
+            return a;
+        }
+        match (a, self.access_line(now, last)) {
+            (PortAccess::Done { ready: r1 }, PortAccess::Done { ready: r2 }) => {
+                PortAccess::Done { ready: r1.max(r2) }
+            }
+            _ => PortAccess::Stall,
+        }
+    }
+
+    fn store(&mut self, _now: u64, _ctx: usize, addr: u64, _size: u8, _value: u64) -> bool {
+        let line = addr / 64;
+        let s = self.slot(line);
+        self.tags[s] = line;
+        true
+    }
+
+    fn take_completions(&mut self, _out: &mut Vec<(u32, u64)>) {}
+}
+
+/// [`MemPort`] over a core's [`PrivateHierarchy`]: guest-virtual addresses
+/// go through `translate` (a page-map lookup; `None` = unmapped, served as
+/// an L1 hit because the functional oracle already raised any real fault).
+///
+/// The machine owns message handling: feed the core's messages to
+/// [`PrivateHierarchy::handle_message`], call
+/// [`PrivateHierarchy::advance`] and `flush` as for the in-order core; this
+/// adapter only issues accesses and collects completions. A load that
+/// crosses a page is issued at its first byte's page only.
+#[derive(Debug)]
+pub struct HierarchyPort<'a, F: FnMut(u64) -> Option<u64>> {
+    /// The hierarchy.
+    pub hier: &'a mut PrivateHierarchy,
+    /// Guest-virtual → machine address.
+    pub translate: F,
+    /// Latency given to accesses `translate` cannot map.
+    pub unmapped_latency: u64,
+}
+
+impl<F: FnMut(u64) -> Option<u64>> MemPort for HierarchyPort<'_, F> {
+    fn load(&mut self, now: u64, ctx: usize, addr: u64, size: u8) -> PortAccess {
+        let Some(ma) = (self.translate)(addr) else {
+            return PortAccess::Done {
+                ready: now + self.unmapped_latency,
+            };
+        };
+        let ctx = ContextId(u8::try_from(ctx).expect("at most 8 contexts"));
+        match self
+            .hier
+            .load_in(Cycle(now), ctx, MachineAddr(ma), usize::from(size))
+        {
+            Access::Done { ready, .. } => PortAccess::Done { ready: ready.0 },
+            Access::Pending(id) => PortAccess::Pending(id.0),
+            Access::Stall => PortAccess::Stall,
+        }
+    }
+
+    fn store(&mut self, now: u64, ctx: usize, addr: u64, size: u8, value: u64) -> bool {
+        let Some(ma) = (self.translate)(addr) else {
+            return true;
+        };
+        let ctx = ContextId(u8::try_from(ctx).expect("at most 8 contexts"));
+        self.hier
+            .store_in(
+                Cycle(now),
+                ctx,
+                MachineAddr(ma),
+                usize::from(size),
+                u128::from(value),
+            )
+            .is_ok()
+    }
+
+    fn take_completions(&mut self, out: &mut Vec<(u32, u64)>) {
+        out.extend(
+            self.hier
+                .take_completions()
+                .into_iter()
+                .map(|c| (c.id.0, c.ready.0)),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_mem_hits_misses_merges_and_stalls() {
+        let mut m = FixedMem::new(FixedMemConfig {
+            mshrs: 2,
+            ..FixedMemConfig::default()
+        });
+        assert_eq!(m.load(0, 0, 0x1000, 8), PortAccess::Done { ready: 200 });
+        assert_eq!(m.load(1, 0, 0x1008, 8), PortAccess::Done { ready: 200 });
+        assert_eq!(m.load(2, 0, 0x2000, 8), PortAccess::Done { ready: 202 });
+        assert_eq!(m.load(3, 0, 0x3000, 8), PortAccess::Stall);
+        assert_eq!(m.load(300, 0, 0x1000, 8), PortAccess::Done { ready: 304 });
+        assert_eq!(m.counts, [1, 2, 1, 1]);
+    }
+}

@@ -1,0 +1,452 @@
+//! The out-of-order core: architectural results against the functional
+//! core, exits, stop/resume, and the microbenchmarks (`ubench-*`) that
+//! check the timing model against what its configuration says.
+//!
+//! Microbenchmark machine: [`OooConfig::default`] (4-wide fetch, dispatch,
+//! issue and commit; 4 ALUs, 1 multiplier of latency 3, 2 load ports;
+//! 128-entry ROB) and [`FixedMemConfig::default`] (L1 hit 4 cycles, miss
+//! 200 cycles, 10 MSHRs).
+
+use iced_x86::code_asm::*;
+use smpsim_cores::ooo::{FixedMem, FixedMemConfig, OooConfig, OooCore};
+use smpsim_cores::{ArchState, CpuidModel, Exit, FlatMemory, FuncCore, GuestMemory};
+
+const CODE: u64 = 0x40_0000;
+const DATA: u64 = 0x100_0000;
+const STACK: u64 = 0x80_0000;
+
+type Asm = Result<CodeAssembler, IcedError>;
+
+fn assemble(a: Asm) -> Vec<u8> {
+    a.and_then(|mut a| a.assemble(CODE)).expect("assembles")
+}
+
+fn memory(code: &[(u64, Vec<u8>)]) -> FlatMemory {
+    let mut m = FlatMemory::new();
+    for (at, bytes) in code {
+        m.map(*at, bytes.len() as u64 + 16);
+        m.write(*at, bytes).expect("mapped");
+    }
+    m.map(STACK - 0x10000, 0x20000);
+    m.map(DATA, 4 << 20);
+    m
+}
+
+fn start(core: &mut OooCore, c: usize, rip: u64) {
+    let st = core.state_mut(c);
+    *st = ArchState::default();
+    st.rip = rip;
+    st.gpr[4] = STACK - 0x1000 * c as u64;
+    core.resume(c);
+}
+
+/// Runs `code` on one context to its exit; returns the core and memory.
+fn run1(
+    cfg: OooConfig,
+    code: Vec<u8>,
+    prep: impl FnOnce(&mut FlatMemory),
+) -> (OooCore, FlatMemory) {
+    let mut mem = memory(&[(CODE, code)]);
+    prep(&mut mem);
+    let mut core = OooCore::new(cfg).expect("valid config");
+    start(&mut core, 0, CODE);
+    let mut port = FixedMem::new(FixedMemConfig::default());
+    core.run_until_stopped(&mut mem, &mut port, 50_000_000);
+    assert!(!core.is_running(0), "program finished");
+    (core, mem)
+}
+
+fn counter(core: &OooCore, name: &str) -> u64 {
+    core.stats()
+        .counter_by_name(name)
+        .expect("declared counter")
+}
+
+fn cycles(core: &OooCore) -> u64 {
+    counter(core, "ooo.cycles")
+}
+
+/// A loop of `iters` iterations around `body`, then hlt.
+fn looped(iters: u64, body: impl Fn(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
+    assemble((|| {
+        let mut a = CodeAssembler::new(64)?;
+        let mut top = a.create_label();
+        a.mov(rcx, iters)?;
+        a.mov(rsi, DATA)?;
+        a.set_label(&mut top)?;
+        body(&mut a)?;
+        a.dec(rcx)?;
+        a.jnz(top)?;
+        a.hlt()?;
+        Ok(a)
+    })())
+}
+
+// ---------------------------------------------------------------- results
+
+/// A loop mixing loads, stores, ALU, imul, a data-dependent branch, calls
+/// and returns (the functional benchmark's loop plus a call).
+fn mixed(iters: u64) -> Vec<u8> {
+    assemble((|| {
+        let mut a = CodeAssembler::new(64)?;
+        let (mut top, mut skip, mut func, mut done) = (
+            a.create_label(),
+            a.create_label(),
+            a.create_label(),
+            a.create_label(),
+        );
+        a.mov(rcx, iters)?;
+        a.mov(rsi, DATA)?;
+        a.xor(eax, eax)?;
+        a.xor(edx, edx)?;
+        a.set_label(&mut top)?;
+        a.mov(r8, qword_ptr(rsi + rdx * 8))?;
+        a.add(rax, r8)?;
+        a.imul_3(r9, rax, 13)?;
+        a.xor(r9, rcx)?;
+        a.mov(qword_ptr(rsi + rdx * 8), r9)?;
+        a.inc(rdx)?;
+        a.and(edx, 255)?;
+        a.test(r9, 1)?;
+        a.jz(skip)?;
+        a.call(func)?;
+        a.set_label(&mut skip)?;
+        a.dec(rcx)?;
+        a.jnz(top)?;
+        a.jmp(done)?;
+        a.set_label(&mut func)?;
+        a.push(rax)?;
+        a.add(qword_ptr(rsi + 2048), 3)?;
+        a.pop(rax)?;
+        a.add(rax, 3)?;
+        a.ret()?;
+        a.set_label(&mut done)?;
+        a.hlt()?;
+        Ok(a)
+    })())
+}
+
+fn functional(code: &[u8]) -> (ArchState, FlatMemory, u64) {
+    let mut mem = memory(&[(CODE, code.to_vec())]);
+    let mut st = ArchState {
+        rip: CODE,
+        ..ArchState::default()
+    };
+    st.gpr[4] = STACK;
+    let mut f = FuncCore::new(CpuidModel::default());
+    assert_eq!(f.run(&mut st, &mut mem, u64::MAX), Exit::Halt);
+    (st, mem, f.stats().instructions)
+}
+
+#[test]
+fn ooo_results_equal_the_functional_core() {
+    let code = mixed(3000);
+    let (want, mut want_mem, n) = functional(&code);
+    let (mut core, mut mem) = run1(OooConfig::default(), code, |_| {});
+    assert_eq!(core.take_exit(0), Some(Exit::Halt));
+    assert_eq!(core.state(0), &want);
+    assert_eq!(core.retired(0), n);
+    let mut a = vec![0u8; 4096];
+    let mut b = vec![0u8; 4096];
+    mem.read(DATA, &mut a).expect("mapped");
+    want_mem.read(DATA, &mut b).expect("mapped");
+    assert_eq!(a, b);
+    // The loop's branch is data-dependent, so some mispredicts happened and
+    // the squashes did not disturb results.
+    assert!(counter(&core, "ooo.mispredict.cond") > 10);
+    assert!(counter(&core, "ooo.squashed_uops") > 0);
+    assert_eq!(counter(&core, "ooo.insns"), n);
+}
+
+#[test]
+fn ooo_fault_is_precise_and_stops_the_context() {
+    let code = assemble((|| {
+        let mut a = CodeAssembler::new(64)?;
+        a.mov(eax, 7)?;
+        a.mov(rbx, 0x7000_0000u64)?;
+        a.mov(rcx, qword_ptr(rbx))?; // unmapped
+        a.mov(eax, 9)?;
+        a.hlt()?;
+        Ok(a)
+    })());
+    let (mut core, _) = run1(OooConfig::default(), code, |_| {});
+    match core.take_exit(0) {
+        Some(Exit::Fault(f)) => {
+            assert_eq!((f.vector, f.addr), (14, 0x7000_0000));
+            assert_eq!(f.rip, CODE + 15, "mov eax (5) + mov rbx, imm64 (10)");
+        }
+        e => panic!("expected #PF, got {e:?}"),
+    }
+    assert_eq!(core.state(0).gpr[0], 7, "nothing after the fault ran");
+    assert_eq!(core.state(0).rip, CODE + 15);
+    assert_eq!(core.retired(0), 2);
+}
+
+#[test]
+fn ooo_stop_and_resume_at_an_instruction_boundary() {
+    let code = mixed(500);
+    let (want, _, n) = functional(&code);
+    let mut mem = memory(&[(CODE, code.clone())]);
+    let mut core = OooCore::new(OooConfig::default()).expect("valid");
+    start(&mut core, 0, CODE);
+    let mut port = FixedMem::new(FixedMemConfig::default());
+    for _ in 0..2000 {
+        core.cycle(&mut mem, &mut port);
+    }
+    core.request_stop(0);
+    core.run_until_stopped(&mut mem, &mut port, 100_000);
+    assert_eq!(core.take_exit(0), Some(Exit::InsnLimit));
+    let k = core.retired(0);
+    assert!(k > 100 && k < n, "stopped mid-run after {k} instructions");
+    // The stopped state is exactly the functional state after k instructions.
+    let mut fmem = memory(&[(CODE, code)]);
+    let mut st = ArchState {
+        rip: CODE,
+        ..ArchState::default()
+    };
+    st.gpr[4] = STACK;
+    let mut f = FuncCore::new(CpuidModel::default());
+    f.run(&mut st, &mut fmem, k);
+    assert_eq!(core.state(0), &st);
+    // Redirect like an upcall would (here: to the same RIP), resume, finish.
+    core.state_mut(0).rip = st.rip;
+    core.resume(0);
+    core.run_until_stopped(&mut mem, &mut port, 10_000_000);
+    assert_eq!(core.take_exit(0), Some(Exit::Halt));
+    assert_eq!(core.state(0), &want);
+}
+
+#[test]
+fn ooo_syscall_exit_then_resume() {
+    let code = assemble((|| {
+        let mut a = CodeAssembler::new(64)?;
+        a.mov(eax, 1)?;
+        a.syscall()?;
+        a.add(eax, 2)?;
+        a.hlt()?;
+        Ok(a)
+    })());
+    let mut mem = memory(&[(CODE, code)]);
+    let mut core = OooCore::new(OooConfig::default()).expect("valid");
+    start(&mut core, 0, CODE);
+    let mut port = FixedMem::new(FixedMemConfig::default());
+    core.run_until_stopped(&mut mem, &mut port, 10_000);
+    assert_eq!(core.take_exit(0), Some(Exit::Syscall));
+    assert_eq!(core.state(0).rip, CODE + 7);
+    core.state_mut(0).gpr[0] = 40; // the hypervisor's return value
+    core.resume(0);
+    core.run_until_stopped(&mut mem, &mut port, 10_000);
+    assert_eq!(core.take_exit(0), Some(Exit::Halt));
+    assert_eq!(core.state(0).gpr[0], 42);
+}
+
+// --------------------------------------------------------- microbenchmarks
+
+/// ubench-alu-indep: 32 independent register increments per iteration.
+/// Expected IPC: the 4-wide machine's limit, 4 (fetch groups of 4 hold no
+/// taken branch except the last of the 34-instruction iteration: 34 / 9
+/// fetch cycles = 3.8). Tolerance: ≥ 3.5 (fill, drain, the loop exit
+/// mispredict), ≤ 4 (nothing can exceed the width).
+#[test]
+fn ubench_alu_indep_ipc_near_issue_width() {
+    let regs = [r8, r9, r10, r11, r12, r13, r14, r15];
+    let code = looped(2000, |a| {
+        for i in 0..32 {
+            a.add(regs[i % 8], 1)?;
+        }
+        Ok(())
+    });
+    let (core, _) = run1(OooConfig::default(), code, |_| {});
+    let ipc = core.ipc();
+    eprintln!("ubench-alu-indep IPC {ipc:.3}");
+    assert!((3.5..=4.0).contains(&ipc), "ubench-alu-indep IPC {ipc:.3}");
+}
+
+/// ubench-alu-chain: 30 dependent imuls (latency 3) per iteration. Expected
+/// cycles per iteration: 30 × 3 = 90 (the loop counter runs in parallel);
+/// tolerance 3%.
+#[test]
+fn ubench_alu_chain_ipc_is_one_over_latency() {
+    let iters = 1000;
+    let code = looped(iters, |a| {
+        for _ in 0..30 {
+            a.imul_2(rax, rax)?;
+        }
+        Ok(())
+    });
+    let (core, _) = run1(OooConfig::default(), code, |_| {});
+    let per_iter = cycles(&core) as f64 / iters as f64;
+    assert!(
+        (90.0..=92.7).contains(&per_iter),
+        "ubench-alu-chain {per_iter:.2} cycles/iteration"
+    );
+    let chain_ipc = 30.0 / per_iter;
+    eprintln!("ubench-alu-chain {per_iter:.2} cycles/iteration, chain IPC {chain_ipc:.4}");
+    assert!(
+        (chain_ipc - 1.0 / 3.0).abs() < 0.01,
+        "chain IPC {chain_ipc:.4}"
+    );
+}
+
+/// Loop over bytes: load, test, jz over an add. `data` fills the array.
+fn branchy(n: u64) -> Vec<u8> {
+    looped(n, |a| {
+        let mut skip = a.create_label();
+        a.movzx(eax, byte_ptr(rsi + rcx))?;
+        a.test(eax, 1)?;
+        a.jz(skip)?;
+        a.add(rdx, 1)?;
+        a.set_label(&mut skip)?;
+        Ok(())
+    })
+}
+
+/// ubench-branch: the same loop over random bits and over zeros. Random
+/// bits: about half the branches mispredict (tolerance 40–60%), and each
+/// mispredict costs at least the front-end refill (`frontend_depth` +
+/// `redirect_penalty` = 7 cycles) plus resolution, at most 4× that.
+#[test]
+fn ubench_branch_mispredict_penalty_visible() {
+    let n = 20_000u64;
+    let mut x = 0x1234_5678_9abc_def0u64;
+    let random: Vec<u8> = (0..=n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect();
+    let (rnd, _) = run1(OooConfig::default(), branchy(n), |m| {
+        m.write(DATA, &random).expect("mapped")
+    });
+    let (zero, _) = run1(OooConfig::default(), branchy(n), |_| {});
+    let miss = counter(&rnd, "ooo.mispredict.cond");
+    let miss0 = counter(&zero, "ooo.mispredict.cond");
+    assert!(
+        miss0 <= 5,
+        "all-zero data is predictable: {miss0} mispredicts"
+    );
+    let rate = miss as f64 / n as f64;
+    assert!((0.4..=0.6).contains(&rate), "mispredict rate {rate:.3}");
+    let penalty = (cycles(&rnd) - cycles(&zero)) as f64 / (miss - miss0) as f64;
+    eprintln!(
+        "ubench-branch rate {rate:.3}, penalty {penalty:.2}, IPC {:.3} vs {:.3}",
+        rnd.ipc(),
+        zero.ipc()
+    );
+    let cfg = OooConfig::default();
+    let refill = (cfg.frontend_depth + cfg.redirect_penalty) as f64;
+    assert!(
+        (refill..=4.0 * refill).contains(&penalty),
+        "penalty {penalty:.2} cycles per mispredict"
+    );
+}
+
+/// ubench-mlp: 4000 loads, each to a new line (misses), independent vs a
+/// pointer chase through the same lines. Independent misses overlap up to
+/// the 10 MSHRs: ~200 / 10 = 20 cycles per load (tolerance 20–30: MSHR
+/// refill is not perfectly pipelined); the chase pays the whole latency
+/// each (≥ 200) — at least 7× slower.
+#[test]
+fn ubench_mlp_independent_misses_overlap() {
+    let n = 4000u64;
+    let stride = 64 * 7; // a new line each time, spread over sets
+    let indep = looped(n, |a| {
+        a.mov(rax, qword_ptr(rsi))?;
+        a.add(rsi, stride as i32)?;
+        Ok(())
+    });
+    let chase = looped(n, |a| {
+        a.mov(rsi, qword_ptr(rsi))?;
+        Ok(())
+    });
+    let link = |m: &mut FlatMemory| {
+        for i in 0..=n {
+            let at = DATA + i * stride;
+            m.store(at, 8, at + stride).expect("mapped");
+        }
+    };
+    let (ci, _) = run1(OooConfig::default(), indep, link);
+    let (cc, _) = run1(OooConfig::default(), chase, link);
+    let per_i = cycles(&ci) as f64 / n as f64;
+    let per_c = cycles(&cc) as f64 / n as f64;
+    eprintln!("ubench-mlp independent {per_i:.1} chase {per_c:.1} cycles/load");
+    assert!(
+        (20.0..=30.0).contains(&per_i),
+        "independent: {per_i:.1} cycles/load"
+    );
+    assert!(per_c >= 200.0, "chase: {per_c:.1} cycles/load");
+    assert!(per_c / per_i >= 7.0, "MLP speedup {:.1}", per_c / per_i);
+}
+
+/// ubench-stlf: a value carried through memory (store, reload, add) each
+/// iteration. Every reload forwards from the store; the loop-carried chain
+/// is store data → forward (2) → add (1): 3 cycles per iteration
+/// (tolerance 3–4), far below the 4-cycle L1 path it would otherwise take.
+#[test]
+fn ubench_stlf_forwards_every_reload() {
+    let n = 5000u64;
+    let code = looped(n, |a| {
+        a.mov(qword_ptr(rsi + 8), rax)?;
+        a.mov(rax, qword_ptr(rsi + 8))?;
+        a.add(rax, 1)?;
+        Ok(())
+    });
+    let (core, _) = run1(OooConfig::default(), code, |_| {});
+    assert_eq!(core.state(0).gpr[0], n);
+    let fwd = counter(&core, "ooo.stlf");
+    assert!(fwd >= n - 2 && fwd <= n, "{fwd} forwarded loads of {n}");
+    let per = cycles(&core) as f64 / n as f64;
+    eprintln!("ubench-stlf {per:.2} cycles/iteration, {fwd} forwarded");
+    assert!((3.0..=4.0).contains(&per), "{per:.2} cycles/iteration");
+    assert_eq!(counter(&core, "ooo.mem_violations"), 0);
+}
+
+/// ubench-smt: a latency-bound loop (a 3-cycle imul chain) on one context,
+/// then two copies on two contexts of one core. The chain leaves the back
+/// end mostly idle, so two contexts retire about twice the instructions
+/// per cycle (tolerance: ≥ 1.8×).
+#[test]
+fn ubench_smt_two_contexts_beat_one() {
+    let iters = 1000;
+    let prog = |at: u64| {
+        let code = looped(iters, |a| {
+            for _ in 0..10 {
+                a.imul_2(rax, rax)?;
+            }
+            Ok(())
+        });
+        (at, code)
+    };
+    // The code is position-dependent only through rel jumps: same bytes.
+    let one = {
+        let mut mem = memory(&[prog(CODE)]);
+        let mut core = OooCore::new(OooConfig::default()).expect("valid");
+        start(&mut core, 0, CODE);
+        let mut port = FixedMem::new(FixedMemConfig::default());
+        core.run_until_stopped(&mut mem, &mut port, 10_000_000);
+        core.ipc()
+    };
+    let two = {
+        let mut mem = memory(&[prog(CODE)]);
+        let cfg = OooConfig {
+            contexts: 2,
+            ..OooConfig::default()
+        };
+        let mut core = OooCore::new(cfg).expect("valid");
+        start(&mut core, 0, CODE);
+        start(&mut core, 1, CODE);
+        let mut port = FixedMem::new(FixedMemConfig::default());
+        core.run_until_stopped(&mut mem, &mut port, 10_000_000);
+        assert_eq!(core.take_exit(0), Some(Exit::Halt));
+        assert_eq!(core.take_exit(1), Some(Exit::Halt));
+        assert_eq!(core.retired(0), core.retired(1));
+        core.ipc()
+    };
+    eprintln!("ubench-smt one context IPC {one:.3}, two {two:.3}");
+    assert!(
+        two >= 1.8 * one,
+        "SMT: one context IPC {one:.3}, two {two:.3}"
+    );
+}

@@ -394,6 +394,15 @@ impl Machine {
             wakes: counters.wakes,
             timer_fires: counters.timer_fires,
             ipi_latency: self.service.ipi_report(),
+            guest_latency: hv
+                .guest_histograms()
+                .map(|(name, h)| {
+                    (
+                        name.to_owned(),
+                        HistogramReport::from_histogram(h, "cycles"),
+                    )
+                })
+                .collect(),
         };
         let stop = match stop {
             StopReason::Idle if !hv.all_shut_down() => {
@@ -472,6 +481,10 @@ pub struct HypervisorReport {
     pub timer_fires: u64,
     /// Event raise → upcall entry at the notified VCPU.
     pub ipi_latency: HistogramReport,
+    /// Latencies the guests measured with rdtsc and handed over with the
+    /// smpsim-specific hypercall (`evtchn_rtt`, `lock_wait`,
+    /// `barrier_wait`; empty ones included), in TSC cycles.
+    pub guest_latency: BTreeMap<String, HistogramReport>,
 }
 
 /// Host-dependent figures: the only part of a report that may differ

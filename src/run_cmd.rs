@@ -170,6 +170,19 @@ fn print_summary(r: &RunReport) {
             "ipi.latency", ipi.count, ipi.p50, ipi.p90, ipi.p99, ipi.max
         );
     }
+    for (name, h) in &r.hypervisor.guest_latency {
+        if h.count > 0 {
+            println!(
+                "{:<28} n={:<9} p50 {:>6} p90 {:>6} p99 {:>6} max {:>7} cycles",
+                format!("guest.{name}"),
+                h.count,
+                h.p50,
+                h.p90,
+                h.p99,
+                h.max
+            );
+        }
+    }
     println!(
         "host         {:.2} s, {} thread(s), {:.2} simulated MIPS",
         r.host.seconds, r.host.threads, r.host.mips

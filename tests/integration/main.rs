@@ -2,5 +2,6 @@
 
 mod cli;
 mod determinism;
+mod latency;
 mod support;
 mod workloads;

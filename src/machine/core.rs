@@ -53,8 +53,8 @@ pub enum Run {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Wait {
     None,
-    /// A miss of the current instruction.
-    Mem(ReqId),
+    /// A miss of the current instruction, since the given cycle.
+    Mem(ReqId, Cycle),
     /// Retry after the next message.
     Stall,
     /// Retry when the store buffer drains.
@@ -307,9 +307,11 @@ impl CorePart {
         for done in self.hier.take_completions() {
             for c in &mut self.ctxs {
                 match c.wait {
-                    Wait::Mem(id) if id == done.id => {
+                    Wait::Mem(id, since) if id == done.id => {
                         c.wait = Wait::None;
                         c.ready = c.ready.max(done.ready);
+                        let stalled = done.ready.saturating_since(since);
+                        self.hier.stats_mut().record(self.ids.mem_stall, stalled);
                     }
                     Wait::Lock(id, va, size) if id == done.id => {
                         c.wait = Wait::None;
@@ -428,7 +430,7 @@ impl CorePart {
         let now = self.now;
         let c = &mut self.ctxs[t];
         c.wait = match why {
-            Blocked::Wait(id) => Wait::Mem(id),
+            Blocked::Wait(id) => Wait::Mem(id, now),
             Blocked::Stall => Wait::Stall,
             Blocked::StoreBuffer => Wait::StoreBuffer,
             Blocked::Lock { va, size } => {
@@ -447,9 +449,6 @@ impl CorePart {
                 }
             }
         };
-        if let Wait::Mem(_) = c.wait {
-            self.hier.stats_mut().record(self.ids.mem_stall, 1);
-        }
     }
 }
 

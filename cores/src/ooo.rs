@@ -561,6 +561,20 @@ impl OooCore {
         self.now - start
     }
 
+    /// Runs cycles up to (not including) cycle `end`, e.g. to the end of
+    /// an engine epoch. While no context is running the clock jumps to
+    /// `end` without simulating (idle cycles are not counted in
+    /// `ooo.cycles`).
+    pub fn run_to(&mut self, mem: &mut dyn GuestMemory, port: &mut dyn MemPort, end: u64) {
+        while self.now < end {
+            if !self.ctxs.iter().any(|x| x.running) {
+                self.now = end;
+                return;
+            }
+            self.cycle(mem, port);
+        }
+    }
+
     fn record_occupancy(&mut self) {
         let rob: usize = self.ctxs.iter().map(|x| x.rob.len()).sum();
         let s = &mut self.stats;

@@ -87,6 +87,10 @@ fn looped(iters: u64, body: impl Fn(&mut CodeAssembler) -> Result<(), IcedError>
 /// A loop mixing loads, stores, ALU, imul, a data-dependent branch, calls
 /// and returns (the functional benchmark's loop plus a call).
 fn mixed(iters: u64) -> Vec<u8> {
+    mixed_at(iters, DATA)
+}
+
+fn mixed_at(iters: u64, data: u64) -> Vec<u8> {
     assemble((|| {
         let mut a = CodeAssembler::new(64)?;
         let (mut top, mut skip, mut func, mut done) = (
@@ -96,7 +100,7 @@ fn mixed(iters: u64) -> Vec<u8> {
             a.create_label(),
         );
         a.mov(rcx, iters)?;
-        a.mov(rsi, DATA)?;
+        a.mov(rsi, data)?;
         a.xor(eax, eax)?;
         a.xor(edx, edx)?;
         a.set_label(&mut top)?;
@@ -190,9 +194,8 @@ fn ooo_stop_and_resume_at_an_instruction_boundary() {
     let mut core = OooCore::new(OooConfig::default()).expect("valid");
     start(&mut core, 0, CODE);
     let mut port = FixedMem::new(FixedMemConfig::default());
-    for _ in 0..2000 {
-        core.cycle(&mut mem, &mut port);
-    }
+    core.run_to(&mut mem, &mut port, 2000);
+    assert_eq!(core.now(), 2000);
     core.request_stop(0);
     core.run_until_stopped(&mut mem, &mut port, 100_000);
     assert_eq!(core.take_exit(0), Some(Exit::InsnLimit));
@@ -238,6 +241,102 @@ fn ooo_syscall_exit_then_resume() {
     core.run_until_stopped(&mut mem, &mut port, 10_000);
     assert_eq!(core.take_exit(0), Some(Exit::Halt));
     assert_eq!(core.state(0).gpr[0], 42);
+}
+
+fn data_of(m: &mut FlatMemory, at: u64) -> Vec<u8> {
+    let mut v = vec![0u8; 4096];
+    m.read(at, &mut v).expect("mapped");
+    v
+}
+
+/// Two contexts run different copies (own code, own data) at once; each
+/// ends exactly as the functional core ends it alone.
+#[test]
+fn ooo_smt_contexts_each_match_the_functional_core() {
+    let (code0, code1) = (mixed_at(1500, DATA), mixed_at(900, DATA + 0x10000));
+    let (want0, mut wmem0, n0) = functional(&code0);
+    let at1 = CODE + 0x10000;
+    let mut mem = memory(&[(CODE, code0), (at1, code1.clone())]);
+    let cfg = OooConfig {
+        contexts: 2,
+        ..OooConfig::default()
+    };
+    let mut core = OooCore::new(cfg).expect("valid");
+    start(&mut core, 0, CODE);
+    start(&mut core, 1, at1);
+    let mut port = FixedMem::new(FixedMemConfig::default());
+    core.run_until_stopped(&mut mem, &mut port, 10_000_000);
+    assert_eq!(core.take_exit(0), Some(Exit::Halt));
+    assert_eq!(core.take_exit(1), Some(Exit::Halt));
+    assert_eq!(core.state(0), &want0);
+    assert_eq!(core.retired(0), n0);
+    assert_eq!(data_of(&mut mem, DATA), data_of(&mut wmem0, DATA));
+    // Context 1 against the functional core run from the same start.
+    let mut fmem = memory(&[(at1, code1)]);
+    let mut st = ArchState {
+        rip: at1,
+        ..ArchState::default()
+    };
+    st.gpr[4] = STACK - 0x1000;
+    let mut f = FuncCore::new(CpuidModel::default());
+    assert_eq!(f.run(&mut st, &mut fmem, u64::MAX), Exit::Halt);
+    assert_eq!(core.state(1), &st);
+    assert_eq!(
+        data_of(&mut mem, DATA + 0x10000),
+        data_of(&mut fmem, DATA + 0x10000)
+    );
+}
+
+/// A store whose address comes late (behind an imul chain) and a younger
+/// load of the same bytes whose address is ready at once: with
+/// memory-dependence speculation the load issues first, the store finds
+/// the violation, the load's instruction is squashed and replayed; results
+/// stay exact. Without speculation nothing is replayed.
+#[test]
+fn ooo_memory_order_violation_replays_and_stays_exact() {
+    let iters = 300;
+    let code = looped(iters, |a| {
+        a.mov(rbx, rsi)?;
+        for _ in 0..3 {
+            a.imul_3(rbx, rbx, 1)?;
+        }
+        a.mov(qword_ptr(rbx + 16), rcx)?;
+        a.mov(rax, qword_ptr(rsi + 16))?;
+        a.add(rdx, rax)?;
+        Ok(())
+    });
+    let (want, _, n) = functional(&code);
+    let (spec, _) = run1(OooConfig::default(), code.clone(), |_| {});
+    assert_eq!(spec.state(0), &want);
+    assert_eq!(spec.retired(0), n);
+    let v = counter(&spec, "ooo.mem_violations");
+    assert!(v >= iters / 2, "{v} violations in {iters} iterations");
+    let cfg = OooConfig {
+        mem_dep_speculation: false,
+        ..OooConfig::default()
+    };
+    let (safe, _) = run1(cfg, code, |_| {});
+    assert_eq!(safe.state(0), &want);
+    assert_eq!(counter(&safe, "ooo.mem_violations"), 0);
+    assert!(counter(&safe, "ooo.stlf") >= iters - 1);
+}
+
+/// Same program, same configuration: identical statistics.
+#[test]
+fn ooo_is_deterministic() {
+    let run = || {
+        let (core, _) = run1(OooConfig::default(), mixed(400), |_| {});
+        let names: Vec<String> = core
+            .stats()
+            .counter_descs()
+            .map(|d| d.name.clone())
+            .collect();
+        names
+            .iter()
+            .map(|n| counter(&core, n))
+            .collect::<Vec<u64>>()
+    };
+    assert_eq!(run(), run());
 }
 
 // --------------------------------------------------------- microbenchmarks

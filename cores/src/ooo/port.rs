@@ -225,3 +225,41 @@ mod tests {
         assert_eq!(m.counts, [1, 2, 1, 1]);
     }
 }
+
+#[cfg(test)]
+mod hierarchy_tests {
+    use super::*;
+    use smpsim_engine::{PartitionId, StatsBuilder};
+    use smpsim_uncore::memory::MachineMemory;
+    use smpsim_uncore::{CoreId, MemSystem, MemSystemConfig};
+    use std::sync::Arc;
+
+    #[test]
+    fn hierarchy_port_maps_accesses_and_translates() {
+        let mem = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
+        let sys = MemSystem::new(&MemSystemConfig::default(), 1, mem, PartitionId(0))
+            .expect("default system");
+        let mut hier = sys.hierarchy(CoreId(0), StatsBuilder::new());
+        // Guest-virtual 0x40_0000.. maps to machine 0x1000..; the rest is unmapped.
+        let mut port = HierarchyPort {
+            hier: &mut hier,
+            translate: |va: u64| (0x40_0000..0x40_1000).contains(&va).then(|| va - 0x3f_f000),
+            unmapped_latency: 3,
+        };
+        assert!(port.store(10, 1, 0x40_0008, 8, 42), "store buffer has room");
+        // Context 1 forwards from its own store; context 0 misses.
+        assert!(matches!(
+            port.load(11, 1, 0x40_0008, 8),
+            PortAccess::Done { .. }
+        ));
+        assert!(matches!(
+            port.load(12, 0, 0x40_0008, 8),
+            PortAccess::Pending(_)
+        ));
+        assert_eq!(port.load(13, 0, 0x7000, 8), PortAccess::Done { ready: 16 });
+        let mut out = Vec::new();
+        port.take_completions(&mut out);
+        assert!(out.is_empty(), "no grant was delivered");
+        assert_eq!(hier.outstanding(), 1);
+    }
+}

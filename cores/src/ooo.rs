@@ -55,6 +55,21 @@
 //! stops with [`Exit::InsnLimit`]. While stopped, [`OooCore::state_mut`]
 //! edits its registers/RIP freely, then [`OooCore::resume`] restarts it.
 //!
+//! # Statistics ([`OooCore::stats`], names under `ooo.`)
+//! `cycles`, `insns`, `uops` (IPC = insns / cycles, [`OooCore::ipc`]);
+//! `mispredict.{cond,jump,call,ret,indirect,rep}`; stalls by cause:
+//! `stall.{rob_full,iq_full,lq_full,sq_full,phys_regs}` (cycles dispatch
+//! stopped, first cause), `stall.fetch` (cycles nothing was fetched),
+//! `stall.mshr` (loads refused by the port), `stall.store_buffer`;
+//! `stlf`, `mem_violations`, `squashed_uops`, `wrong_path_uops`; occupancy
+//! histograms `occ.rob`, `occ.iq`, `occ.lsq` (one sample per cycle).
+//!
+//! # Speed
+//! `cargo bench -p smpsim-cores --bench ooo` (one context, the functional
+//! benchmark's loop, IPC 3.21, [`FixedMem`]): 5.2–5.4 simulated MIPS per
+//! host thread (best of 3) on the project's 2-core host with a load
+//! average of ~13 from parallel builds (target ≥ 2).
+//!
 //! # Usage
 //! ```
 //! use smpsim_cores::ooo::{FixedMem, FixedMemConfig, OooConfig, OooCore};

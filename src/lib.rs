@@ -22,3 +22,8 @@
 
 pub mod config;
 pub mod machine;
+pub mod plot;
+pub mod progress;
+pub mod report;
+pub mod scale;
+pub mod sweep;

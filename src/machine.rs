@@ -62,6 +62,23 @@ impl Default for RunOptions {
     }
 }
 
+/// Where a run is, for a progress display (see [`Machine::set_progress`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Simulated cycle (end of the last epoch).
+    pub cycle: u64,
+    /// Instructions retired so far, all cores.
+    pub instructions: u64,
+    /// The run's cycle limit, if any.
+    pub max_cycles: Option<u64>,
+}
+
+/// A progress callback, called from the barrier hook.
+pub type ProgressFn = Box<dyn FnMut(Progress) + Send>;
+
+/// Host time between progress callbacks.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Why a machine could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
@@ -102,6 +119,7 @@ pub struct Machine {
     workload: &'static Workload,
     vcpus: u32,
     max_cycles: Option<Cycle>,
+    progress: Option<ProgressFn>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -318,6 +336,7 @@ impl Machine {
             workload: w,
             vcpus: per_domain,
             max_cycles: (cfg.max_cycles > 0).then_some(Cycle(cfg.max_cycles)),
+            progress: None,
         })
     }
 
@@ -354,13 +373,40 @@ impl Machine {
         self.run_in_place()
     }
 
+    /// Calls `f` from the barrier hook during runs, at most every ~100 ms
+    /// of host time (checked every 16 epochs). It sees only progress
+    /// figures, so it cannot change results.
+    pub fn set_progress(&mut self, f: ProgressFn) {
+        self.progress = Some(f);
+    }
+
     /// Runs to the end, keeping the machine for inspection.
     pub fn run_in_place(&mut self) -> RunReport {
         let start = Instant::now();
         let service = &mut self.service;
-        let result = self
-            .engine
-            .run(self.max_cycles, &mut |ctx| service.barrier(ctx));
+        let progress = &mut self.progress;
+        let (cores, max_cycles) = (self.cfg.cores, self.max_cycles.map(Cycle::get));
+        let mut last = start;
+        let result = self.engine.run(self.max_cycles, &mut |ctx| {
+            service.barrier(ctx);
+            if let Some(f) = progress.as_mut() {
+                if ctx.epoch() % 16 == 0 && last.elapsed() >= PROGRESS_INTERVAL {
+                    last = Instant::now();
+                    let instructions = (0..cores)
+                        .map(|c| {
+                            smpsim_engine::Partition::stats(ctx.partition(PartitionId(c)))
+                                .counter_by_name("core.instructions")
+                                .unwrap_or(0)
+                        })
+                        .sum();
+                    f(Progress {
+                        cycle: ctx.now().get(),
+                        instructions,
+                        max_cycles,
+                    });
+                }
+            }
+        });
         let host_seconds = start.elapsed().as_secs_f64();
         let (stop, error) = match result {
             Ok(s) => (s.stop, None),

@@ -25,6 +25,19 @@ enum Command {
     /// Self-checking tests of the simulator's parts.
     #[command(subcommand)]
     Selftest(Selftest),
+    /// Parameter sweeps: accuracy and speed against a parameter.
+    #[command(subcommand)]
+    Sweep(Sweep),
+    /// Host-thread scaling and a check that results do not depend on it.
+    Scale(smpsim::scale::ScaleArgs),
+    /// Tables and CDF plots from a `run --stats` JSON file.
+    Report(smpsim::report::ReportArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum Sweep {
+    /// Speedup and error of each quantum against the smallest.
+    Quantum(smpsim::sweep::QuantumArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -50,6 +63,9 @@ fn main() -> ExitCode {
         Command::Selftest(Selftest::Isa(a)) => selftest_isa::run(&a),
         Command::Selftest(Selftest::Coherence(a)) => selftest_mem::run_coherence(&a),
         Command::Selftest(Selftest::Latency(a)) => selftest_mem::run_latency(&a),
+        Command::Sweep(Sweep::Quantum(a)) => smpsim::sweep::run_quantum(&a),
+        Command::Scale(a) => smpsim::scale::run(&a),
+        Command::Report(a) => smpsim::report::run(&a),
     };
     match result {
         Ok(code) => code,

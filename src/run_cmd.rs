@@ -86,7 +86,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         args: args.args.clone(),
         host_threads: args.host_threads,
     };
-    let machine = Machine::build(&cfg, w, &opts).map_err(|e| e.to_string())?;
+    let mut machine = Machine::build(&cfg, w, &opts).map_err(|e| e.to_string())?;
+    smpsim::progress::attach(&mut machine);
     let report = machine.run();
     for line in &report.console {
         println!("{line}");

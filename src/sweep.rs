@@ -1,0 +1,388 @@
+//! `smpsim sweep quantum`: how the quantum trades host speed for accuracy.
+//!
+//! # Owns
+//! Running one workload on one machine at several quanta and comparing each
+//! run with the run at the smallest quantum (the most accurate): host
+//! seconds, simulated MIPS, speedup, and the relative error of the main
+//! figures — total cycles, IPC, and the mean and p99 of every latency
+//! histogram of the core group and of `hypervisor.ipi_latency`.
+//!
+//! # Invariants
+//! Rows are in ascending quantum order; the first row is the baseline, so
+//! its errors are all 0 and its speedup is 1. A quantum is *lax* when it
+//! does not divide the hypervisor service period: the hypervisor then
+//! ticks at the first barrier past each multiple of the period rather than
+//! exactly on it (see [`crate::machine::hyper`]).
+//!
+//! # Errors
+//! Bad configs, unknown workloads and a quantum of 0 are `Err` before any
+//! run starts.
+
+pub mod common;
+
+use self::common::{create_dir, csv, load_config, parse_arg, percent, rel_error, table, write};
+use crate::machine::config::{MachineConfig, Model};
+use crate::machine::{Machine, RunOptions, RunReport};
+use crate::plot::{self, Chart, Series};
+use serde::Serialize;
+use smpsim_engine::HostThreads;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `smpsim sweep quantum`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct QuantumArgs {
+    /// Machine config (TOML); the built-in default machine if absent.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Workload name (see `smpsim workloads`).
+    #[arg(short = 'w', long = "workload")]
+    pub workload: String,
+    /// Quanta to run, comma-separated (cycles, each at least 1).
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000,10000")]
+    pub values: Vec<u64>,
+    /// Timing model (overrides the config).
+    #[arg(long)]
+    pub model: Option<Model>,
+    /// Cores (overrides the config).
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// Host threads for every run: a number or `per-core`.
+    #[arg(long, default_value = "1")]
+    pub host_threads: HostThreads,
+    /// Workload argument, `name=value` (repeatable).
+    #[arg(long = "arg", value_parser = parse_arg)]
+    pub args: Vec<(String, u64)>,
+    /// Stop each run after this many cycles.
+    #[arg(long)]
+    pub max_cycles: Option<u64>,
+    /// Output directory (default `./out/sweep-<workload>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// One quantum's run, compared with the baseline.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SweepRow {
+    /// The quantum.
+    pub quantum: u64,
+    /// Whether the quantum does not divide the service period.
+    pub lax: bool,
+    /// Whether the run succeeded.
+    pub success: bool,
+    /// Host wall-clock seconds.
+    pub host_seconds: f64,
+    /// Simulated MIPS.
+    pub mips: f64,
+    /// Baseline host seconds / these host seconds.
+    pub speedup: f64,
+    /// Simulated cycles.
+    pub cycles: u64,
+    /// Instructions retired.
+    pub instructions: u64,
+    /// The main figures by name (`cycles`, `ipc`, `<histogram>.mean`,
+    /// `<histogram>.p99`).
+    pub figures: BTreeMap<String, f64>,
+    /// Relative error of each figure against the baseline.
+    pub errors: BTreeMap<String, f64>,
+    /// The largest error and its figure.
+    pub max_error: (String, f64),
+}
+
+/// A whole sweep.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SweepResult {
+    /// Machine name.
+    pub machine: String,
+    /// Workload.
+    pub workload: String,
+    /// The machine's lookahead.
+    pub lookahead: u64,
+    /// Hypervisor service period with the configured settings (with the
+    /// default setting it depends on the quantum; this is the smallest's).
+    pub service_period: u64,
+    /// Rows, smallest quantum first.
+    pub rows: Vec<SweepRow>,
+}
+
+/// The main figures of a report.
+pub fn figures(r: &RunReport) -> BTreeMap<String, f64> {
+    let mut f = BTreeMap::new();
+    f.insert("cycles".to_owned(), r.cycles as f64);
+    f.insert(
+        "ipc".to_owned(),
+        r.instructions as f64 / r.cycles.max(1) as f64,
+    );
+    let mut hist = |name: &str, h: &smpsim_engine::HistogramReport| {
+        f.insert(
+            format!("{name}.mean"),
+            if h.count > 0 { h.mean } else { 0.0 },
+        );
+        f.insert(format!("{name}.p99"), h.p99 as f64);
+    };
+    if let Some(core) = r.stats.groups.get("core") {
+        for (name, h) in &core.histograms {
+            hist(name, h);
+        }
+    }
+    hist("ipi_latency", &r.hypervisor.ipi_latency);
+    f
+}
+
+/// The service period the machine uses for `cfg` at `quantum` with
+/// lookahead `lookahead` (mirrors [`Machine::build`]).
+pub fn service_period(cfg: &MachineConfig, quantum: u64, lookahead: u64) -> u64 {
+    if cfg.xen.service_period == 0 {
+        (16 * lookahead).max(quantum)
+    } else {
+        cfg.xen.service_period
+    }
+}
+
+/// Runs `workload` on `cfg` at every quantum in `values` (sorted, deduplicated).
+pub fn sweep_quantum(
+    cfg: &MachineConfig,
+    workload: &str,
+    opts: &RunOptions,
+    values: &[u64],
+) -> Result<SweepResult, String> {
+    let mut qs = values.to_vec();
+    qs.sort_unstable();
+    qs.dedup();
+    if qs.is_empty() {
+        return Err("--values: give at least one quantum".into());
+    }
+    if qs[0] == 0 {
+        return Err(
+            "--values: a quantum of 0 is not allowed; each must be at least 1 cycle".into(),
+        );
+    }
+    let w = smpsim_workloads::find(workload).map_err(|e| e.to_string())?;
+    let mut reports = Vec::new();
+    let mut lookahead = 0;
+    for &q in &qs {
+        let c = MachineConfig {
+            quantum: q,
+            ..cfg.clone()
+        };
+        let m = Machine::build(&c, w, opts).map_err(|e| e.to_string())?;
+        lookahead = m.lookahead().unwrap_or(q);
+        reports.push(m.run());
+    }
+    let base = &reports[0];
+    let base_fig = figures(base);
+    let rows = reports
+        .iter()
+        .map(|r| row(cfg, r, base, &base_fig, lookahead))
+        .collect();
+    Ok(SweepResult {
+        machine: cfg.name.clone(),
+        workload: workload.to_owned(),
+        lookahead,
+        service_period: service_period(cfg, qs[0], lookahead),
+        rows,
+    })
+}
+
+fn row(
+    cfg: &MachineConfig,
+    r: &RunReport,
+    base: &RunReport,
+    base_fig: &BTreeMap<String, f64>,
+    lookahead: u64,
+) -> SweepRow {
+    let figs = figures(r);
+    let errors: BTreeMap<String, f64> = figs
+        .iter()
+        .map(|(k, v)| {
+            let b = base_fig.get(k).copied().unwrap_or(0.0);
+            (k.clone(), rel_error(*v, b))
+        })
+        .collect();
+    let max_error = errors.iter().fold(("-".to_owned(), 0.0), |acc, (k, e)| {
+        if *e > acc.1 {
+            (k.clone(), *e)
+        } else {
+            acc
+        }
+    });
+    SweepRow {
+        quantum: r.quantum,
+        lax: !service_period(cfg, r.quantum, lookahead).is_multiple_of(r.quantum),
+        success: r.success,
+        host_seconds: r.host.seconds,
+        mips: r.host.mips,
+        speedup: base.host.seconds / r.host.seconds.max(1e-9),
+        cycles: r.cycles,
+        instructions: r.instructions,
+        figures: figs,
+        errors,
+        max_error,
+    }
+}
+
+fn csv_text(res: &SweepResult) -> String {
+    let names: Vec<String> = res.rows[0].errors.keys().cloned().collect();
+    let mut header: Vec<String> = [
+        "quantum",
+        "lax",
+        "success",
+        "host_seconds",
+        "mips",
+        "speedup",
+        "cycles",
+        "instructions",
+        "ipc",
+        "max_error",
+        "max_error_figure",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    header.extend(names.iter().map(|n| format!("err:{n}")));
+    let rows: Vec<Vec<String>> = res
+        .rows
+        .iter()
+        .map(|r| {
+            let mut v = vec![
+                r.quantum.to_string(),
+                r.lax.to_string(),
+                r.success.to_string(),
+                format!("{:.6}", r.host_seconds),
+                format!("{:.4}", r.mips),
+                format!("{:.4}", r.speedup),
+                r.cycles.to_string(),
+                r.instructions.to_string(),
+                format!("{:.6}", r.figures["ipc"]),
+                format!("{:.6}", r.max_error.1),
+                r.max_error.0.clone(),
+            ];
+            v.extend(names.iter().map(|n| format!("{:.6}", r.errors[n])));
+            v
+        })
+        .collect();
+    csv(&header, &rows)
+}
+
+/// The printed table.
+pub fn table_text(res: &SweepResult) -> String {
+    let header: Vec<String> = [
+        "quantum",
+        "lax",
+        "ok",
+        "host s",
+        "MIPS",
+        "speedup",
+        "cycles",
+        "IPC",
+        "err cycles",
+        "err IPC",
+        "max err",
+        "(figure)",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let rows: Vec<Vec<String>> = res
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.quantum.to_string(),
+                if r.lax { "lax" } else { "exact" }.into(),
+                if r.success { "yes" } else { "NO" }.into(),
+                format!("{:.3}", r.host_seconds),
+                format!("{:.2}", r.mips),
+                format!("{:.2}", r.speedup),
+                r.cycles.to_string(),
+                format!("{:.4}", r.figures["ipc"]),
+                percent(r.errors["cycles"]),
+                percent(r.errors["ipc"]),
+                percent(r.max_error.1),
+                r.max_error.0.clone(),
+            ]
+        })
+        .collect();
+    table(&header, &rows)
+}
+
+fn svg(res: &SweepResult) -> String {
+    let pts = |f: &dyn Fn(&SweepRow) -> f64| -> Vec<(f64, f64)> {
+        res.rows.iter().map(|r| (r.quantum as f64, f(r))).collect()
+    };
+    let speed = Chart {
+        title: format!(
+            "{} on {}: host speedup vs quantum",
+            res.workload, res.machine
+        ),
+        x_label: "quantum (cycles, log)".into(),
+        y_label: "speedup vs smallest quantum".into(),
+        log_x: true,
+        series: vec![Series {
+            name: "speedup".into(),
+            points: pts(&|r| r.speedup),
+        }],
+        ..Chart::default()
+    };
+    let err = Chart {
+        title: "relative error vs smallest quantum (%)".into(),
+        x_label: "quantum (cycles, log)".into(),
+        y_label: "relative error (%)".into(),
+        log_x: true,
+        series: vec![
+            Series {
+                name: "cycles".into(),
+                points: pts(&|r| 100.0 * r.errors["cycles"]),
+            },
+            Series {
+                name: "ipc".into(),
+                points: pts(&|r| 100.0 * r.errors["ipc"]),
+            },
+            Series {
+                name: "max error".into(),
+                points: pts(&|r| 100.0 * r.max_error.1),
+            },
+        ],
+        ..Chart::default()
+    };
+    plot::render(&[speed, err])
+}
+
+/// Runs the command.
+pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
+    let cfg = load_config(a.config.as_deref(), a.cores, a.model, a.max_cycles)?;
+    let opts = RunOptions {
+        args: a.args.clone(),
+        host_threads: a.host_threads,
+        ..RunOptions::default()
+    };
+    let res = sweep_quantum(&cfg, &a.workload, &opts, &a.values)?;
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("out/sweep-{}", a.workload)));
+    create_dir(&dir)?;
+    let table = table_text(&res);
+    print!("{table}");
+    println!(
+        "lookahead {} cycles; service period {} cycles (quanta that do not divide it are lax)",
+        res.lookahead, res.service_period
+    );
+    let json = serde_json::to_string_pretty(&res).map_err(|e| e.to_string())? + "\n";
+    let paths = [
+        write(&dir, "sweep.csv", &csv_text(&res))?,
+        write(&dir, "sweep.json", &json)?,
+        write(&dir, "sweep.svg", &svg(&res))?,
+        write(&dir, "sweep.txt", &table)?,
+    ];
+    for p in paths {
+        println!("wrote {}", p.display());
+    }
+    let failed = res.rows.iter().filter(|r| !r.success).count();
+    if failed > 0 {
+        println!("{failed} run(s) did not succeed");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

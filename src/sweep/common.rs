@@ -1,0 +1,162 @@
+//! Pieces the experiment commands share: the machine config with its
+//! command-line overrides, workload arguments, output files, table text.
+
+use crate::machine::config::{MachineConfig, Model};
+use crate::machine::RunReport;
+use std::path::{Path, PathBuf};
+
+/// Loads `config` (the built-in default machine if `None`), applies the
+/// overrides and validates the result.
+pub fn load_config(
+    config: Option<&Path>,
+    cores: Option<u32>,
+    model: Option<Model>,
+    max_cycles: Option<u64>,
+) -> Result<MachineConfig, String> {
+    let mut cfg = match config {
+        Some(p) => MachineConfig::load(p).map_err(|e| e.to_string())?,
+        None => MachineConfig::default(),
+    };
+    if let Some(c) = cores {
+        cfg.cores = c;
+    }
+    if let Some(m) = model {
+        cfg.model = m;
+    }
+    if let Some(m) = max_cycles {
+        cfg.max_cycles = m;
+    }
+    cfg.validate()
+        .map_err(|(k, m)| format!("command line: key `{k}`: {m}"))?;
+    Ok(cfg)
+}
+
+/// Parses a workload argument `name=value`.
+pub fn parse_arg(s: &str) -> Result<(String, u64), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected name=value"))?;
+    let v = v
+        .parse::<u64>()
+        .map_err(|e| format!("`{s}`: value is not a whole number ({e})"))?;
+    Ok((k.to_owned(), v))
+}
+
+/// The report as a JSON value without its host-dependent `host` section.
+pub fn without_host(r: &RunReport) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).expect("reports serialize");
+    v.as_object_mut()
+        .expect("a report is an object")
+        .remove("host");
+    v
+}
+
+/// Creates `dir` (and its parents).
+pub fn create_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))
+}
+
+/// Writes `text` to `dir/name`, returning the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// CSV text: a header line, then one line per row. Cells holding a comma
+/// or quote are quoted.
+pub fn csv(header: &[String], rows: &[Vec<String>]) -> String {
+    let cell = |c: &String| {
+        if c.contains([',', '"', '\n']) {
+            format!("\"{}\"", c.replace('"', "\"\""))
+        } else {
+            c.clone()
+        }
+    };
+    let mut out = String::new();
+    for line in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        out.push_str(&line.iter().map(cell).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// A plain-text table with columns padded to their widest cell (the first
+/// column left-aligned, the others right-aligned).
+pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(String::len).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < width.len() {
+                width[i] = width[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let w = width.get(i).copied().unwrap_or(0);
+            if i == 0 {
+                s.push_str(&format!("{c:<w$}"));
+            } else {
+                s.push_str(&format!("  {c:>w$}"));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header);
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// A relative error `|x - base| / |base|` (0 when both are 0, infinite
+/// when only the base is 0).
+pub fn rel_error(x: f64, base: f64) -> f64 {
+    if x == base {
+        0.0
+    } else if base == 0.0 {
+        f64::INFINITY
+    } else {
+        ((x - base) / base).abs()
+    }
+}
+
+/// A ratio as a percentage with a sensible number of digits.
+pub fn percent(x: f64) -> String {
+    if x.is_infinite() {
+        "inf".into()
+    } else if x == 0.0 {
+        "0".into()
+    } else {
+        format!("{:.3}%", 100.0 * x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_cells_with_commas() {
+        let h = vec!["a".to_owned(), "b".to_owned()];
+        let rows = vec![vec!["1".to_owned(), "x,y".to_owned()]];
+        assert_eq!(csv(&h, &rows), "a,b\n1,\"x,y\"\n");
+    }
+
+    #[test]
+    fn relative_errors() {
+        assert_eq!(rel_error(0.0, 0.0), 0.0);
+        assert_eq!(rel_error(110.0, 100.0), 0.1);
+        assert!(rel_error(1.0, 0.0).is_infinite());
+        assert_eq!(percent(0.1), "10.000%");
+    }
+
+    #[test]
+    fn table_pads_columns() {
+        let h = vec!["name".to_owned(), "n".to_owned()];
+        let rows = vec![vec!["x".to_owned(), "100".to_owned()]];
+        assert_eq!(table(&h, &rows), "name    n\nx     100\n");
+    }
+}

@@ -1,0 +1,152 @@
+//! The shipped machine configs, and config errors a user can act on.
+
+use smpsim::machine::config::MachineConfig;
+use smpsim::machine::{Machine, RunOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn config_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("configs/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Contexts up to this many run `hello`; larger machines are only built.
+const RUN_UP_TO: u32 = 16;
+
+#[test]
+fn every_config_loads_builds_and_small_ones_run_hello() {
+    let files = config_files();
+    assert!(files.len() >= 6, "{files:?}");
+    let hello = smpsim_workloads::find("hello").expect("built in");
+    for f in &files {
+        let cfg = MachineConfig::load(f).unwrap_or_else(|e| panic!("{e}"));
+        let m = Machine::build(&cfg, hello, &RunOptions::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        if cfg.contexts() > RUN_UP_TO {
+            continue;
+        }
+        let r = m.run();
+        assert!(r.success, "{}: {} {:?}", f.display(), r.stop, r.error);
+        assert_eq!(r.vcpus_per_domain, cfg.contexts(), "{}", f.display());
+        assert!(
+            r.console.iter().any(|l| l.contains("PASS hello")),
+            "{}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn default_toml_is_the_built_in_default() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/default.toml");
+    let cfg = MachineConfig::load(&f).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg, MachineConfig::default());
+}
+
+#[test]
+fn shipped_configs_have_the_promised_shapes() {
+    let load = |n: &str| {
+        let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join(n);
+        MachineConfig::load(&f).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let server = load("server-16-mesh.toml");
+    assert_eq!((server.cores, server.dram.channels), (16, 4));
+    assert_eq!(
+        (server.interconnect.mesh.cols, server.interconnect.mesh.rows),
+        (4, 4)
+    );
+    assert_eq!(
+        server.interconnect.topology,
+        smpsim_uncore::interconnect::TopologyKind::Mesh
+    );
+    let smt = load("smt-8x2.toml");
+    assert_eq!((smt.cores, smt.smt, smt.contexts()), (8, 2, 16));
+    assert_eq!(load("desktop-4.toml").cores, 4);
+    assert_eq!(load("manycore-64.toml").cores, 64);
+    assert_eq!(load("manycore-256.toml").cores, 256);
+}
+
+/// Parses `text` as if read from `bad.toml`, expecting an error; returns
+/// its one-line message.
+fn error_of(text: &str) -> String {
+    let e = MachineConfig::parse(Path::new("bad.toml"), text)
+        .expect_err("the config is rejected")
+        .to_string();
+    assert!(!e.contains('\n'), "one line: {e}");
+    e
+}
+
+#[test]
+fn a_typoed_key_names_file_line_key_and_allowed_keys() {
+    let e = error_of("cores = 4\n[hierarchy.l1d]\nsetz = 64\n");
+    assert!(
+        e.starts_with("bad.toml:3: key `hierarchy.l1d.setz`:"),
+        "{e}"
+    );
+    assert!(e.contains("unknown field `setz`"), "{e}");
+    assert!(e.contains("expected one of `sets`, `ways`"), "{e}");
+}
+
+#[test]
+fn a_negative_size_names_file_line_and_key() {
+    let e = error_of("cores = 4\nmemory_mib = -5\n");
+    assert!(e.starts_with("bad.toml:2: key `memory_mib`:"), "{e}");
+    assert!(e.contains("-5"), "{e}");
+    let e = error_of("[hierarchy.l1d]\nsets = -64\n");
+    assert!(
+        e.starts_with("bad.toml:2: key `hierarchy.l1d.sets`:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_set_count_that_is_not_a_power_of_two_is_rejected() {
+    let e = error_of("cores = 4\n[hierarchy.l2]\nways = 8\nsets = 1000\n");
+    assert!(e.starts_with("bad.toml:4: key `hierarchy.l2.sets`:"), "{e}");
+    assert!(e.contains("1000") && e.contains("power of two"), "{e}");
+}
+
+fn stderr_of(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_smpsim"))
+        .args(args)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "{args:?} must fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_quantum_of_zero_is_rejected_on_the_command_line() {
+    let e = stderr_of(&["run", "--quantum", "0"]);
+    assert_eq!(
+        e.trim_end(),
+        "smpsim: --quantum 0: the quantum must be at least 1 cycle"
+    );
+    let e = stderr_of(&["sweep", "quantum", "-w", "hello", "--values", "0,10"]);
+    assert_eq!(
+        e.trim_end(),
+        "smpsim: --values: a quantum of 0 is not allowed; each must be at least 1 cycle"
+    );
+}
+
+#[test]
+fn quantum_zero_in_a_file_means_the_lookahead() {
+    let cfg = MachineConfig {
+        cores: 1,
+        ..MachineConfig::parse(Path::new("q.toml"), "quantum = 0\n").expect("allowed")
+    };
+    let hello = smpsim_workloads::find("hello").expect("built in");
+    let r = Machine::build(&cfg, hello, &RunOptions::default())
+        .expect("builds")
+        .run();
+    assert!(r.lookahead > 0);
+    assert_eq!(r.quantum, r.lookahead);
+}

@@ -43,7 +43,11 @@
 //!   model; memory-level ordering beyond the LSQ is the port's business.
 //! - Flags are renamed as one register (a partial flag writer depends on
 //!   nothing older).
-//! - The I-cache is not modelled (fetch always hits).
+//! - Instruction fetch asks the port once per 64-byte line the front end
+//!   enters ([`MemPort::fetch`]; ideal by default, the L1I through
+//!   [`HierarchyPort`]); only the part of its latency beyond
+//!   `icache_hidden` stalls fetch. An instruction crossing a line is
+//!   charged for its first line only.
 //!
 //! # Precise exceptions and exits
 //! An instruction whose oracle step ends in a fault, `hlt` or `syscall`
@@ -61,7 +65,8 @@
 //! `stall.{rob_full,iq_full,lq_full,sq_full,phys_regs}` (cycles dispatch
 //! stopped, first cause), `stall.fetch` (cycles nothing was fetched),
 //! `stall.mshr` (loads refused by the port), `stall.store_buffer`;
-//! `stlf`, `mem_violations`, `squashed_uops`, `wrong_path_uops`; occupancy
+//! `stlf`, `mem_violations`, `squashed_uops`, `wrong_path_uops`,
+//! `icache_stalls`; occupancy
 //! histograms `occ.rob`, `occ.iq`, `occ.lsq` (one sample per cycle).
 //!
 //! # Speed
@@ -211,6 +216,12 @@ struct Context {
     wrong_path: bool,
     fetch_rip: u64,
     fetch_stall_until: u64,
+    /// Line the front end last fetched from (`u64::MAX`: none).
+    fetch_line: u64,
+    /// I-fetch in flight: (port id, line).
+    ifetch_wait: Option<(u32, u64)>,
+    /// Fetch waits for the I-side until this cycle.
+    icache_ready: u64,
     replay: VecDeque<InsnRec>,
     insns: VecDeque<InsnRec>,
     fq: VecDeque<u64>,
@@ -224,6 +235,15 @@ struct Context {
     redirect: Option<u64>,
     asid: AddressSpaceId,
     retired: u64,
+}
+
+impl Context {
+    /// Forgets the front end's I-side state (after a redirect).
+    fn reset_ifetch(&mut self, now: u64) {
+        self.fetch_line = u64::MAX;
+        self.ifetch_wait = None;
+        self.icache_ready = now;
+    }
 }
 
 /// Statistic handles.
@@ -245,6 +265,7 @@ struct Ids {
     violations: CounterId,
     squashed: CounterId,
     wrong_fetched: CounterId,
+    icache_miss: CounterId,
     occ_rob: HistId,
     occ_iq: HistId,
     occ_lsq: HistId,
@@ -324,6 +345,11 @@ fn declare(b: &mut StatsBuilder) -> Ids {
         ),
         c("ooo.squashed_uops", "uops squashed", "uops"),
         c("ooo.wrong_path_uops", "wrong-path uops fetched", "uops"),
+        c(
+            "ooo.icache_stalls",
+            "line fetches slower than the fetch pipeline hides",
+            "events",
+        ),
     );
     Ids {
         cycles: ids.0,
@@ -342,6 +368,7 @@ fn declare(b: &mut StatsBuilder) -> Ids {
         violations: misc.1,
         squashed: misc.2,
         wrong_fetched: misc.3,
+        icache_miss: misc.4,
         occ_rob: b.histogram(
             "ooo.occ.rob",
             "ROB occupancy per cycle (all contexts)",
@@ -409,6 +436,9 @@ impl OooCore {
                 wrong_path: false,
                 fetch_rip: 0,
                 fetch_stall_until: 0,
+                fetch_line: u64::MAX,
+                ifetch_wait: None,
+                icache_ready: 0,
                 replay: VecDeque::new(),
                 insns: VecDeque::new(),
                 fq: VecDeque::new(),
@@ -505,6 +535,7 @@ impl OooCore {
         x.wrong_path = false;
         x.redirect = None;
         x.fetch_stall_until = now;
+        x.reset_ifetch(now);
     }
 
     /// Asks context `c` to stop at the next instruction boundary: no new
@@ -554,7 +585,7 @@ impl OooCore {
         self.commit(port);
         self.issue(port);
         self.dispatch();
-        self.fetch(mem);
+        self.fetch(mem, port);
         self.record_occupancy();
         self.stats.inc(self.ids.cycles);
         self.now += 1;

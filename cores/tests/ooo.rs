@@ -8,7 +8,7 @@
 //! 200 cycles, 10 MSHRs).
 
 use iced_x86::code_asm::*;
-use smpsim_cores::ooo::{FixedMem, FixedMemConfig, OooConfig, OooCore};
+use smpsim_cores::ooo::{FixedMem, FixedMemConfig, MemPort, OooConfig, OooCore, PortAccess};
 use smpsim_cores::{ArchState, CpuidModel, Exit, FlatMemory, FuncCore, GuestMemory};
 
 const CODE: u64 = 0x40_0000;
@@ -359,6 +359,72 @@ fn ooo_eight_contexts_static_partition() {
         "8 contexts {:.2} vs 1 {:.2}",
         core.ipc(),
         one.ipc()
+    );
+}
+
+/// A port whose I-side misses (`latency` cycles) on the first fetch of
+/// each line; the data side is a [`FixedMem`].
+struct ColdICache {
+    data: FixedMem,
+    seen: std::collections::BTreeSet<u64>,
+    latency: u64,
+}
+
+impl MemPort for ColdICache {
+    fn load(&mut self, now: u64, ctx: usize, addr: u64, size: u8) -> PortAccess {
+        self.data.load(now, ctx, addr, size)
+    }
+    fn store(&mut self, now: u64, ctx: usize, addr: u64, size: u8, value: u64) -> bool {
+        self.data.store(now, ctx, addr, size, value)
+    }
+    fn take_completions(&mut self, out: &mut Vec<(u32, u64)>) {
+        self.data.take_completions(out)
+    }
+    fn fetch(&mut self, now: u64, _ctx: usize, addr: u64) -> PortAccess {
+        let lat = if self.seen.insert(addr / 64) {
+            self.latency
+        } else {
+            0
+        };
+        PortAccess::Done { ready: now + lat }
+    }
+}
+
+/// Straight-line code of 400 four-byte adds and hlt (26 lines): with a cold
+/// I-cache of 100 cycles, each new line stalls fetch 100 − 4 (hidden)
+/// cycles, so the run is 26 × 96 = 2496 cycles longer (tolerance ±5%:
+/// lines also overlap with back-end drain at the end).
+#[test]
+fn ooo_icache_misses_stall_fetch() {
+    let code = assemble((|| {
+        let mut a = CodeAssembler::new(64)?;
+        for i in 0..400 {
+            a.add([r8, r9, r10, r11][i % 4], 1)?;
+        }
+        a.hlt()?;
+        Ok(a)
+    })());
+    assert_eq!(code.len(), 1601);
+    let run = |latency| {
+        let mut mem = memory(&[(CODE, code.clone())]);
+        let mut core = OooCore::new(OooConfig::default()).expect("valid");
+        start(&mut core, 0, CODE);
+        let mut port = ColdICache {
+            data: FixedMem::new(FixedMemConfig::default()),
+            seen: Default::default(),
+            latency,
+        };
+        core.run_until_stopped(&mut mem, &mut port, 1_000_000);
+        assert_eq!(core.take_exit(0), Some(Exit::Halt));
+        (cycles(&core), counter(&core, "ooo.icache_stalls"))
+    };
+    let (warm, s0) = run(0);
+    let (cold, s1) = run(100);
+    assert_eq!((s0, s1), (0, 26), "26 lines hold 1601 bytes");
+    let extra = (cold - warm) as f64;
+    assert!(
+        (26.0 * 96.0 * 0.95..=26.0 * 96.0 * 1.05).contains(&extra),
+        "extra {extra}"
     );
 }
 

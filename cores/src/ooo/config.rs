@@ -120,6 +120,10 @@ pub struct OooConfig {
     /// Fetch bubble when a taken direct branch misses in the BTB (its
     /// target comes from decode).
     pub btb_miss_bubble: u64,
+    /// Cycles of an instruction fetch that the fetch pipeline hides: a
+    /// line whose fetch is ready within this many cycles does not stall
+    /// fetch (an L1I hit); a slower one stalls for the rest.
+    pub icache_hidden: u64,
     /// Uops renamed and dispatched per cycle (all contexts).
     pub dispatch_width: usize,
     /// Uops issued per cycle.
@@ -160,6 +164,7 @@ impl Default for OooConfig {
             frontend_depth: 5,
             redirect_penalty: 2,
             btb_miss_bubble: 2,
+            icache_hidden: 4,
             dispatch_width: 4,
             issue_width: 4,
             commit_width: 4,

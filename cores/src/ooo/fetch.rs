@@ -2,7 +2,7 @@
 //! uop creation.
 
 use super::uopinfo::{self, Class};
-use super::{BrKind, Context, InsnRec, MemRec, OooCore, Slot, MAX_MEM};
+use super::{BrKind, Context, InsnRec, MemPort, MemRec, OooCore, PortAccess, Slot, MAX_MEM};
 use crate::func::Exit;
 use crate::mem::{GuestMemory, PageFault, PAGE_SIZE};
 use crate::translate::translate_block;
@@ -178,6 +178,50 @@ impl OooCore {
         Some(self.oracle_step(c, mem))
     }
 
+    /// RIP of the next instruction `next_insn` would return, if any.
+    fn peek_rip(&self, c: usize) -> Option<u64> {
+        let x = &self.ctxs[c];
+        if x.wrong_path {
+            return Some(x.fetch_rip);
+        }
+        if let Some(r) = x.replay.front() {
+            return Some(r.rip);
+        }
+        (!(x.oracle_blocked || x.stop_req)).then_some(x.state.rip)
+    }
+
+    /// Whether the line holding `rip` is fetched (else starts its fetch).
+    fn icache_ok(&mut self, c: usize, rip: u64, port: &mut dyn MemPort) -> bool {
+        let now = self.now;
+        let hidden = self.cfg.icache_hidden;
+        let x = &mut self.ctxs[c];
+        let line = rip / 64;
+        if line == x.fetch_line {
+            return true;
+        }
+        if x.ifetch_wait.is_some() {
+            return false;
+        }
+        match port.fetch(now, c, rip) {
+            PortAccess::Done { ready } => {
+                x.fetch_line = line;
+                if ready > now + hidden {
+                    x.icache_ready = ready - hidden;
+                    self.stats.inc(self.ids.icache_miss);
+                    return false;
+                }
+                true
+            }
+            PortAccess::Pending(id) => {
+                x.ifetch_wait = Some((id, line));
+                x.icache_ready = u64::MAX;
+                self.stats.inc(self.ids.icache_miss);
+                false
+            }
+            PortAccess::Stall => false,
+        }
+    }
+
     /// Predicts the next RIP of `r` (updating speculative predictor state).
     fn predict(&mut self, c: usize, r: &mut InsnRec, len: u8, target: Option<u64>) -> u64 {
         let now = self.now;
@@ -231,6 +275,7 @@ impl OooCore {
                 let x = &self.ctxs[c];
                 x.running
                     && x.fetch_stall_until <= self.now
+                    && x.icache_ready <= self.now
                     && x.fq.len() < self.cfg.fetch_buffer
                     && (x.wrong_path || !x.replay.is_empty() || !(x.oracle_blocked || x.stop_req))
             })
@@ -238,7 +283,7 @@ impl OooCore {
     }
 
     /// The fetch stage.
-    pub(super) fn fetch(&mut self, mem: &mut dyn GuestMemory) {
+    pub(super) fn fetch(&mut self, mem: &mut dyn GuestMemory, port: &mut dyn MemPort) {
         self.check_stops();
         let Some(c) = self.pick_context() else {
             if self.ctxs.iter().any(|x| x.running) {
@@ -248,6 +293,10 @@ impl OooCore {
         };
         let mut fetched = 0;
         while fetched < self.cfg.fetch_width && self.ctxs[c].fq.len() < self.cfg.fetch_buffer {
+            match self.peek_rip(c) {
+                Some(rip) if self.icache_ok(c, rip, port) => {}
+                _ => break,
+            }
             let Some(mut r) = self.next_insn(c, mem) else {
                 break;
             };

@@ -53,7 +53,18 @@ impl OooCore {
         let mut done = std::mem::take(&mut self.completions);
         done.clear();
         port.take_completions(&mut done);
+        let hidden = self.cfg.icache_hidden;
         for &(id, ready) in &done {
+            if let Some(x) = self
+                .ctxs
+                .iter_mut()
+                .find(|x| x.ifetch_wait.is_some_and(|w| w.0 == id))
+            {
+                let (_, line) = x.ifetch_wait.take().expect("found by id");
+                x.fetch_line = line;
+                x.icache_ready = ready.saturating_sub(hidden).max(self.now);
+                continue;
+            }
             if let Some(p) = self.waiting.iter().position(|w| w.0 == id) {
                 let (_, seq) = self.waiting.swap_remove(p);
                 let now = self.now;
@@ -99,6 +110,7 @@ impl OooCore {
             x.redirect = None;
             x.wrong_path = false;
             x.fetch_stall_until = now + pen;
+            x.reset_ifetch(now);
             self.stats.inc(self.ids.mispredict[mispredict_index(kind)]);
         }
     }
@@ -489,6 +501,7 @@ impl OooCore {
         {
             x.redirect = None;
         }
+        x.reset_ifetch(self.now);
         if replay {
             x.wrong_path = x.redirect.is_some();
             if x.fetch_stall_until == u64::MAX {

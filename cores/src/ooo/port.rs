@@ -37,6 +37,12 @@ pub trait MemPort {
     fn store(&mut self, now: u64, ctx: usize, addr: u64, size: u8, value: u64) -> bool;
     /// Appends `(id, ready cycle)` of loads that completed since the last call.
     fn take_completions(&mut self, out: &mut Vec<(u32, u64)>);
+    /// An instruction fetch from the line holding `addr` (called once per
+    /// line the front end moves into). The default is an ideal I-cache.
+    fn fetch(&mut self, now: u64, ctx: usize, addr: u64) -> PortAccess {
+        let _ = (ctx, addr);
+        PortAccess::Done { ready: now }
+    }
 }
 
 /// Parameters of [`FixedMem`].
@@ -195,6 +201,17 @@ impl<F: FnMut(u64) -> Option<u64>> MemPort for HierarchyPort<'_, F> {
                 u128::from(value),
             )
             .is_ok()
+    }
+
+    fn fetch(&mut self, now: u64, _ctx: usize, addr: u64) -> PortAccess {
+        let Some(ma) = (self.translate)(addr) else {
+            return PortAccess::Done { ready: now };
+        };
+        match self.hier.fetch(Cycle(now), MachineAddr(ma), 1) {
+            Access::Done { ready, .. } => PortAccess::Done { ready: ready.0 },
+            Access::Pending(id) => PortAccess::Pending(id.0),
+            Access::Stall => PortAccess::Stall,
+        }
     }
 
     fn take_completions(&mut self, out: &mut Vec<(u32, u64)>) {

@@ -411,6 +411,8 @@ pub struct OooCore {
     ids: Ids,
     completions: Vec<(u32, u64)>,
     uops_tmp: Vec<crate::uop::Uop>,
+    /// Latency override per op (`u64::MAX`: the class latency).
+    op_lat: Vec<u64>,
 }
 
 impl OooCore {
@@ -454,6 +456,14 @@ impl OooCore {
                 retired: 0,
             })
             .collect();
+        let mut op_lat = vec![u64::MAX; uopinfo::ALL_OPS.len()];
+        for (name, &lat) in &cfg.latency.per_op {
+            let op = uopinfo::ALL_OPS
+                .iter()
+                .find(|&&o| uopinfo::op_name(o) == *name)
+                .ok_or_else(|| ConfigError(format!("latency.per_op: no uop named `{name}`")))?;
+            op_lat[*op as usize] = lat;
+        }
         let mut b = StatsBuilder::new();
         let ids = declare(&mut b);
         Ok(Self {
@@ -475,6 +485,7 @@ impl OooCore {
             ids,
             completions: Vec::new(),
             uops_tmp: Vec::new(),
+            op_lat,
         })
     }
 

@@ -494,6 +494,29 @@ fn ubench_alu_chain_ipc_is_one_over_latency() {
     );
 }
 
+/// The same chain with the per-opcode table setting imul to 5 cycles:
+/// 150 cycles per iteration (3%); an unknown op name is a config error.
+#[test]
+fn per_opcode_latency_table_applies() {
+    let iters = 300;
+    let code = looped(iters, |a| {
+        for _ in 0..30 {
+            a.imul_2(rax, rax)?;
+        }
+        Ok(())
+    });
+    let mut cfg = OooConfig::default();
+    cfg.latency.per_op.insert("imul".into(), 5);
+    let (core, _) = run1(cfg.clone(), code, |_| {});
+    let per_iter = cycles(&core) as f64 / iters as f64;
+    assert!(
+        (150.0..=154.5).contains(&per_iter),
+        "{per_iter:.2} cycles/iteration"
+    );
+    cfg.latency.per_op.insert("fmul".into(), 5);
+    assert!(OooCore::new(cfg).is_err());
+}
+
 /// Loop over bytes: load, test, jz over an add. `data` fills the array.
 fn branchy(n: u64) -> Vec<u8> {
     looped(n, |a| {

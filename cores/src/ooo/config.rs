@@ -1,6 +1,7 @@
 //! Configuration of the out-of-order core (serde, with PTLsim-like defaults).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Functional-unit counts (uops of a class issued per cycle).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,8 +49,12 @@ pub struct LatencyConfig {
     pub forward: u64,
     /// A wrong-path load (never sent to memory; see the module docs).
     pub wrong_path_load: u64,
-    /// Microcoded ops: cpuid, rdtsc, popf, string iterations' non-memory part.
+    /// Microcoded ops: cpuid, rdtsc, popf, hlt, syscall.
     pub complex: u64,
+    /// Per-opcode overrides by uop name ([`super::uopinfo::op_name`]:
+    /// `imul`, `div`, `popcnt`…), replacing the class latency (for a
+    /// divider op also its busy time). Loads are timed by memory instead.
+    pub per_op: BTreeMap<String, u64>,
 }
 
 impl Default for LatencyConfig {
@@ -63,6 +68,7 @@ impl Default for LatencyConfig {
             forward: 2,
             wrong_path_load: 4,
             complex: 10,
+            per_op: BTreeMap::new(),
         }
     }
 }

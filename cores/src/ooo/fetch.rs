@@ -387,7 +387,9 @@ impl OooCore {
                     }
                 }
             }
+            let over = self.op_lat[u.op as usize];
             let latency = match class {
+                _ if over != u64::MAX => over,
                 Class::None => 0,
                 Class::Alu => lat.alu,
                 Class::Branch => lat.branch,

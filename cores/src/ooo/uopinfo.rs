@@ -44,6 +44,85 @@ fn real(r: u8) -> bool {
     r != ZERO && r != IMM && r != SINK && r != NONE_REG
 }
 
+/// Every uop operation (for per-opcode configuration by name).
+pub const ALL_OPS: [Op; 69] = [
+    Op::Nop,
+    Op::Snap,
+    Op::MovI,
+    Op::Mov,
+    Op::Zext,
+    Op::Sext,
+    Op::GetHi,
+    Op::PutHi,
+    Op::Ld,
+    Op::St,
+    Op::ProbeW,
+    Op::Lea,
+    Op::Add,
+    Op::Adc,
+    Op::Sub,
+    Op::Sbb,
+    Op::And,
+    Op::Or,
+    Op::Xor,
+    Op::Inc,
+    Op::Dec,
+    Op::Neg,
+    Op::Not,
+    Op::Shl,
+    Op::Shr,
+    Op::Sar,
+    Op::Rol,
+    Op::Ror,
+    Op::Rcl,
+    Op::Rcr,
+    Op::Shld,
+    Op::Shrd,
+    Op::Mul,
+    Op::ImulW,
+    Op::Imul,
+    Op::Div,
+    Op::Idiv,
+    Op::Bt,
+    Op::Bts,
+    Op::Btr,
+    Op::Btc,
+    Op::BtAddr,
+    Op::Bsf,
+    Op::Bsr,
+    Op::Lzcnt,
+    Op::Tzcnt,
+    Op::Popcnt,
+    Op::Bswap,
+    Op::Setcc,
+    Op::Cmov,
+    Op::CondMov,
+    Op::Popf,
+    Op::Sahf,
+    Op::FlagOp,
+    Op::Str,
+    Op::Cpuid,
+    Op::Rdtsc,
+    Op::Rdtscp,
+    Op::Fence,
+    Op::Pause,
+    Op::Jmp,
+    Op::Jcc,
+    Op::JmpR,
+    Op::Jnz,
+    Op::Jz,
+    Op::Hlt,
+    Op::Syscall,
+    Op::Raise,
+    Op::Chk,
+];
+
+/// The configuration name of an op: its variant name in lower case
+/// (`add`, `imul`, `ld`, `jcc`…).
+pub fn op_name(op: Op) -> String {
+    format!("{op:?}").to_lowercase()
+}
+
 /// Class of a uop.
 pub fn class(u: &Uop) -> Class {
     match u.op {
@@ -170,6 +249,15 @@ pub fn str_rw(u: &Uop) -> (u8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn op_table_is_complete_and_ordered() {
+        for (i, op) in ALL_OPS.iter().enumerate() {
+            assert_eq!(*op as usize, i, "{op:?}");
+        }
+        assert_eq!(ALL_OPS.last(), Some(&Op::Chk), "Chk is the last variant");
+        assert_eq!(op_name(Op::ImulW), "imulw");
+    }
 
     #[test]
     fn add_reads_sources_and_writes_dst_and_flags() {

@@ -154,8 +154,24 @@ void timer_bind(void);
 #define LAT_LOCK_WAIT 1    /* first acquire attempt -> lock held */
 #define LAT_BARRIER_WAIT 2 /* barrier arrival -> release */
 #define LAT_BATCH 256      /* samples per hypercall (<= SMPSIMOP_MAX_SAMPLES) */
-void lat_record(u32 id, u64 cycles);
+struct lat_buf {
+	u32 id; /* histogram of the buffered samples */
+	u32 n;  /* samples buffered */
+	u64 s[LAT_BATCH];
+};
+void lat_record_slow(u32 id, u64 cycles); /* allocate, switch id, flush */
 void lat_flush(void); /* this VCPU's buffered samples, now */
+
+/* Fast path inline: a few instructions when the batch has room. */
+static inline void lat_record(u32 id, u64 cycles)
+{
+	struct lat_buf *b = this_cpu()->lat;
+	if (b && b->id == id && b->n < LAT_BATCH - 1) {
+		b->s[b->n++] = cycles;
+		return;
+	}
+	lat_record_slow(id, cycles);
+}
 
 /* SMP */
 void smp_barrier(void);          /* all nr_cpus VCPUs */

@@ -1,18 +1,13 @@
 /*
  * Guest-measured latency samples, batched per VCPU and handed to the
  * simulator with the smpsim-specific smpsim_op(RECORD_SAMPLES) hypercall
- * (see rt.h). One hypercall per LAT_BATCH samples keeps the cost to the
+ * (see rt.h). lat_record() (inline in rt.h) only appends while the batch
+ * has room; one hypercall per LAT_BATCH samples keeps the cost to the
  * measured code at a few instructions per sample.
  */
 #include "rt.h"
 
 _Static_assert(LAT_BATCH <= SMPSIMOP_MAX_SAMPLES, "a batch fits one hypercall");
-
-struct lat_buf {
-	u32 id; /* histogram of the buffered samples */
-	u32 n;  /* samples buffered */
-	u64 s[LAT_BATCH];
-};
 
 static volatile int lat_unsupported; /* the hypervisor said -ENOSYS */
 
@@ -30,7 +25,7 @@ static void flush(struct lat_buf *b)
 			   rc);
 }
 
-void lat_record(u32 id, u64 cycles)
+void lat_record_slow(u32 id, u64 cycles)
 {
 	struct cpu *c = this_cpu();
 	struct lat_buf *b = c->lat;

@@ -39,8 +39,11 @@
 //! - Calls and returns are recognised from their uops (a branch with a
 //!   store = call; an indirect branch whose address comes from a load
 //!   through rsp = return).
-//! - Locked instructions and fences are not serialising in the timing
-//!   model; memory-level ordering beyond the LSQ is the port's business.
+//! - Fences (`mfence`, `lfence`, `sfence` alike) issue only as their
+//!   context's oldest uop once [`MemPort::stores_drained`], and younger
+//!   loads wait for them. Locked instructions are not distinguished from
+//!   plain read-modify-writes in the timing model (no lock flag in the
+//!   uop IR); their atomicity is the oracle's.
 //! - Flags are renamed as one register (a partial flag writer depends on
 //!   nothing older).
 //! - Instruction fetch asks the port once per 64-byte line the front end
@@ -230,6 +233,8 @@ struct Context {
     sq: VecDeque<u64>,
     iq_count: usize,
     regs: usize,
+    /// Dispatched fences not yet issued (younger loads wait).
+    fences: Vec<u64>,
     rat: [u64; 32],
     bp: Bpred,
     redirect: Option<u64>,
@@ -449,6 +454,7 @@ impl OooCore {
                 sq: VecDeque::new(),
                 iq_count: 0,
                 regs: 0,
+                fences: Vec::new(),
                 rat: [0; 32],
                 bp: Bpred::new(&cfg.bpred),
                 redirect: None,

@@ -398,6 +398,7 @@ impl OooCore {
                 Class::Load => lat.wrong_path_load,
                 Class::Store => lat.store,
                 Class::Complex => lat.complex,
+                Class::Fence => lat.alu,
             };
             let seq = self.seq;
             self.seq += 1;

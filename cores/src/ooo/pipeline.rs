@@ -230,6 +230,13 @@ impl OooCore {
                     continue;
                 }
             }
+            if s.class == Class::Fence {
+                let c = usize::from(s.ctx);
+                if self.ctxs[c].rob.front() != Some(&seq) || !port.stores_drained(c) {
+                    continue;
+                }
+                self.ctxs[c].fences.retain(|&f| f != seq);
+            }
             let done = match s.class {
                 Class::Load => match self.exec_load(seq, port) {
                     Some(d) => d,
@@ -276,6 +283,9 @@ impl OooCore {
             return Some(now + self.cfg.latency.wrong_path_load);
         }
         let c = usize::from(s.ctx);
+        if self.ctxs[c].fences.iter().any(|&f| f < seq) {
+            return None; // an older fence has not issued
+        }
         for &q in self.ctxs[c].sq.iter().rev() {
             if q >= seq {
                 continue;
@@ -425,6 +435,9 @@ impl OooCore {
             x.sq.push_back(seq);
             self.sq_total += 1;
         }
+        if s.class == Class::Fence {
+            x.fences.push(seq);
+        }
         let in_iq = s.class != Class::None;
         if in_iq {
             x.iq_count += 1;
@@ -502,6 +515,8 @@ impl OooCore {
             x.redirect = None;
         }
         x.reset_ifetch(self.now);
+        x.fences
+            .retain(|&f| self.slab[(f & mask) as usize].seq == f);
         if replay {
             x.wrong_path = x.redirect.is_some();
             if x.fetch_stall_until == u64::MAX {

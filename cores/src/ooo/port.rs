@@ -37,6 +37,12 @@ pub trait MemPort {
     fn store(&mut self, now: u64, ctx: usize, addr: u64, size: u8, value: u64) -> bool;
     /// Appends `(id, ready cycle)` of loads that completed since the last call.
     fn take_completions(&mut self, out: &mut Vec<(u32, u64)>);
+    /// Whether every committed store of `ctx` has left the store buffer
+    /// (fences wait for it). The default has no store buffer.
+    fn stores_drained(&self, ctx: usize) -> bool {
+        let _ = ctx;
+        true
+    }
     /// An instruction fetch from the line holding `addr` (called once per
     /// line the front end moves into). The default is an ideal I-cache.
     fn fetch(&mut self, now: u64, ctx: usize, addr: u64) -> PortAccess {
@@ -201,6 +207,11 @@ impl<F: FnMut(u64) -> Option<u64>> MemPort for HierarchyPort<'_, F> {
                 u128::from(value),
             )
             .is_ok()
+    }
+
+    fn stores_drained(&self, ctx: usize) -> bool {
+        self.hier
+            .store_buffer_empty_in(ContextId(u8::try_from(ctx).expect("at most 8 contexts")))
     }
 
     fn fetch(&mut self, now: u64, _ctx: usize, addr: u64) -> PortAccess {

@@ -26,6 +26,9 @@ pub enum Class {
     Store,
     /// Microcoded op on an ALU with the `complex` latency.
     Complex,
+    /// Memory fence: issues only as the context's oldest uop once its
+    /// committed stores have drained; younger loads wait for it.
+    Fence,
 }
 
 /// Up to 5 sources and 4 destinations, [`NONE_REG`]-padded.
@@ -126,7 +129,8 @@ pub fn op_name(op: Op) -> String {
 /// Class of a uop.
 pub fn class(u: &Uop) -> Class {
     match u.op {
-        Op::Nop | Op::Snap | Op::Fence | Op::Pause => Class::None,
+        Op::Nop | Op::Snap | Op::Pause => Class::None,
+        Op::Fence => Class::Fence,
         Op::Ld => Class::Load,
         Op::St | Op::ProbeW => Class::Store,
         Op::Str => {

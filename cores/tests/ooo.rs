@@ -465,6 +465,37 @@ fn ooo_fence_orders_younger_loads() {
     assert_eq!(plain.state(0).gpr, fenced.state(0).gpr);
 }
 
+/// Self-modifying code: the program rewrites the immediate of an
+/// instruction it then runs (in a loop, so the old translation was used
+/// before); results equal the functional core's.
+#[test]
+fn ooo_self_modifying_code_is_exact() {
+    let code = assemble((|| {
+        let mut a = CodeAssembler::new(64)?;
+        let mut top = a.create_label();
+        a.mov(rcx, 50u64)?;
+        a.xor(edx, edx)?;
+        a.set_label(&mut top)?;
+        a.mov(eax, 1)?; // b8 imm32 at `top`: the imm is rewritten below
+        a.add(rdx, rax)?;
+        a.lea(rbx, ptr(top))?;
+        a.mov(dword_ptr(rbx + 1), ecx)?;
+        a.dec(rcx)?;
+        a.jnz(top)?;
+        a.hlt()?;
+        Ok(a)
+    })());
+    let (want, _, n) = functional(&code);
+    let (core, _) = run1(OooConfig::default(), code, |_| {});
+    assert_eq!(core.state(0), &want);
+    assert_eq!(core.retired(0), n);
+    assert_eq!(
+        want.gpr[2],
+        1 + (2..=50).sum::<u64>(),
+        "each pass adds the last patch"
+    );
+}
+
 /// Same program, same configuration: identical statistics.
 #[test]
 fn ooo_is_deterministic() {

@@ -122,7 +122,12 @@ impl OooCore {
             for m in log[..n].iter().filter(|m| m.write) {
                 let page = m.addr / PAGE_SIZE;
                 if self.cache.code_pages().maybe(page) {
+                    // Self- or cross-modifying code: drop the front end's
+                    // and every context's oracle translations of the page.
                     self.cache.invalidate_page(page);
+                    for x in &mut self.ctxs {
+                        x.func.invalidate_code(m.addr);
+                    }
                 }
             }
         }

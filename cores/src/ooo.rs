@@ -74,9 +74,10 @@
 //!
 //! # Speed
 //! `cargo bench -p smpsim-cores --bench ooo` (one context, the functional
-//! benchmark's loop, IPC 3.21, [`FixedMem`]): 5.2–5.4 simulated MIPS per
-//! host thread (best of 3) on the project's 2-core host with a load
-//! average of ~13 from parallel builds (target ≥ 2).
+//! benchmark's loop, IPC 3.21, [`FixedMem`]): 5.4–7.3 simulated MIPS per
+//! host thread (best of 3, across runs) on the project's 2-core host with
+//! a load average of 6–13 from parallel builds (target ≥ 2); the same loop
+//! on two SMT contexts: 4.8 MIPS (IPC 3.24).
 //!
 //! # Usage
 //! ```

@@ -53,8 +53,9 @@ impl fmt::Debug for Workload {
 }
 
 /// Per-VCPU runtime memory: a 16 KiB stack aligned to its size (so up to
-/// 32 KiB), the owned-ports bitmap and a vcpu_info.
-const RUNTIME_BYTES_PER_VCPU: u64 = 32 * 1024 + 512 + 64 + 64;
+/// 32 KiB), the owned-ports bitmap, a vcpu_info and the `lat_record` batch
+/// (`struct lat_buf`: 8 + 256 × 8 bytes, 64-aligned).
+const RUNTIME_BYTES_PER_VCPU: u64 = 32 * 1024 + 512 + 64 + 64 + 2112;
 /// Room for what the builder places after the image (start_info, xenstore
 /// and console pages, bootstrap page tables and stack, 512 KiB slack).
 const BOOT_AREA_BYTES: u64 = 4 << 20;

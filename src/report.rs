@@ -6,7 +6,8 @@
 //! still read), and producing: every latency histogram — per group, per
 //! partition, and `hypervisor.ipi_latency` — as percentiles (p50, p90, p99,
 //! p99.9, max) in a text table and as CDF plots (from each histogram's
-//! `buckets`); a per-core table of instructions and cache hits and misses;
+//! `buckets`), and the guests' own `hypervisor.guest_latency` histograms
+//! (scope `guest`); a per-core table of instructions and cache hits and misses;
 //! a per-level table of hits, misses and hit rate for every counter pair
 //! `<level>.hits` / `<level>.misses` in every group.
 //!
@@ -33,7 +34,7 @@ pub struct ReportArgs {
 /// One histogram, located.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hist {
-    /// `group:<name>`, a partition name, or `hypervisor`.
+    /// `group:<name>`, a partition name, `hypervisor` or `guest`.
     pub scope: String,
     /// Histogram name.
     pub name: String,
@@ -96,7 +97,7 @@ fn hists_of(scope: &str, section: &Value, out: &mut Vec<Hist>) {
 }
 
 /// Every histogram of a report: groups, then partitions, then the
-/// hypervisor's IPI latency.
+/// hypervisor's IPI latency, then the guest-measured latencies.
 pub fn histograms(j: &Value) -> Vec<Hist> {
     let mut out = Vec::new();
     let stats = &j["stats"];
@@ -116,6 +117,14 @@ pub fn histograms(j: &Value) -> Vec<Hist> {
     }
     if let Some(ipi) = j.pointer("/hypervisor/ipi_latency") {
         out.push(hist("hypervisor", "ipi_latency", ipi));
+    }
+    if let Some(g) = j
+        .pointer("/hypervisor/guest_latency")
+        .and_then(Value::as_object)
+    {
+        for (name, h) in g {
+            out.push(hist("guest", name, h));
+        }
     }
     out
 }
@@ -238,8 +247,8 @@ pub fn core_table(j: &Value) -> String {
 const MAX_PARTITION_SERIES: usize = 8;
 
 /// CDF charts: one SVG per group (a panel per histogram: the group's union
-/// and up to [`MAX_PARTITION_SERIES`] partitions), and one for the
-/// hypervisor. Returns `(file name, svg)`.
+/// and up to [`MAX_PARTITION_SERIES`] partitions), one for the hypervisor
+/// and one for the guest-measured latencies. Returns `(file name, svg)`.
 pub fn cdf_svgs(hs: &[Hist], j: &Value) -> Vec<(String, String)> {
     let group_of = |scope: &str| -> Option<String> {
         j.pointer("/stats/partitions")?
@@ -290,15 +299,24 @@ pub fn cdf_svgs(hs: &[Hist], j: &Value) -> Vec<(String, String)> {
             out.push((format!("cdf-{g}.svg"), plot::render(&charts)));
         }
     }
-    if let Some(ipi) = hs.iter().find(|h| h.scope == "hypervisor" && h.count > 0) {
-        let s = vec![Series {
-            name: "ipi_latency".into(),
-            points: ipi.cdf.clone(),
-        }];
-        out.push((
-            "cdf-hypervisor.svg".into(),
-            plot::render(&[cdf_chart("hypervisor: ipi_latency", &ipi.unit, s)]),
-        ));
+    for (scope, file) in [
+        ("hypervisor", "cdf-hypervisor.svg"),
+        ("guest", "cdf-guest.svg"),
+    ] {
+        let charts: Vec<Chart> = hs
+            .iter()
+            .filter(|h| h.scope == scope && h.count > 0)
+            .map(|h| {
+                let s = vec![Series {
+                    name: h.name.clone(),
+                    points: h.cdf.clone(),
+                }];
+                cdf_chart(&format!("{scope}: {}", h.name), &h.unit, s)
+            })
+            .collect();
+        if !charts.is_empty() {
+            out.push((file.to_owned(), plot::render(&charts)));
+        }
     }
     out
 }

@@ -5,7 +5,8 @@
 //! run with the run at the smallest quantum (the most accurate): host
 //! seconds, simulated MIPS, speedup, and the relative error of the main
 //! figures — total cycles, IPC, and the mean and p99 of every latency
-//! histogram of the core group and of `hypervisor.ipi_latency`.
+//! histogram of the core group, of `hypervisor.ipi_latency` and of the
+//! guest-measured `hypervisor.guest_latency` histograms (`guest.<name>`).
 //!
 //! # Invariants
 //! Rows are in ascending quantum order; the first row is the baseline, so
@@ -69,6 +70,9 @@ pub struct SweepRow {
     pub quantum: u64,
     /// Whether the quantum does not divide the service period.
     pub lax: bool,
+    /// Whether the quantum exceeds the lookahead (messages with a shorter
+    /// latency then wait for the next epoch: not exact either).
+    pub above_lookahead: bool,
     /// Whether the run succeeded.
     pub success: bool,
     /// Host wall-clock seconds.
@@ -82,7 +86,7 @@ pub struct SweepRow {
     /// Instructions retired.
     pub instructions: u64,
     /// The main figures by name (`cycles`, `ipc`, `<histogram>.mean`,
-    /// `<histogram>.p99`).
+    /// `<histogram>.p99`, `ipi_latency.*`, `guest.<name>.*`).
     pub figures: BTreeMap<String, f64>,
     /// Relative error of each figure against the baseline.
     pub errors: BTreeMap<String, f64>,
@@ -127,6 +131,9 @@ pub fn figures(r: &RunReport) -> BTreeMap<String, f64> {
         }
     }
     hist("ipi_latency", &r.hypervisor.ipi_latency);
+    for (name, h) in &r.hypervisor.guest_latency {
+        hist(&format!("guest.{name}"), h);
+    }
     f
 }
 
@@ -210,6 +217,7 @@ fn row(
     SweepRow {
         quantum: r.quantum,
         lax: !service_period(cfg, r.quantum, lookahead).is_multiple_of(r.quantum),
+        above_lookahead: r.quantum > lookahead,
         success: r.success,
         host_seconds: r.host.seconds,
         mips: r.host.mips,
@@ -227,6 +235,7 @@ fn csv_text(res: &SweepResult) -> String {
     let mut header: Vec<String> = [
         "quantum",
         "lax",
+        "above_lookahead",
         "success",
         "host_seconds",
         "mips",
@@ -248,6 +257,7 @@ fn csv_text(res: &SweepResult) -> String {
             let mut v = vec![
                 r.quantum.to_string(),
                 r.lax.to_string(),
+                r.above_lookahead.to_string(),
                 r.success.to_string(),
                 format!("{:.6}", r.host_seconds),
                 format!("{:.4}", r.mips),
@@ -265,11 +275,22 @@ fn csv_text(res: &SweepResult) -> String {
     csv(&header, &rows)
 }
 
+/// `exact` (Q ≤ lookahead and Q divides the service period: equals
+/// lockstep), `lax` (Q does not divide the period) or `Q>L` (Q divides it
+/// but exceeds the lookahead).
+fn mode(r: &SweepRow) -> &'static str {
+    match (r.lax, r.above_lookahead) {
+        (true, _) => "lax",
+        (false, true) => "Q>L",
+        (false, false) => "exact",
+    }
+}
+
 /// The printed table.
 pub fn table_text(res: &SweepResult) -> String {
     let header: Vec<String> = [
         "quantum",
-        "lax",
+        "mode",
         "ok",
         "host s",
         "MIPS",
@@ -290,7 +311,7 @@ pub fn table_text(res: &SweepResult) -> String {
         .map(|r| {
             vec![
                 r.quantum.to_string(),
-                if r.lax { "lax" } else { "exact" }.into(),
+                mode(r).into(),
                 if r.success { "yes" } else { "NO" }.into(),
                 format!("{:.3}", r.host_seconds),
                 format!("{:.2}", r.mips),
@@ -366,7 +387,8 @@ pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
     let table = table_text(&res);
     print!("{table}");
     println!(
-        "lookahead {} cycles; service period {} cycles (quanta that do not divide it are lax)",
+        "lookahead {} cycles; service period {} cycles at the smallest quantum \
+         (exact: Q ≤ lookahead and Q divides the period; lax: Q does not divide it)",
         res.lookahead, res.service_period
     );
     let json = serde_json::to_string_pretty(&res).map_err(|e| e.to_string())? + "\n";

@@ -78,6 +78,7 @@ fn sweep_quantum_writes_csv_json_svg_with_an_exact_baseline() {
     for col in [
         "quantum",
         "lax",
+        "above_lookahead",
         "host_seconds",
         "mips",
         "speedup",
@@ -138,7 +139,7 @@ fn quanta_up_to_the_lookahead_have_zero_error() {
     let q: Vec<u64> = res.rows.iter().map(|r| r.quantum).collect();
     assert_eq!(q, [1, 2, 4, 10]);
     for r in &res.rows[..3] {
-        assert!(!r.lax, "{}", r.quantum);
+        assert!(!r.lax && !r.above_lookahead, "{}", r.quantum);
         assert!(
             r.errors.values().all(|e| *e == 0.0),
             "quantum {} ≤ lookahead must match lockstep: {:?}",
@@ -147,7 +148,7 @@ fn quanta_up_to_the_lookahead_have_zero_error() {
         );
     }
     // 10 does not divide the 64-cycle service period.
-    assert!(res.rows[3].lax);
+    assert!(res.rows[3].lax && res.rows[3].above_lookahead);
     assert_eq!(res.service_period, 64);
 }
 
@@ -254,6 +255,20 @@ fn report_tables_every_histogram_and_plots_cdfs() {
     assert!(l1d.contains(&hits), "{l1d} vs {hits}");
     svg(&dir.join("r/cdf-core.svg"), &["all core", "core0", "core1"]);
     svg(&dir.join("r/cdf-hypervisor.svg"), &["ipi_latency"]);
+    let rtt = &stats["hypervisor"]["guest_latency"]["evtchn_rtt"];
+    assert!(
+        rtt["count"].as_u64().expect("count") > 0,
+        "ping-pong times round trips"
+    );
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("guest") && l.contains("evtchn_rtt"))
+        .unwrap_or_else(|| panic!("no guest row:\n{out}"));
+    assert_eq!(
+        row.split_whitespace().nth(3),
+        Some(rtt["count"].to_string().as_str())
+    );
+    svg(&dir.join("r/cdf-guest.svg"), &["evtchn_rtt"]);
     assert!(read(&dir.join("r/report.txt")).contains("== latency histograms =="));
 }
 
@@ -277,7 +292,11 @@ fn cdfs_end_at_one() {
         .values()
         .map(|g| g["histograms"].as_object().expect("histograms").len())
         .sum();
-    assert_eq!(hs.len(), per_part + per_group + 1);
+    let guest = j["hypervisor"]["guest_latency"]
+        .as_object()
+        .expect("guest latencies")
+        .len();
+    assert_eq!(hs.len(), per_part + per_group + 1 + guest);
     for h in hs.iter().filter(|h| h.count > 0) {
         let last = h.cdf.last().expect("non-empty").1;
         assert!((last - 1.0).abs() < 1e-12, "{} {}: {last}", h.scope, h.name);

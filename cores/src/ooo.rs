@@ -33,7 +33,9 @@
 //! - A memory-order violation (a load issued before an older store to an
 //!   overlapping address executed) squashes the load's instruction and
 //!   everything younger; their oracle results are kept and refetched from a
-//!   replay queue (no re-execution needed).
+//!   replay queue (no re-execution needed). A small per-context
+//!   load-alias predictor (`alias_predictor` entries) then keeps that load
+//!   from issuing ahead of older stores with unknown addresses.
 //! - REP string instructions: one iteration is one instruction; the
 //!   sequencer knows the count (no mispredict at the last iteration).
 //! - Calls and returns are recognised from their uops (a branch with a
@@ -184,6 +186,8 @@ struct Slot {
     ld: (u64, u8),
     st: (u64, u8, u64),
     fwd_from: u64,
+    /// Guest address of the uop's instruction.
+    rip: u64,
     /// Store data: register before rename, producer tag after (0 = none).
     data: u64,
     last: bool,
@@ -204,6 +208,7 @@ const FREE: Slot = Slot {
     ld: (0, 0),
     st: (0, 0, 0),
     fwd_from: 0,
+    rip: 0,
     data: 0,
     last: false,
 };
@@ -236,6 +241,8 @@ struct Context {
     regs: usize,
     /// Dispatched fences not yet issued (younger loads wait).
     fences: Vec<u64>,
+    /// Load-alias predictor: RIPs of loads that violated (direct-mapped).
+    alias: Vec<u64>,
     rat: [u64; 32],
     bp: Bpred,
     redirect: Option<u64>,
@@ -244,6 +251,20 @@ struct Context {
 }
 
 impl Context {
+    /// Whether the load at `rip` is predicted to alias an older store.
+    fn alias_predicted(&self, rip: u64) -> bool {
+        let n = self.alias.len() as u64;
+        n != 0 && self.alias[(rip % n) as usize] == rip
+    }
+
+    /// Remembers that the load at `rip` violated memory order.
+    fn alias_learn(&mut self, rip: u64) {
+        let n = self.alias.len() as u64;
+        if n != 0 {
+            self.alias[(rip % n) as usize] = rip;
+        }
+    }
+
     /// Forgets the front end's I-side state (after a redirect).
     fn reset_ifetch(&mut self, now: u64) {
         self.fetch_line = u64::MAX;
@@ -456,6 +477,7 @@ impl OooCore {
                 iq_count: 0,
                 regs: 0,
                 fences: Vec::new(),
+                alias: vec![u64::MAX; cfg.alias_predictor],
                 rat: [0; 32],
                 bp: Bpred::new(&cfg.bpred),
                 redirect: None,

@@ -153,6 +153,10 @@ pub struct OooConfig {
     /// Issue loads before older stores' addresses are known (replay on a
     /// violation); otherwise wait for them.
     pub mem_dep_speculation: bool,
+    /// Entries of the per-context load-alias predictor: a load whose RIP
+    /// once caused a memory-order violation waits for older store
+    /// addresses from then on (0 = no predictor).
+    pub alias_predictor: usize,
     /// Functional units.
     pub units: UnitsConfig,
     /// Latencies.
@@ -181,6 +185,7 @@ impl Default for OooConfig {
             static_partition: false,
             phys_regs: 256,
             mem_dep_speculation: true,
+            alias_predictor: 64,
             units: UnitsConfig::default(),
             latency: LatencyConfig::default(),
             bpred: BpredConfig::default(),

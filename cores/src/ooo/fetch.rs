@@ -432,6 +432,7 @@ impl OooCore {
                 issued: false,
                 in_iq: false,
                 fetched_at: self.now,
+                rip: r.rip,
                 ld,
                 st,
                 fwd_from: 0,

@@ -202,7 +202,7 @@ impl OooCore {
         ];
         let mut used = [0usize; 5];
         let mut issued = 0;
-        let mut violations: Vec<(usize, u64)> = Vec::new();
+        let mut violations: Vec<(usize, (u64, u64))> = Vec::new();
         let now = self.now;
         for i in 0..self.iq.len() {
             if issued >= self.cfg.issue_width {
@@ -269,8 +269,9 @@ impl OooCore {
             }
             s.in_iq
         });
-        for (c, insn) in violations {
+        for (c, (insn, rip)) in violations {
             self.stats.inc(self.ids.violations);
+            self.ctxs[c].alias_learn(rip);
             self.squash_from(c, insn, true);
         }
     }
@@ -292,7 +293,7 @@ impl OooCore {
             }
             let st = self.slot(q);
             if !st.issued {
-                if self.cfg.mem_dep_speculation {
+                if self.cfg.mem_dep_speculation && !self.ctxs[c].alias_predicted(s.rip) {
                     continue;
                 }
                 return None;
@@ -330,7 +331,7 @@ impl OooCore {
 
     /// The oldest younger load that already read stale data, as an
     /// instruction sequence number.
-    fn check_violation(&self, st_seq: u64) -> Option<u64> {
+    fn check_violation(&self, st_seq: u64) -> Option<(u64, u64)> {
         let st = self.slot(st_seq);
         let c = usize::from(st.ctx);
         self.ctxs[c]
@@ -343,7 +344,7 @@ impl OooCore {
                     && l.fwd_from < st_seq
                     && overlaps(st.st.0, st.st.1, l.ld.0, l.ld.1)
             })
-            .map(|l| l.insn)
+            .map(|l| (l.insn, l.rip))
     }
 
     /// Rename and dispatch.

@@ -722,3 +722,34 @@ fn validate(c: &OooConfig) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_can_move_to_another_host_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<OooCore>();
+    }
+
+    #[test]
+    fn invalid_configs_are_refused() {
+        for contexts in [0, 9] {
+            let cfg = OooConfig {
+                contexts,
+                ..OooConfig::default()
+            };
+            assert!(OooCore::new(cfg).is_err(), "{contexts} contexts");
+        }
+        let cfg = OooConfig {
+            contexts: 8,
+            ..OooConfig::default()
+        };
+        assert!(
+            OooCore::new(cfg).is_err(),
+            "256 registers < 8 × 32 committed"
+        );
+        assert!(OooCore::new(OooConfig::default()).is_ok());
+    }
+}

@@ -106,7 +106,7 @@ mod pipeline;
 pub mod port;
 pub mod uopinfo;
 
-pub use config::{BpredConfig, LatencyConfig, OooConfig, UnitsConfig};
+pub use config::{BpredConfig, FetchPolicy, LatencyConfig, OooConfig, UnitsConfig};
 pub use port::{FixedMem, FixedMemConfig, HierarchyPort, MemPort, PortAccess};
 
 use crate::arch::ArchState;

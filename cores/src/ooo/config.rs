@@ -107,13 +107,25 @@ impl Default for BpredConfig {
     }
 }
 
+/// Which context fetches each cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchPolicy {
+    /// Fewest uops in the fetch buffer and issue queue (Tullsen's ICOUNT).
+    Icount,
+    /// Contexts in turn.
+    RoundRobin,
+}
+
 /// The whole core.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OooConfig {
     /// Hardware contexts (SMT threads), 1..=8.
     pub contexts: usize,
-    /// Instructions fetched per cycle (from one context, ICOUNT choice);
+    /// Fetch policy.
+    pub fetch_policy: FetchPolicy,
+    /// Instructions fetched per cycle (from one context);
     /// fetch also stops after a predicted-taken branch.
     pub fetch_width: usize,
     /// Fetch buffer (fetched, not yet dispatched) uops per context.
@@ -169,6 +181,7 @@ impl Default for OooConfig {
     fn default() -> Self {
         Self {
             contexts: 1,
+            fetch_policy: FetchPolicy::Icount,
             fetch_width: 4,
             fetch_buffer: 32,
             frontend_depth: 5,

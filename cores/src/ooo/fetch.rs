@@ -271,20 +271,23 @@ impl OooCore {
         }
     }
 
-    /// Picks the context to fetch from (ICOUNT) or `None`.
+    /// Picks the context to fetch from (per the fetch policy) or `None`.
     fn pick_context(&self) -> Option<usize> {
         let n = self.ctxs.len();
-        (0..n)
-            .map(|k| (self.rr + k) % n)
-            .filter(|&c| {
-                let x = &self.ctxs[c];
-                x.running
-                    && x.fetch_stall_until <= self.now
-                    && x.icache_ready <= self.now
-                    && x.fq.len() < self.cfg.fetch_buffer
-                    && (x.wrong_path || !x.replay.is_empty() || !(x.oracle_blocked || x.stop_req))
-            })
-            .min_by_key(|&c| self.ctxs[c].fq.len() + self.ctxs[c].iq_count)
+        let mut ready = (0..n).map(|k| (self.rr + k) % n).filter(|&c| {
+            let x = &self.ctxs[c];
+            x.running
+                && x.fetch_stall_until <= self.now
+                && x.icache_ready <= self.now
+                && x.fq.len() < self.cfg.fetch_buffer
+                && (x.wrong_path || !x.replay.is_empty() || !(x.oracle_blocked || x.stop_req))
+        });
+        match self.cfg.fetch_policy {
+            super::FetchPolicy::Icount => {
+                ready.min_by_key(|&c| self.ctxs[c].fq.len() + self.ctxs[c].iq_count)
+            }
+            super::FetchPolicy::RoundRobin => ready.next(),
+        }
     }
 
     /// The fetch stage.

@@ -10,9 +10,10 @@
 //! queue, `issue_width` uops, per-class functional-unit counts, the divider
 //! unpipelined) → rename/dispatch (`dispatch_width` uops; a uop needs a ROB
 //! entry of its context, an IQ entry, an LQ/SQ entry, a free physical
-//! register) → fetch (one context per cycle chosen by ICOUNT: fewest uops
-//! in its fetch buffer and issue queue; up to `fetch_width` instructions,
-//! stopping after a predicted-taken branch).
+//! register) → fetch (one context per cycle chosen by the fetch policy,
+//! ICOUNT by default: fewest uops in its fetch buffer and issue queue; up
+//! to `fetch_width` instructions, stopping after a predicted-taken branch).
+//! One unified issue queue serves all functional units (no clusters).
 //!
 //! # Correctness: an execute-at-fetch oracle
 //! Architectural results come from a [`FuncCore`] per context, stepped one
@@ -29,7 +30,14 @@
 //!   have no address.
 //! - The oracle updates guest memory at fetch, so in a multi-core machine
 //!   another core may see a store earlier than this core commits it. Stores
-//!   are still handed to the [`MemPort`] at commit for timing and coherence.
+//!   are still handed to the [`MemPort`] at commit for timing and coherence,
+//!   with the value the oracle wrote. Caution for the machine: through
+//!   [`HierarchyPort`] the hierarchy writes that value into machine memory
+//!   again when the store drains, which can overwrite a newer value another
+//!   core's oracle wrote in between (e.g. a lock released then re-taken).
+//!   A shared-memory machine needs either timing-only stores in the
+//!   hierarchy or an oracle memory that keeps this core's stores private
+//!   until they drain.
 //! - A memory-order violation (a load issued before an older store to an
 //!   overlapping address executed) squashes the load's instruction and
 //!   everything younger; their oracle results are kept and refetched from a

@@ -337,7 +337,18 @@ impl OooCore {
                     self.ctxs[c].fetch_stall_until = u64::MAX; // until redirect
                     return None;
                 }
-                Err(pf) => panic!("oracle executed an undecodable instruction: {pf}"),
+                Err(_) => {
+                    // The oracle ran it from a translation made before its
+                    // page went away (unmapped by someone else since): time
+                    // it as one simple uop.
+                    self.uops_tmp.clear();
+                    self.uops_tmp.push(Uop::new(Op::Nop, 8));
+                    (
+                        u8::try_from(r.next_rip.wrapping_sub(r.rip).min(15)).expect("clamped"),
+                        BrKind::None,
+                        None,
+                    )
+                }
             }
         };
         r.kind = kind;

@@ -254,11 +254,7 @@ impl Machine {
                 })?;
         }
         let lookahead = sys.fabric().links().iter().map(|l| l.2).min().unwrap_or(1);
-        let quantum = if cfg.quantum == 0 {
-            lookahead
-        } else {
-            cfg.quantum
-        };
+        let quantum = cfg.quantum.unwrap_or(lookahead);
         let period = if cfg.xen.service_period == 0 {
             (16 * lookahead).max(quantum)
         } else {
@@ -466,6 +462,7 @@ impl Machine {
             model: self.cfg.model,
             quantum: self.engine.quantum(),
             lookahead: self.engine.lookahead().unwrap_or(0),
+            service_period: self.service.period,
             cycles,
             instructions,
             stop,
@@ -562,6 +559,9 @@ pub struct RunReport {
     pub quantum: u64,
     /// Lookahead of the machine.
     pub lookahead: u64,
+    /// The hypervisor's service period (exact runs match lockstep for
+    /// quanta dividing it).
+    pub service_period: u64,
     /// Simulated cycles.
     pub cycles: u64,
     /// Instructions retired.

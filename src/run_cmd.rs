@@ -64,7 +64,7 @@ pub fn machine_config(args: &RunArgs) -> Result<MachineConfig, String> {
         if q == 0 {
             return Err("--quantum 0: the quantum must be at least 1 cycle".into());
         }
-        cfg.quantum = q;
+        cfg.quantum = Some(q);
     }
     if let Some(m) = args.model {
         cfg.model = m;

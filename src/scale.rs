@@ -207,7 +207,7 @@ pub fn run(a: &ScaleArgs) -> Result<ExitCode, String> {
         if q == 0 {
             return Err("--quantum 0: the quantum must be at least 1 cycle".into());
         }
-        cfg.quantum = q;
+        cfg.quantum = Some(q);
     }
     let opts = RunOptions {
         args: a.args.clone(),

@@ -137,16 +137,6 @@ pub fn figures(r: &RunReport) -> BTreeMap<String, f64> {
     f
 }
 
-/// The service period the machine uses for `cfg` at `quantum` with
-/// lookahead `lookahead` (mirrors [`Machine::build`]).
-pub fn service_period(cfg: &MachineConfig, quantum: u64, lookahead: u64) -> u64 {
-    if cfg.xen.service_period == 0 {
-        (16 * lookahead).max(quantum)
-    } else {
-        cfg.xen.service_period
-    }
-}
-
 /// Runs `workload` on `cfg` at every quantum in `values` (sorted, deduplicated).
 pub fn sweep_quantum(
     cfg: &MachineConfig,
@@ -170,7 +160,7 @@ pub fn sweep_quantum(
     let mut lookahead = 0;
     for &q in &qs {
         let c = MachineConfig {
-            quantum: q,
+            quantum: Some(q),
             ..cfg.clone()
         };
         let m = Machine::build(&c, w, opts).map_err(|e| e.to_string())?;
@@ -181,19 +171,18 @@ pub fn sweep_quantum(
     let base_fig = figures(base);
     let rows = reports
         .iter()
-        .map(|r| row(cfg, r, base, &base_fig, lookahead))
+        .map(|r| row(r, base, &base_fig, lookahead))
         .collect();
     Ok(SweepResult {
         machine: cfg.name.clone(),
         workload: workload.to_owned(),
         lookahead,
-        service_period: service_period(cfg, qs[0], lookahead),
+        service_period: base.service_period,
         rows,
     })
 }
 
 fn row(
-    cfg: &MachineConfig,
     r: &RunReport,
     base: &RunReport,
     base_fig: &BTreeMap<String, f64>,
@@ -216,7 +205,7 @@ fn row(
     });
     SweepRow {
         quantum: r.quantum,
-        lax: !service_period(cfg, r.quantum, lookahead).is_multiple_of(r.quantum),
+        lax: !r.service_period.is_multiple_of(r.quantum),
         above_lookahead: r.quantum > lookahead,
         success: r.success,
         host_seconds: r.host.seconds,

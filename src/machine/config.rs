@@ -90,8 +90,9 @@ pub struct MachineConfig {
     pub frequency_mhz: u64,
     /// Machine memory in MiB.
     pub memory_mib: u64,
-    /// Epoch length in cycles; 0 = the lookahead (the largest exact quantum).
-    pub quantum: u64,
+    /// Epoch length in cycles (≥ 1); leave it out for the lookahead, the
+    /// largest exact quantum.
+    pub quantum: Option<u64>,
     /// Timing model.
     pub model: Model,
     /// Stop after this many cycles (0 = no limit).
@@ -116,7 +117,7 @@ impl Default for MachineConfig {
             smt: 1,
             frequency_mhz: 3000,
             memory_mib: 4096,
-            quantum: 0,
+            quantum: None,
             model: Model::Inorder,
             max_cycles: 0,
             inorder: InorderConfig::default(),
@@ -182,6 +183,13 @@ impl MachineConfig {
         }
         if self.memory_mib == 0 {
             return bad("memory_mib", "0 MiB: must be at least 1".into());
+        }
+        if self.quantum == Some(0) {
+            return bad(
+                "quantum",
+                "0 cycles: the quantum must be at least 1 (leave the key out for the lookahead)"
+                    .into(),
+            );
         }
         if self.inorder.cpi == 0 {
             return bad("inorder.cpi", "0: must be at least 1 cycle".into());

@@ -138,10 +138,21 @@ fn a_quantum_of_zero_is_rejected_on_the_command_line() {
 }
 
 #[test]
-fn quantum_zero_in_a_file_means_the_lookahead() {
+fn a_quantum_of_zero_in_a_file_is_one_clear_error() {
+    let e = MachineConfig::parse(Path::new("q.toml"), "cores = 2\nquantum = 0\n")
+        .expect_err("quantum 0");
+    assert_eq!(
+        e.to_string(),
+        "q.toml:2: key `quantum`: 0 cycles: the quantum must be at least 1 \
+         (leave the key out for the lookahead)"
+    );
+}
+
+#[test]
+fn a_config_without_a_quantum_uses_the_lookahead() {
     let cfg = MachineConfig {
         cores: 1,
-        ..MachineConfig::parse(Path::new("q.toml"), "quantum = 0\n").expect("allowed")
+        ..MachineConfig::parse(Path::new("q.toml"), "cores = 1\n").expect("valid")
     };
     let hello = smpsim_workloads::find("hello").expect("built in");
     let r = Machine::build(&cfg, hello, &RunOptions::default())

@@ -33,7 +33,7 @@ fn stats_outside_host_are_identical_for_any_host_threads() {
 fn exact_quanta_equal_lockstep() {
     for name in ["ipi-pingpong", "spinlock", "ring", "interdomain"] {
         let mut cfg = config(4, Model::Inorder);
-        cfg.quantum = 1;
+        cfg.quantum = Some(1);
         let lockstep = run(&cfg, name, HostThreads::Count(2));
         assert_success(&lockstep, name);
         let l = lockstep.lookahead;
@@ -42,7 +42,7 @@ fn exact_quanta_equal_lockstep() {
             if !l.is_multiple_of(q) {
                 continue;
             }
-            cfg.quantum = q;
+            cfg.quantum = Some(q);
             let r = run(&cfg, name, HostThreads::Count(2));
             let mut a = json_without_host(&lockstep);
             let mut b = json_without_host(&r);
@@ -57,7 +57,7 @@ fn exact_quanta_equal_lockstep() {
 #[test]
 fn lax_quanta_stay_deterministic_and_correct() {
     let mut cfg = config(4, Model::Inorder);
-    cfg.quantum = 1000;
+    cfg.quantum = Some(1000);
     let a = run(&cfg, "spinlock", HostThreads::Count(1));
     let b = run(&cfg, "spinlock", HostThreads::Count(2));
     assert_success(&a, "lax spinlock");

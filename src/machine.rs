@@ -264,6 +264,7 @@ impl Machine {
             mem: Arc::clone(&mem),
             model: cfg.model,
             cpi: cfg.inorder.cpi,
+            latency: cfg.inorder.latency.clone(),
             sb_cap: cfg.hierarchy.store_buffer as usize,
             service_period: period,
             smt: cfg.smt,

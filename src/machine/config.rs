@@ -16,8 +16,9 @@ pub enum Model {
     /// One cycle per instruction; memory accesses still wait for the
     /// coherence protocol to grant their lines, but hit latencies are free.
     Functional,
-    /// One instruction at a time: `inorder.cpi` cycles each, plus the
-    /// load-to-use latency of every load beyond an L1 hit (blocking caches).
+    /// One instruction at a time: it takes the larger of `inorder.cpi` and
+    /// the sum of its uops' latencies (`inorder.latency`, by uop class), and
+    /// cannot finish before its loads deliver (blocking caches).
     Inorder,
 }
 
@@ -37,13 +38,19 @@ impl std::str::FromStr for Model {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InorderConfig {
-    /// Cycles per instruction when nothing stalls it.
+    /// Fewest cycles an instruction takes (issue interval).
     pub cpi: u64,
+    /// Latency of each uop class (shared with the out-of-order model);
+    /// loads are timed by the memory system instead.
+    pub latency: smpsim_cores::ooo::LatencyConfig,
 }
 
 impl Default for InorderConfig {
     fn default() -> Self {
-        InorderConfig { cpi: 1 }
+        InorderConfig {
+            cpi: 1,
+            latency: smpsim_cores::ooo::LatencyConfig::default(),
+        }
     }
 }
 

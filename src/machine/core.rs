@@ -17,12 +17,16 @@
 
 use super::adapter::{Adapter, Blocked, REPLAY};
 use super::config::Model;
-use smpsim_cores::{ArchState, Exit, Fault, FuncCore};
+use smpsim_cores::ooo::uopinfo::{class, op_name, Class};
+use smpsim_cores::ooo::LatencyConfig;
+use smpsim_cores::translate::translate_block;
+use smpsim_cores::{ArchState, Exit, Fault, FuncCore, GuestMemory, PageFault};
 use smpsim_engine::{CounterId, Cycle, EpochCtx, HistId, Partition, Stats, StatsBuilder};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_uncore::{Access, ContextId, MemMsg, PrivateHierarchy, ReqId};
 use smpsim_xen::memory::AddressSpace;
 use smpsim_xen::{DomainId, VcpuId};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Why a context is parked until the hypervisor's next service tick.
@@ -113,6 +117,9 @@ pub struct CorePart {
     next_issue: Cycle,
     model: Model,
     cpi: u64,
+    latency: LatencyConfig,
+    /// Execution cycles of each instruction seen, by (domain, RIP).
+    costs: BTreeMap<(u16, u64), u64>,
     sb_cap: usize,
     service_period: u64,
     ids: Ids,
@@ -135,6 +142,8 @@ pub struct CoreSetup {
     pub model: Model,
     /// Cycles per instruction (inorder).
     pub cpi: u64,
+    /// Uop latencies (inorder).
+    pub latency: LatencyConfig,
     /// Store-buffer entries.
     pub sb_cap: usize,
     /// Hypervisor service period in cycles.
@@ -203,6 +212,8 @@ impl CorePart {
             next_issue: Cycle::ZERO,
             model: setup.model,
             cpi: setup.cpi,
+            latency: setup.latency.clone(),
+            costs: BTreeMap::new(),
             sb_cap: setup.sb_cap,
             service_period: setup.service_period,
             ids,
@@ -382,7 +393,10 @@ impl CorePart {
         }
         let cost = match self.model {
             Model::Functional => Cycle(now.get() + 1),
-            Model::Inorder => (now + self.cpi).max(ready),
+            Model::Inorder => {
+                let exec = self.insn_cost(t, before.rip).max(self.cpi);
+                (now + exec).max(ready)
+            }
         };
         self.hier.stats_mut().add(self.ids.busy_cycles, cost - now);
         self.next_issue = match self.model {
@@ -426,6 +440,31 @@ impl CorePart {
         released
     }
 
+    /// Sum of the uop latencies of the instruction at `rip` (loads count 0:
+    /// the memory system times them), memoized per (domain, RIP).
+    fn insn_cost(&mut self, t: usize, rip: u64) -> u64 {
+        let c = &self.ctxs[t];
+        let key = (c.vcpu.map_or(0, |(d, _)| d.0), rip);
+        if let Some(&cost) = self.costs.get(&key) {
+            return cost;
+        }
+        let mut fetch = CodeBytes {
+            mem: &self.mem,
+            space: &c.space,
+        };
+        let cost = match translate_block(&mut fetch, rip) {
+            Ok(b) => b.insns.first().map_or(self.cpi, |i| {
+                b.uops[usize::from(i.start)..usize::from(i.end)]
+                    .iter()
+                    .map(|u| uop_latency(&self.latency, u))
+                    .sum()
+            }),
+            Err(_) => self.cpi,
+        };
+        self.costs.insert(key, cost);
+        cost
+    }
+
     fn block(&mut self, t: usize, why: Blocked) {
         let now = self.now;
         let c = &mut self.ctxs[t];
@@ -449,6 +488,44 @@ impl CorePart {
                 }
             }
         };
+    }
+}
+
+/// A uop's execution latency in the in-order model.
+fn uop_latency(l: &LatencyConfig, u: &smpsim_cores::uop::Uop) -> u64 {
+    if let Some(&x) = l.per_op.get(&op_name(u.op)) {
+        return x;
+    }
+    match class(u) {
+        Class::Alu => l.alu,
+        Class::Branch => l.branch,
+        Class::Mul => l.mul,
+        Class::Div => l.div,
+        Class::Store => l.store,
+        Class::Complex => l.complex,
+        Class::Load | Class::None | Class::Fence => 0,
+    }
+}
+
+/// Instruction bytes straight from machine memory, for timing lookups.
+struct CodeBytes<'a> {
+    mem: &'a MachineMemory,
+    space: &'a AddressSpace,
+}
+
+impl GuestMemory for CodeBytes<'_> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
+        let fault = PageFault { addr, write: false };
+        for (i, b) in buf.iter_mut().enumerate() {
+            let va = addr + i as u64;
+            let ma = self.space.translate(va).ok_or(fault)?;
+            *b = self.mem.read_u8(MachineAddr(ma)).map_err(|_| fault)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, addr: u64, _: &[u8]) -> Result<(), PageFault> {
+        Err(PageFault { addr, write: true })
     }
 }
 

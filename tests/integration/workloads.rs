@@ -89,7 +89,7 @@ fn a_faulting_guest_crashes_its_domain_with_a_report() {
 }
 
 #[test]
-fn more_cycles_per_instruction_take_longer() {
+fn instruction_and_uop_latencies_reach_the_cycle_count() {
     let mut slow = config(2, Model::Inorder);
     slow.inorder.cpi = 3;
     let a = run(

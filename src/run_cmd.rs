@@ -2,6 +2,7 @@
 
 use smpsim::machine::config::{MachineConfig, Model};
 use smpsim::machine::{Machine, RunOptions, RunReport};
+use smpsim::sweep::common::{load_config, parse_arg, Overrides};
 use smpsim_engine::HostThreads;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,40 +42,15 @@ pub struct RunArgs {
     pub stats: Option<PathBuf>,
 }
 
-fn parse_arg(s: &str) -> Result<(String, u64), String> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| format!("`{s}`: expected name=value"))?;
-    let v = v
-        .parse::<u64>()
-        .map_err(|e| format!("`{s}`: value is not a whole number ({e})"))?;
-    Ok((k.to_owned(), v))
-}
-
 /// Loads the config named by `args` with its command-line overrides.
 pub fn machine_config(args: &RunArgs) -> Result<MachineConfig, String> {
-    let mut cfg = match &args.config {
-        Some(p) => MachineConfig::load(p).map_err(|e| e.to_string())?,
-        None => MachineConfig::default(),
+    let overrides = Overrides {
+        cores: args.cores,
+        model: args.model,
+        quantum: args.quantum,
+        max_cycles: args.max_cycles,
     };
-    if let Some(c) = args.cores {
-        cfg.cores = c;
-    }
-    if let Some(q) = args.quantum {
-        if q == 0 {
-            return Err("--quantum 0: the quantum must be at least 1 cycle".into());
-        }
-        cfg.quantum = Some(q);
-    }
-    if let Some(m) = args.model {
-        cfg.model = m;
-    }
-    if let Some(m) = args.max_cycles {
-        cfg.max_cycles = m;
-    }
-    cfg.validate()
-        .map_err(|(k, m)| format!("command line: key `{k}`: {m}"))?;
-    Ok(cfg)
+    load_config(args.config.as_deref(), overrides)
 }
 
 /// Runs the simulation.

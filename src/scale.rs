@@ -15,7 +15,9 @@
 use crate::machine::config::Model;
 use crate::machine::{Machine, RunOptions};
 use crate::plot::{self, Chart, Series};
-use crate::sweep::common::{create_dir, csv, load_config, parse_arg, table, without_host, write};
+use crate::sweep::common::{
+    create_dir, csv, load_config, parse_arg, table, without_host, write, Overrides,
+};
 use serde::Serialize;
 use smpsim_engine::HostThreads;
 use std::path::PathBuf;
@@ -202,13 +204,13 @@ fn svg(res: &ScaleResult) -> String {
 
 /// Runs the command.
 pub fn run(a: &ScaleArgs) -> Result<ExitCode, String> {
-    let mut cfg = load_config(a.config.as_deref(), a.cores, a.model, a.max_cycles)?;
-    if let Some(q) = a.quantum {
-        if q == 0 {
-            return Err("--quantum 0: the quantum must be at least 1 cycle".into());
-        }
-        cfg.quantum = Some(q);
-    }
+    let overrides = Overrides {
+        cores: a.cores,
+        model: a.model,
+        quantum: a.quantum,
+        max_cycles: a.max_cycles,
+    };
+    let cfg = load_config(a.config.as_deref(), overrides)?;
     let opts = RunOptions {
         args: a.args.clone(),
         ..RunOptions::default()

@@ -21,7 +21,9 @@
 
 pub mod common;
 
-use self::common::{create_dir, csv, load_config, parse_arg, percent, rel_error, table, write};
+use self::common::{
+    create_dir, csv, load_config, parse_arg, percent, rel_error, table, write, Overrides,
+};
 use crate::machine::config::{MachineConfig, Model};
 use crate::machine::{Machine, RunOptions, RunReport};
 use crate::plot::{self, Chart, Series};
@@ -361,7 +363,13 @@ fn svg(res: &SweepResult) -> String {
 
 /// Runs the command.
 pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
-    let cfg = load_config(a.config.as_deref(), a.cores, a.model, a.max_cycles)?;
+    let overrides = Overrides {
+        cores: a.cores,
+        model: a.model,
+        max_cycles: a.max_cycles,
+        ..Overrides::default()
+    };
+    let cfg = load_config(a.config.as_deref(), overrides)?;
     let opts = RunOptions {
         args: a.args.clone(),
         host_threads: a.host_threads,

@@ -5,20 +5,40 @@ use crate::machine::config::{MachineConfig, Model};
 use crate::machine::RunReport;
 use std::path::{Path, PathBuf};
 
+/// Command-line overrides of a machine config.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides {
+    /// `--cores`.
+    pub cores: Option<u32>,
+    /// `--model`.
+    pub model: Option<Model>,
+    /// `--quantum`.
+    pub quantum: Option<u64>,
+    /// `--max-cycles`.
+    pub max_cycles: Option<u64>,
+}
+
 /// Loads `config` (the built-in default machine if `None`), applies the
 /// overrides and validates the result.
-pub fn load_config(
-    config: Option<&Path>,
-    cores: Option<u32>,
-    model: Option<Model>,
-    max_cycles: Option<u64>,
-) -> Result<MachineConfig, String> {
+pub fn load_config(config: Option<&Path>, o: Overrides) -> Result<MachineConfig, String> {
     let mut cfg = match config {
         Some(p) => MachineConfig::load(p).map_err(|e| e.to_string())?,
         None => MachineConfig::default(),
     };
+    let Overrides {
+        cores,
+        model,
+        quantum,
+        max_cycles,
+    } = o;
     if let Some(c) = cores {
         cfg.cores = c;
+    }
+    if let Some(q) = quantum {
+        if q == 0 {
+            return Err("--quantum 0: the quantum must be at least 1 cycle".into());
+        }
+        cfg.quantum = Some(q);
     }
     if let Some(m) = model {
         cfg.model = m;

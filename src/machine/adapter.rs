@@ -55,6 +55,52 @@ pub enum Blocked {
     },
 }
 
+/// Entries of a context's [`Tlb`].
+const TLB_SIZE: usize = 64;
+
+/// A small direct-mapped cache of one context's page-map translations
+/// (the page map is an ordered map; this keeps its lookups off the
+/// per-access path). Cleared whenever the context's page map changes.
+#[derive(Clone, Debug)]
+pub struct Tlb {
+    /// (virtual page number + 1, frame base); 0 = empty.
+    entries: Box<[(u64, u64); TLB_SIZE]>,
+}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Tlb {
+            entries: Box::new([(0, 0); TLB_SIZE]),
+        }
+    }
+}
+
+impl Tlb {
+    /// Forgets every translation.
+    pub fn clear(&mut self) {
+        self.entries.fill((0, 0));
+    }
+
+    /// The machine address of `va` through `space`.
+    pub fn translate(&mut self, space: &AddressSpace, va: u64) -> Option<u64> {
+        let vpn = va / PAGE;
+        let slot = &mut self.entries[(vpn as usize) % TLB_SIZE];
+        if slot.0 == vpn + 1 {
+            return Some(slot.1 + va % PAGE);
+        }
+        let ma = space.translate(va)?;
+        *slot = (vpn + 1, ma - va % PAGE);
+        Some(ma)
+    }
+}
+
+/// Reusable buffers of the adapter (no allocation per instruction).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    loads: Vec<(u64, usize)>,
+    stores: Vec<PendingStore>,
+}
+
 /// A store of one instruction, not yet retired.
 #[derive(Copy, Clone, Debug)]
 struct PendingStore {
@@ -71,6 +117,8 @@ pub struct Adapter<'a> {
     pub mem: &'a MachineMemory,
     /// The VCPU's page map.
     pub space: &'a AddressSpace,
+    /// The context's translation cache.
+    pub tlb: &'a mut Tlb,
     /// Issue cycle of the instruction.
     pub now: Cycle,
     /// The SMT context issuing it (its own store-buffer entries forward).
@@ -83,8 +131,8 @@ pub struct Adapter<'a> {
     pub ready: Cycle,
     /// Set when the instruction must replay.
     pub blocked: Option<Blocked>,
-    loads: Vec<(u64, usize)>,
-    stores: Vec<PendingStore>,
+    loads: &'a mut Vec<(u64, usize)>,
+    stores: &'a mut Vec<PendingStore>,
     sb_used: usize,
 }
 
@@ -114,34 +162,39 @@ fn line_pieces(ma: u64, n: usize) -> usize {
 
 impl<'a> Adapter<'a> {
     /// An adapter for an instruction issuing at `now`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         hier: &'a mut PrivateHierarchy,
         mem: &'a MachineMemory,
-        space: &'a AddressSpace,
+        (space, tlb): (&'a AddressSpace, &'a mut Tlb),
+        scratch: &'a mut Scratch,
         now: Cycle,
         ctx: ContextId,
         sb_free: usize,
         locked: Option<(u64, usize, u128)>,
     ) -> Self {
+        scratch.loads.clear();
+        scratch.stores.clear();
         Adapter {
             hier,
             mem,
             space,
+            tlb,
             now,
             ctx,
             sb_free,
             locked,
             ready: now,
             blocked: None,
-            loads: Vec::new(),
-            stores: Vec::new(),
+            loads: &mut scratch.loads,
+            stores: &mut scratch.stores,
             sb_used: 0,
         }
     }
 
-    fn translate(&self, va: u64, write: bool) -> Result<u64, PageFault> {
-        self.space
-            .translate(va)
+    fn translate(&mut self, va: u64, write: bool) -> Result<u64, PageFault> {
+        self.tlb
+            .translate(self.space, va)
             .ok_or(PageFault { addr: va, write })
     }
 
@@ -178,7 +231,7 @@ impl<'a> Adapter<'a> {
     /// Overlays this instruction's earlier stores on `value` (bytes at `va`).
     fn forward(&self, va: u64, n: usize, value: u64) -> u64 {
         let mut bytes = value.to_le_bytes();
-        for s in &self.stores {
+        for s in self.stores.iter() {
             let sb = s.value.to_le_bytes();
             for (i, b) in bytes.iter_mut().enumerate().take(n) {
                 let a = va + i as u64;
@@ -196,7 +249,7 @@ impl<'a> Adapter<'a> {
     pub fn commit(self) -> Option<u128> {
         let mut locked_new = self.locked.map(|(_, _, old)| old.to_le_bytes());
         let mut wrote_locked = false;
-        for s in &self.stores {
+        for s in self.stores.iter() {
             if let (Some((l, _, _)), true) = (self.locked, self.in_lock(s.va, usize::from(s.size)))
             {
                 let buf = locked_new.as_mut().expect("locked");
@@ -207,7 +260,10 @@ impl<'a> Adapter<'a> {
                 continue;
             }
             for (a, at, len) in page_pieces(s.va, usize::from(s.size)) {
-                let ma = self.space.translate(a).expect("translated at execution");
+                let ma = self
+                    .tlb
+                    .translate(self.space, a)
+                    .expect("translated at execution");
                 let v = u128::from(s.value >> (8 * at));
                 self.hier
                     .store_in(self.now, self.ctx, MachineAddr(ma), len, v)
@@ -282,7 +338,7 @@ impl GuestMemory for Adapter<'_> {
         if !self.in_lock(addr, n) {
             let need: usize = page_pieces(addr, n)
                 .map(|(a, _, len)| {
-                    let ma = self.space.translate(a).expect("checked above");
+                    let ma = self.tlb.translate(self.space, a).expect("checked above");
                     line_pieces(ma, len)
                 })
                 .sum();

@@ -15,7 +15,7 @@
 //! it takes `cpi` cycles or until its loads deliver, whichever is later
 //! (blocking caches); a miss stalls its context until the grant arrives.
 
-use super::adapter::{Adapter, Blocked, REPLAY};
+use super::adapter::{Adapter, Blocked, Scratch, Tlb, REPLAY};
 use super::config::Model;
 use smpsim_cores::ooo::uopinfo::{class, op_name, Class};
 use smpsim_cores::ooo::LatencyConfig;
@@ -80,6 +80,7 @@ pub struct Ctx {
     pub ready: Cycle,
     func: FuncCore,
     space: Arc<AddressSpace>,
+    tlb: Tlb,
     wait: Wait,
     /// A held lock: (VA, size, old value).
     lock: Option<(u64, usize, u128)>,
@@ -120,6 +121,10 @@ pub struct CorePart {
     latency: LatencyConfig,
     /// Execution cycles of each instruction seen, by (domain, RIP).
     costs: BTreeMap<(u16, u64), u64>,
+    /// Direct-mapped cache in front of `costs`: (RIP, domain, cycles).
+    cost_cache: Vec<(u64, u16, u64)>,
+    /// The adapter's reusable buffers.
+    scratch: Scratch,
     sb_cap: usize,
     service_period: u64,
     ids: Ids,
@@ -200,6 +205,7 @@ impl CorePart {
                 ready: Cycle::ZERO,
                 func: FuncCore::new(cpuid(t)),
                 space: Arc::new(AddressSpace::new()),
+                tlb: Tlb::default(),
                 wait: Wait::None,
                 lock: None,
             })
@@ -214,6 +220,8 @@ impl CorePart {
             cpi: setup.cpi,
             latency: setup.latency.clone(),
             costs: BTreeMap::new(),
+            cost_cache: vec![(u64::MAX, 0, 0); COST_CACHE],
+            scratch: Scratch::default(),
             sb_cap: setup.sb_cap,
             service_period: setup.service_period,
             ids,
@@ -238,6 +246,7 @@ impl CorePart {
         c.vcpu = Some(vcpu);
         c.regs = regs;
         c.space = space;
+        c.tlb.clear();
         c.func.flush_translations();
         self.resume(t, at);
     }
@@ -271,6 +280,7 @@ impl CorePart {
     pub fn set_space(&mut self, t: usize, space: Arc<AddressSpace>, va: u64) {
         let c = &mut self.ctxs[t];
         c.space = space;
+        c.tlb.clear();
         c.func.invalidate_code(va);
     }
 
@@ -365,7 +375,8 @@ impl CorePart {
         let mut ad = Adapter::new(
             &mut self.hier,
             &self.mem,
-            &c.space,
+            (&c.space, &mut c.tlb),
+            &mut self.scratch,
             now,
             context(t),
             sb_free,
@@ -445,7 +456,13 @@ impl CorePart {
     fn insn_cost(&mut self, t: usize, rip: u64) -> u64 {
         let c = &self.ctxs[t];
         let key = (c.vcpu.map_or(0, |(d, _)| d.0), rip);
+        let slot = (rip ^ rip >> 12) as usize % COST_CACHE;
+        let (r, d, cost) = self.cost_cache[slot];
+        if r == rip && d == key.0 {
+            return cost;
+        }
         if let Some(&cost) = self.costs.get(&key) {
+            self.cost_cache[slot] = (rip, key.0, cost);
             return cost;
         }
         let mut fetch = CodeBytes {
@@ -462,6 +479,7 @@ impl CorePart {
             Err(_) => self.cpi,
         };
         self.costs.insert(key, cost);
+        self.cost_cache[slot] = (rip, key.0, cost);
         cost
     }
 
@@ -490,6 +508,9 @@ impl CorePart {
         };
     }
 }
+
+/// Entries of the direct-mapped instruction-cost cache.
+const COST_CACHE: usize = 4096;
 
 /// A uop's execution latency in the in-order model.
 fn uop_latency(l: &LatencyConfig, u: &smpsim_cores::uop::Uop) -> u64 {

@@ -361,7 +361,12 @@ impl Cpu {
         let a = self.r[ix(u.a)];
         let s = u.size;
         match u.op {
-            Op::Nop | Op::Fence | Op::Pause => {}
+            Op::Nop | Op::Pause => {}
+            Op::Fence => {
+                if let Err(pf) = mem.fence() {
+                    return Flow::pf(pf);
+                }
+            }
             Op::Snap => {
                 if u.aux == 1 {
                     self.saved[F] = self.r[F];

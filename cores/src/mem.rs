@@ -55,6 +55,14 @@ pub trait GuestMemory {
     fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
         self.write(addr, &value.to_le_bytes()[..usize::from(size)])
     }
+
+    /// A fence (`mfence`; `lfence` and `sfence` are treated as full fences,
+    /// which is conservative). Memory that buffers stores returns an error
+    /// while earlier stores are not yet globally visible; the instruction
+    /// then faults precisely (nothing happened) and may be retried.
+    fn fence(&mut self) -> Result<(), PageFault> {
+        Ok(())
+    }
 }
 
 /// Entries of [`FlatMemory`]'s direct-mapped page-lookup cache.

@@ -45,6 +45,8 @@ pub enum Blocked {
     Stall,
     /// The store buffer has no room: replay when it drains.
     StoreBuffer,
+    /// A fence waits for this context's stores to drain.
+    Drain,
     /// A read-modify-write of `size` bytes at guest-virtual `va` needs
     /// the lock.
     Lock {
@@ -296,6 +298,14 @@ impl GuestMemory for Adapter<'_> {
             self.store(addr + 8 * i as u64, size, u64::from_le_bytes(b))?;
         }
         Ok(())
+    }
+
+    fn fence(&mut self) -> Result<(), PageFault> {
+        if self.hier.store_buffer_empty_in(self.ctx) {
+            Ok(())
+        } else {
+            Err(self.block(Blocked::Drain))
+        }
     }
 
     fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {

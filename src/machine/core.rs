@@ -63,6 +63,8 @@ enum Wait {
     Stall,
     /// Retry when the store buffer drains.
     StoreBuffer,
+    /// A fence: retry once this context's stores have drained.
+    Drain,
     /// Acquiring the lock of a read-modify-write.
     Lock(ReqId, u64, usize),
 }
@@ -352,10 +354,11 @@ impl CorePart {
     fn wake_retries(&mut self, stalls: bool, drained: bool) {
         let sb_room = self.hier.store_buffer_len() < self.sb_cap;
         let now = self.now;
-        for c in &mut self.ctxs {
+        for (t, c) in self.ctxs.iter_mut().enumerate() {
             let go = match c.wait {
                 Wait::Stall => stalls,
                 Wait::StoreBuffer => drained && sb_room,
+                Wait::Drain => drained && self.hier.store_buffer_empty_in(context(t)),
                 _ => false,
             };
             if go {
@@ -490,6 +493,7 @@ impl CorePart {
             Blocked::Wait(id) => Wait::Mem(id, now),
             Blocked::Stall => Wait::Stall,
             Blocked::StoreBuffer => Wait::StoreBuffer,
+            Blocked::Drain => Wait::Drain,
             Blocked::Lock { va, size } => {
                 let ma = c.space.translate(va).expect("translated at execution");
                 match self

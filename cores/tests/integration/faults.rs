@@ -237,3 +237,50 @@ fn translations_are_keyed_by_address_space() {
     assert_eq!(s.gpr[RAX], 2, "space 7 translated its own block");
     assert_eq!(core.stats().cache.translations, 2);
 }
+
+/// Memory whose stores are "not yet visible" until `drained` is set.
+struct Buffered {
+    inner: smpsim_cores::FlatMemory,
+    drained: bool,
+    fences: u32,
+}
+
+impl GuestMemory for Buffered {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), smpsim_cores::PageFault> {
+        self.inner.read(addr, buf)
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), smpsim_cores::PageFault> {
+        self.inner.write(addr, data)
+    }
+    fn fence(&mut self) -> Result<(), smpsim_cores::PageFault> {
+        self.fences += 1;
+        if self.drained {
+            Ok(())
+        } else {
+            Err(smpsim_cores::PageFault {
+                addr: u64::MAX,
+                write: false,
+            })
+        }
+    }
+}
+
+#[test]
+fn a_fence_waits_for_the_memory_and_faults_precisely_meanwhile() {
+    // mov eax, 7 ; mfence ; mov ecx, 9 ; hlt
+    let code = [0xb8, 7, 0, 0, 0, 0x0f, 0xae, 0xf0, 0xb9, 9, 0, 0, 0];
+    let (mut core, mem, mut s) = setup(&code);
+    let mut mem = Buffered {
+        inner: mem,
+        drained: false,
+        fences: 0,
+    };
+    let f = fault(core.run(&mut s, &mut mem, 100));
+    assert_eq!(
+        (f.rip, s.rip, s.gpr[RAX], s.gpr[RCX]),
+        (CODE + 5, CODE + 5, 7, 0)
+    );
+    mem.drained = true;
+    assert_eq!(core.run(&mut s, &mut mem, 100), Exit::Halt);
+    assert_eq!((s.gpr[RCX], mem.fences), (9, 2));
+}

@@ -12,48 +12,26 @@
 //! must be identical to the first; `identical: false` is a simulator bug
 //! and the command then exits non-zero.
 
-use crate::machine::config::Model;
 use crate::machine::{Machine, RunOptions};
 use crate::plot::{self, Chart, Series};
-use crate::sweep::common::{
-    create_dir, csv, load_config, parse_arg, table, without_host, write, Overrides,
-};
+use crate::sweep::common::{create_dir, csv, table, without_host, write, ExperimentArgs};
 use serde::Serialize;
 use smpsim_engine::HostThreads;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `smpsim scale`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ScaleArgs {
-    /// Machine config (TOML); the built-in default machine if absent.
-    #[arg(short = 'c', long = "config")]
-    pub config: Option<PathBuf>,
-    /// Workload name (see `smpsim workloads`).
-    #[arg(short = 'w', long = "workload")]
-    pub workload: String,
+    /// Machine, workload and output options.
+    #[command(flatten)]
+    pub common: ExperimentArgs,
     /// Host-thread counts, comma-separated (numbers or `per-core`); the
     /// first is the baseline.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
     pub host_threads: Vec<HostThreads>,
-    /// Timing model (overrides the config).
-    #[arg(long)]
-    pub model: Option<Model>,
-    /// Cores (overrides the config).
-    #[arg(long)]
-    pub cores: Option<u32>,
     /// Quantum in cycles (overrides the config).
     #[arg(long)]
     pub quantum: Option<u64>,
-    /// Workload argument, `name=value` (repeatable).
-    #[arg(long = "arg", value_parser = parse_arg)]
-    pub args: Vec<(String, u64)>,
-    /// Stop each run after this many cycles.
-    #[arg(long)]
-    pub max_cycles: Option<u64>,
-    /// Output directory (default `./out/scale-<workload>`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
 }
 
 /// One host-thread count's run.
@@ -204,22 +182,13 @@ fn svg(res: &ScaleResult) -> String {
 
 /// Runs the command.
 pub fn run(a: &ScaleArgs) -> Result<ExitCode, String> {
-    let overrides = Overrides {
-        cores: a.cores,
-        model: a.model,
-        quantum: a.quantum,
-        max_cycles: a.max_cycles,
-    };
-    let cfg = load_config(a.config.as_deref(), overrides)?;
+    let cfg = a.common.machine_config(a.quantum)?;
     let opts = RunOptions {
-        args: a.args.clone(),
+        args: a.common.args.clone(),
         ..RunOptions::default()
     };
-    let res = scale(&cfg, &a.workload, &opts, &a.host_threads)?;
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("out/scale-{}", a.workload)));
+    let res = scale(&cfg, &a.common.workload, &opts, &a.host_threads)?;
+    let dir = a.common.out_dir("scale");
     create_dir(&dir)?;
     let header: Vec<String> = HEADER.iter().map(|s| s.to_string()).collect();
     let rows: Vec<Vec<String>> = res.rows.iter().map(cells).collect();

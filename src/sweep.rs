@@ -21,48 +21,27 @@
 
 pub mod common;
 
-use self::common::{
-    create_dir, csv, load_config, parse_arg, percent, rel_error, table, write, Overrides,
-};
-use crate::machine::config::{MachineConfig, Model};
+use self::common::{create_dir, csv, percent, rel_error, table, write, ExperimentArgs};
+use crate::machine::config::MachineConfig;
 use crate::machine::{Machine, RunOptions, RunReport};
 use crate::plot::{self, Chart, Series};
 use serde::Serialize;
 use smpsim_engine::HostThreads;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `smpsim sweep quantum`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct QuantumArgs {
-    /// Machine config (TOML); the built-in default machine if absent.
-    #[arg(short = 'c', long = "config")]
-    pub config: Option<PathBuf>,
-    /// Workload name (see `smpsim workloads`).
-    #[arg(short = 'w', long = "workload")]
-    pub workload: String,
+    /// Machine, workload and output options.
+    #[command(flatten)]
+    pub common: ExperimentArgs,
     /// Quanta to run, comma-separated (cycles, each at least 1).
     #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000,10000")]
     pub values: Vec<u64>,
-    /// Timing model (overrides the config).
-    #[arg(long)]
-    pub model: Option<Model>,
-    /// Cores (overrides the config).
-    #[arg(long)]
-    pub cores: Option<u32>,
     /// Host threads for every run: a number or `per-core`.
     #[arg(long, default_value = "1")]
     pub host_threads: HostThreads,
-    /// Workload argument, `name=value` (repeatable).
-    #[arg(long = "arg", value_parser = parse_arg)]
-    pub args: Vec<(String, u64)>,
-    /// Stop each run after this many cycles.
-    #[arg(long)]
-    pub max_cycles: Option<u64>,
-    /// Output directory (default `./out/sweep-<workload>`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
 }
 
 /// One quantum's run, compared with the baseline.
@@ -363,23 +342,14 @@ fn svg(res: &SweepResult) -> String {
 
 /// Runs the command.
 pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
-    let overrides = Overrides {
-        cores: a.cores,
-        model: a.model,
-        max_cycles: a.max_cycles,
-        ..Overrides::default()
-    };
-    let cfg = load_config(a.config.as_deref(), overrides)?;
+    let cfg = a.common.machine_config(None)?;
     let opts = RunOptions {
-        args: a.args.clone(),
+        args: a.common.args.clone(),
         host_threads: a.host_threads,
         ..RunOptions::default()
     };
-    let res = sweep_quantum(&cfg, &a.workload, &opts, &a.values)?;
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("out/sweep-{}", a.workload)));
+    let res = sweep_quantum(&cfg, &a.common.workload, &opts, &a.values)?;
+    let dir = a.common.out_dir("sweep");
     create_dir(&dir)?;
     let table = table_text(&res);
     print!("{table}");

@@ -5,6 +5,52 @@ use crate::machine::config::{MachineConfig, Model};
 use crate::machine::RunReport;
 use std::path::{Path, PathBuf};
 
+/// The machine and workload options `sweep quantum` and `scale` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExperimentArgs {
+    /// Machine config (TOML); the built-in default machine if absent.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Workload name (see `smpsim workloads`).
+    #[arg(short = 'w', long = "workload")]
+    pub workload: String,
+    /// Timing model (overrides the config).
+    #[arg(long)]
+    pub model: Option<Model>,
+    /// Cores (overrides the config).
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// Workload argument, `name=value` (repeatable).
+    #[arg(long = "arg", value_parser = parse_arg)]
+    pub args: Vec<(String, u64)>,
+    /// Stop each run after this many cycles.
+    #[arg(long)]
+    pub max_cycles: Option<u64>,
+    /// Output directory (default `./out/<experiment>-<workload>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl ExperimentArgs {
+    /// The machine config with these overrides (and `quantum`, if given).
+    pub fn machine_config(&self, quantum: Option<u64>) -> Result<MachineConfig, String> {
+        let overrides = Overrides {
+            cores: self.cores,
+            model: self.model,
+            quantum,
+            max_cycles: self.max_cycles,
+        };
+        load_config(self.config.as_deref(), overrides)
+    }
+
+    /// Where `experiment` writes its files.
+    pub fn out_dir(&self, experiment: &str) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("out/{experiment}-{}", self.workload)))
+    }
+}
+
 /// Command-line overrides of a machine config.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Overrides {

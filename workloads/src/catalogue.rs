@@ -378,6 +378,73 @@ static CATALOGUE: &[Workload] = &[
         data_bytes: |_, _| 0,
         shared_bytes: |a| (128 + ring_bytes(a[2])).div_ceil(4096) * 4096,
     },
+    Workload {
+        name: "ubench-alu-indep",
+        description: "microbenchmark: 8 independent add/xor chains, 32 ALU ops per asm iteration, inside the ROI; checks every chain, reports cycles/iteration and IPC",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[arg("iters", 6000, "loop iterations on VCPU 0 (34 instructions each)")],
+        image: images::IMAGE_UBENCH_ALU_INDEP,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "ubench-alu-chain",
+        description: "microbenchmark: one dependent imul chain (30 per asm iteration) inside the ROI; checks the closed form x0*m^k, reports cycles/imul",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[arg("iters", 5000, "loop iterations on VCPU 0 (30 imuls, 32 instructions each)")],
+        image: images::IMAGE_UBENCH_ALU_CHAIN,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "ubench-branch",
+        description: "microbenchmark: a branch on an xorshift bit (random) or a constant (predictable) inside the ROI; checks the count against C, reports cycles/iteration",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[
+            arg("iters", 16384, "loop iterations on VCPU 0 (13-14 instructions each)"),
+            arg("mode", 0, "0 = unpredictable (random bit), 1 = predictable (always the same way)"),
+        ],
+        image: images::IMAGE_UBENCH_BRANCH,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "ubench-mlp",
+        description: "microbenchmark: one load per cache line that misses to DRAM, independent addresses vs a pointer chase, inside the ROI; checks the sum and the cycle, reports cycles/load",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[
+            arg("nodes", 16384, "loads = cache lines visited (a power of two, 64 bytes each)"),
+            arg("mode", 0, "0 = independent loads (addresses computed), 1 = pointer chase"),
+            arg("evict_kib", 16384, "KiB read after setup to evict the nodes from every cache (default: twice the default L3)"),
+        ],
+        image: images::IMAGE_UBENCH_MLP,
+        data_bytes: |_, a| a[0] * LINE + a[2] * 1024 + 2 * 4096,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "ubench-stlf",
+        description: "microbenchmark: store, reload and add through one stack slot (8 per asm iteration) inside the ROI; checks the final value, reports cycles/step",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[arg("iters", 8192, "loop iterations on VCPU 0 (8 forwarded loads, 26 instructions each)")],
+        image: images::IMAGE_UBENCH_STLF,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "ubench-smt",
+        description: "microbenchmark: a latency-bound imul chain whose total work is split between all VCPUs (compare 1 VCPU with 2 SMT contexts of one core) inside the ROI; checks each VCPU's closed form, reports cycles",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[arg("iters", 16000, "total loop iterations, split evenly (10 imuls, 12 instructions each)")],
+        image: images::IMAGE_UBENCH_SMT,
+        data_bytes: |n, _| n * LINE + LINE,
+        shared_bytes: no_shared,
+    },
 ];
 
 #[cfg(test)]
@@ -385,7 +452,9 @@ mod tests {
     use super::*;
 
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, barrier, false-sharing, \
-                       reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain";
+                       reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain, \
+                       ubench-alu-indep, ubench-alu-chain, ubench-branch, ubench-mlp, ubench-stlf, \
+                       ubench-smt";
 
     #[test]
     fn find_error_lists_every_valid_name() {

@@ -391,3 +391,150 @@ fn latency_samples_reach_the_hypervisor_once_each() {
     let (_, stats) = boot(w, &r);
     assert_eq!(samples(&stats), [0, 0, 3 * 2 * 20], "{stats}");
 }
+
+/// The `mockxen roi:` line: (begin, end) calls of smpsim_op(ROI).
+fn roi_calls(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("mockxen roi: "))
+        .expect("mockxen roi line");
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().expect("number"))
+        .collect();
+    (nums[0], nums[1])
+}
+
+/// Boots workload `name` with `vcpus` VCPUs and `args` (0 = default).
+fn boot_args(name: &str, vcpus: u32, args: &[u64]) -> (String, String) {
+    let mut r = Run::new(vcpus);
+    r.args[..args.len()].copy_from_slice(args);
+    boot(find(name).expect("exists"), &r)
+}
+
+const UBENCHES: [&str; 6] = [
+    "ubench-alu-indep",
+    "ubench-alu-chain",
+    "ubench-branch",
+    "ubench-mlp",
+    "ubench-stlf",
+    "ubench-smt",
+];
+
+#[test]
+fn every_ubench_marks_one_roi_and_prints_one_result_line() {
+    for name in UBENCHES {
+        for vcpus in [1, 3] {
+            let (out, stats) = boot_args(name, vcpus, &[]);
+            assert_eq!(roi_calls(&stats), (1, 1), "{name} on {vcpus}: {stats}");
+            let prefix = format!("{name}: ");
+            let lines = out.lines().filter(|l| l.starts_with(&prefix)).count();
+            assert_eq!(lines, 1, "{name} on {vcpus}:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn ubench_default_instruction_counts_are_as_documented() {
+    let cases = [
+        ("ubench-alu-indep", "6000 iterations, 204000 instructions"),
+        ("ubench-alu-chain", "5000 iterations, 160000 instructions"),
+        (
+            "ubench-stlf",
+            "8192 iterations, 212992 instructions, 65536 forwarded loads",
+        ),
+        (
+            "ubench-smt",
+            "1 VCPUs, 16000 iterations in all, 192000 instructions",
+        ),
+        (
+            "ubench-mlp",
+            "mode 0 (independent), 16384 loads, 131072 instructions",
+        ),
+    ];
+    for (name, want) in cases {
+        let (out, _) = boot_args(name, 1, &[]);
+        assert!(out.contains(want), "{name}: want `{want}` in\n{out}");
+    }
+}
+
+/// The guest's xorshift64 run `iters` times: how often bit 32 was set.
+fn xorshift_bit32_count(iters: u64) -> u64 {
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    (0..iters)
+        .filter(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x & (1 << 32) != 0
+        })
+        .count() as u64
+}
+
+#[test]
+fn ubench_branch_counts_match_an_independent_generator() {
+    let n = 16384;
+    let set = xorshift_bit32_count(n);
+    assert!((n * 2 / 5..=n * 3 / 5).contains(&set), "random bit: {set}");
+    let (out, _) = boot_args("ubench-branch", 1, &[0, 0]);
+    let want = format!(
+        "mode 0 (unpredictable), {n} iterations, {} instructions, {set} fall-throughs",
+        13 * n + set
+    );
+    assert!(out.contains(&want), "want `{want}` in\n{out}");
+    let (out, _) = boot_args("ubench-branch", 2, &[1000, 1]);
+    assert!(
+        out.contains("mode 1 (predictable), 1000 iterations, 13000 instructions, 0 fall-throughs"),
+        "{out}"
+    );
+}
+
+#[test]
+fn ubench_mlp_both_modes_walk_every_node_once() {
+    for (mode, what, per) in [(0, "independent", 8), (1, "pointer chase", 4)] {
+        let (out, _) = boot_args("ubench-mlp", 1, &[1024, mode, 64]);
+        let want = format!(
+            "mode {mode} ({what}), 1024 loads, {} instructions",
+            1024 * per
+        );
+        assert!(out.contains(&want), "want `{want}` in\n{out}");
+    }
+}
+
+#[test]
+fn ubench_smt_splits_the_work_between_any_number_of_vcpus() {
+    for vcpus in [2, 3] {
+        let (out, _) = boot_args("ubench-smt", vcpus, &[1001]);
+        let want = format!("ubench-smt: {vcpus} VCPUs, 1001 iterations in all, 12012 instructions");
+        assert!(out.contains(&want), "want `{want}` in\n{out}");
+    }
+}
+
+/// Runs single-domain `name` with `args`, expecting SHUTDOWN_crash.
+fn crashes(name: &str, args: &[u64]) -> String {
+    let w = find(name).expect("exists");
+    let mut a = [0; NR_ARGS];
+    a[..args.len()].copy_from_slice(args);
+    let params = GuestParams {
+        nr_vcpus: 1,
+        shared_info_va: SHARED_INFO_VA,
+        args: a,
+        ..Default::default()
+    };
+    let file = memory_file(w, &params, &format!("{name}-bad"));
+    let out = mockxen_run(w, 1, &a, &[file]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "SHUTDOWN_crash: {stdout}");
+    stdout
+}
+
+#[test]
+fn ubench_bad_arguments_fail_with_a_message() {
+    assert!(crashes("ubench-branch", &[0, 2])
+        .ends_with("FAIL ubench-branch: mode 2: 0 (unpredictable) or 1 (predictable)\n"));
+    assert!(crashes("ubench-mlp", &[1000])
+        .ends_with("FAIL ubench-mlp: nodes 1000 is not a power of two >= 2\n"));
+    assert!(crashes("ubench-mlp", &[0, 3])
+        .ends_with("FAIL ubench-mlp: mode 3: 0 (independent) or 1 (pointer chase)\n"));
+}

@@ -30,6 +30,9 @@
  * - smpsim_op(record_samples) (56, smpsim-specific) is validated as smpsim
  *   does and only counted; the counts by histogram go to stderr at shutdown
  *   ("mockxen samples: evtchn_rtt N lock_wait N barrier_wait N").
+ * - smpsim_op(roi, phase) (cmd 1) returns 0 for phase 0 (end) and 1
+ *   (begin), -EINVAL otherwise, and is counted ("mockxen roi: begin N end N"
+ *   on stderr at shutdown).
  * - With two images, the process forks into two domains (domids 1 and 2)
  *   sharing a "world" mapping at 0x200000: both shared_info pages, the
  *   group's shared area, and the hypervisor state (process-shared mutex and
@@ -134,6 +137,7 @@ static __thread struct vcpu *cur;
 static u64 tsc0, tsc_khz;
 static u64 nr_upcalls, nr_async, nr_irets; /* reported on stderr at shutdown */
 static u64 nr_samples[3]; /* smpsim_op record_samples, by histogram id */
+static u64 nr_roi[2];     /* smpsim_op roi calls: [0] end, [1] begin */
 static u64 guest_text_lo, guest_text_hi;    /* where async upcalls may land */
 static u32 scale_mul;
 static signed char scale_shift;
@@ -522,6 +526,7 @@ static long sched_op(int cmd, u64 arg)
 			nr_async, nr_irets);
 		fprintf(stderr, "mockxen samples: evtchn_rtt %lu lock_wait %lu barrier_wait %lu\n",
 			nr_samples[0], nr_samples[1], nr_samples[2]);
+		fprintf(stderr, "mockxen roi: begin %lu end %lu\n", nr_roi[1], nr_roi[0]);
 		int status = (int)*(u32 *)arg;
 		pthread_mutex_unlock(&hv); /* shared with the other domain */
 		if (me == 0 && W->dom[1].nv) { /* wait for domain 1 */
@@ -595,6 +600,12 @@ static long dispatch(u64 a1, u64 a2, u64 a3, u64 a4, u64 nr)
 	case 32:
 		return evtchn_op((int)a1, (u32 *)a2);
 	case 56: /* smpsim_op(record_samples, id, samples, count): counts only */
+		if ((u32)a1 == 1) { /* smpsim_op(roi, phase): counts only */
+			if ((u32)a2 > 1)
+				return -22;
+			nr_roi[(u32)a2]++;
+			return 0;
+		}
 		if ((u32)a1 != 0)
 			return -38;
 		if ((u32)a2 >= 3 || (u32)a4 > 512)

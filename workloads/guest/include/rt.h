@@ -173,6 +173,17 @@ static inline void lat_record(u32 id, u64 cycles)
 	lat_record_slow(id, cycles);
 }
 
+/*
+ * Region of interest (smpsim-specific): roi_begin()/roi_end() tell the
+ * simulator where the measured part of a workload starts and ends, with
+ * smpsim_op(ROI, 1 / 0). It may switch the timing model there (at its next
+ * hypervisor service tick, so a few hundred cycles after the call may still
+ * run in the old model). Only a hint: on a hypervisor without it (-ENOSYS)
+ * nothing happens; any other error fails the run. Call from one VCPU.
+ */
+void roi_begin(void);
+void roi_end(void);
+
 /* SMP */
 void smp_barrier(void);          /* all nr_cpus VCPUs */
 static inline void cpu_relax(void) { SMP_RELAX(); }

@@ -26,6 +26,12 @@
  * count <= SMPSIMOP_MAX_SAMPLES; -EINVAL bad id/count, -EFAULT bad pointer. */
 #define SMPSIMOP_record_samples 0
 #define SMPSIMOP_MAX_SAMPLES 512
+/* smpsim_op(ROI, u32 phase): region-of-interest marker, a hint to the
+ * simulator (it switches the timing model at its next service tick).
+ * phase 1 = begin, 0 = end; returns 0, -EINVAL for another phase. */
+#define SMPSIMOP_roi 1
+#define SMPSIMOP_ROI_END 0
+#define SMPSIMOP_ROI_BEGIN 1
 
 /* Errors (negated in RAX), Appendix C. */
 #define XEN_EPERM 1

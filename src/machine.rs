@@ -23,7 +23,7 @@ pub mod part;
 
 use self::config::{MachineConfig, Model};
 use self::core::{CorePart, CoreSetup};
-use self::hyper::{to_arch, Frames, Placement, Service};
+use self::hyper::{to_arch, Frames, Placement, Service, SwitchEvent, Switching};
 use self::part::Part;
 use serde::Serialize;
 use smpsim_cores::CpuidModel;
@@ -268,6 +268,7 @@ impl Machine {
             sb_cap: cfg.hierarchy.store_buffer as usize,
             service_period: period,
             smt: cfg.smt,
+            ooo: cfg.uses_ooo().then(|| cfg.ooo_config()),
         };
         let mut b = EngineBuilder::new();
         for c in 0..cfg.cores {
@@ -318,7 +319,7 @@ impl Machine {
                 c.start(t, (DomainId(d as u16), VcpuId(0)), regs, space, Cycle::ZERO);
             }
         }
-        let service = Service::new(
+        let mut service = Service::new(
             hv,
             mem,
             place,
@@ -326,6 +327,7 @@ impl Machine {
             quantum,
             (cfg.xen.hypercall_latency, cfg.xen.ipi_latency),
         );
+        service.switching = Switching::new(cfg, (0..cfg.cores).map(PartitionId).collect());
         Ok(Machine {
             engine,
             service,
@@ -461,6 +463,7 @@ impl Machine {
             vcpus_per_domain: self.vcpus,
             domains: self.workload.domains,
             model: self.cfg.model,
+            switches: self.service.switching.log.clone(),
             quantum: self.engine.quantum(),
             lookahead: self.engine.lookahead().unwrap_or(0),
             service_period: self.service.period,
@@ -554,8 +557,10 @@ pub struct RunReport {
     pub vcpus_per_domain: u32,
     /// Domains.
     pub domains: u32,
-    /// Timing model.
+    /// Timing model the machine started in.
     pub model: Model,
+    /// Timing-model switches during the run, in order.
+    pub switches: Vec<SwitchEvent>,
     /// Quantum used.
     pub quantum: u64,
     /// Lookahead of the machine.

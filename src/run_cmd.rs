@@ -28,9 +28,22 @@ pub struct RunArgs {
     /// Host threads: a number or `per-core`.
     #[arg(long, default_value = "1")]
     pub host_threads: HostThreads,
-    /// Timing model: functional or inorder (overrides the config).
+    /// Hardware contexts (SMT threads) per core (overrides the config).
+    #[arg(long)]
+    pub smt: Option<u32>,
+    /// Timing model: functional, inorder or ooo (overrides the config).
     #[arg(long)]
     pub model: Option<Model>,
+    /// Switch to this model at run time (with --switch-after or
+    /// --switch-at-roi).
+    #[arg(long)]
+    pub switch_to: Option<Model>,
+    /// Switch once the machine has retired this many instructions.
+    #[arg(long)]
+    pub switch_after: Option<u64>,
+    /// Switch at the guest's region-of-interest marker, and back at its end.
+    #[arg(long)]
+    pub switch_at_roi: bool,
     /// Workload argument, `name=value` (repeatable).
     #[arg(long = "arg", value_parser = parse_arg)]
     pub args: Vec<(String, u64)>,
@@ -49,6 +62,10 @@ pub fn machine_config(args: &RunArgs) -> Result<MachineConfig, String> {
         model: args.model,
         quantum: args.quantum,
         max_cycles: args.max_cycles,
+        smt: args.smt,
+        switch_to: args.switch_to,
+        switch_after: args.switch_after,
+        switch_at_roi: args.switch_at_roi,
     };
     load_config(args.config.as_deref(), overrides)
 }
@@ -94,9 +111,20 @@ fn print_summary(r: &RunReport) {
     println!("---- smpsim run summary ----");
     println!("machine      {}", r.machine);
     println!(
-        "workload     {} ({} domain(s) × {} VCPUs), model {:?}",
-        r.workload, r.domains, r.vcpus_per_domain, r.model
+        "workload     {} ({} domain(s) × {} VCPUs), model {}",
+        r.workload,
+        r.domains,
+        r.vcpus_per_domain,
+        r.model.name()
     );
+    for sw in &r.switches {
+        println!(
+            "switch       to {} at cycle {} ({})",
+            sw.to.name(),
+            sw.cycle,
+            sw.why
+        );
+    }
     println!(
         "quantum      {} cycles (lookahead {})",
         r.quantum, r.lookahead

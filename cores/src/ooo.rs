@@ -115,7 +115,9 @@ pub mod port;
 pub mod uopinfo;
 
 pub use config::{BpredConfig, FetchPolicy, LatencyConfig, OooConfig, UnitsConfig};
-pub use port::{FixedMem, FixedMemConfig, HierarchyPort, MemPort, PortAccess};
+pub use port::{
+    AccessRec, FixedMem, FixedMemConfig, HierarchyPort, MemPort, PortAccess, Retiring, Verdict,
+};
 
 use crate::arch::ArchState;
 use crate::cache::{AddressSpaceId, TransCache};
@@ -126,6 +128,67 @@ use bpred::{Bpred, Checkpoint, DirPred};
 use smpsim_engine::{CounterId, HistId, Stats, StatsBuilder};
 use std::collections::VecDeque;
 use uopinfo::Class;
+
+/// Everything one cycle needs from outside the core: the data port and the
+/// memory the fetch-time oracle executes against, in one object (the
+/// whole machine serves both from the core's private hierarchy).
+pub trait Env: MemPort + GuestMemory {
+    /// The oracle of context `ctx` is about to decode or execute an
+    /// instruction; `tag` numbers the oracle's steps of that context (from
+    /// 1, increasing), and [`Retiring::tag`] names the
+    /// step when its instruction retires. The default ignores it.
+    fn select(&mut self, ctx: usize, tag: u64) {
+        let _ = (ctx, tag);
+    }
+}
+
+/// A separate oracle memory and port as one [`Env`] (what
+/// [`OooCore::cycle`] uses).
+struct Pair<'a> {
+    mem: &'a mut dyn GuestMemory,
+    port: &'a mut dyn MemPort,
+}
+
+impl MemPort for Pair<'_> {
+    fn load(&mut self, now: u64, ctx: usize, addr: u64, size: u8) -> PortAccess {
+        self.port.load(now, ctx, addr, size)
+    }
+    fn store(&mut self, now: u64, ctx: usize, addr: u64, size: u8, value: u64) -> bool {
+        self.port.store(now, ctx, addr, size, value)
+    }
+    fn take_completions(&mut self, out: &mut Vec<(u32, u64)>) {
+        self.port.take_completions(out);
+    }
+    fn stores_drained(&self, ctx: usize) -> bool {
+        self.port.stores_drained(ctx)
+    }
+    fn fetch(&mut self, now: u64, ctx: usize, addr: u64) -> PortAccess {
+        self.port.fetch(now, ctx, addr)
+    }
+    fn retire(&mut self, now: u64, ctx: usize, r: &Retiring<'_>) -> Verdict {
+        self.port.retire(now, ctx, r)
+    }
+}
+
+impl GuestMemory for Pair<'_> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), crate::mem::PageFault> {
+        self.mem.read(addr, buf)
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), crate::mem::PageFault> {
+        self.mem.write(addr, data)
+    }
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, crate::mem::PageFault> {
+        self.mem.load(addr, size)
+    }
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), crate::mem::PageFault> {
+        self.mem.store(addr, size, value)
+    }
+    fn fence(&mut self) -> Result<(), crate::mem::PageFault> {
+        self.mem.fence()
+    }
+}
+
+impl Env for Pair<'_> {}
 
 /// A configuration the core cannot be built with.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -173,6 +236,8 @@ struct InsnRec {
     pred: Option<DirPred>,
     ckpt: Checkpoint,
     mispredicted: bool,
+    /// The oracle step that produced it ([`Env::select`]); 0 on the wrong path.
+    tag: u64,
 }
 
 /// A uop in flight (the slab entry).
@@ -256,6 +321,8 @@ struct Context {
     redirect: Option<u64>,
     asid: AddressSpaceId,
     retired: u64,
+    /// Oracle steps since the last resync.
+    steps: u64,
 }
 
 impl Context {
@@ -301,6 +368,8 @@ struct Ids {
     squashed: CounterId,
     wrong_fetched: CounterId,
     icache_miss: CounterId,
+    diverged: CounterId,
+    commit_wait: CounterId,
     occ_rob: HistId,
     occ_iq: HistId,
     occ_lsq: HistId,
@@ -385,6 +454,16 @@ fn declare(b: &mut StatsBuilder) -> Ids {
             "line fetches slower than the fetch pipeline hides",
             "events",
         ),
+        c(
+            "ooo.diverged",
+            "instructions whose commit-time result differed from the fetch-time oracle (younger squashed)",
+            "events",
+        ),
+        c(
+            "ooo.stall.commit_wait",
+            "commit waited for the commit hook (data, lock or store-buffer room)",
+            "cycles",
+        ),
     );
     Ids {
         cycles: ids.0,
@@ -404,6 +483,8 @@ fn declare(b: &mut StatsBuilder) -> Ids {
         squashed: misc.2,
         wrong_fetched: misc.3,
         icache_miss: misc.4,
+        diverged: misc.5,
+        commit_wait: misc.6,
         occ_rob: b.histogram(
             "ooo.occ.rob",
             "ROB occupancy per cycle (all contexts)",
@@ -491,6 +572,7 @@ impl OooCore {
                 redirect: None,
                 asid: AddressSpaceId(0),
                 retired: 0,
+                steps: 0,
             })
             .collect();
         let mut op_lat = vec![u64::MAX; uopinfo::ALL_OPS.len()];
@@ -586,6 +668,46 @@ impl OooCore {
         x.reset_ifetch(now);
     }
 
+    /// Throws away every in-flight instruction of context `c` and restarts
+    /// its oracle from `state` (the architectural truth, e.g. after an
+    /// event was delivered or the model was switched); fetch resumes at
+    /// cycle `at`. The context runs afterwards.
+    pub fn resync(&mut self, c: usize, state: &ArchState, at: u64) {
+        self.drop_in_flight(c);
+        let now = self.now;
+        let x = &mut self.ctxs[c];
+        x.state = state.clone();
+        x.running = true;
+        x.fetch_stall_until = at.max(now);
+    }
+
+    /// Throws away every in-flight instruction of context `c` and stops it
+    /// (no exit is reported).
+    pub fn halt(&mut self, c: usize) {
+        self.drop_in_flight(c);
+        self.ctxs[c].running = false;
+    }
+
+    /// Whether any context is running.
+    pub fn any_running(&self) -> bool {
+        self.ctxs.iter().any(|x| x.running)
+    }
+
+    fn drop_in_flight(&mut self, c: usize) {
+        self.squash_from(c, 0, false);
+        let now = self.now;
+        let x = &mut self.ctxs[c];
+        x.replay.clear();
+        x.exit = None;
+        x.stop_req = false;
+        x.oracle_blocked = false;
+        x.wrong_path = false;
+        x.redirect = None;
+        x.fences.clear();
+        x.fetch_stall_until = now;
+        x.reset_ifetch(now);
+    }
+
     /// Asks context `c` to stop at the next instruction boundary: no new
     /// instruction is fetched, in-flight ones commit, then the context
     /// stops with [`Exit::InsnLimit`] (unless an older exit comes first).
@@ -628,12 +750,17 @@ impl OooCore {
 
     /// Simulates one cycle.
     pub fn cycle(&mut self, mem: &mut dyn GuestMemory, port: &mut dyn MemPort) {
-        self.collect_completions(port);
+        self.cycle_in(&mut Pair { mem, port });
+    }
+
+    /// Simulates one cycle against one [`Env`].
+    pub fn cycle_in(&mut self, env: &mut dyn Env) {
+        self.collect_completions(env);
         self.resolve_branches();
-        self.commit(port);
-        self.issue(port);
+        self.commit(env);
+        self.issue(env);
         self.dispatch();
-        self.fetch(mem, port);
+        self.fetch(env);
         self.record_occupancy();
         self.stats.inc(self.ids.cycles);
         self.now += 1;

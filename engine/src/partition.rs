@@ -31,6 +31,13 @@ pub trait Partition: Send {
 
     /// This partition's statistics.
     fn stats(&self) -> &Stats;
+
+    /// A second block of statistics the partition owns (for example a core
+    /// model's, kept apart from its caches'); reported in the same
+    /// partition section as [`Partition::stats`]. Names must not collide.
+    fn more_stats(&self) -> Option<&Stats> {
+        None
+    }
 }
 
 /// What the engine needs to know about a partition besides its state.

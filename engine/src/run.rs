@@ -305,11 +305,11 @@ impl<P: Partition> Engine<P> {
 
     /// The statistics of every partition, merged per group.
     pub fn stats_report(&self) -> StatsReport {
-        StatsReport::collect(
-            self.slots
-                .iter()
-                .map(|s| (s.spec.name.as_str(), s.spec.group.as_str(), s.part.stats())),
-        )
+        StatsReport::collect(self.slots.iter().flat_map(|s| {
+            let (name, group) = (s.spec.name.as_str(), s.spec.group.as_str());
+            std::iter::once((name, group, s.part.stats()))
+                .chain(s.part.more_stats().map(|m| (name, group, m)))
+        }))
     }
 
     /// Takes the partitions back, in id order.

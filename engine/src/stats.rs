@@ -261,7 +261,8 @@ pub struct StatsReport {
 }
 
 impl StatsReport {
-    /// Builds a report from `(name, group, stats)` in partition order.
+    /// Builds a report from `(name, group, stats)` in partition order;
+    /// consecutive entries of one partition name form one section.
     pub fn collect<'a>(parts: impl IntoIterator<Item = (&'a str, &'a str, &'a Stats)>) -> Self {
         let mut report = StatsReport::default();
         let mut merged: BTreeMap<String, BTreeMap<String, (String, Histogram<u64>)>> =
@@ -286,11 +287,17 @@ impl StatsReport {
                 slot.1.add(h).expect("histograms of one name share bounds");
                 descs.entry(d.name.clone()).or_insert_with(|| d.clone());
             }
-            report.partitions.push(PartitionReport {
-                name: name.to_owned(),
-                group: group.to_owned(),
-                stats: section,
-            });
+            match report.partitions.last_mut() {
+                Some(last) if last.name == name && last.group == group => {
+                    last.stats.counters.extend(section.counters);
+                    last.stats.histograms.extend(section.histograms);
+                }
+                _ => report.partitions.push(PartitionReport {
+                    name: name.to_owned(),
+                    group: group.to_owned(),
+                    stats: section,
+                }),
+            }
         }
         for (group, hists) in merged {
             let gsec = report.groups.entry(group).or_default();

@@ -133,6 +133,9 @@ pub struct Adapter<'a> {
     pub ready: Cycle,
     /// Set when the instruction must replay.
     pub blocked: Option<Blocked>,
+    /// Serve loads of lines the core holds without cache statistics or
+    /// replacement updates (the out-of-order pipeline timed them already).
+    pub quiet: bool,
     loads: &'a mut Vec<(u64, usize)>,
     stores: &'a mut Vec<PendingStore>,
     sb_used: usize,
@@ -188,6 +191,7 @@ impl<'a> Adapter<'a> {
             locked,
             ready: now,
             blocked: None,
+            quiet: false,
             loads: &mut scratch.loads,
             stores: &mut scratch.stores,
             sb_used: 0,
@@ -218,6 +222,12 @@ impl<'a> Adapter<'a> {
         let mut bytes = [0u8; 8];
         for (a, at, len) in page_pieces(va, n) {
             let ma = self.translate(a, false)?;
+            if self.quiet {
+                if let Some(v) = self.hier.peek_in(self.ctx, MachineAddr(ma), len) {
+                    bytes[at..at + len].copy_from_slice(&v.to_le_bytes()[..len]);
+                    continue;
+                }
+            }
             match self.hier.load_in(self.now, self.ctx, MachineAddr(ma), len) {
                 Access::Done { ready, value, .. } => {
                     self.ready = self.ready.max(ready);

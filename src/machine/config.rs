@@ -20,6 +20,20 @@ pub enum Model {
     /// the sum of its uops' latencies (`inorder.latency`, by uop class), and
     /// cannot finish before its loads deliver (blocking caches).
     Inorder,
+    /// The out-of-order core (`ooo`): fetch, rename, issue queue, load and
+    /// store queues, in-order commit, SMT (see `smpsim_cores::ooo`).
+    Ooo,
+}
+
+impl Model {
+    /// Its name in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Functional => "functional",
+            Model::Inorder => "inorder",
+            Model::Ooo => "ooo",
+        }
+    }
 }
 
 impl std::str::FromStr for Model {
@@ -28,8 +42,10 @@ impl std::str::FromStr for Model {
         match s {
             "functional" => Ok(Model::Functional),
             "inorder" => Ok(Model::Inorder),
-            "ooo" => Err("model `ooo` is not built yet; allowed: functional, inorder".into()),
-            _ => Err(format!("unknown model `{s}`; allowed: functional, inorder")),
+            "ooo" => Ok(Model::Ooo),
+            _ => Err(format!(
+                "unknown model `{s}`; allowed: functional, inorder, ooo"
+            )),
         }
     }
 }
@@ -52,6 +68,24 @@ impl Default for InorderConfig {
             latency: smpsim_cores::ooo::LatencyConfig::default(),
         }
     }
+}
+
+/// Switching the timing model while the machine runs (for example: fast
+/// forward in `functional`, then measure in `ooo`). Caches, predictors of
+/// cores already built and memory stay warm across a switch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwitchConfig {
+    /// The model to switch to (absent: never switch).
+    pub to: Option<Model>,
+    /// Switch once the machine has retired this many instructions in all
+    /// (0 = not by count). Checked at hypervisor service ticks, so the
+    /// switch happens at the first tick after the count is reached.
+    pub after_insns: u64,
+    /// Switch when the guest marks the start of its region of interest
+    /// (`smpsim_op(ROI, 1)`), and back to `model` at its end
+    /// (`smpsim_op(ROI, 0)`), at the next service tick.
+    pub at_roi: bool,
 }
 
 /// Hypervisor latencies, in core cycles.
@@ -106,6 +140,10 @@ pub struct MachineConfig {
     pub max_cycles: u64,
     /// The in-order model.
     pub inorder: InorderConfig,
+    /// The out-of-order core (`contexts` comes from `smt`).
+    pub ooo: smpsim_cores::ooo::OooConfig,
+    /// Switching models at run time.
+    pub switch: SwitchConfig,
     /// The hypervisor.
     pub xen: XenConfig,
     /// Private caches, L3, protocol, store buffer.
@@ -128,6 +166,8 @@ impl Default for MachineConfig {
             model: Model::Inorder,
             max_cycles: 0,
             inorder: InorderConfig::default(),
+            ooo: smpsim_cores::ooo::OooConfig::default(),
+            switch: SwitchConfig::default(),
             xen: XenConfig::default(),
             hierarchy: HierarchyConfig::default(),
             interconnect: InterconnectConfig {
@@ -146,6 +186,19 @@ impl MachineConfig {
             hierarchy: self.hierarchy.clone(),
             interconnect: self.interconnect.clone(),
             dram: self.dram.clone(),
+        }
+    }
+
+    /// Whether any core may run the out-of-order model.
+    pub fn uses_ooo(&self) -> bool {
+        self.model == Model::Ooo || self.switch.to == Some(Model::Ooo)
+    }
+
+    /// The out-of-order core's configuration, one context per SMT thread.
+    pub fn ooo_config(&self) -> smpsim_cores::ooo::OooConfig {
+        smpsim_cores::ooo::OooConfig {
+            contexts: self.smt as usize,
+            ..self.ooo.clone()
         }
     }
 
@@ -197,6 +250,23 @@ impl MachineConfig {
                 "0 cycles: the quantum must be at least 1 (leave the key out for the lookahead)"
                     .into(),
             );
+        }
+        if self.switch.to.is_some() && self.switch.after_insns == 0 && !self.switch.at_roi {
+            return bad(
+                "switch.to",
+                "set, but neither switch.after_insns nor switch.at_roi says when".into(),
+            );
+        }
+        if self.switch.to.is_none() && (self.switch.after_insns != 0 || self.switch.at_roi) {
+            return bad(
+                "switch.to",
+                "missing: switch.after_insns or switch.at_roi needs a model to switch to".into(),
+            );
+        }
+        if self.uses_ooo() {
+            if let Err(e) = smpsim_cores::ooo::OooCore::new(self.ooo_config()) {
+                return bad("ooo", e.0);
+            }
         }
         if self.inorder.cpi == 0 {
             return bad("inorder.cpi", "0: must be at least 1 cycle".into());

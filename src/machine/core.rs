@@ -15,11 +15,14 @@
 //! it takes `cpi` cycles or until its loads deliver, whichever is later
 //! (blocking caches); a miss stalls its context until the grant arrives.
 
+mod ooo;
+
 use super::adapter::{Adapter, Blocked, Scratch, Tlb, REPLAY};
 use super::config::Model;
 use smpsim_cores::ooo::uopinfo::{class, op_name, Class};
-use smpsim_cores::ooo::LatencyConfig;
+use smpsim_cores::ooo::{AccessRec, LatencyConfig, OooConfig, OooCore};
 use smpsim_cores::translate::translate_block;
+use smpsim_cores::AddressSpaceId;
 use smpsim_cores::{ArchState, Exit, Fault, FuncCore, GuestMemory, PageFault};
 use smpsim_engine::{CounterId, Cycle, EpochCtx, HistId, Partition, Stats, StatsBuilder};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
@@ -107,6 +110,7 @@ struct Ids {
     replays: CounterId,
     locked: CounterId,
     busy_cycles: CounterId,
+    spec_unknown: CounterId,
     mem_stall: HistId,
 }
 
@@ -130,6 +134,15 @@ pub struct CorePart {
     sb_cap: usize,
     service_period: u64,
     ids: Ids,
+    /// The out-of-order pipeline (built when the machine may use `ooo`;
+    /// taken out while it runs a cycle).
+    ooo: Option<Box<OooCore>>,
+    /// Each context's oracle stores not yet retired.
+    spec: Vec<ooo::Overlay>,
+    /// Completions of the pipeline's own accesses, for its port.
+    port_done: Vec<(u32, u64)>,
+    /// Reused buffer of the commit check.
+    retire_log: Vec<AccessRec>,
 }
 
 impl std::fmt::Debug for CorePart {
@@ -157,6 +170,8 @@ pub struct CoreSetup {
     pub service_period: u64,
     /// Hardware contexts.
     pub smt: u32,
+    /// The out-of-order core, if the machine may use it.
+    pub ooo: Option<OooConfig>,
 }
 
 impl CorePart {
@@ -191,6 +206,11 @@ impl CorePart {
                 "cycles spent issuing instructions",
                 "cycles",
             ),
+            spec_unknown: b.counter(
+                "core.ooo_oracle_unknown",
+                "out-of-order oracle loads of lines the core did not hold (read as 0, checked at commit)",
+                "loads",
+            ),
             mem_stall: b.histogram(
                 "core.mem_stall",
                 "cycles an instruction waited for a miss",
@@ -199,6 +219,12 @@ impl CorePart {
             ),
         };
         let hier = make_hier(b);
+        let ooo = setup.ooo.as_ref().map(|cfg| {
+            Box::new(
+                OooCore::with_cpuid(cfg.clone(), cpuid(0))
+                    .expect("the machine config validated the ooo config"),
+            )
+        });
         let ctxs = (0..setup.smt)
             .map(|t| Ctx {
                 vcpu: None,
@@ -227,7 +253,72 @@ impl CorePart {
             sb_cap: setup.sb_cap,
             service_period: setup.service_period,
             ids,
+            ooo,
+            spec: (0..setup.smt).map(|_| ooo::Overlay::default()).collect(),
+            port_done: Vec::new(),
+            retire_log: Vec::new(),
         }
+    }
+
+    /// The out-of-order core's statistics, if it has one.
+    pub fn more_stats(&self) -> Option<&Stats> {
+        self.ooo.as_deref().map(OooCore::stats)
+    }
+
+    /// Instructions it has retired.
+    pub fn instructions(&self) -> u64 {
+        self.hier.stats().get(self.ids.instructions)
+    }
+
+    /// The timing model it runs.
+    pub fn model(&self) -> Model {
+        self.model
+    }
+
+    /// Switches the timing model at `now` (a barrier). In-flight
+    /// out-of-order instructions are dropped (the committed state is the
+    /// truth); caches, predictors and memory stay as they are.
+    pub fn switch_model(&mut self, to: Model, now: Cycle) {
+        if to == self.model {
+            return;
+        }
+        if self.model == Model::Ooo {
+            for t in 0..self.ctxs.len() {
+                self.ooo_halt(t);
+            }
+        }
+        self.model = to;
+        for t in 0..self.ctxs.len() {
+            let c = &mut self.ctxs[t];
+            c.ready = c.ready.max(now);
+            if to == Model::Ooo && c.run == Run::Running {
+                self.ooo_resync(t, now);
+            }
+        }
+        self.next_issue = self.next_issue.max(now);
+    }
+
+    /// Restarts context `t`'s pipeline from its committed registers.
+    fn ooo_resync(&mut self, t: usize, at: Cycle) {
+        if self.model != Model::Ooo {
+            return;
+        }
+        let Some(o) = self.ooo.as_mut() else { return };
+        let c = &self.ctxs[t];
+        if let Some((d, _)) = c.vcpu {
+            o.set_address_space(t, AddressSpaceId(u64::from(d.0)));
+        }
+        o.set_now(self.now.get());
+        o.resync(t, &c.regs, at.get());
+        self.spec[t].clear();
+    }
+
+    /// Drops context `t`'s in-flight instructions and stops its pipeline.
+    fn ooo_halt(&mut self, t: usize) {
+        if let Some(o) = self.ooo.as_mut() {
+            o.halt(t);
+        }
+        self.spec[t].clear();
     }
 
     /// The core's private hierarchy.
@@ -260,6 +351,7 @@ impl CorePart {
         let c = &mut self.ctxs[t];
         c.run = Run::Running;
         c.ready = c.ready.max(at);
+        self.ooo_resync(t, at);
     }
 
     /// Forgets what context `t` waited for; a lock still being acquired is
@@ -276,6 +368,7 @@ impl CorePart {
     /// Parks context `t` (blocked, down or shut down).
     pub fn park(&mut self, t: usize) {
         self.ctxs[t].run = Run::Idle;
+        self.ooo_halt(t);
     }
 
     /// Replaces the address space of context `t` (the guest remapped a page).
@@ -284,6 +377,9 @@ impl CorePart {
         c.space = space;
         c.tlb.clear();
         c.func.invalidate_code(va);
+        if let Some(o) = self.ooo.as_mut() {
+            o.invalidate_code(va);
+        }
     }
 
     /// Whether context `t`'s stores have drained (its trap may be serviced).
@@ -299,6 +395,7 @@ impl CorePart {
             self.hier.end_locked(now, None);
         }
         self.clear_wait(t);
+        self.ooo_halt(t);
     }
 
     fn next_ctx(&self) -> Option<(usize, Cycle)> {
@@ -328,6 +425,14 @@ impl CorePart {
 
     fn on_completions(&mut self) {
         for done in self.hier.take_completions() {
+            let mine = self
+                .ctxs
+                .iter()
+                .any(|c| matches!(c.wait, Wait::Mem(id, _) | Wait::Lock(id, ..) if id == done.id));
+            if !mine && self.model == Model::Ooo {
+                self.port_done.push((done.id.0, done.ready.get()));
+                continue;
+            }
             for c in &mut self.ctxs {
                 match c.wait {
                     Wait::Mem(id, since) if id == done.id => {
@@ -368,9 +473,13 @@ impl CorePart {
         }
     }
 
-    /// Issues one instruction of context `t` at `now`; returns whether it
-    /// released a lock.
-    fn issue(&mut self, t: usize) -> bool {
+    /// Runs one instruction of context `t` functionally at `now` through
+    /// the adapter (the architectural truth, in every model). A blocked
+    /// instruction leaves the registers as they were and sets the
+    /// context's wait; `quiet` reads lines the core holds without touching
+    /// the caches' statistics (the out-of-order pipeline already timed
+    /// them). `log` collects the instruction's data accesses.
+    fn execute(&mut self, t: usize, quiet: bool, log: Option<&mut Vec<AccessRec>>) -> Executed {
         let now = self.now;
         let sb_free = self.sb_cap.saturating_sub(self.hier.store_buffer_len());
         let c = &mut self.ctxs[t];
@@ -385,8 +494,22 @@ impl CorePart {
             sb_free,
             c.lock,
         );
+        ad.quiet = quiet;
         c.func.set_cycles(now.get());
-        let exit = c.func.run(&mut c.regs, &mut ad, 1);
+        let exit = match log {
+            Some(log) => {
+                log.clear();
+                c.func.run(
+                    &mut c.regs,
+                    &mut Logged {
+                        inner: &mut ad,
+                        log,
+                    },
+                    1,
+                )
+            }
+            None => c.func.run(&mut c.regs, &mut ad, 1),
+        };
         if let Some(why) = ad.blocked {
             debug_assert!(
                 matches!(&exit, Exit::Fault(f) if f.addr == REPLAY),
@@ -395,7 +518,7 @@ impl CorePart {
             c.regs = before;
             self.hier.stats_mut().inc(self.ids.replays);
             self.block(t, why);
-            return false;
+            return Executed::Blocked;
         }
         let ready = ad.ready;
         let new = ad.commit();
@@ -405,20 +528,18 @@ impl CorePart {
             self.hier.end_locked(now, new);
             self.hier.stats_mut().inc(self.ids.locked);
         }
-        let cost = match self.model {
-            Model::Functional => Cycle(now.get() + 1),
-            Model::Inorder => {
-                let exec = self.insn_cost(t, before.rip).max(self.cpi);
-                (now + exec).max(ready)
-            }
-        };
-        self.hier.stats_mut().add(self.ids.busy_cycles, cost - now);
-        self.next_issue = match self.model {
-            Model::Functional => now + 1,
-            Model::Inorder => now + self.cpi,
-        };
+        Executed::Done {
+            exit,
+            before,
+            ready,
+            released,
+        }
+    }
+
+    /// Counts a finished instruction and parks its context on a trap
+    /// (`at`: when the trap happens).
+    fn finish(&mut self, t: usize, exit: Exit, before: ArchState, at: Cycle) {
         let c = &mut self.ctxs[t];
-        c.ready = cost;
         match exit {
             Exit::InsnLimit => self.hier.stats_mut().inc(self.ids.instructions),
             Exit::Syscall => {
@@ -426,7 +547,7 @@ impl CorePart {
                 self.hier.stats_mut().inc(self.ids.hypercalls);
                 c.run = Run::Trapped {
                     trap: Trap::Hypercall,
-                    at: cost,
+                    at,
                 };
             }
             Exit::Halt => {
@@ -439,18 +560,47 @@ impl CorePart {
                 };
                 c.run = Run::Trapped {
                     trap: Trap::Fault(fault),
-                    at: cost,
+                    at,
                 };
                 self.hier.stats_mut().inc(self.ids.faults);
             }
             Exit::Fault(f) => {
                 c.run = Run::Trapped {
                     trap: Trap::Fault(f),
-                    at: cost,
+                    at,
                 };
                 self.hier.stats_mut().inc(self.ids.faults);
             }
         }
+    }
+
+    /// Issues one instruction of context `t` at `now` (functional and
+    /// in-order models); returns whether it released a lock.
+    fn issue(&mut self, t: usize) -> bool {
+        let now = self.now;
+        let Executed::Done {
+            exit,
+            before,
+            ready,
+            released,
+        } = self.execute(t, false, None)
+        else {
+            return false;
+        };
+        let cost = match self.model {
+            Model::Inorder => {
+                let exec = self.insn_cost(t, before.rip).max(self.cpi);
+                (now + exec).max(ready)
+            }
+            Model::Functional | Model::Ooo => Cycle(now.get() + 1),
+        };
+        self.hier.stats_mut().add(self.ids.busy_cycles, cost - now);
+        self.next_issue = match self.model {
+            Model::Inorder => now + self.cpi,
+            Model::Functional | Model::Ooo => now + 1,
+        };
+        self.ctxs[t].ready = cost;
+        self.finish(t, exit, before, cost);
         released
     }
 
@@ -513,6 +663,61 @@ impl CorePart {
     }
 }
 
+/// What [`CorePart::execute`] did. Returned once per instruction and
+/// never stored, so the large variant is not boxed (no allocation).
+#[allow(clippy::large_enum_variant)]
+enum Executed {
+    /// The instruction must replay (the context waits).
+    Blocked,
+    /// It ran.
+    Done {
+        /// How it ended.
+        exit: Exit,
+        /// The registers before it.
+        before: ArchState,
+        /// When its loaded data was ready.
+        ready: Cycle,
+        /// Whether it released a lock.
+        released: bool,
+    },
+}
+
+/// A [`GuestMemory`] that records the data accesses made through it.
+struct Logged<'a, 'b> {
+    inner: &'a mut Adapter<'b>,
+    log: &'a mut Vec<AccessRec>,
+}
+
+impl GuestMemory for Logged<'_, '_> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
+        self.inner.read(addr, buf)
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
+        self.inner.write(addr, data)
+    }
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
+        let v = self.inner.load(addr, size)?;
+        self.log.push(AccessRec {
+            addr,
+            size,
+            write: false,
+        });
+        Ok(v)
+    }
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
+        self.inner.store(addr, size, value)?;
+        self.log.push(AccessRec {
+            addr,
+            size,
+            write: true,
+        });
+        Ok(())
+    }
+    fn fence(&mut self) -> Result<(), PageFault> {
+        self.inner.fence()
+    }
+}
+
 /// Entries of the direct-mapped instruction-cost cache.
 const COST_CACHE: usize = 4096;
 
@@ -563,6 +768,10 @@ impl Partition for CorePart {
     type Msg = MemMsg;
 
     fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
+        if self.model == Model::Ooo {
+            self.run_epoch_ooo(ctx);
+            return;
+        }
         let end = ctx.epoch_end();
         self.now = self.now.max(ctx.epoch_start());
         loop {
@@ -596,7 +805,10 @@ impl Partition for CorePart {
     }
 
     fn next_activity(&self) -> Option<Cycle> {
+        let busy = (self.model == Model::Ooo && self.ooo.as_ref().is_some_and(|o| o.any_running()))
+            .then_some(self.now);
         [
+            busy,
             self.hier.next_activity(),
             self.next_ctx().map(|(_, t)| t),
             self.next_trap_tick(),

@@ -14,6 +14,7 @@
 //! `ipi_latency` cycles after the tick. Hypervisor writes are not timed
 //! through the caches (an approximation: they become visible at the tick).
 
+use super::config::{MachineConfig, Model};
 use super::core::{CorePart, Run, Trap};
 use super::part::Part;
 use smpsim_cores::ArchState;
@@ -65,6 +66,48 @@ pub fn to_arch(r: &VcpuRegs) -> ArchState {
     }
 }
 
+/// A timing-model switch that happened.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SwitchEvent {
+    /// The service tick it happened at.
+    pub cycle: u64,
+    /// The model every core runs from then on.
+    pub to: Model,
+    /// Why: `roi begin`, `roi end` or `after N instructions`.
+    pub why: String,
+}
+
+/// Switching timing models at run time (the `switch` config).
+#[derive(Debug, Default)]
+pub struct Switching {
+    /// The model the machine starts in (and returns to at an ROI end).
+    base: Option<Model>,
+    to: Option<Model>,
+    after_insns: u64,
+    at_roi: bool,
+    /// Every core partition.
+    cores: Vec<PartitionId>,
+    count_done: bool,
+    /// An ROI mark seen since the last tick: begin (true) or end.
+    roi: Option<bool>,
+    /// What happened.
+    pub log: Vec<SwitchEvent>,
+}
+
+impl Switching {
+    /// The switching `cfg` asks for, over the machine's core partitions.
+    pub fn new(cfg: &MachineConfig, cores: Vec<PartitionId>) -> Self {
+        Switching {
+            base: Some(cfg.model),
+            to: cfg.switch.to,
+            after_insns: cfg.switch.after_insns,
+            at_roi: cfg.switch.at_roi,
+            cores,
+            ..Switching::default()
+        }
+    }
+}
+
 /// Where a VCPU runs: its core partition and context.
 pub type Placement = BTreeMap<(DomainId, VcpuId), (PartitionId, usize)>;
 
@@ -95,6 +138,8 @@ pub struct Service {
     /// multiples of the period (quantum-independent); otherwise at the
     /// first barrier past each multiple.
     aligned: bool,
+    /// Timing-model switches.
+    pub switching: Switching,
 }
 
 impl Service {
@@ -121,7 +166,57 @@ impl Service {
             next_tick: Cycle(period),
             timer_wake: None,
             aligned: period.is_multiple_of(quantum),
+            switching: Switching::default(),
         }
+    }
+
+    /// Switches every core's timing model when the `switch` config says
+    /// so: at an ROI mark seen during this tick, or once the machine has
+    /// retired `after_insns` instructions.
+    fn maybe_switch(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle) {
+        let sw = &mut self.switching;
+        let (Some(base), Some(to)) = (sw.base, sw.to) else {
+            return;
+        };
+        let target = if let Some(begin) = sw.roi.take() {
+            Some(if begin {
+                (to, "roi begin".to_owned())
+            } else {
+                (base, "roi end".to_owned())
+            })
+        } else if !sw.count_done && sw.after_insns > 0 {
+            let total: u64 = sw
+                .cores
+                .iter()
+                .map(|&p| match ctx.partition(p) {
+                    Part::Core(c) => c.instructions(),
+                    _ => 0,
+                })
+                .sum();
+            (total >= sw.after_insns).then(|| {
+                sw.count_done = true;
+                (to, format!("after {} instructions", sw.after_insns))
+            })
+        } else {
+            None
+        };
+        let Some((model, why)) = target else { return };
+        let cores = sw.cores.clone();
+        let changed = cores.iter().any(|&p| match ctx.partition(p) {
+            Part::Core(c) => c.model() != model,
+            _ => false,
+        });
+        if !changed {
+            return;
+        }
+        for p in cores {
+            Self::core(ctx, p).switch_model(model, now);
+        }
+        self.switching.log.push(SwitchEvent {
+            cycle: now.get(),
+            to: model,
+            why,
+        });
     }
 
     /// The IPI latency histogram, summarized.
@@ -196,6 +291,7 @@ impl Service {
                 self.apply(ctx, now, deadline, effects);
             }
         }
+        self.maybe_switch(ctx, now);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -336,6 +432,11 @@ impl Service {
                     }
                 }
                 Effect::Wake { domain, vcpu } => self.wake(ctx, now, domain, vcpu),
+                Effect::Roi { begin, .. } => {
+                    if self.switching.at_roi {
+                        self.switching.roi = Some(begin);
+                    }
+                }
             }
         }
     }

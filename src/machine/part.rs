@@ -42,4 +42,11 @@ impl Partition for Part {
             Part::Mem(m) => Partition::stats(m),
         }
     }
+
+    fn more_stats(&self) -> Option<&Stats> {
+        match self {
+            Part::Core(c) => c.more_stats(),
+            _ => None,
+        }
+    }
 }

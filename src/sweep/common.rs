@@ -39,6 +39,7 @@ impl ExperimentArgs {
             model: self.model,
             quantum,
             max_cycles: self.max_cycles,
+            ..Overrides::default()
         };
         load_config(self.config.as_deref(), overrides)
     }
@@ -62,6 +63,14 @@ pub struct Overrides {
     pub quantum: Option<u64>,
     /// `--max-cycles`.
     pub max_cycles: Option<u64>,
+    /// `--smt`.
+    pub smt: Option<u32>,
+    /// `--switch-to`.
+    pub switch_to: Option<Model>,
+    /// `--switch-after`.
+    pub switch_after: Option<u64>,
+    /// `--switch-at-roi`.
+    pub switch_at_roi: bool,
 }
 
 /// Loads `config` (the built-in default machine if `None`), applies the
@@ -76,9 +85,25 @@ pub fn load_config(config: Option<&Path>, o: Overrides) -> Result<MachineConfig,
         model,
         quantum,
         max_cycles,
+        smt,
+        switch_to,
+        switch_after,
+        switch_at_roi,
     } = o;
     if let Some(c) = cores {
         cfg.cores = c;
+    }
+    if let Some(t) = smt {
+        cfg.smt = t;
+    }
+    if let Some(m) = switch_to {
+        cfg.switch.to = Some(m);
+    }
+    if let Some(n) = switch_after {
+        cfg.switch.after_insns = n;
+    }
+    if switch_at_roi {
+        cfg.switch.at_roi = true;
     }
     if let Some(q) = quantum {
         if q == 0 {

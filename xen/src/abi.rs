@@ -46,6 +46,11 @@ pub mod smpsimop {
     pub const RECORD_SAMPLES: u32 = 0;
     /// Most samples one RECORD_SAMPLES call may pass.
     pub const MAX_SAMPLES: u32 = 512;
+    /// `smpsim_op(ROI, u32 phase)`: marks the start (phase 1) or end
+    /// (phase 0) of the guest's region of interest; the simulator may
+    /// switch timing models there (`switch.at_roi`). Returns 0; -EINVAL
+    /// for another phase.
+    pub const ROI: u32 = 1;
 
     /// Guest-measured histogram ids (values in TSC cycles).
     pub mod guest_hist {

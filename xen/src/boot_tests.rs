@@ -35,7 +35,7 @@ impl Machine {
                 }
                 Effect::Stop { vcpu, .. } => self.running[vcpu.0 as usize] = false,
                 Effect::Wake { vcpu, .. } => self.running[vcpu.0 as usize] = true,
-                Effect::Remap { .. } => {}
+                Effect::Remap { .. } | Effect::Roi { .. } => {}
             }
         }
     }

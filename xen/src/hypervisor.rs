@@ -234,6 +234,17 @@ pub enum Effect {
         /// VCPU.
         vcpu: VcpuId,
     },
+    /// The guest marked the start (`begin`) or end of its region of
+    /// interest (`smpsim_op(ROI, phase)`): the simulator may switch its
+    /// timing model.
+    Roi {
+        /// Domain.
+        domain: DomainId,
+        /// VCPU that marked it.
+        vcpu: VcpuId,
+        /// Start (true) or end.
+        begin: bool,
+    },
 }
 
 /// What a hypercall did.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 /// Functional-unit counts (uops of a class issued per cycle).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct UnitsConfig {
     /// Integer ALUs (also execute branches).
     pub alu: usize,
@@ -33,7 +33,7 @@ impl Default for UnitsConfig {
 
 /// Execution latencies in cycles, per uop class.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LatencyConfig {
     /// Simple integer ops, moves, lea, setcc, cmov.
     pub alu: u64,
@@ -75,7 +75,7 @@ impl Default for LatencyConfig {
 
 /// Branch-prediction structures (all sizes are log2 entries or counts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BpredConfig {
     /// log2 of the gshare table's 2-bit counters.
     pub gshare_bits: u32,
@@ -119,7 +119,7 @@ pub enum FetchPolicy {
 
 /// The whole core.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OooConfig {
     /// Hardware contexts (SMT threads), 1..=8.
     pub contexts: usize,

@@ -2,7 +2,7 @@
 //! uop creation.
 
 use super::uopinfo::{self, Class};
-use super::{BrKind, Context, InsnRec, MemPort, MemRec, OooCore, PortAccess, Slot, MAX_MEM};
+use super::{BrKind, Context, Env, InsnRec, MemPort, MemRec, OooCore, PortAccess, Slot, MAX_MEM};
 use crate::func::Exit;
 use crate::mem::{GuestMemory, PageFault, PAGE_SIZE};
 use crate::translate::translate_block;
@@ -32,10 +32,10 @@ impl Recorder<'_> {
 }
 
 impl GuestMemory for Recorder<'_> {
+    /// Instruction bytes (the executor reads data only through `load`):
+    /// not a data access, so not recorded.
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
-        self.inner.read(addr, buf)?;
-        self.note(addr, buf.len(), false, 0);
-        Ok(())
+        self.inner.read(addr, buf)
     }
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
         self.inner.write(addr, data)?;
@@ -84,14 +84,15 @@ impl OooCore {
     fn decode(
         &mut self,
         c: usize,
-        mem: &mut dyn GuestMemory,
+        env: &mut dyn Env,
         rip: u64,
     ) -> Result<(u8, BrKind, Option<u64>), PageFault> {
         let asid = self.ctxs[c].asid;
         let idx = match self.cache.lookup(asid, rip) {
             Some(i) => i,
             None => {
-                let b = translate_block(mem, rip)?;
+                env.select(c, self.ctxs[c].steps);
+                let b = translate_block(env, rip)?;
                 self.cache.insert(asid, b)
             }
         };
@@ -105,13 +106,16 @@ impl OooCore {
     }
 
     /// Steps the oracle of context `c` by one instruction.
-    fn oracle_step(&mut self, c: usize, mem: &mut dyn GuestMemory) -> InsnRec {
+    fn oracle_step(&mut self, c: usize, env: &mut dyn Env) -> InsnRec {
         let now = self.now;
         let x = &mut self.ctxs[c];
         let rip = x.state.rip;
+        x.steps += 1;
+        let tag = x.steps;
+        env.select(c, tag);
         x.func.set_cycles(now);
         let mut rec = Recorder {
-            inner: mem,
+            inner: env,
             log: [MemRec::default(); MAX_MEM],
             n: 0,
             wrote: false,
@@ -152,11 +156,12 @@ impl OooCore {
             pred: None,
             ckpt: x.bp.checkpoint(),
             mispredicted: false,
+            tag,
         }
     }
 
     /// The next instruction of context `c`, if one can be fetched now.
-    fn next_insn(&mut self, c: usize, mem: &mut dyn GuestMemory) -> Option<InsnRec> {
+    fn next_insn(&mut self, c: usize, env: &mut dyn Env) -> Option<InsnRec> {
         let x = &mut self.ctxs[c];
         if x.wrong_path {
             return Some(InsnRec {
@@ -172,6 +177,7 @@ impl OooCore {
                 pred: None,
                 ckpt: x.bp.checkpoint(),
                 mispredicted: false,
+                tag: 0,
             });
         }
         if let Some(r) = x.replay.pop_front() {
@@ -180,7 +186,7 @@ impl OooCore {
         if x.oracle_blocked || x.stop_req {
             return None;
         }
-        Some(self.oracle_step(c, mem))
+        Some(self.oracle_step(c, env))
     }
 
     /// RIP of the next instruction `next_insn` would return, if any.
@@ -291,7 +297,7 @@ impl OooCore {
     }
 
     /// The fetch stage.
-    pub(super) fn fetch(&mut self, mem: &mut dyn GuestMemory, port: &mut dyn MemPort) {
+    pub(super) fn fetch(&mut self, env: &mut dyn Env) {
         self.check_stops();
         let Some(c) = self.pick_context() else {
             if self.ctxs.iter().any(|x| x.running) {
@@ -302,13 +308,13 @@ impl OooCore {
         let mut fetched = 0;
         while fetched < self.cfg.fetch_width && self.ctxs[c].fq.len() < self.cfg.fetch_buffer {
             match self.peek_rip(c) {
-                Some(rip) if self.icache_ok(c, rip, port) => {}
+                Some(rip) if self.icache_ok(c, rip, env) => {}
                 _ => break,
             }
-            let Some(mut r) = self.next_insn(c, mem) else {
+            let Some(mut r) = self.next_insn(c, env) else {
                 break;
             };
-            let taken = match self.fetch_one(c, mem, &mut r) {
+            let taken = match self.fetch_one(c, env, &mut r) {
                 Some(t) => t,
                 None => break,
             };
@@ -324,14 +330,14 @@ impl OooCore {
 
     /// Decodes, predicts and enqueues one instruction; `Some(taken)` if it
     /// was fetched (`None`: a wrong-path fetch that cannot be decoded).
-    fn fetch_one(&mut self, c: usize, mem: &mut dyn GuestMemory, r: &mut InsnRec) -> Option<bool> {
+    fn fetch_one(&mut self, c: usize, env: &mut dyn Env, r: &mut InsnRec) -> Option<bool> {
         let fault = matches!(r.exit, Some(Exit::Fault(_)));
         let (len, kind, target) = if fault {
             self.uops_tmp.clear();
             self.uops_tmp.push(Uop::new(Op::Nop, 8));
             (0, BrKind::None, None)
         } else {
-            match self.decode(c, mem, r.rip) {
+            match self.decode(c, env, r.rip) {
                 Ok(d) => d,
                 Err(_) if r.wrong => {
                     self.ctxs[c].fetch_stall_until = u64::MAX; // until redirect

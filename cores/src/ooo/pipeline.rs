@@ -2,7 +2,8 @@
 //! rename/dispatch and squashing.
 
 use super::uopinfo::{Class, NONE_REG};
-use super::{BrKind, MemPort, OooCore, PortAccess, FREE};
+use super::{AccessRec, BrKind, MemPort, OooCore, PortAccess, Retiring, Verdict, FREE};
+use crate::arch::ArchState;
 use crate::func::Exit;
 
 /// Why a uop could not dispatch.
@@ -133,12 +134,86 @@ impl OooCore {
                     self.stats.inc(self.ids.stall_store);
                     break;
                 }
-                budget -= 1;
-                self.retire_uop(c, seq);
-                if s.last && self.retire_insn(c) {
-                    break;
+                let verdict = if s.last {
+                    self.ask_retire(c, port)
+                } else {
+                    Verdict::Agree
+                };
+                match verdict {
+                    Verdict::Wait => {
+                        self.stats.inc(self.ids.commit_wait);
+                        break;
+                    }
+                    Verdict::Agree => {
+                        budget -= 1;
+                        self.retire_uop(c, seq);
+                        if s.last && self.retire_insn(c) {
+                            break;
+                        }
+                    }
+                    Verdict::Diverged(state, exit) => {
+                        budget -= 1;
+                        self.retire_uop(c, seq);
+                        self.retire_diverged(c, &state, exit);
+                        break;
+                    }
                 }
             }
+        }
+    }
+
+    /// Asks the port's commit hook about the oldest instruction of `c`.
+    fn ask_retire(&mut self, c: usize, port: &mut dyn MemPort) -> Verdict {
+        let r = self.ctxs[c]
+            .insns
+            .front()
+            .expect("a committing uop belongs to an instruction");
+        let mut acc = [AccessRec::default(); super::MAX_MEM];
+        let n = usize::from(r.nmem);
+        for (a, m) in acc.iter_mut().zip(&r.mem[..n]) {
+            *a = AccessRec {
+                addr: m.addr,
+                size: m.size,
+                write: m.write,
+            };
+        }
+        let info = Retiring {
+            rip: r.rip,
+            next_rip: r.next_rip,
+            exit: r.exit.as_ref(),
+            accesses: &acc[..n],
+            tag: r.tag,
+        };
+        port.retire(self.now, c, &info)
+    }
+
+    /// Retires the oldest instruction of `c` with the commit hook's outcome
+    /// instead of the oracle's: younger instructions go, the oracle
+    /// restarts from `state`, and an exit stops the context.
+    fn retire_diverged(&mut self, c: usize, state: &ArchState, exit: Option<Exit>) {
+        self.stats.inc(self.ids.diverged);
+        let r = self.ctxs[c]
+            .insns
+            .pop_front()
+            .expect("a committed uop belongs to an instruction");
+        if !matches!(exit, Some(Exit::Fault(_))) {
+            self.ctxs[c].retired += 1;
+            self.stats.inc(self.ids.insns);
+        }
+        self.squash_from(c, r.seq + 1, false);
+        let now = self.now;
+        let pen = self.cfg.redirect_penalty;
+        let x = &mut self.ctxs[c];
+        x.replay.clear();
+        x.state = state.clone();
+        x.oracle_blocked = false;
+        x.wrong_path = false;
+        x.redirect = None;
+        x.fetch_stall_until = now + pen;
+        x.reset_ifetch(now);
+        if let Some(e) = exit {
+            x.running = false;
+            x.exit = Some(e);
         }
     }
 

@@ -10,6 +10,8 @@
 //! Stores are handed over at commit, in program order per context; a
 //! refused store (store buffer full) is retried at the next cycle.
 
+use crate::arch::ArchState;
+use crate::func::Exit;
 use smpsim_engine::Cycle;
 use smpsim_uncore::memory::MachineAddr;
 use smpsim_uncore::{Access, ContextId, PrivateHierarchy};
@@ -49,6 +51,56 @@ pub trait MemPort {
         let _ = (ctx, addr);
         PortAccess::Done { ready: now }
     }
+    /// The commit hook: instruction `r` of `ctx` is about to retire (all
+    /// its uops are done). An implementation that executes instructions
+    /// itself at commit (the whole machine does: see [`Verdict`]) checks
+    /// the oracle's record against its own result here. The default
+    /// trusts the oracle.
+    fn retire(&mut self, now: u64, ctx: usize, r: &Retiring<'_>) -> Verdict {
+        let _ = (now, ctx, r);
+        Verdict::Agree
+    }
+}
+
+/// One memory access of a retiring instruction, as the oracle saw it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccessRec {
+    /// Guest-virtual address.
+    pub addr: u64,
+    /// Bytes.
+    pub size: u8,
+    /// A store.
+    pub write: bool,
+}
+
+/// An instruction about to retire, as the fetch-time oracle recorded it.
+#[derive(Clone, Copy, Debug)]
+pub struct Retiring<'a> {
+    /// Its address.
+    pub rip: u64,
+    /// The RIP the oracle continued at.
+    pub next_rip: u64,
+    /// The oracle's exit at this instruction, if any.
+    pub exit: Option<&'a Exit>,
+    /// Its memory accesses in program order (at most six recorded).
+    pub accesses: &'a [AccessRec],
+    /// The oracle step that produced it (see [`crate::ooo::Env::select`]).
+    pub tag: u64,
+}
+
+/// What the commit hook found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The instruction retires as the oracle recorded it.
+    Agree,
+    /// It cannot retire this cycle (its data is not readable, its lock or
+    /// store-buffer room not yet obtained): retry at the next cycle.
+    Wait,
+    /// It retired with a different outcome (next RIP, addresses or exit)
+    /// than the fetch-time oracle predicted: the truth is this state (after
+    /// the instruction; before it for a fault) and exit. Younger
+    /// instructions are squashed and the oracle restarts from the state.
+    Diverged(Box<ArchState>, Option<Exit>),
 }
 
 /// Parameters of [`FixedMem`].

@@ -101,6 +101,56 @@ impl PrivateHierarchy {
         self.start_parts(now, op)
     }
 
+    /// What a data load of `size` (1..=16) bytes at `addr` by context
+    /// `ctx` would read now, without any side effect (no LRU update, no
+    /// statistics, no miss): the context's buffered stores, then memory for
+    /// the lines this core holds readable. `None` if a needed line is not
+    /// readable here. For a speculative front-end oracle; the ownership
+    /// rule holds (memory is read only for readable lines).
+    pub fn peek_in(&self, ctx: ContextId, addr: MachineAddr, size: usize) -> Option<u128> {
+        assert!(
+            (1..=16).contains(&size),
+            "access of {size} bytes: 1..=16 allowed"
+        );
+        let mut op = Op {
+            ctx,
+            stream: Stream::Data,
+            start: Cycle::ZERO,
+            addr: addr.get(),
+            size,
+            bytes: [0; 16],
+            have: 0,
+            parts_left: 0,
+            level: Level::StoreBuffer,
+        };
+        self.forward_from_sb(&mut op);
+        for (line, from, len) in parts(op.addr, size) {
+            if op.have & mask(from, len) == mask(from, len) {
+                continue;
+            }
+            if !self.l2.probe(line).is_some_and(|e| e.st.readable()) {
+                return None;
+            }
+            if let Some(t) = &self.checker.table {
+                t.check(self.core, line, Perm::Read);
+            }
+            let mut buf = [0u8; 16];
+            if self
+                .mem
+                .read(MachineAddr(op.addr + from as u64), &mut buf[..len])
+                .is_err()
+            {
+                buf[..len].fill(0);
+            }
+            for (i, &b) in buf[..len].iter().enumerate() {
+                if op.have & (1 << (from + i)) == 0 {
+                    op.bytes[from + i] = b;
+                }
+            }
+        }
+        Some(value_of(&op.bytes, size))
+    }
+
     /// Fills the bytes the youngest buffered stores cover.
     fn forward_from_sb(&self, op: &mut Op) {
         let (lo, hi) = (op.addr, op.addr + op.size as u64);

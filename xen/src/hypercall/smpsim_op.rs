@@ -8,8 +8,22 @@ impl Call<'_> {
     pub(super) fn smpsim_op(&mut self, cmd: u32, id: u32, samples: u64, count: u32) -> HResult {
         match cmd {
             smpsimop::RECORD_SAMPLES => self.record_samples(id, samples, count),
+            smpsimop::ROI => self.roi(id),
             _ => Err(Errno::NoSys),
         }
+    }
+
+    /// Marks the region of interest (`phase` 1 = begin, 0 = end).
+    fn roi(&mut self, phase: u32) -> HResult {
+        if phase > 1 {
+            return Err(Errno::Inval);
+        }
+        self.effects.push(crate::hypervisor::Effect::Roi {
+            domain: self.d,
+            vcpu: self.v,
+            begin: phase == 1,
+        });
+        ok()
     }
 
     /// Copies `count` u64 samples from `samples` into histogram `id`.

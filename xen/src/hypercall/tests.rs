@@ -661,6 +661,33 @@ fn smpsim_op_records_guest_samples() {
 }
 
 #[test]
+fn smpsim_op_roi_marks_begin_and_end() {
+    use crate::abi::smpsimop::ROI;
+    let mut e = env(&[2]);
+    e.start_vcpu(0, 1);
+    let roi = u64::from(ROI);
+    let (rc, o) = e.call(0, 1, 0, nr::SMPSIM_OP, [roi, 1, 0, 0, 0]);
+    assert_eq!((rc, o.next), (0, Next::Resume));
+    let begin = Effect::Roi {
+        domain: DomainId(0),
+        vcpu: VcpuId(1),
+        begin: true,
+    };
+    assert_eq!(o.effects, vec![begin]);
+    let (rc, o) = e.call(0, 0, 0, nr::SMPSIM_OP, [roi, 0, 0, 0, 0]);
+    assert_eq!(rc, 0);
+    let end = Effect::Roi {
+        domain: DomainId(0),
+        vcpu: VcpuId(0),
+        begin: false,
+    };
+    assert_eq!(o.effects, vec![end]);
+    let (rc, o) = e.call(0, 0, 0, nr::SMPSIM_OP, [roi, 2, 0, 0, 0]);
+    assert_eq!(rc, EINVAL, "phase must be 0 or 1");
+    assert!(o.effects.is_empty());
+}
+
+#[test]
 fn smpsim_op_rejects_bad_arguments() {
     let mut e = env(&[1]);
     e.write(0, SCRATCH, &le64(&[1, 2, 3]));
@@ -668,7 +695,7 @@ fn smpsim_op_rejects_bad_arguments() {
     assert_eq!(call(&mut e, [0, 3, SCRATCH, 1, 0]), EINVAL, "unknown id");
     assert_eq!(call(&mut e, [0, 0, SCRATCH, 513, 0]), EINVAL, "count");
     assert_eq!(call(&mut e, [0, 0, BAD, 1, 0]), EFAULT);
-    assert_eq!(call(&mut e, [1, 0, SCRATCH, 1, 0]), ENOSYS, "sub-command");
+    assert_eq!(call(&mut e, [2, 0, SCRATCH, 1, 0]), ENOSYS, "sub-command");
     // The whole array is copied before anything is recorded: one that runs
     // off the mapped memory records nothing.
     assert_eq!(call(&mut e, [0, 0, 0x40_0000 - 8, 2, 0]), EFAULT);

@@ -1,0 +1,323 @@
+//! The out-of-order model inside a core partition.
+//!
+//! [`OooCore`] is a timing pipeline driven by a fetch-time oracle (see its
+//! module docs). In the whole machine the oracle cannot be the source of
+//! architectural truth: it runs ahead of commit, and reading or writing
+//! shared memory at fetch would break the ownership rule (another core may
+//! hold the line) and with it determinism. So the machine splits the work:
+//!
+//! - **The oracle (speculative)** executes each correct-path instruction at
+//!   fetch against [`OooEnv`]'s view of memory: its own context's oracle
+//!   stores not yet retired (an overlay, never visible to anyone else),
+//!   then the context's store buffer and the lines this core holds
+//!   readable ([`PrivateHierarchy::peek_in`], no side effects). A load of a
+//!   line the core does not hold reads 0: the oracle only needs addresses
+//!   and branch outcomes for timing, and the commit check below corrects
+//!   it. Everything it reads is a function of this partition's state, so
+//!   runs stay deterministic.
+//! - **The pipeline** times everything: loads go to the L1D through
+//!   [`PrivateHierarchy::load_in`] when their address is ready (misses
+//!   overlap up to the MSHR limit), instruction fetch goes through the L1I.
+//! - **Commit** runs the instruction again, for real, through the same
+//!   adapter as the in-order model (`CorePart::execute`): loads read lines
+//!   the core holds readable (the pipeline's access brought them; a line
+//!   lost since is fetched again and commit waits), stores retire into the
+//!   TSO store buffer and drain when the line is in M, locked
+//!   read-modify-writes lock their line. This is the architectural state
+//!   the hypervisor sees. If its next RIP, data addresses or exit differ
+//!   from what the oracle recorded (the oracle read 0 for a missing line
+//!   and computed an address or branch from it, or another core changed
+//!   the data), younger instructions are squashed and the oracle restarts
+//!   from the committed state (`ooo.diverged`), like a machine clear.
+//!
+//! What this approximates, precisely: a value is bound at commit rather
+//! than when the load executes (so a load that the oracle got wrong costs
+//! a squash at commit, later than a real core would replay it), and
+//! instructions that depend on a wrongly predicted oracle value are timed
+//! with the oracle's addresses until the squash.
+
+use super::{context, CorePart, Executed, Wait};
+use smpsim_cores::ooo::{Env, MemPort, PortAccess, Retiring, Verdict};
+use smpsim_cores::{Exit, GuestMemory, PageFault};
+use smpsim_engine::Cycle;
+use smpsim_uncore::memory::MachineAddr;
+use smpsim_uncore::Access;
+use std::collections::VecDeque;
+
+const PAGE: u64 = 4096;
+
+/// One oracle store not yet retired: (oracle step, VA, bytes, value).
+type SpecStore = (u64, u64, u8, u64);
+
+/// A context's oracle stores that commit has not yet retired.
+#[derive(Debug, Default)]
+pub(super) struct Overlay {
+    stores: VecDeque<SpecStore>,
+}
+
+impl Overlay {
+    /// Forgets everything (after a resync).
+    pub(super) fn clear(&mut self) {
+        self.stores.clear();
+    }
+
+    /// Drops the stores of oracle steps up to `tag` (retired).
+    fn retire_upto(&mut self, tag: u64) {
+        while self.stores.front().is_some_and(|s| s.0 <= tag) {
+            self.stores.pop_front();
+        }
+    }
+
+    /// Lays the overlay's bytes over `value` (the `size` bytes at `va`);
+    /// also says whether every byte came from the overlay.
+    fn apply(&self, va: u64, size: u8, value: u64) -> (u64, bool) {
+        let mut bytes = value.to_le_bytes();
+        let mut have = 0u8;
+        for &(_, sva, ssize, sval) in &self.stores {
+            let sb = sval.to_le_bytes();
+            for (i, b) in bytes.iter_mut().enumerate().take(usize::from(size)) {
+                let a = va.wrapping_add(i as u64);
+                if a >= sva && a < sva + u64::from(ssize) {
+                    *b = sb[(a - sva) as usize];
+                    have |= 1 << i;
+                }
+            }
+        }
+        let all = if size >= 8 { u8::MAX } else { (1 << size) - 1 };
+        (u64::from_le_bytes(bytes), have == all)
+    }
+}
+
+/// The machine's side of one out-of-order cycle: the oracle's memory, the
+/// pipeline's port onto the private hierarchy, and the commit check.
+pub(super) struct OooEnv<'a> {
+    /// The core (its hierarchy, contexts and the committed state).
+    pub(super) core: &'a mut CorePart,
+    /// The context whose oracle is stepping.
+    pub(super) cur: usize,
+    /// The oracle step it is on.
+    pub(super) tag: u64,
+}
+
+impl OooEnv<'_> {
+    fn translate(&mut self, ctx: usize, va: u64) -> Option<u64> {
+        let c = &mut self.core.ctxs[ctx];
+        c.tlb.translate(&c.space, va)
+    }
+
+    /// What the oracle reads for `size` bytes at `va` within one page.
+    fn spec_load(&mut self, va: u64, size: u8) -> Result<u64, PageFault> {
+        let cur = self.cur;
+        let ma = self.translate(cur, va).ok_or(PageFault {
+            addr: va,
+            write: false,
+        })?;
+        let (over, all) = self.core.spec[cur].apply(va, size, 0);
+        if all {
+            return Ok(over);
+        }
+        let base = match self
+            .core
+            .hier
+            .peek_in(context(cur), MachineAddr(ma), usize::from(size))
+        {
+            Some(v) => v as u64,
+            None => {
+                self.core.hier.stats_mut().inc(self.core.ids.spec_unknown);
+                0
+            }
+        };
+        Ok(self.core.spec[cur].apply(va, size, base).0)
+    }
+}
+
+impl GuestMemory for OooEnv<'_> {
+    /// Instruction bytes, straight from machine memory (as the adapter).
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let va = addr.wrapping_add(i as u64);
+            let fault = PageFault {
+                addr: va,
+                write: false,
+            };
+            let ma = self.translate(self.cur, va).ok_or(fault)?;
+            *b = self.core.mem.read_u8(MachineAddr(ma)).map_err(|_| fault)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
+        for (i, chunk) in data.chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            let size = u8::try_from(chunk.len()).expect("chunks of at most 8");
+            GuestMemory::store(self, addr + 8 * i as u64, size, u64::from_le_bytes(b))?;
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
+        let first = (PAGE - addr % PAGE).min(u64::from(size));
+        if first == u64::from(size) {
+            return self.spec_load(addr, size);
+        }
+        let lo = self.spec_load(addr, first as u8)?;
+        let hi = self.spec_load(addr + first, size - first as u8)?;
+        Ok(lo | hi << (8 * first))
+    }
+
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
+        let last = addr + u64::from(size) - 1;
+        for va in [addr, last] {
+            self.translate(self.cur, va).ok_or(PageFault {
+                addr: va,
+                write: true,
+            })?;
+        }
+        self.core.spec[self.cur]
+            .stores
+            .push_back((self.tag, addr, size, value));
+        Ok(())
+    }
+}
+
+impl MemPort for OooEnv<'_> {
+    fn load(&mut self, now: u64, ctx: usize, addr: u64, size: u8) -> PortAccess {
+        let Some(ma) = self.translate(ctx, addr) else {
+            return PortAccess::Done { ready: now + 1 };
+        };
+        let size = u64::from(size.clamp(1, 16)).min(PAGE - addr % PAGE);
+        match self.core.hier.load_in(
+            Cycle(now),
+            context(ctx),
+            MachineAddr(ma),
+            usize::try_from(size).expect("at most 16"),
+        ) {
+            Access::Done { ready, .. } => PortAccess::Done { ready: ready.get() },
+            Access::Pending(id) => PortAccess::Pending(id.0),
+            Access::Stall => PortAccess::Stall,
+        }
+    }
+
+    /// Stores reach the store buffer at commit through the adapter.
+    fn store(&mut self, _: u64, _: usize, _: u64, _: u8, _: u64) -> bool {
+        true
+    }
+
+    fn take_completions(&mut self, out: &mut Vec<(u32, u64)>) {
+        out.append(&mut self.core.port_done);
+    }
+
+    fn stores_drained(&self, ctx: usize) -> bool {
+        self.core.hier.store_buffer_empty_in(context(ctx))
+    }
+
+    fn fetch(&mut self, now: u64, ctx: usize, addr: u64) -> PortAccess {
+        let Some(ma) = self.translate(ctx, addr) else {
+            return PortAccess::Done { ready: now };
+        };
+        match self.core.hier.fetch(Cycle(now), MachineAddr(ma), 1) {
+            Access::Done { ready, .. } => PortAccess::Done { ready: ready.get() },
+            Access::Pending(id) => PortAccess::Pending(id.0),
+            Access::Stall => PortAccess::Stall,
+        }
+    }
+
+    fn retire(&mut self, now: u64, ctx: usize, r: &Retiring<'_>) -> Verdict {
+        let core = &mut *self.core;
+        if core.ctxs[ctx].wait != Wait::None {
+            return Verdict::Wait;
+        }
+        core.now = core.now.max(Cycle(now));
+        let mut log = std::mem::take(&mut core.retire_log);
+        let done = core.execute(ctx, true, Some(&mut log));
+        let verdict = match done {
+            Executed::Blocked => Verdict::Wait,
+            Executed::Done { exit, before, .. } => {
+                core.spec[ctx].retire_upto(r.tag);
+                let next = core.ctxs[ctx].regs.rip;
+                let n = r.accesses.len();
+                // The oracle records at most six accesses of an instruction.
+                let same_mem = log.len().min(6) == n && log[..n] == *r.accesses;
+                let truth = (exit != Exit::InsnLimit).then(|| exit.clone());
+                let agree = same_mem && next == r.next_rip && truth.as_ref() == r.exit;
+                core.finish(ctx, exit, before, Cycle(now));
+                if agree {
+                    Verdict::Agree
+                } else {
+                    core.spec[ctx].clear();
+                    Verdict::Diverged(Box::new(core.ctxs[ctx].regs.clone()), truth)
+                }
+            }
+        };
+        core.retire_log = log;
+        verdict
+    }
+}
+
+impl Env for OooEnv<'_> {
+    fn select(&mut self, ctx: usize, tag: u64) {
+        self.cur = ctx;
+        self.tag = tag;
+    }
+}
+
+impl CorePart {
+    /// One epoch of the out-of-order model: cycle by cycle while a context
+    /// runs (messages and store drains handled at their cycle), skipping
+    /// to the next event while none does.
+    pub(super) fn run_epoch_ooo(
+        &mut self,
+        ctx: &mut smpsim_engine::EpochCtx<'_, smpsim_uncore::MemMsg>,
+    ) {
+        let end = ctx.epoch_end();
+        self.now = self.now.max(ctx.epoch_start());
+        let mut pipe = self
+            .ooo
+            .take()
+            .expect("a core running `ooo` has a pipeline");
+        while self.now < end {
+            self.ooo_events(ctx);
+            if pipe.any_running() {
+                pipe.set_now(self.now.get());
+                pipe.cycle_in(&mut OooEnv {
+                    core: self,
+                    cur: 0,
+                    tag: 0,
+                });
+                self.now += 1;
+                continue;
+            }
+            let next = [ctx.peek_time(), self.hier.next_activity()]
+                .into_iter()
+                .flatten()
+                .min()
+                .filter(|&t| t < end);
+            match next {
+                Some(t) => self.now = t.max(self.now + 1),
+                None => self.now = end,
+            }
+        }
+        self.ooo = Some(pipe);
+        self.hier.flush(ctx);
+    }
+
+    /// Handles the messages and store drains due by now, then wakes what
+    /// they unblocked.
+    fn ooo_events(&mut self, ctx: &mut smpsim_engine::EpochCtx<'_, smpsim_uncore::MemMsg>) {
+        let mut msgs = false;
+        while ctx.peek_time().is_some_and(|t| t <= self.now) {
+            let m = ctx.pop_due().expect("peeked");
+            self.hier.handle_message(self.now, m.payload);
+            msgs = true;
+        }
+        let drained = self.hier.next_activity().is_some_and(|t| t <= self.now);
+        if drained {
+            self.hier.advance(self.now);
+        }
+        if msgs || drained {
+            self.on_completions();
+            self.wake_retries(msgs, drained);
+        }
+    }
+}

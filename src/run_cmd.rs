@@ -81,7 +81,12 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     };
     let mut machine = Machine::build(&cfg, w, &opts).map_err(|e| e.to_string())?;
     smpsim::progress::attach(&mut machine);
-    let report = machine.run();
+    let report = machine.run_in_place();
+    if std::env::var_os("SMPSIM_DEBUG_CONTEXTS").is_some() {
+        for line in machine.context_states() {
+            eprintln!("{line}");
+        }
+    }
     for line in &report.console {
         println!("{line}");
     }

@@ -143,6 +143,8 @@ pub struct CorePart {
     port_done: Vec<(u32, u64)>,
     /// Reused buffer of the commit check.
     retire_log: Vec<AccessRec>,
+    /// The context that issued last (functional and in-order models).
+    last_issued: usize,
 }
 
 impl std::fmt::Debug for CorePart {
@@ -257,6 +259,7 @@ impl CorePart {
             spec: (0..setup.smt).map(|_| ooo::Overlay::default()).collect(),
             port_done: Vec::new(),
             retire_log: Vec::new(),
+            last_issued: 0,
         }
     }
 
@@ -398,13 +401,17 @@ impl CorePart {
         self.ooo_halt(t);
     }
 
+    /// The context that issues next: the earliest ready; ties go round
+    /// robin from the one that issued last (otherwise, when issue is the
+    /// only limit, context 0 would starve the others).
     fn next_ctx(&self) -> Option<(usize, Cycle)> {
+        let n = self.ctxs.len();
         self.ctxs
             .iter()
             .enumerate()
             .filter(|(_, c)| c.can_issue())
             .map(|(i, c)| (i, c.ready.max(self.next_issue)))
-            .min_by_key(|&(i, t)| (t, i))
+            .min_by_key(|&(i, t)| (t, (i + n - self.last_issued - 1) % n))
     }
 
     /// For a trapped context: the cycle before the next service tick, so
@@ -578,6 +585,7 @@ impl CorePart {
     /// in-order models); returns whether it released a lock.
     fn issue(&mut self, t: usize) -> bool {
         let now = self.now;
+        self.last_issued = t;
         let Executed::Done {
             exit,
             before,

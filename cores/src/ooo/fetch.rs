@@ -425,10 +425,16 @@ impl OooCore {
                 Class::Complex => lat.complex,
                 Class::Fence => lat.alu,
             };
+            // Sequence numbers only need to grow: skip slots still held
+            // by old uops (a context stalled at commit while another one
+            // fetches and squashes quickly), so the slab never wraps onto
+            // a live uop. At most half the slab is live.
+            while self.slab[(self.seq & self.mask) as usize].seq != 0 {
+                self.seq += 1;
+            }
             let seq = self.seq;
             self.seq += 1;
             let idx = (seq & self.mask) as usize;
-            assert_eq!(self.slab[idx].seq, 0, "uop slab wrapped onto a live uop");
             let mut srcs = [u64::from(uopinfo::NONE_REG); 5];
             // Stores split: address sources gate issue, the data register
             // only forwarding and commit.

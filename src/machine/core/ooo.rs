@@ -225,6 +225,11 @@ impl MemPort for OooEnv<'_> {
 
     fn retire(&mut self, now: u64, ctx: usize, r: &Retiring<'_>) -> Verdict {
         let core = &mut *self.core;
+        // A refused access (no MSHR or way, another context's lock) is
+        // retried every cycle: the pipeline runs cycle by cycle anyway.
+        if core.ctxs[ctx].wait == Wait::Stall {
+            core.ctxs[ctx].wait = Wait::None;
+        }
         if core.ctxs[ctx].wait != Wait::None {
             return Verdict::Wait;
         }

@@ -28,16 +28,17 @@
 //!   executed for timing, then squashed; wrong-path loads are not sent to
 //!   memory (they take `latency.wrong_path_load`), wrong-path stores
 //!   have no address.
-//! - The oracle updates guest memory at fetch, so in a multi-core machine
-//!   another core may see a store earlier than this core commits it. Stores
-//!   are still handed to the [`MemPort`] at commit for timing and coherence,
-//!   with the value the oracle wrote. Caution for the machine: through
-//!   [`HierarchyPort`] the hierarchy writes that value into machine memory
-//!   again when the store drains, which can overwrite a newer value another
-//!   core's oracle wrote in between (e.g. a lock released then re-taken).
-//!   A shared-memory machine needs either timing-only stores in the
-//!   hierarchy or an oracle memory that keeps this core's stores private
-//!   until they drain.
+//! - With [`OooCore::cycle`] the oracle reads and writes the given memory
+//!   at fetch (a single-core or test setup), and stores are handed to the
+//!   [`MemPort`] again at commit for timing. A shared-memory machine uses
+//!   [`OooCore::cycle_in`] with an [`Env`] instead: the environment gives
+//!   the oracle a private view of memory (its stores stay invisible to
+//!   others) and, through the commit hook [`MemPort::retire`], executes
+//!   each instruction for real at commit; if the outcome differs from the
+//!   oracle's record ([`Verdict::Diverged`]) younger instructions are
+//!   squashed and the oracle restarts from the committed state
+//!   (`ooo.diverged`). The whole machine does this (smpsim's
+//!   `machine/core/ooo.rs`).
 //! - A memory-order violation (a load issued before an older store to an
 //!   overlapping address executed) squashes the load's instruction and
 //!   everything younger; their oracle results are kept and refetched from a
@@ -78,8 +79,9 @@
 //! `stall.{rob_full,iq_full,lq_full,sq_full,phys_regs}` (cycles dispatch
 //! stopped, first cause), `stall.fetch` (cycles nothing was fetched),
 //! `stall.mshr` (loads refused by the port), `stall.store_buffer`;
-//! `stlf`, `mem_violations`, `squashed_uops`, `wrong_path_uops`,
-//! `icache_stalls`; occupancy
+//! `stall.commit_wait` (the commit hook asked to wait), `stlf`,
+//! `mem_violations`, `squashed_uops`, `wrong_path_uops`, `icache_stalls`,
+//! `diverged`; occupancy
 //! histograms `occ.rob`, `occ.iq`, `occ.lsq` (one sample per cycle).
 //!
 //! # Speed

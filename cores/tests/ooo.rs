@@ -9,7 +9,8 @@
 
 use iced_x86::code_asm::*;
 use smpsim_cores::ooo::{
-    FetchPolicy, FixedMem, FixedMemConfig, MemPort, OooConfig, OooCore, PortAccess,
+    FetchPolicy, FixedMem, FixedMemConfig, MemPort, OooConfig, OooCore, PortAccess, Retiring,
+    Verdict,
 };
 use smpsim_cores::{ArchState, CpuidModel, Exit, FlatMemory, FuncCore, GuestMemory};
 
@@ -816,4 +817,84 @@ fn ubench_smt_two_contexts_beat_one() {
         two >= 1.8 * one,
         "SMT: one context IPC {one:.3}, two {two:.3}"
     );
+}
+
+/// A port whose commit hook overrides one instruction's outcome (as the
+/// whole machine does when its commit-time execution disagrees with the
+/// oracle) and makes another wait a few cycles.
+struct Overriding {
+    data: FixedMem,
+    /// RIP whose outcome is replaced, and the state after it.
+    at: u64,
+    truth: ArchState,
+    /// RIP that waits `waits` more times before it may retire.
+    slow: u64,
+    waits: u32,
+    seen: Vec<u64>,
+}
+
+impl MemPort for Overriding {
+    fn load(&mut self, now: u64, ctx: usize, addr: u64, size: u8) -> PortAccess {
+        self.data.load(now, ctx, addr, size)
+    }
+    fn store(&mut self, now: u64, ctx: usize, addr: u64, size: u8, value: u64) -> bool {
+        self.data.store(now, ctx, addr, size, value)
+    }
+    fn take_completions(&mut self, out: &mut Vec<(u32, u64)>) {
+        self.data.take_completions(out)
+    }
+    fn retire(&mut self, _now: u64, _ctx: usize, r: &Retiring<'_>) -> Verdict {
+        if r.rip == self.slow && self.waits > 0 {
+            self.waits -= 1;
+            return Verdict::Wait;
+        }
+        self.seen.push(r.rip);
+        if r.rip == self.at {
+            return Verdict::Diverged(Box::new(self.truth.clone()), None);
+        }
+        Verdict::Agree
+    }
+}
+
+#[test]
+fn ooo_commit_hook_divergence_restarts_from_the_committed_state() {
+    // mov eax, 1; mov ebx, 2; add eax, ebx; add eax, eax; hlt
+    let code = assemble(CodeAssembler::new(64).and_then(|mut a| {
+        a.mov(eax, 1)?;
+        a.mov(ebx, 2)?;
+        a.add(eax, ebx)?;
+        a.add(eax, eax)?;
+        a.hlt()?;
+        Ok(a)
+    }));
+    let mut mem = memory(&[(CODE, code)]);
+    let mut core = OooCore::new(OooConfig::default()).expect("valid config");
+    start(&mut core, 0, CODE);
+    // The hook says `mov ebx, 2` really left rbx = 100 (and rax = 1).
+    let mut truth = core.state(0).clone();
+    truth.gpr[0] = 1;
+    truth.gpr[3] = 100;
+    truth.rip = CODE + 10;
+    let mut port = Overriding {
+        data: FixedMem::new(FixedMemConfig::default()),
+        at: CODE + 5,
+        truth,
+        slow: CODE + 10,
+        waits: 7,
+        seen: Vec::new(),
+    };
+    core.run_until_stopped(&mut mem, &mut port, 10_000);
+    assert_eq!(core.take_exit(0), Some(Exit::Halt));
+    assert_eq!(
+        core.state(0).gpr[0],
+        202,
+        "(1 + 100) * 2 from the hook's state"
+    );
+    assert_eq!(core.state(0).gpr[3], 100);
+    assert_eq!(core.retired(0), 5);
+    assert_eq!(counter(&core, "ooo.diverged"), 1);
+    assert_eq!(counter(&core, "ooo.stall.commit_wait"), 7);
+    // Every instruction retired once, in order, through the hook.
+    let want: Vec<u64> = [0, 5, 10, 12, 14].iter().map(|o| CODE + o).collect();
+    assert_eq!(port.seen, want);
 }

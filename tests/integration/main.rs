@@ -5,5 +5,6 @@ mod configs;
 mod determinism;
 mod experiments;
 mod latency;
+mod ooo;
 mod support;
 mod workloads;

@@ -608,6 +608,31 @@ impl PrivateHierarchy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::MachineMemory;
+    use crate::{MemSystem, MemSystemConfig};
+    use smpsim_engine::{PartitionId, StatsBuilder};
+    use std::sync::Arc;
+
+    #[test]
+    fn peek_forwards_own_stores_only_and_touches_nothing() {
+        let mem = Arc::new(MachineMemory::new(1 << 20).expect("memory"));
+        let sys =
+            MemSystem::new(&MemSystemConfig::default(), 1, mem, PartitionId(0)).expect("system");
+        let mut h = sys.hierarchy(CoreId(0), StatsBuilder::new());
+        h.store_in(Cycle(1), ContextId(0), MachineAddr(0x1000), 8, 42)
+            .expect("room");
+        let before = format!("{:?}", h.stats());
+        let c0 = ContextId(0);
+        assert_eq!(h.peek_in(c0, MachineAddr(0x1000), 8), Some(42));
+        assert_eq!(h.peek_in(c0, MachineAddr(0x1002), 2), Some(0), "42 >> 16");
+        // Bytes beyond the store need the line, which the core lacks.
+        assert_eq!(h.peek_in(c0, MachineAddr(0x1004), 8), None);
+        assert_eq!(h.peek_in(ContextId(1), MachineAddr(0x1000), 8), None);
+        assert_eq!(h.peek_in(c0, MachineAddr(0x2000), 1), None);
+        assert_eq!(before, format!("{:?}", h.stats()), "no statistics");
+        assert!(h.take_sent().is_empty(), "no miss requests");
+        assert_eq!(h.outstanding(), 0);
+    }
 
     #[test]
     fn parts_split_at_line_boundaries() {

@@ -167,6 +167,9 @@ impl MemPort for Pair<'_> {
     fn fetch(&mut self, now: u64, ctx: usize, addr: u64) -> PortAccess {
         self.port.fetch(now, ctx, addr)
     }
+    fn store_address(&mut self, now: u64, ctx: usize, addr: u64) {
+        self.port.store_address(now, ctx, addr);
+    }
     fn retire(&mut self, now: u64, ctx: usize, r: &Retiring<'_>) -> Verdict {
         self.port.retire(now, ctx, r)
     }

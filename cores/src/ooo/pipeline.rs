@@ -329,6 +329,7 @@ impl OooCore {
             sl.issued = true;
             sl.in_iq = false;
             if s.st.1 != 0 {
+                port.store_address(now, usize::from(s.ctx), s.st.0);
                 if let Some(v) = self.check_violation(seq) {
                     violations.push((usize::from(s.ctx), v));
                 }

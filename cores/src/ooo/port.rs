@@ -51,6 +51,12 @@ pub trait MemPort {
         let _ = (ctx, addr);
         PortAccess::Done { ready: now }
     }
+    /// A store of `ctx` computed its address (it issued; it retires and
+    /// drains later): the memory side may start obtaining write ownership
+    /// of its line now. The default does nothing.
+    fn store_address(&mut self, now: u64, ctx: usize, addr: u64) {
+        let _ = (now, ctx, addr);
+    }
     /// The commit hook: instruction `r` of `ctx` is about to retire (all
     /// its uops are done). An implementation that executes instructions
     /// itself at commit (the whole machine does: see [`Verdict`]) checks
@@ -264,6 +270,12 @@ impl<F: FnMut(u64) -> Option<u64>> MemPort for HierarchyPort<'_, F> {
     fn stores_drained(&self, ctx: usize) -> bool {
         self.hier
             .store_buffer_empty_in(ContextId(u8::try_from(ctx).expect("at most 8 contexts")))
+    }
+
+    fn store_address(&mut self, now: u64, _ctx: usize, addr: u64) {
+        if let Some(ma) = (self.translate)(addr) {
+            self.hier.prefetch_own(Cycle(now), MachineAddr(ma));
+        }
     }
 
     fn fetch(&mut self, now: u64, _ctx: usize, addr: u64) -> PortAccess {

@@ -208,6 +208,13 @@ impl MemPort for OooEnv<'_> {
         out.append(&mut self.core.port_done);
     }
 
+    /// Read-for-ownership when a store's address is known.
+    fn store_address(&mut self, now: u64, ctx: usize, addr: u64) {
+        if let Some(ma) = self.translate(ctx, addr) {
+            self.core.hier.prefetch_own(Cycle(now), MachineAddr(ma));
+        }
+    }
+
     fn stores_drained(&self, ctx: usize) -> bool {
         self.core.hier.store_buffer_empty_in(context(ctx))
     }

@@ -380,6 +380,31 @@ impl PrivateHierarchy {
         true
     }
 
+    /// A store's address is known before it retires: starts obtaining M
+    /// for its line now (read-for-ownership at execute, as out-of-order
+    /// cores do), so the store drains without waiting when its turn comes.
+    /// Does nothing if no MSHR is free or the line is already on its way;
+    /// true if the line is writable now.
+    pub fn prefetch_own(&mut self, now: Cycle, addr: MachineAddr) -> bool {
+        let line = addr.line();
+        if self.mshrs.contains_key(&line) {
+            return false;
+        }
+        if self.mshrs.len() >= self.mshr_limit
+            && !matches!(
+                self.l2.probe(line).map(|e| e.st),
+                Some(PState::M | PState::E)
+            )
+        {
+            return false;
+        }
+        let blocked = self.blocked;
+        let writable = self.want_m(now, line);
+        // A refused prefetch is dropped, not retried.
+        self.blocked = blocked;
+        writable
+    }
+
     /// Makes sure `line` is on its way to M; true if it is M now.
     fn want_m(&mut self, now: Cycle, line: LineAddr) -> bool {
         match self.l2.probe_mut(line).map(|e| e.st) {
@@ -632,6 +657,23 @@ mod tests {
         assert_eq!(before, format!("{:?}", h.stats()), "no statistics");
         assert!(h.take_sent().is_empty(), "no miss requests");
         assert_eq!(h.outstanding(), 0);
+    }
+
+    #[test]
+    fn prefetch_own_sends_one_getm_per_line() {
+        let mem = Arc::new(MachineMemory::new(1 << 20).expect("memory"));
+        let sys =
+            MemSystem::new(&MemSystemConfig::default(), 1, mem, PartitionId(0)).expect("system");
+        let mut h = sys.hierarchy(CoreId(0), StatsBuilder::new());
+        assert!(!h.prefetch_own(Cycle(5), MachineAddr(0x3008)));
+        assert!(!h.prefetch_own(Cycle(6), MachineAddr(0x3010)), "same line");
+        let sent = h.take_sent();
+        assert!(
+            matches!(sent[..], [(_, _, MemMsg::GetM { .. })]),
+            "{sent:?}"
+        );
+        assert_eq!(h.outstanding(), 1);
+        assert!(h.take_completions().is_empty(), "nobody waits for it");
     }
 
     #[test]

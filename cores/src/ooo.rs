@@ -534,6 +534,9 @@ pub struct OooCore {
     uops_tmp: Vec<crate::uop::Uop>,
     /// Latency override per op (`u64::MAX`: the class latency).
     op_lat: Vec<u64>,
+    /// Occupancy samples not yet recorded: (ROB, IQ, LSQ) and how many
+    /// cycles in a row.
+    occ: ([usize; 3], u64),
 }
 
 impl OooCore {
@@ -610,6 +613,7 @@ impl OooCore {
             completions: Vec::new(),
             uops_tmp: Vec::new(),
             op_lat,
+            occ: ([0; 3], 0),
         })
     }
 
@@ -739,7 +743,8 @@ impl OooCore {
         }
     }
 
-    /// Statistics (names under `ooo.`).
+    /// Statistics (names under `ooo.`); occupancy histograms as of the
+    /// last [`Self::flush_stats`] (the run helpers flush when they return).
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -784,6 +789,7 @@ impl OooCore {
         while self.now - start < max_cycles && self.ctxs.iter().any(|x| x.running) {
             self.cycle(mem, port);
         }
+        self.flush_stats();
         self.now - start
     }
 
@@ -795,18 +801,37 @@ impl OooCore {
         while self.now < end {
             if !self.ctxs.iter().any(|x| x.running) {
                 self.now = end;
-                return;
+                break;
             }
             self.cycle(mem, port);
         }
+        self.flush_stats();
     }
 
+    /// Samples the occupancies once per cycle, run-length encoded: a run of
+    /// equal samples is recorded when it ends or at [`Self::flush_stats`].
     fn record_occupancy(&mut self) {
         let rob: usize = self.ctxs.iter().map(|x| x.rob.len()).sum();
-        let s = &mut self.stats;
-        s.record(self.ids.occ_rob, rob as u64);
-        s.record(self.ids.occ_iq, self.iq.len() as u64);
-        s.record(self.ids.occ_lsq, (self.lq_total + self.sq_total) as u64);
+        let now = [rob, self.iq.len(), self.lq_total + self.sq_total];
+        if now == self.occ.0 {
+            self.occ.1 += 1;
+            return;
+        }
+        self.flush_stats();
+        self.occ = (now, 1);
+    }
+
+    /// Brings the occupancy histograms up to date (the machine calls it at
+    /// every epoch's end; the run helpers when they return).
+    pub fn flush_stats(&mut self) {
+        let ([rob, iq, lsq], n) = self.occ;
+        if n > 0 {
+            let s = &mut self.stats;
+            s.record_n(self.ids.occ_rob, rob as u64, n);
+            s.record_n(self.ids.occ_iq, iq as u64, n);
+            s.record_n(self.ids.occ_lsq, lsq as u64, n);
+            self.occ.1 = 0;
+        }
     }
 
     fn slot(&self, seq: u64) -> &Slot {

@@ -138,6 +138,13 @@ impl Stats {
         h.saturating_record(value.clamp(1, h.high()));
     }
 
+    /// Records `value` `count` times (as [`Stats::record`]).
+    #[inline]
+    pub fn record_n(&mut self, id: HistId, value: u64, count: u64) {
+        let h = &mut self.hists[id.0 as usize];
+        h.saturating_record_n(value.clamp(1, h.high()), count);
+    }
+
     /// A counter's value.
     pub fn get(&self, id: CounterId) -> u64 {
         self.counters[id.0 as usize]

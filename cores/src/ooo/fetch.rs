@@ -311,10 +311,10 @@ impl OooCore {
                 Some(rip) if self.icache_ok(c, rip, env) => {}
                 _ => break,
             }
-            let Some(mut r) = self.next_insn(c, env) else {
+            let Some(r) = self.next_insn(c, env) else {
                 break;
             };
-            let taken = match self.fetch_one(c, env, &mut r) {
+            let taken = match self.fetch_one(c, env, r) {
                 Some(t) => t,
                 None => break,
             };
@@ -330,7 +330,7 @@ impl OooCore {
 
     /// Decodes, predicts and enqueues one instruction; `Some(taken)` if it
     /// was fetched (`None`: a wrong-path fetch that cannot be decoded).
-    fn fetch_one(&mut self, c: usize, env: &mut dyn Env, r: &mut InsnRec) -> Option<bool> {
+    fn fetch_one(&mut self, c: usize, env: &mut dyn Env, mut r: InsnRec) -> Option<bool> {
         let fault = matches!(r.exit, Some(Exit::Fault(_)));
         let (len, kind, target) = if fault {
             self.uops_tmp.clear();
@@ -359,7 +359,7 @@ impl OooCore {
         };
         r.kind = kind;
         r.ft = r.rip.wrapping_add(u64::from(len));
-        let pred = self.predict(c, r, len, target);
+        let pred = self.predict(c, &mut r, len, target);
         let ft = r.rip.wrapping_add(u64::from(len));
         let x = &mut self.ctxs[c];
         if r.wrong {
@@ -372,9 +372,9 @@ impl OooCore {
         }
         r.seq = self.insn_seq;
         self.insn_seq += 1;
-        self.make_uops(c, r);
+        self.make_uops(c, &r);
         let taken = pred != ft;
-        self.ctxs[c].insns.push_back(r.clone());
+        self.ctxs[c].insns.push_back(r);
         Some(taken)
     }
 

@@ -284,10 +284,11 @@ impl OooCore {
                 break;
             }
             let seq = self.iq[i];
-            let s = *self.slot(seq);
-            if s.srcs.iter().any(|&t| t != 0 && self.ready_at(t) > now) {
+            let sl = self.slot(seq);
+            if sl.srcs.iter().any(|&t| t != 0 && self.ready_at(t) > now) {
                 continue;
             }
+            let s = *sl;
             let unit = match s.class {
                 Class::Mul => 1,
                 Class::Div => 2,
@@ -338,6 +339,9 @@ impl OooCore {
         let slab = &self.slab;
         let mask = self.mask;
         let ctxs = &mut self.ctxs;
+        if issued == 0 {
+            return;
+        }
         self.iq.retain(|&q| {
             let s = &slab[(q & mask) as usize];
             if !s.in_iq {

@@ -263,6 +263,15 @@ impl MachineConfig {
                 "missing: switch.after_insns or switch.at_roi needs a model to switch to".into(),
             );
         }
+        if self.ooo.contexts != 1 && self.ooo.contexts != self.smt as usize {
+            return bad(
+                "ooo.contexts",
+                format!(
+                    "{}: the out-of-order core has one context per SMT thread; set `smt` instead",
+                    self.ooo.contexts
+                ),
+            );
+        }
         if self.uses_ooo() {
             if let Err(e) = smpsim_cores::ooo::OooCore::new(self.ooo_config()) {
                 return bad("ooo", e.0);

@@ -1,6 +1,6 @@
 //! The shipped machine configs, and config errors a user can act on.
 
-use smpsim::machine::config::MachineConfig;
+use smpsim::machine::config::{MachineConfig, Model};
 use smpsim::machine::{Machine, RunOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -160,4 +160,31 @@ fn a_config_without_a_quantum_uses_the_lookahead() {
         .run();
     assert!(r.lookahead > 0);
     assert_eq!(r.quantum, r.lookahead);
+}
+
+#[test]
+fn out_of_order_and_switch_keys_are_checked() {
+    let e = error_of("model = \"ooo\"\n[ooo.latency]\nmull = 3\n");
+    assert!(e.starts_with("bad.toml:3: key `ooo.latency.mull`:"), "{e}");
+    assert!(e.contains("expected one of `alu`, `branch`, `mul`"), "{e}");
+    let e = error_of("model = \"oooo\"\n");
+    assert!(e.starts_with("bad.toml:1: key `model`:"), "{e}");
+    assert!(e.contains("`ooo`"), "allowed values listed: {e}");
+    let e = error_of("smt = 2\n[ooo]\ncontexts = 4\n");
+    assert!(e.starts_with("bad.toml:3: key `ooo.contexts`:"), "{e}");
+    assert!(e.contains("set `smt` instead"), "{e}");
+    let e = error_of("[switch]\nto = \"ooo\"\n");
+    assert!(e.starts_with("bad.toml:2: key `switch.to`:"), "{e}");
+    assert!(
+        e.contains("neither switch.after_insns nor switch.at_roi"),
+        "{e}"
+    );
+    let e = error_of("model = \"ooo\"\nsmt = 8\n");
+    assert!(e.contains("phys_regs must exceed 32 per context"), "{e}");
+    let ok = MachineConfig::parse(
+        Path::new("ok.toml"),
+        "model = \"functional\"\n[switch]\nto = \"ooo\"\nat_roi = true\n",
+    )
+    .expect("valid");
+    assert_eq!(ok.switch.to, Some(Model::Ooo));
 }

@@ -875,7 +875,12 @@ fn validate(c: &OooConfig) -> Result<(), ConfigError> {
         return bad("every context needs at least one IQ, LQ and SQ entry");
     }
     if c.phys_regs <= 32 * c.contexts {
-        return bad("phys_regs must exceed 32 per context (committed state)");
+        return Err(ConfigError(format!(
+            "phys_regs must exceed 32 per context (committed state): {} for {} contexts, need at least {}",
+            c.phys_regs,
+            c.contexts,
+            32 * c.contexts + 1
+        )));
     }
     let u = &c.units;
     if [u.alu, u.mul, u.div, u.load, u.store].contains(&0) {

@@ -145,6 +145,18 @@ fn overlaps(a: u64, an: usize, b: u64, bn: usize) -> bool {
     a < b + bn as u64 && b < a + an as u64
 }
 
+/// A byte-buffer write as a series of stores of at most 8 bytes (for
+/// memories whose stores are buffered).
+pub fn write_as_stores(mem: &mut dyn GuestMemory, addr: u64, data: &[u8]) -> Result<(), PageFault> {
+    for (i, chunk) in data.chunks(8).enumerate() {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        let size = u8::try_from(chunk.len()).expect("chunks of at most 8");
+        mem.store(addr + 8 * i as u64, size, u64::from_le_bytes(b))?;
+    }
+    Ok(())
+}
+
 /// Splits `[va, va + n)` at page boundaries.
 fn page_pieces(va: u64, n: usize) -> impl Iterator<Item = (u64, usize, usize)> {
     let mut done = 0usize;
@@ -301,13 +313,7 @@ impl GuestMemory for Adapter<'_> {
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
-        for (i, chunk) in data.chunks(8).enumerate() {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            let size = u8::try_from(chunk.len()).expect("chunks of at most 8");
-            self.store(addr + 8 * i as u64, size, u64::from_le_bytes(b))?;
-        }
-        Ok(())
+        write_as_stores(self, addr, data)
     }
 
     fn fence(&mut self) -> Result<(), PageFault> {

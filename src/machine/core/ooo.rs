@@ -147,13 +147,7 @@ impl GuestMemory for OooEnv<'_> {
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
-        for (i, chunk) in data.chunks(8).enumerate() {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            let size = u8::try_from(chunk.len()).expect("chunks of at most 8");
-            GuestMemory::store(self, addr + 8 * i as u64, size, u64::from_le_bytes(b))?;
-        }
-        Ok(())
+        crate::machine::adapter::write_as_stores(self, addr, data)
     }
 
     fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {

@@ -82,15 +82,15 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let mut machine = Machine::build(&cfg, w, &opts).map_err(|e| e.to_string())?;
     smpsim::progress::attach(&mut machine);
     let report = machine.run_in_place();
+    for line in &report.console {
+        println!("{line}");
+    }
+    print_summary(&report);
     if std::env::var_os("SMPSIM_DEBUG_CONTEXTS").is_some() {
         for line in machine.context_states() {
             eprintln!("{line}");
         }
     }
-    for line in &report.console {
-        println!("{line}");
-    }
-    print_summary(&report);
     if let Some(path) = &args.stats {
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, json + "\n")

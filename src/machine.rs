@@ -406,6 +406,11 @@ impl Machine {
                 }
             }
         });
+        for c in 0..cores {
+            if let Part::Core(core) = self.engine.partition_mut(PartitionId(c)) {
+                core.flush_stats();
+            }
+        }
         let host_seconds = start.elapsed().as_secs_f64();
         let (stop, error) = match result {
             Ok(s) => (s.stop, None),

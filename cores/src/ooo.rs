@@ -534,9 +534,11 @@ pub struct OooCore {
     uops_tmp: Vec<crate::uop::Uop>,
     /// Latency override per op (`u64::MAX`: the class latency).
     op_lat: Vec<u64>,
-    /// Occupancy samples not yet recorded: (ROB, IQ, LSQ) and how many
-    /// cycles in a row.
-    occ: ([usize; 3], u64),
+    /// Occupancy samples not yet in the histograms: cycles seen at each
+    /// ROB, IQ and LSQ occupancy.
+    occ: [Vec<u64>; 3],
+    /// Issue-queue positions that issued this cycle.
+    issued_at: Vec<usize>,
 }
 
 impl OooCore {
@@ -593,6 +595,11 @@ impl OooCore {
         }
         let mut b = StatsBuilder::new();
         let ids = declare(&mut b);
+        let occ = [
+            vec![0; cfg.contexts * cfg.rob_per_context + 1],
+            vec![0; cfg.iq_size + 1],
+            vec![0; cfg.lq_size + cfg.sq_size + 1],
+        ];
         Ok(Self {
             div_busy: vec![0; cfg.units.div.max(1)],
             cfg,
@@ -613,7 +620,8 @@ impl OooCore {
             completions: Vec::new(),
             uops_tmp: Vec::new(),
             op_lat,
-            occ: ([0; 3], 0),
+            occ,
+            issued_at: Vec::new(),
         })
     }
 
@@ -808,29 +816,30 @@ impl OooCore {
         self.flush_stats();
     }
 
-    /// Samples the occupancies once per cycle, run-length encoded: a run of
-    /// equal samples is recorded when it ends or at [`Self::flush_stats`].
+    /// Samples the occupancies once per cycle (counted here, moved into
+    /// the histograms by [`Self::flush_stats`]).
     fn record_occupancy(&mut self) {
         let rob: usize = self.ctxs.iter().map(|x| x.rob.len()).sum();
         let now = [rob, self.iq.len(), self.lq_total + self.sq_total];
-        if now == self.occ.0 {
-            self.occ.1 += 1;
-            return;
+        for (counts, v) in self.occ.iter_mut().zip(now) {
+            if let Some(n) = counts.get_mut(v) {
+                *n += 1;
+            }
         }
-        self.flush_stats();
-        self.occ = (now, 1);
     }
 
-    /// Brings the occupancy histograms up to date (the machine calls it at
-    /// every epoch's end; the run helpers when they return).
+    /// Brings the occupancy histograms up to date. The run helpers call it
+    /// when they return; a driver that calls [`Self::cycle_in`] itself calls
+    /// it before reading [`Self::stats`].
     pub fn flush_stats(&mut self) {
-        let ([rob, iq, lsq], n) = self.occ;
-        if n > 0 {
-            let s = &mut self.stats;
-            s.record_n(self.ids.occ_rob, rob as u64, n);
-            s.record_n(self.ids.occ_iq, iq as u64, n);
-            s.record_n(self.ids.occ_lsq, lsq as u64, n);
-            self.occ.1 = 0;
+        let ids = [self.ids.occ_rob, self.ids.occ_iq, self.ids.occ_lsq];
+        for (counts, id) in self.occ.iter_mut().zip(ids) {
+            for (v, n) in counts.iter_mut().enumerate() {
+                if *n > 0 {
+                    self.stats.record_n(id, v as u64, *n);
+                    *n = 0;
+                }
+            }
         }
     }
 

@@ -263,6 +263,14 @@ impl CorePart {
         }
     }
 
+    /// Brings the out-of-order core's occupancy histograms up to date
+    /// (the machine calls it when a run ends).
+    pub fn flush_stats(&mut self) {
+        if let Some(o) = self.ooo.as_mut() {
+            o.flush_stats();
+        }
+    }
+
     /// The out-of-order core's statistics, if it has one.
     pub fn more_stats(&self) -> Option<&Stats> {
         self.ooo.as_deref().map(OooCore::stats)

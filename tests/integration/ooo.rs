@@ -35,7 +35,13 @@ fn every_end_to_end_workload_passes_in_ooo() {
         let r = run(&config(4, Model::Ooo), w.name, HostThreads::Count(2));
         assert_success(&r, &format!("{} in ooo", w.name));
         assert_eq!(counter(&r, "ooo.insns"), r.instructions, "{}", w.name);
-        assert!(counter(&r, "ooo.cycles") > 0, "{}", w.name);
+        let cycles = counter(&r, "ooo.cycles");
+        assert!(cycles > 0, "{}", w.name);
+        // One occupancy sample per simulated pipeline cycle.
+        for h in ["ooo.occ.rob", "ooo.occ.iq", "ooo.occ.lsq"] {
+            let n = r.stats.groups["core"].histograms[h].count;
+            assert_eq!(n, cycles, "{}: {h}", w.name);
+        }
     }
 }
 

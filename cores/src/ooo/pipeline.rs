@@ -325,6 +325,7 @@ impl OooCore {
             }
             used[unit] += 1;
             issued += 1;
+            self.issued_at.push(i);
             let sl = self.slot_mut(seq);
             sl.done = done;
             sl.issued = true;
@@ -336,19 +337,16 @@ impl OooCore {
                 }
             }
         }
-        let slab = &self.slab;
-        let mask = self.mask;
-        let ctxs = &mut self.ctxs;
-        if issued == 0 {
-            return;
+        // Remove what issued, youngest position first (at most the issue
+        // width of removals, instead of a pass over the whole queue).
+        let mut gone = std::mem::take(&mut self.issued_at);
+        for &i in gone.iter().rev() {
+            let q = self.iq.remove(i);
+            let c = usize::from(self.slot(q).ctx);
+            self.ctxs[c].iq_count -= 1;
         }
-        self.iq.retain(|&q| {
-            let s = &slab[(q & mask) as usize];
-            if !s.in_iq {
-                ctxs[usize::from(s.ctx)].iq_count -= 1;
-            }
-            s.in_iq
-        });
+        gone.clear();
+        self.issued_at = gone;
         for (c, (insn, rip)) in violations {
             self.stats.inc(self.ids.violations);
             self.ctxs[c].alias_learn(rip);

@@ -304,7 +304,6 @@ impl CorePart {
                 None => self.now = end,
             }
         }
-        pipe.flush_stats();
         self.ooo = Some(pipe);
         self.hier.flush(ctx);
     }

@@ -247,7 +247,7 @@ pub fn core_table(j: &Value) -> String {
 const MAX_PARTITION_SERIES: usize = 8;
 
 /// CDF charts: one SVG per group (a panel per histogram: the group's union
-/// and up to [`MAX_PARTITION_SERIES`] partitions), one for the hypervisor
+/// and up to `MAX_PARTITION_SERIES` partitions), one for the hypervisor
 /// and one for the guest-measured latencies. Returns `(file name, svg)`.
 pub fn cdf_svgs(hs: &[Hist], j: &Value) -> Vec<(String, String)> {
     let group_of = |scope: &str| -> Option<String> {

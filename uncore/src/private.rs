@@ -60,7 +60,7 @@
 //! and the upgrading SM/OM) and written only in M; every access asserts
 //! it (cheap, always on). With `check_ownership` each access and each
 //! permission change also goes through the machine-wide
-//! [`OwnerTable`](crate::ownership::OwnerTable).
+//! [`OwnerTable`].
 //!
 //! # Timing
 //! An L1 hit is ready `l1.latency` after the access, an L2 hit

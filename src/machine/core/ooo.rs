@@ -327,3 +327,26 @@ impl CorePart {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Overlay;
+
+    #[test]
+    fn overlay_youngest_store_wins_and_retires_by_step() {
+        let mut o = Overlay::default();
+        o.stores.push_back((1, 0x1000, 8, 0x1111_1111_1111_1111));
+        o.stores.push_back((2, 0x1002, 2, 0xaabb));
+        // Bytes 2..4 from step 2, the rest from step 1.
+        assert_eq!(o.apply(0x1000, 8, 0), (0x1111_1111_aabb_1111, true));
+        // Bytes past the stores come from the base value.
+        assert_eq!(o.apply(0x1006, 4, 0xdead_beef), (0xdead_1111, false));
+        o.retire_upto(1);
+        assert_eq!(o.apply(0x1000, 4, 0x2222_2222), (0xaabb_2222, false));
+        o.retire_upto(2);
+        assert_eq!(o.apply(0x1000, 8, 7), (7, false));
+        o.stores.push_back((3, 0x2000, 1, 0x5a));
+        o.clear();
+        assert_eq!(o.apply(0x2000, 1, 0), (0, false));
+    }
+}

@@ -163,6 +163,22 @@ fn print_summary(r: &RunReport) {
         let misses = g("core", &format!("{level}.misses"));
         println!("{level:<12} hit rate {}", rate(hits, hits + misses));
     }
+    let ooo_cycles = g("core", "ooo.cycles");
+    if ooo_cycles > 0 {
+        // Summed over cores: core-cycles in `ooo`, so IPC is per core.
+        let insns = g("core", "ooo.insns");
+        let mispredicts: u64 = ["cond", "jump", "call", "ret", "indirect", "rep"]
+            .iter()
+            .map(|k| g("core", &format!("ooo.mispredict.{k}")))
+            .sum();
+        println!(
+            "ooo          {insns} instructions in {ooo_cycles} core-cycles (IPC {:.3} per core), \
+             {mispredicts} mispredicts, {} forwarded loads, {} commit-time divergences",
+            insns as f64 / ooo_cycles as f64,
+            g("core", "ooo.stlf"),
+            g("core", "ooo.diverged")
+        );
+    }
     if let Some(core) = r.stats.groups.get("core") {
         for (name, h) in &core.histograms {
             if h.count > 0 {

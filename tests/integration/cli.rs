@@ -70,3 +70,28 @@ fn a_config_typo_names_file_line_and_key() {
         "{err}"
     );
 }
+
+#[test]
+fn run_switches_to_ooo_on_the_command_line_and_reports_it() {
+    let out = smpsim()
+        .args(["run", "-w", "ubench-stlf", "--cores", "1", "--smt", "2"])
+        .args(["--vcpus", "1", "--model", "functional"])
+        .args(["--switch-to", "ooo", "--switch-at-roi"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("switch       to ooo at cycle"), "{text}");
+    assert!(
+        text.contains("(roi begin)") && text.contains("(roi end)"),
+        "{text}"
+    );
+    assert!(text.contains("\nooo          "), "{text}");
+    let fwd: u64 = text
+        .split(" forwarded loads")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("an ooo summary line with forwarded loads");
+    assert!(fwd >= 65536, "8 reloads × 8192 iterations forward: {fwd}");
+}

@@ -538,6 +538,10 @@ impl CorePart {
         let ready = ad.ready;
         let new = ad.commit();
         let c = &mut self.ctxs[t];
+        if exit == Exit::Halt {
+            // A PV kernel may not halt: the fault is at the `hlt`.
+            c.regs = before.clone();
+        }
         let released = c.lock.take().is_some();
         if released {
             self.hier.end_locked(now, new);
@@ -545,7 +549,7 @@ impl CorePart {
         }
         Executed::Done {
             exit,
-            before,
+            rip: before.rip,
             ready,
             released,
         }
@@ -553,7 +557,7 @@ impl CorePart {
 
     /// Counts a finished instruction and parks its context on a trap
     /// (`at`: when the trap happens).
-    fn finish(&mut self, t: usize, exit: Exit, before: ArchState, at: Cycle) {
+    fn finish(&mut self, t: usize, exit: Exit, at: Cycle) {
         let c = &mut self.ctxs[t];
         match exit {
             Exit::InsnLimit => self.hier.stats_mut().inc(self.ids.instructions),
@@ -566,7 +570,6 @@ impl CorePart {
                 };
             }
             Exit::Halt => {
-                c.regs = before;
                 let fault = Fault {
                     vector: 13,
                     rip: c.regs.rip,
@@ -596,7 +599,7 @@ impl CorePart {
         self.last_issued = t;
         let Executed::Done {
             exit,
-            before,
+            rip,
             ready,
             released,
         } = self.execute(t, false, None)
@@ -605,7 +608,7 @@ impl CorePart {
         };
         let cost = match self.model {
             Model::Inorder => {
-                let exec = self.insn_cost(t, before.rip).max(self.cpi);
+                let exec = self.insn_cost(t, rip).max(self.cpi);
                 (now + exec).max(ready)
             }
             Model::Functional | Model::Ooo => Cycle(now.get() + 1),
@@ -616,7 +619,7 @@ impl CorePart {
             Model::Functional | Model::Ooo => now + 1,
         };
         self.ctxs[t].ready = cost;
-        self.finish(t, exit, before, cost);
+        self.finish(t, exit, cost);
         released
     }
 
@@ -679,9 +682,7 @@ impl CorePart {
     }
 }
 
-/// What [`CorePart::execute`] did. Returned once per instruction and
-/// never stored, so the large variant is not boxed (no allocation).
-#[allow(clippy::large_enum_variant)]
+/// What [`CorePart::execute`] did.
 enum Executed {
     /// The instruction must replay (the context waits).
     Blocked,
@@ -689,8 +690,8 @@ enum Executed {
     Done {
         /// How it ended.
         exit: Exit,
-        /// The registers before it.
-        before: ArchState,
+        /// Its address.
+        rip: u64,
         /// When its loaded data was ready.
         ready: Cycle,
         /// Whether it released a lock.

@@ -215,3 +215,29 @@ fn switching_after_n_instructions_is_deterministic() {
     assert!(counter(&a, "ooo.insns") < a.instructions);
     assert_eq!(json_without_host(&a), json_without_host(&b));
 }
+
+#[test]
+fn hlt_in_a_pv_kernel_is_a_gp_fault_in_every_model() {
+    for model in [Model::Inorder, Model::Ooo] {
+        let w = smpsim_workloads::find("fault").expect("built-in workload");
+        let opts = RunOptions {
+            args: vec![("mode".to_owned(), 6)],
+            ..RunOptions::default()
+        };
+        let r = Machine::build(&config(1, model), w, &opts)
+            .expect("builds")
+            .run();
+        assert!(!r.success, "{model:?}: the domain crashes");
+        assert!(
+            r.console
+                .iter()
+                .any(|l| l.contains("FAIL fault: exception 13 on VCPU 0")),
+            "{model:?}: {:?}",
+            r.console
+        );
+        if model == Model::Ooo {
+            // The hlt did not retire: the pipeline agrees with the machine.
+            assert_eq!(counter(&r, "ooo.insns"), r.instructions);
+        }
+    }
+}

@@ -356,10 +356,10 @@ static CATALOGUE: &[Workload] = &[
     },
     Workload {
         name: "fault",
-        description: "misbehaves on purpose (1 unmapped load, 2 ud2, 3 divide by zero, 4 bad hypercall argument, 5 x87); always ends with SHUTDOWN_crash",
+        description: "misbehaves on purpose (1 unmapped load, 2 ud2, 3 divide by zero, 4 bad hypercall argument, 5 x87, 6 hlt); always ends with SHUTDOWN_crash",
         domains: 1,
         crashes_on_purpose: true,
-        args: &[arg("mode", 1, "1 #PF, 2 #UD, 3 #DE, 4 bad hypercall argument, 5 x87 instruction")],
+        args: &[arg("mode", 1, "1 #PF, 2 #UD, 3 #DE, 4 bad hypercall argument, 5 x87 instruction, 6 hlt (#GP)")],
         image: images::IMAGE_FAULT,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,

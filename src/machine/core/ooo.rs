@@ -36,7 +36,7 @@
 //! instructions that depend on a wrongly predicted oracle value are timed
 //! with the oracle's addresses until the squash.
 
-use super::{context, CorePart, Executed, Wait};
+use super::{context, CorePart, Executed, Run, Trap, Wait};
 use smpsim_cores::ooo::{Env, MemPort, PortAccess, Retiring, Verdict};
 use smpsim_cores::{Exit, GuestMemory, PageFault};
 use smpsim_engine::Cycle;
@@ -112,9 +112,12 @@ impl OooEnv<'_> {
             addr: va,
             write: false,
         })?;
-        let (over, all) = self.core.spec[cur].apply(va, size, 0);
-        if all {
-            return Ok(over);
+        let has_own = !self.core.spec[cur].stores.is_empty();
+        if has_own {
+            let (over, all) = self.core.spec[cur].apply(va, size, 0);
+            if all {
+                return Ok(over);
+            }
         }
         let base = match self
             .core
@@ -127,6 +130,9 @@ impl OooEnv<'_> {
                 0
             }
         };
+        if !has_own {
+            return Ok(base);
+        }
         Ok(self.core.spec[cur].apply(va, size, base).0)
     }
 }
@@ -239,15 +245,27 @@ impl MemPort for OooEnv<'_> {
         let done = core.execute(ctx, true, Some(&mut log));
         let verdict = match done {
             Executed::Blocked => Verdict::Wait,
-            Executed::Done { exit, before, .. } => {
+            Executed::Done { exit, .. } => {
                 core.spec[ctx].retire_upto(r.tag);
                 let next = core.ctxs[ctx].regs.rip;
                 let n = r.accesses.len();
                 // The oracle records at most six accesses of an instruction.
                 let same_mem = log.len().min(6) == n && log[..n] == *r.accesses;
-                let truth = (exit != Exit::InsnLimit).then(|| exit.clone());
+                core.finish(ctx, exit.clone(), Cycle(now));
+                // What the machine made of it: `hlt` becomes the #GP a PV
+                // kernel gets (finish parked the context with it).
+                let truth = match exit {
+                    Exit::InsnLimit => None,
+                    Exit::Halt => match &core.ctxs[ctx].run {
+                        Run::Trapped {
+                            trap: Trap::Fault(f),
+                            ..
+                        } => Some(Exit::Fault(f.clone())),
+                        _ => Some(Exit::Halt),
+                    },
+                    e => Some(e),
+                };
                 let agree = same_mem && next == r.next_rip && truth.as_ref() == r.exit;
-                core.finish(ctx, exit, before, Cycle(now));
                 if agree {
                     Verdict::Agree
                 } else {

@@ -9,6 +9,7 @@
  *       which must return -EINVAL; the guest reports it and crashes
  *   5 = an x87 instruction (fninit), which smpsim's cores do not implement
  *       (#UD naming it); on real hardware it runs and the guest reports that
+ *   6 = hlt, which a PV kernel (ring 3 on x86-64) may not execute (#GP)
  * With the runtime's trap table, a fault prints "FAIL fault: exception N on
  * VCPU 0 at rip ..." from the guest; a hypervisor without set_trap_table
  * crashes the domain itself. Only VCPU 0 misbehaves.
@@ -49,6 +50,9 @@ void workload_run(struct cpu *c)
 		bad_hypercall();
 	case 5:
 		__asm__ __volatile__("fninit");
+		break;
+	case 6:
+		__asm__ __volatile__("hlt");
 		break;
 	default:
 		break;

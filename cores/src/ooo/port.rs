@@ -30,6 +30,18 @@ pub enum PortAccess {
     Stall,
 }
 
+impl From<Access> for PortAccess {
+    /// A private-hierarchy answer as the pipeline sees it (the value is
+    /// not needed: timing only).
+    fn from(a: Access) -> Self {
+        match a {
+            Access::Done { ready, .. } => PortAccess::Done { ready: ready.get() },
+            Access::Pending(id) => PortAccess::Pending(id.0),
+            Access::Stall => PortAccess::Stall,
+        }
+    }
+}
+
 /// What the out-of-order pipeline needs from the data side of memory.
 /// Addresses are guest-virtual; an implementation translates.
 pub trait MemPort {
@@ -241,14 +253,9 @@ impl<F: FnMut(u64) -> Option<u64>> MemPort for HierarchyPort<'_, F> {
             };
         };
         let ctx = ContextId(u8::try_from(ctx).expect("at most 8 contexts"));
-        match self
-            .hier
+        self.hier
             .load_in(Cycle(now), ctx, MachineAddr(ma), usize::from(size))
-        {
-            Access::Done { ready, .. } => PortAccess::Done { ready: ready.0 },
-            Access::Pending(id) => PortAccess::Pending(id.0),
-            Access::Stall => PortAccess::Stall,
-        }
+            .into()
     }
 
     fn store(&mut self, now: u64, ctx: usize, addr: u64, size: u8, value: u64) -> bool {
@@ -282,11 +289,7 @@ impl<F: FnMut(u64) -> Option<u64>> MemPort for HierarchyPort<'_, F> {
         let Some(ma) = (self.translate)(addr) else {
             return PortAccess::Done { ready: now };
         };
-        match self.hier.fetch(Cycle(now), MachineAddr(ma), 1) {
-            Access::Done { ready, .. } => PortAccess::Done { ready: ready.0 },
-            Access::Pending(id) => PortAccess::Pending(id.0),
-            Access::Stall => PortAccess::Stall,
-        }
+        self.hier.fetch(Cycle(now), MachineAddr(ma), 1).into()
     }
 
     fn take_completions(&mut self, out: &mut Vec<(u32, u64)>) {

@@ -41,7 +41,6 @@ use smpsim_cores::ooo::{Env, MemPort, PortAccess, Retiring, Verdict};
 use smpsim_cores::{Exit, GuestMemory, PageFault};
 use smpsim_engine::Cycle;
 use smpsim_uncore::memory::MachineAddr;
-use smpsim_uncore::Access;
 use std::collections::VecDeque;
 
 const PAGE: u64 = 4096;
@@ -187,16 +186,15 @@ impl MemPort for OooEnv<'_> {
             return PortAccess::Done { ready: now + 1 };
         };
         let size = u64::from(size.clamp(1, 16)).min(PAGE - addr % PAGE);
-        match self.core.hier.load_in(
-            Cycle(now),
-            context(ctx),
-            MachineAddr(ma),
-            usize::try_from(size).expect("at most 16"),
-        ) {
-            Access::Done { ready, .. } => PortAccess::Done { ready: ready.get() },
-            Access::Pending(id) => PortAccess::Pending(id.0),
-            Access::Stall => PortAccess::Stall,
-        }
+        self.core
+            .hier
+            .load_in(
+                Cycle(now),
+                context(ctx),
+                MachineAddr(ma),
+                usize::try_from(size).expect("at most 16"),
+            )
+            .into()
     }
 
     /// Stores reach the store buffer at commit through the adapter.
@@ -223,11 +221,7 @@ impl MemPort for OooEnv<'_> {
         let Some(ma) = self.translate(ctx, addr) else {
             return PortAccess::Done { ready: now };
         };
-        match self.core.hier.fetch(Cycle(now), MachineAddr(ma), 1) {
-            Access::Done { ready, .. } => PortAccess::Done { ready: ready.get() },
-            Access::Pending(id) => PortAccess::Pending(id.0),
-            Access::Stall => PortAccess::Stall,
-        }
+        self.core.hier.fetch(Cycle(now), MachineAddr(ma), 1).into()
     }
 
     fn retire(&mut self, now: u64, ctx: usize, r: &Retiring<'_>) -> Verdict {

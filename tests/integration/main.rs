@@ -4,6 +4,7 @@ mod cli;
 mod configs;
 mod determinism;
 mod experiments;
+mod golden;
 mod latency;
 mod ooo;
 mod support;

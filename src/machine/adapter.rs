@@ -224,6 +224,34 @@ impl<'a> Adapter<'a> {
         }
     }
 
+    /// The bytes a read-modify-write store of `n` bytes at `va` must lock:
+    /// the store, the lock already held (a wider operand grows it), and
+    /// every load of this instruction that overlaps or abuts that span,
+    /// transitively. The halves of `cmpxchg8b`/`cmpxchg16b` are loaded
+    /// before either is stored, so the first store locks the whole operand
+    /// (locking only the loads that overlap each store asked for the two
+    /// halves' locks in turn, forever).
+    fn lock_span(&self, va: u64, n: usize) -> (u64, u64) {
+        let (mut lo, mut hi) = (va, va + n as u64);
+        if let Some((l, ln, _)) = self.locked {
+            (lo, hi) = (lo.min(l), hi.max(l + ln as u64));
+        }
+        loop {
+            let grown = self.loads.iter().fold((lo, hi), |(lo, hi), &(l, ln)| {
+                let end = l + ln as u64;
+                if l <= hi && lo <= end {
+                    (lo.min(l), hi.max(end))
+                } else {
+                    (lo, hi)
+                }
+            });
+            if grown == (lo, hi) {
+                return grown;
+            }
+            (lo, hi) = grown;
+        }
+    }
+
     fn in_lock(&self, va: u64, n: usize) -> bool {
         self.locked
             .is_some_and(|(l, ln, _)| va >= l && va + n as u64 <= l + ln as u64)
@@ -347,13 +375,7 @@ impl GuestMemory for Adapter<'_> {
         }
         let rmw = self.loads.iter().any(|&(l, ln)| overlaps(l, ln, addr, n));
         if rmw && !self.in_lock(addr, n) {
-            let (lo, hi) = self
-                .loads
-                .iter()
-                .filter(|&&(l, ln)| overlaps(l, ln, addr, n))
-                .fold((addr, addr + n as u64), |(lo, hi), &(l, ln)| {
-                    (lo.min(l), hi.max(l + ln as u64))
-                });
+            let (lo, hi) = self.lock_span(addr, n);
             let size = (hi - lo) as usize;
             // Atomic only within one page and 16 bytes (all locked x86
             // operands fit); anything else proceeds as plain accesses.

@@ -664,6 +664,12 @@ impl CorePart {
             Blocked::StoreBuffer => Wait::StoreBuffer,
             Blocked::Drain => Wait::Drain,
             Blocked::Lock { va, size } => {
+                // A held lock that the instruction outgrew is given back
+                // unchanged (nothing of the instruction happened) and the
+                // wider one taken.
+                if c.lock.take().is_some() {
+                    self.hier.end_locked(now, None);
+                }
                 let ma = c.space.translate(va).expect("translated at execution");
                 match self
                     .hier

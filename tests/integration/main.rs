@@ -7,5 +7,6 @@ mod experiments;
 mod golden;
 mod latency;
 mod ooo;
+mod smt;
 mod support;
 mod workloads;

@@ -367,6 +367,12 @@ impl PrivateHierarchy {
         if self.blocked {
             return None;
         }
+        // A sibling context's held lock pins the head's line: the drain
+        // waits for `end_locked` (the core's own step), not for a cycle.
+        // Reporting `drain_at` here had the core loop spin at one cycle.
+        if self.lock.as_ref().is_some_and(|l| l.held) && self.pinned(head.line()) {
+            return None;
+        }
         match self.l2.probe(head.line()).map(|e| e.st) {
             Some(PState::IS | PState::IM | PState::SM | PState::OM) => None,
             _ if self.mshrs.contains_key(&head.line()) => None,

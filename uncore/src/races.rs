@@ -562,6 +562,26 @@ fn smt_lock_ignores_other_contexts_stores_and_holds_them_back() {
 }
 
 #[test]
+fn a_store_held_back_by_a_sibling_lock_reports_no_activity_until_the_lock_ends() {
+    use crate::ids::ContextId;
+    let mut h = Harness::new(&config(Protocol::Mesi, 2, 4), 1);
+    own_modified(&mut h, 0, 0, 1);
+    let now = h.now;
+    h.cores[0]
+        .store_in(now, ContextId(0), addr(0), 8, 99)
+        .expect("room");
+    let got = h.cores[0].begin_locked_in(now, ContextId(1), addr(0), 8);
+    assert!(matches!(got, Access::Done { .. }), "{got:?}");
+    // Regression: the drain was reported due at every cycle while the
+    // line stayed pinned, so a core asking "when next?" spun in place.
+    assert_eq!(h.cores[0].next_activity(), None);
+    h.cores[0].end_locked(now + 3, Some(7));
+    assert_eq!(h.cores[0].next_activity(), Some(now + 1));
+    h.cores[0].advance(now + 4);
+    assert!(h.cores[0].store_buffer_empty());
+}
+
+#[test]
 fn pending_lock_can_be_cancelled_and_the_miss_completes_harmlessly() {
     let mut h = Harness::new(&config(Protocol::Mesi, 2, 4), 2);
     own_modified(&mut h, 1, 0, 4);

@@ -248,6 +248,16 @@ static CATALOGUE: &[Workload] = &[
         shared_bytes: no_shared,
     },
     Workload {
+        name: "atomics",
+        description: "lock cmpxchg of every width, cmpxchg8b and cmpxchg16b on shared counters, plus unlocked compares that fail and succeed; checks every total and result",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[arg("iters", 100, "increments per VCPU per width")],
+        image: images::IMAGE_ATOMICS,
+        data_bytes: |n, _| n * LINE + LINE,
+        shared_bytes: no_shared,
+    },
+    Workload {
         name: "barrier",
         description: "rounds of a sense-reversing barrier; checks nobody passes early and one last arrival per episode",
         domains: 1,
@@ -451,7 +461,7 @@ static CATALOGUE: &[Workload] = &[
 mod tests {
     use super::*;
 
-    const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, barrier, false-sharing, \
+    const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, atomics, barrier, false-sharing, \
                        reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain, \
                        ubench-alu-indep, ubench-alu-chain, ubench-branch, ubench-mlp, ubench-stlf, \
                        ubench-smt";

@@ -15,18 +15,16 @@
 //! `d * per_domain + v` (contexts numbered core-major: core 0's contexts
 //! first). A single-domain workload gets one VCPU per context by default.
 
-pub mod adapter;
 pub mod config;
-pub mod core;
 pub mod hyper;
 pub mod part;
 
 use self::config::{MachineConfig, Model};
-use self::core::{CorePart, CoreSetup};
 use self::hyper::{to_arch, Frames, Placement, Service, SwitchEvent, Switching};
 use self::part::Part;
 use serde::Serialize;
-use smpsim_cores::CpuidModel;
+use smpsim_cores::part::{CorePart, CoreSetup};
+use smpsim_cores::{AddressSpaceId, CpuidModel};
 use smpsim_engine::{
     Cycle, Engine, EngineBuilder, EngineConfig, HistogramReport, HostThreads, PartitionId,
     PartitionSpec, StatsReport, StopReason,
@@ -316,7 +314,7 @@ impl Machine {
             let regs = to_arch(&dom.start_regs());
             let space = Arc::new(dom.space().clone());
             if let Part::Core(c) = engine.partition_mut(p) {
-                c.start(t, (DomainId(d as u16), VcpuId(0)), regs, space, Cycle::ZERO);
+                c.start(t, AddressSpaceId(u64::from(d)), regs, space, Cycle::ZERO);
             }
         }
         let mut service = Service::new(
@@ -342,19 +340,16 @@ impl Machine {
     /// One line per hardware context: its VCPU, state and RIP (for
     /// diagnosing a run that did not finish).
     pub fn context_states(&self) -> Vec<String> {
+        let vcpu_at: BTreeMap<_, _> = self.service.place.iter().map(|(&v, &pt)| (pt, v)).collect();
         let mut out = Vec::new();
-        for (p, spec) in self.engine.partitions() {
+        for (i, (p, spec)) in self.engine.partitions().enumerate() {
             if let Part::Core(c) = p {
-                for (i, x) in c.ctxs.iter().enumerate() {
-                    out.push(format!(
-                        "{}.{i}: {:?} {:?} rip={:#x} ready={} {}",
-                        spec.name,
-                        x.vcpu,
-                        x.run,
-                        x.regs.rip,
-                        x.ready,
-                        x.debug_wait()
-                    ));
+                for t in 0..c.contexts() {
+                    let vcpu = match vcpu_at.get(&(PartitionId(i as u32), t)) {
+                        Some((d, v)) => format!("d{}{v}", d.0),
+                        None => "no VCPU".to_owned(),
+                    };
+                    out.push(format!("{}.{t}: {vcpu} {}", spec.name, c.describe(t)));
                 }
             }
         }

@@ -23,7 +23,7 @@ use crate::alu::{self, mask, sext};
 use crate::arch::flags::{AF, CF, DF, FIXED1, OF, PF, SF, USER_WRITABLE, ZF};
 use crate::cache::CodePages;
 use crate::cpuid::CpuidModel;
-use crate::mem::{GuestMemory, PageFault};
+use crate::mem::{GuestMemory, MemStop, PageFault};
 use crate::translate::Block;
 use crate::uop::{expand_fl, InsnInfo, Op, Uop, FLAGS, IMM, NUM_REGS};
 
@@ -87,14 +87,16 @@ enum Flow {
     Raise(u8, usize),
     Hlt,
     Syscall,
+    /// Memory asked for the instruction to be retried (nothing happened).
+    Retry,
 }
 
 impl Flow {
-    fn pf(pf: PageFault) -> Self {
-        if pf.write {
-            Flow::PfW(pf.addr)
-        } else {
-            Flow::PfR(pf.addr)
+    fn pf(stop: MemStop) -> Self {
+        match stop {
+            MemStop::Fault(pf) if pf.write => Flow::PfW(pf.addr),
+            MemStop::Fault(pf) => Flow::PfR(pf.addr),
+            MemStop::Retry => Flow::Retry,
         }
     }
 }
@@ -117,6 +119,9 @@ pub(crate) enum BlockExit {
     Hlt(u64),
     /// syscall; RIP after it.
     Syscall(u64),
+    /// Memory asked for a retry of the instruction at this RIP; nothing of
+    /// it happened.
+    Retry(u64),
 }
 
 #[inline(always)]
@@ -286,6 +291,7 @@ impl Cpu {
         }
         self.smc_pages.clear();
         let (vector, addr, detail) = match f {
+            Flow::Retry => return BlockExit::Retry(ins.rip),
             Flow::PfR(a) => (
                 14,
                 a,
@@ -411,8 +417,10 @@ impl Cpu {
                     return Flow::Gp;
                 }
                 let r = mem.load(addr, s).and_then(|v| mem.store(addr, s, v));
-                if let Err(pf) = r {
-                    return Flow::PfW(pf.addr);
+                match r {
+                    Ok(()) => {}
+                    Err(MemStop::Fault(pf)) => return Flow::PfW(pf.addr),
+                    Err(MemStop::Retry) => return Flow::Retry,
                 }
             }
             Op::Lea => self.wb(u.dst, s, self.ea(u)),

@@ -18,7 +18,7 @@ use crate::arch::{flags, ArchState};
 use crate::cache::{AddressSpaceId, CacheStats, TransCache};
 use crate::cpuid::CpuidModel;
 use crate::exec::{BlockExit, Cpu, Env};
-use crate::mem::{GuestMemory, PAGE_SIZE};
+use crate::mem::{GuestMemory, MemStop, PAGE_SIZE};
 use crate::translate::translate_block;
 use crate::uop::{FLAGS, FSBASE, GSBASE};
 use std::fmt;
@@ -59,6 +59,9 @@ pub enum Exit {
     /// `syscall` executed (the hypercall trap); RIP is after it and no
     /// register was changed: the hypervisor does what the instruction would.
     Syscall,
+    /// Memory could not serve the instruction now ([`MemStop::Retry`]):
+    /// RIP is on it and nothing of it happened; run it again later.
+    Retry,
 }
 
 /// Counters of a functional core.
@@ -186,7 +189,8 @@ impl FuncCore {
                 Some(i) => i,
                 None => match translate_block(mem, *rip) {
                     Ok(b) => self.cache.insert(self.asid, b),
-                    Err(pf) => {
+                    Err(MemStop::Retry) => return Exit::Retry,
+                    Err(MemStop::Fault(pf)) => {
                         let detail = format!("{pf} (instruction fetch)");
                         return Exit::Fault(Fault {
                             vector: 14,
@@ -235,6 +239,10 @@ impl FuncCore {
                 BlockExit::Syscall(t) => {
                     *rip = t;
                     return Exit::Syscall;
+                }
+                BlockExit::Retry(t) => {
+                    *rip = t;
+                    return Exit::Retry;
                 }
             }
         }

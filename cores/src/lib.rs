@@ -51,6 +51,7 @@ mod exec;
 pub mod func;
 pub mod mem;
 pub mod ooo;
+pub mod part;
 pub mod translate;
 pub mod uop;
 
@@ -58,4 +59,4 @@ pub use arch::ArchState;
 pub use cache::AddressSpaceId;
 pub use cpuid::CpuidModel;
 pub use func::{Exit, Fault, FuncCore, FuncStats};
-pub use mem::{FlatMemory, GuestMemory, PageFault};
+pub use mem::{FlatMemory, GuestMemory, MemStop, PageFault};

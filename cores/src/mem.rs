@@ -33,34 +33,61 @@ impl fmt::Display for PageFault {
     }
 }
 
-/// Guest-virtual memory seen by a core; a failed access is a page fault.
+/// Why a guest-virtual access did not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemStop {
+    /// The guest sees #PF.
+    Fault(PageFault),
+    /// The access cannot be served now (a miss in flight, no MSHR, a full
+    /// store buffer, a lock to take, a fence waiting for stores to drain):
+    /// the instruction stops with nothing done and is retried later.
+    Retry,
+}
+
+impl From<PageFault> for MemStop {
+    fn from(pf: PageFault) -> Self {
+        MemStop::Fault(pf)
+    }
+}
+
+impl fmt::Display for MemStop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemStop::Fault(pf) => pf.fmt(f),
+            MemStop::Retry => f.write_str("access to retry"),
+        }
+    }
+}
+
+/// Guest-virtual memory seen by a core; a failed access is a page fault,
+/// a blocked one a retry ([`MemStop`]).
 ///
 /// Implementations must not apply any part of a failed access.
 pub trait GuestMemory {
     /// Reads `buf.len()` bytes starting at `addr`.
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault>;
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop>;
     /// Writes `data` starting at `addr`, all or nothing.
-    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault>;
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemStop>;
 
     /// Reads a little-endian value of `size` bytes (1, 2, 4, 8), zero-extended.
     ///
     /// Provided for speed: implementations may override it with a fast path.
-    fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, MemStop> {
         let mut b = [0u8; 8];
         self.read(addr, &mut b[..usize::from(size)])?;
         Ok(u64::from_le_bytes(b))
     }
 
     /// Writes the low `size` bytes (1, 2, 4, 8) of `value`, little-endian.
-    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {
         self.write(addr, &value.to_le_bytes()[..usize::from(size)])
     }
 
     /// A fence (`mfence`; `lfence` and `sfence` are treated as full fences,
-    /// which is conservative). Memory that buffers stores returns an error
-    /// while earlier stores are not yet globally visible; the instruction
-    /// then faults precisely (nothing happened) and may be retried.
-    fn fence(&mut self) -> Result<(), PageFault> {
+    /// which is conservative). Memory that buffers stores returns
+    /// [`MemStop::Retry`] while earlier stores are not yet globally
+    /// visible; the instruction then stops with nothing done.
+    fn fence(&mut self) -> Result<(), MemStop> {
         Ok(())
     }
 }
@@ -187,13 +214,13 @@ impl FlatMemory {
 }
 
 impl GuestMemory for FlatMemory {
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop> {
         self.check(addr, buf.len(), false)?;
         self.copy(addr, buf, false);
         Ok(())
     }
 
-    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemStop> {
         self.check(addr, data.len(), true)?;
         let mut tmp = [0u8; 64];
         if data.len() <= tmp.len() {
@@ -207,12 +234,12 @@ impl GuestMemory for FlatMemory {
     }
 
     #[inline]
-    fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, MemStop> {
         let off = (addr % PAGE_SIZE) as usize;
         // Fast path: a whole 8-byte word inside the page, masked to size.
         if off <= PAGE_SIZE as usize - 8 {
             let Some(pos) = self.page_pos(addr / PAGE_SIZE) else {
-                return Err(PageFault { addr, write: false });
+                return Err(PageFault { addr, write: false }.into());
             };
             let w: [u8; 8] = self.pages[pos][off..off + 8].try_into().expect("8 bytes");
             return Ok(u64::from_le_bytes(w) & size_mask(size));
@@ -223,11 +250,11 @@ impl GuestMemory for FlatMemory {
     }
 
     #[inline]
-    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {
         let off = (addr % PAGE_SIZE) as usize;
         if off <= PAGE_SIZE as usize - 8 {
             let Some(pos) = self.page_pos(addr / PAGE_SIZE) else {
-                return Err(PageFault { addr, write: true });
+                return Err(PageFault { addr, write: true }.into());
             };
             let w: &mut [u8; 8] = (&mut self.pages[pos][off..off + 8])
                 .try_into()
@@ -257,17 +284,17 @@ mod tests {
         let mut b = [0u8; 8];
         assert_eq!(
             m.read(0x1ffc, &mut b),
-            Err(PageFault {
+            Err(MemStop::Fault(PageFault {
                 addr: 0x2000,
                 write: false
-            })
+            }))
         );
         assert_eq!(
             m.load(0x3000, 4),
-            Err(PageFault {
+            Err(MemStop::Fault(PageFault {
                 addr: 0x3000,
                 write: false
-            })
+            }))
         );
     }
 
@@ -277,10 +304,10 @@ mod tests {
         m.map(0x1000, 0x1000);
         assert_eq!(
             m.store(0x1ffe, 4, 0xdead_beef),
-            Err(PageFault {
+            Err(MemStop::Fault(PageFault {
                 addr: 0x2000,
                 write: true
-            })
+            }))
         );
         assert_eq!(m.load(0x1ffe, 2), Ok(0));
         m.map(0x2000, 1);

@@ -176,19 +176,19 @@ impl MemPort for Pair<'_> {
 }
 
 impl GuestMemory for Pair<'_> {
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), crate::mem::PageFault> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), crate::mem::MemStop> {
         self.mem.read(addr, buf)
     }
-    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), crate::mem::PageFault> {
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), crate::mem::MemStop> {
         self.mem.write(addr, data)
     }
-    fn load(&mut self, addr: u64, size: u8) -> Result<u64, crate::mem::PageFault> {
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, crate::mem::MemStop> {
         self.mem.load(addr, size)
     }
-    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), crate::mem::PageFault> {
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), crate::mem::MemStop> {
         self.mem.store(addr, size, value)
     }
-    fn fence(&mut self) -> Result<(), crate::mem::PageFault> {
+    fn fence(&mut self) -> Result<(), crate::mem::MemStop> {
         self.mem.fence()
     }
 }

@@ -46,7 +46,7 @@
 
 mod insn;
 
-use crate::mem::{GuestMemory, PageFault, PAGE_SIZE};
+use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE};
 use crate::uop::{self, cond_reads, fl, InsnInfo, Op, Uop, FLAGS, FSBASE, GSBASE};
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Formatter, Instruction, IntelFormatter};
 
@@ -73,7 +73,7 @@ pub struct Block {
 }
 
 /// Fetches up to 15 bytes at `rip`; returns how many could be read.
-fn fetch(mem: &mut dyn GuestMemory, rip: u64, buf: &mut [u8; 15]) -> Result<usize, PageFault> {
+fn fetch(mem: &mut dyn GuestMemory, rip: u64, buf: &mut [u8; 15]) -> Result<usize, MemStop> {
     let first = (PAGE_SIZE - rip % PAGE_SIZE).min(15) as usize;
     mem.read(rip, &mut buf[..first])?;
     if first < 15
@@ -87,7 +87,7 @@ fn fetch(mem: &mut dyn GuestMemory, rip: u64, buf: &mut [u8; 15]) -> Result<usiz
 }
 
 /// Decodes one instruction at `rip`, or the page fault fetching it raises.
-fn decode_one(mem: &mut dyn GuestMemory, rip: u64) -> Result<(Instruction, [u8; 15]), PageFault> {
+fn decode_one(mem: &mut dyn GuestMemory, rip: u64) -> Result<(Instruction, [u8; 15]), MemStop> {
     let mut buf = [0u8; 15];
     let n = fetch(mem, rip, &mut buf)?;
     // AMD decoding rules (the host): 66h-prefixed near branches are 16-bit.
@@ -97,7 +97,8 @@ fn decode_one(mem: &mut dyn GuestMemory, rip: u64) -> Result<(Instruction, [u8; 
         return Err(PageFault {
             addr: rip.wrapping_add(n as u64),
             write: false,
-        });
+        }
+        .into());
     }
     Ok((ins, buf))
 }
@@ -105,7 +106,7 @@ fn decode_one(mem: &mut dyn GuestMemory, rip: u64) -> Result<(Instruction, [u8; 
 /// Translates the block at `rip`. Fails only if the first instruction
 /// cannot be fetched (the caller raises #PF); a later unfetchable
 /// instruction ends the block before it instead.
-pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, PageFault> {
+pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, MemStop> {
     let mut b = Block {
         rip,
         uops: Vec::with_capacity(64),

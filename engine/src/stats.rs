@@ -99,6 +99,61 @@ impl StatsBuilder {
     }
 }
 
+/// Declares a partition's statistics once, as a typed table: a struct of
+/// handles whose fields are the statistics, and a `declare` function that
+/// registers them, in the order written, with their names, one-line
+/// descriptions and units.
+///
+/// ```
+/// smpsim_engine::stat_table! {
+///     /// What a toy cache counts.
+///     pub struct ToyStats {
+///         /// Hits.
+///         hits: counter("toy.hits", "loads that hit", "events"),
+///         /// Miss latency.
+///         miss_latency: histogram("toy.miss_latency", "cycles a miss took", "cycles", 1 << 20),
+///     }
+/// }
+/// let mut b = smpsim_engine::StatsBuilder::new();
+/// let ids = ToyStats::declare(&mut b);
+/// let mut stats = b.build();
+/// stats.inc(ids.hits);
+/// stats.record(ids.miss_latency, 40);
+/// assert_eq!(stats.counter_by_name("toy.hits"), Some(1));
+/// ```
+#[macro_export]
+macro_rules! stat_table {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $kind:ident ( $($arg:expr),* $(,)? )
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Copy, Clone, Debug)]
+        $vis struct $name {
+            $(
+                $(#[$fmeta])*
+                pub $field: $crate::stat_table!(@type $kind),
+            )*
+        }
+
+        impl $name {
+            /// Registers every statistic of the table with `b`, in order.
+            pub fn declare(b: &mut $crate::StatsBuilder) -> Self {
+                $name {
+                    $( $field: b.$kind($($arg),*), )*
+                }
+            }
+        }
+    };
+    (@type counter) => { $crate::CounterId };
+    (@type histogram) => { $crate::HistId };
+}
+
 fn new_hist(max: u64) -> Histogram<u64> {
     Histogram::new_with_bounds(1, max, 3).expect("histogram bounds are valid (1 < max)")
 }

@@ -9,46 +9,7 @@ use smpsim_uncore::interconnect::InterconnectConfig;
 use smpsim_uncore::MemSystemConfig;
 use std::path::Path;
 
-/// How cores spend time.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Model {
-    /// One cycle per instruction; memory accesses still wait for the
-    /// coherence protocol to grant their lines, but hit latencies are free.
-    Functional,
-    /// One instruction at a time: it takes the larger of `inorder.cpi` and
-    /// the sum of its uops' latencies (`inorder.latency`, by uop class), and
-    /// cannot finish before its loads deliver (blocking caches).
-    Inorder,
-    /// The out-of-order core (`ooo`): fetch, rename, issue queue, load and
-    /// store queues, in-order commit, SMT (see `smpsim_cores::ooo`).
-    Ooo,
-}
-
-impl Model {
-    /// Its name in configs and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Model::Functional => "functional",
-            Model::Inorder => "inorder",
-            Model::Ooo => "ooo",
-        }
-    }
-}
-
-impl std::str::FromStr for Model {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "functional" => Ok(Model::Functional),
-            "inorder" => Ok(Model::Inorder),
-            "ooo" => Ok(Model::Ooo),
-            _ => Err(format!(
-                "unknown model `{s}`; allowed: functional, inorder, ooo"
-            )),
-        }
-    }
-}
+pub use smpsim_cores::part::Model;
 
 /// The in-order timing model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

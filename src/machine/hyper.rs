@@ -15,9 +15,9 @@
 //! through the caches (an approximation: they become visible at the tick).
 
 use super::config::{MachineConfig, Model};
-use super::core::{CorePart, Run, Trap};
 use super::part::Part;
-use smpsim_cores::ArchState;
+use smpsim_cores::part::{CorePart, Run, Trap};
+use smpsim_cores::{AddressSpaceId, ArchState};
 use smpsim_engine::{BarrierCtx, Cycle, HistogramReport, PartitionId};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_xen::evtchn::Raise;
@@ -268,9 +268,9 @@ impl Service {
         let mut traps = Vec::new();
         for (&(d, v), &(p, t)) in &self.place {
             if let Part::Core(c) = ctx.partition(p) {
-                if let Run::Trapped { trap, at } = &c.ctxs[t].run {
-                    if *at < now && c.store_buffer_empty(t) {
-                        traps.push((*at, p, t, d, v, trap.clone()));
+                if let Some((trap, at)) = c.pending_trap(t) {
+                    if at < now {
+                        traps.push((at, p, t, d, v, trap.clone()));
                     }
                 }
             }
@@ -319,7 +319,7 @@ impl Service {
             store: &mut frames,
         };
         let core = Self::core(ctx, p);
-        let mut regs = to_vcpu(&core.ctxs[t].regs);
+        let mut regs = to_vcpu(core.regs(t));
         let (next, effects) = match trap {
             Trap::Hypercall => {
                 let o = self.hv.hypercall(d, v, now.get(), &mut regs, &mut pm);
@@ -345,7 +345,7 @@ impl Service {
             self.try_upcall(d, v, now, now + self.hypercall_latency, &mut regs);
         }
         let core = Self::core(ctx, p);
-        core.ctxs[t].regs = to_arch(&regs);
+        core.set_regs(t, to_arch(&regs));
         match next {
             Next::Resume | Next::Yield => core.resume(t, now + self.hypercall_latency),
             Next::Block | Next::Poll | Next::Down => core.park(t),
@@ -412,8 +412,9 @@ impl Service {
                     };
                     let space = Arc::new(self.hv.domain(domain).expect("exists").space().clone());
                     let core = Self::core(ctx, p);
-                    let regs = regs.map_or_else(|| core.ctxs[t].regs.clone(), |r| to_arch(&r));
-                    core.start(t, (domain, vcpu), regs, space, run_at);
+                    let regs = regs.map_or_else(|| core.regs(t).clone(), |r| to_arch(&r));
+                    let asid = AddressSpaceId(u64::from(domain.0));
+                    core.start(t, asid, regs, space, run_at);
                 }
                 Effect::Stop { domain, vcpu } => {
                     if let Some(&(p, t)) = self.place.get(&(domain, vcpu)) {
@@ -428,7 +429,7 @@ impl Service {
                         .map(|(_, &pt)| pt)
                         .collect();
                     for (p, t) in places {
-                        Self::core(ctx, p).set_space(t, Arc::clone(&space), va);
+                        Self::core(ctx, p).set_space(t, space.clone(), va);
                     }
                 }
                 Effect::Wake { domain, vcpu } => self.wake(ctx, now, domain, vcpu),
@@ -459,13 +460,13 @@ impl Service {
             return;
         };
         let core = Self::core(ctx, p);
-        if core.ctxs[t].run == Run::Running {
-            let mut regs = to_vcpu(&core.ctxs[t].regs);
+        if *core.run_state(t) == Run::Running {
+            let mut regs = to_vcpu(core.regs(t));
             let entry = now + self.ipi_latency;
             if self.try_upcall(r.domain, r.vcpu, now, entry, &mut regs) {
                 let core = Self::core(ctx, p);
                 core.interrupt(t);
-                core.ctxs[t].regs = to_arch(&regs);
+                core.set_regs(t, to_arch(&regs));
                 core.resume(t, now + self.ipi_latency);
             }
         }
@@ -476,13 +477,13 @@ impl Service {
             return;
         };
         let core = Self::core(ctx, p);
-        if core.ctxs[t].run != Run::Idle {
+        if *core.run_state(t) != Run::Idle {
             return;
         }
-        let mut regs = to_vcpu(&core.ctxs[t].regs);
+        let mut regs = to_vcpu(core.regs(t));
         self.try_upcall(d, v, now, now + self.ipi_latency, &mut regs);
         let core = Self::core(ctx, p);
-        core.ctxs[t].regs = to_arch(&regs);
+        core.set_regs(t, to_arch(&regs));
         core.resume(t, now + self.ipi_latency);
     }
 }

@@ -1,7 +1,7 @@
 //! The machine's partitions: cores, L3 slices and memory channels, one enum
 //! so the engine runs them with static dispatch.
 
-use super::core::CorePart;
+use smpsim_cores::part::CorePart;
 use smpsim_engine::{Cycle, EpochCtx, Partition, Stats};
 use smpsim_uncore::{L3Slice, MemCtrl, MemMsg};
 

@@ -191,6 +191,13 @@ impl AddressSpace {
     }
 }
 
+/// A core reaches guest-virtual memory through the VCPU's page map.
+impl smpsim_cores::part::AddressMap for AddressSpace {
+    fn translate(&self, va: u64) -> Option<u64> {
+        AddressSpace::translate(self, va)
+    }
+}
+
 /// [`HypervisorMemory`] over an address space and a frame store: plain
 /// functional accesses, no caches.
 pub struct PagedMemory<'a> {

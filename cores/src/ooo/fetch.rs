@@ -4,7 +4,7 @@
 use super::uopinfo::{self, Class};
 use super::{BrKind, Context, Env, InsnRec, MemPort, MemRec, OooCore, PortAccess, Slot, MAX_MEM};
 use crate::func::Exit;
-use crate::mem::{GuestMemory, PageFault, PAGE_SIZE};
+use crate::mem::{GuestMemory, MemStop, PAGE_SIZE};
 use crate::translate::translate_block;
 use crate::uop::{Op, Uop};
 
@@ -34,10 +34,10 @@ impl Recorder<'_> {
 impl GuestMemory for Recorder<'_> {
     /// Instruction bytes (the executor reads data only through `load`):
     /// not a data access, so not recorded.
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop> {
         self.inner.read(addr, buf)
     }
-    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemStop> {
         self.inner.write(addr, data)?;
         let mut v = [0u8; 8];
         let n = data.len().min(8);
@@ -45,12 +45,12 @@ impl GuestMemory for Recorder<'_> {
         self.note(addr, data.len(), true, u64::from_le_bytes(v));
         Ok(())
     }
-    fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, MemStop> {
         let v = self.inner.load(addr, size)?;
         self.note(addr, usize::from(size), false, 0);
         Ok(v)
     }
-    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {
         self.inner.store(addr, size, value)?;
         self.note(addr, usize::from(size), true, value);
         Ok(())
@@ -86,7 +86,7 @@ impl OooCore {
         c: usize,
         env: &mut dyn Env,
         rip: u64,
-    ) -> Result<(u8, BrKind, Option<u64>), PageFault> {
+    ) -> Result<(u8, BrKind, Option<u64>), MemStop> {
         let asid = self.ctxs[c].asid;
         let idx = match self.cache.lookup(asid, rip) {
             Some(i) => i,

@@ -1,6 +1,6 @@
 //! The out-of-order model inside a core partition.
 //!
-//! [`OooCore`] is a timing pipeline driven by a fetch-time oracle (see its
+//! [`crate::ooo::OooCore`] is a timing pipeline driven by a fetch-time oracle (see its
 //! module docs). In the whole machine the oracle cannot be the source of
 //! architectural truth: it runs ahead of commit, and reading or writing
 //! shared memory at fetch would break the ownership rule (another core may
@@ -10,16 +10,16 @@
 //!   fetch against [`OooEnv`]'s view of memory: its own context's oracle
 //!   stores not yet retired (an overlay, never visible to anyone else),
 //!   then the context's store buffer and the lines this core holds
-//!   readable ([`PrivateHierarchy::peek_in`], no side effects). A load of a
+//!   readable (`PrivateHierarchy::peek_in`, no side effects). A load of a
 //!   line the core does not hold reads 0: the oracle only needs addresses
 //!   and branch outcomes for timing, and the commit check below corrects
 //!   it. Everything it reads is a function of this partition's state, so
 //!   runs stay deterministic.
 //! - **The pipeline** times everything: loads go to the L1D through
-//!   [`PrivateHierarchy::load_in`] when their address is ready (misses
+//!   `PrivateHierarchy::load_in` when their address is ready (misses
 //!   overlap up to the MSHR limit), instruction fetch goes through the L1I.
 //! - **Commit** runs the instruction again, for real, through the same
-//!   adapter as the in-order model (`CorePart::execute`): loads read lines
+//!   adapter as the in-order model (`CoreState::execute`): loads read lines
 //!   the core holds readable (the pipeline's access brought them; a line
 //!   lost since is fetched again and commit waits), stores retire into the
 //!   TSO store buffer and drain when the line is in M, locked
@@ -36,27 +36,28 @@
 //! instructions that depend on a wrongly predicted oracle value are timed
 //! with the oracle's addresses until the squash.
 
-use super::{context, CorePart, Executed, Run, Trap, Wait};
-use smpsim_cores::ooo::{Env, MemPort, PortAccess, Retiring, Verdict};
-use smpsim_cores::{Exit, GuestMemory, PageFault};
-use smpsim_engine::Cycle;
+use super::adapter::write_as_stores;
+use super::{context, CoreState, Executed, Model, Run, TimingModel, Trap, Wait};
+use crate::mem::PAGE_SIZE as PAGE;
+use crate::ooo::{AccessRec, Env, MemPort, OooConfig, OooCore, PortAccess, Retiring, Verdict};
+use crate::{CpuidModel, Exit, GuestMemory, MemStop, PageFault};
+use smpsim_engine::{Cycle, EpochCtx, Stats};
 use smpsim_uncore::memory::MachineAddr;
+use smpsim_uncore::MemMsg;
 use std::collections::VecDeque;
-
-const PAGE: u64 = 4096;
 
 /// One oracle store not yet retired: (oracle step, VA, bytes, value).
 type SpecStore = (u64, u64, u8, u64);
 
 /// A context's oracle stores that commit has not yet retired.
 #[derive(Debug, Default)]
-pub(super) struct Overlay {
+struct Overlay {
     stores: VecDeque<SpecStore>,
 }
 
 impl Overlay {
     /// Forgets everything (after a resync).
-    pub(super) fn clear(&mut self) {
+    fn clear(&mut self) {
         self.stores.clear();
     }
 
@@ -87,33 +88,60 @@ impl Overlay {
     }
 }
 
-/// The machine's side of one out-of-order cycle: the oracle's memory, the
+/// The `ooo` timing model: the pipeline, each context's oracle stores not
+/// yet retired, and the commit check's reused buffer.
+#[derive(Debug)]
+pub(super) struct OooModel {
+    pipe: Box<OooCore>,
+    spec: Vec<Overlay>,
+    retire_log: Vec<AccessRec>,
+}
+
+impl OooModel {
+    /// The pipeline `cfg` describes, for `contexts` SMT contexts.
+    pub(super) fn new(cfg: OooConfig, cpuid: CpuidModel, contexts: usize) -> Self {
+        OooModel {
+            pipe: Box::new(
+                OooCore::with_cpuid(cfg, cpuid)
+                    .expect("the machine config validated the ooo config"),
+            ),
+            spec: (0..contexts).map(|_| Overlay::default()).collect(),
+            retire_log: Vec::new(),
+        }
+    }
+}
+
+/// The core's side of one out-of-order cycle: the oracle's memory, the
 /// pipeline's port onto the private hierarchy, and the commit check.
-pub(super) struct OooEnv<'a> {
+struct OooEnv<'a> {
     /// The core (its hierarchy, contexts and the committed state).
-    pub(super) core: &'a mut CorePart,
+    core: &'a mut CoreState,
+    /// Each context's oracle stores not yet retired.
+    spec: &'a mut [Overlay],
+    /// Reused buffer of the commit check.
+    retire_log: &'a mut Vec<AccessRec>,
     /// The context whose oracle is stepping.
-    pub(super) cur: usize,
+    cur: usize,
     /// The oracle step it is on.
-    pub(super) tag: u64,
+    tag: u64,
 }
 
 impl OooEnv<'_> {
     fn translate(&mut self, ctx: usize, va: u64) -> Option<u64> {
         let c = &mut self.core.ctxs[ctx];
-        c.tlb.translate(&c.space, va)
+        c.tlb.translate(&*c.space, va)
     }
 
     /// What the oracle reads for `size` bytes at `va` within one page.
-    fn spec_load(&mut self, va: u64, size: u8) -> Result<u64, PageFault> {
+    fn spec_load(&mut self, va: u64, size: u8) -> Result<u64, MemStop> {
         let cur = self.cur;
         let ma = self.translate(cur, va).ok_or(PageFault {
             addr: va,
             write: false,
         })?;
-        let has_own = !self.core.spec[cur].stores.is_empty();
+        let has_own = !self.spec[cur].stores.is_empty();
         if has_own {
-            let (over, all) = self.core.spec[cur].apply(va, size, 0);
+            let (over, all) = self.spec[cur].apply(va, size, 0);
             if all {
                 return Ok(over);
             }
@@ -132,13 +160,13 @@ impl OooEnv<'_> {
         if !has_own {
             return Ok(base);
         }
-        Ok(self.core.spec[cur].apply(va, size, base).0)
+        Ok(self.spec[cur].apply(va, size, base).0)
     }
 }
 
 impl GuestMemory for OooEnv<'_> {
     /// Instruction bytes, straight from machine memory (as the adapter).
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop> {
         for (i, b) in buf.iter_mut().enumerate() {
             let va = addr.wrapping_add(i as u64);
             let fault = PageFault {
@@ -151,11 +179,11 @@ impl GuestMemory for OooEnv<'_> {
         Ok(())
     }
 
-    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
-        crate::machine::adapter::write_as_stores(self, addr, data)
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemStop> {
+        write_as_stores(self, addr, data)
     }
 
-    fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, MemStop> {
         let first = (PAGE - addr % PAGE).min(u64::from(size));
         if first == u64::from(size) {
             return self.spec_load(addr, size);
@@ -165,7 +193,7 @@ impl GuestMemory for OooEnv<'_> {
         Ok(lo | hi << (8 * first))
     }
 
-    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {
         let last = addr + u64::from(size) - 1;
         for va in [addr, last] {
             self.translate(self.cur, va).ok_or(PageFault {
@@ -173,7 +201,7 @@ impl GuestMemory for OooEnv<'_> {
                 write: true,
             })?;
         }
-        self.core.spec[self.cur]
+        self.spec[self.cur]
             .stores
             .push_back((self.tag, addr, size, value));
         Ok(())
@@ -235,12 +263,12 @@ impl MemPort for OooEnv<'_> {
             return Verdict::Wait;
         }
         core.now = core.now.max(Cycle(now));
-        let mut log = std::mem::take(&mut core.retire_log);
+        let mut log = std::mem::take(self.retire_log);
         let done = core.execute(ctx, true, Some(&mut log));
         let verdict = match done {
             Executed::Blocked => Verdict::Wait,
             Executed::Done { exit, .. } => {
-                core.spec[ctx].retire_upto(r.tag);
+                self.spec[ctx].retire_upto(r.tag);
                 let next = core.ctxs[ctx].regs.rip;
                 let n = r.accesses.len();
                 // The oracle records at most six accesses of an instruction.
@@ -263,12 +291,12 @@ impl MemPort for OooEnv<'_> {
                 if agree {
                     Verdict::Agree
                 } else {
-                    core.spec[ctx].clear();
+                    self.spec[ctx].clear();
                     Verdict::Diverged(Box::new(core.ctxs[ctx].regs.clone()), truth)
                 }
             }
         };
-        core.retire_log = log;
+        *self.retire_log = log;
         verdict
     }
 }
@@ -280,63 +308,92 @@ impl Env for OooEnv<'_> {
     }
 }
 
-impl CorePart {
-    /// One epoch of the out-of-order model: cycle by cycle while a context
-    /// runs (messages and store drains handled at their cycle), skipping
-    /// to the next event while none does.
-    pub(super) fn run_epoch_ooo(
-        &mut self,
-        ctx: &mut smpsim_engine::EpochCtx<'_, smpsim_uncore::MemMsg>,
-    ) {
+impl TimingModel for OooModel {
+    fn model(&self) -> Model {
+        Model::Ooo
+    }
+
+    /// Cycle by cycle while a context runs (messages and store drains
+    /// handled at their cycle), skipping to the next event while none does.
+    fn run_epoch(&mut self, core: &mut CoreState, ctx: &mut EpochCtx<'_, MemMsg>) {
         let end = ctx.epoch_end();
-        self.now = self.now.max(ctx.epoch_start());
-        let mut pipe = self
-            .ooo
-            .take()
-            .expect("a core running `ooo` has a pipeline");
-        while self.now < end {
-            self.ooo_events(ctx);
-            if pipe.any_running() {
-                pipe.set_now(self.now.get());
-                pipe.cycle_in(&mut OooEnv {
-                    core: self,
+        while core.now < end {
+            ooo_events(core, ctx);
+            if self.pipe.any_running() {
+                self.pipe.set_now(core.now.get());
+                self.pipe.cycle_in(&mut OooEnv {
+                    core: &mut *core,
+                    spec: &mut self.spec,
+                    retire_log: &mut self.retire_log,
                     cur: 0,
                     tag: 0,
                 });
-                self.now += 1;
+                core.now += 1;
                 continue;
             }
-            let next = [ctx.peek_time(), self.hier.next_activity()]
+            let next = [ctx.peek_time(), core.hier.next_activity()]
                 .into_iter()
                 .flatten()
                 .min()
                 .filter(|&t| t < end);
             match next {
-                Some(t) => self.now = t.max(self.now + 1),
-                None => self.now = end,
+                Some(t) => core.now = t.max(core.now + 1),
+                None => core.now = end,
             }
         }
-        self.ooo = Some(pipe);
-        self.hier.flush(ctx);
+        core.hier.flush(ctx);
     }
 
-    /// Handles the messages and store drains due by now, then wakes what
-    /// they unblocked.
-    fn ooo_events(&mut self, ctx: &mut smpsim_engine::EpochCtx<'_, smpsim_uncore::MemMsg>) {
-        let mut msgs = false;
-        while ctx.peek_time().is_some_and(|t| t <= self.now) {
-            let m = ctx.pop_due().expect("peeked");
-            self.hier.handle_message(self.now, m.payload);
-            msgs = true;
+    fn next_activity(&self, core: &CoreState) -> Option<Cycle> {
+        self.pipe.any_running().then_some(core.now)
+    }
+
+    /// Restarts context `t`'s pipeline from its committed registers.
+    fn resume(&mut self, core: &mut CoreState, t: usize, at: Cycle) {
+        let c = &core.ctxs[t];
+        if let Some(asid) = c.asid {
+            self.pipe.set_address_space(t, asid);
         }
-        let drained = self.hier.next_activity().is_some_and(|t| t <= self.now);
-        if drained {
-            self.hier.advance(self.now);
-        }
-        if msgs || drained {
-            self.on_completions();
-            self.wake_retries(msgs, drained);
-        }
+        self.pipe.set_now(core.now.get());
+        self.pipe.resync(t, &c.regs, at.get());
+        self.spec[t].clear();
+    }
+
+    /// Drops context `t`'s in-flight instructions and stops its pipeline.
+    fn halt(&mut self, t: usize) {
+        self.pipe.halt(t);
+        self.spec[t].clear();
+    }
+
+    fn invalidate_code(&mut self, va: u64) {
+        self.pipe.invalidate_code(va);
+    }
+
+    fn stats(&self) -> Option<&Stats> {
+        Some(self.pipe.stats())
+    }
+
+    fn flush_stats(&mut self) {
+        self.pipe.flush_stats();
+    }
+}
+
+/// Handles the messages and store drains due by now, then wakes what
+/// they unblocked.
+fn ooo_events(core: &mut CoreState, ctx: &mut EpochCtx<'_, MemMsg>) {
+    let mut msgs = false;
+    while ctx.peek_time().is_some_and(|t| t <= core.now) {
+        let m = ctx.pop_due().expect("peeked");
+        core.hier.handle_message(core.now, m.payload);
+        msgs = true;
+    }
+    let drained = core.hier.next_activity().is_some_and(|t| t <= core.now);
+    if drained {
+        core.hier.advance(core.now);
+    }
+    if msgs || drained {
+        core.on_completions();
+        core.wake_retries(msgs, drained);
     }
 }
 

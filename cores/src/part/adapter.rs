@@ -1,6 +1,6 @@
 //! The functional core's memory, seen through the core's coherent caches.
 //!
-//! [`FuncCore`](smpsim_cores::FuncCore) executes one instruction against a
+//! [`FuncCore`](crate::FuncCore) executes one instruction against a
 //! [`GuestMemory`]. This adapter gives it the core's private hierarchy:
 //! guest-virtual addresses are translated through the domain's page map,
 //! loads go through [`PrivateHierarchy::load`] (so a core reads a line only
@@ -8,10 +8,11 @@
 //! the store buffer only when the whole instruction succeeded.
 //!
 //! An access that cannot be served now (a miss in flight, no free MSHR, a
-//! full store buffer, or a read-modify-write that needs its line locked)
-//! aborts the instruction with a sentinel page fault: the functional core's
-//! faults are precise, so nothing of the instruction happened, and the core
-//! retries it once the reason is gone ("replay").
+//! full store buffer, a fence waiting for this context's stores, or a
+//! read-modify-write that needs its line locked) stops the instruction
+//! with [`MemStop::Retry`] and records why in [`Adapter::blocked`]: the
+//! functional core's stops are precise, so nothing of the instruction
+//! happened, and the core retries it once the reason is gone ("replay").
 //!
 //! Atomicity: an instruction that loads and then stores overlapping bytes
 //! (every locked instruction, `xchg` with memory, and plain read-modify-write
@@ -24,16 +25,12 @@
 //! happens once per block); guests here never write their code, and the
 //! direct read keeps the I-side out of the coherence protocol for now.
 
-use smpsim_cores::{GuestMemory, PageFault};
+use super::AddressMap;
+use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE as PAGE};
 use smpsim_engine::Cycle;
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_uncore::{Access, ContextId, PrivateHierarchy, ReqId};
-use smpsim_xen::memory::AddressSpace;
 
-/// The fault address that means "blocked, replay" rather than a real #PF.
-pub const REPLAY: u64 = u64::MAX;
-
-const PAGE: u64 = 4096;
 const LINE: u64 = 64;
 
 /// Why an instruction could not complete now.
@@ -84,7 +81,7 @@ impl Tlb {
     }
 
     /// The machine address of `va` through `space`.
-    pub fn translate(&mut self, space: &AddressSpace, va: u64) -> Option<u64> {
+    pub fn translate(&mut self, space: &dyn AddressMap, va: u64) -> Option<u64> {
         let vpn = va / PAGE;
         let slot = &mut self.entries[(vpn as usize) % TLB_SIZE];
         if slot.0 == vpn + 1 {
@@ -118,7 +115,7 @@ pub struct Adapter<'a> {
     /// Machine memory (instruction bytes).
     pub mem: &'a MachineMemory,
     /// The VCPU's page map.
-    pub space: &'a AddressSpace,
+    pub space: &'a dyn AddressMap,
     /// The context's translation cache.
     pub tlb: &'a mut Tlb,
     /// Issue cycle of the instruction.
@@ -147,7 +144,7 @@ fn overlaps(a: u64, an: usize, b: u64, bn: usize) -> bool {
 
 /// A byte-buffer write as a series of stores of at most 8 bytes (for
 /// memories whose stores are buffered).
-pub fn write_as_stores(mem: &mut dyn GuestMemory, addr: u64, data: &[u8]) -> Result<(), PageFault> {
+pub fn write_as_stores(mem: &mut dyn GuestMemory, addr: u64, data: &[u8]) -> Result<(), MemStop> {
     for (i, chunk) in data.chunks(8).enumerate() {
         let mut b = [0u8; 8];
         b[..chunk.len()].copy_from_slice(chunk);
@@ -157,8 +154,8 @@ pub fn write_as_stores(mem: &mut dyn GuestMemory, addr: u64, data: &[u8]) -> Res
     Ok(())
 }
 
-/// Splits `[va, va + n)` at page boundaries.
-fn page_pieces(va: u64, n: usize) -> impl Iterator<Item = (u64, usize, usize)> {
+/// Splits `[va, va + n)` at page boundaries: (address, offset, length).
+pub(super) fn page_pieces(va: u64, n: usize) -> impl Iterator<Item = (u64, usize, usize)> {
     let mut done = 0usize;
     std::iter::from_fn(move || {
         if done >= n {
@@ -183,7 +180,7 @@ impl<'a> Adapter<'a> {
     pub fn new(
         hier: &'a mut PrivateHierarchy,
         mem: &'a MachineMemory,
-        (space, tlb): (&'a AddressSpace, &'a mut Tlb),
+        (space, tlb): (&'a dyn AddressMap, &'a mut Tlb),
         scratch: &'a mut Scratch,
         now: Cycle,
         ctx: ContextId,
@@ -210,18 +207,16 @@ impl<'a> Adapter<'a> {
         }
     }
 
-    fn translate(&mut self, va: u64, write: bool) -> Result<u64, PageFault> {
+    fn translate(&mut self, va: u64, write: bool) -> Result<u64, MemStop> {
         self.tlb
             .translate(self.space, va)
-            .ok_or(PageFault { addr: va, write })
+            .ok_or(MemStop::Fault(PageFault { addr: va, write }))
     }
 
-    fn block(&mut self, why: Blocked) -> PageFault {
+    /// Stops the instruction for `why`: it is retried once that is gone.
+    fn block(&mut self, why: Blocked) -> MemStop {
         self.blocked = Some(why);
-        PageFault {
-            addr: REPLAY,
-            write: false,
-        }
+        MemStop::Retry
     }
 
     /// The bytes a read-modify-write store of `n` bytes at `va` must lock:
@@ -258,7 +253,7 @@ impl<'a> Adapter<'a> {
     }
 
     /// Loads `n` bytes (≤ 8) at `va` from the hierarchy, page piece by piece.
-    fn load_pieces(&mut self, va: u64, n: usize) -> Result<u64, PageFault> {
+    fn load_pieces(&mut self, va: u64, n: usize) -> Result<u64, MemStop> {
         let mut bytes = [0u8; 8];
         for (a, at, len) in page_pieces(va, n) {
             let ma = self.translate(a, false)?;
@@ -327,7 +322,7 @@ impl<'a> Adapter<'a> {
 }
 
 impl GuestMemory for Adapter<'_> {
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), PageFault> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop> {
         for (a, at, len) in page_pieces(addr, buf.len()) {
             let ma = self.translate(a, false)?;
             self.mem
@@ -340,11 +335,11 @@ impl GuestMemory for Adapter<'_> {
         Ok(())
     }
 
-    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), PageFault> {
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemStop> {
         write_as_stores(self, addr, data)
     }
 
-    fn fence(&mut self) -> Result<(), PageFault> {
+    fn fence(&mut self) -> Result<(), MemStop> {
         if self.hier.store_buffer_empty_in(self.ctx) {
             Ok(())
         } else {
@@ -352,7 +347,7 @@ impl GuestMemory for Adapter<'_> {
         }
     }
 
-    fn load(&mut self, addr: u64, size: u8) -> Result<u64, PageFault> {
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, MemStop> {
         let n = usize::from(size);
         let covered = (0..n as u64).all(|i| {
             self.stores
@@ -368,7 +363,7 @@ impl GuestMemory for Adapter<'_> {
         Ok(self.forward(addr, n, value))
     }
 
-    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), PageFault> {
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {
         let n = usize::from(size);
         for (a, _, _) in page_pieces(addr, n) {
             self.translate(a, true)?;

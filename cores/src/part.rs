@@ -1,0 +1,788 @@
+//! The core partition: a core's SMT contexts (each running one VCPU or
+//! idle), the functional executor of each context, the private cache
+//! hierarchy they share, and the timing models that decide when things
+//! happen.
+//!
+//! - [`CoreState`] is the architectural side, shared by every timing
+//!   model: contexts and their registers, the [`adapter`] that runs one
+//!   instruction through the private hierarchy (TLB, locked
+//!   read-modify-writes, fences, the TSO store buffer), replay of blocked
+//!   instructions, traps.
+//! - [`TimingModel`] is the seam: `functional` and `inorder` are
+//!   [`issue::IssueModel`]s (one whole instruction at a time), `ooo` is
+//!   [`ooo::OooModel`] (the out-of-order pipeline with its commit check).
+//! - [`CorePart`] is the engine partition: it runs each epoch through the
+//!   model selected now and offers the hypervisor a narrow VCPU API
+//!   ([`CorePart::start`], [`CorePart::resume`], [`CorePart::park`],
+//!   [`CorePart::interrupt`], [`CorePart::pending_trap`],
+//!   [`CorePart::regs`], [`CorePart::set_regs`]).
+//!
+//! The core sees guest-virtual memory through an [`AddressMap`] that the
+//! machine provides per context (the hypervisor's page map of the VCPU):
+//! this crate knows nothing of domains.
+//!
+//! Traps (hypercalls, faults) park a context until the hypervisor services
+//! it at its next service tick; the partition reports that tick's cycle as
+//! activity so the engine runs the epoch ending there.
+
+mod adapter;
+mod issue;
+mod ooo;
+mod timing;
+
+pub use adapter::write_as_stores;
+pub use timing::{Model, TimingModel};
+
+use self::adapter::{Adapter, Blocked, Scratch, Tlb};
+use self::issue::IssueModel;
+use self::ooo::OooModel;
+use crate::ooo::{AccessRec, LatencyConfig, OooConfig};
+use crate::{AddressSpaceId, ArchState, CpuidModel, Exit, Fault, FuncCore, GuestMemory, MemStop};
+use smpsim_engine::{Cycle, EpochCtx, Partition, Stats, StatsBuilder};
+use smpsim_uncore::memory::{MachineAddr, MachineMemory};
+use smpsim_uncore::{Access, ContextId, MemMsg, PrivateHierarchy, ReqId};
+use std::sync::Arc;
+
+/// How a context's guest-virtual addresses reach machine memory (the
+/// machine implements it over the hypervisor's page map of the VCPU).
+pub trait AddressMap: Send + Sync + std::fmt::Debug {
+    /// The machine address of guest-virtual `va`, if it is mapped.
+    fn translate(&self, va: u64) -> Option<u64>;
+}
+
+/// The map of a context that runs nothing: every address is unmapped.
+#[derive(Debug)]
+struct NoMap;
+
+impl AddressMap for NoMap {
+    fn translate(&self, _: u64) -> Option<u64> {
+        None
+    }
+}
+
+/// Why a context is parked until the hypervisor's next service tick.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// `syscall` from the hypercall page.
+    Hypercall,
+    /// A guest fault (or `hlt`, which a PV kernel may not execute).
+    Fault(Fault),
+}
+
+/// What a context is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Run {
+    /// No VCPU, or its VCPU is blocked, down or shut down.
+    Idle,
+    /// Issuing instructions.
+    Running,
+    /// Waiting for the hypervisor since `at`.
+    Trapped {
+        /// What it trapped for.
+        trap: Trap,
+        /// Cycle of the trap.
+        at: Cycle,
+    },
+}
+
+/// What a context's current instruction waits for before it is retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Wait {
+    None,
+    /// A miss of the current instruction, since the given cycle.
+    Mem(ReqId, Cycle),
+    /// Retry after the next message.
+    Stall,
+    /// Retry when the store buffer drains.
+    StoreBuffer,
+    /// A fence: retry once this context's stores have drained.
+    Drain,
+    /// Acquiring the lock of a read-modify-write.
+    Lock(ReqId, u64, usize),
+}
+
+/// One hardware context.
+#[derive(Debug)]
+struct Ctx {
+    /// The address space it runs in (its domain), while it has a VCPU.
+    asid: Option<AddressSpaceId>,
+    regs: ArchState,
+    run: Run,
+    /// Earliest cycle its next instruction may issue.
+    ready: Cycle,
+    func: FuncCore,
+    space: Arc<dyn AddressMap>,
+    tlb: Tlb,
+    wait: Wait,
+    /// A held lock: (VA, size, old value).
+    lock: Option<(u64, usize, u128)>,
+}
+
+impl Ctx {
+    /// Whether it may issue at all.
+    fn can_issue(&self) -> bool {
+        self.run == Run::Running && self.wait == Wait::None
+    }
+}
+
+smpsim_engine::stat_table! {
+    /// The core's own statistics (registered before its hierarchy's).
+    struct CoreStats {
+        /// Instructions retired.
+        instructions: counter("core.instructions", "x86 instructions retired", "instructions"),
+        /// Hypercall traps.
+        hypercalls: counter("core.hypercalls", "hypercall traps", "events"),
+        /// Guest faults.
+        faults: counter("core.faults", "guest faults raised", "events"),
+        /// Replays.
+        replays: counter("core.replays", "instructions replayed after a blocked access", "events"),
+        /// Locked operations.
+        locked: counter("core.locked_rmw", "read-modify-writes run as locked operations", "events"),
+        /// Busy cycles.
+        busy_cycles: counter("core.busy_cycles", "cycles spent issuing instructions", "cycles"),
+        /// Oracle loads of lines the core lacked.
+        spec_unknown: counter(
+            "core.ooo_oracle_unknown",
+            "out-of-order oracle loads of lines the core did not hold (read as 0, checked at commit)",
+            "loads"
+        ),
+        /// Miss stalls.
+        mem_stall: histogram("core.mem_stall", "cycles an instruction waited for a miss", "cycles", 1 << 20),
+    }
+}
+
+/// The architectural side of a core, shared by its timing models.
+pub struct CoreState {
+    hier: PrivateHierarchy,
+    mem: Arc<MachineMemory>,
+    ctxs: Vec<Ctx>,
+    now: Cycle,
+    /// Earliest cycle the next instruction may issue (issue models).
+    next_issue: Cycle,
+    /// The model running now (completions not for a context feed the
+    /// out-of-order pipeline's port only under `ooo`).
+    model: Model,
+    /// The adapter's reusable buffers.
+    scratch: Scratch,
+    sb_cap: usize,
+    service_period: u64,
+    ids: CoreStats,
+    /// Completions of the pipeline's own accesses, for its port.
+    port_done: Vec<(u32, u64)>,
+    /// The context that issued last (issue models' round robin).
+    last_issued: usize,
+}
+
+impl std::fmt::Debug for CoreState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreState")
+            .field("core", &self.hier.core())
+            .field("now", &self.now)
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
+/// How to build a core partition.
+#[derive(Clone, Debug)]
+pub struct CoreSetup {
+    /// Machine memory.
+    pub mem: Arc<MachineMemory>,
+    /// Timing model it starts in.
+    pub model: Model,
+    /// Cycles per instruction (inorder).
+    pub cpi: u64,
+    /// Uop latencies (inorder).
+    pub latency: LatencyConfig,
+    /// Store-buffer entries.
+    pub sb_cap: usize,
+    /// Hypervisor service period in cycles.
+    pub service_period: u64,
+    /// Hardware contexts.
+    pub smt: u32,
+    /// The out-of-order core, if the machine may use it.
+    pub ooo: Option<OooConfig>,
+}
+
+/// A core partition.
+#[derive(Debug)]
+pub struct CorePart {
+    core: CoreState,
+    functional: IssueModel,
+    inorder: IssueModel,
+    /// Built when the machine may use `ooo`.
+    ooo: Option<OooModel>,
+}
+
+/// What [`CoreState::execute`] did.
+enum Executed {
+    /// The instruction must replay (the context waits).
+    Blocked,
+    /// It ran.
+    Done {
+        /// How it ended.
+        exit: Exit,
+        /// Its address.
+        rip: u64,
+        /// When its loaded data was ready.
+        ready: Cycle,
+        /// Whether it released a lock.
+        released: bool,
+    },
+}
+
+impl CorePart {
+    /// A core whose hierarchy comes from `make_hier`, given the builder that
+    /// already holds the core's own statistics; `cpuid(t)` is context
+    /// `t`'s CPUID model.
+    pub fn new(
+        setup: &CoreSetup,
+        cpuid: impl Fn(u32) -> CpuidModel,
+        make_hier: impl FnOnce(StatsBuilder) -> PrivateHierarchy,
+    ) -> Self {
+        let mut b = StatsBuilder::new();
+        let ids = CoreStats::declare(&mut b);
+        let hier = make_hier(b);
+        let ctxs = (0..setup.smt)
+            .map(|t| Ctx {
+                asid: None,
+                regs: ArchState::default(),
+                run: Run::Idle,
+                ready: Cycle::ZERO,
+                func: FuncCore::new(cpuid(t)),
+                space: Arc::new(NoMap),
+                tlb: Tlb::default(),
+                wait: Wait::None,
+                lock: None,
+            })
+            .collect();
+        let ooo = setup
+            .ooo
+            .as_ref()
+            .map(|cfg| OooModel::new(cfg.clone(), cpuid(0), setup.smt as usize));
+        CorePart {
+            core: CoreState {
+                hier,
+                mem: Arc::clone(&setup.mem),
+                ctxs,
+                now: Cycle::ZERO,
+                next_issue: Cycle::ZERO,
+                model: setup.model,
+                scratch: Scratch::default(),
+                sb_cap: setup.sb_cap,
+                service_period: setup.service_period,
+                ids,
+                port_done: Vec::new(),
+                last_issued: 0,
+            },
+            functional: IssueModel::functional(),
+            inorder: IssueModel::inorder(setup.cpi, setup.latency.clone()),
+            ooo,
+        }
+    }
+
+    /// The model running now, with the state it runs on.
+    fn active(&mut self) -> (&mut CoreState, &mut dyn TimingModel) {
+        let m: &mut dyn TimingModel = match self.core.model {
+            Model::Functional => &mut self.functional,
+            Model::Inorder => &mut self.inorder,
+            Model::Ooo => self
+                .ooo
+                .as_mut()
+                .expect("a core running `ooo` has a pipeline"),
+        };
+        (&mut self.core, m)
+    }
+
+    fn active_ref(&self) -> &dyn TimingModel {
+        match self.core.model {
+            Model::Functional => &self.functional,
+            Model::Inorder => &self.inorder,
+            Model::Ooo => self
+                .ooo
+                .as_ref()
+                .expect("a core running `ooo` has a pipeline"),
+        }
+    }
+
+    /// Every model that keeps per-context state.
+    fn models(&mut self) -> impl Iterator<Item = &mut dyn TimingModel> {
+        [
+            Some(&mut self.functional as &mut dyn TimingModel),
+            Some(&mut self.inorder as &mut dyn TimingModel),
+            self.ooo.as_mut().map(|o| o as &mut dyn TimingModel),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// Brings the models' statistics up to date (the machine calls it
+    /// when a run ends).
+    pub fn flush_stats(&mut self) {
+        for m in self.models() {
+            m.flush_stats();
+        }
+    }
+
+    /// The out-of-order core's statistics, if it has one.
+    pub fn more_stats(&self) -> Option<&Stats> {
+        self.ooo.as_ref().and_then(|o| o.stats())
+    }
+
+    /// Instructions it has retired.
+    pub fn instructions(&self) -> u64 {
+        self.core.hier.stats().get(self.core.ids.instructions)
+    }
+
+    /// The timing model it runs.
+    pub fn model(&self) -> Model {
+        self.core.model
+    }
+
+    /// The core's private hierarchy.
+    pub fn hierarchy(&self) -> &PrivateHierarchy {
+        &self.core.hier
+    }
+
+    /// Hardware contexts.
+    pub fn contexts(&self) -> usize {
+        self.core.ctxs.len()
+    }
+
+    /// Switches the timing model at `now` (a barrier). In-flight
+    /// instructions of the old model are dropped (the committed state is
+    /// the truth); caches, predictors and memory stay as they are.
+    pub fn switch_model(&mut self, to: Model, now: Cycle) {
+        if to == self.core.model {
+            return;
+        }
+        let n = self.core.ctxs.len();
+        {
+            let (_, old) = self.active();
+            for t in 0..n {
+                old.halt(t);
+            }
+        }
+        self.core.model = to;
+        for t in 0..n {
+            let c = &mut self.core.ctxs[t];
+            c.ready = c.ready.max(now);
+        }
+        let (core, new) = self.active();
+        for t in 0..n {
+            if core.ctxs[t].run == Run::Running {
+                new.resume(core, t, now);
+            }
+        }
+        self.core.next_issue = self.core.next_issue.max(now);
+    }
+
+    /// Starts context `t` running with `regs` in address space `asid`
+    /// (mapped by `space`) at `at`.
+    pub fn start(
+        &mut self,
+        t: usize,
+        asid: AddressSpaceId,
+        regs: ArchState,
+        space: Arc<dyn AddressMap>,
+        at: Cycle,
+    ) {
+        let c = &mut self.core.ctxs[t];
+        c.asid = Some(asid);
+        c.regs = regs;
+        c.space = space;
+        c.tlb.clear();
+        c.func.flush_translations();
+        self.resume(t, at);
+    }
+
+    /// Lets context `t` run again from `at` (after a trap, a wake-up, or
+    /// with registers the hypervisor changed).
+    pub fn resume(&mut self, t: usize, at: Cycle) {
+        self.core.clear_wait(t);
+        let c = &mut self.core.ctxs[t];
+        c.run = Run::Running;
+        c.ready = c.ready.max(at);
+        let (core, m) = self.active();
+        m.resume(core, t, at);
+    }
+
+    /// Parks context `t` (blocked, down or shut down).
+    pub fn park(&mut self, t: usize) {
+        self.core.ctxs[t].run = Run::Idle;
+        for m in self.models() {
+            m.halt(t);
+        }
+    }
+
+    /// Replaces the address space of context `t` (the guest remapped the
+    /// page at `va`).
+    pub fn set_space(&mut self, t: usize, space: Arc<dyn AddressMap>, va: u64) {
+        let c = &mut self.core.ctxs[t];
+        c.space = space;
+        c.tlb.clear();
+        c.func.invalidate_code(va);
+        for m in self.models() {
+            m.invalidate_code(va);
+        }
+    }
+
+    /// Interrupts context `t` at its instruction boundary: a held lock is
+    /// released (the instruction that wanted it has not run).
+    pub fn interrupt(&mut self, t: usize) {
+        let now = self.core.now;
+        if self.core.ctxs[t].lock.take().is_some() {
+            self.core.hier.end_locked(now, None);
+        }
+        self.core.clear_wait(t);
+        for m in self.models() {
+            m.halt(t);
+        }
+    }
+
+    /// Context `t`'s trap, with its cycle, once it may be serviced (its
+    /// stores have drained); `None` while it runs, idles or drains.
+    pub fn pending_trap(&self, t: usize) -> Option<(&Trap, Cycle)> {
+        match &self.core.ctxs[t].run {
+            Run::Trapped { trap, at } if self.core.hier.store_buffer_empty_in(context(t)) => {
+                Some((trap, *at))
+            }
+            _ => None,
+        }
+    }
+
+    /// What context `t` is doing.
+    pub fn run_state(&self, t: usize) -> &Run {
+        &self.core.ctxs[t].run
+    }
+
+    /// Context `t`'s committed registers.
+    pub fn regs(&self, t: usize) -> &ArchState {
+        &self.core.ctxs[t].regs
+    }
+
+    /// Replaces context `t`'s registers (the hypervisor serviced it); the
+    /// caller then resumes or parks it.
+    pub fn set_regs(&mut self, t: usize, regs: ArchState) {
+        self.core.ctxs[t].regs = regs;
+    }
+
+    /// One line about context `t` for diagnostics: run state, RIP, when it
+    /// may issue and what it waits for.
+    pub fn describe(&self, t: usize) -> String {
+        let c = &self.core.ctxs[t];
+        format!(
+            "{:?} rip={:#x} ready={} wait={:?} lock={:?}",
+            c.run, c.regs.rip, c.ready, c.wait, c.lock
+        )
+    }
+}
+
+impl CoreState {
+    /// The context that issues next: the earliest ready; ties go round
+    /// robin from the one that issued last (otherwise, when issue is the
+    /// only limit, context 0 would starve the others).
+    fn next_ctx(&self) -> Option<(usize, Cycle)> {
+        let n = self.ctxs.len();
+        self.ctxs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.can_issue())
+            .map(|(i, c)| (i, c.ready.max(self.next_issue)))
+            .min_by_key(|&(i, t)| (t, (i + n - self.last_issued - 1) % n))
+    }
+
+    /// For a trapped context: the cycle before the next service tick, so
+    /// the engine runs the epoch that ends at the tick's barrier.
+    fn next_trap_tick(&self) -> Option<Cycle> {
+        let h = self.service_period;
+        self.ctxs
+            .iter()
+            .filter_map(|c| match c.run {
+                Run::Trapped { at, .. } => {
+                    let tick = (at.max(self.now).get() / h + 1) * h;
+                    Some(Cycle(tick - 1))
+                }
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Forgets what context `t` waited for; a lock still being acquired is
+    /// cancelled (completions are consumed as they arrive, so a lock that
+    /// is still awaited has not been granted).
+    fn clear_wait(&mut self, t: usize) {
+        let c = &mut self.ctxs[t];
+        if let Wait::Lock(..) = c.wait {
+            self.hier.cancel_locked();
+        }
+        c.wait = Wait::None;
+    }
+
+    /// Hands a coherence message to the hierarchy at `now` and wakes what
+    /// it unblocked.
+    fn handle_message(&mut self, msg: MemMsg) {
+        self.hier.handle_message(self.now, msg);
+        self.on_completions();
+        self.wake_retries(true, true);
+    }
+
+    /// Does the hierarchy's own work due now (store drains) and wakes what
+    /// it unblocked.
+    fn advance_hierarchy(&mut self) {
+        self.hier.advance(self.now);
+        self.on_completions();
+        self.wake_retries(false, true);
+    }
+
+    fn on_completions(&mut self) {
+        for done in self.hier.take_completions() {
+            let mine = self
+                .ctxs
+                .iter()
+                .any(|c| matches!(c.wait, Wait::Mem(id, _) | Wait::Lock(id, ..) if id == done.id));
+            if !mine && self.model == Model::Ooo {
+                self.port_done.push((done.id.0, done.ready.get()));
+                continue;
+            }
+            for c in &mut self.ctxs {
+                match c.wait {
+                    Wait::Mem(id, since) if id == done.id => {
+                        c.wait = Wait::None;
+                        c.ready = c.ready.max(done.ready);
+                        let stalled = done.ready.saturating_since(since);
+                        self.hier.stats_mut().record(self.ids.mem_stall, stalled);
+                    }
+                    Wait::Lock(id, va, size) if id == done.id => {
+                        c.wait = Wait::None;
+                        c.lock = Some((va, size, done.value));
+                        c.ready = c.ready.max(done.ready);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Lets waiting contexts retry: `stalls` after a message or a released
+    /// lock (an MSHR, a way or the lock may be free now), store-buffer
+    /// waiters after a drain. Only events that change the hierarchy wake
+    /// anyone, so a retry never spins at one cycle.
+    fn wake_retries(&mut self, stalls: bool, drained: bool) {
+        let sb_room = self.hier.store_buffer_len() < self.sb_cap;
+        let now = self.now;
+        for (t, c) in self.ctxs.iter_mut().enumerate() {
+            let go = match c.wait {
+                Wait::Stall => stalls,
+                Wait::StoreBuffer => drained && sb_room,
+                Wait::Drain => drained && self.hier.store_buffer_empty_in(context(t)),
+                _ => false,
+            };
+            if go {
+                c.wait = Wait::None;
+                c.ready = c.ready.max(now);
+            }
+        }
+    }
+
+    /// Runs one instruction of context `t` functionally at `now` through
+    /// the adapter (the architectural truth, in every model). A blocked
+    /// instruction leaves the registers as they were and sets the
+    /// context's wait; `quiet` reads lines the core holds without touching
+    /// the caches' statistics (the out-of-order pipeline already timed
+    /// them). `log` collects the instruction's data accesses.
+    fn execute(&mut self, t: usize, quiet: bool, log: Option<&mut Vec<AccessRec>>) -> Executed {
+        let now = self.now;
+        let sb_free = self.sb_cap.saturating_sub(self.hier.store_buffer_len());
+        let c = &mut self.ctxs[t];
+        let before = c.regs.clone();
+        let mut ad = Adapter::new(
+            &mut self.hier,
+            &self.mem,
+            (&*c.space, &mut c.tlb),
+            &mut self.scratch,
+            now,
+            context(t),
+            sb_free,
+            c.lock,
+        );
+        ad.quiet = quiet;
+        c.func.set_cycles(now.get());
+        let exit = match log {
+            Some(log) => {
+                log.clear();
+                c.func.run(
+                    &mut c.regs,
+                    &mut Logged {
+                        inner: &mut ad,
+                        log,
+                    },
+                    1,
+                )
+            }
+            None => c.func.run(&mut c.regs, &mut ad, 1),
+        };
+        if exit == Exit::Retry {
+            let why = ad.blocked.expect("the adapter says why it stopped");
+            c.regs = before;
+            self.hier.stats_mut().inc(self.ids.replays);
+            self.block(t, why);
+            return Executed::Blocked;
+        }
+        let ready = ad.ready;
+        let new = ad.commit();
+        let c = &mut self.ctxs[t];
+        if exit == Exit::Halt {
+            // A PV kernel may not halt: the fault is at the `hlt`.
+            c.regs = before.clone();
+        }
+        let released = c.lock.take().is_some();
+        if released {
+            self.hier.end_locked(now, new);
+            self.hier.stats_mut().inc(self.ids.locked);
+        }
+        Executed::Done {
+            exit,
+            rip: before.rip,
+            ready,
+            released,
+        }
+    }
+
+    /// Counts a finished instruction and parks its context on a trap
+    /// (`at`: when the trap happens).
+    fn finish(&mut self, t: usize, exit: Exit, at: Cycle) {
+        let c = &mut self.ctxs[t];
+        let stats = self.hier.stats_mut();
+        let trap = match exit {
+            Exit::InsnLimit => {
+                stats.inc(self.ids.instructions);
+                return;
+            }
+            Exit::Retry => unreachable!("a retried instruction did not finish"),
+            Exit::Syscall => {
+                stats.inc(self.ids.instructions);
+                stats.inc(self.ids.hypercalls);
+                Trap::Hypercall
+            }
+            Exit::Halt => {
+                stats.inc(self.ids.faults);
+                Trap::Fault(Fault {
+                    vector: 13,
+                    rip: c.regs.rip,
+                    addr: 0,
+                    detail: "hlt in a PV guest kernel".into(),
+                })
+            }
+            Exit::Fault(f) => {
+                stats.inc(self.ids.faults);
+                Trap::Fault(f)
+            }
+        };
+        c.run = Run::Trapped { trap, at };
+    }
+
+    fn block(&mut self, t: usize, why: Blocked) {
+        let now = self.now;
+        let c = &mut self.ctxs[t];
+        c.wait = match why {
+            Blocked::Wait(id) => Wait::Mem(id, now),
+            Blocked::Stall => Wait::Stall,
+            Blocked::StoreBuffer => Wait::StoreBuffer,
+            Blocked::Drain => Wait::Drain,
+            Blocked::Lock { va, size } => {
+                // A held lock that the instruction outgrew is given back
+                // unchanged (nothing of the instruction happened) and the
+                // wider one taken.
+                if c.lock.take().is_some() {
+                    self.hier.end_locked(now, None);
+                }
+                let ma = c.space.translate(va).expect("translated at execution");
+                match self
+                    .hier
+                    .begin_locked_in(now, context(t), MachineAddr(ma), size)
+                {
+                    Access::Done { ready, value, .. } => {
+                        c.lock = Some((va, size, value));
+                        c.ready = c.ready.max(ready);
+                        Wait::None
+                    }
+                    Access::Pending(id) => Wait::Lock(id, va, size),
+                    Access::Stall => Wait::Stall,
+                }
+            }
+        };
+    }
+}
+
+/// A [`GuestMemory`] that records the data accesses made through it.
+struct Logged<'a, 'b> {
+    inner: &'a mut Adapter<'b>,
+    log: &'a mut Vec<AccessRec>,
+}
+
+impl GuestMemory for Logged<'_, '_> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop> {
+        self.inner.read(addr, buf)
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemStop> {
+        self.inner.write(addr, data)
+    }
+    fn load(&mut self, addr: u64, size: u8) -> Result<u64, MemStop> {
+        let v = self.inner.load(addr, size)?;
+        self.log.push(AccessRec {
+            addr,
+            size,
+            write: false,
+        });
+        Ok(v)
+    }
+    fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {
+        self.inner.store(addr, size, value)?;
+        self.log.push(AccessRec {
+            addr,
+            size,
+            write: true,
+        });
+        Ok(())
+    }
+    fn fence(&mut self) -> Result<(), MemStop> {
+        self.inner.fence()
+    }
+}
+
+/// The hierarchy's name for context `t`.
+fn context(t: usize) -> ContextId {
+    ContextId(u8::try_from(t).expect("at most 8 contexts per core"))
+}
+
+impl Partition for CorePart {
+    type Msg = MemMsg;
+
+    fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
+        let (core, m) = self.active();
+        core.now = core.now.max(ctx.epoch_start());
+        m.run_epoch(core, ctx);
+    }
+
+    fn next_activity(&self) -> Option<Cycle> {
+        let c = &self.core;
+        [
+            self.active_ref().next_activity(c),
+            c.hier.next_activity(),
+            c.next_ctx().map(|(_, t)| t),
+            c.next_trap_tick(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn stats(&self) -> &Stats {
+        self.core.hier.stats()
+    }
+
+    fn more_stats(&self) -> Option<&Stats> {
+        CorePart::more_stats(self)
+    }
+}

@@ -32,6 +32,9 @@
 //! - [`cache`]: tag array + replacement policy (LRU, SRRIP, seeded random)
 //!   with statistics counted in a wrapper.
 //! - [`ownership`]: the release-usable shadow owner table.
+//! - [`overlay`]: byte-overlay forwarding (a store's bytes laid over a
+//!   load window, youngest wins), used by the store buffer and by the
+//!   cores' own forwarding.
 //! - [`tester`] and [`latency`]: the coherence random tester and the latency
 //!   microbenchmarks (`smpsim selftest coherence|latency`).
 //!
@@ -104,6 +107,7 @@ pub mod ids;
 pub mod latency;
 pub mod memctrl;
 pub mod msg;
+pub mod overlay;
 pub mod ownership;
 pub mod private;
 pub mod rng;
@@ -118,5 +122,6 @@ pub use fabric::Fabric;
 pub use ids::{ChannelId, ContextId, CoreId, Level, SliceId};
 pub use memctrl::MemCtrl;
 pub use msg::{MemMsg, MemPayload};
+pub use overlay::overlay;
 pub use private::{Access, Completion, LogEntry, PrivateHierarchy, ReqId, StoreBufferFull, Stream};
 pub use system::{BuildError, MemSystem, MemSystemConfig};

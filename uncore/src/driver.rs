@@ -27,17 +27,14 @@ use smpsim_engine::{
 pub(crate) trait Driven: Send + std::fmt::Debug {
     /// The core's hierarchy.
     fn hier(&self) -> &PrivateHierarchy;
-    /// The same, to drive it.
-    fn hier_mut(&mut self) -> &mut PrivateHierarchy;
-    /// The core's clock (the time of the last event it handled).
-    fn now(&self) -> Cycle;
-    /// Moves the clock.
-    fn set_now(&mut self, now: Cycle);
+    /// The same, to drive it, with the core's clock (the time of the last
+    /// event it handled).
+    fn seat(&mut self) -> (&mut PrivateHierarchy, &mut Cycle);
     /// The program's next event of its own, leaving the hierarchy aside.
     fn own_activity(&self) -> Option<Cycle>;
-    /// Called after the hierarchy handled a message at `now()`.
+    /// Called after the hierarchy handled a message at the clock's time.
     fn after_message(&mut self);
-    /// Called after the hierarchy advanced to `now()`, an own event's time
+    /// Called after the hierarchy advanced to the clock's time, an own event's
     /// (the program's or the hierarchy's).
     fn after_advance(&mut self);
 
@@ -58,21 +55,21 @@ pub(crate) trait Driven: Send + std::fmt::Debug {
             match (msg, own) {
                 (Some(m), o) if o.is_none_or(|o| m <= o) => {
                     let m = ctx.pop_due().expect("peeked");
-                    let now = self.now().max(m.time).max(ctx.epoch_start());
-                    self.set_now(now);
-                    self.hier_mut().handle_message(now, m.payload);
+                    let (hier, clock) = self.seat();
+                    *clock = (*clock).max(m.time).max(ctx.epoch_start());
+                    hier.handle_message(*clock, m.payload);
                     self.after_message();
                 }
                 (_, Some(o)) => {
-                    let now = self.now().max(o).max(ctx.epoch_start());
-                    self.set_now(now);
-                    self.hier_mut().advance(now);
+                    let (hier, clock) = self.seat();
+                    *clock = (*clock).max(o).max(ctx.epoch_start());
+                    hier.advance(*clock);
                     self.after_advance();
                 }
                 _ => break,
             }
         }
-        self.hier_mut().flush(ctx);
+        self.seat().0.flush(ctx);
     }
 }
 

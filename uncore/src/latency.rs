@@ -253,16 +253,8 @@ impl Driven for LatCore {
         &self.hier
     }
 
-    fn hier_mut(&mut self) -> &mut PrivateHierarchy {
-        &mut self.hier
-    }
-
-    fn now(&self) -> Cycle {
-        self.now
-    }
-
-    fn set_now(&mut self, now: Cycle) {
-        self.now = now;
+    fn seat(&mut self) -> (&mut PrivateHierarchy, &mut Cycle) {
+        (&mut self.hier, &mut self.now)
     }
 
     fn own_activity(&self) -> Option<Cycle> {

@@ -27,9 +27,9 @@
 //! # Errors
 //! A window or a store longer than 16 bytes is a caller bug and panics.
 
-/// Lays the bytes of a write at [src_addr, src_addr + src.len()) over the window
-/// [dst_addr, dst_addr + dst.len()) (both at most 16 bytes); returns a mask of the
-/// window bytes it covered (bit i set = dst[i] came from src).
+/// Lays the bytes of a write at `[src_addr, src_addr + src.len())` over the window
+/// `[dst_addr, dst_addr + dst.len())` (both at most 16 bytes); returns a mask of the
+/// window bytes it covered (bit `i` set = `dst[i]` came from `src`).
 pub fn overlay(dst_addr: u64, dst: &mut [u8], src_addr: u64, src: &[u8]) -> u32 {
     assert!(
         dst.len() <= 16 && src.len() <= 16,

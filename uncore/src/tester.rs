@@ -31,7 +31,7 @@ mod core;
 use self::core::{LineSet, TestCore};
 use crate::config::{CacheConfig, HierarchyConfig, L3Config, Protocol, ReplacementKind};
 use crate::dram::DramConfig;
-use crate::driver::{self, Driven};
+use crate::driver;
 use crate::ids::CoreId;
 use crate::interconnect::{CrossbarConfig, InterconnectConfig, TopologyKind};
 use crate::memory::MachineMemory;

@@ -170,6 +170,11 @@ impl TestCore {
         self.mix
     }
 
+    /// The time of the last event it handled.
+    pub fn now(&self) -> Cycle {
+        self.now
+    }
+
     /// Whether it ran its whole program and drained everything.
     pub fn finished(&self) -> bool {
         self.ops_left == 0 && self.wait == Wait::Idle && self.hier.is_quiet()
@@ -332,16 +337,8 @@ impl Driven for TestCore {
         &self.hier
     }
 
-    fn hier_mut(&mut self) -> &mut PrivateHierarchy {
-        &mut self.hier
-    }
-
-    fn now(&self) -> Cycle {
-        self.now
-    }
-
-    fn set_now(&mut self, now: Cycle) {
-        self.now = now;
+    fn seat(&mut self) -> (&mut PrivateHierarchy, &mut Cycle) {
+        (&mut self.hier, &mut self.now)
     }
 
     /// The next issue, while the core is idle with operations left.

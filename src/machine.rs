@@ -282,16 +282,7 @@ impl Machine {
                 PartitionSpec::core(format!("core{c}"), "core"),
             );
         }
-        for (i, s) in sys.slices().into_iter().enumerate() {
-            b.add(
-                Part::Slice(s),
-                PartitionSpec::uncore(format!("l3slice{i}"), "l3"),
-            );
-        }
-        for (i, m) in sys.channels().into_iter().enumerate() {
-            b.add(Part::Mem(m), PartitionSpec::uncore(format!("mc{i}"), "mc"));
-        }
-        sys.declare_links(&mut b);
+        sys.add_to(&mut b, Part::Uncore);
         let mut engine = b.build(EngineConfig {
             quantum,
             host_threads: opts.host_threads,

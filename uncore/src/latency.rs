@@ -24,20 +24,16 @@
 //! working set targets it (the chase also reports its overall mean).
 
 use crate::config::HierarchyConfig;
-use crate::directory::L3Slice;
 use crate::dram::{PagePolicy, RowOutcome};
+use crate::driver::{self, Driven};
 use crate::ids::{CoreId, Level};
 use crate::interconnect::Node;
-use crate::memctrl::MemCtrl;
 use crate::memory::{LineAddr, MachineAddr, MachineMemory, LINE_SIZE};
-use crate::msg::{MemMsg, CONTROL_BYTES, DATA_BYTES};
+use crate::msg::{CONTROL_BYTES, DATA_BYTES};
 use crate::private::{Access, PrivateHierarchy, ReqId};
 use crate::rng::SplitMix64;
 use crate::system::{MemSystem, MemSystemConfig};
-use smpsim_engine::{
-    Cycle, EngineBuilder, EngineConfig, EpochCtx, Partition, PartitionId, PartitionSpec, Stats,
-    StatsBuilder,
-};
+use smpsim_engine::{Cycle, HostThreads, PartitionId, StatsBuilder};
 use std::sync::Arc;
 
 /// One measured level.
@@ -148,39 +144,6 @@ impl LatCore {
         }
     }
 
-    fn next_activity(&self) -> Option<Cycle> {
-        match (self.next, self.hier.next_activity()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
-        let end = ctx.epoch_end();
-        loop {
-            let own = self.next_activity().filter(|&t| t < end);
-            let msg = ctx.peek_time().filter(|&t| t < end);
-            match (msg, own) {
-                (Some(m), o) if o.is_none_or(|o| m <= o) => {
-                    let m = ctx.pop_due().expect("peeked");
-                    self.now = self.now.max(m.time).max(ctx.epoch_start());
-                    self.hier.handle_message(self.now, m.payload);
-                    self.completions();
-                }
-                (_, Some(o)) => {
-                    self.now = self.now.max(o).max(ctx.epoch_start());
-                    self.hier.advance(self.now);
-                    if self.next.is_some_and(|n| n <= self.now) {
-                        self.next = None;
-                        self.step();
-                    }
-                }
-                _ => break,
-            }
-        }
-        self.hier.flush(ctx);
-    }
-
     fn step(&mut self) {
         match self.prog.clone() {
             Program::Chase { warm, .. } if self.warm_next < warm.len() => self.warm(&warm),
@@ -285,82 +248,42 @@ impl LatCore {
     }
 }
 
-#[derive(Debug)]
-enum Part {
-    Core(Box<LatCore>),
-    Slice(L3Slice),
-    Mem(MemCtrl),
-}
+impl Driven for LatCore {
+    fn hier(&self) -> &PrivateHierarchy {
+        &self.hier
+    }
 
-impl Partition for Part {
-    type Msg = MemMsg;
-    fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
-        match self {
-            Part::Core(c) => c.run_epoch(ctx),
-            Part::Slice(s) => s.run_epoch(ctx),
-            Part::Mem(m) => m.run_epoch(ctx),
-        }
+    fn seat(&mut self) -> (&mut PrivateHierarchy, &mut Cycle) {
+        (&mut self.hier, &mut self.now)
     }
-    fn next_activity(&self) -> Option<Cycle> {
-        match self {
-            Part::Core(c) => c.next_activity(),
-            Part::Slice(s) => Partition::next_activity(s),
-            Part::Mem(m) => m.next_activity(),
-        }
+
+    fn own_activity(&self) -> Option<Cycle> {
+        self.next
     }
-    fn stats(&self) -> &Stats {
-        match self {
-            Part::Core(c) => c.hier.stats(),
-            Part::Slice(s) => s.stats(),
-            Part::Mem(m) => Partition::stats(m),
+
+    fn after_message(&mut self) {
+        self.completions();
+    }
+
+    /// Takes the program's next step if it is due.
+    fn after_advance(&mut self) {
+        if self.next.is_some_and(|n| n <= self.now) {
+            self.next = None;
+            self.step();
         }
     }
 }
 
-/// Runs two cores with the given programs; returns each core's samples.
-fn run_programs(
-    cfg: &MemSystemConfig,
-    mem: Arc<MachineMemory>,
-    progs: [Program; 2],
-) -> Result<[Vec<Sample>; 2], String> {
-    let sys = MemSystem::new(cfg, 2, mem, PartitionId(0)).map_err(|e| e.to_string())?;
-    let mut b = EngineBuilder::new();
-    for (i, p) in progs.into_iter().enumerate() {
-        let id = u32::try_from(i).expect("two cores");
-        let hier = sys.hierarchy(CoreId(id), StatsBuilder::new());
-        b.add(
-            Part::Core(Box::new(LatCore::new(hier, p))),
-            PartitionSpec::core(format!("core{i}"), "core"),
-        );
-    }
-    for s in sys.slices() {
-        b.add(Part::Slice(s), PartitionSpec::uncore("l3slice", "l3"));
-    }
-    for m in sys.channels() {
-        b.add(Part::Mem(m), PartitionSpec::uncore("mc", "mc"));
-    }
-    sys.declare_links(&mut b);
-    let quantum = sys
-        .fabric()
-        .links()
-        .iter()
-        .map(|l| l.2)
-        .min()
-        .expect("links exist");
-    let mut engine = b
-        .build(EngineConfig {
-            quantum,
-            ..EngineConfig::default()
-        })
-        .map_err(|e| e.to_string())?;
-    engine.run(None, &mut |_| {}).map_err(|e| e.to_string())?;
-    let mut out = [Vec::new(), Vec::new()];
-    for (i, p) in engine.into_partitions().into_iter().take(2).enumerate() {
-        if let Part::Core(c) = p {
-            out[i] = c.samples;
-        }
-    }
-    Ok(out)
+/// Runs two cores of `sys` with the given programs; returns each core's
+/// samples.
+fn run_programs(sys: &MemSystem, progs: [Program; 2]) -> Result<[Vec<Sample>; 2], String> {
+    let cores = (0..)
+        .zip(progs)
+        .map(|(i, p)| LatCore::new(sys.hierarchy(CoreId(i), StatsBuilder::new()), p))
+        .collect();
+    let done = driver::run(sys, cores, None, HostThreads::Count(1))?;
+    let [a, b] = <[LatCore; 2]>::try_from(done.cores).expect("two cores");
+    Ok([a.samples, b.samples])
 }
 
 /// The unloaded latency the config implies for a load by `core` of
@@ -465,9 +388,8 @@ pub fn run(cfg: &LatencyConfig) -> Result<Vec<LevelResult>, String> {
             start: lines[0],
             count: cfg.chase_loads,
         };
-        let sys = MemSystem::new(sys_cfg, 2, Arc::clone(&mem), PartitionId(0))
-            .map_err(|e| e.to_string())?;
-        let [samples, _] = run_programs(sys_cfg, mem, [prog, Program::Idle])?;
+        let sys = MemSystem::new(sys_cfg, 2, mem, PartitionId(0)).map_err(|e| e.to_string())?;
+        let [samples, _] = run_programs(&sys, [prog, Program::Idle])?;
         out.push(summarize(name, ws, level, &samples, |l| {
             implied(&sys, CoreId(0), l, level, CoreId(0))
         }));
@@ -486,9 +408,8 @@ fn ping_pong(cfg: &LatencyConfig) -> Result<LevelResult, String> {
         period,
         parity,
     };
-    let sys = MemSystem::new(&cfg.system, 2, Arc::clone(&mem), PartitionId(0))
-        .map_err(|e| e.to_string())?;
-    let [a, b] = run_programs(&cfg.system, mem, [prog(0), prog(1)])?;
+    let sys = MemSystem::new(&cfg.system, 2, mem, PartitionId(0)).map_err(|e| e.to_string())?;
+    let [a, b] = run_programs(&sys, [prog(0), prog(1)])?;
     let line = MachineAddr(addr).line();
     let mut all: Vec<(Level, u64, LineAddr, CoreId)> = Vec::new();
     all.extend(a.iter().map(|s| (s.0, s.1, s.2, CoreId(0))));

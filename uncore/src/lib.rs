@@ -18,6 +18,7 @@
 //!        ▲ every core ↔ every slice, every slice ↔ every channel: engine links whose
 //!        │ latency is the interconnect's unloaded head latency (crossbar or mesh);
 //!        │ lookahead = the smallest of them. Data lives in MachineMemory (Arc, all threads).
+//!        │ Partition ids: cores 0..C, then slices, then channels (MemSystem::add_to).
 //! ```
 //!
 //! # Owns
@@ -32,8 +33,15 @@
 //! - [`cache`]: tag array + replacement policy (LRU, SRRIP, seeded random)
 //!   with statistics counted in a wrapper.
 //! - [`ownership`]: the release-usable shadow owner table.
+//! - [`overlay`](mod@overlay): byte-overlay forwarding (a store's bytes laid over a
+//!   load window, youngest wins), used by the store buffer and by the
+//!   cores' own forwarding.
+//! - [`part`] and [`MemSystem::add_to`]: the uncore's partitions as one
+//!   type ([`UncorePart`]), added to an engine with their links.
 //! - [`tester`] and [`latency`]: the coherence random tester and the latency
-//!   microbenchmarks (`smpsim selftest coherence|latency`).
+//!   microbenchmarks (`smpsim selftest coherence|latency`), whose cores run
+//!   on one crate-private driver (the time-ordered event loop, the
+//!   self-tests' partitions and run).
 //!
 //! # Depends on
 //! `smpsim-engine` only (time, partitions, messages, statistics).
@@ -62,12 +70,16 @@
 //!
 //! # Lifecycle
 //! [`MemSystemConfig`] (serde) → [`MemSystem::new`] (validates, builds the
-//! [`Fabric`]) → the machine adds core partitions owning
-//! [`MemSystem::hierarchy`] objects, then [`MemSystem::slices`] and
-//! [`MemSystem::channels`], in that order, and declares
-//! [`MemSystem::declare_links`] → epochs run (each partition calls its
-//! component's `run_epoch`, or for cores `handle_message` / `advance` /
-//! `flush`) → statistics through the engine's report.
+//! [`Fabric`]) → the machine adds its core partitions, core `k` the `k`-th,
+//! each owning a [`MemSystem::hierarchy`] → [`MemSystem::add_to`] adds the
+//! uncore's partitions after them (every L3 slice, then every memory
+//! channel, in id order, each an [`UncorePart`] the machine wraps in its
+//! own partition enum) and declares every link; the wiring is written
+//! there once, for the machine and the self-tests alike → epochs run (an
+//! [`UncorePart`] runs its component; a core partition calls its
+//! hierarchy's `handle_message` / `advance` / `flush`, in time order, as
+//! the self-tests' shared driver does) → statistics through the engine's
+//! report.
 //!
 //! # Errors
 //! Configuration errors are `Result`s naming the table, key and allowed
@@ -99,12 +111,15 @@ pub mod memory;
 pub mod cache;
 pub mod config;
 pub mod directory;
+mod driver;
 pub mod fabric;
 pub mod ids;
 pub mod latency;
 pub mod memctrl;
 pub mod msg;
+pub mod overlay;
 pub mod ownership;
+pub mod part;
 pub mod private;
 pub mod rng;
 pub mod system;
@@ -118,5 +133,7 @@ pub use fabric::Fabric;
 pub use ids::{ChannelId, ContextId, CoreId, Level, SliceId};
 pub use memctrl::MemCtrl;
 pub use msg::{MemMsg, MemPayload};
+pub use overlay::overlay;
+pub use part::UncorePart;
 pub use private::{Access, Completion, LogEntry, PrivateHierarchy, ReqId, StoreBufferFull, Stream};
 pub use system::{BuildError, MemSystem, MemSystemConfig};

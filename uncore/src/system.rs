@@ -1,5 +1,5 @@
 //! Assembling the memory system: config, fabric, and the partitions a
-//! machine adds to its engine.
+//! machine adds to its engine ([`MemSystem::add_to`]).
 
 use crate::config::{ConfigError, HierarchyConfig};
 use crate::directory::L3Slice;
@@ -10,9 +10,10 @@ use crate::interconnect::{InterconnectConfig, InterconnectError};
 use crate::memctrl::MemCtrl;
 use crate::memory::MachineMemory;
 use crate::ownership::OwnerTable;
+use crate::part::UncorePart;
 use crate::private::PrivateHierarchy;
 use serde::{Deserialize, Serialize};
-use smpsim_engine::{EngineBuilder, Partition, PartitionId, StatsBuilder};
+use smpsim_engine::{EngineBuilder, Partition, PartitionId, PartitionSpec, StatsBuilder};
 use std::sync::Arc;
 
 /// Everything below the cores, as one config table.
@@ -115,8 +116,96 @@ impl MemSystem {
         )
     }
 
+    /// Adds every uncore partition to `b`, wrapped by `wrap`, and declares
+    /// every memory-system link: the L3 slices (`l3slice{i}`, group `l3`),
+    /// then the memory channels (`mc{i}`, group `mc`), each in id order.
+    /// Call it right after adding the core partitions (core `k` added
+    /// `k`-th, from the `first` id given to [`MemSystem::new`]): the ids
+    /// must be the fabric's, and a mismatch panics naming the partition.
+    ///
+    /// ```
+    /// use smpsim_engine::{
+    ///     Cycle, EngineBuilder, EngineConfig, EpochCtx, Partition, PartitionId, PartitionSpec,
+    ///     Stats, StatsBuilder,
+    /// };
+    /// use smpsim_uncore::memory::MachineMemory;
+    /// use smpsim_uncore::{MemMsg, MemSystem, MemSystemConfig, UncorePart};
+    /// use std::sync::Arc;
+    ///
+    /// /// A machine's partitions: its own (here idle) cores, then the uncore's.
+    /// #[derive(Debug)]
+    /// enum Part {
+    ///     Core(Stats),
+    ///     Uncore(UncorePart),
+    /// }
+    ///
+    /// impl Partition for Part {
+    ///     type Msg = MemMsg;
+    ///     fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
+    ///         if let Part::Uncore(u) = self {
+    ///             u.run_epoch(ctx);
+    ///         }
+    ///     }
+    ///     fn next_activity(&self) -> Option<Cycle> {
+    ///         match self {
+    ///             Part::Core(_) => None,
+    ///             Part::Uncore(u) => u.next_activity(),
+    ///         }
+    ///     }
+    ///     fn stats(&self) -> &Stats {
+    ///         match self {
+    ///             Part::Core(s) => s,
+    ///             Part::Uncore(u) => u.stats(),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mem = Arc::new(MachineMemory::new(1 << 20)?);
+    /// let sys = MemSystem::new(&MemSystemConfig::default(), 2, mem, PartitionId(0))?;
+    /// let mut b = EngineBuilder::new();
+    /// for c in 0..2 {
+    ///     let spec = PartitionSpec::core(format!("core{c}"), "core");
+    ///     b.add(Part::Core(StatsBuilder::new().build()), spec);
+    /// }
+    /// sys.add_to(&mut b, Part::Uncore);
+    /// let quantum = sys.lookahead();
+    /// let mut engine = b.build(EngineConfig { quantum, ..EngineConfig::default() })?;
+    /// assert_eq!(engine.len(), 2 + 4 + 2); // cores, L3 slices, memory channels
+    /// assert_eq!(engine.lookahead(), Some(quantum));
+    /// engine.run(None, &mut |_| {})?; // nothing to do: ends at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add_to<P: Partition>(&self, b: &mut EngineBuilder<P>, wrap: impl Fn(UncorePart) -> P) {
+        for (i, s) in (0..).zip(self.slices()) {
+            let spec = PartitionSpec::uncore(format!("l3slice{i}"), "l3");
+            let id = b.add(wrap(UncorePart::Slice(Box::new(s))), spec);
+            let want = self.fabric.slice_pid(SliceId(i));
+            assert_eq!(id, want, "l3slice{i} added out of the fabric's order");
+        }
+        for (i, m) in (0..).zip(self.channels()) {
+            let spec = PartitionSpec::uncore(format!("mc{i}"), "mc");
+            let id = b.add(wrap(UncorePart::Mem(Box::new(m))), spec);
+            let want = self.fabric.channel_pid(ChannelId(i));
+            assert_eq!(id, want, "mc{i} added out of the fabric's order");
+        }
+        for (s, d, l) in self.fabric.links() {
+            b.link(s, d, l);
+        }
+    }
+
+    /// The lookahead the memory system's links give: the smallest link
+    /// latency, cycles (what the engine will compute from them).
+    pub fn lookahead(&self) -> u64 {
+        self.fabric
+            .links()
+            .iter()
+            .map(|l| l.2)
+            .min()
+            .expect("a memory system has links")
+    }
+
     /// The L3 slice partitions, in id order.
-    pub fn slices(&self) -> Vec<L3Slice> {
+    fn slices(&self) -> Vec<L3Slice> {
         let h = &self.cfg.hierarchy;
         (0..h.l3.slices)
             .map(|s| {
@@ -132,20 +221,13 @@ impl MemSystem {
     }
 
     /// The memory-channel partitions, in id order.
-    pub fn channels(&self) -> Vec<MemCtrl> {
+    fn channels(&self) -> Vec<MemCtrl> {
         (0..self.cfg.dram.channels)
             .map(|k| {
                 MemCtrl::new(ChannelId(k), &self.cfg.dram, Arc::clone(&self.fabric))
                     .expect("validated at build")
             })
             .collect()
-    }
-
-    /// Declares every memory-system link with the engine.
-    pub fn declare_links<P: Partition>(&self, b: &mut EngineBuilder<P>) {
-        for (s, d, l) in self.fabric.links() {
-            b.link(s, d, l);
-        }
     }
 
     /// Ownership violations the shadow table found (0 when checking is
@@ -191,6 +273,37 @@ mod tests {
         assert!(lookahead >= f.interconnect().min_latency());
         assert_eq!(sys.slices().len(), 4);
         assert_eq!(sys.channels().len(), 2);
+    }
+
+    #[test]
+    fn add_to_appends_slices_then_channels_from_the_first_id() {
+        let mem = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
+        // No cores: the uncore's partitions start at id 0.
+        let sys =
+            MemSystem::new(&MemSystemConfig::default(), 0, mem, PartitionId(0)).expect("builds");
+        let mut b = EngineBuilder::new();
+        sys.add_to(&mut b, |p| p);
+        let engine = b
+            .build(smpsim_engine::EngineConfig {
+                quantum: sys.lookahead(),
+                ..smpsim_engine::EngineConfig::default()
+            })
+            .expect("builds");
+        let names: Vec<&str> = engine.partitions().map(|(_, s)| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["l3slice0", "l3slice1", "l3slice2", "l3slice3", "mc0", "mc1"]
+        );
+        assert_eq!(engine.lookahead(), Some(sys.lookahead()));
+    }
+
+    #[test]
+    #[should_panic(expected = "l3slice0 added out of the fabric's order")]
+    fn add_to_before_the_cores_panics() {
+        let mem = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
+        let sys =
+            MemSystem::new(&MemSystemConfig::default(), 2, mem, PartitionId(0)).expect("builds");
+        sys.add_to(&mut EngineBuilder::new(), |p| p);
     }
 
     #[test]

@@ -30,19 +30,14 @@ mod core;
 
 use self::core::{LineSet, TestCore};
 use crate::config::{CacheConfig, HierarchyConfig, L3Config, Protocol, ReplacementKind};
-use crate::directory::L3Slice;
 use crate::dram::DramConfig;
+use crate::driver;
 use crate::ids::CoreId;
 use crate::interconnect::{CrossbarConfig, InterconnectConfig, TopologyKind};
-use crate::memctrl::MemCtrl;
 use crate::memory::MachineMemory;
-use crate::msg::MemMsg;
 use crate::private::LogEntry;
 use crate::system::{MemSystem, MemSystemConfig};
-use smpsim_engine::{
-    Cycle, EngineBuilder, EngineConfig, EpochCtx, HostThreads, Partition, PartitionId,
-    PartitionSpec, Stats, StatsReport,
-};
+use smpsim_engine::{HostThreads, PartitionId, StatsReport};
 use std::sync::Arc;
 
 /// What to run.
@@ -104,39 +99,6 @@ pub struct TesterReport {
     pub stats: StatsReport,
 }
 
-/// The tester's partitions.
-#[derive(Debug)]
-enum Part {
-    Core(Box<TestCore>),
-    Slice(L3Slice),
-    Mem(MemCtrl),
-}
-
-impl Partition for Part {
-    type Msg = MemMsg;
-    fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
-        match self {
-            Part::Core(c) => c.run_epoch(ctx),
-            Part::Slice(s) => s.run_epoch(ctx),
-            Part::Mem(m) => m.run_epoch(ctx),
-        }
-    }
-    fn next_activity(&self) -> Option<Cycle> {
-        match self {
-            Part::Core(c) => c.next_activity(),
-            Part::Slice(s) => Partition::next_activity(s),
-            Part::Mem(m) => m.next_activity(),
-        }
-    }
-    fn stats(&self) -> &Stats {
-        match self {
-            Part::Core(c) => c.stats(),
-            Part::Slice(s) => s.stats(),
-            Part::Mem(m) => Partition::stats(m),
-        }
-    }
-}
-
 /// The small, conflict-heavy hierarchy the tester uses: tiny caches so
 /// that evictions, back-invalidations and races are frequent.
 pub fn stress_config(protocol: Protocol, replacement: ReplacementKind) -> MemSystemConfig {
@@ -193,50 +155,17 @@ pub fn run(cfg: &TesterConfig) -> Result<TesterReport, String> {
     let sys_cfg = stress_config(cfg.protocol, cfg.replacement);
     let sys = MemSystem::new(&sys_cfg, cfg.cores, Arc::clone(&mem), PartitionId(0))
         .map_err(|e| e.to_string())?;
-    let mut b = EngineBuilder::new();
-    for c in 0..cfg.cores {
-        let per = cfg.ops / u64::from(cfg.cores)
-            + u64::from(u64::from(c) < cfg.ops % u64::from(cfg.cores));
-        let hier = sys.hierarchy(CoreId(c), smpsim_engine::StatsBuilder::new());
-        let core = TestCore::new(CoreId(c), hier, cfg.contexts, per, cfg.seed);
-        b.add(
-            Part::Core(Box::new(core)),
-            PartitionSpec::core(format!("core{c}"), "core"),
-        );
-    }
-    for (i, s) in sys.slices().into_iter().enumerate() {
-        b.add(
-            Part::Slice(s),
-            PartitionSpec::uncore(format!("l3slice{i}"), "l3"),
-        );
-    }
-    for (i, m) in sys.channels().into_iter().enumerate() {
-        b.add(Part::Mem(m), PartitionSpec::uncore(format!("mc{i}"), "mc"));
-    }
-    sys.declare_links(&mut b);
-    let lookahead = sys
-        .fabric()
-        .links()
-        .iter()
-        .map(|l| l.2)
-        .min()
-        .expect("links exist");
-    let engine_cfg = EngineConfig {
-        quantum: cfg.quantum.unwrap_or(lookahead),
-        host_threads: cfg.host_threads,
-        ..EngineConfig::default()
-    };
-    let mut engine = b.build(engine_cfg).map_err(|e| e.to_string())?;
-    engine.run(None, &mut |_| {}).map_err(|e| e.to_string())?;
-    let stats = engine.stats_report();
-    let cores: Vec<TestCore> = engine
-        .into_partitions()
-        .into_iter()
-        .filter_map(|p| match p {
-            Part::Core(c) => Some(*c),
-            _ => None,
+    let cores = (0..cfg.cores)
+        .map(|c| {
+            let per = cfg.ops / u64::from(cfg.cores)
+                + u64::from(u64::from(c) < cfg.ops % u64::from(cfg.cores));
+            let hier = sys.hierarchy(CoreId(c), smpsim_engine::StatsBuilder::new());
+            TestCore::new(CoreId(c), hier, cfg.contexts, per, cfg.seed)
         })
         .collect();
+    let lookahead = sys.lookahead();
+    let done = driver::run(&sys, cores, cfg.quantum, cfg.host_threads)?;
+    let (cores, stats) = (done.cores, done.stats);
     Ok(check(
         cfg,
         &cores,

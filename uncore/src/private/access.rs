@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ids::ContextId;
+use crate::overlay::overlay;
 
 /// The lines an access touches: `(line, first byte index, byte count)`.
 fn parts(addr: u64, size: usize) -> impl Iterator<Item = (LineAddr, usize, usize)> {
@@ -151,18 +152,14 @@ impl PrivateHierarchy {
         Some(value_of(&op.bytes, size))
     }
 
-    /// Fills the bytes the youngest buffered stores cover.
+    /// Fills the bytes the context's buffered stores cover, each from the
+    /// youngest store covering it (overlaid oldest first, so younger
+    /// stores overwrite older ones).
     fn forward_from_sb(&self, op: &mut Op) {
-        let (lo, hi) = (op.addr, op.addr + op.size as u64);
-        for e in self.sb.iter().rev().filter(|e| e.ctx == op.ctx) {
-            let (elo, ehi) = (e.addr, e.addr + e.size as u64);
-            for a in lo.max(elo)..hi.min(ehi) {
-                let i = (a - lo) as usize;
-                if op.have & (1 << i) == 0 {
-                    op.bytes[i] = e.bytes[(a - elo) as usize];
-                    op.have |= 1 << i;
-                }
-            }
+        let window = &mut op.bytes[..op.size];
+        for e in self.sb.iter().filter(|e| e.ctx == op.ctx) {
+            let covered = overlay(op.addr, window, e.addr, &e.bytes[..e.size]);
+            op.have |= u16::try_from(covered).expect("a window of at most 16 bytes");
         }
     }
 

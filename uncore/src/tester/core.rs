@@ -1,11 +1,11 @@
 //! A tester core: a random program of loads, fetches, stores and locked RMWs.
 
+use crate::driver::Driven;
 use crate::ids::{ContextId, CoreId};
 use crate::memory::{MachineAddr, MachineMemory, LINE_SIZE};
-use crate::msg::MemMsg;
 use crate::private::{Access, Completion, LogEntry, PrivateHierarchy, ReqId};
 use crate::rng::SplitMix64;
-use smpsim_engine::{Cycle, EpochCtx, Stats};
+use smpsim_engine::Cycle;
 use std::collections::BTreeMap;
 
 /// Lines the cores share; the first few are hot.
@@ -155,11 +155,6 @@ impl TestCore {
         self.id
     }
 
-    /// Its statistics.
-    pub fn stats(&self) -> &Stats {
-        self.hier.stats()
-    }
-
     /// Every access of machine memory it made.
     pub fn log(&self) -> &[LogEntry] {
         &self.log
@@ -183,48 +178,6 @@ impl TestCore {
     /// Whether it ran its whole program and drained everything.
     pub fn finished(&self) -> bool {
         self.ops_left == 0 && self.wait == Wait::Idle && self.hier.is_quiet()
-    }
-
-    /// The next cycle it has work of its own.
-    pub fn next_activity(&self) -> Option<Cycle> {
-        let own = (self.wait == Wait::Idle && self.ops_left > 0).then_some(self.next_issue);
-        match (own, self.hier.next_activity()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Runs one epoch: messages and its own events in time order.
-    pub fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
-        let end = ctx.epoch_end();
-        loop {
-            let own = self.next_activity().filter(|&t| t < end);
-            let msg = ctx.peek_time().filter(|&t| t < end);
-            match (msg, own) {
-                (Some(m), o) if o.is_none_or(|o| m <= o) => {
-                    let m = ctx.pop_due().expect("peeked");
-                    self.now = self.now.max(m.time).max(ctx.epoch_start());
-                    self.hier.handle_message(self.now, m.payload);
-                    self.collect();
-                    self.completions();
-                    self.retry();
-                }
-                (_, Some(o)) => {
-                    self.now = self.now.max(o).max(ctx.epoch_start());
-                    self.hier.advance(self.now);
-                    self.collect();
-                    self.completions();
-                    self.retry();
-                    if self.wait == Wait::Idle && self.ops_left > 0 && self.next_issue <= self.now {
-                        let op = self.pick();
-                        self.ops_left -= 1;
-                        self.start(op);
-                    }
-                }
-                _ => break,
-            }
-        }
-        self.hier.flush(ctx);
     }
 
     fn collect(&mut self) {
@@ -366,6 +319,43 @@ impl TestCore {
     fn retry(&mut self) {
         if let Wait::Stalled(op) = self.wait {
             self.wait = Wait::Idle;
+            self.start(op);
+        }
+    }
+
+    /// What any event may have unblocked: log entries, completions, a
+    /// stalled operation.
+    fn react(&mut self) {
+        self.collect();
+        self.completions();
+        self.retry();
+    }
+}
+
+impl Driven for TestCore {
+    fn hier(&self) -> &PrivateHierarchy {
+        &self.hier
+    }
+
+    fn seat(&mut self) -> (&mut PrivateHierarchy, &mut Cycle) {
+        (&mut self.hier, &mut self.now)
+    }
+
+    /// The next issue, while the core is idle with operations left.
+    fn own_activity(&self) -> Option<Cycle> {
+        (self.wait == Wait::Idle && self.ops_left > 0).then_some(self.next_issue)
+    }
+
+    fn after_message(&mut self) {
+        self.react();
+    }
+
+    /// Reacts, then issues the next operation if it is due.
+    fn after_advance(&mut self) {
+        self.react();
+        if self.wait == Wait::Idle && self.ops_left > 0 && self.next_issue <= self.now {
+            let op = self.pick();
+            self.ops_left -= 1;
             self.start(op);
         }
     }

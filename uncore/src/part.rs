@@ -1,0 +1,54 @@
+//! The uncore's partitions as one type: what a machine (or a self-test)
+//! wraps in its own partition enum next to its cores.
+//!
+//! [`MemSystem::add_to`](crate::MemSystem::add_to) builds them, adds them
+//! to an engine in id order and declares their links; the wrapping enum
+//! delegates to [`UncorePart`]'s [`Partition`] impl, so the uncore's
+//! variants and their dispatch are written here once.
+
+use crate::directory::L3Slice;
+use crate::memctrl::MemCtrl;
+use crate::msg::MemMsg;
+use smpsim_engine::{Cycle, EpochCtx, Partition, Stats};
+
+/// One uncore partition. Boxed, so that it is two words wherever a
+/// wrapping enum holds it inline next to its (boxed) cores.
+#[derive(Debug)]
+pub enum UncorePart {
+    /// An L3 slice with its directory: the home of its lines.
+    Slice(Box<L3Slice>),
+    /// A memory channel: its controller over one DRAM channel.
+    Mem(Box<MemCtrl>),
+}
+
+impl Partition for UncorePart {
+    type Msg = MemMsg;
+
+    fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
+        match self {
+            UncorePart::Slice(s) => Partition::run_epoch(&mut **s, ctx),
+            UncorePart::Mem(m) => Partition::run_epoch(&mut **m, ctx),
+        }
+    }
+
+    fn next_activity(&self) -> Option<Cycle> {
+        match self {
+            UncorePart::Slice(s) => Partition::next_activity(&**s),
+            UncorePart::Mem(m) => Partition::next_activity(&**m),
+        }
+    }
+
+    fn stats(&self) -> &Stats {
+        match self {
+            UncorePart::Slice(s) => Partition::stats(&**s),
+            UncorePart::Mem(m) => Partition::stats(&**m),
+        }
+    }
+
+    fn more_stats(&self) -> Option<&Stats> {
+        match self {
+            UncorePart::Slice(s) => Partition::more_stats(&**s),
+            UncorePart::Mem(m) => Partition::more_stats(&**m),
+        }
+    }
+}

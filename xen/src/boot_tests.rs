@@ -187,7 +187,8 @@ fn thirty_four_vcpus_boot_exchange_an_ipi_and_power_off() {
             .domain(DomainId(0))
             .expect("d0")
             .shared_info()
-            .addr(2048),
+            .addr(2048)
+            .get(),
         34
     ));
     let mut h = r;

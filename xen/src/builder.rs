@@ -556,14 +556,14 @@ pub fn build(
     w(store, l.p2m_va, &list);
     let start_info = StartInfo {
         nr_pages,
-        shared_info_ma: shared_info.addr(0),
+        shared_info_ma: shared_info.addr(0).get(),
         flags: 0,
         mfn_list: l.p2m_va,
         cmd_line: cfg.cmdline.clone(),
     };
     w(store, l.start_info_va, &start_info.encode());
     store.write(
-        shared_info.addr(0),
+        shared_info.addr(0).get(),
         &shared_info_page(cfg.vcpus, scale, cfg.wallclock_sec),
     );
     let mut regs = VcpuRegs {

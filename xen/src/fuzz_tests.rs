@@ -155,7 +155,12 @@ fn armed_env() -> Env {
             table.extend_from_slice(&t);
         }
         table.extend_from_slice(&[0; 16]);
-        let si = e.hv.domain(DomainId(d)).expect("d").shared_info().addr(0);
+        let si =
+            e.hv.domain(DomainId(d))
+                .expect("d")
+                .shared_info()
+                .addr(0)
+                .get();
         for v in 0..3u32 {
             e.write(d, SCRATCH + 4096, &table);
             let set = [SCRATCH + 4096, 0, 0, 0, 0];

@@ -170,7 +170,7 @@ impl Domain {
     pub fn event_layout(&self, v: VcpuId) -> Option<EventLayout> {
         let vi = self.vcpus.get(v.0 as usize)?.vcpu_info?;
         Some(EventLayout {
-            shared_info: self.built.shared_info.addr(0),
+            shared_info: self.built.shared_info.addr(0).get(),
             vcpu_info: vi,
         })
     }
@@ -342,7 +342,7 @@ impl Hypervisor {
         let frames = self.frames.alloc(pages)?;
         let zero = vec![0u8; crate::ids::PAGE_SIZE as usize];
         for m in &frames {
-            store.write(m.addr(0), &zero);
+            store.write(m.addr(0).get(), &zero);
         }
         Ok(SharedArea {
             va: builder::SHARED_AREA_VA,
@@ -363,8 +363,10 @@ impl Hypervisor {
         let si = built.shared_info;
         let vcpus = (0..cfg.vcpus)
             .map(|v| {
-                let vi = (v < crate::abi::shared_info::LEGACY_MAX_VCPUS)
-                    .then(|| si.addr(u64::from(v) * crate::abi::shared_info::VCPU_INFO_SIZE));
+                let vi = (v < crate::abi::shared_info::LEGACY_MAX_VCPUS).then(|| {
+                    si.addr(u64::from(v) * crate::abi::shared_info::VCPU_INFO_SIZE)
+                        .get()
+                });
                 Vcpu::new(VcpuId(v), vi, self.cfg.default_periodic_ns)
             })
             .collect();
@@ -672,8 +674,10 @@ impl Hypervisor {
 
 /// Sets the pending bit of a port whose VCPU has no vcpu_info.
 fn pending_only(mem: &mut dyn EventMemory, shared_info: Mfn, port: Port) -> Raised {
-    let word =
-        shared_info.addr(crate::abi::shared_info::EVTCHN_PENDING) + 8 * u64::from(port.0 / 64);
+    let word = shared_info
+        .addr(crate::abi::shared_info::EVTCHN_PENDING)
+        .get()
+        + 8 * u64::from(port.0 / 64);
     if mem.test_and_set_bit(word, port.0 % 64) {
         Raised::AlreadyPending
     } else {

@@ -110,7 +110,7 @@ fn shared_info_masks_time_and_wallclock() {
     let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
     let d = build(&test_image(), &test_config(), S, &mut frames, &mut store).expect("builds");
     let mut p = vec![0u8; 4096];
-    store.read(d.shared_info.addr(0), &mut p);
+    store.read(d.shared_info.addr(0).get(), &mut p);
     for v in 0..32 {
         assert_eq!(p[v * 64 + 1], 1, "upcall_mask of VCPU {v}");
         assert_eq!(p[v * 64], 0);

@@ -178,8 +178,18 @@ fn interdomain_channel_between_two_domains() {
         let _ = d;
         assert!(e.deliver(r).is_empty(), "nobody sleeps");
     }
-    let si0 = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
-    let si1 = e.hv.domain(DomainId(1)).expect("d1").shared_info().addr(0);
+    let si0 =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .shared_info()
+            .addr(0)
+            .get();
+    let si1 =
+        e.hv.domain(DomainId(1))
+            .expect("d1")
+            .shared_info()
+            .addr(0)
+            .get();
     assert_eq!(e.ma_u8(0, si0 + 2048), 0b10, "d0 port 1 pending");
     assert_eq!(e.ma_u8(1, si1 + 2048), 0b10, "d1 port 1 pending");
     assert_eq!(e.ma_u8(0, si0), 1, "d0 v0 upcall_pending");
@@ -192,7 +202,12 @@ fn interdomain_channel_between_two_domains() {
 fn sched_block_poll_shutdown() {
     let mut e = env(&[2]);
     e.start_vcpu(0, 1);
-    let vi0 = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    let vi0 =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .shared_info()
+            .addr(0)
+            .get();
     // Block with nothing pending: sleeps, events enabled.
     let (rc, o) = e.call(0, 0, 0, nr::SCHED_OP, [sched::BLOCK, 0, 0, 0, 0]);
     assert_eq!((rc, o.next), (0, Next::Block));
@@ -532,7 +547,7 @@ fn update_va_mapping_maps_shared_info_or_own_frames_only() {
         0,
         0,
         nr::UPDATE_VA_MAPPING,
-        [va + 5, si.addr(0) | 7, 2, 0, 0],
+        [va + 5, si.addr(0).get() | 7, 2, 0, 0],
     );
     assert_eq!(rc, 0);
     assert_eq!(
@@ -559,7 +574,7 @@ fn update_va_mapping_maps_shared_info_or_own_frames_only() {
         EINVAL
     );
     let high = 0xFFFF_8000_0000_0000;
-    let pte = own.addr(0) | 3;
+    let pte = own.addr(0).get() | 3;
     assert_eq!(
         e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [high, pte, 0, 0, 0])
             .0,

@@ -211,7 +211,7 @@ impl Call<'_> {
         if dom.m2p(mfn).is_none() {
             return Err(Errno::Inval);
         }
-        let (from, new) = (old.vcpu_info, mfn.addr(offset));
+        let (from, new) = (old.vcpu_info, mfn.addr(offset).get());
         self.fill_vcpu_info(from, new);
         self.mem
             .write_ma_u64(new + vcpu_info::PENDING_SEL, u64::MAX);

@@ -24,7 +24,12 @@ fn upcall(e: &mut Env, d: u16, v: u32, regs: &mut VcpuRegs) -> Upcall {
 #[test]
 fn upcall_then_iret_restores_the_interrupted_state() {
     let mut e = env(&[1]);
-    let vi = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    let vi =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .shared_info()
+            .addr(0)
+            .get();
     let p = e.bind_ipi(0, 0);
     assert!(e.deliver(raise(0, p.0, 0)).is_empty());
     let mut r = regs(0x55, [1, 2, 3, 4, 5]);
@@ -78,7 +83,12 @@ fn upcall_then_iret_restores_the_interrupted_state() {
 fn unmask_kicks_and_wakes_the_notified_vcpu() {
     let mut e = env(&[2]);
     e.start_vcpu(0, 1);
-    let si = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    let si =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .shared_info()
+            .addr(0)
+            .get();
     let p = e.bind_ipi(0, 1);
     e.with_mem(0, |m| m.test_and_set_bit(si + 2560, p.0));
     assert!(e.deliver(raise(0, p.0, 1)).is_empty());
@@ -159,7 +169,7 @@ fn register_vcpu_info_rules_and_vcpus_beyond_32() {
             .0,
         -16
     );
-    let at = p2m5.addr(0x40);
+    let at = p2m5.addr(0x40).get();
     assert_eq!(e.ma_u8(0, at), 1, "upcall_pending");
     assert_eq!(e.ma_u8(0, at + 1), 1, "masked");
     assert_eq!(
@@ -179,7 +189,7 @@ fn register_vcpu_info_rules_and_vcpus_beyond_32() {
     assert!(e.deliver(raise(0, p.0, 35)).is_empty());
     assert_eq!(e.with_mem(0, |m| m.read_ma_u64(at + 8)), 1);
     assert!(e.deliver(raise(0, q.0, 36)).is_empty());
-    let si = e.hv.domain(d).expect("d0").shared_info().addr(0);
+    let si = e.hv.domain(d).expect("d0").shared_info().addr(0).get();
     assert_eq!(e.with_mem(0, |m| m.read_ma_u64(si + 2048)), 0b110);
     // VCPU 3 copies its shared_info slot.
     e.with_mem(0, |m| m.write_u8(si + 3 * 64 + 1, 0));
@@ -189,8 +199,12 @@ fn register_vcpu_info_rules_and_vcpus_beyond_32() {
             .0,
         0
     );
-    assert_eq!(e.ma_u8(0, p2m5.addr(0x81)), 0, "mask copied");
-    assert_eq!(e.ma_u8(0, p2m5.addr(0x80)), 1, "spurious upcall_pending");
+    assert_eq!(e.ma_u8(0, p2m5.addr(0x81).get()), 0, "mask copied");
+    assert_eq!(
+        e.ma_u8(0, p2m5.addr(0x80).get()),
+        1,
+        "spurious upcall_pending"
+    );
 }
 
 #[test]
@@ -205,7 +219,12 @@ fn exceptions_bounce_or_crash() {
         e.call(0, 0, 0, nr::SET_TRAP_TABLE, [SCRATCH, 0, 0, 0, 0]).0,
         0
     );
-    let vi = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    let vi =
+        e.hv.domain(DomainId(0))
+            .expect("d0")
+            .shared_info()
+            .addr(0)
+            .get();
     e.with_mem(0, |m| m.write_u8(vi + 1, 0));
     let mut r = regs(0, [0; 5]);
     let space = e.hv.domain(DomainId(0)).expect("d0").space().clone();
@@ -337,7 +356,7 @@ fn register_vcpu_info_kicks_a_blocked_vcpu() {
         }]
     );
     assert_eq!(
-        e.ma_u8(0, mfn.addr(1)),
+        e.ma_u8(0, mfn.addr(1).get()),
         0,
         "mask copied from the cleared slot"
     );

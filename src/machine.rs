@@ -23,7 +23,7 @@ pub mod part;
 
 use self::config::{MachineConfig, Model};
 use self::core::{CorePart, CoreSetup};
-use self::hyper::{to_arch, Frames, Placement, Service, SwitchEvent, Switching};
+use self::hyper::{Frames, Placement, Service, SwitchEvent, Switching};
 use self::part::Part;
 use serde::Serialize;
 use smpsim_cores::CpuidModel;
@@ -313,7 +313,7 @@ impl Machine {
         for d in 0..w.domains {
             let dom = hv.domain(DomainId(d as u16)).expect("just created");
             let (p, t) = place[&(DomainId(d as u16), VcpuId(0))];
-            let regs = to_arch(&dom.start_regs());
+            let regs = dom.start_regs();
             let space = Arc::new(dom.space().clone());
             if let Part::Core(c) = engine.partition_mut(p) {
                 c.start(t, (DomainId(d as u16), VcpuId(0)), regs, space, Cycle::ZERO);

@@ -23,7 +23,6 @@ use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_xen::evtchn::Raise;
 use smpsim_xen::hypervisor::{Effect, Hypervisor, Next, Upcall};
 use smpsim_xen::memory::{FrameStore, PagedMemory};
-use smpsim_xen::regs::VcpuRegs;
 use smpsim_xen::{DomainId, VcpuId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,28 +40,6 @@ impl FrameStore for Frames<'_> {
         self.0
             .write(MachineAddr(maddr), bytes)
             .expect("hypervisor writes frames it gave out");
-    }
-}
-
-/// Registers cross between the core's and the hypervisor's view.
-pub fn to_vcpu(r: &ArchState) -> VcpuRegs {
-    VcpuRegs {
-        gpr: r.gpr,
-        rip: r.rip,
-        rflags: r.rflags,
-        fs_base: r.fs_base,
-        gs_base: r.gs_base,
-    }
-}
-
-/// The other direction.
-pub fn to_arch(r: &VcpuRegs) -> ArchState {
-    ArchState {
-        gpr: r.gpr,
-        rip: r.rip,
-        rflags: r.rflags | 2,
-        fs_base: r.fs_base,
-        gs_base: r.gs_base,
     }
 }
 
@@ -319,7 +296,7 @@ impl Service {
             store: &mut frames,
         };
         let core = Self::core(ctx, p);
-        let mut regs = to_vcpu(&core.ctxs[t].regs);
+        let mut regs = core.ctxs[t].regs.clone();
         let (next, effects) = match trap {
             Trap::Hypercall => {
                 let o = self.hv.hypercall(d, v, now.get(), &mut regs, &mut pm);
@@ -345,7 +322,7 @@ impl Service {
             self.try_upcall(d, v, now, now + self.hypercall_latency, &mut regs);
         }
         let core = Self::core(ctx, p);
-        core.ctxs[t].regs = to_arch(&regs);
+        core.ctxs[t].regs = regs;
         match next {
             Next::Resume | Next::Yield => core.resume(t, now + self.hypercall_latency),
             Next::Block | Next::Poll | Next::Down => core.park(t),
@@ -363,7 +340,7 @@ impl Service {
         v: VcpuId,
         now: Cycle,
         entry: Cycle,
-        regs: &mut VcpuRegs,
+        regs: &mut ArchState,
     ) -> bool {
         let mem = Arc::clone(&self.mem);
         let space = self.hv.domain(d).expect("placed").space().clone();
@@ -412,7 +389,7 @@ impl Service {
                     };
                     let space = Arc::new(self.hv.domain(domain).expect("exists").space().clone());
                     let core = Self::core(ctx, p);
-                    let regs = regs.map_or_else(|| core.ctxs[t].regs.clone(), |r| to_arch(&r));
+                    let regs = regs.unwrap_or_else(|| core.ctxs[t].regs.clone());
                     core.start(t, (domain, vcpu), regs, space, run_at);
                 }
                 Effect::Stop { domain, vcpu } => {
@@ -460,12 +437,12 @@ impl Service {
         };
         let core = Self::core(ctx, p);
         if core.ctxs[t].run == Run::Running {
-            let mut regs = to_vcpu(&core.ctxs[t].regs);
+            let mut regs = core.ctxs[t].regs.clone();
             let entry = now + self.ipi_latency;
             if self.try_upcall(r.domain, r.vcpu, now, entry, &mut regs) {
                 let core = Self::core(ctx, p);
                 core.interrupt(t);
-                core.ctxs[t].regs = to_arch(&regs);
+                core.ctxs[t].regs = regs;
                 core.resume(t, now + self.ipi_latency);
             }
         }
@@ -479,10 +456,10 @@ impl Service {
         if core.ctxs[t].run != Run::Idle {
             return;
         }
-        let mut regs = to_vcpu(&core.ctxs[t].regs);
+        let mut regs = core.ctxs[t].regs.clone();
         self.try_upcall(d, v, now, now + self.ipi_latency, &mut regs);
         let core = Self::core(ctx, p);
-        core.ctxs[t].regs = to_arch(&regs);
+        core.ctxs[t].regs = regs;
         core.resume(t, now + self.ipi_latency);
     }
 }

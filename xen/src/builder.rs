@@ -30,8 +30,10 @@ use crate::abi::shared_info as si;
 use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::ids::{Mfn, PAGE_SIZE};
 use crate::memory::{AddressSpace, Fault, FrameStore};
-use crate::regs::{VcpuRegs, RSI, RSP};
 use crate::time::TimeScale;
+use smpsim_cores::arch::flags;
+use smpsim_cores::arch::reg::{RSI, RSP};
+use smpsim_cores::ArchState;
 
 /// One loadable segment of the guest image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,7 +308,7 @@ pub struct BuiltDomain {
     /// start_info as written.
     pub start_info: StartInfo,
     /// VCPU 0's registers at its first instruction.
-    pub regs: VcpuRegs,
+    pub regs: ArchState,
 }
 
 fn page_up(v: u64) -> u64 {
@@ -566,10 +568,10 @@ pub fn build(
         shared_info.addr(0).get(),
         &shared_info_page(cfg.vcpus, scale, cfg.wallclock_sec),
     );
-    let mut regs = VcpuRegs {
+    let mut regs = ArchState {
         rip: img.entry,
-        rflags: 0x200,
-        ..VcpuRegs::default()
+        rflags: flags::IF | flags::FIXED1,
+        ..ArchState::default()
     };
     regs.gpr[RSI] = l.start_info_va;
     regs.gpr[RSP] = l.stack_top;

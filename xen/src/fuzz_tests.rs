@@ -6,8 +6,8 @@ use crate::evtchn::Raise;
 use crate::hypervisor::{Effect, Next};
 use crate::ids::{DomainId, Port, VcpuId};
 use crate::memory::{GuestMemory, PagedMemory};
-use crate::regs::{RAX, RSP};
 use crate::testenv::*;
+use smpsim_cores::arch::reg::{RAX, RSP};
 
 struct Rng(u64);
 

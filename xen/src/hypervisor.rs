@@ -33,10 +33,11 @@ use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::guest_hist::GuestHistograms;
 use crate::ids::{DomainId, Mfn, Port, VcpuId};
 use crate::memory::{AddressSpace, FrameStore, HypervisorMemory};
-use crate::regs::VcpuRegs;
+use crate::regs::GuestRegs;
 use crate::time::TimeScale;
 use crate::upcall::{push_bounce_frame, UpcallStep};
 use crate::vcpu::{RunState, Vcpu};
+use smpsim_cores::ArchState;
 
 /// Hypervisor-wide settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,8 +148,8 @@ impl Domain {
     }
 
     /// VCPU 0's registers at its first instruction.
-    pub fn start_regs(&self) -> VcpuRegs {
-        self.built.regs
+    pub fn start_regs(&self) -> ArchState {
+        self.built.regs.clone()
     }
 
     /// Number of VCPUs.
@@ -209,7 +210,7 @@ pub enum Effect {
         /// VCPU.
         vcpu: VcpuId,
         /// Registers to start from.
-        regs: Option<VcpuRegs>,
+        regs: Option<ArchState>,
     },
     /// Another VCPU went down: stop running it.
     Stop {
@@ -597,7 +598,7 @@ impl Hypervisor {
         d: DomainId,
         v: VcpuId,
         cycle: u64,
-        regs: &mut VcpuRegs,
+        regs: &mut ArchState,
         mem: &mut dyn HypervisorMemory,
     ) -> Upcall {
         let dom = self.dom_mut(d);
@@ -636,7 +637,7 @@ impl Hypervisor {
         vector: u8,
         error_code: Option<u64>,
         cr2: Option<u64>,
-        regs: &mut VcpuRegs,
+        regs: &mut ArchState,
         mem: &mut dyn HypervisorMemory,
     ) -> Upcall {
         let dom = self.dom_mut(d);

@@ -11,9 +11,8 @@
 //! it asks for through small traits the machine implements:
 //! [`memory::GuestMemory`] (guest-virtual copy-in/out with a fault result),
 //! [`event_2l::EventMemory`] (atomic bit operations at machine addresses),
-//! [`memory::FrameStore`] (machine memory for the builder); registers cross
-//! as [`regs::VcpuRegs`] (the core's architectural state converts to and
-//! from it).
+//! [`memory::FrameStore`] (machine memory for the builder); registers are
+//! the core's [`smpsim_cores::ArchState`] (see [`regs`]).
 //!
 //! # Invariants
 //! Hypervisor-wide state changes happen in the engine's barrier phase in a

@@ -6,7 +6,8 @@ use crate::event_2l::EventMemory;
 use crate::hypervisor::{Hypervisor, HypervisorConfig, Outcome};
 use crate::ids::{DomainId, Mfn, VcpuId};
 use crate::memory::{GuestMemory, PagedMemory, SparseFrames};
-use crate::regs::{VcpuRegs, R10, R8, RAX, RDI, RDX, RSI, RSP};
+use smpsim_cores::arch::reg::{R10, R8, RAX, RDI, RDX, RSI, RSP};
+use smpsim_cores::ArchState;
 
 /// Scratch VA for hypercall arguments (page 16 of the test image).
 pub const SCRATCH: u64 = 0x40_0000 + 16 * 4096;
@@ -67,7 +68,7 @@ impl Env {
     }
 
     /// Hypercall `nr` with `args` from VCPU `v` at `cycle`, on `regs`.
-    pub fn call_regs(&mut self, d: u16, v: u32, cycle: u64, regs: &mut VcpuRegs) -> Outcome {
+    pub fn call_regs(&mut self, d: u16, v: u32, cycle: u64, regs: &mut ArchState) -> Outcome {
         let space = self.hv.domain(DomainId(d)).expect("domain").space().clone();
         let mut m = PagedMemory {
             space: &space,
@@ -85,11 +86,11 @@ impl Env {
     }
 }
 
-pub fn regs(nr: u64, a: [u64; 5]) -> VcpuRegs {
-    let mut r = VcpuRegs {
+pub fn regs(nr: u64, a: [u64; 5]) -> ArchState {
+    let mut r = ArchState {
         rip: 0x40_1010,
         rflags: 0x202,
-        ..VcpuRegs::default()
+        ..ArchState::default()
     };
     r.gpr[RAX] = nr;
     r.gpr[RDI] = a[0];

@@ -85,7 +85,7 @@ fn layout_p2m_and_start_of_day_registers() {
     assert_eq!(d.regs.rip, BASE + 0x1000);
     assert_eq!(d.regs.gpr[RSI], BASE + 0x6000);
     assert_eq!(d.regs.gpr[RSP], BASE + 0x8000);
-    assert_eq!(d.regs.rflags, 0x200);
+    assert_eq!(d.regs.rflags, 0x202);
     let list = read(&mut store, &d.space, l.p2m_va, 64 * 8);
     assert_eq!(u64_at(&list, 8 * 7), 0x207);
 }

@@ -2,6 +2,7 @@ use crate::abi::{evtchnop, hypercall as nr, sched, vcpuop, DOMID_SELF};
 use crate::evtchn::Raise;
 use crate::hypervisor::{Effect, Next};
 use crate::ids::{DomainId, Port, VcpuId};
+use crate::regs::GuestRegs;
 use crate::testenv::*;
 
 const EFAULT: i64 = -14;
@@ -338,14 +339,14 @@ fn vcpu_bring_up_and_down() {
         vcpu,
         regs: Some(r),
         ..
-    } = o.effects[0]
+    } = &o.effects[0]
     else {
         panic!("expected a start: {:?}", o.effects)
     };
-    assert_eq!(vcpu, VcpuId(1));
+    assert_eq!(*vcpu, VcpuId(1));
     assert_eq!((r.rip, r.rsp(), r.gpr[7]), (0x40_1100, 0x40_9000, 7));
     assert_eq!((r.gs_base, r.fs_base), (0x42_0000, 0x1111));
-    assert_eq!(r.rflags, 0x200, "IOPL stripped, IF set");
+    assert_eq!(r.rflags, 0x202, "IOPL stripped, IF and bit 1 set");
     let v1 =
         e.hv.domain(DomainId(0))
             .expect("d0")

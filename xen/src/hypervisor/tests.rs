@@ -1,8 +1,10 @@
 use super::*;
 use crate::abi::{evtchnop, hypercall as nr, vcpuop};
 use crate::memory::{GuestMemory, PagedMemory};
-use crate::regs::{R11, RAX, RCX, RSP};
+use crate::regs::GuestRegs;
 use crate::testenv::*;
+use smpsim_cores::arch::reg::{R11, RAX, RCX, RSP};
+use smpsim_cores::ArchState;
 
 fn raise(d: u16, port: u32, v: u32) -> Raise {
     Raise {
@@ -12,7 +14,7 @@ fn raise(d: u16, port: u32, v: u32) -> Raise {
     }
 }
 
-fn upcall(e: &mut Env, d: u16, v: u32, regs: &mut VcpuRegs) -> Upcall {
+fn upcall(e: &mut Env, d: u16, v: u32, regs: &mut ArchState) -> Upcall {
     let space = e.hv.domain(DomainId(d)).expect("d").space().clone();
     let mut m = PagedMemory {
         space: &space,
@@ -35,7 +37,7 @@ fn upcall_then_iret_restores_the_interrupted_state() {
     let mut r = regs(0x55, [1, 2, 3, 4, 5]);
     r.gpr[RCX] = 0xc1;
     r.gpr[R11] = 0x11;
-    let orig = r;
+    let orig = r.clone();
     assert_eq!(
         upcall(&mut e, 0, 0, &mut r),
         Upcall::NotDue,

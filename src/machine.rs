@@ -314,7 +314,7 @@ impl Machine {
             let dom = hv.domain(DomainId(d as u16)).expect("just created");
             let (p, t) = place[&(DomainId(d as u16), VcpuId(0))];
             let regs = dom.start_regs();
-            let space = Arc::new(dom.space().clone());
+            let space = Arc::clone(dom.space());
             if let Part::Core(c) = engine.partition_mut(p) {
                 c.start(t, (DomainId(d as u16), VcpuId(0)), regs, space, Cycle::ZERO);
             }

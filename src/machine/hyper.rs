@@ -284,12 +284,7 @@ impl Service {
         trap: Trap,
     ) {
         let mem = Arc::clone(&self.mem);
-        let space = self
-            .hv
-            .domain(d)
-            .expect("placed domains exist")
-            .space()
-            .clone();
+        let space = Arc::clone(self.hv.domain(d).expect("placed domains exist").space());
         let mut frames = Frames(&mem);
         let mut pm = PagedMemory {
             space: &space,
@@ -343,7 +338,7 @@ impl Service {
         regs: &mut ArchState,
     ) -> bool {
         let mem = Arc::clone(&self.mem);
-        let space = self.hv.domain(d).expect("placed").space().clone();
+        let space = Arc::clone(self.hv.domain(d).expect("placed").space());
         let mut frames = Frames(&mem);
         let mut pm = PagedMemory {
             space: &space,
@@ -387,7 +382,7 @@ impl Service {
                     let Some(&(p, t)) = self.place.get(&(domain, vcpu)) else {
                         continue;
                     };
-                    let space = Arc::new(self.hv.domain(domain).expect("exists").space().clone());
+                    let space = Arc::clone(self.hv.domain(domain).expect("exists").space());
                     let core = Self::core(ctx, p);
                     let regs = regs.unwrap_or_else(|| core.ctxs[t].regs.clone());
                     core.start(t, (domain, vcpu), regs, space, run_at);
@@ -398,7 +393,7 @@ impl Service {
                     }
                 }
                 Effect::Remap { domain, va } => {
-                    let space = Arc::new(self.hv.domain(domain).expect("exists").space().clone());
+                    let space = Arc::clone(self.hv.domain(domain).expect("exists").space());
                     let places: Vec<_> = self
                         .place
                         .range((domain, VcpuId(0))..=(domain, VcpuId(u32::MAX)))
@@ -421,7 +416,7 @@ impl Service {
     fn raise(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle, origin: Cycle, r: Raise) {
         let mem = Arc::clone(&self.mem);
         let mut frames = Frames(&mem);
-        let space = self.hv.domain(r.domain).expect("exists").space().clone();
+        let space = Arc::clone(self.hv.domain(r.domain).expect("exists").space());
         let mut pm = PagedMemory {
             space: &space,
             store: &mut frames,

@@ -25,6 +25,7 @@
 //! so `pt_base` and `nr_pt_frames` are 0.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::abi::shared_info as si;
 use crate::frames::{FrameAllocator, OutOfFrames};
@@ -299,8 +300,9 @@ fn put64(b: &mut [u8], off: usize, v: u64) {
 pub struct BuiltDomain {
     /// PFN → MFN.
     pub p2m: Vec<Mfn>,
-    /// The guest's address space.
-    pub space: AddressSpace,
+    /// The guest's address space, shared with the cores that run it
+    /// (copy-on-write: the hypervisor changes it with `Arc::make_mut`).
+    pub space: Arc<AddressSpace>,
     /// The shared_info frame.
     pub shared_info: Mfn,
     /// Where things are.
@@ -577,7 +579,7 @@ pub fn build(
     regs.gpr[RSP] = l.stack_top;
     Ok(BuiltDomain {
         p2m,
-        space,
+        space: Arc::new(space),
         shared_info,
         layout: l,
         start_info,

@@ -41,6 +41,7 @@ use crate::upcall;
 use crate::vcpu::TrapEntry;
 use smpsim_cores::arch::reg::RAX;
 use smpsim_cores::ArchState;
+use std::sync::Arc;
 
 mod evtchn_op;
 mod sched_op;
@@ -350,13 +351,13 @@ impl Call<'_> {
         }
         let dom = self.hv.dom_mut(self.d);
         if pte & PRESENT == 0 {
-            dom.built.space.unmap(va);
+            Arc::make_mut(&mut dom.built.space).unmap(va);
         } else {
             let mfn = crate::ids::Mfn(pte >> 12 & MFN_MASK);
             if !dom.may_map(mfn) {
                 return Err(Errno::Inval);
             }
-            dom.built.space.map(va, mfn);
+            Arc::make_mut(&mut dom.built.space).map(va, mfn);
         }
         let page = va & !(crate::ids::PAGE_SIZE - 1);
         self.effects.push(Effect::Remap {

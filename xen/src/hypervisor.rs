@@ -24,6 +24,7 @@
 //! on host state.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::builder::{self, BuildError, BuiltDomain, DomainConfig, GuestImage, Layout, SharedArea};
 use crate::console::{ConsoleLine, LineBuffer};
@@ -116,8 +117,10 @@ pub struct Domain {
 }
 
 impl Domain {
-    /// Its guest address space (VA page → MFN).
-    pub fn space(&self) -> &AddressSpace {
+    /// Its guest address space (VA page → MFN). Cores share it with
+    /// `Arc::clone` (cheap); the hypervisor's changes (update_va_mapping)
+    /// copy it on write, so a clone taken earlier keeps the old map.
+    pub fn space(&self) -> &Arc<AddressSpace> {
         &self.built.space
     }
 

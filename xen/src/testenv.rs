@@ -8,6 +8,7 @@ use crate::ids::{DomainId, Mfn, VcpuId};
 use crate::memory::{GuestMemory, PagedMemory, SparseFrames};
 use smpsim_cores::arch::reg::{R10, R8, RAX, RDI, RDX, RSI, RSP};
 use smpsim_cores::ArchState;
+use std::sync::Arc;
 
 /// Scratch VA for hypercall arguments (page 16 of the test image).
 pub const SCRATCH: u64 = 0x40_0000 + 16 * 4096;
@@ -38,7 +39,7 @@ pub fn env(vcpus: &[u32]) -> Env {
 impl Env {
     /// Runs `f` with domain `d`'s memory.
     pub fn with_mem<R>(&mut self, d: u16, f: impl FnOnce(&mut PagedMemory) -> R) -> R {
-        let space = self.hv.domain(DomainId(d)).expect("domain").space().clone();
+        let space = Arc::clone(self.hv.domain(DomainId(d)).expect("domain").space());
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,
@@ -69,7 +70,7 @@ impl Env {
 
     /// Hypercall `nr` with `args` from VCPU `v` at `cycle`, on `regs`.
     pub fn call_regs(&mut self, d: u16, v: u32, cycle: u64, regs: &mut ArchState) -> Outcome {
-        let space = self.hv.domain(DomainId(d)).expect("domain").space().clone();
+        let space = Arc::clone(self.hv.domain(DomainId(d)).expect("domain").space());
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,
@@ -105,7 +106,7 @@ pub fn regs(nr: u64, a: [u64; 5]) -> ArchState {
 impl Env {
     /// Delivers a raise through the hypervisor over the target's memory.
     pub fn deliver(&mut self, r: crate::evtchn::Raise) -> Vec<VcpuId> {
-        let space = self.hv.domain(r.domain).expect("domain").space().clone();
+        let space = Arc::clone(self.hv.domain(r.domain).expect("domain").space());
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,

@@ -720,3 +720,23 @@ fn smpsim_op_rejects_bad_arguments() {
     assert_eq!(call(&mut e, [1 << 32, 1 << 32, SCRATCH, 2 | 1 << 32, 0]), 0);
     assert_eq!(guest_hist(&e, "evtchn_rtt"), (2, 1, 2));
 }
+
+#[test]
+fn update_va_mapping_copies_a_shared_space_on_write() {
+    let mut e = env(&[1]);
+    let held = std::sync::Arc::clone(e.hv.domain(DomainId(0)).expect("d0").space());
+    let va = 0x40_0000 + 30 * 4096;
+    let before = held.frame(va);
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, 0, 0, 0, 0]).0,
+        0
+    );
+    let now = e.hv.domain(DomainId(0)).expect("d0").space();
+    assert_eq!(now.frame(va), None);
+    assert_eq!(
+        held.frame(va),
+        before,
+        "a core's earlier clone keeps its map"
+    );
+    assert!(before.is_some());
+}

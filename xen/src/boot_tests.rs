@@ -12,6 +12,7 @@ use crate::regs::GuestRegs;
 use crate::testenv::*;
 use smpsim_cores::arch::reg::{R11, RAX, RCX, RSP};
 use smpsim_cores::ArchState;
+use std::sync::Arc;
 
 const CALLBACK: u64 = 0x40_1200;
 const HEAP: u64 = 0x40_0000 + 20 * 4096;
@@ -172,7 +173,7 @@ fn thirty_four_vcpus_boot_exchange_an_ipi_and_power_off() {
     assert!(m.running[33], "woken by the kick");
     // At its next instruction boundary it takes the upcall.
     let before = m.regs[33].clone();
-    let space = m.e.hv.domain(DomainId(0)).expect("d0").space().clone();
+    let space = Arc::clone(m.e.hv.domain(DomainId(0)).expect("d0").space());
     let mut mem = crate::memory::PagedMemory {
         space: &space,
         store: &mut m.e.store,

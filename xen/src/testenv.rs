@@ -63,6 +63,12 @@ impl Env {
         u32::from_le_bytes(self.read(d, va, 4).try_into().expect("4"))
     }
 
+    /// Machine address of domain `d`'s shared_info page.
+    pub fn shared_info_ma(&self, d: u16) -> u64 {
+        let dom = self.hv.domain(DomainId(d)).expect("domain");
+        dom.shared_info().addr(0).get()
+    }
+
     /// Machine-address byte.
     pub fn ma_u8(&mut self, d: u16, ma: u64) -> u8 {
         self.with_mem(d, |m| m.read_u8(ma))

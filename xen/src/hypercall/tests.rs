@@ -179,18 +179,8 @@ fn interdomain_channel_between_two_domains() {
         let _ = d;
         assert!(e.deliver(r).is_empty(), "nobody sleeps");
     }
-    let si0 =
-        e.hv.domain(DomainId(0))
-            .expect("d0")
-            .shared_info()
-            .addr(0)
-            .get();
-    let si1 =
-        e.hv.domain(DomainId(1))
-            .expect("d1")
-            .shared_info()
-            .addr(0)
-            .get();
+    let si0 = e.shared_info_ma(0);
+    let si1 = e.shared_info_ma(1);
     assert_eq!(e.ma_u8(0, si0 + 2048), 0b10, "d0 port 1 pending");
     assert_eq!(e.ma_u8(1, si1 + 2048), 0b10, "d1 port 1 pending");
     assert_eq!(e.ma_u8(0, si0), 1, "d0 v0 upcall_pending");
@@ -203,12 +193,7 @@ fn interdomain_channel_between_two_domains() {
 fn sched_block_poll_shutdown() {
     let mut e = env(&[2]);
     e.start_vcpu(0, 1);
-    let vi0 =
-        e.hv.domain(DomainId(0))
-            .expect("d0")
-            .shared_info()
-            .addr(0)
-            .get();
+    let vi0 = e.shared_info_ma(0);
     // Block with nothing pending: sleeps, events enabled.
     let (rc, o) = e.call(0, 0, 0, nr::SCHED_OP, [sched::BLOCK, 0, 0, 0, 0]);
     assert_eq!((rc, o.next), (0, Next::Block));

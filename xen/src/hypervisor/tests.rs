@@ -15,7 +15,7 @@ fn raise(d: u16, port: u32, v: u32) -> Raise {
 }
 
 fn upcall(e: &mut Env, d: u16, v: u32, regs: &mut ArchState) -> Upcall {
-    let space = e.hv.domain(DomainId(d)).expect("d").space().clone();
+    let space = Arc::clone(e.hv.domain(DomainId(d)).expect("d").space());
     let mut m = PagedMemory {
         space: &space,
         store: &mut e.store,
@@ -26,12 +26,7 @@ fn upcall(e: &mut Env, d: u16, v: u32, regs: &mut ArchState) -> Upcall {
 #[test]
 fn upcall_then_iret_restores_the_interrupted_state() {
     let mut e = env(&[1]);
-    let vi =
-        e.hv.domain(DomainId(0))
-            .expect("d0")
-            .shared_info()
-            .addr(0)
-            .get();
+    let vi = e.shared_info_ma(0);
     let p = e.bind_ipi(0, 0);
     assert!(e.deliver(raise(0, p.0, 0)).is_empty());
     let mut r = regs(0x55, [1, 2, 3, 4, 5]);
@@ -85,12 +80,7 @@ fn upcall_then_iret_restores_the_interrupted_state() {
 fn unmask_kicks_and_wakes_the_notified_vcpu() {
     let mut e = env(&[2]);
     e.start_vcpu(0, 1);
-    let si =
-        e.hv.domain(DomainId(0))
-            .expect("d0")
-            .shared_info()
-            .addr(0)
-            .get();
+    let si = e.shared_info_ma(0);
     let p = e.bind_ipi(0, 1);
     e.with_mem(0, |m| m.test_and_set_bit(si + 2560, p.0));
     assert!(e.deliver(raise(0, p.0, 1)).is_empty());
@@ -221,15 +211,10 @@ fn exceptions_bounce_or_crash() {
         e.call(0, 0, 0, nr::SET_TRAP_TABLE, [SCRATCH, 0, 0, 0, 0]).0,
         0
     );
-    let vi =
-        e.hv.domain(DomainId(0))
-            .expect("d0")
-            .shared_info()
-            .addr(0)
-            .get();
+    let vi = e.shared_info_ma(0);
     e.with_mem(0, |m| m.write_u8(vi + 1, 0));
     let mut r = regs(0, [0; 5]);
-    let space = e.hv.domain(DomainId(0)).expect("d0").space().clone();
+    let space = Arc::clone(e.hv.domain(DomainId(0)).expect("d0").space());
     let mut m = PagedMemory {
         space: &space,
         store: &mut e.store,
@@ -291,8 +276,8 @@ fn group_shared_area_is_the_same_memory_in_both_domains() {
     let b = hv.create_domain(&img, &cfg, &mut store).expect("b");
     assert_eq!((a, b), (DomainId(0), DomainId(1)));
     let va = crate::builder::SHARED_AREA_VA;
-    let sa = hv.domain(a).expect("a").space().clone();
-    let sb = hv.domain(b).expect("b").space().clone();
+    let sa = Arc::clone(hv.domain(a).expect("a").space());
+    let sb = Arc::clone(hv.domain(b).expect("b").space());
     let mut buf = [1u8; 8];
     sb.read(&mut store, va, &mut buf).expect("mapped in b");
     assert_eq!(buf, [0; 8], "zeroed");

@@ -20,7 +20,7 @@ pub mod hyper;
 pub mod part;
 
 use self::config::{MachineConfig, Model};
-use self::hyper::{to_arch, Frames, Placement, Service, SwitchEvent, Switching};
+use self::hyper::{Frames, Placement, Service, SwitchEvent, Switching};
 use self::part::Part;
 use serde::Serialize;
 use smpsim_cores::part::{CorePart, CoreSetup};
@@ -302,8 +302,8 @@ impl Machine {
         for d in 0..w.domains {
             let dom = hv.domain(DomainId(d as u16)).expect("just created");
             let (p, t) = place[&(DomainId(d as u16), VcpuId(0))];
-            let regs = to_arch(&dom.start_regs());
-            let space = Arc::new(dom.space().clone());
+            let regs = dom.start_regs();
+            let space = Arc::clone(dom.space());
             if let Part::Core(c) = engine.partition_mut(p) {
                 c.start(t, AddressSpaceId(u64::from(d)), regs, space, Cycle::ZERO);
             }

@@ -25,6 +25,10 @@ pub mod reg {
     pub const RDI: usize = 7;
     /// R8 (R9..R15 follow as 9..15).
     pub const R8: usize = 8;
+    /// R10 (the fourth hypercall argument).
+    pub const R10: usize = 10;
+    /// R11 (SYSCALL saves RFLAGS here).
+    pub const R11: usize = 11;
 }
 
 /// RFLAGS bits.
@@ -49,6 +53,10 @@ pub mod flags {
     pub const DF: u64 = 1 << 10;
     /// Overflow flag.
     pub const OF: u64 = 1 << 11;
+    /// I/O privilege level (two bits; owned by the hypervisor).
+    pub const IOPL: u64 = 3 << 12;
+    /// Virtual-8086 mode (never set for a PV64 guest).
+    pub const VM: u64 = 1 << 17;
     /// Alignment check flag (user-writable via popf; checks not modelled).
     pub const AC: u64 = 1 << 18;
     /// CPUID-detection flag (user-writable via popf).

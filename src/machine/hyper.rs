@@ -23,7 +23,6 @@ use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_xen::evtchn::Raise;
 use smpsim_xen::hypervisor::{Effect, Hypervisor, Next, Upcall};
 use smpsim_xen::memory::{FrameStore, PagedMemory};
-use smpsim_xen::regs::VcpuRegs;
 use smpsim_xen::{DomainId, VcpuId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,28 +40,6 @@ impl FrameStore for Frames<'_> {
         self.0
             .write(MachineAddr(maddr), bytes)
             .expect("hypervisor writes frames it gave out");
-    }
-}
-
-/// Registers cross between the core's and the hypervisor's view.
-pub fn to_vcpu(r: &ArchState) -> VcpuRegs {
-    VcpuRegs {
-        gpr: r.gpr,
-        rip: r.rip,
-        rflags: r.rflags,
-        fs_base: r.fs_base,
-        gs_base: r.gs_base,
-    }
-}
-
-/// The other direction.
-pub fn to_arch(r: &VcpuRegs) -> ArchState {
-    ArchState {
-        gpr: r.gpr,
-        rip: r.rip,
-        rflags: r.rflags | 2,
-        fs_base: r.fs_base,
-        gs_base: r.gs_base,
     }
 }
 
@@ -307,19 +284,14 @@ impl Service {
         trap: Trap,
     ) {
         let mem = Arc::clone(&self.mem);
-        let space = self
-            .hv
-            .domain(d)
-            .expect("placed domains exist")
-            .space()
-            .clone();
+        let space = Arc::clone(self.hv.domain(d).expect("placed domains exist").space());
         let mut frames = Frames(&mem);
         let mut pm = PagedMemory {
             space: &space,
             store: &mut frames,
         };
         let core = Self::core(ctx, p);
-        let mut regs = to_vcpu(core.regs(t));
+        let mut regs = core.regs(t).clone();
         let (next, effects) = match trap {
             Trap::Hypercall => {
                 let o = self.hv.hypercall(d, v, now.get(), &mut regs, &mut pm);
@@ -345,7 +317,7 @@ impl Service {
             self.try_upcall(d, v, now, now + self.hypercall_latency, &mut regs);
         }
         let core = Self::core(ctx, p);
-        core.set_regs(t, to_arch(&regs));
+        core.set_regs(t, regs);
         match next {
             Next::Resume | Next::Yield => core.resume(t, now + self.hypercall_latency),
             Next::Block | Next::Poll | Next::Down => core.park(t),
@@ -363,10 +335,10 @@ impl Service {
         v: VcpuId,
         now: Cycle,
         entry: Cycle,
-        regs: &mut VcpuRegs,
+        regs: &mut ArchState,
     ) -> bool {
         let mem = Arc::clone(&self.mem);
-        let space = self.hv.domain(d).expect("placed").space().clone();
+        let space = Arc::clone(self.hv.domain(d).expect("placed").space());
         let mut frames = Frames(&mem);
         let mut pm = PagedMemory {
             space: &space,
@@ -410,9 +382,9 @@ impl Service {
                     let Some(&(p, t)) = self.place.get(&(domain, vcpu)) else {
                         continue;
                     };
-                    let space = Arc::new(self.hv.domain(domain).expect("exists").space().clone());
+                    let space = Arc::clone(self.hv.domain(domain).expect("exists").space());
                     let core = Self::core(ctx, p);
-                    let regs = regs.map_or_else(|| core.regs(t).clone(), |r| to_arch(&r));
+                    let regs = regs.unwrap_or_else(|| core.regs(t).clone());
                     let asid = AddressSpaceId(u64::from(domain.0));
                     core.start(t, asid, regs, space, run_at);
                 }
@@ -422,7 +394,7 @@ impl Service {
                     }
                 }
                 Effect::Remap { domain, va } => {
-                    let space = Arc::new(self.hv.domain(domain).expect("exists").space().clone());
+                    let space = Arc::clone(self.hv.domain(domain).expect("exists").space());
                     let places: Vec<_> = self
                         .place
                         .range((domain, VcpuId(0))..=(domain, VcpuId(u32::MAX)))
@@ -445,7 +417,7 @@ impl Service {
     fn raise(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle, origin: Cycle, r: Raise) {
         let mem = Arc::clone(&self.mem);
         let mut frames = Frames(&mem);
-        let space = self.hv.domain(r.domain).expect("exists").space().clone();
+        let space = Arc::clone(self.hv.domain(r.domain).expect("exists").space());
         let mut pm = PagedMemory {
             space: &space,
             store: &mut frames,
@@ -461,12 +433,12 @@ impl Service {
         };
         let core = Self::core(ctx, p);
         if *core.run_state(t) == Run::Running {
-            let mut regs = to_vcpu(core.regs(t));
+            let mut regs = core.regs(t).clone();
             let entry = now + self.ipi_latency;
             if self.try_upcall(r.domain, r.vcpu, now, entry, &mut regs) {
                 let core = Self::core(ctx, p);
                 core.interrupt(t);
-                core.set_regs(t, to_arch(&regs));
+                core.set_regs(t, regs);
                 core.resume(t, now + self.ipi_latency);
             }
         }
@@ -480,10 +452,10 @@ impl Service {
         if *core.run_state(t) != Run::Idle {
             return;
         }
-        let mut regs = to_vcpu(core.regs(t));
+        let mut regs = core.regs(t).clone();
         self.try_upcall(d, v, now, now + self.ipi_latency, &mut regs);
         let core = Self::core(ctx, p);
-        core.set_regs(t, to_arch(&regs));
+        core.set_regs(t, regs);
         core.resume(t, now + self.ipi_latency);
     }
 }

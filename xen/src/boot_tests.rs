@@ -8,15 +8,18 @@ use crate::evtchn::Raise;
 use crate::hypervisor::{Effect, Next, Upcall};
 use crate::ids::{DomainId, Port, VcpuId};
 use crate::memory::GuestMemory;
-use crate::regs::{VcpuRegs, R11, RAX, RCX, RSP};
+use crate::regs::GuestRegs;
 use crate::testenv::*;
+use smpsim_cores::arch::reg::{R11, RAX, RCX, RSP};
+use smpsim_cores::ArchState;
+use std::sync::Arc;
 
 const CALLBACK: u64 = 0x40_1200;
 const HEAP: u64 = 0x40_0000 + 20 * 4096;
 
 struct Machine {
     e: Env,
-    regs: Vec<VcpuRegs>,
+    regs: Vec<ArchState>,
     running: Vec<bool>,
 }
 
@@ -106,7 +109,7 @@ fn thirty_four_vcpus_boot_exchange_an_ipi_and_power_off() {
     const N: u32 = 34;
     let mut m = Machine {
         e: env(&[N]),
-        regs: vec![VcpuRegs::default(); N as usize],
+        regs: vec![ArchState::default(); N as usize],
         running: vec![false; N as usize],
     };
     m.regs[0] = m.e.hv.domain(DomainId(0)).expect("d0").start_regs();
@@ -169,13 +172,13 @@ fn thirty_four_vcpus_boot_exchange_an_ipi_and_power_off() {
     m.evtchn(0, evtchnop::SEND, &[ports[33].0]);
     assert!(m.running[33], "woken by the kick");
     // At its next instruction boundary it takes the upcall.
-    let before = m.regs[33];
-    let space = m.e.hv.domain(DomainId(0)).expect("d0").space().clone();
+    let before = m.regs[33].clone();
+    let space = Arc::clone(m.e.hv.domain(DomainId(0)).expect("d0").space());
     let mut mem = crate::memory::PagedMemory {
         space: &space,
         store: &mut m.e.store,
     };
-    let mut r = before;
+    let mut r = before.clone();
     let up = m.e.hv.upcall(DomainId(0), VcpuId(33), 0, &mut r, &mut mem);
     assert_eq!(up, Upcall::Delivered);
     assert_eq!(r.rip, CALLBACK);
@@ -187,7 +190,8 @@ fn thirty_four_vcpus_boot_exchange_an_ipi_and_power_off() {
             .domain(DomainId(0))
             .expect("d0")
             .shared_info()
-            .addr(2048),
+            .addr(2048)
+            .get(),
         34
     ));
     let mut h = r;

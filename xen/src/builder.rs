@@ -25,13 +25,16 @@
 //! so `pt_base` and `nr_pt_frames` are 0.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::abi::shared_info as si;
 use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::ids::{Mfn, PAGE_SIZE};
 use crate::memory::{AddressSpace, Fault, FrameStore};
-use crate::regs::{VcpuRegs, RSI, RSP};
 use crate::time::TimeScale;
+use smpsim_cores::arch::flags;
+use smpsim_cores::arch::reg::{RSI, RSP};
+use smpsim_cores::ArchState;
 
 /// One loadable segment of the guest image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,8 +300,9 @@ fn put64(b: &mut [u8], off: usize, v: u64) {
 pub struct BuiltDomain {
     /// PFN → MFN.
     pub p2m: Vec<Mfn>,
-    /// The guest's address space.
-    pub space: AddressSpace,
+    /// The guest's address space, shared with the cores that run it
+    /// (copy-on-write: the hypervisor changes it with `Arc::make_mut`).
+    pub space: Arc<AddressSpace>,
     /// The shared_info frame.
     pub shared_info: Mfn,
     /// Where things are.
@@ -306,7 +310,7 @@ pub struct BuiltDomain {
     /// start_info as written.
     pub start_info: StartInfo,
     /// VCPU 0's registers at its first instruction.
-    pub regs: VcpuRegs,
+    pub regs: ArchState,
 }
 
 fn page_up(v: u64) -> u64 {
@@ -556,26 +560,26 @@ pub fn build(
     w(store, l.p2m_va, &list);
     let start_info = StartInfo {
         nr_pages,
-        shared_info_ma: shared_info.addr(0),
+        shared_info_ma: shared_info.addr(0).get(),
         flags: 0,
         mfn_list: l.p2m_va,
         cmd_line: cfg.cmdline.clone(),
     };
     w(store, l.start_info_va, &start_info.encode());
     store.write(
-        shared_info.addr(0),
+        shared_info.addr(0).get(),
         &shared_info_page(cfg.vcpus, scale, cfg.wallclock_sec),
     );
-    let mut regs = VcpuRegs {
+    let mut regs = ArchState {
         rip: img.entry,
-        rflags: 0x200,
-        ..VcpuRegs::default()
+        rflags: flags::IF | flags::FIXED1,
+        ..ArchState::default()
     };
     regs.gpr[RSI] = l.start_info_va;
     regs.gpr[RSP] = l.stack_top;
     Ok(BuiltDomain {
         p2m,
-        space,
+        space: Arc::new(space),
         shared_info,
         layout: l,
         start_info,

@@ -4,9 +4,10 @@
 //! per-VCPU `evtchn_pending_sel` / `evtchn_upcall_pending` bytes in its
 //! `vcpu_info`; the guest reads and clears them with ordinary (locked)
 //! instructions. The hypervisor's side is written against
-//! [`EventMemory`], implemented by whoever performs the accesses — in smpsim,
-//! the core partition of the notified VCPU, through its own coherent cache,
-//! so the ownership rule holds for hypervisor writes as for guest ones.
+//! [`EventMemory`], implemented by whoever performs the accesses — in smpsim
+//! today, the machine's barrier-time service through
+//! [`crate::memory::PagedMemory`] (functional accesses to machine memory,
+//! not through the caches).
 
 use crate::abi::{shared_info, vcpu_info};
 use crate::ids::Port;

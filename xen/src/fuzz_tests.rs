@@ -6,8 +6,9 @@ use crate::evtchn::Raise;
 use crate::hypervisor::{Effect, Next};
 use crate::ids::{DomainId, Port, VcpuId};
 use crate::memory::{GuestMemory, PagedMemory};
-use crate::regs::{RAX, RSP};
 use crate::testenv::*;
+use smpsim_cores::arch::reg::{RAX, RSP};
+use std::sync::Arc;
 
 struct Rng(u64);
 
@@ -90,7 +91,7 @@ fn one_step(e: &mut Env, rng: &mut Rng, cycle: u64) {
         2 => {
             let mut r = regs(0, [0; 5]);
             r.gpr[RSP] = value(rng);
-            let space = e.hv.domain(DomainId(d)).expect("d").space().clone();
+            let space = Arc::clone(e.hv.domain(DomainId(d)).expect("d").space());
             let mut m = PagedMemory {
                 space: &space,
                 store: &mut e.store,
@@ -155,7 +156,7 @@ fn armed_env() -> Env {
             table.extend_from_slice(&t);
         }
         table.extend_from_slice(&[0; 16]);
-        let si = e.hv.domain(DomainId(d)).expect("d").shared_info().addr(0);
+        let si = e.shared_info_ma(d);
         for v in 0..3u32 {
             e.write(d, SCRATCH + 4096, &table);
             let set = [SCRATCH + 4096, 0, 0, 0, 0];

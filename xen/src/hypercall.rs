@@ -36,9 +36,12 @@ use crate::evtchn::Raise;
 use crate::hypervisor::{Effect, Hypervisor, Next, Outcome};
 use crate::ids::{DomainId, VcpuId};
 use crate::memory::HypervisorMemory;
-use crate::regs::{is_canonical, low32, VcpuRegs, RAX};
+use crate::regs::{is_canonical, low32, GuestRegs};
 use crate::upcall;
 use crate::vcpu::TrapEntry;
+use smpsim_cores::arch::reg::RAX;
+use smpsim_cores::ArchState;
+use std::sync::Arc;
 
 mod evtchn_op;
 mod sched_op;
@@ -83,7 +86,7 @@ impl Hypervisor {
         d: DomainId,
         v: VcpuId,
         cycle: u64,
-        regs: &mut VcpuRegs,
+        regs: &mut ArchState,
         mem: &mut dyn HypervisorMemory,
     ) -> Outcome {
         if self.domain(d).is_none_or(|dom| dom.shutdown().is_some()) {
@@ -348,13 +351,13 @@ impl Call<'_> {
         }
         let dom = self.hv.dom_mut(self.d);
         if pte & PRESENT == 0 {
-            dom.built.space.unmap(va);
+            Arc::make_mut(&mut dom.built.space).unmap(va);
         } else {
             let mfn = crate::ids::Mfn(pte >> 12 & MFN_MASK);
             if !dom.may_map(mfn) {
                 return Err(Errno::Inval);
             }
-            dom.built.space.map(va, mfn);
+            Arc::make_mut(&mut dom.built.space).map(va, mfn);
         }
         let page = va & !(crate::ids::PAGE_SIZE - 1);
         self.effects.push(Effect::Remap {
@@ -364,7 +367,7 @@ impl Call<'_> {
         ok()
     }
 
-    fn iret(&mut self, regs: &mut VcpuRegs) -> HResult {
+    fn iret(&mut self, regs: &mut ArchState) -> HResult {
         match upcall::iret(regs, &mut *self.mem) {
             Ok(r) => {
                 if let Some(l) = self.hv.domain(self.d).and_then(|d| d.event_layout(self.v)) {

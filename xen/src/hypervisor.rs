@@ -24,6 +24,7 @@
 //! on host state.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::builder::{self, BuildError, BuiltDomain, DomainConfig, GuestImage, Layout, SharedArea};
 use crate::console::{ConsoleLine, LineBuffer};
@@ -33,10 +34,11 @@ use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::guest_hist::GuestHistograms;
 use crate::ids::{DomainId, Mfn, Port, VcpuId};
 use crate::memory::{AddressSpace, FrameStore, HypervisorMemory};
-use crate::regs::VcpuRegs;
+use crate::regs::GuestRegs;
 use crate::time::TimeScale;
 use crate::upcall::{push_bounce_frame, UpcallStep};
 use crate::vcpu::{RunState, Vcpu};
+use smpsim_cores::ArchState;
 
 /// Hypervisor-wide settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,8 +117,10 @@ pub struct Domain {
 }
 
 impl Domain {
-    /// Its guest address space (VA page → MFN).
-    pub fn space(&self) -> &AddressSpace {
+    /// Its guest address space (VA page → MFN). Cores share it with
+    /// `Arc::clone` (cheap); the hypervisor's changes (update_va_mapping)
+    /// copy it on write, so a clone taken earlier keeps the old map.
+    pub fn space(&self) -> &Arc<AddressSpace> {
         &self.built.space
     }
 
@@ -147,8 +151,8 @@ impl Domain {
     }
 
     /// VCPU 0's registers at its first instruction.
-    pub fn start_regs(&self) -> VcpuRegs {
-        self.built.regs
+    pub fn start_regs(&self) -> ArchState {
+        self.built.regs.clone()
     }
 
     /// Number of VCPUs.
@@ -170,7 +174,7 @@ impl Domain {
     pub fn event_layout(&self, v: VcpuId) -> Option<EventLayout> {
         let vi = self.vcpus.get(v.0 as usize)?.vcpu_info?;
         Some(EventLayout {
-            shared_info: self.built.shared_info.addr(0),
+            shared_info: self.built.shared_info.addr(0).get(),
             vcpu_info: vi,
         })
     }
@@ -209,7 +213,7 @@ pub enum Effect {
         /// VCPU.
         vcpu: VcpuId,
         /// Registers to start from.
-        regs: Option<VcpuRegs>,
+        regs: Option<ArchState>,
     },
     /// Another VCPU went down: stop running it.
     Stop {
@@ -342,7 +346,7 @@ impl Hypervisor {
         let frames = self.frames.alloc(pages)?;
         let zero = vec![0u8; crate::ids::PAGE_SIZE as usize];
         for m in &frames {
-            store.write(m.addr(0), &zero);
+            store.write(m.addr(0).get(), &zero);
         }
         Ok(SharedArea {
             va: builder::SHARED_AREA_VA,
@@ -363,8 +367,10 @@ impl Hypervisor {
         let si = built.shared_info;
         let vcpus = (0..cfg.vcpus)
             .map(|v| {
-                let vi = (v < crate::abi::shared_info::LEGACY_MAX_VCPUS)
-                    .then(|| si.addr(u64::from(v) * crate::abi::shared_info::VCPU_INFO_SIZE));
+                let vi = (v < crate::abi::shared_info::LEGACY_MAX_VCPUS).then(|| {
+                    si.addr(u64::from(v) * crate::abi::shared_info::VCPU_INFO_SIZE)
+                        .get()
+                });
                 Vcpu::new(VcpuId(v), vi, self.cfg.default_periodic_ns)
             })
             .collect();
@@ -595,7 +601,7 @@ impl Hypervisor {
         d: DomainId,
         v: VcpuId,
         cycle: u64,
-        regs: &mut VcpuRegs,
+        regs: &mut ArchState,
         mem: &mut dyn HypervisorMemory,
     ) -> Upcall {
         let dom = self.dom_mut(d);
@@ -634,7 +640,7 @@ impl Hypervisor {
         vector: u8,
         error_code: Option<u64>,
         cr2: Option<u64>,
-        regs: &mut VcpuRegs,
+        regs: &mut ArchState,
         mem: &mut dyn HypervisorMemory,
     ) -> Upcall {
         let dom = self.dom_mut(d);
@@ -672,8 +678,10 @@ impl Hypervisor {
 
 /// Sets the pending bit of a port whose VCPU has no vcpu_info.
 fn pending_only(mem: &mut dyn EventMemory, shared_info: Mfn, port: Port) -> Raised {
-    let word =
-        shared_info.addr(crate::abi::shared_info::EVTCHN_PENDING) + 8 * u64::from(port.0 / 64);
+    let word = shared_info
+        .addr(crate::abi::shared_info::EVTCHN_PENDING)
+        .get()
+        + 8 * u64::from(port.0 / 64);
     if mem.test_and_set_bit(word, port.0 % 64) {
         Raised::AlreadyPending
     } else {

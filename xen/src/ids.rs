@@ -1,6 +1,12 @@
-//! Identities: domains, VCPUs, event-channel ports.
+//! Identities: domains, VCPUs, event-channel ports, frame numbers.
+//!
+//! [`Mfn`] is the memory system's (`smpsim_uncore::memory::Mfn`), re-exported
+//! so that the hypervisor and the machine name the same frames.
 
 use std::fmt;
+
+pub use smpsim_uncore::memory::Mfn;
+use smpsim_uncore::memory::FRAME_SIZE;
 
 /// A domain's id (Xen's `domid_t`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,29 +38,12 @@ impl fmt::Display for Port {
     }
 }
 
-/// A machine frame number (4 KiB frames of machine memory).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Mfn(pub u64);
-
 /// A pseudo-physical frame number of one domain.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pfn(pub u64);
 
-/// Bytes in a page / frame.
-pub const PAGE_SIZE: u64 = 4096;
-
-impl Mfn {
-    /// The machine address of byte `offset` of this frame.
-    pub fn addr(self, offset: u64) -> u64 {
-        self.0 * PAGE_SIZE + offset
-    }
-}
-
-impl fmt::Display for Mfn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mfn {:#x}", self.0)
-    }
-}
+/// Bytes in a guest page: one machine frame.
+pub const PAGE_SIZE: u64 = FRAME_SIZE;
 
 impl fmt::Display for Pfn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

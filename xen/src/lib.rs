@@ -1,30 +1,77 @@
 //! smpsim-xen: the simulated Xen hypervisor for PV64 guests.
 //!
+//! One value, [`hypervisor::Hypervisor`], with `&mut self` methods. It is
+//! not a partition and sends no engine messages: the machine calls it from
+//! its barrier hook at service ticks (every multiple of the service period
+//! H), when every partition is quiescent (`src/machine/hyper.rs`).
+//!
 //! # Owns
-//! Domains and their VCPUs, pseudo-physical memory (P2M/M2P), start_info,
-//! shared_info and vcpu_info, the hypercall page, hypercalls, event channels
-//! (2-level ABI), timers, the console, and later grant tables, ballooning and
-//! save/restore. Numbers and layouts follow shared/xen-abi.md.
+//! Domains and their VCPUs (run state, timers, callbacks, trap tables),
+//! the machine frames handed out to domains ([`frames`]), each domain's
+//! P2M/M2P and address space ([`memory::AddressSpace`], shared with the
+//! cores as an `Arc` and changed only here, copy-on-write), the
+//! event-channel table ([`evtchn`]), console buffers, shutdown records,
+//! event counters and the guest-measured histograms ([`guest_hist`]).
+//! Machine memory itself is the machine's: the builder writes images,
+//! start_info, shared_info and the hypercall page into it through
+//! [`memory::FrameStore`], and hypercalls read and write guest memory
+//! through [`memory::HypervisorMemory`]. Numbers and layouts follow
+//! shared/xen-abi.md.
 //!
 //! # Depends on
-//! `smpsim-engine` only. What it needs from the cores and the memory system
-//! it asks for through small traits the machine implements:
+//! `smpsim-cores` for the register state: a VCPU's registers are the
+//! core's [`smpsim_cores::ArchState`] with its register indices and RFLAGS
+//! bits ([`regs`] adds the PV accessors). `smpsim-uncore` for
+//! [`Mfn`] (the memory system's frame number, re-exported). Memory is
+//! reached only through the traits the machine passes in:
 //! [`memory::GuestMemory`] (guest-virtual copy-in/out with a fault result),
-//! [`event_2l::EventMemory`] (atomic bit operations at machine addresses),
-//! [`memory::FrameStore`] (machine memory for the builder); registers cross
-//! as [`regs::VcpuRegs`] (the core's architectural state converts to and
-//! from it).
+//! [`event_2l::EventMemory`] (bit operations at machine addresses),
+//! [`memory::FrameStore`] (machine memory by address); the machine uses
+//! [`memory::PagedMemory`], plain functional accesses to machine memory
+//! that bypass the caches (hypervisor writes become visible at the tick).
 //!
 //! # Invariants
-//! Hypervisor-wide state changes happen in the engine's barrier phase in a
-//! deterministic order; bad guest arguments return Xen's error codes.
+//! - Deterministic: every result depends only on the arguments and the
+//!   order of calls; state is in `Vec`s and `BTreeMap`s, nothing reads host
+//!   time. The machine fixes that order: trapped VCPUs by (trap cycle,
+//!   core, context), then due timers by (domain, VCPU), each call's
+//!   [`hypervisor::Effect`]s applied in the order returned.
+//! - Single-threaded: called only from the barrier hook while no partition
+//!   runs, so its functional memory accesses cannot race a core's; they
+//!   bypass the coherence states (the machine's documented approximation).
+//! - An address-space change (update_va_mapping) copies the map if a core
+//!   still holds it and is reported as [`hypervisor::Effect::Remap`], so
+//!   the machine can hand the cores the new map.
+//! - RFLAGS bit 1 stays set in the registers it hands back: where it loads
+//!   RFLAGS from a guest image (start of day, VCPUOP_initialise, iret) it
+//!   sets the bit, as [`smpsim_cores::ArchState`] requires.
 //!
 //! # Lifecycle
-//! Domain build → epochs (exits handled at barriers) → shutdown records.
+//! Build: [`hypervisor::Hypervisor::new`], then
+//! [`hypervisor::Hypervisor::alloc_shared_area`] for domain groups that
+//! share memory, then [`hypervisor::Hypervisor::create_domain`] per domain;
+//! the machine starts VCPU 0 of each from
+//! [`hypervisor::Domain::start_regs`] and [`hypervisor::Domain::space`].
+//! Run: epochs run without it; at each service tick the machine hands it
+//! the trapped VCPUs ([`hypervisor::Hypervisor::hypercall`],
+//! [`hypervisor::Hypervisor::exception`]), fires due timers
+//! ([`hypervisor::Hypervisor::run_timers`]), applies the effects
+//! ([`hypervisor::Hypervisor::deliver`] for raises; starts, stops, wakes,
+//! remaps, ROI marks) and delivers pending upcalls
+//! ([`hypervisor::Hypervisor::upcall`]) to VCPUs that resume, wake or are
+//! interrupted. Finish: once [`hypervisor::Hypervisor::all_shut_down`] the
+//! machine stops the engine and reads the shutdown records, console lines,
+//! counters and histograms into its report.
 //!
 //! # Errors
-//! Guest errors are Xen error codes returned to the guest; builder errors
-//! (bad ELF, too little memory) are `Result`s.
+//! Guest misbehaviour is a value: a bad hypercall argument returns Xen's
+//! error code in RAX ([`abi::Errno`]); a guest that cannot take an
+//! exception or upcall (no handler, unwritable stack) crashes its domain
+//! (a [`hypervisor::ShutdownRecord`] with reason crash). Build problems
+//! (bad image or params block, too little memory) are
+//! [`builder::BuildError`] / [`frames::OutOfFrames`] results. The machine
+//! naming a domain or VCPU that was never created is a simulator bug and
+//! panics.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 //!
@@ -40,29 +87,9 @@
 //! hypercall 56 ([`guest_hist`]) and the [`hypervisor::Hypervisor`] that ties them together
 //! (its module doc says how the machine drives it). Not built: grant
 //! tables, memory_op/ballooning, the PV MMU calls other than update_va_mapping,
-//! save/restore, the FIFO event ABI, runstate areas, guest user mode.
-//!
-//! # Planned shape (the contract the machine will follow)
-//! Hypercalls trap out of a core as an exit. Calls that only touch the
-//! calling VCPU (console, version, its own timers, block/yield) are handled
-//! in the core's partition. Calls that change hypervisor-wide state
-//! (bindings, VCPU up/down, shutdown) and cross-VCPU sends travel as engine
-//! messages to the hypervisor partition, whose link latency is the
-//! configured hypercall latency (≥ the lookahead, so exact mode stays
-//! exact); it answers the caller and sends "raise port" messages to the
-//! notified VCPU's core, which performs the shared_info updates of
-//! [`event_2l`] through its own cache, so hypervisor writes obey the
-//! ownership rule like guest ones.
-//!
-//! The API supports that shape without requiring it: [`hypervisor::Hypervisor`]
-//! is one value with `&mut self` methods, so the machine may call it from
-//! one hypervisor partition or at barriers. A core that applies a raise to
-//! guest memory itself uses [`event_2l::raise`] on
-//! [`hypervisor::Domain::event_layout`] and then
-//! [`hypervisor::Hypervisor::note_raised`] for the run-state half (wakes);
-//! one that checks for upcalls at its instruction boundaries uses
-//! [`upcall::try_upcall`] with its VCPU's cached vcpu_info address and event
-//! callback.
+//! save/restore, the FIFO event ABI, runstate areas, guest user mode, and
+//! any hypervisor partition (hypercalls handled in a core's partition or
+//! sent as messages): hypervisor work is not timed through the caches.
 
 pub mod abi;
 pub mod builder;

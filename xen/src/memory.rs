@@ -154,7 +154,7 @@ impl AddressSpace {
 
     /// The machine address of `va`.
     pub fn translate(&self, va: u64) -> Option<u64> {
-        self.frame(va).map(|m| m.addr(va % PAGE_SIZE))
+        self.frame(va).map(|m| m.addr(va % PAGE_SIZE).get())
     }
 
     /// Every mapping `(virtual page number, frame)` in address order.

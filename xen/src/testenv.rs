@@ -6,7 +6,9 @@ use crate::event_2l::EventMemory;
 use crate::hypervisor::{Hypervisor, HypervisorConfig, Outcome};
 use crate::ids::{DomainId, Mfn, VcpuId};
 use crate::memory::{GuestMemory, PagedMemory, SparseFrames};
-use crate::regs::{VcpuRegs, R10, R8, RAX, RDI, RDX, RSI, RSP};
+use smpsim_cores::arch::reg::{R10, R8, RAX, RDI, RDX, RSI, RSP};
+use smpsim_cores::ArchState;
+use std::sync::Arc;
 
 /// Scratch VA for hypercall arguments (page 16 of the test image).
 pub const SCRATCH: u64 = 0x40_0000 + 16 * 4096;
@@ -37,7 +39,7 @@ pub fn env(vcpus: &[u32]) -> Env {
 impl Env {
     /// Runs `f` with domain `d`'s memory.
     pub fn with_mem<R>(&mut self, d: u16, f: impl FnOnce(&mut PagedMemory) -> R) -> R {
-        let space = self.hv.domain(DomainId(d)).expect("domain").space().clone();
+        let space = Arc::clone(self.hv.domain(DomainId(d)).expect("domain").space());
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,
@@ -61,14 +63,20 @@ impl Env {
         u32::from_le_bytes(self.read(d, va, 4).try_into().expect("4"))
     }
 
+    /// Machine address of domain `d`'s shared_info page.
+    pub fn shared_info_ma(&self, d: u16) -> u64 {
+        let dom = self.hv.domain(DomainId(d)).expect("domain");
+        dom.shared_info().addr(0).get()
+    }
+
     /// Machine-address byte.
     pub fn ma_u8(&mut self, d: u16, ma: u64) -> u8 {
         self.with_mem(d, |m| m.read_u8(ma))
     }
 
     /// Hypercall `nr` with `args` from VCPU `v` at `cycle`, on `regs`.
-    pub fn call_regs(&mut self, d: u16, v: u32, cycle: u64, regs: &mut VcpuRegs) -> Outcome {
-        let space = self.hv.domain(DomainId(d)).expect("domain").space().clone();
+    pub fn call_regs(&mut self, d: u16, v: u32, cycle: u64, regs: &mut ArchState) -> Outcome {
+        let space = Arc::clone(self.hv.domain(DomainId(d)).expect("domain").space());
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,
@@ -85,11 +93,11 @@ impl Env {
     }
 }
 
-pub fn regs(nr: u64, a: [u64; 5]) -> VcpuRegs {
-    let mut r = VcpuRegs {
+pub fn regs(nr: u64, a: [u64; 5]) -> ArchState {
+    let mut r = ArchState {
         rip: 0x40_1010,
         rflags: 0x202,
-        ..VcpuRegs::default()
+        ..ArchState::default()
     };
     r.gpr[RAX] = nr;
     r.gpr[RDI] = a[0];
@@ -104,7 +112,7 @@ pub fn regs(nr: u64, a: [u64; 5]) -> VcpuRegs {
 impl Env {
     /// Delivers a raise through the hypervisor over the target's memory.
     pub fn deliver(&mut self, r: crate::evtchn::Raise) -> Vec<VcpuId> {
-        let space = self.hv.domain(r.domain).expect("domain").space().clone();
+        let space = Arc::clone(self.hv.domain(r.domain).expect("domain").space());
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,

@@ -5,9 +5,10 @@
 //! current stack and the saved CS has its RPL cleared ("was kernel").
 
 use crate::memory::{Fault, GuestMemory, HypervisorMemory};
-use crate::regs::{
-    VcpuRegs, FLAT_KERNEL_CS, FLAT_KERNEL_SS, R11, RAX, RCX, RFLAGS_IF, RFLAGS_IOPL, RFLAGS_VM, RSP,
-};
+use crate::regs::{GuestRegs, FLAT_KERNEL_CS, FLAT_KERNEL_SS};
+use smpsim_cores::arch::flags;
+use smpsim_cores::arch::reg::{R11, RAX, RCX, RSP};
+use smpsim_cores::ArchState;
 
 /// RFLAGS bits Xen clears on entry to a callback: TF, NT, RF, VM, AC.
 const ENTRY_CLEAR: u64 = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 18);
@@ -25,16 +26,16 @@ pub const IRET_CONTEXT_SIZE: usize = 72;
 /// !saved_mask, IOPL 0), RSP, SS; the new RSP is the old one aligned down to
 /// 16 minus the frame. On a fault `regs` are left unchanged.
 pub fn push_bounce_frame(
-    regs: &mut VcpuRegs,
+    regs: &mut ArchState,
     mem: &mut dyn GuestMemory,
     saved_mask: u8,
     error_code: Option<u64>,
     target: u64,
 ) -> Result<(), Fault> {
     let cs = (FLAT_KERNEL_CS & !3) | u64::from(saved_mask) << 32;
-    let mut rflags = regs.rflags & !(RFLAGS_IF | RFLAGS_IOPL);
+    let mut rflags = regs.rflags & !(flags::IF | flags::IOPL);
     if saved_mask == 0 {
-        rflags |= RFLAGS_IF;
+        rflags |= flags::IF;
     }
     let mut words = vec![regs.gpr[RCX], regs.gpr[R11]];
     words.extend(error_code);
@@ -66,7 +67,7 @@ pub enum UpcallStep {
 /// vcpu_info address and event callback; a fault means the domain must
 /// crash ([`crate::hypervisor::Hypervisor::crash_domain`]).
 pub fn try_upcall(
-    regs: &mut VcpuRegs,
+    regs: &mut ArchState,
     mem: &mut dyn HypervisorMemory,
     vcpu_info: u64,
     callback: u64,
@@ -98,7 +99,7 @@ fn word(b: &[u8], i: usize) -> u64 {
 /// on, IOPL and VM stripped), RSP, RAX, and RCX/R11 unless flags has
 /// VGCF_in_syscall. CS and SS are not kept (kernel mode only). On a fault
 /// `regs` are left unchanged.
-pub fn iret(regs: &mut VcpuRegs, mem: &mut dyn GuestMemory) -> Result<IretResult, Fault> {
+pub fn iret(regs: &mut ArchState, mem: &mut dyn GuestMemory) -> Result<IretResult, Fault> {
     let mut b = [0u8; IRET_CONTEXT_SIZE];
     mem.read_virt(regs.rsp(), &mut b)?;
     let flags = word(&b, 3);
@@ -109,10 +110,11 @@ pub fn iret(regs: &mut VcpuRegs, mem: &mut dyn GuestMemory) -> Result<IretResult
         regs.gpr[RCX] = word(&b, 2);
     }
     regs.rip = word(&b, 4);
-    regs.rflags = (saved_rflags & !(RFLAGS_IOPL | RFLAGS_VM)) | RFLAGS_IF;
+    // Bit 1 reads 1 whatever the frame says (the core's invariant).
+    regs.rflags = (saved_rflags & !(flags::IOPL | flags::VM)) | flags::IF | flags::FIXED1;
     regs.gpr[RSP] = word(&b, 7);
     Ok(IretResult {
-        upcall_mask: u8::from(saved_rflags & RFLAGS_IF == 0),
+        upcall_mask: u8::from(saved_rflags & flags::IF == 0),
     })
 }
 
@@ -121,13 +123,13 @@ mod tests {
     use super::*;
     use crate::ids::Mfn;
     use crate::memory::{AddressSpace, PagedMemory, SparseFrames};
-    use crate::regs::{RBX, RDI};
+    use smpsim_cores::arch::reg::{RBX, RDI};
 
-    fn regs() -> VcpuRegs {
-        let mut r = VcpuRegs {
+    fn regs() -> ArchState {
+        let mut r = ArchState {
             rip: 0x40_1234,
             rflags: 0x246 | (1 << 8),
-            ..VcpuRegs::default()
+            ..ArchState::default()
         };
         for (i, g) in r.gpr.iter_mut().enumerate() {
             *g = 0x1000 + i as u64;
@@ -146,7 +148,7 @@ mod tests {
             store: &mut store,
         };
         let orig = regs();
-        let mut r = orig;
+        let mut r = orig.clone();
         push_bounce_frame(&mut r, &mut mem, 0, None, 0x40_0800).expect("mapped");
         assert_eq!(r.rsp(), 0x40_2f10 - 56);
         assert_eq!(r.rip, 0x40_0800);
@@ -160,7 +162,7 @@ mod tests {
         assert_eq!(w(&mut mem, 5), 0x40_2f1c, "RSP");
         assert_eq!(w(&mut mem, 6), 0xe02b, "SS");
         // The guest's handler: pop RCX, R11; later push rax… as the stub does.
-        let mut g = r;
+        let mut g = r.clone();
         g.gpr[RCX] = w(&mut mem, 0);
         g.gpr[R11] = w(&mut mem, 1);
         g.gpr[RSP] += 16;
@@ -200,7 +202,7 @@ mod tests {
         assert_eq!(mem.read_virt_u64(r.rsp() + 40), Ok(0x146), "IF clear");
         let mut low = regs();
         low.gpr[RSP] = 0x40_2010;
-        let before = low;
+        let before = low.clone();
         assert_eq!(
             push_bounce_frame(&mut low, &mut mem, 0, None, 1),
             Err(Fault { va: 0x40_1fd8 })
@@ -213,7 +215,7 @@ mod tests {
         ctx[2] = 0x22;
         ctx[3] = VGCF_IN_SYSCALL;
         ctx[4] = 0x40_0100;
-        ctx[6] = 0x3002;
+        ctx[6] = 0x3000; // bit 1 clear in the frame
         ctx[7] = 0x40_2800;
         let bytes: Vec<u8> = ctx.iter().flat_map(|w| w.to_le_bytes()).collect();
         mem.write_virt(0x40_2100, &bytes).expect("mapped");
@@ -223,7 +225,7 @@ mod tests {
         assert_eq!(res.upcall_mask, 1);
         assert_eq!(g.gpr[RCX], 0x1001, "kept: in_syscall");
         assert_eq!(g.gpr[RAX], 7);
-        assert_eq!(g.rflags, 0x202, "IF forced, IOPL stripped");
+        assert_eq!(g.rflags, 0x202, "IF and bit 1 forced, IOPL stripped");
         assert_eq!(g.rsp(), 0x40_2800);
     }
 }

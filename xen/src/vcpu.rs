@@ -13,7 +13,7 @@
 //! All times are guest system time in nanoseconds.
 
 use crate::ids::{Port, VcpuId};
-use crate::regs::VcpuRegs;
+use smpsim_cores::ArchState;
 
 /// Whether a VCPU runs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub struct Vcpu {
     /// VCPUOP_initialise).
     pub initialised: bool,
     /// The context VCPUOP_initialise gave, until VCPUOP_up starts it.
-    pub start_regs: Option<VcpuRegs>,
+    pub start_regs: Option<ArchState>,
     /// Entry points.
     pub callbacks: Callbacks,
     /// Virtual IDT, indexed by vector.

@@ -86,6 +86,13 @@ impl Mfn {
     pub const fn base(self) -> MachineAddr {
         MachineAddr(self.0 << FRAME_SHIFT)
     }
+
+    /// Address of byte `offset` of the frame (`offset` < [`FRAME_SIZE`]:
+    /// a field of a page such as shared_info or a vcpu_info).
+    #[inline]
+    pub const fn addr(self, offset: u64) -> MachineAddr {
+        MachineAddr((self.0 << FRAME_SHIFT) + offset)
+    }
 }
 
 impl fmt::Display for Mfn {
@@ -141,6 +148,7 @@ mod tests {
         assert_eq!(a.line().base(), MachineAddr(0x12_340));
         assert_eq!(a.line().mfn(), Mfn(0x12));
         assert_eq!(Mfn(3).base(), MachineAddr(0x3000));
+        assert_eq!(Mfn(3).addr(0x40), MachineAddr(0x3040));
         assert_eq!(MachineAddr(u64::MAX).checked_add(1), None);
         assert_eq!(a.to_string(), "0x12345");
         assert_eq!(a.line().to_string(), "line 0x12340");

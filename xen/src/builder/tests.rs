@@ -85,7 +85,7 @@ fn layout_p2m_and_start_of_day_registers() {
     assert_eq!(d.regs.rip, BASE + 0x1000);
     assert_eq!(d.regs.gpr[RSI], BASE + 0x6000);
     assert_eq!(d.regs.gpr[RSP], BASE + 0x8000);
-    assert_eq!(d.regs.rflags, 0x200);
+    assert_eq!(d.regs.rflags, 0x202);
     let list = read(&mut store, &d.space, l.p2m_va, 64 * 8);
     assert_eq!(u64_at(&list, 8 * 7), 0x207);
 }
@@ -110,7 +110,7 @@ fn shared_info_masks_time_and_wallclock() {
     let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
     let d = build(&test_image(), &test_config(), S, &mut frames, &mut store).expect("builds");
     let mut p = vec![0u8; 4096];
-    store.read(d.shared_info.addr(0), &mut p);
+    store.read(d.shared_info.addr(0).get(), &mut p);
     for v in 0..32 {
         assert_eq!(p[v * 64 + 1], 1, "upcall_mask of VCPU {v}");
         assert_eq!(p[v * 64], 0);

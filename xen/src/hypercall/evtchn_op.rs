@@ -109,7 +109,7 @@ impl Call<'_> {
             .unwrap_or(VcpuId(0));
         let dom = self.hv.domain(self.d).expect("caller exists");
         let layout = dom.event_layout(vcpu);
-        let si = dom.shared_info().addr(0);
+        let si = dom.shared_info().addr(0).get();
         let kick = match layout {
             Some(l) => event_2l::unmask(&mut *self.mem, &l, port),
             None => {

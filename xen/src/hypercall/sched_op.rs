@@ -103,7 +103,7 @@ impl Call<'_> {
 
     fn any_pending(&mut self, ports: &[Port]) -> bool {
         let si = self.hv.domain(self.d).expect("caller exists").shared_info();
-        let base = si.addr(crate::abi::shared_info::EVTCHN_PENDING);
+        let base = si.addr(crate::abi::shared_info::EVTCHN_PENDING).get();
         ports
             .iter()
             .any(|p| self.mem.test_bit(base + 8 * u64::from(p.0 / 64), p.0 % 64))

@@ -2,6 +2,7 @@ use crate::abi::{evtchnop, hypercall as nr, sched, vcpuop, DOMID_SELF};
 use crate::evtchn::Raise;
 use crate::hypervisor::{Effect, Next};
 use crate::ids::{DomainId, Port, VcpuId};
+use crate::regs::GuestRegs;
 use crate::testenv::*;
 
 const EFAULT: i64 = -14;
@@ -178,8 +179,8 @@ fn interdomain_channel_between_two_domains() {
         let _ = d;
         assert!(e.deliver(r).is_empty(), "nobody sleeps");
     }
-    let si0 = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
-    let si1 = e.hv.domain(DomainId(1)).expect("d1").shared_info().addr(0);
+    let si0 = e.shared_info_ma(0);
+    let si1 = e.shared_info_ma(1);
     assert_eq!(e.ma_u8(0, si0 + 2048), 0b10, "d0 port 1 pending");
     assert_eq!(e.ma_u8(1, si1 + 2048), 0b10, "d1 port 1 pending");
     assert_eq!(e.ma_u8(0, si0), 1, "d0 v0 upcall_pending");
@@ -192,7 +193,7 @@ fn interdomain_channel_between_two_domains() {
 fn sched_block_poll_shutdown() {
     let mut e = env(&[2]);
     e.start_vcpu(0, 1);
-    let vi0 = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    let vi0 = e.shared_info_ma(0);
     // Block with nothing pending: sleeps, events enabled.
     let (rc, o) = e.call(0, 0, 0, nr::SCHED_OP, [sched::BLOCK, 0, 0, 0, 0]);
     assert_eq!((rc, o.next), (0, Next::Block));
@@ -323,14 +324,14 @@ fn vcpu_bring_up_and_down() {
         vcpu,
         regs: Some(r),
         ..
-    } = o.effects[0]
+    } = &o.effects[0]
     else {
         panic!("expected a start: {:?}", o.effects)
     };
-    assert_eq!(vcpu, VcpuId(1));
+    assert_eq!(*vcpu, VcpuId(1));
     assert_eq!((r.rip, r.rsp(), r.gpr[7]), (0x40_1100, 0x40_9000, 7));
     assert_eq!((r.gs_base, r.fs_base), (0x42_0000, 0x1111));
-    assert_eq!(r.rflags, 0x200, "IOPL stripped, IF set");
+    assert_eq!(r.rflags, 0x202, "IOPL stripped, IF and bit 1 set");
     let v1 =
         e.hv.domain(DomainId(0))
             .expect("d0")
@@ -532,7 +533,7 @@ fn update_va_mapping_maps_shared_info_or_own_frames_only() {
         0,
         0,
         nr::UPDATE_VA_MAPPING,
-        [va + 5, si.addr(0) | 7, 2, 0, 0],
+        [va + 5, si.addr(0).get() | 7, 2, 0, 0],
     );
     assert_eq!(rc, 0);
     assert_eq!(
@@ -559,7 +560,7 @@ fn update_va_mapping_maps_shared_info_or_own_frames_only() {
         EINVAL
     );
     let high = 0xFFFF_8000_0000_0000;
-    let pte = own.addr(0) | 3;
+    let pte = own.addr(0).get() | 3;
     assert_eq!(
         e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [high, pte, 0, 0, 0])
             .0,
@@ -703,4 +704,24 @@ fn smpsim_op_rejects_bad_arguments() {
     // Upper halves of the u32 arguments are ignored (C ints).
     assert_eq!(call(&mut e, [1 << 32, 1 << 32, SCRATCH, 2 | 1 << 32, 0]), 0);
     assert_eq!(guest_hist(&e, "evtchn_rtt"), (2, 1, 2));
+}
+
+#[test]
+fn update_va_mapping_copies_a_shared_space_on_write() {
+    let mut e = env(&[1]);
+    let held = std::sync::Arc::clone(e.hv.domain(DomainId(0)).expect("d0").space());
+    let va = 0x40_0000 + 30 * 4096;
+    let before = held.frame(va);
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, 0, 0, 0, 0]).0,
+        0
+    );
+    let now = e.hv.domain(DomainId(0)).expect("d0").space();
+    assert_eq!(now.frame(va), None);
+    assert_eq!(
+        held.frame(va),
+        before,
+        "a core's earlier clone keeps its map"
+    );
+    assert!(before.is_some());
 }

@@ -12,8 +12,10 @@ use super::{ok, u64_at, Call, HResult, Ret};
 use crate::abi::{shared_info, vcpu_info, vcpuop, Errno};
 use crate::hypervisor::{Effect, Next};
 use crate::ids::{Mfn, VcpuId, PAGE_SIZE};
-use crate::regs::{is_canonical, VcpuRegs, RFLAGS_IF, RFLAGS_IOPL};
+use crate::regs::is_canonical;
 use crate::vcpu::{RunState, TrapEntry};
+use smpsim_cores::arch::flags;
+use smpsim_cores::ArchState;
 
 /// Size of `vcpu_guest_context`.
 pub const VCPU_GUEST_CONTEXT_SIZE: usize = 5168;
@@ -32,19 +34,20 @@ const USER_REG_OFFSETS: [usize; 16] = [
 /// What VCPUOP_initialise takes from a context.
 struct Context {
     flags: u64,
-    regs: VcpuRegs,
+    regs: ArchState,
     traps: Vec<TrapEntry>,
     callbacks: [u64; 3],
 }
 
 fn parse_context(b: &[u8]) -> Result<Context, Errno> {
     const USER: usize = 520;
-    let mut regs = VcpuRegs::default();
+    let mut regs = ArchState::default();
     for (g, off) in regs.gpr.iter_mut().zip(USER_REG_OFFSETS) {
         *g = u64_at(b, USER + off);
     }
     regs.rip = u64_at(b, USER + 128);
-    regs.rflags = (u64_at(b, USER + 144) & !RFLAGS_IOPL) | RFLAGS_IF;
+    // Bit 1 reads 1 whatever the context says (the core's invariant).
+    regs.rflags = (u64_at(b, USER + 144) & !flags::IOPL) | flags::IF | flags::FIXED1;
     regs.fs_base = u64_at(b, 5144);
     regs.gs_base = u64_at(b, 5152);
     let callbacks = [u64_at(b, 5112), u64_at(b, 5120), u64_at(b, 5128)];
@@ -211,7 +214,7 @@ impl Call<'_> {
         if dom.m2p(mfn).is_none() {
             return Err(Errno::Inval);
         }
-        let (from, new) = (old.vcpu_info, mfn.addr(offset));
+        let (from, new) = (old.vcpu_info, mfn.addr(offset).get());
         self.fill_vcpu_info(from, new);
         self.mem
             .write_ma_u64(new + vcpu_info::PENDING_SEL, u64::MAX);

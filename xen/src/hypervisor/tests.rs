@@ -1,8 +1,10 @@
 use super::*;
 use crate::abi::{evtchnop, hypercall as nr, vcpuop};
 use crate::memory::{GuestMemory, PagedMemory};
-use crate::regs::{R11, RAX, RCX, RSP};
+use crate::regs::GuestRegs;
 use crate::testenv::*;
+use smpsim_cores::arch::reg::{R11, RAX, RCX, RSP};
+use smpsim_cores::ArchState;
 
 fn raise(d: u16, port: u32, v: u32) -> Raise {
     Raise {
@@ -12,8 +14,8 @@ fn raise(d: u16, port: u32, v: u32) -> Raise {
     }
 }
 
-fn upcall(e: &mut Env, d: u16, v: u32, regs: &mut VcpuRegs) -> Upcall {
-    let space = e.hv.domain(DomainId(d)).expect("d").space().clone();
+fn upcall(e: &mut Env, d: u16, v: u32, regs: &mut ArchState) -> Upcall {
+    let space = Arc::clone(e.hv.domain(DomainId(d)).expect("d").space());
     let mut m = PagedMemory {
         space: &space,
         store: &mut e.store,
@@ -24,13 +26,13 @@ fn upcall(e: &mut Env, d: u16, v: u32, regs: &mut VcpuRegs) -> Upcall {
 #[test]
 fn upcall_then_iret_restores_the_interrupted_state() {
     let mut e = env(&[1]);
-    let vi = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    let vi = e.shared_info_ma(0);
     let p = e.bind_ipi(0, 0);
     assert!(e.deliver(raise(0, p.0, 0)).is_empty());
     let mut r = regs(0x55, [1, 2, 3, 4, 5]);
     r.gpr[RCX] = 0xc1;
     r.gpr[R11] = 0x11;
-    let orig = r;
+    let orig = r.clone();
     assert_eq!(
         upcall(&mut e, 0, 0, &mut r),
         Upcall::NotDue,
@@ -78,7 +80,7 @@ fn upcall_then_iret_restores_the_interrupted_state() {
 fn unmask_kicks_and_wakes_the_notified_vcpu() {
     let mut e = env(&[2]);
     e.start_vcpu(0, 1);
-    let si = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    let si = e.shared_info_ma(0);
     let p = e.bind_ipi(0, 1);
     e.with_mem(0, |m| m.test_and_set_bit(si + 2560, p.0));
     assert!(e.deliver(raise(0, p.0, 1)).is_empty());
@@ -159,7 +161,7 @@ fn register_vcpu_info_rules_and_vcpus_beyond_32() {
             .0,
         -16
     );
-    let at = p2m5.addr(0x40);
+    let at = p2m5.addr(0x40).get();
     assert_eq!(e.ma_u8(0, at), 1, "upcall_pending");
     assert_eq!(e.ma_u8(0, at + 1), 1, "masked");
     assert_eq!(
@@ -179,7 +181,7 @@ fn register_vcpu_info_rules_and_vcpus_beyond_32() {
     assert!(e.deliver(raise(0, p.0, 35)).is_empty());
     assert_eq!(e.with_mem(0, |m| m.read_ma_u64(at + 8)), 1);
     assert!(e.deliver(raise(0, q.0, 36)).is_empty());
-    let si = e.hv.domain(d).expect("d0").shared_info().addr(0);
+    let si = e.hv.domain(d).expect("d0").shared_info().addr(0).get();
     assert_eq!(e.with_mem(0, |m| m.read_ma_u64(si + 2048)), 0b110);
     // VCPU 3 copies its shared_info slot.
     e.with_mem(0, |m| m.write_u8(si + 3 * 64 + 1, 0));
@@ -189,8 +191,12 @@ fn register_vcpu_info_rules_and_vcpus_beyond_32() {
             .0,
         0
     );
-    assert_eq!(e.ma_u8(0, p2m5.addr(0x81)), 0, "mask copied");
-    assert_eq!(e.ma_u8(0, p2m5.addr(0x80)), 1, "spurious upcall_pending");
+    assert_eq!(e.ma_u8(0, p2m5.addr(0x81).get()), 0, "mask copied");
+    assert_eq!(
+        e.ma_u8(0, p2m5.addr(0x80).get()),
+        1,
+        "spurious upcall_pending"
+    );
 }
 
 #[test]
@@ -205,10 +211,10 @@ fn exceptions_bounce_or_crash() {
         e.call(0, 0, 0, nr::SET_TRAP_TABLE, [SCRATCH, 0, 0, 0, 0]).0,
         0
     );
-    let vi = e.hv.domain(DomainId(0)).expect("d0").shared_info().addr(0);
+    let vi = e.shared_info_ma(0);
     e.with_mem(0, |m| m.write_u8(vi + 1, 0));
     let mut r = regs(0, [0; 5]);
-    let space = e.hv.domain(DomainId(0)).expect("d0").space().clone();
+    let space = Arc::clone(e.hv.domain(DomainId(0)).expect("d0").space());
     let mut m = PagedMemory {
         space: &space,
         store: &mut e.store,
@@ -270,8 +276,8 @@ fn group_shared_area_is_the_same_memory_in_both_domains() {
     let b = hv.create_domain(&img, &cfg, &mut store).expect("b");
     assert_eq!((a, b), (DomainId(0), DomainId(1)));
     let va = crate::builder::SHARED_AREA_VA;
-    let sa = hv.domain(a).expect("a").space().clone();
-    let sb = hv.domain(b).expect("b").space().clone();
+    let sa = Arc::clone(hv.domain(a).expect("a").space());
+    let sb = Arc::clone(hv.domain(b).expect("b").space());
     let mut buf = [1u8; 8];
     sb.read(&mut store, va, &mut buf).expect("mapped in b");
     assert_eq!(buf, [0; 8], "zeroed");
@@ -337,7 +343,7 @@ fn register_vcpu_info_kicks_a_blocked_vcpu() {
         }]
     );
     assert_eq!(
-        e.ma_u8(0, mfn.addr(1)),
+        e.ma_u8(0, mfn.addr(1).get()),
         0,
         "mask copied from the cleared slot"
     );

@@ -1,11 +1,11 @@
 //! `smpsim selftest isa`: differential test of instruction semantics
-//! against the host CPU (see `smpsim_cores::difftest`).
+//! against the host CPU (see `smpsim_difftest`).
 //!
 //! Prints the first mismatches in full, then counts per mnemonic; the last
 //! line is exactly `isa-difftest: N cases, M mismatches, K mnemonics`.
 //! Exit status 0 iff there is no mismatch.
 
-use smpsim_cores::difftest::{self, Config};
+use smpsim_difftest::Config;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -29,7 +29,7 @@ pub fn run(args: &IsaArgs) -> Result<ExitCode, String> {
     cfg.show = args.show;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let summary = difftest::run(&cfg, &mut out).map_err(|e| e.to_string())?;
+    let summary = smpsim_difftest::run(&cfg, &mut out).map_err(|e| e.to_string())?;
     let w = |e: std::io::Error| format!("writing to stdout: {e}");
     writeln!(
         out,

@@ -18,6 +18,9 @@
 //! inside the guest (#UD, #DE, #PF, #GP) with precise state, never a host
 //! panic. Supported: the integer ISA of issue 4 (see [`translate`]); x87,
 //! SSE, AVX and privileged instructions raise #UD naming the instruction.
+//! No unsafe code: the differential tester that checks these results
+//! against the host CPU (and its native sandbox) is the `smpsim-difftest`
+//! crate, which uses only the public API above.
 //!
 //! # Lifecycle
 //! Built per core → run by the engine epoch by epoch ([`FuncCore::run`] with
@@ -40,13 +43,12 @@
 
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
-#![deny(unsafe_code)] // allowed only in difftest::native, the sandbox that runs code natively
+#![forbid(unsafe_code)]
 
 pub mod alu;
 pub mod arch;
 pub mod cache;
 pub mod cpuid;
-pub mod difftest;
 mod exec;
 pub mod func;
 pub mod mem;

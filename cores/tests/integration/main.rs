@@ -3,6 +3,4 @@
 mod families;
 mod faults;
 mod golden;
-#[cfg(target_arch = "x86_64")]
-mod native;
 mod support;

@@ -110,7 +110,7 @@ mod tests {
     /// it for every instruction the generator emits.
     #[test]
     fn table_covers_iced_x86s_undefined_flags() {
-        let g = crate::difftest::gen::Generator::new(crate::difftest::HostCaps::detect());
+        let g = crate::gen::Generator::new(crate::HostCaps::detect());
         let mut checked = 0;
         for i in 0..3000 {
             let asm = g.case(21, i).assemble();

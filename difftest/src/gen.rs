@@ -885,8 +885,8 @@ fn divide_setup(m: Mnemonic, code: Code) -> Instruction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::difftest::native::{run_batch, NativeInput};
-    use crate::difftest::Outcome;
+    use crate::native::{run_batch, NativeInput};
+    use crate::Outcome;
     use iced_x86::{Decoder, DecoderOptions};
 
     fn gen() -> Generator {
@@ -941,7 +941,7 @@ mod tests {
                 Outcome::Ran {
                     fault: None, regs, ..
                 } => {
-                    let d = crate::difftest::report::disassemble(&code[i]);
+                    let d = crate::report::disassemble(&code[i]);
                     assert_eq!(
                         regs.gpr[15],
                         DATA_BASE + R15_OFFSET,
@@ -949,7 +949,7 @@ mod tests {
                     );
                 }
                 Outcome::Ran { fault: Some(f), .. } => {
-                    let d = crate::difftest::report::disassemble(&code[i]);
+                    let d = crate::report::disassemble(&code[i]);
                     // #DE from div/idiv; #GP only from a non-canonical
                     // wr*sbase; #UD only from a stray lock prefix.
                     let wrbase = d.contains("wrfsbase") || d.contains("wrgsbase");

@@ -3,7 +3,7 @@
 
 use super::forms;
 use super::{Cx, Item, Label, Scope, Unit, R32, R64};
-use crate::difftest::layout::{CODE_BASE, DATA_PAGE, R15_OFFSET};
+use crate::layout::{CODE_BASE, DATA_PAGE, R15_OFFSET};
 use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Mnemonic, Register, RepPrefixKind};
 
 impl Cx<'_> {

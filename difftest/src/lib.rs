@@ -1,4 +1,5 @@
-//! Differential testing of instruction semantics against the host CPU.
+//! smpsim-difftest: differential testing of instruction semantics against
+//! the host CPU (`smpsim selftest isa`).
 //!
 //! Random sequences of integer instructions (the set of issue 4 item 3) run
 //! twice from the same registers, flags and memory: natively in a forked
@@ -7,6 +8,50 @@
 //! and the whole data region must agree; so must faults (#DE from
 //! `div`/`idiv` is generated on purpose: vector and RIP are compared, and the
 //! registers at the fault).
+//!
+//! It is a crate of its own, not a module of `smpsim-cores`, so that the
+//! library every crate depends on carries only simulation code: the
+//! generator, the `unsafe` sandbox (fork, fixed mmaps, signal handlers) and
+//! `libc` are linked only into the `smpsim` binary and this crate's tests.
+//!
+//! # Owns
+//! The generated cases ([`gen::Case`], [`gen::Assembled`]), the native
+//! sandbox's child process and its fixed mappings ([`native`]; the shared
+//! batch buffer lives in a [`native::BatchBuffer`] owned by one [`run`]),
+//! and the comparison results ([`Summary`], [`Verdict`]). Each simulated
+//! case runs in a [`smpsim_cores::FuncCore`] and a
+//! [`smpsim_cores::FlatMemory`] created for that case alone.
+//!
+//! # Depends on
+//! `smpsim-cores` only through its public functional-model API
+//! ([`smpsim_cores::FuncCore::run`], [`smpsim_cores::ArchState`],
+//! [`smpsim_cores::FlatMemory`], [`smpsim_cores::GuestMemory`],
+//! [`smpsim_cores::Exit`], [`smpsim_cores::CpuidModel`]); iced-x86's
+//! encoder (generation) and formatter (reports); `libc` for the sandbox.
+//! Runs only on x86-64 Linux (it executes the generated code natively).
+//!
+//! # Invariants
+//! - Deterministic: case `i` of seed `s` is generated from its own random
+//!   stream (see *Determinism* below); no global mutable state.
+//! - `unsafe` code is confined to [`native`] (the crate denies it
+//!   elsewhere); each block carries a `// SAFETY:` note. After `fork` the
+//!   child never allocates, locks or panics.
+//! - The simulator side never reuses a core or a translation between cases.
+//!
+//! # Lifecycle
+//! Build a [`Config`] ([`Config::new`]: host features detected) → [`run`]:
+//! per batch, generate and assemble the cases, start the native batch in a
+//! forked child, simulate the same batch meanwhile, collect and compare,
+//! re-run the prefixes of mismatching cases to name the first differing
+//! unit → the [`Summary`] (the caller prints [`Summary::last_line`]).
+//!
+//! # Errors
+//! Mismatches are results (counted in the [`Summary`], printed to the
+//! report writer), not errors. [`DifftestError`] says why a run could not be
+//! carried out: the sandbox failed ([`native::NativeError`]: a system call,
+//! or the child could not map its fixed pages), or writing the report
+//! failed. A child that dies on a case (a harness bug) is an
+//! [`Outcome::Crashed`] for that case, and the run goes on.
 //!
 //! # Parts
 //! - [`layout`]: the fixed addresses and reserved registers.
@@ -49,10 +94,13 @@
 //! identical for a seed on the same kind of host (the host vendor and
 //! whether user-mode `wrfsbase` is enabled change what is generated).
 
+#![warn(missing_docs)]
+#![warn(missing_debug_implementations)]
+#![deny(unsafe_code)] // allowed only in `native`, the sandbox that runs code natively
+
 pub mod flags;
 pub mod gen;
 pub mod layout;
-// The native sandbox is the one place of this crate that needs unsafe code.
 #[allow(unsafe_code)]
 pub mod native;
 pub mod report;
@@ -215,7 +263,7 @@ struct Prepared {
 /// while this thread simulates the same batch.
 ///
 /// ```
-/// use smpsim_cores::difftest::{run, Config};
+/// use smpsim_difftest::{run, Config};
 /// let mut cfg = Config::new(200, 7);
 /// cfg.region_end = false;
 /// let mut report = Vec::new();

@@ -709,7 +709,7 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::difftest::layout::STACK_TOP;
+    use crate::layout::STACK_TOP;
 
     fn regs(rax: u64, rbx: u64, rflags: u64) -> RegState {
         let mut r = RegState {

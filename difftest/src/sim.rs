@@ -8,7 +8,7 @@
 use super::gen::{Assembled, Case};
 use super::layout::{CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE};
 use super::{FaultInfo, Outcome, RegState};
-use crate::{ArchState, CpuidModel, Exit, FlatMemory, FuncCore, GuestMemory};
+use smpsim_cores::{ArchState, CpuidModel, Exit, FlatMemory, FuncCore, GuestMemory};
 
 /// Instruction budget of one case: far above any generated sequence (REP
 /// iterations count one each).

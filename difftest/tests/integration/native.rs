@@ -3,10 +3,12 @@
 //! functional core from the same registers and flags; results must agree,
 //! SDM-undefined flags included (the host is the reference).
 
-use crate::support::run_to_halt;
 use smpsim_cores::arch::flags::ARITH;
-use smpsim_cores::ArchState;
+use smpsim_cores::{ArchState, CpuidModel, Exit, FlatMemory, FuncCore, GuestMemory};
 use std::arch::asm;
+
+/// Where the simulator places the instruction (followed by `hlt`).
+const CODE: u64 = 0x40_0000;
 
 /// Registers exchanged with the native side, in this order.
 const REGS: [usize; 6] = [0, 1, 2, 6, 7, 8]; // rax rcx rdx rsi rdi r8
@@ -124,7 +126,7 @@ fn check(name: &str, bytes: &[u8], n: usize, fix: fn(&mut [u64; 6])) -> Vec<Stri
         for (i, &g) in REGS.iter().enumerate() {
             st.gpr[g] = r[i];
         }
-        run_to_halt(bytes, &mut st);
+        simulate(bytes, &mut st, None);
         let sr: Vec<u64> = REGS.iter().map(|&g| st.gpr[g]).collect();
         if sr != nr || (st.rflags & ARITH) != (nf & ARITH) {
             bad.push(format!(
@@ -135,6 +137,23 @@ fn check(name: &str, bytes: &[u8], n: usize, fix: fn(&mut [u64; 6])) -> Vec<Stri
         }
     }
     bad
+}
+
+/// Runs `bytes` then `hlt` in a fresh functional core from `st`; with
+/// `buf`, the page there is mapped and filled with 0x5a as the native
+/// buffer is. Panics unless the core halts.
+fn simulate(bytes: &[u8], st: &mut ArchState, buf: Option<u64>) {
+    let mut mem = FlatMemory::new();
+    mem.map(CODE, 0x1000);
+    mem.write(CODE, &[bytes, &[0xf4]].concat())
+        .expect("code page mapped");
+    if let Some(base) = buf {
+        mem.map(base, 4096);
+        mem.write(base, &[0x5a; 4096]).expect("buffer mapped");
+    }
+    st.rip = CODE;
+    let exit = FuncCore::new(CpuidModel::default()).run(st, &mut mem, 10_000);
+    assert_eq!(exit, Exit::Halt, "code {bytes:02x?} did not reach hlt");
 }
 
 fn none(_: &mut [u64; 6]) {}
@@ -340,11 +359,7 @@ fn addr32_string_ops_match_the_host_cpu() {
         for (i, &g) in REGS.iter().enumerate() {
             st.gpr[g] = input[i];
         }
-        let (mut core, mut mem, _) = crate::support::setup(bytes);
-        mem.map(base, 4096);
-        smpsim_cores::GuestMemory::write(&mut mem, base, &[0x5a; 4096]).expect("mapped");
-        st.rip = crate::support::CODE;
-        assert_eq!(core.run(&mut st, &mut mem, 100), smpsim_cores::Exit::Halt);
+        simulate(bytes, &mut st, Some(base));
         let sr: Vec<u64> = REGS.iter().map(|&g| st.gpr[g]).collect();
         assert_eq!(sr, r.to_vec(), "{bytes:02x?}");
     }

@@ -2,7 +2,7 @@
 //! opcode tables: every legacy-encoded, 64-bit-mode `Code` of a supported
 //! mnemonic whose operands the generator knows how to fill.
 
-use crate::difftest::HostCaps;
+use crate::HostCaps;
 use iced_x86::{Code, EncodingKind, Mnemonic, OpCodeOperandKind as K};
 use std::collections::BTreeMap;
 

@@ -356,14 +356,14 @@ mod tests {
             match h.load(now, MachineAddr(l * LINE_SIZE), 8) {
                 Access::Done { ready, .. } => now = ready,
                 Access::Pending(_) => {
-                    now = now + 100;
+                    now += 100;
                     gets += grant_all(h, now);
                     assert_eq!(h.take_completions().len(), 1);
                 }
                 Access::Stall => panic!("no stall in a dependent walk"),
             }
             gets += grant_all(h, now);
-            now = now + 1;
+            now += 1;
         }
         gets
     }

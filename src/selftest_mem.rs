@@ -40,10 +40,10 @@ pub struct CoherenceArgs {
     #[arg(long, default_value_t = 1)]
     pub contexts: u8,
     /// Prefetcher of every L1D: none, next-line or stride.
-    #[arg(long, default_value = "none", value_parser = parse_prefetch)]
+    #[arg(long, default_value = "none", value_parser = str::parse::<PrefetchKind>)]
     pub l1d_prefetch: PrefetchKind,
     /// Prefetcher of every L2: none, next-line or stride.
-    #[arg(long, default_value = "none", value_parser = parse_prefetch)]
+    #[arg(long, default_value = "none", value_parser = str::parse::<PrefetchKind>)]
     pub l2_prefetch: PrefetchKind,
 }
 
@@ -52,17 +52,6 @@ fn parse_protocol(s: &str) -> Result<Protocol, String> {
         "mesi" => Ok(Protocol::Mesi),
         "moesi" => Ok(Protocol::Moesi),
         _ => Err(format!("protocol {s:?}: expected mesi or moesi")),
-    }
-}
-
-fn parse_prefetch(s: &str) -> Result<PrefetchKind, String> {
-    match s {
-        "none" => Ok(PrefetchKind::None),
-        "next-line" => Ok(PrefetchKind::NextLine),
-        "stride" => Ok(PrefetchKind::Stride),
-        _ => Err(format!(
-            "prefetch {s:?}: expected none, next-line or stride"
-        )),
     }
 }
 

@@ -58,6 +58,13 @@ pub enum PrefetchKind {
 }
 
 impl PrefetchKind {
+    /// Every kind, in the order error messages list them.
+    pub const ALL: [PrefetchKind; 3] = [
+        PrefetchKind::None,
+        PrefetchKind::NextLine,
+        PrefetchKind::Stride,
+    ];
+
     /// The spelling a config file uses.
     pub fn name(self) -> &'static str {
         match self {
@@ -65,6 +72,17 @@ impl PrefetchKind {
             PrefetchKind::NextLine => "next-line",
             PrefetchKind::Stride => "stride",
         }
+    }
+}
+
+impl std::str::FromStr for PrefetchKind {
+    type Err = String;
+    /// Parses the config spelling (for command lines).
+    fn from_str(s: &str) -> Result<Self, String> {
+        PrefetchKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("prefetcher {s:?}: expected none, next-line or stride"))
     }
 }
 
@@ -411,6 +429,10 @@ mod tests {
         c.l1i.prefetch.kind = PrefetchKind::NextLine;
         let e = c.validate().expect_err("L1I prefetcher").to_string();
         assert!(e.contains("`l1i.prefetch.kind` = next-line"), "{e}");
+        for k in PrefetchKind::ALL {
+            assert_eq!(k.name().parse(), Ok(k));
+        }
+        assert!("markov".parse::<PrefetchKind>().is_err());
     }
 
     #[test]

@@ -368,6 +368,11 @@ mod tests {
         gets
     }
 
+    /// An 8-byte load of the start of `line` at cycle `at`.
+    fn load_line(h: &mut PrivateHierarchy, at: u64, line: u64) -> Access {
+        h.load(Cycle(at), MachineAddr(line * LINE_SIZE), 8)
+    }
+
     fn counter(h: &PrivateHierarchy, name: &str) -> u64 {
         h.stats()
             .counter_by_name(name)
@@ -410,14 +415,8 @@ mod tests {
     #[test]
     fn a_demand_during_the_prefetch_is_late_and_merges() {
         let mut h = hierarchy(PrefetchKind::NextLine, PrefetchKind::None, 32);
-        assert!(matches!(
-            h.load(Cycle(10), MachineAddr(1024 * LINE_SIZE), 8),
-            Access::Pending(_)
-        ));
-        assert!(matches!(
-            h.load(Cycle(11), MachineAddr(1025 * LINE_SIZE), 8),
-            Access::Pending(_)
-        ));
+        assert!(matches!(load_line(&mut h, 10, 1024), Access::Pending(_)));
+        assert!(matches!(load_line(&mut h, 11, 1025), Access::Pending(_)));
         // 1024 (demand), 1025 and 1026 (prefetch), then 1027: the
         // demand miss on 1025 is an L1D miss and proposes 1026 and 1027.
         assert_eq!(grant_all(&mut h, Cycle(200)), 4);
@@ -425,20 +424,14 @@ mod tests {
         assert_eq!(counter(&h, "l1d.prefetch.late"), 1);
         assert_eq!(counter(&h, "l2.mshr_merges"), 1);
         // Line 1025 came for the demand: a hit on it is not `useful`.
-        assert!(matches!(
-            h.load(Cycle(300), MachineAddr(1025 * LINE_SIZE), 8),
-            Access::Done { .. }
-        ));
+        assert!(matches!(load_line(&mut h, 300, 1025), Access::Done { .. }));
         assert_eq!(counter(&h, "l1d.prefetch.useful"), 0);
     }
 
     #[test]
     fn prefetches_without_a_free_mshr_are_dropped() {
         let mut h = hierarchy(PrefetchKind::NextLine, PrefetchKind::None, 1);
-        assert!(matches!(
-            h.load(Cycle(10), MachineAddr(1024 * LINE_SIZE), 8),
-            Access::Pending(_)
-        ));
+        assert!(matches!(load_line(&mut h, 10, 1024), Access::Pending(_)));
         assert_eq!(counter(&h, "l1d.prefetch.dropped"), 2);
         assert_eq!(counter(&h, "l1d.prefetch.issued"), 0);
         assert_eq!(h.outstanding(), 1);

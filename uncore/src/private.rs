@@ -62,6 +62,12 @@
 //! permission change also goes through the machine-wide
 //! [`OwnerTable`].
 //!
+//! # Prefetchers
+//! The L1D and the L2 may each run a prefetcher (`prefetch` in their
+//! config); its prefetches are GetS misses with nobody waiting, through
+//! the same MSHRs, so the ownership rule and the protocol are unchanged.
+//! `private/prefetch.rs` says what each level observes.
+//!
 //! # Timing
 //! An L1 hit is ready `l1.latency` after the access, an L2 hit
 //! `l2.latency`; a miss leaves for the home slice `l2.latency` after the

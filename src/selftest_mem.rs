@@ -6,7 +6,7 @@
 //! of host threads); host time goes to stderr.
 
 use smpsim_engine::HostThreads;
-use smpsim_uncore::config::{Protocol, ReplacementKind};
+use smpsim_uncore::config::{PrefetchKind, Protocol, ReplacementKind};
 use smpsim_uncore::latency;
 use smpsim_uncore::tester::{self, TesterConfig};
 use std::process::ExitCode;
@@ -39,6 +39,12 @@ pub struct CoherenceArgs {
     /// SMT contexts per core sharing its caches and store buffer.
     #[arg(long, default_value_t = 1)]
     pub contexts: u8,
+    /// Prefetcher of every L1D: none, next-line or stride.
+    #[arg(long, default_value = "none", value_parser = str::parse::<PrefetchKind>)]
+    pub l1d_prefetch: PrefetchKind,
+    /// Prefetcher of every L2: none, next-line or stride.
+    #[arg(long, default_value = "none", value_parser = str::parse::<PrefetchKind>)]
+    pub l2_prefetch: PrefetchKind,
 }
 
 fn parse_protocol(s: &str) -> Result<Protocol, String> {
@@ -85,6 +91,8 @@ pub fn run_coherence(args: &CoherenceArgs) -> Result<ExitCode, String> {
         replacement: args.replacement,
         quantum: args.quantum,
         contexts: args.contexts,
+        l1d_prefetch: args.l1d_prefetch,
+        l2_prefetch: args.l2_prefetch,
     };
     let started = Instant::now();
     let r = tester::run(&cfg)?;

@@ -114,6 +114,34 @@ fn a_set_count_that_is_not_a_power_of_two_is_rejected() {
     assert!(e.contains("1000") && e.contains("power of two"), "{e}");
 }
 
+#[test]
+fn a_bad_prefetcher_names_its_key_and_the_allowed_kinds() {
+    let e = error_of("[hierarchy.l1d.prefetch]\nkind = \"markov\"\n");
+    assert!(
+        e.starts_with("bad.toml:2: key `hierarchy.l1d.prefetch.kind`:"),
+        "{e}"
+    );
+    assert!(e.contains("`none`, `next-line`, `stride`"), "{e}");
+    let e = error_of("[hierarchy.l2.prefetch]\nkind = \"stride\"\ndegree = 0\n");
+    assert!(
+        e.starts_with("bad.toml:3: key `hierarchy.l2.prefetch.degree`:"),
+        "{e}"
+    );
+    assert!(e.contains("expected 1 to 16"), "{e}");
+    let e = error_of("[hierarchy.l1i.prefetch]\nkind = \"next-line\"\n");
+    assert!(
+        e.starts_with("bad.toml:2: key `hierarchy.l1i.prefetch.kind`:"),
+        "{e}"
+    );
+    assert!(e.contains("the L1I has no prefetcher"), "{e}");
+    let ok = MachineConfig::parse(
+        Path::new("ok.toml"),
+        "[hierarchy.l2.prefetch]\nkind = \"next-line\"\n",
+    )
+    .expect("valid");
+    assert!(ok.hierarchy.l2.prefetch.enabled() && !ok.hierarchy.l1d.prefetch.enabled());
+}
+
 fn stderr_of(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_smpsim"))
         .args(args)

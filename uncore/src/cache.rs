@@ -1,11 +1,14 @@
 //! A cache: tag array + replacement policy, with statistics counted in a
-//! wrapper the policy cannot bypass. The coherence controller that owns a
+//! wrapper the policy cannot bypass; a level may also run a prefetcher
+//! ([`Prefetcher`]), which the coherence controller consults. The coherence controller that owns a
 //! cache ([`crate::private`] for a core, [`crate::directory`] for an L3
 //! slice) keeps its state in the tag entries.
 
+mod prefetch;
 mod replacement;
 mod tags;
 
+pub use prefetch::{new_prefetcher, DemandAccess, NextLine, Prefetcher, StridePrefetcher};
 pub use replacement::{new_policy, Lru, RandomPolicy, Replacement, Srrip};
 pub use tags::{TagArray, TagEntry};
 

@@ -42,6 +42,103 @@ pub enum Protocol {
     Moesi,
 }
 
+/// Which prefetcher a private cache level runs (see
+/// [`crate::cache::new_prefetcher`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrefetchKind {
+    /// No prefetcher: the level fetches only what demand accesses miss.
+    None,
+    /// Next-line: after a miss, or a hit on a line a prefetch brought, the
+    /// next lines of the same 4 KiB page.
+    NextLine,
+    /// Stride: a constant stride between successive accesses to one 4 KiB
+    /// page, detected in a small table with a confidence counter.
+    Stride,
+}
+
+impl PrefetchKind {
+    /// Every kind, in the order error messages list them.
+    pub const ALL: [PrefetchKind; 3] = [
+        PrefetchKind::None,
+        PrefetchKind::NextLine,
+        PrefetchKind::Stride,
+    ];
+
+    /// The spelling a config file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            PrefetchKind::None => "none",
+            PrefetchKind::NextLine => "next-line",
+            PrefetchKind::Stride => "stride",
+        }
+    }
+}
+
+impl std::str::FromStr for PrefetchKind {
+    type Err = String;
+    /// Parses the config spelling (for command lines).
+    fn from_str(s: &str) -> Result<Self, String> {
+        PrefetchKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("prefetcher {s:?}: expected none, next-line or stride"))
+    }
+}
+
+impl fmt::Display for PrefetchKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The prefetcher of one private cache level (`[hierarchy.l1d.prefetch]`,
+/// `[hierarchy.l2.prefetch]`). Prefetches are GetS requests through the
+/// hierarchy's MSHRs; nothing is declared or counted while `kind` is
+/// `none`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrefetchConfig {
+    /// Which prefetcher.
+    pub kind: PrefetchKind,
+    /// Lines proposed per trigger (1..=16).
+    pub degree: u32,
+    /// How far ahead the first proposed line is, in strides (a next-line
+    /// prefetcher's stride is one line): 1..=32.
+    pub distance: u32,
+    /// Streams (4 KiB pages) the stride prefetcher tracks at once
+    /// (1..=256; unused by next-line).
+    pub table_size: u32,
+}
+
+impl Default for PrefetchConfig {
+    /// Off; when turned on, 2 lines starting 1 stride ahead, 16 streams.
+    fn default() -> Self {
+        PrefetchConfig {
+            kind: PrefetchKind::None,
+            degree: 2,
+            distance: 1,
+            table_size: 16,
+        }
+    }
+}
+
+impl PrefetchConfig {
+    /// Whether a prefetcher runs.
+    pub fn enabled(&self) -> bool {
+        self.kind != PrefetchKind::None
+    }
+
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let ok = |v: u32, hi: u32| (1..=hi).contains(&v);
+        check(key, "degree", ok(self.degree, 16), self.degree, "1 to 16")?;
+        let d = self.distance;
+        check(key, "distance", ok(d, 32), d, "1 to 32")?;
+        let t = self.table_size;
+        check(key, "table_size", ok(t, 256), t, "1 to 256")
+    }
+}
+
 /// One private cache level (L1I, L1D or L2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -61,6 +158,8 @@ pub struct CacheConfig {
     pub mshrs: u32,
     /// Write policy.
     pub write_policy: WritePolicy,
+    /// Prefetcher (L1D and L2 only; the L1I's must be `none`).
+    pub prefetch: PrefetchConfig,
 }
 
 impl Default for CacheConfig {
@@ -74,6 +173,7 @@ impl Default for CacheConfig {
             replacement: ReplacementKind::Lru,
             mshrs: 16,
             write_policy: WritePolicy::WriteBackAllocate,
+            prefetch: PrefetchConfig::default(),
         }
     }
 }
@@ -112,7 +212,8 @@ impl CacheConfig {
             self.latency,
             "at least 1",
         )?;
-        check(key, "mshrs", self.mshrs >= 1, self.mshrs, "at least 1")
+        check(key, "mshrs", self.mshrs >= 1, self.mshrs, "at least 1")?;
+        self.prefetch.validate(&format!("{key}.prefetch"))
     }
 }
 
@@ -225,6 +326,17 @@ impl HierarchyConfig {
     /// Checks every value; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.l1i.validate("l1i")?;
+        // Instruction prefetching belongs with the front end's branch
+        // prediction (fetch-directed), which the core models own.
+        let kind = self.l1i.prefetch.kind;
+        let off = kind == PrefetchKind::None;
+        check(
+            "l1i.prefetch",
+            "kind",
+            off,
+            kind,
+            "\"none\" (the L1I has no prefetcher)",
+        )?;
         self.l1d.validate("l1d")?;
         self.l2.validate("l2")?;
         self.l3.validate()?;
@@ -291,6 +403,36 @@ mod tests {
             e.to_string(),
             "cache config: `l2.sets` = 1000 is not allowed; expected a power of two"
         );
+    }
+
+    #[test]
+    fn prefetch_keys_are_checked_and_default_off() {
+        let c = HierarchyConfig::default();
+        assert!(!c.l1d.prefetch.enabled() && !c.l2.prefetch.enabled());
+        let c: HierarchyConfig =
+            serde_json::from_str(r#"{"l2": {"prefetch": {"kind": "stride", "distance": 4}}}"#)
+                .expect("parses");
+        assert_eq!(c.l2.prefetch.kind, PrefetchKind::Stride);
+        assert_eq!((c.l2.prefetch.degree, c.l2.prefetch.distance), (2, 4));
+        let e =
+            serde_json::from_str::<HierarchyConfig>(r#"{"l1d": {"prefetch": {"kind": "markov"}}}"#)
+                .expect_err("unknown kind")
+                .to_string();
+        assert!(e.contains("`none`, `next-line`, `stride`"), "{e}");
+        let mut c = HierarchyConfig::default();
+        c.l1d.prefetch.degree = 0;
+        assert_eq!(
+            c.validate().expect_err("degree 0").to_string(),
+            "cache config: `l1d.prefetch.degree` = 0 is not allowed; expected 1 to 16"
+        );
+        let mut c = HierarchyConfig::default();
+        c.l1i.prefetch.kind = PrefetchKind::NextLine;
+        let e = c.validate().expect_err("L1I prefetcher").to_string();
+        assert!(e.contains("`l1i.prefetch.kind` = next-line"), "{e}");
+        for k in PrefetchKind::ALL {
+            assert_eq!(k.name().parse(), Ok(k));
+        }
+        assert!("markov".parse::<PrefetchKind>().is_err());
     }
 
     #[test]

@@ -31,7 +31,8 @@
 //! - [`interconnect`] and [`fabric`]: latencies, link occupancy, which
 //!   partition each component is, address interleaving.
 //! - [`cache`]: tag array + replacement policy (LRU, SRRIP, seeded random)
-//!   with statistics counted in a wrapper.
+//!   with statistics counted in a wrapper, and the prefetchers (next-line,
+//!   stride) a private L1D or L2 may run.
 //! - [`ownership`]: the release-usable shadow owner table.
 //! - [`overlay`](mod@overlay): byte-overlay forwarding (a store's bytes laid over a
 //!   load window, youngest wins), used by the store buffer and by the
@@ -94,6 +95,8 @@
 //! `l2.upgrades`, `l2.coherence_misses`, `l2.mshr_merges`,
 //! `l2.writebacks`, `l2.clean_evictions`, `l2.stalls`;
 //! `coh.invalidations_received`, `coh.forwards_received`; `sb.*`;
+//! `l1d.prefetch.*` and `l2.prefetch.*` (issued, useful, late, dropped)
+//! only for a level whose prefetcher is not `none`;
 //! histograms `load_to_use.{sb,l1,l2,l3,remote,dram}`, `l2.miss_latency`,
 //! `coh.miss_latency`. Per slice (group `l3`): `l3.*` and `dir.*`
 //! (forwards, invalidations, back-invalidations, writebacks, memory reads

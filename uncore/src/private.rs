@@ -62,16 +62,23 @@
 //! permission change also goes through the machine-wide
 //! [`OwnerTable`].
 //!
+//! # Prefetchers
+//! The L1D and the L2 may each run a prefetcher (`prefetch` in their
+//! config); its prefetches are GetS misses with nobody waiting, through
+//! the same MSHRs, so the ownership rule and the protocol are unchanged.
+//! `private/prefetch.rs` says what each level observes.
+//!
 //! # Timing
 //! An L1 hit is ready `l1.latency` after the access, an L2 hit
 //! `l2.latency`; a miss leaves for the home slice `l2.latency` after the
 //! access and is ready when the grant arrives. An owner answers a forward
 //! `l2.latency` after it arrives.
 
+mod prefetch;
 mod state;
 mod stats;
 
-pub use state::{PLine, PState, WbState};
+pub use state::{L1Line, PLine, PState, WbState};
 
 use crate::cache::{new_policy, Cache};
 use crate::config::{CacheConfig, HierarchyConfig, Protocol};
@@ -81,6 +88,7 @@ use crate::interconnect::Node;
 use crate::memory::{LineAddr, MachineAddr, MachineMemory, LINE_SIZE};
 use crate::msg::{FwdKind, Grant, Held, Kept, MemMsg, MemPayload};
 use crate::ownership::{OwnerTable, Perm};
+use prefetch::{PfLevel, Prefetchers};
 use smpsim_engine::{Cycle, EpochCtx, Stats, StatsBuilder};
 use stats::PrivStatIds;
 use std::collections::{BTreeMap, VecDeque};
@@ -179,6 +187,9 @@ struct Mshr {
     /// still being acknowledged).
     issued: bool,
     want_m: bool,
+    /// Sent for this level's prefetcher, and no demand access wants it
+    /// yet.
+    prefetch: Option<PfLevel>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -220,8 +231,8 @@ pub struct PrivateHierarchy {
     sb_cap: usize,
     fabric: Arc<Fabric>,
     mem: Arc<MachineMemory>,
-    l1i: Cache<()>,
-    l1d: Cache<()>,
+    l1i: Cache<L1Line>,
+    l1d: Cache<L1Line>,
     l2: Cache<PLine>,
     mshrs: BTreeMap<LineAddr, Mshr>,
     wb: BTreeMap<LineAddr, WbState>,
@@ -240,6 +251,7 @@ pub struct PrivateHierarchy {
     checker: Checker,
     stats: Stats,
     ids: PrivStatIds,
+    pf: Prefetchers,
 }
 
 fn new_cache<T>(name: &str, c: &CacheConfig, seed: u64, stats: &mut StatsBuilder) -> Cache<T> {
@@ -266,6 +278,7 @@ impl PrivateHierarchy {
         let l1d = new_cache("l1d", &cfg.l1d, seed + 1, &mut stats);
         let l2 = new_cache("l2", &cfg.l2, seed + 2, &mut stats);
         let ids = PrivStatIds::declare(&mut stats);
+        let pf = Prefetchers::new(cfg, &mut stats);
         let mshr_limit = cfg.l2.mshrs.min(cfg.l1d.mshrs.max(cfg.l1i.mshrs)) as usize;
         PrivateHierarchy {
             core,
@@ -293,6 +306,7 @@ impl PrivateHierarchy {
             checker: Checker { table },
             stats: stats.build(),
             ids,
+            pf,
         }
     }
 

@@ -21,7 +21,10 @@
 //!   permission change and access.
 //!
 //! With `contexts > 1` each operation comes from a random SMT context of
-//! its core (forwarding is then checked per context).
+//! its core (forwarding is then checked per context). With a prefetcher
+//! at the L1D or the L2 (not `none`) every core runs it, and the shared lines
+//! are packed into one page so that prefetches of neighbouring lines race
+//! with the other cores' requests.
 //!
 //! Violations of all of these are summed into one count. The run is
 //! deterministic: the same output for any number of host threads.
@@ -29,7 +32,9 @@
 mod core;
 
 use self::core::{LineSet, TestCore};
-use crate::config::{CacheConfig, HierarchyConfig, L3Config, Protocol, ReplacementKind};
+use crate::config::{
+    CacheConfig, HierarchyConfig, L3Config, PrefetchConfig, PrefetchKind, Protocol, ReplacementKind,
+};
 use crate::dram::DramConfig;
 use crate::driver;
 use crate::ids::CoreId;
@@ -60,6 +65,10 @@ pub struct TesterConfig {
     pub quantum: Option<u64>,
     /// SMT contexts per core (each operation is issued by a random one).
     pub contexts: u8,
+    /// Prefetcher of every L1D (`none`: no prefetch statistics).
+    pub l1d_prefetch: PrefetchKind,
+    /// Prefetcher of every L2.
+    pub l2_prefetch: PrefetchKind,
 }
 
 impl Default for TesterConfig {
@@ -73,6 +82,8 @@ impl Default for TesterConfig {
             replacement: ReplacementKind::Lru,
             quantum: None,
             contexts: 1,
+            l1d_prefetch: PrefetchKind::None,
+            l2_prefetch: PrefetchKind::None,
         }
     }
 }
@@ -100,8 +111,14 @@ pub struct TesterReport {
 }
 
 /// The small, conflict-heavy hierarchy the tester uses: tiny caches so
-/// that evictions, back-invalidations and races are frequent.
-pub fn stress_config(protocol: Protocol, replacement: ReplacementKind) -> MemSystemConfig {
+/// that evictions, back-invalidations and races are frequent. `prefetch`
+/// names the L1D's and the L2's prefetchers (their prefetches race with
+/// the other cores' requests like any miss).
+pub fn stress_config(
+    protocol: Protocol,
+    replacement: ReplacementKind,
+    prefetch: [PrefetchKind; 2],
+) -> MemSystemConfig {
     let small = |sets, ways, latency, mshrs| CacheConfig {
         sets,
         ways,
@@ -110,13 +127,20 @@ pub fn stress_config(protocol: Protocol, replacement: ReplacementKind) -> MemSys
         replacement,
         ..CacheConfig::default()
     };
+    let prefetching = |c: CacheConfig, kind| CacheConfig {
+        prefetch: PrefetchConfig {
+            kind,
+            ..PrefetchConfig::default()
+        },
+        ..c
+    };
     MemSystemConfig {
         hierarchy: HierarchyConfig {
             protocol,
             // One MSHR: a load behind a store miss stalls and retries.
             l1i: small(4, 2, 2, 1),
-            l1d: small(4, 2, 3, 1),
-            l2: small(8, 2, 8, 2),
+            l1d: prefetching(small(4, 2, 3, 1), prefetch[0]),
+            l2: prefetching(small(8, 2, 8, 2), prefetch[1]),
             l3: L3Config {
                 slices: 2,
                 sets: 4,
@@ -152,15 +176,17 @@ pub fn run(cfg: &TesterConfig) -> Result<TesterReport, String> {
         return Err("the coherence tester needs at least 1 core".into());
     }
     let mem = Arc::new(MachineMemory::new(LineSet::MEMORY).map_err(|e| e.to_string())?);
-    let sys_cfg = stress_config(cfg.protocol, cfg.replacement);
+    let prefetch = [cfg.l1d_prefetch, cfg.l2_prefetch];
+    let sys_cfg = stress_config(cfg.protocol, cfg.replacement, prefetch);
     let sys = MemSystem::new(&sys_cfg, cfg.cores, Arc::clone(&mem), PartitionId(0))
         .map_err(|e| e.to_string())?;
+    let lines = LineSet::new(prefetch != [PrefetchKind::None; 2]);
     let cores = (0..cfg.cores)
         .map(|c| {
             let per = cfg.ops / u64::from(cfg.cores)
                 + u64::from(u64::from(c) < cfg.ops % u64::from(cfg.cores));
             let hier = sys.hierarchy(CoreId(c), smpsim_engine::StatsBuilder::new());
-            TestCore::new(CoreId(c), hier, cfg.contexts, per, cfg.seed)
+            TestCore::new(CoreId(c), hier, lines, cfg.contexts, per, cfg.seed)
         })
         .collect();
     let lookahead = sys.lookahead();
@@ -197,8 +223,9 @@ fn check(
     violations += unfinished;
     let (bad, checked_reads) = replay(cores);
     violations += bad;
-    violations += LineSet::new().check_counters(mem, cores);
-    violations += LineSet::new().check_values(cores);
+    let lines = LineSet::new([cfg.l1d_prefetch, cfg.l2_prefetch] != [PrefetchKind::None; 2]);
+    violations += lines.check_counters(mem, cores);
+    violations += lines.check_values(cores);
     TesterReport {
         cores: cfg.cores,
         ops: cfg.ops,

@@ -99,7 +99,9 @@ impl PrivateHierarchy {
                 level: Level::StoreBuffer,
             };
         }
-        self.start_parts(now, op)
+        let answer = self.start_parts(now, op);
+        self.issue_prefetches(now);
+        answer
     }
 
     /// What a data load of `size` (1..=16) bytes at `addr` by context
@@ -221,46 +223,87 @@ impl PrivateHierarchy {
         op.have |= mask(from, len);
     }
 
-    /// One line of a read: L1, then L2, then a miss.
+    /// One line of a read: L1, then L2, then a miss. The prefetchers see
+    /// the L1D's and the L2's lookups.
     fn access_line(&mut self, now: Cycle, line: LineAddr, stream: Stream) -> LineAccess {
+        let data = stream == Stream::Data;
+        if data {
+            self.settle_l1_fills(now);
+        }
         let l1 = match stream {
             Stream::Inst => &mut self.l1i,
             Stream::Data => &mut self.l1d,
         };
-        let l1_lat = self.lat[usize::from(stream == Stream::Data)];
-        if l1.access(line, &mut self.stats).is_some() {
+        let l1_lat = self.lat[usize::from(data)];
+        if let Some(e) = l1.access(line, &mut self.stats) {
+            let was = std::mem::take(&mut e.prefetched);
+            if data {
+                self.pf_hit(PfLevel::L1d, line, was);
+            }
             return LineAccess::Hit(now + l1_lat, Level::L1);
         }
-        match self.l2.access(line, &mut self.stats).map(|e| e.st) {
-            Some(st) if st.readable() => {
+        if data {
+            self.pf_miss(PfLevel::L1d, line);
+        }
+        let found = self.l2.access(line, &mut self.stats).map(|e| {
+            let readable = e.st.readable();
+            (e.st, readable && std::mem::take(&mut e.prefetched))
+        });
+        match found {
+            Some((st, was)) if st.readable() => {
+                self.pf_hit(PfLevel::L2, line, was);
                 self.fill_l1(stream, line);
                 LineAccess::Hit(now + self.lat[2], Level::L2)
             }
             _ if self.mshrs.contains_key(&line) => {
                 self.stats.inc(self.ids.mshr_merges);
+                self.pf_claim(line);
+                self.pf_miss(PfLevel::L2, line);
                 LineAccess::Wait
             }
-            Some(st) => unreachable!("{line} in {st:?} without an MSHR"),
-            None if self.miss(now, line, false) => LineAccess::Wait,
-            None => LineAccess::Stall,
+            Some((st, _)) => unreachable!("{line} in {st:?} without an MSHR"),
+            None => {
+                self.pf_miss(PfLevel::L2, line);
+                if self.miss(now, line, false, None) {
+                    LineAccess::Wait
+                } else {
+                    LineAccess::Stall
+                }
+            }
         }
     }
 
     pub(super) fn fill_l1(&mut self, stream: Stream, line: LineAddr) {
+        self.fill_l1_as(stream, line, false);
+    }
+
+    /// Puts `line` into an L1 (marked if a prefetch brought it), or marks
+    /// it recently used if it is there.
+    pub(super) fn fill_l1_as(&mut self, stream: Stream, line: LineAddr, prefetched: bool) {
+        if stream == Stream::Data {
+            self.pf_fill_l1(line, prefetched);
+        }
         let l1 = match stream {
             Stream::Inst => &mut self.l1i,
             Stream::Data => &mut self.l1d,
         };
         if l1.probe(line).is_none() {
-            l1.insert(line, (), |_| true, &mut self.stats)
+            l1.insert(line, L1Line { prefetched }, |_| true, &mut self.stats)
                 .expect("L1 ways are always evictable");
         } else {
             l1.touch(line);
         }
     }
 
-    /// Starts a miss on a line not in the L2; false if no MSHR or way.
-    pub(super) fn miss(&mut self, now: Cycle, line: LineAddr, want_m: bool) -> bool {
+    /// Starts a miss on a line not in the L2 (for a level's prefetcher,
+    /// or a demand access); false if no MSHR or way.
+    pub(super) fn miss(
+        &mut self,
+        now: Cycle,
+        line: LineAddr,
+        want_m: bool,
+        prefetch: Option<PfLevel>,
+    ) -> bool {
         if self.mshrs.len() >= self.mshr_limit {
             return false;
         }
@@ -269,6 +312,7 @@ impl PrivateHierarchy {
             waiters: Vec::new(),
             issued: false,
             want_m,
+            prefetch,
         };
         self.mshrs.insert(line, mshr);
         if self.wb.contains_key(&line) {
@@ -284,9 +328,13 @@ impl PrivateHierarchy {
     /// Allocates the L2 way for an MSHR's line and sends its request;
     /// false if every way of the set is pinned or transient.
     pub(super) fn issue(&mut self, now: Cycle, line: LineAddr) -> bool {
-        let want_m = self.mshrs[&line].want_m;
+        let (want_m, prefetch) = (self.mshrs[&line].want_m, self.mshrs[&line].prefetch);
         let st = if want_m { PState::IM } else { PState::IS };
-        let entry = PLine { st, pinned: false };
+        let entry = PLine {
+            st,
+            pinned: false,
+            prefetched: prefetch == Some(PfLevel::L2),
+        };
         let victim =
             match self
                 .l2
@@ -307,7 +355,9 @@ impl PrivateHierarchy {
         } else {
             (MemMsg::GetS { core, line }, self.ids.read_misses)
         };
-        self.stats.inc(stat);
+        if prefetch.is_none() {
+            self.stats.inc(stat);
+        }
         self.send_home(now, self.lat[2], msg);
         true
     }
@@ -343,6 +393,7 @@ impl PrivateHierarchy {
     pub(super) fn drop_l1(&mut self, line: LineAddr) {
         self.l1i.invalidate(line, &mut self.stats);
         self.l1d.invalidate(line, &mut self.stats);
+        self.pf_forget_l1(line);
     }
 
     /// Asks for M on a line held readable (S or O); false if no MSHR.
@@ -363,6 +414,7 @@ impl PrivateHierarchy {
                 waiters: Vec::new(),
                 issued: true,
                 want_m: true,
+                prefetch: None,
             },
         );
         self.stats.inc(self.ids.upgrades);
@@ -418,7 +470,7 @@ impl PrivateHierarchy {
                 false
             }
             None if !self.mshrs.contains_key(&line) => {
-                if !self.miss(now, line, true) {
+                if !self.miss(now, line, true, None) {
                     self.stats.inc(self.ids.stalls);
                     self.blocked = true;
                 }
@@ -471,7 +523,9 @@ impl PrivateHierarchy {
                 size: len,
                 bytes,
             });
+            self.pf_store(line);
         }
+        self.issue_prefetches(now);
         Ok(())
     }
 

@@ -50,14 +50,22 @@ impl PrivateHierarchy {
         let st = e.st;
         self.perm(line, st.perm());
         self.l2.touch(line);
-        self.stats.record(self.ids.miss_latency, now - mshr.start);
-        if served == Level::Remote {
-            self.stats.inc(self.ids.coherence_misses);
-            self.stats
-                .record(self.ids.coherence_latency, now - mshr.start);
+        match mshr.prefetch {
+            // Demand-miss figures stay about demand misses.
+            Some(PfLevel::L1d) => self.fill_l1_as(Stream::Data, line, true),
+            Some(PfLevel::L2) => {}
+            None => self.demand_granted(now - mshr.start, served),
         }
         for id in mshr.waiters {
             self.serve_waiter(now, id, line, served);
+        }
+    }
+
+    fn demand_granted(&mut self, latency: u64, served: Level) {
+        self.stats.record(self.ids.miss_latency, latency);
+        if served == Level::Remote {
+            self.stats.inc(self.ids.coherence_misses);
+            self.stats.record(self.ids.coherence_latency, latency);
         }
     }
 

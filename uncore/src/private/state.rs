@@ -60,7 +60,8 @@ impl PState {
     }
 }
 
-/// An L2 entry: the state and whether a locked instruction pins it.
+/// An L2 entry: the state, whether a locked instruction pins it, and
+/// whether the L2's prefetcher brought it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct PLine {
     /// Coherence state.
@@ -68,6 +69,15 @@ pub struct PLine {
     /// Held by a locked read-modify-write: not evictable, and invalidations
     /// and forwards wait until the lock ends.
     pub pinned: bool,
+    /// Brought by an L2 prefetch and not yet hit by a demand access.
+    pub prefetched: bool,
+}
+
+/// An L1 entry (the L2 holds the coherence state).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct L1Line {
+    /// Brought by an L1D prefetch and not yet hit by a demand access.
+    pub prefetched: bool,
 }
 
 /// A line the core evicted, waiting for the directory's acknowledgement.

@@ -18,28 +18,36 @@ const BASE: u64 = 0x4_0000;
 /// consecutive lines fall in consecutive cache sets but in different DRAM
 /// rows (row conflicts happen).
 const STRIDE: u64 = (64 << 10) + LINE_SIZE;
+/// The distance with prefetchers on: neighbouring lines of one page, so
+/// that prefetches race with the other cores' accesses to their lines.
+const PACKED_STRIDE: u64 = LINE_SIZE;
 /// Bits of a stored value holding the store's sequence number.
 const SEQ_BITS: u32 = 40;
 
 /// The shared lines and their words.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LineSet;
+#[derive(Clone, Copy, Debug)]
+pub struct LineSet {
+    stride: u64,
+}
 
 impl LineSet {
     /// Machine memory the tester needs, bytes.
     pub const MEMORY: u64 = 4 << 20;
 
-    /// The set.
-    pub fn new() -> Self {
-        LineSet
+    /// The set: spread over DRAM rows, or `packed` into neighbouring
+    /// lines (for prefetchers).
+    pub fn new(packed: bool) -> Self {
+        LineSet {
+            stride: if packed { PACKED_STRIDE } else { STRIDE },
+        }
     }
 
-    fn addr(line: u64, word: u64) -> u64 {
-        BASE + line * STRIDE + word * 8
+    fn addr(&self, line: u64, word: u64) -> u64 {
+        BASE + line * self.stride + word * 8
     }
 
-    fn line_of(addr: u64) -> u64 {
-        (addr - BASE) / STRIDE
+    fn line_of(&self, addr: u64) -> u64 {
+        (addr - BASE) / self.stride
     }
 
     fn pick_line(rng: &mut SplitMix64) -> u64 {
@@ -50,8 +58,8 @@ impl LineSet {
         }
     }
 
-    fn is_counter(addr: u64) -> bool {
-        (addr - BASE) % STRIDE == COUNTER_WORD * 8
+    fn is_counter(&self, addr: u64) -> bool {
+        (addr - BASE) % self.stride == COUNTER_WORD * 8
     }
 
     /// Counter words whose final value is not the number of fetch-adds.
@@ -60,7 +68,7 @@ impl LineSet {
             .filter(|&l| {
                 let want: u64 = cores.iter().map(|c| c.fadds[l as usize]).sum();
                 let got = mem
-                    .read_u64(MachineAddr(Self::addr(l, COUNTER_WORD)))
+                    .read_u64(MachineAddr(self.addr(l, COUNTER_WORD)))
                     .expect("in memory");
                 got != want
             })
@@ -81,7 +89,7 @@ impl LineSet {
         cores
             .iter()
             .flat_map(|c| c.log.iter())
-            .filter(|e| !LineSet::is_counter(e.addr.get()) && !legal(e.value))
+            .filter(|e| !self.is_counter(e.addr.get()) && !legal(e.value))
             .count() as u64
     }
 }
@@ -108,6 +116,7 @@ enum Wait {
 #[derive(Debug)]
 pub struct TestCore {
     id: CoreId,
+    lines: LineSet,
     hier: PrivateHierarchy,
     rng: SplitMix64,
     ops_left: u64,
@@ -127,12 +136,20 @@ pub struct TestCore {
 }
 
 impl TestCore {
-    /// Core `id` running `ops` random operations, each from one of
-    /// `contexts` SMT contexts chosen at random.
-    pub fn new(id: CoreId, mut hier: PrivateHierarchy, contexts: u8, ops: u64, seed: u64) -> Self {
+    /// Core `id` running `ops` random operations on `lines`, each from one
+    /// of `contexts` SMT contexts chosen at random.
+    pub fn new(
+        id: CoreId,
+        mut hier: PrivateHierarchy,
+        lines: LineSet,
+        contexts: u8,
+        ops: u64,
+        seed: u64,
+    ) -> Self {
         hier.set_access_log(true);
         TestCore {
             id,
+            lines,
             hier,
             rng: SplitMix64::new(seed, u64::from(id.0) + 1),
             ops_left: ops,
@@ -196,12 +213,12 @@ impl TestCore {
         }
         let line = LineSet::pick_line(&mut self.rng);
         let word = self.rng.below(COUNTER_WORD);
-        let addr = LineSet::addr(line, word);
+        let addr = self.lines.addr(line, word);
         match self.rng.below(20) {
             0 => Op::Fetch(addr),
             1..=8 => Op::Load(addr),
             9..=16 => Op::Store(addr, self.next_value()),
-            17 | 18 => Op::FetchAdd(LineSet::addr(line, COUNTER_WORD)),
+            17 | 18 => Op::FetchAdd(self.lines.addr(line, COUNTER_WORD)),
             _ => Op::Xchg(addr, self.next_value()),
         }
     }
@@ -278,7 +295,7 @@ impl TestCore {
         self.mix[2] += 1;
         let new = match op {
             Op::FetchAdd(a) => {
-                self.fadds[LineSet::line_of(a) as usize] += 1;
+                self.fadds[self.lines.line_of(a) as usize] += 1;
                 old + 1
             }
             Op::Xchg(a, v) => {

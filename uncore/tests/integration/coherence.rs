@@ -1,7 +1,7 @@
 //! The coherence random tester, small seeded runs.
 
 use smpsim_engine::HostThreads;
-use smpsim_uncore::config::{Protocol, ReplacementKind};
+use smpsim_uncore::config::{PrefetchKind, Protocol, ReplacementKind};
 use smpsim_uncore::tester::{detail_lines, run, summary_line, TesterConfig, TesterReport};
 
 fn cfg(cores: u32, ops: u64, seed: u64) -> TesterConfig {
@@ -31,6 +31,30 @@ fn mesi_random_test_has_no_violations() {
     assert_clean(&r, 20_000);
     let g = |n: &str| r.stats.group_counter("l3", n).expect("declared");
     assert!(g("dir.forwards") > 0 && g("dir.back_invalidations") > 0 && g("dir.stale_puts") > 0);
+}
+
+#[test]
+fn prefetchers_keep_values_right_and_runs_deterministic() {
+    let mut outs = Vec::new();
+    for t in [
+        HostThreads::Count(1),
+        HostThreads::Count(2),
+        HostThreads::PerCore,
+    ] {
+        let r = run(&TesterConfig {
+            host_threads: t,
+            l1d_prefetch: PrefetchKind::NextLine,
+            l2_prefetch: PrefetchKind::Stride,
+            ..cfg(4, 6_000, 7)
+        })
+        .expect("runs");
+        assert_clean(&r, 6_000);
+        let issued = r.stats.group_counter("core", "l1d.prefetch.issued");
+        assert!(issued.is_some_and(|n| n > 0), "{issued:?}");
+        outs.push((output(&r), r.stats));
+    }
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[0], outs[2]);
 }
 
 #[test]

@@ -820,6 +820,10 @@ impl Cx<'_> {
                 setup.push(Instruction::with2(Code::Mov_rm64_imm32, r, v).expect("mov"));
             }
             Wrfsbase | Wrgsbase => {
+                // The case's later fs:/gs: operands were computed from the
+                // initial base: after a write the base is not known here,
+                // so no more of them (a stale base made them fault).
+                self.seg_base[usize::from(m == Wrgsbase)] = u64::MAX;
                 let r = main.op0_register().full_register();
                 let set = if main.op0_register().size() == 8 && self.rng.chance(5) {
                     // Non-canonical: #GP.

@@ -83,30 +83,86 @@ pub enum MachineError {
     /// The memory system refused its config.
     #[error("memory system: {0}")]
     MemSystem(#[from] smpsim_uncore::BuildError),
-    /// Machine memory could not be set up.
-    #[error("machine memory: {0}")]
-    Memory(String),
-    /// The workload does not fit the machine.
-    #[error("workload `{workload}`: {message}")]
-    Workload {
+    /// Machine memory of the configured size could not be set up.
+    #[error("machine memory of {mib} MiB (memory_mib): {source}")]
+    Memory {
+        /// The configured size.
+        mib: u64,
+        /// Why not.
+        source: smpsim_uncore::memory::MemError,
+    },
+    /// The workload's domains and VCPUs do not fit the hardware contexts.
+    #[error(
+        "workload `{workload}`: {domains} domain(s) × {per_domain} VCPUs need {} hardware contexts, \
+         the machine has {contexts} ({cores} cores × {smt} SMT); use --cores, --smt or fewer VCPUs",
+        (*domains).max(1) * (*per_domain).max(1)
+    )]
+    DoesNotFit {
         /// The workload.
         workload: String,
-        /// What is wrong.
+        /// Its domains.
+        domains: u32,
+        /// VCPUs per domain asked for (0: not even one each).
+        per_domain: u32,
+        /// Hardware contexts of the machine.
+        contexts: u32,
+        /// Cores.
+        cores: u32,
+        /// Contexts per core.
+        smt: u32,
+    },
+    /// An `--arg` the workload does not take.
+    #[error(
+        "workload `{workload}`: no argument `{name}`; {}",
+        allowed_args(allowed)
+    )]
+    UnknownArg {
+        /// The workload.
+        workload: String,
+        /// The argument given.
+        name: String,
+        /// The arguments it takes.
+        allowed: Vec<&'static str>,
+    },
+    /// The workload's ELF image is unusable.
+    #[error("workload `{workload}`: image: {message}")]
+    Image {
+        /// The workload.
+        workload: String,
+        /// What the ELF reader said.
         message: String,
     },
+    /// Machine memory ran out for the workload's shared area.
+    #[error("workload `{workload}`: shared area: {source}; raise memory_mib (now {mib})")]
+    SharedArea {
+        /// The workload.
+        workload: String,
+        /// The configured machine memory.
+        mib: u64,
+        /// How many frames were missing.
+        source: smpsim_xen::frames::OutOfFrames,
+    },
     /// The domain builder refused the image.
-    #[error("building domain {domain} of `{workload}`: {message}")]
+    #[error("building domain {domain} of `{workload}`: {source}")]
     Build {
         /// The workload.
         workload: String,
         /// Which domain.
         domain: u32,
         /// The builder's error.
-        message: String,
+        source: smpsim_xen::builder::BuildError,
     },
     /// The engine refused the machine.
     #[error("engine: {0}")]
     Engine(#[from] smpsim_engine::EngineError),
+}
+
+fn allowed_args(allowed: &[&str]) -> String {
+    if allowed.is_empty() {
+        "it takes no arguments".to_owned()
+    } else {
+        format!("allowed: {}", allowed.join(", "))
+    }
 }
 
 /// A machine ready to run.
@@ -155,12 +211,10 @@ fn guest_image(w: &Workload) -> Result<GuestImage, String> {
 fn resolve_args(w: &Workload, args: &[(String, u64)]) -> Result<[u64; 8], MachineError> {
     let mut out = [0u64; 8];
     for (name, v) in args {
-        let i = w.arg_index(name).ok_or_else(|| MachineError::Workload {
+        let i = w.arg_index(name).ok_or_else(|| MachineError::UnknownArg {
             workload: w.name.into(),
-            message: format!(
-                "no argument `{name}`; allowed: {}",
-                w.args.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
-            ),
+            name: name.clone(),
+            allowed: w.args.iter().map(|a| a.name).collect(),
         })?;
         out[i] = *v;
     }
@@ -180,20 +234,24 @@ impl Machine {
             None => contexts / w.domains,
         };
         if per_domain == 0 || per_domain * w.domains > contexts {
-            return Err(MachineError::Workload {
+            return Err(MachineError::DoesNotFit {
                 workload: w.name.into(),
-                message: format!(
-                    "{} domain(s) × {per_domain} VCPUs do not fit {contexts} hardware contexts ({} cores × {} SMT); \
-                     use --cores or fewer VCPUs",
-                    w.domains, cfg.cores, cfg.smt
-                ),
+                domains: w.domains,
+                per_domain,
+                contexts,
+                cores: cfg.cores,
+                smt: cfg.smt,
             });
         }
         let args = resolve_args(w, &opts.args)?;
         let memory_bytes = cfg.memory_mib << 20;
-        let mem = Arc::new(
-            MachineMemory::new(memory_bytes).map_err(|e| MachineError::Memory(e.to_string()))?,
-        );
+        let mem =
+            Arc::new(
+                MachineMemory::new(memory_bytes).map_err(|source| MachineError::Memory {
+                    mib: cfg.memory_mib,
+                    source,
+                })?,
+            );
         let sys = MemSystem::new(
             &cfg.mem_system(),
             cfg.cores,
@@ -209,9 +267,8 @@ impl Machine {
             )
         };
         let mut hv = Hypervisor::new(hv_cfg);
-        let image = guest_image(w).map_err(|message| MachineError::Build {
+        let image = guest_image(w).map_err(|message| MachineError::Image {
             workload: w.name.into(),
-            domain: 0,
             message,
         })?;
         let mut frames = Frames(&mem);
@@ -219,7 +276,11 @@ impl Machine {
             0 => None,
             bytes => Some(
                 hv.alloc_shared_area(bytes.div_ceil(4096), &mut frames)
-                    .map_err(|e| MachineError::Memory(format!("{e:?}")))?,
+                    .map_err(|source| MachineError::SharedArea {
+                        workload: w.name.into(),
+                        mib: cfg.memory_mib,
+                        source,
+                    })?,
             ),
         };
         let domids: Vec<u32> = (0..w.domains).collect();
@@ -245,10 +306,10 @@ impl Machine {
                 shared: shared.clone(),
             };
             hv.create_domain(&image, &dc, &mut frames)
-                .map_err(|e| MachineError::Build {
+                .map_err(|source| MachineError::Build {
                     workload: w.name.into(),
                     domain: i as u32,
-                    message: format!("{e:?}"),
+                    source,
                 })?;
         }
         let lookahead = sys.fabric().links().iter().map(|l| l.2).min().unwrap_or(1);

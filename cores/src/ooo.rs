@@ -58,8 +58,8 @@
 //! - Flags are renamed as one register (a partial flag writer depends on
 //!   nothing older).
 //! - Instruction fetch asks the port once per 64-byte line the front end
-//!   enters ([`MemPort::fetch`]; ideal by default, the L1I through
-//!   [`HierarchyPort`]); only the part of its latency beyond
+//!   enters ([`MemPort::fetch`]; ideal by default, the L1I in the core
+//!   partition, [`crate::part`]); only the part of its latency beyond
 //!   `icache_hidden` stalls fetch. An instruction crossing a line is
 //!   charged for its first line only.
 //!
@@ -114,12 +114,11 @@ pub mod config;
 mod fetch;
 mod pipeline;
 pub mod port;
+mod stats;
 pub mod uopinfo;
 
 pub use config::{BpredConfig, FetchPolicy, LatencyConfig, OooConfig, UnitsConfig};
-pub use port::{
-    AccessRec, FixedMem, FixedMemConfig, HierarchyPort, MemPort, PortAccess, Retiring, Verdict,
-};
+pub use port::{AccessRec, FixedMem, FixedMemConfig, MemPort, PortAccess, Retiring, Verdict};
 
 use crate::arch::ArchState;
 use crate::cache::{AddressSpaceId, TransCache};
@@ -127,7 +126,8 @@ use crate::cpuid::CpuidModel;
 use crate::func::{Exit, FuncCore};
 use crate::mem::GuestMemory;
 use bpred::{Bpred, Checkpoint, DirPred};
-use smpsim_engine::{CounterId, HistId, Stats, StatsBuilder};
+use smpsim_engine::{Stats, StatsBuilder};
+use stats::Ids;
 use std::collections::VecDeque;
 use uopinfo::Class;
 
@@ -353,164 +353,6 @@ impl Context {
     }
 }
 
-/// Statistic handles.
-#[derive(Clone, Debug)]
-struct Ids {
-    cycles: CounterId,
-    insns: CounterId,
-    uops: CounterId,
-    mispredict: [CounterId; 6],
-    stall_rob: CounterId,
-    stall_iq: CounterId,
-    stall_lq: CounterId,
-    stall_sq: CounterId,
-    stall_regs: CounterId,
-    stall_fetch: CounterId,
-    stall_mshr: CounterId,
-    stall_store: CounterId,
-    stlf: CounterId,
-    violations: CounterId,
-    squashed: CounterId,
-    wrong_fetched: CounterId,
-    icache_miss: CounterId,
-    diverged: CounterId,
-    commit_wait: CounterId,
-    occ_rob: HistId,
-    occ_iq: HistId,
-    occ_lsq: HistId,
-}
-
-fn declare(b: &mut StatsBuilder) -> Ids {
-    let mut c = |n: &str, d: &str, u: &str| b.counter(n, d, u);
-    let ids = (
-        c("ooo.cycles", "cycles simulated", "cycles"),
-        c("ooo.insns", "instructions committed", "insns"),
-        c("ooo.uops", "uops committed", "uops"),
-        [
-            c(
-                "ooo.mispredict.cond",
-                "conditional-branch mispredicts",
-                "events",
-            ),
-            c("ooo.mispredict.jump", "direct-jump mispredicts", "events"),
-            c("ooo.mispredict.call", "call-target mispredicts", "events"),
-            c("ooo.mispredict.ret", "return mispredicts (RAS)", "events"),
-            c(
-                "ooo.mispredict.indirect",
-                "indirect-jump mispredicts",
-                "events",
-            ),
-            c("ooo.mispredict.rep", "string-loop mispredicts", "events"),
-        ],
-    );
-    let st = (
-        c("ooo.stall.rob_full", "dispatch stalled: ROB full", "cycles"),
-        c(
-            "ooo.stall.iq_full",
-            "dispatch stalled: issue queue full",
-            "cycles",
-        ),
-        c(
-            "ooo.stall.lq_full",
-            "dispatch stalled: load queue full",
-            "cycles",
-        ),
-        c(
-            "ooo.stall.sq_full",
-            "dispatch stalled: store queue full",
-            "cycles",
-        ),
-        c(
-            "ooo.stall.phys_regs",
-            "dispatch stalled: no free physical register",
-            "cycles",
-        ),
-        c(
-            "ooo.stall.fetch",
-            "cycles no instruction was fetched",
-            "cycles",
-        ),
-        c(
-            "ooo.stall.mshr",
-            "load issue refused by memory (no MSHR)",
-            "events",
-        ),
-        c(
-            "ooo.stall.store_buffer",
-            "commit stalled: store refused",
-            "cycles",
-        ),
-    );
-    let misc = (
-        c(
-            "ooo.stlf",
-            "loads served by store-to-load forwarding",
-            "loads",
-        ),
-        c(
-            "ooo.mem_violations",
-            "memory-order violations (replays)",
-            "events",
-        ),
-        c("ooo.squashed_uops", "uops squashed", "uops"),
-        c("ooo.wrong_path_uops", "wrong-path uops fetched", "uops"),
-        c(
-            "ooo.icache_stalls",
-            "line fetches slower than the fetch pipeline hides",
-            "events",
-        ),
-        c(
-            "ooo.diverged",
-            "instructions whose commit-time result differed from the fetch-time oracle (younger squashed)",
-            "events",
-        ),
-        c(
-            "ooo.stall.commit_wait",
-            "commit waited for the commit hook (data, lock or store-buffer room)",
-            "cycles",
-        ),
-    );
-    Ids {
-        cycles: ids.0,
-        insns: ids.1,
-        uops: ids.2,
-        mispredict: ids.3,
-        stall_rob: st.0,
-        stall_iq: st.1,
-        stall_lq: st.2,
-        stall_sq: st.3,
-        stall_regs: st.4,
-        stall_fetch: st.5,
-        stall_mshr: st.6,
-        stall_store: st.7,
-        stlf: misc.0,
-        violations: misc.1,
-        squashed: misc.2,
-        wrong_fetched: misc.3,
-        icache_miss: misc.4,
-        diverged: misc.5,
-        commit_wait: misc.6,
-        occ_rob: b.histogram(
-            "ooo.occ.rob",
-            "ROB occupancy per cycle (all contexts)",
-            "uops",
-            4096,
-        ),
-        occ_iq: b.histogram(
-            "ooo.occ.iq",
-            "issue-queue occupancy per cycle",
-            "uops",
-            4096,
-        ),
-        occ_lsq: b.histogram(
-            "ooo.occ.lsq",
-            "load+store queue occupancy per cycle",
-            "uops",
-            4096,
-        ),
-    }
-}
-
 /// An out-of-order core with 1–8 SMT contexts.
 #[derive(Debug)]
 pub struct OooCore {
@@ -594,7 +436,7 @@ impl OooCore {
             op_lat[*op as usize] = lat;
         }
         let mut b = StatsBuilder::new();
-        let ids = declare(&mut b);
+        let ids = Ids::declare(&mut b);
         let occ = [
             vec![0; cfg.contexts * cfg.rob_per_context + 1],
             vec![0; cfg.iq_size + 1],

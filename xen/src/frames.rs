@@ -28,6 +28,8 @@ impl fmt::Display for OutOfFrames {
     }
 }
 
+impl std::error::Error for OutOfFrames {}
+
 /// Hands out machine frames `[first, first + count)` in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FrameAllocator {

@@ -112,7 +112,7 @@ impl OooCore {
             x.wrong_path = false;
             x.fetch_stall_until = now + pen;
             x.reset_ifetch(now);
-            self.stats.inc(self.ids.mispredict[mispredict_index(kind)]);
+            self.stats.inc(self.ids.mispredict(mispredict_index(kind)));
         }
     }
 

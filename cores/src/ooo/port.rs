@@ -1,7 +1,8 @@
-//! The data-memory port the pipeline calls, with two implementations: a
-//! fixed-latency cache model ([`FixedMem`], for unit tests and
-//! microbenchmarks) and an adapter onto the coherent private hierarchy
-//! ([`HierarchyPort`], for the whole machine).
+//! The data-memory port the pipeline calls. [`FixedMem`] is a
+//! fixed-latency cache model for unit tests and microbenchmarks; in the
+//! whole machine the core partition implements the port over the coherent
+//! private hierarchy (`crate::part`, its `ooo` model), with the commit
+//! check.
 //!
 //! Contract: calls come in non-decreasing `now`. A load answers
 //! [`PortAccess::Done`] (the data is ready at `ready`), [`PortAccess::Pending`]
@@ -12,9 +13,7 @@
 
 use crate::arch::ArchState;
 use crate::func::Exit;
-use smpsim_engine::Cycle;
-use smpsim_uncore::memory::MachineAddr;
-use smpsim_uncore::{Access, ContextId, PrivateHierarchy};
+use smpsim_uncore::Access;
 
 /// The answer to a load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,82 +225,6 @@ impl MemPort for FixedMem {
     fn take_completions(&mut self, _out: &mut Vec<(u32, u64)>) {}
 }
 
-/// [`MemPort`] over a core's [`PrivateHierarchy`]: guest-virtual addresses
-/// go through `translate` (a page-map lookup; `None` = unmapped, served as
-/// an L1 hit because the functional oracle already raised any real fault).
-///
-/// The machine owns message handling: feed the core's messages to
-/// [`PrivateHierarchy::handle_message`], call
-/// [`PrivateHierarchy::advance`] and `flush` as for the in-order core; this
-/// adapter only issues accesses and collects completions. A load that
-/// crosses a page is issued at its first byte's page only.
-#[derive(Debug)]
-pub struct HierarchyPort<'a, F: FnMut(u64) -> Option<u64>> {
-    /// The hierarchy.
-    pub hier: &'a mut PrivateHierarchy,
-    /// Guest-virtual → machine address.
-    pub translate: F,
-    /// Latency given to accesses `translate` cannot map.
-    pub unmapped_latency: u64,
-}
-
-impl<F: FnMut(u64) -> Option<u64>> MemPort for HierarchyPort<'_, F> {
-    fn load(&mut self, now: u64, ctx: usize, addr: u64, size: u8) -> PortAccess {
-        let Some(ma) = (self.translate)(addr) else {
-            return PortAccess::Done {
-                ready: now + self.unmapped_latency,
-            };
-        };
-        let ctx = ContextId(u8::try_from(ctx).expect("at most 8 contexts"));
-        self.hier
-            .load_in(Cycle(now), ctx, MachineAddr(ma), usize::from(size))
-            .into()
-    }
-
-    fn store(&mut self, now: u64, ctx: usize, addr: u64, size: u8, value: u64) -> bool {
-        let Some(ma) = (self.translate)(addr) else {
-            return true;
-        };
-        let ctx = ContextId(u8::try_from(ctx).expect("at most 8 contexts"));
-        self.hier
-            .store_in(
-                Cycle(now),
-                ctx,
-                MachineAddr(ma),
-                usize::from(size),
-                u128::from(value),
-            )
-            .is_ok()
-    }
-
-    fn stores_drained(&self, ctx: usize) -> bool {
-        self.hier
-            .store_buffer_empty_in(ContextId(u8::try_from(ctx).expect("at most 8 contexts")))
-    }
-
-    fn store_address(&mut self, now: u64, _ctx: usize, addr: u64) {
-        if let Some(ma) = (self.translate)(addr) {
-            self.hier.prefetch_own(Cycle(now), MachineAddr(ma));
-        }
-    }
-
-    fn fetch(&mut self, now: u64, _ctx: usize, addr: u64) -> PortAccess {
-        let Some(ma) = (self.translate)(addr) else {
-            return PortAccess::Done { ready: now };
-        };
-        self.hier.fetch(Cycle(now), MachineAddr(ma), 1).into()
-    }
-
-    fn take_completions(&mut self, out: &mut Vec<(u32, u64)>) {
-        out.extend(
-            self.hier
-                .take_completions()
-                .into_iter()
-                .map(|c| (c.id.0, c.ready.0)),
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,43 +241,5 @@ mod tests {
         assert_eq!(m.load(3, 0, 0x3000, 8), PortAccess::Stall);
         assert_eq!(m.load(300, 0, 0x1000, 8), PortAccess::Done { ready: 304 });
         assert_eq!(m.counts, [1, 2, 1, 1]);
-    }
-}
-
-#[cfg(test)]
-mod hierarchy_tests {
-    use super::*;
-    use smpsim_engine::{PartitionId, StatsBuilder};
-    use smpsim_uncore::memory::MachineMemory;
-    use smpsim_uncore::{CoreId, MemSystem, MemSystemConfig};
-    use std::sync::Arc;
-
-    #[test]
-    fn hierarchy_port_maps_accesses_and_translates() {
-        let mem = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
-        let sys = MemSystem::new(&MemSystemConfig::default(), 1, mem, PartitionId(0))
-            .expect("default system");
-        let mut hier = sys.hierarchy(CoreId(0), StatsBuilder::new());
-        // Guest-virtual 0x40_0000.. maps to machine 0x1000..; the rest is unmapped.
-        let mut port = HierarchyPort {
-            hier: &mut hier,
-            translate: |va: u64| (0x40_0000..0x40_1000).contains(&va).then(|| va - 0x3f_f000),
-            unmapped_latency: 3,
-        };
-        assert!(port.store(10, 1, 0x40_0008, 8, 42), "store buffer has room");
-        // Context 1 forwards from its own store; context 0 misses.
-        assert!(matches!(
-            port.load(11, 1, 0x40_0008, 8),
-            PortAccess::Done { .. }
-        ));
-        assert!(matches!(
-            port.load(12, 0, 0x40_0008, 8),
-            PortAccess::Pending(_)
-        ));
-        assert_eq!(port.load(13, 0, 0x7000, 8), PortAccess::Done { ready: 16 });
-        let mut out = Vec::new();
-        port.take_completions(&mut out);
-        assert!(out.is_empty(), "no grant was delivered");
-        assert_eq!(hier.outstanding(), 1);
     }
 }

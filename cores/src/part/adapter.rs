@@ -29,6 +29,7 @@ use super::AddressMap;
 use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE as PAGE};
 use smpsim_engine::Cycle;
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
+use smpsim_uncore::overlay::overlay;
 use smpsim_uncore::{Access, ContextId, PrivateHierarchy, ReqId};
 
 const LINE: u64 = 64;
@@ -161,7 +162,7 @@ pub(super) fn page_pieces(va: u64, n: usize) -> impl Iterator<Item = (u64, usize
         if done >= n {
             return None;
         }
-        let a = va + done as u64;
+        let a = va.wrapping_add(done as u64);
         let len = ((PAGE - a % PAGE) as usize).min(n - done);
         let at = done;
         done += len;
@@ -275,19 +276,17 @@ impl<'a> Adapter<'a> {
         Ok(u64::from_le_bytes(bytes))
     }
 
-    /// Overlays this instruction's earlier stores on `value` (bytes at `va`).
-    fn forward(&self, va: u64, n: usize, value: u64) -> u64 {
+    /// Overlays this instruction's earlier stores on `value` (the `n`
+    /// bytes at `va`), youngest last; also says whether they covered every
+    /// byte.
+    fn forward(&self, va: u64, n: usize, value: u64) -> (u64, bool) {
         let mut bytes = value.to_le_bytes();
+        let mut have = 0u32;
         for s in self.stores.iter() {
-            let sb = s.value.to_le_bytes();
-            for (i, b) in bytes.iter_mut().enumerate().take(n) {
-                let a = va + i as u64;
-                if a >= s.va && a < s.va + u64::from(s.size) {
-                    *b = sb[(a - s.va) as usize];
-                }
-            }
+            let src = s.value.to_le_bytes();
+            have |= overlay(va, &mut bytes[..n], s.va, &src[..usize::from(s.size)]);
         }
-        u64::from_le_bytes(bytes)
+        (u64::from_le_bytes(bytes), have == (1u32 << n) - 1)
     }
 
     /// Retires the instruction's stores: the locked range through
@@ -349,18 +348,15 @@ impl GuestMemory for Adapter<'_> {
 
     fn load(&mut self, addr: u64, size: u8) -> Result<u64, MemStop> {
         let n = usize::from(size);
-        let covered = (0..n as u64).all(|i| {
-            self.stores
-                .iter()
-                .any(|s| addr + i >= s.va && addr + i < s.va + u64::from(s.size))
-        });
+        let (own, covered) = self.forward(addr, n, 0);
         let value = if covered {
-            0
+            own
         } else {
-            self.load_pieces(addr, n)?
+            let base = self.load_pieces(addr, n)?;
+            self.forward(addr, n, base).0
         };
         self.loads.push((addr, n));
-        Ok(self.forward(addr, n, value))
+        Ok(value)
     }
 
     fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {

@@ -36,13 +36,14 @@
 //! instructions that depend on a wrongly predicted oracle value are timed
 //! with the oracle's addresses until the squash.
 
-use super::adapter::write_as_stores;
+use super::adapter::{page_pieces, write_as_stores};
 use super::{context, CoreState, Executed, Model, Run, TimingModel, Trap, Wait};
 use crate::mem::PAGE_SIZE as PAGE;
 use crate::ooo::{AccessRec, Env, MemPort, OooConfig, OooCore, PortAccess, Retiring, Verdict};
 use crate::{CpuidModel, Exit, GuestMemory, MemStop, PageFault};
 use smpsim_engine::{Cycle, EpochCtx, Stats};
 use smpsim_uncore::memory::MachineAddr;
+use smpsim_uncore::overlay::overlay;
 use smpsim_uncore::MemMsg;
 use std::collections::VecDeque;
 
@@ -68,23 +69,17 @@ impl Overlay {
         }
     }
 
-    /// Lays the overlay's bytes over `value` (the `size` bytes at `va`);
-    /// also says whether every byte came from the overlay.
+    /// Lays the overlay's bytes over `value` (the `size` bytes at `va`),
+    /// youngest last; also says whether every byte came from the overlay.
     fn apply(&self, va: u64, size: u8, value: u64) -> (u64, bool) {
+        let n = usize::from(size);
         let mut bytes = value.to_le_bytes();
-        let mut have = 0u8;
+        let mut have = 0u32;
         for &(_, sva, ssize, sval) in &self.stores {
-            let sb = sval.to_le_bytes();
-            for (i, b) in bytes.iter_mut().enumerate().take(usize::from(size)) {
-                let a = va.wrapping_add(i as u64);
-                if a >= sva && a < sva + u64::from(ssize) {
-                    *b = sb[(a - sva) as usize];
-                    have |= 1 << i;
-                }
-            }
+            let src = sval.to_le_bytes();
+            have |= overlay(va, &mut bytes[..n], sva, &src[..usize::from(ssize)]);
         }
-        let all = if size >= 8 { u8::MAX } else { (1 << size) - 1 };
-        (u64::from_le_bytes(bytes), have == all)
+        (u64::from_le_bytes(bytes), have == (1u32 << n) - 1)
     }
 }
 
@@ -184,13 +179,13 @@ impl GuestMemory for OooEnv<'_> {
     }
 
     fn load(&mut self, addr: u64, size: u8) -> Result<u64, MemStop> {
-        let first = (PAGE - addr % PAGE).min(u64::from(size));
-        if first == u64::from(size) {
-            return self.spec_load(addr, size);
+        let mut bytes = [0u8; 8];
+        for (a, at, len) in page_pieces(addr, usize::from(size)) {
+            let piece = u8::try_from(len).expect("at most 8 bytes");
+            let v = self.spec_load(a, piece)?;
+            bytes[at..at + len].copy_from_slice(&v.to_le_bytes()[..len]);
         }
-        let lo = self.spec_load(addr, first as u8)?;
-        let hi = self.spec_load(addr + first, size - first as u8)?;
-        Ok(lo | hi << (8 * first))
+        Ok(u64::from_le_bytes(bytes))
     }
 
     fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {

@@ -11,20 +11,20 @@
 //! host threads; the report is a pure function of the partitions' states.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Handle of a counter in the [`Stats`] that declared it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterId(u32);
 
 /// Handle of a histogram in the [`Stats`] that declared it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistId(u32);
 
 /// What a statistic is: its name, a one-line description and its unit.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StatDesc {
     /// Dotted name, unique within its partition (for example `l1d.hits`).
     pub name: String,
@@ -34,7 +34,7 @@ pub struct StatDesc {
     pub unit: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Schema {
     counters: Vec<StatDesc>,
     hists: Vec<(StatDesc, u64)>,
@@ -164,6 +164,66 @@ pub struct Stats {
     schema: Arc<Schema>,
     counters: Vec<u64>,
     hists: Vec<Histogram<u64>>,
+}
+
+/// The serialized form of [`Stats`]: the schema, every counter, and every
+/// histogram as its recorded (value, count) buckets. A round trip gives
+/// the same counters and the same bucket counts.
+#[derive(Serialize, Deserialize)]
+struct StatsState {
+    schema: Schema,
+    counters: Vec<u64>,
+    hists: Vec<Vec<(u64, u64)>>,
+}
+
+impl Serialize for Stats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let state = StatsState {
+            schema: Schema {
+                counters: self.schema.counters.clone(),
+                hists: self.schema.hists.clone(),
+            },
+            counters: self.counters.clone(),
+            hists: self
+                .hists
+                .iter()
+                .map(|h| {
+                    h.iter_recorded()
+                        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                        .collect()
+                })
+                .collect(),
+        };
+        state.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Stats {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let st = StatsState::deserialize(d)?;
+        if st.counters.len() != st.schema.counters.len() || st.hists.len() != st.schema.hists.len()
+        {
+            return Err(serde::de::Error::custom(
+                "statistics: values do not match their declarations",
+            ));
+        }
+        let mut hists: Vec<Histogram<u64>> = st
+            .schema
+            .hists
+            .iter()
+            .map(|(_, max)| new_hist(*max))
+            .collect();
+        for (h, buckets) in hists.iter_mut().zip(&st.hists) {
+            for &(v, n) in buckets {
+                h.saturating_record_n(v.clamp(1, h.high()), n);
+            }
+        }
+        Ok(Stats {
+            schema: Arc::new(st.schema),
+            counters: st.counters,
+            hists,
+        })
+    }
 }
 
 impl Default for Stats {
@@ -431,5 +491,34 @@ mod tests {
         s.reset();
         assert_eq!(s.counter_by_name("hits"), Some(0));
         assert!(s.histogram_by_name("lat").expect("declared").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn stats_survive_a_round_trip_with_counters_and_buckets() {
+        let mut b = StatsBuilder::new();
+        let c = b.counter("x.hits", "hits", "events");
+        let h = b.histogram("x.lat", "latency", "cycles", 1 << 20);
+        let mut st = b.build();
+        st.add(c, 41);
+        st.inc(c);
+        for v in [1, 5, 5, 300, 12_345, 1 << 21] {
+            st.record(h, v);
+        }
+        let json = serde_json::to_string(&st).expect("serializes");
+        let back: Stats = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back.get(c), 42);
+        assert_eq!(back.histogram(h).len(), 6);
+        assert_eq!(back.histogram(h).max(), st.histogram(h).max());
+        assert_eq!(
+            back.histogram(h).value_at_quantile(0.5),
+            st.histogram(h).value_at_quantile(0.5)
+        );
+        assert_eq!(serde_json::to_string(&back).expect("again"), json);
+        assert_eq!(back.counter_by_name("x.hits"), Some(42));
     }
 }

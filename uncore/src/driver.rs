@@ -13,7 +13,7 @@
 //! each time the program gets one call to react. At the epoch's end the
 //! hierarchy's outbox is flushed.
 
-use crate::part::UncorePart;
+use crate::part::MachinePart;
 use crate::private::PrivateHierarchy;
 use crate::system::MemSystem;
 use crate::MemMsg;
@@ -73,34 +73,25 @@ pub(crate) trait Driven: Send + std::fmt::Debug {
     }
 }
 
-/// A self-test's partitions: its cores, then the uncore's.
+/// A self-test core as an engine partition.
 #[derive(Debug)]
-enum Part<C> {
-    Core(C),
-    Uncore(UncorePart),
-}
+struct Seat<C>(C);
 
-impl<C: Driven> Partition for Part<C> {
+impl<C: Driven> Partition for Seat<C> {
     type Msg = MemMsg;
     fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
-        match self {
-            Part::Core(c) => c.run_epoch(ctx),
-            Part::Uncore(u) => u.run_epoch(ctx),
-        }
+        Driven::run_epoch(&mut self.0, ctx);
     }
     fn next_activity(&self) -> Option<Cycle> {
-        match self {
-            Part::Core(c) => c.next_activity(),
-            Part::Uncore(u) => u.next_activity(),
-        }
+        Driven::next_activity(&self.0)
     }
     fn stats(&self) -> &Stats {
-        match self {
-            Part::Core(c) => c.hier().stats(),
-            Part::Uncore(u) => u.stats(),
-        }
+        self.0.hier().stats()
     }
 }
+
+/// A self-test's partitions: its cores, then the uncore's.
+type Part<C> = MachinePart<Seat<C>>;
 
 /// What a self-test run leaves.
 #[derive(Debug)]
@@ -124,7 +115,7 @@ pub(crate) fn run<C: Driven>(
     let mut b = EngineBuilder::new();
     for (i, c) in cores.into_iter().enumerate() {
         b.add(
-            Part::Core(c),
+            Part::Core(Box::new(Seat(c))),
             PartitionSpec::core(format!("core{i}"), "core"),
         );
     }
@@ -142,7 +133,7 @@ pub(crate) fn run<C: Driven>(
         .into_iter()
         .take(n)
         .map(|p| match p {
-            Part::Core(c) => c,
+            Part::Core(c) => c.0,
             Part::Uncore(_) => unreachable!("the first {n} partitions are the cores"),
         })
         .collect();

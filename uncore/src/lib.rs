@@ -137,6 +137,6 @@ pub use ids::{ChannelId, ContextId, CoreId, Level, SliceId};
 pub use memctrl::MemCtrl;
 pub use msg::{MemMsg, MemPayload};
 pub use overlay::overlay;
-pub use part::UncorePart;
+pub use part::{MachinePart, UncorePart};
 pub use private::{Access, Completion, LogEntry, PrivateHierarchy, ReqId, StoreBufferFull, Stream};
 pub use system::{BuildError, MemSystem, MemSystemConfig};

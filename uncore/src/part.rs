@@ -52,3 +52,47 @@ impl Partition for UncorePart {
         }
     }
 }
+
+/// A whole machine's partition: one of its cores (any core partition over
+/// the same messages) or an uncore partition. The machine and the
+/// self-tests use it with their own core types, so the dispatch is written
+/// once.
+#[derive(Debug)]
+pub enum MachinePart<C> {
+    /// A core with its private hierarchy.
+    Core(Box<C>),
+    /// An L3 slice or a memory channel.
+    Uncore(UncorePart),
+}
+
+impl<C: Partition<Msg = MemMsg>> Partition for MachinePart<C> {
+    type Msg = MemMsg;
+
+    fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, MemMsg>) {
+        match self {
+            MachinePart::Core(c) => c.run_epoch(ctx),
+            MachinePart::Uncore(u) => u.run_epoch(ctx),
+        }
+    }
+
+    fn next_activity(&self) -> Option<Cycle> {
+        match self {
+            MachinePart::Core(c) => c.next_activity(),
+            MachinePart::Uncore(u) => u.next_activity(),
+        }
+    }
+
+    fn stats(&self) -> &Stats {
+        match self {
+            MachinePart::Core(c) => c.stats(),
+            MachinePart::Uncore(u) => u.stats(),
+        }
+    }
+
+    fn more_stats(&self) -> Option<&Stats> {
+        match self {
+            MachinePart::Core(c) => c.more_stats(),
+            MachinePart::Uncore(u) => u.more_stats(),
+        }
+    }
+}

@@ -37,8 +37,8 @@
 //!   each instruction for real at commit; if the outcome differs from the
 //!   oracle's record ([`Verdict::Diverged`]) younger instructions are
 //!   squashed and the oracle restarts from the committed state
-//!   (`ooo.diverged`). The whole machine does this (smpsim's
-//!   `machine/core/ooo.rs`).
+//!   (`ooo.diverged`). The core partition does this
+//!   ([`crate::part`], its `ooo` model).
 //! - A memory-order violation (a load issued before an older store to an
 //!   overlapping address executed) squashes the load's instruction and
 //!   everything younger; their oracle results are kept and refetched from a

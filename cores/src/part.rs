@@ -4,13 +4,13 @@
 //! happen.
 //!
 //! - [`CoreState`] is the architectural side, shared by every timing
-//!   model: contexts and their registers, the [`adapter`] that runs one
+//!   model: contexts and their registers, the `adapter` that runs one
 //!   instruction through the private hierarchy (TLB, locked
 //!   read-modify-writes, fences, the TSO store buffer), replay of blocked
 //!   instructions, traps.
 //! - [`TimingModel`] is the seam: `functional` and `inorder` are
-//!   [`issue::IssueModel`]s (one whole instruction at a time), `ooo` is
-//!   [`ooo::OooModel`] (the out-of-order pipeline with its commit check).
+//!   `issue::IssueModel`s (one whole instruction at a time), `ooo` is
+//!   `ooo::OooModel` (the out-of-order pipeline with its commit check).
 //! - [`CorePart`] is the engine partition: it runs each epoch through the
 //!   model selected now and offers the hypervisor a narrow VCPU API
 //!   ([`CorePart::start`], [`CorePart::resume`], [`CorePart::park`],

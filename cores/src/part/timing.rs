@@ -8,7 +8,8 @@
 //! changes code, so a model that keeps state of its own (the out-of-order
 //! pipeline, its predictors) stays consistent across model switches.
 //!
-//! A new timing model implements this trait and is added to
+//! A new timing model (in this crate: it uses `CoreState`'s internals)
+//! implements this trait and is added to
 //! [`super::CorePart`]'s set; nothing else in the machine changes.
 
 use super::CoreState;
@@ -61,7 +62,7 @@ impl std::str::FromStr for Model {
 ///
 /// Contract: [`TimingModel::run_epoch`] advances `core` from its clock to
 /// the epoch's end, handling every message due in the epoch in time order
-/// (through [`CoreState::handle_message`]) and leaving the hierarchy's
+/// (through `CoreState::handle_message`) and leaving the hierarchy's
 /// outgoing messages flushed; it may reach guest memory only through
 /// [`CoreState`] (the adapter), so the ownership rule and determinism hold
 /// whatever the model does with time.

@@ -1,8 +1,14 @@
 //! smpsim: the whole machine — configuration, assembly, reports.
 //!
 //! # Owns
-//! The command line's shared pieces: reading TOML configs with errors that
-//! name the file, line, key and allowed values ([`config`]).
+//! - The machine's assembly ([`machine`]): its config (with every default
+//!   in one place), the core partitions (from `smpsim_cores::part`), the
+//!   uncore (`MemSystem::add_to`), the guest domains, and the hypervisor
+//!   service that calls `smpsim_xen` at service ticks in the barrier phase
+//!   (`machine::hyper`); the run report.
+//! - The command line's shared pieces: reading TOML configs with errors that
+//!   name the file, line, key and allowed values ([`config`]); the
+//!   experiments (sweep, scale), reports and plots.
 //!
 //! # Depends on
 //! Every crate of the workspace.

@@ -13,7 +13,8 @@
 //! # Owns
 //! Simulated time ([`Cycle`]), the partitions ([`Partition`]) placed on host
 //! threads, message buffers (outboxes and inboxes), the epoch barrier, and
-//! the statistics types ([`Stats`], [`StatsReport`]).
+//! the statistics types ([`Stats`], [`StatsReport`]; a partition declares
+//! its statistics once with [`stat_table!`]).
 //!
 //! # Depends on
 //! Nothing of smpsim's.

@@ -102,7 +102,8 @@ impl StatsBuilder {
 /// Declares a partition's statistics once, as a typed table: a struct of
 /// handles whose fields are the statistics, and a `declare` function that
 /// registers them, in the order written, with their names, one-line
-/// descriptions and units.
+/// descriptions and units. The struct is serializable (it is part of a
+/// partition's state); the crate using the macro depends on `serde`.
 ///
 /// ```
 /// smpsim_engine::stat_table! {
@@ -133,7 +134,7 @@ macro_rules! stat_table {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Copy, Clone, Debug)]
+        #[derive(Copy, Clone, Debug, serde::Serialize, serde::Deserialize)]
         $vis struct $name {
             $(
                 $(#[$fmeta])*

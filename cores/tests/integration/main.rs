@@ -3,4 +3,5 @@
 mod families;
 mod faults;
 mod golden;
+mod partition;
 mod support;

@@ -312,7 +312,7 @@ impl Machine {
                     source,
                 })?;
         }
-        let lookahead = sys.fabric().links().iter().map(|l| l.2).min().unwrap_or(1);
+        let lookahead = sys.lookahead();
         let quantum = cfg.quantum.unwrap_or(lookahead);
         let period = if cfg.xen.service_period == 0 {
             (16 * lookahead).max(quantum)

@@ -111,6 +111,7 @@ pub mod dram;
 pub mod interconnect;
 pub mod memory;
 
+pub mod attach;
 pub mod cache;
 pub mod config;
 pub mod directory;

@@ -98,6 +98,11 @@ impl MemSystem {
         &self.memory
     }
 
+    /// The machine-wide ownership table, when `check_ownership` is on.
+    pub fn owners(&self) -> Option<&Arc<OwnerTable>> {
+        self.owners.as_ref()
+    }
+
     /// Number of cores.
     pub fn cores(&self) -> u32 {
         self.cores

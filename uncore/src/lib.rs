@@ -130,6 +130,8 @@ pub mod system;
 pub mod tester;
 
 #[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
 mod races;
 
 pub use directory::L3Slice;

@@ -323,7 +323,7 @@ mod tests {
         assert!(new_prefetcher(&cfg).is_none());
         cfg.kind = PrefetchKind::NextLine;
         let mut p = new_prefetcher(&cfg).expect("next-line");
-        assert_eq!(proposals(p.as_mut(), access(640, false)), vec![641, 642]);
+        assert_eq!(proposals(&mut p, access(640, false)), vec![641, 642]);
         cfg.kind = PrefetchKind::Stride;
         assert!(format!("{:?}", new_prefetcher(&cfg)).contains("StridePrefetcher"));
     }

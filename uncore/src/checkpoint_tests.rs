@@ -299,7 +299,7 @@ fn dram_channel_restored_mid_run_finishes_the_same() {
             let line = LineAddr((rng.next_u64() % 4096) * u64::from(cfg.channels));
             let req = DramRequest {
                 line,
-                write: rng.next_u64() % 3 == 0,
+                write: rng.next_u64().is_multiple_of(3),
                 tag: i,
             };
             if chan.can_accept(req.write) {

@@ -47,6 +47,7 @@ fn config() -> MemSystemConfig {
     h.l3.sets = 16;
     h.l3.ways = 4;
     h.l3.replacement = ReplacementKind::Random;
+    h.check_ownership = true;
     cfg
 }
 
@@ -276,6 +277,12 @@ fn restored_machine_continues_like_the_original() {
     assert_eq!(m.done, copy.done, "same completions, same cycles");
     assert_eq!(m.now, copy.now);
     assert_eq!(m.snapshot(), copy.snapshot(), "same final state and stats");
+    assert_eq!(
+        copy.sys.ownership_violations(),
+        0,
+        "owner table rebuilt by attach"
+    );
+    assert_eq!(m.sys.ownership_violations(), 0);
 }
 
 #[test]

@@ -270,7 +270,9 @@ fn new_cache<T>(name: &str, c: &CacheConfig, seed: u64, stats: &mut StatsBuilder
 impl PrivateHierarchy {
     /// Re-attaches the shared handles of `sys` after deserializing. `sys`
     /// must be built from the config and core count the hierarchy was
-    /// built with; machine memory contents are restored separately.
+    /// built with; machine memory contents are restored separately. With
+    /// `check_ownership`, the permissions of the lines this hierarchy holds
+    /// are entered into `sys`'s owner table.
     ///
     /// # Panics
     /// If this hierarchy's core is not one of `sys`'s cores.
@@ -284,6 +286,21 @@ impl PrivateHierarchy {
         self.fabric.attach(Arc::clone(sys.fabric()));
         self.mem.attach(Arc::clone(sys.memory()));
         self.checker.table.attach(sys.owners().cloned());
+        self.republish_permissions();
+    }
+
+    /// Tells a (fresh) owner table the permission of every line the L2
+    /// holds: the table is machine-wide checker state, rebuilt from the
+    /// restored hierarchies rather than saved.
+    fn republish_permissions(&self) {
+        let tags = self.l2.tags();
+        for set in 0..tags.sets() {
+            for way in 0..tags.ways() {
+                if let Some(e) = tags.slot(set, way) {
+                    self.perm(e.line, e.state.st.perm());
+                }
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use crate::dram::{DramChannel, DramConfig, DramRequest};
 use crate::ids::{ChannelId, CoreId, SliceId};
 use crate::interconnect::Node;
 use crate::memory::{LineAddr, MachineAddr, MachineMemory};
+use crate::races::{next_event, Flight, Next};
 use crate::rng::SplitMix64;
 use crate::{Completion, L3Slice, MemCtrl, MemMsg, MemSystem, MemSystemConfig};
 use crate::{PrivateHierarchy, UncorePart};
@@ -51,16 +52,6 @@ fn config() -> MemSystemConfig {
     cfg
 }
 
-/// A message between partitions, in flight.
-#[derive(Clone, Debug)]
-struct Flight {
-    src: Node,
-    dst: Node,
-    at: Cycle,
-    seq: u64,
-    msg: MemMsg,
-}
-
 /// Cores and slices driven by hand; memory answers a read after a fixed
 /// delay (the DRAM channel has its own test below).
 struct Machine {
@@ -82,21 +73,10 @@ impl Machine {
     fn new(cores: u32) -> Self {
         let cfg = config();
         let sys = Self::system(&cfg, cores);
-        let h = &cfg.hierarchy;
         let cores = (0..cores)
             .map(|c| sys.hierarchy(CoreId(c), StatsBuilder::new()))
             .collect();
-        let slices = (0..h.l3.slices)
-            .map(|s| {
-                L3Slice::new(
-                    SliceId(s),
-                    &h.l3,
-                    h.protocol,
-                    h.seed,
-                    Arc::clone(sys.fabric()),
-                )
-            })
-            .collect();
+        let slices = sys.slices();
         Machine {
             sys,
             cores,
@@ -187,19 +167,12 @@ impl Machine {
     /// Handles the next event (a message or a store-buffer drain) at or
     /// before `until`; false when there is none.
     fn step(&mut self, until: Cycle) -> bool {
-        let flight = (0..self.flights.len()).min_by_key(|&i| {
-            let f = &self.flights[i];
-            (f.at, f.src, f.seq)
-        });
-        let own = (0..self.cores.len())
-            .filter_map(|i| self.cores[i].next_activity().map(|t| (t, i)))
-            .min();
-        match (flight.map(|i| self.flights[i].at), own) {
-            (Some(ft), o) if ft <= until && o.is_none_or(|(t, _)| ft <= t) => {
-                let f = self.flights.remove(flight.expect("some"));
+        match next_event(&self.flights, &self.cores) {
+            Some(Next::Deliver(i)) if self.flights[i].at <= until => {
+                let f = self.flights.remove(i);
                 self.dispatch(f);
             }
-            (_, Some((t, i))) if t <= until => {
+            Some(Next::Advance(t, i)) if t <= until => {
                 self.now = self.now.max(t);
                 self.cores[i].advance(self.now);
                 self.collect();

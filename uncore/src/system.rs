@@ -210,7 +210,7 @@ impl MemSystem {
     }
 
     /// The L3 slice partitions, in id order.
-    fn slices(&self) -> Vec<L3Slice> {
+    pub(crate) fn slices(&self) -> Vec<L3Slice> {
         let h = &self.cfg.hierarchy;
         (0..h.l3.slices)
             .map(|s| {

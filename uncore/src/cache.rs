@@ -8,15 +8,17 @@ mod prefetch;
 mod replacement;
 mod tags;
 
-pub use prefetch::{new_prefetcher, DemandAccess, NextLine, Prefetcher, StridePrefetcher};
-pub use replacement::{new_policy, Lru, RandomPolicy, Replacement, Srrip};
+pub use prefetch::{
+    new_prefetcher, AnyPrefetcher, DemandAccess, NextLine, Prefetcher, StridePrefetcher,
+};
+pub use replacement::{new_policy, Lru, Policy, RandomPolicy, Replacement, Srrip};
 pub use tags::{TagArray, TagEntry};
 
 use crate::memory::LineAddr;
 use smpsim_engine::{CounterId, Stats, StatsBuilder};
 
 /// Counter handles of one cache.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct CacheStatIds {
     hits: CounterId,
     misses: CounterId,
@@ -53,10 +55,10 @@ impl CacheStatIds {
 pub struct NoVictim;
 
 /// A set-associative cache of per-line states `T`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Cache<T> {
     tags: TagArray<T>,
-    policy: Box<dyn Replacement>,
+    policy: Policy,
     ids: CacheStatIds,
 }
 
@@ -68,7 +70,7 @@ impl<T> Cache<T> {
     pub fn new(
         name: &str,
         geometry: (usize, usize, u64),
-        policy: Box<dyn Replacement>,
+        policy: Policy,
         invalidated: bool,
         stats: &mut StatsBuilder,
     ) -> Self {

@@ -37,6 +37,7 @@ mod sharers;
 
 pub use sharers::Sharers;
 
+use crate::attach::Attached;
 use crate::cache::{new_policy, Cache};
 use crate::config::{L3Config, Protocol};
 use crate::fabric::{Fabric, Port};
@@ -44,12 +45,13 @@ use crate::ids::{CoreId, Level, SliceId};
 use crate::interconnect::Node;
 use crate::memory::LineAddr;
 use crate::msg::{FwdKind, Grant, Held, Kept, MemMsg, MemPayload};
+use crate::system::MemSystem;
 use smpsim_engine::{CounterId, Cycle, EpochCtx, HistId, Partition, Stats, StatsBuilder};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// The directory's record of one line held in the L3.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DirLine {
     /// The core holding the line in E, M or O.
     pub owner: Option<CoreId>,
@@ -67,7 +69,7 @@ impl DirLine {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 enum TxnKind {
     /// A GetS or GetM being served.
     Get {
@@ -79,7 +81,7 @@ enum TxnKind {
     Evict { entry: DirLine },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Txn {
     kind: TxnKind,
     /// Answers still to come (acks, the forward's answer, memory data).
@@ -93,13 +95,13 @@ struct Txn {
     start: Cycle,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Req {
     from: CoreId,
     msg: MemMsg,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct SliceStatIds {
     forwards: CounterId,
     invs: CounterId,
@@ -168,13 +170,13 @@ impl SliceStatIds {
 }
 
 /// One L3 slice: tag array with directory entries, transactions, queues.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct L3Slice {
     id: SliceId,
     protocol: Protocol,
     latency: u64,
     mshrs: usize,
-    fabric: Arc<Fabric>,
+    fabric: Attached<Arc<Fabric>>,
     cache: Cache<DirLine>,
     txns: BTreeMap<LineAddr, Txn>,
     deferred: BTreeMap<LineAddr, VecDeque<Req>>,
@@ -211,7 +213,7 @@ impl L3Slice {
             latency: cfg.latency,
             mshrs: cfg.mshrs as usize,
             port: Port::new(&fabric, Node::L3Slice(id.0)),
-            fabric,
+            fabric: Attached::new(fabric),
             cache,
             txns: BTreeMap::new(),
             deferred: BTreeMap::new(),
@@ -220,6 +222,13 @@ impl L3Slice {
             ids,
             now: Cycle::ZERO,
         }
+    }
+
+    /// Re-attaches the shared fabric of `sys` after deserializing (see
+    /// [`crate::attach`]); until then the slice panics when it runs. `sys`
+    /// must be built from the config the slice was built with.
+    pub fn attach(&mut self, sys: &MemSystem) {
+        self.fabric.attach(Arc::clone(sys.fabric()));
     }
 
     /// The directory entry of a line held here.

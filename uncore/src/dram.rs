@@ -97,7 +97,7 @@ use smpsim_engine::Cycle;
 use thiserror::Error;
 
 /// A read or write of one 64-byte line.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DramRequest {
     /// The line (must belong to this channel).
     pub line: LineAddr,
@@ -108,7 +108,7 @@ pub struct DramRequest {
 }
 
 /// How a request found its bank's row buffer when its first command issued.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RowOutcome {
     /// Its row was open: CAS only.
     Hit,
@@ -119,7 +119,7 @@ pub enum RowOutcome {
 }
 
 /// A finished request.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Completion {
     /// The request's tag.
     pub tag: u64,

@@ -151,7 +151,7 @@ impl Fabric {
 }
 
 /// A message waiting to be handed to the engine.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Outgoing {
     dst: PartitionId,
     at: Cycle,
@@ -165,7 +165,7 @@ struct Outgoing {
 /// Links are FIFO per (source, destination): a message never overtakes an
 /// earlier one to the same destination, whatever extra delay (processing
 /// latency) either carries. The protocol relies on this.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Port {
     node: Node,
     inj: InjectionPort,

@@ -80,7 +80,9 @@ use smpsim_engine::Cycle;
 use thiserror::Error;
 
 /// A place on the interconnect.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Node {
     /// Core `n` (its private caches inject here).
     Core(u32),
@@ -193,7 +195,7 @@ pub struct Transfer {
 
 /// A sender's injection port: the one piece of interconnect state, owned
 /// by the sending partition. Back-to-back messages serialize on it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InjectionPort {
     free_at: Cycle,
 }

@@ -34,6 +34,8 @@
 //!   with statistics counted in a wrapper, and the prefetchers (next-line,
 //!   stride) a private L1D or L2 may run.
 //! - [`ownership`]: the release-usable shadow owner table.
+//! - [`attach`]: the shared handles a partition holds but does not own,
+//!   and their re-attach after deserializing.
 //! - [`overlay`](mod@overlay): byte-overlay forwarding (a store's bytes laid over a
 //!   load window, youngest wins), used by the store buffer and by the
 //!   cores' own forwarding.
@@ -82,6 +84,14 @@
 //! the self-tests' shared driver does) → statistics through the engine's
 //! report.
 //!
+//! Checkpoints: every partition's state ([`PrivateHierarchy`],
+//! [`L3Slice`], [`MemCtrl`], [`UncorePart`]) and every message is
+//! `Serialize + Deserialize`. The shared handles (fabric, machine memory,
+//! owner table) are not partition state and are skipped ([`attach`]); a
+//! deserialized partition panics when used until its `attach(&MemSystem)`
+//! re-attaches them from a memory system built from the same config.
+//! Machine memory contents are saved separately.
+//!
 //! # Errors
 //! Configuration errors are `Result`s naming the table, key and allowed
 //! values ([`config::ConfigError`], [`BuildError`]). Protocol violations
@@ -111,6 +121,7 @@ pub mod dram;
 pub mod interconnect;
 pub mod memory;
 
+pub mod attach;
 pub mod cache;
 pub mod config;
 pub mod directory;
@@ -128,6 +139,8 @@ pub mod rng;
 pub mod system;
 pub mod tester;
 
+#[cfg(test)]
+mod checkpoint_tests;
 #[cfg(test)]
 mod races;
 

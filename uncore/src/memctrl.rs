@@ -7,21 +7,23 @@
 //! step of the channel. Timing, scheduling and the DRAM statistics are the
 //! [`crate::dram::DramChannel`]'s.
 
+use crate::attach::Attached;
 use crate::dram::{DramChannel, DramConfig, DramConfigError, DramRequest};
 use crate::fabric::{Fabric, Port};
 use crate::ids::{ChannelId, SliceId};
 use crate::interconnect::Node;
 use crate::msg::{MemMsg, MemPayload};
+use crate::system::MemSystem;
 use smpsim_engine::{CounterId, Cycle, EpochCtx, Partition, Stats, StatsBuilder};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// One memory channel as a partition.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct MemCtrl {
     id: ChannelId,
     chan: DramChannel,
-    fabric: Arc<Fabric>,
+    fabric: Attached<Arc<Fabric>>,
     port: Port,
     backlog: VecDeque<DramRequest>,
     backlogged: CounterId,
@@ -45,11 +47,18 @@ impl MemCtrl {
             id,
             chan: DramChannel::new(cfg, id.0, b)?,
             port: Port::new(&fabric, Node::MemCtrl(id.0)),
-            fabric,
+            fabric: Attached::new(fabric),
             backlog: VecDeque::new(),
             backlogged,
             now: Cycle::ZERO,
         })
+    }
+
+    /// Re-attaches the shared fabric of `sys` after deserializing (see
+    /// [`crate::attach`]); until then the controller panics when it runs.
+    /// `sys` must be built from the config the controller was built with.
+    pub fn attach(&mut self, sys: &MemSystem) {
+        self.fabric.attach(Arc::clone(sys.fabric()));
     }
 
     /// The DRAM channel model.

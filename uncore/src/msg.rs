@@ -9,7 +9,7 @@ use crate::ids::{CoreId, Level, SliceId};
 use crate::memory::LineAddr;
 
 /// What an evicting core held (tells the directory whether data comes back).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Held {
     /// Shared (clean, not owner).
     S,
@@ -22,7 +22,7 @@ pub enum Held {
 }
 
 /// Which request a forward stands for.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FwdKind {
     /// Another core wants a shared copy: downgrade.
     GetS,
@@ -31,7 +31,7 @@ pub enum FwdKind {
 }
 
 /// What an owner keeps after answering a forward.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kept {
     /// Nothing (it invalidated, or was already evicting the line).
     Nothing,
@@ -42,7 +42,7 @@ pub enum Kept {
 }
 
 /// The permission a grant gives.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Grant {
     /// Read-only, shared.
     S,
@@ -54,7 +54,7 @@ pub enum Grant {
 
 /// A coherence or memory message. `core` fields name the sending or
 /// requesting core.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MemMsg {
     /// Core → home slice: read miss.
     GetS {

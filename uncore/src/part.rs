@@ -13,12 +13,23 @@ use smpsim_engine::{Cycle, EpochCtx, Partition, Stats};
 
 /// One uncore partition. Boxed, so that it is two words wherever a
 /// wrapping enum holds it inline next to its (boxed) cores.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum UncorePart {
     /// An L3 slice with its directory: the home of its lines.
     Slice(Box<L3Slice>),
     /// A memory channel: its controller over one DRAM channel.
     Mem(Box<MemCtrl>),
+}
+
+impl UncorePart {
+    /// Re-attaches the shared handles of `sys` after deserializing (see
+    /// [`crate::attach`]).
+    pub fn attach(&mut self, sys: &crate::MemSystem) {
+        match self {
+            UncorePart::Slice(s) => s.attach(sys),
+            UncorePart::Mem(m) => m.attach(sys),
+        }
+    }
 }
 
 impl Partition for UncorePart {

@@ -80,6 +80,7 @@ mod stats;
 
 pub use state::{L1Line, PLine, PState, WbState};
 
+use crate::attach::Attached;
 use crate::cache::{new_policy, Cache};
 use crate::config::{CacheConfig, HierarchyConfig, Protocol};
 use crate::fabric::{Fabric, Port};
@@ -88,6 +89,7 @@ use crate::interconnect::Node;
 use crate::memory::{LineAddr, MachineAddr, MachineMemory, LINE_SIZE};
 use crate::msg::{FwdKind, Grant, Held, Kept, MemMsg, MemPayload};
 use crate::ownership::{OwnerTable, Perm};
+use crate::system::MemSystem;
 use prefetch::{PfLevel, Prefetchers};
 use smpsim_engine::{Cycle, EpochCtx, Stats, StatsBuilder};
 use stats::PrivStatIds;
@@ -95,11 +97,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// A handle on an access that is waiting for a grant.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ReqId(pub u32);
 
 /// Which L1 an access goes through.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Stream {
     /// Instruction fetch (L1I).
     Inst,
@@ -128,7 +132,7 @@ pub enum Access {
 }
 
 /// A pending access that finished.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Completion {
     /// The access.
     pub id: ReqId,
@@ -141,7 +145,7 @@ pub struct Completion {
 }
 
 /// One access of machine memory, as recorded by the access log.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogEntry {
     /// When it happened.
     pub time: Cycle,
@@ -165,7 +169,7 @@ fn le_value(data: &[u8]) -> u128 {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct StoreBufferFull;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Op {
     ctx: ContextId,
     stream: Stream,
@@ -179,7 +183,7 @@ struct Op {
     level: Level,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Mshr {
     start: Cycle,
     waiters: Vec<ReqId>,
@@ -192,7 +196,7 @@ struct Mshr {
     prefetch: Option<PfLevel>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct SbEntry {
     ctx: ContextId,
     addr: u64,
@@ -206,7 +210,7 @@ impl SbEntry {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct LockState {
     ctx: ContextId,
     id: ReqId,
@@ -216,21 +220,21 @@ struct LockState {
 }
 
 /// What the ownership checks compare against.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Checker {
-    table: Option<Arc<OwnerTable>>,
+    table: Attached<Option<Arc<OwnerTable>>>,
 }
 
 /// A core's L1I, L1D and L2 with its store buffer (see the module docs).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct PrivateHierarchy {
     core: CoreId,
     protocol: Protocol,
     lat: [u64; 3],
     mshr_limit: usize,
     sb_cap: usize,
-    fabric: Arc<Fabric>,
-    mem: Arc<MachineMemory>,
+    fabric: Attached<Arc<Fabric>>,
+    mem: Attached<Arc<MachineMemory>>,
     l1i: Cache<L1Line>,
     l1d: Cache<L1Line>,
     l2: Cache<PLine>,
@@ -260,6 +264,46 @@ fn new_cache<T>(name: &str, c: &CacheConfig, seed: u64, stats: &mut StatsBuilder
     Cache::new(name, (sets, ways, 1), policy, true, stats)
 }
 
+/// Checkpoints: the state serializes without the shared handles (the
+/// fabric, machine memory and the owner table); a deserialized hierarchy
+/// panics on its first use of one until [`PrivateHierarchy::attach`].
+impl PrivateHierarchy {
+    /// Re-attaches the shared handles of `sys` after deserializing. `sys`
+    /// must be built from the config and core count the hierarchy was
+    /// built with; machine memory contents are restored separately. With
+    /// `check_ownership`, the permissions of the lines this hierarchy holds
+    /// are entered into `sys`'s owner table.
+    ///
+    /// # Panics
+    /// If this hierarchy's core is not one of `sys`'s cores.
+    pub fn attach(&mut self, sys: &MemSystem) {
+        assert!(
+            self.core.0 < sys.cores(),
+            "attaching core {} to a memory system of {} cores",
+            self.core.0,
+            sys.cores()
+        );
+        self.fabric.attach(Arc::clone(sys.fabric()));
+        self.mem.attach(Arc::clone(sys.memory()));
+        self.checker.table.attach(sys.owners().cloned());
+        self.republish_permissions();
+    }
+
+    /// Tells a (fresh) owner table the permission of every line the L2
+    /// holds: the table is machine-wide checker state, rebuilt from the
+    /// restored hierarchies rather than saved.
+    fn republish_permissions(&self) {
+        let tags = self.l2.tags();
+        for set in 0..tags.sets() {
+            for way in 0..tags.ways() {
+                if let Some(e) = tags.slot(set, way) {
+                    self.perm(e.line, e.state.st.perm());
+                }
+            }
+        }
+    }
+}
+
 impl PrivateHierarchy {
     /// The hierarchy of `core`. `stats` may already hold the core's own
     /// statistics; the hierarchy adds its own and owns the result (reach
@@ -287,8 +331,8 @@ impl PrivateHierarchy {
             mshr_limit,
             sb_cap: cfg.store_buffer as usize,
             port: Port::new(&fabric, Node::Core(core.0)),
-            fabric,
-            mem,
+            fabric: Attached::new(fabric),
+            mem: Attached::new(mem),
             l1i,
             l1d,
             l2,
@@ -303,7 +347,9 @@ impl PrivateHierarchy {
             lock: None,
             deferred: Vec::new(),
             log: None,
-            checker: Checker { table },
+            checker: Checker {
+                table: Attached::new(table),
+            },
             stats: stats.build(),
             ids,
             pf,
@@ -425,7 +471,7 @@ impl PrivateHierarchy {
     }
 
     fn perm(&self, line: LineAddr, p: Perm) {
-        if let Some(t) = &self.checker.table {
+        if let Some(t) = &*self.checker.table {
             t.set(self.core, line, p);
         }
     }
@@ -463,7 +509,7 @@ impl PrivateHierarchy {
             "ownership rule: {} read {line} in state {st:?}",
             self.core
         );
-        if let Some(t) = &self.checker.table {
+        if let Some(t) = &*self.checker.table {
             t.check(self.core, line, Perm::Read);
         }
         if self.mem.read(MachineAddr(addr), buf).is_err() {
@@ -481,7 +527,7 @@ impl PrivateHierarchy {
             "ownership rule: {} wrote {line} in state {st:?}",
             self.core
         );
-        if let Some(t) = &self.checker.table {
+        if let Some(t) = &*self.checker.table {
             t.check(self.core, line, Perm::Write);
         }
         if self.mem.write(MachineAddr(addr), data).is_err() {

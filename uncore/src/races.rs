@@ -15,13 +15,39 @@ use crate::private::{Access, PState, PrivateHierarchy, WbState};
 use smpsim_engine::{Cycle, PartitionId, StatsBuilder};
 use std::sync::Arc;
 
+/// A message in flight between hand-driven components.
 #[derive(Clone, Debug)]
-struct Flight {
-    src: Node,
-    dst: Node,
-    at: Cycle,
-    seq: u64,
-    msg: MemMsg,
+pub(crate) struct Flight {
+    pub(crate) src: Node,
+    pub(crate) dst: Node,
+    pub(crate) at: Cycle,
+    pub(crate) seq: u64,
+    pub(crate) msg: MemMsg,
+}
+
+/// What a hand-driven machine does next.
+pub(crate) enum Next {
+    /// Deliver the flight at this index.
+    Deliver(usize),
+    /// Advance core `.1` (a store-buffer drain) at cycle `.0`.
+    Advance(Cycle, usize),
+}
+
+/// The next event in time order: the earliest flight by `(time, src,
+/// seq)`, unless a core's own activity comes strictly earlier.
+pub(crate) fn next_event(flights: &[Flight], cores: &[PrivateHierarchy]) -> Option<Next> {
+    let flight = (0..flights.len()).min_by_key(|&i| {
+        let f = &flights[i];
+        (f.at, f.src, f.seq)
+    });
+    let own = (0..cores.len())
+        .filter_map(|i| cores[i].next_activity().map(|t| (t, i)))
+        .min();
+    match (flight, own) {
+        (Some(i), o) if o.is_none_or(|(t, _)| flights[i].at <= t) => Some(Next::Deliver(i)),
+        (_, Some((t, i))) => Some(Next::Advance(t, i)),
+        _ => None,
+    }
 }
 
 struct Harness {
@@ -171,24 +197,17 @@ impl Harness {
     /// Runs everything in time order until nothing is left to do.
     fn settle(&mut self) {
         for _ in 0..100_000 {
-            let flight = (0..self.flights.len()).min_by_key(|&i| {
-                let f = &self.flights[i];
-                (f.at, f.src, f.seq)
-            });
-            let own = (0..self.cores.len())
-                .filter_map(|i| self.cores[i].next_activity().map(|t| (t, i)))
-                .min();
-            match (flight.map(|i| self.flights[i].at), own) {
-                (Some(ft), o) if o.is_none_or(|(t, _)| ft <= t) => {
-                    let f = self.flights.remove(flight.expect("some"));
+            match next_event(&self.flights, &self.cores) {
+                Some(Next::Deliver(i)) => {
+                    let f = self.flights.remove(i);
                     self.dispatch(f);
                 }
-                (_, Some((t, i))) => {
+                Some(Next::Advance(t, i)) => {
                     self.now = self.now.max(t);
                     self.cores[i].advance(self.now);
                     self.collect();
                 }
-                _ => return,
+                None => return,
             }
         }
         panic!("the protocol did not settle");

@@ -4,7 +4,7 @@
 //! seed and its own identity, so results never depend on host scheduling.
 
 /// SplitMix64: fast, statistically good enough for simulation choices.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SplitMix64 {
     state: u64,
 }

@@ -98,6 +98,11 @@ impl MemSystem {
         &self.memory
     }
 
+    /// The machine-wide ownership table, when `check_ownership` is on.
+    pub fn owners(&self) -> Option<&Arc<OwnerTable>> {
+        self.owners.as_ref()
+    }
+
     /// Number of cores.
     pub fn cores(&self) -> u32 {
         self.cores
@@ -205,7 +210,7 @@ impl MemSystem {
     }
 
     /// The L3 slice partitions, in id order.
-    fn slices(&self) -> Vec<L3Slice> {
+    pub(crate) fn slices(&self) -> Vec<L3Slice> {
         let h = &self.cfg.hierarchy;
         (0..h.l3.slices)
             .map(|s| {

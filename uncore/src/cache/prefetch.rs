@@ -10,9 +10,16 @@
 //! streams are keyed by 4 KiB page, and no proposal leaves the page of the
 //! access that triggered it (machine frames next to each other in memory
 //! are unrelated).
+//!
+//! [`Prefetcher`] is the seam a level calls through. [`new_prefetcher`]
+//! returns an [`AnyPrefetcher`]: an enum holding the concrete prefetcher
+//! that implements the trait by delegation (enum dispatch, no `Box<dyn>`),
+//! so the hierarchy's state derives `Serialize`/`Deserialize` for
+//! checkpoints. A new prefetcher adds a variant and a delegation arm.
 
 use crate::config::{PrefetchConfig, PrefetchKind};
 use crate::memory::LineAddr;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// One demand access of a cache level, as its prefetcher sees it.
@@ -37,15 +44,37 @@ pub trait Prefetcher: Send + fmt::Debug {
 }
 
 /// Builds the prefetcher a config names; `None` for `kind = "none"`.
-pub fn new_prefetcher(cfg: &PrefetchConfig) -> Option<Box<dyn Prefetcher>> {
+pub fn new_prefetcher(cfg: &PrefetchConfig) -> Option<AnyPrefetcher> {
     match cfg.kind {
         PrefetchKind::None => None,
-        PrefetchKind::NextLine => Some(Box::new(NextLine::new(cfg.degree, cfg.distance))),
-        PrefetchKind::Stride => Some(Box::new(StridePrefetcher::new(
+        PrefetchKind::NextLine => Some(AnyPrefetcher::NextLine(NextLine::new(
+            cfg.degree,
+            cfg.distance,
+        ))),
+        PrefetchKind::Stride => Some(AnyPrefetcher::Stride(StridePrefetcher::new(
             cfg.degree,
             cfg.distance,
             cfg.table_size,
         ))),
+    }
+}
+
+/// One of the concrete prefetchers, dispatching [`Prefetcher`] to it; the
+/// serializable form of a level's prefetcher state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AnyPrefetcher {
+    /// Next-line.
+    NextLine(NextLine),
+    /// Per-page stride detection.
+    Stride(StridePrefetcher),
+}
+
+impl Prefetcher for AnyPrefetcher {
+    fn observe(&mut self, access: &DemandAccess, out: &mut Vec<LineAddr>) {
+        match self {
+            AnyPrefetcher::NextLine(p) => p.observe(access, out),
+            AnyPrefetcher::Stride(p) => p.observe(access, out),
+        }
     }
 }
 
@@ -68,7 +97,7 @@ fn ahead(line: LineAddr, stride: i64, distance: u32, degree: u32, out: &mut Vec<
 /// Next-line: after a miss, or after a hit on a line a prefetch brought
 /// (so a stream keeps running ahead once it hits), proposes the `degree`
 /// lines from `distance` lines on.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NextLine {
     degree: u32,
     distance: u32,
@@ -91,7 +120,7 @@ impl Prefetcher for NextLine {
 
 /// One tracked stream: the page, the last line accessed in it, the last
 /// stride seen and how often it repeated.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct StreamEntry {
     page: u64,
     last: LineAddr,
@@ -111,7 +140,7 @@ const CONFIDENT: u8 = 1;
 /// A repeat of the stride raises the confidence, a different stride
 /// lowers it and, once it is zero, replaces the stride. While confident it
 /// proposes `degree` lines from `distance` strides ahead on every access.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StridePrefetcher {
     degree: u32,
     distance: u32,
@@ -294,7 +323,7 @@ mod tests {
         assert!(new_prefetcher(&cfg).is_none());
         cfg.kind = PrefetchKind::NextLine;
         let mut p = new_prefetcher(&cfg).expect("next-line");
-        assert_eq!(proposals(p.as_mut(), access(640, false)), vec![641, 642]);
+        assert_eq!(proposals(&mut p, access(640, false)), vec![641, 642]);
         cfg.kind = PrefetchKind::Stride;
         assert!(format!("{:?}", new_prefetcher(&cfg)).contains("StridePrefetcher"));
     }

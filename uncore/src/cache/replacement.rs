@@ -1,7 +1,15 @@
 //! Replacement policies: which way of a full set gives way.
+//!
+//! [`Replacement`] is the seam a cache calls through. [`new_policy`]
+//! returns a [`Policy`]: an enum holding the concrete policy that
+//! implements the trait by delegation (enum dispatch, no `Box<dyn>`), so a
+//! cache's whole state derives `Serialize`/`Deserialize` for checkpoints.
+//! A new policy is a struct implementing [`Replacement`] plus a variant of
+//! [`Policy`] and an arm in its delegation.
 
 use crate::config::ReplacementKind;
 use crate::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A replacement policy over `sets × ways` slots. The tag array tells it of
@@ -17,21 +25,50 @@ pub trait Replacement: Send + fmt::Debug {
 }
 
 /// Builds the policy a config names; `seed` feeds the random policy.
-pub fn new_policy(
-    kind: ReplacementKind,
-    sets: usize,
-    ways: usize,
-    seed: u64,
-) -> Box<dyn Replacement> {
+pub fn new_policy(kind: ReplacementKind, sets: usize, ways: usize, seed: u64) -> Policy {
     match kind {
-        ReplacementKind::Lru => Box::new(Lru::new(sets, ways)),
-        ReplacementKind::Srrip => Box::new(Srrip::new(sets, ways)),
-        ReplacementKind::Random => Box::new(RandomPolicy::new(ways, seed)),
+        ReplacementKind::Lru => Policy::Lru(Lru::new(sets, ways)),
+        ReplacementKind::Srrip => Policy::Srrip(Srrip::new(sets, ways)),
+        ReplacementKind::Random => Policy::Random(RandomPolicy::new(ways, seed)),
+    }
+}
+
+/// One of the concrete policies, dispatching [`Replacement`] to it; the
+/// serializable form of a cache's policy state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Policy {
+    /// Least recently used.
+    Lru(Lru),
+    /// Static re-reference interval prediction.
+    Srrip(Srrip),
+    /// Random among the allowed ways.
+    Random(RandomPolicy),
+}
+
+impl Policy {
+    fn inner(&mut self) -> &mut dyn Replacement {
+        match self {
+            Policy::Lru(p) => p,
+            Policy::Srrip(p) => p,
+            Policy::Random(p) => p,
+        }
+    }
+}
+
+impl Replacement for Policy {
+    fn on_hit(&mut self, set: usize, way: usize) {
+        self.inner().on_hit(set, way);
+    }
+    fn on_fill(&mut self, set: usize, way: usize) {
+        self.inner().on_fill(set, way);
+    }
+    fn victim(&mut self, set: usize, allowed: &dyn Fn(usize) -> bool) -> Option<usize> {
+        self.inner().victim(set, allowed)
     }
 }
 
 /// Least recently used, by a per-slot access stamp.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lru {
     ways: usize,
     stamp: Vec<u64>,
@@ -72,7 +109,7 @@ impl Replacement for Lru {
 /// Static RRIP with 2-bit re-reference prediction values: fills predict a
 /// long re-reference (2), hits a near one (0); the victim is the first
 /// allowed way predicted distant (3), ageing the set until one is.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Srrip {
     ways: usize,
     rrpv: Vec<u8>,
@@ -115,7 +152,7 @@ impl Replacement for Srrip {
 }
 
 /// Uniformly random among the allowed ways.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RandomPolicy {
     ways: usize,
     rng: SplitMix64,

@@ -3,7 +3,7 @@
 use crate::memory::LineAddr;
 
 /// A line held in a way, with the state its owner keeps for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TagEntry<T> {
     /// The line.
     pub line: LineAddr,
@@ -14,7 +14,7 @@ pub struct TagEntry<T> {
 /// `sets × ways` slots. The set of a line is `(line / stride) % sets`:
 /// `stride` (the number of L3 slices, 1 for private caches) skips the part of
 /// the line number that already chose the slice.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct TagArray<T> {
     sets: usize,
     ways: usize,

@@ -3,7 +3,7 @@
 use crate::ids::CoreId;
 
 /// Cores holding a shared copy. Empty sets allocate nothing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sharers(Vec<u64>);
 
 impl Sharers {

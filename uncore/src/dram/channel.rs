@@ -6,7 +6,7 @@ use smpsim_engine::{CounterId, Cycle, HistId, Stats, StatsBuilder};
 use std::collections::BTreeMap;
 
 /// Row-buffer state and the earliest cycle of each command, per bank.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Bank {
     /// The open row, if any.
     open: Option<u64>,
@@ -19,7 +19,7 @@ struct Bank {
 }
 
 /// A queued request with its decoded bank and row.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Pending {
     req: DramRequest,
     arrive: Cycle,
@@ -32,7 +32,7 @@ struct Pending {
     outcome: Option<RowOutcome>,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Cmd {
     Act,
     Pre,
@@ -40,7 +40,7 @@ enum Cmd {
 }
 
 /// The command the scheduler picked.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Choice {
     time: Cycle,
     write: bool,
@@ -48,7 +48,7 @@ struct Choice {
     cmd: Cmd,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Ids {
     reads: CounterId,
     writes: CounterId,
@@ -106,7 +106,7 @@ impl Ids {
 }
 
 /// One memory-controller channel (see the module docs for the contract).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DramChannel {
     cfg: DramConfig,
     timing: DramTiming,

@@ -106,7 +106,7 @@ impl Default for DramConfig {
 }
 
 /// DRAM timing converted to core cycles (each ≥ 1).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DramTiming {
     /// tRCD in core cycles.
     pub rcd: u64,
@@ -121,7 +121,7 @@ pub struct DramTiming {
 }
 
 /// Where a line lives inside the DRAM system.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DramLocation {
     /// Channel (memory-controller partition).
     pub channel: u32,

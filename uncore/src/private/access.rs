@@ -134,7 +134,7 @@ impl PrivateHierarchy {
             if !self.l2.probe(line).is_some_and(|e| e.st.readable()) {
                 return None;
             }
-            if let Some(t) = &self.checker.table {
+            if let Some(t) = &*self.checker.table {
                 t.check(self.core, line, Perm::Read);
             }
             let mut buf = [0u8; 16];

@@ -23,11 +23,11 @@
 //! in flight; the line is then not marked) and `.dropped`.
 
 use super::*;
-use crate::cache::{new_prefetcher, DemandAccess, Prefetcher};
+use crate::cache::{new_prefetcher, AnyPrefetcher, DemandAccess, Prefetcher};
 use smpsim_engine::CounterId;
 
 /// Which private level a prefetch fills.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(super) enum PfLevel {
     /// The L1D (through the L2, which then holds the line too).
     L1d,
@@ -36,7 +36,7 @@ pub(super) enum PfLevel {
 }
 
 /// Counter handles of one level's prefetcher.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct PfStatIds {
     issued: CounterId,
     useful: CounterId,
@@ -69,9 +69,9 @@ impl PfStatIds {
 }
 
 /// One level's prefetcher with its counters.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct PfUnit {
-    prefetcher: Box<dyn Prefetcher>,
+    prefetcher: AnyPrefetcher,
     ids: PfStatIds,
 }
 
@@ -86,7 +86,7 @@ impl PfUnit {
 }
 
 /// The L1D's and L2's prefetchers and their pending work.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct Prefetchers {
     l1d: Option<PfUnit>,
     l2: Option<PfUnit>,

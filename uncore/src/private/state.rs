@@ -5,7 +5,7 @@ use crate::ownership::Perm;
 
 /// State of a line in the L2 (which holds the core's coherence state; the
 /// L1s hold a subset of its readable lines).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PState {
     /// Shared, clean, read-only.
     S,
@@ -62,7 +62,7 @@ impl PState {
 
 /// An L2 entry: the state, whether a locked instruction pins it, and
 /// whether the L2's prefetcher brought it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PLine {
     /// Coherence state.
     pub st: PState,
@@ -74,14 +74,14 @@ pub struct PLine {
 }
 
 /// An L1 entry (the L2 holds the coherence state).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct L1Line {
     /// Brought by an L1D prefetch and not yet hit by a demand access.
     pub prefetched: bool,
 }
 
 /// A line the core evicted, waiting for the directory's acknowledgement.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WbState {
     /// Put for a shared copy sent.
     SI,

@@ -4,7 +4,7 @@ use crate::ids::Level;
 use smpsim_engine::{CounterId, HistId, StatsBuilder};
 
 /// Counter and histogram handles.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PrivStatIds {
     pub read_misses: CounterId,
     pub write_misses: CounterId,

@@ -102,7 +102,8 @@ impl StatsBuilder {
 /// Declares a partition's statistics once, as a typed table: a struct of
 /// handles whose fields are the statistics, and a `declare` function that
 /// registers them, in the order written, with their names, one-line
-/// descriptions and units. The struct is serializable (it is part of a
+/// descriptions and units; `struct Name(param: Type, ..)` gives `declare`
+/// parameters that the declarations may use. The struct is serializable (it is part of a
 /// partition's state); the crate using the macro depends on `serde`.
 ///
 /// ```
@@ -126,7 +127,7 @@ impl StatsBuilder {
 macro_rules! stat_table {
     (
         $(#[$meta:meta])*
-        $vis:vis struct $name:ident {
+        $vis:vis struct $name:ident $(( $($p:ident : $pt:ty),* $(,)? ))? {
             $(
                 $(#[$fmeta:meta])*
                 $field:ident : $kind:ident ( $($arg:expr),* $(,)? )
@@ -143,8 +144,10 @@ macro_rules! stat_table {
         }
 
         impl $name {
-            /// Registers every statistic of the table with `b`, in order.
-            pub fn declare(b: &mut $crate::StatsBuilder) -> Self {
+            /// Registers every statistic of the table with `b`, in order
+            /// (the parameters, if the table has any, are values its
+            /// declarations use).
+            pub fn declare(b: &mut $crate::StatsBuilder $($(, $p: $pt)*)?) -> Self {
                 $name {
                     $( $field: b.$kind($($arg),*), )*
                 }

@@ -46,7 +46,7 @@ use crate::interconnect::Node;
 use crate::memory::LineAddr;
 use crate::msg::{FwdKind, Grant, Held, Kept, MemMsg, MemPayload};
 use crate::system::MemSystem;
-use smpsim_engine::{CounterId, Cycle, EpochCtx, HistId, Partition, Stats, StatsBuilder};
+use smpsim_engine::{Cycle, EpochCtx, Partition, Stats, StatsBuilder};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -101,71 +101,49 @@ struct Req {
     msg: MemMsg,
 }
 
-#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
-struct SliceStatIds {
-    forwards: CounterId,
-    invs: CounterId,
-    back_invs: CounterId,
-    writebacks: CounterId,
-    mem_reads: CounterId,
-    mem_writes: CounterId,
-    deferred: CounterId,
-    stalled: CounterId,
-    stale_puts: CounterId,
-    txn_latency: HistId,
-    waiting: HistId,
-}
-
-impl SliceStatIds {
-    fn declare(b: &mut StatsBuilder) -> Self {
-        let ev = "events";
-        SliceStatIds {
-            forwards: b.counter("dir.forwards", "forwards sent to an owner", ev),
-            invs: b.counter(
-                "dir.invalidations",
-                "invalidations sent to sharers for a GetM",
-                ev,
-            ),
-            back_invs: b.counter(
-                "dir.back_invalidations",
-                "invalidations and recalls sent because the L3 evicted a line",
-                ev,
-            ),
-            writebacks: b.counter(
-                "dir.writebacks",
-                "dirty lines received from cores (puts and forward answers)",
-                ev,
-            ),
-            mem_reads: b.counter("dir.mem_reads", "lines read from memory", ev),
-            mem_writes: b.counter("dir.mem_writes", "dirty lines written back to memory", ev),
-            deferred: b.counter(
-                "dir.deferred",
-                "requests that waited for a transaction on their line",
-                ev,
-            ),
-            stalled: b.counter(
-                "dir.stalled",
-                "requests that waited for a free way or transaction slot",
-                ev,
-            ),
-            stale_puts: b.counter(
-                "dir.stale_puts",
-                "puts from a core no longer holding the line",
-                ev,
-            ),
-            waiting: b.histogram(
-                "dir.waiting",
-                "requests queued in the slice (deferred behind a transaction or stalled) at each arrival, counting the new one",
-                "requests",
-                1 << 16,
-            ),
-            txn_latency: b.histogram(
-                "dir.txn_latency",
-                "cycles from a request's arrival to the end of its transaction",
-                "cycles",
-                1 << 20,
-            ),
-        }
+smpsim_engine::stat_table! {
+    /// A slice's statistics.
+    struct SliceStatIds {
+        /// Forwards.
+        forwards: counter("dir.forwards", "forwards sent to an owner", "events"),
+        /// Invalidations for a GetM.
+        invs: counter("dir.invalidations", "invalidations sent to sharers for a GetM", "events"),
+        /// Back-invalidations.
+        back_invs: counter(
+            "dir.back_invalidations",
+            "invalidations and recalls sent because the L3 evicted a line",
+            "events"
+        ),
+        /// Dirty lines received.
+        writebacks: counter(
+            "dir.writebacks",
+            "dirty lines received from cores (puts and forward answers)",
+            "events"
+        ),
+        /// Memory reads.
+        mem_reads: counter("dir.mem_reads", "lines read from memory", "events"),
+        /// Memory writes.
+        mem_writes: counter("dir.mem_writes", "dirty lines written back to memory", "events"),
+        /// Deferred requests.
+        deferred: counter("dir.deferred", "requests that waited for a transaction on their line", "events"),
+        /// Stalled requests.
+        stalled: counter("dir.stalled", "requests that waited for a free way or transaction slot", "events"),
+        /// Stale puts.
+        stale_puts: counter("dir.stale_puts", "puts from a core no longer holding the line", "events"),
+        /// Queue depth at arrival.
+        waiting: histogram(
+            "dir.waiting",
+            "requests queued in the slice (deferred behind a transaction or stalled) at each arrival, counting the new one",
+            "requests",
+            1 << 16
+        ),
+        /// Transaction latency.
+        txn_latency: histogram(
+            "dir.txn_latency",
+            "cycles from a request's arrival to the end of its transaction",
+            "cycles",
+            1 << 20
+        ),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::{Completion, DramConfig, DramConfigError, DramRequest, DramTiming, PagePolicy};
 use super::{QueueFull, RowOutcome};
-use smpsim_engine::{CounterId, Cycle, HistId, Stats, StatsBuilder};
+use smpsim_engine::{Cycle, Stats, StatsBuilder};
 use std::collections::BTreeMap;
 
 /// Row-buffer state and the earliest cycle of each command, per bank.
@@ -48,60 +48,36 @@ struct Choice {
     cmd: Cmd,
 }
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Ids {
-    reads: CounterId,
-    writes: CounterId,
-    hits: CounterId,
-    misses: CounterId,
-    conflicts: CounterId,
-    acts: CounterId,
-    pres: CounterId,
-    rejected: CounterId,
-    occupancy: HistId,
-    read_lat: HistId,
-    write_lat: HistId,
-}
-
-impl Ids {
-    fn declare(b: &mut StatsBuilder, queue_max: u64) -> Ids {
-        let ev = "events";
-        Ids {
-            reads: b.counter("dram.reads", "read requests served (CAS issued)", ev),
-            writes: b.counter("dram.writes", "write requests served (CAS issued)", ev),
-            hits: b.counter("dram.row_hits", "requests that found their row open", ev),
-            misses: b.counter(
-                "dram.row_misses",
-                "requests that found their bank closed",
-                ev,
-            ),
-            conflicts: b.counter(
-                "dram.row_conflicts",
-                "requests that found another row open",
-                ev,
-            ),
-            acts: b.counter("dram.activates", "ACT commands issued", ev),
-            pres: b.counter("dram.precharges", "PRE commands (incl. auto-precharge)", ev),
-            rejected: b.counter("dram.rejected", "enqueues refused: queue full", ev),
-            occupancy: b.histogram(
-                "dram.queue_occupancy",
-                "requests queued (read + write, incl. the new one) at each enqueue",
-                "requests",
-                queue_max,
-            ),
-            read_lat: b.histogram(
-                "dram.read_latency",
-                "read enqueue to last data beat",
-                "cycles",
-                1_000_000,
-            ),
-            write_lat: b.histogram(
-                "dram.write_latency",
-                "write enqueue to data written",
-                "cycles",
-                1_000_000,
-            ),
-        }
+smpsim_engine::stat_table! {
+    /// A channel's statistics.
+    struct Ids(queue_max: u64) {
+        /// Reads served.
+        reads: counter("dram.reads", "read requests served (CAS issued)", "events"),
+        /// Writes served.
+        writes: counter("dram.writes", "write requests served (CAS issued)", "events"),
+        /// Row hits.
+        hits: counter("dram.row_hits", "requests that found their row open", "events"),
+        /// Row misses.
+        misses: counter("dram.row_misses", "requests that found their bank closed", "events"),
+        /// Row conflicts.
+        conflicts: counter("dram.row_conflicts", "requests that found another row open", "events"),
+        /// Activates.
+        acts: counter("dram.activates", "ACT commands issued", "events"),
+        /// Precharges.
+        pres: counter("dram.precharges", "PRE commands (incl. auto-precharge)", "events"),
+        /// Refused enqueues.
+        rejected: counter("dram.rejected", "enqueues refused: queue full", "events"),
+        /// Queue occupancy.
+        occupancy: histogram(
+            "dram.queue_occupancy",
+            "requests queued (read + write, incl. the new one) at each enqueue",
+            "requests",
+            queue_max
+        ),
+        /// Read latency.
+        read_lat: histogram("dram.read_latency", "read enqueue to last data beat", "cycles", 1_000_000),
+        /// Write latency.
+        write_lat: histogram("dram.write_latency", "write enqueue to data written", "cycles", 1_000_000),
     }
 }
 

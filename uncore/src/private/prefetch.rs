@@ -35,36 +35,33 @@ pub(super) enum PfLevel {
     L2,
 }
 
-/// Counter handles of one level's prefetcher.
-#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
-struct PfStatIds {
-    issued: CounterId,
-    useful: CounterId,
-    late: CounterId,
-    dropped: CounterId,
-}
-
-impl PfStatIds {
-    fn declare(b: &mut StatsBuilder, level: &str) -> Self {
-        let mut c = |what: &str, desc: &str| {
-            b.counter(
-                &format!("{level}.prefetch.{what}"),
-                &format!("{level}: {desc}"),
-                "lines",
-            )
-        };
-        PfStatIds {
-            issued: c(
-                "issued",
-                "prefetches sent (GetS, or an L1D fill from the L2)",
-            ),
-            useful: c("useful", "first demand hits on lines a prefetch brought"),
-            late: c(
-                "late",
-                "demand accesses that found their line's prefetch in flight",
-            ),
-            dropped: c("dropped", "prefetches dropped for want of an MSHR or a way"),
-        }
+smpsim_engine::stat_table! {
+    /// One level's prefetch counters, named after the level.
+    struct PfStatIds(level: &str) {
+        /// Prefetches sent.
+        issued: counter(
+            &format!("{level}.prefetch.issued"),
+            &format!("{level}: prefetches sent (GetS, or an L1D fill from the L2)"),
+            "lines"
+        ),
+        /// First demand hits on prefetched lines.
+        useful: counter(
+            &format!("{level}.prefetch.useful"),
+            &format!("{level}: first demand hits on lines a prefetch brought"),
+            "lines"
+        ),
+        /// Demands that found their prefetch in flight.
+        late: counter(
+            &format!("{level}.prefetch.late"),
+            &format!("{level}: demand accesses that found their line's prefetch in flight"),
+            "lines"
+        ),
+        /// Prefetches dropped.
+        dropped: counter(
+            &format!("{level}.prefetch.dropped"),
+            &format!("{level}: prefetches dropped for want of an MSHR or a way"),
+            "lines"
+        ),
     }
 }
 

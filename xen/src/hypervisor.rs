@@ -691,5 +691,7 @@ fn pending_only(mem: &mut dyn EventMemory, shared_info: Mfn, port: Port) -> Rais
 }
 
 #[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
 #[path = "hypervisor/tests.rs"]
 mod tests;

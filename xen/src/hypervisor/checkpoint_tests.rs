@@ -168,7 +168,7 @@ fn restored_address_space_is_unshared_and_equal() {
         "a fresh Arc for the cores to share"
     );
     assert_eq!(**space, *core_view);
-    assert!(space.len() > 0);
+    assert!(!space.is_empty());
 }
 
 #[test]

@@ -664,6 +664,27 @@ mod tests {
     }
 
     #[test]
+    fn service_checkpoint_round_trips_and_reattaches_memory() {
+        let cfg = MachineConfig {
+            cores: 2,
+            memory_mib: 256,
+            ..MachineConfig::default()
+        };
+        let w = smpsim_workloads::find("hello").expect("built in");
+        let m = Machine::build(&cfg, w, &RunOptions::default()).expect("builds");
+        let state = m.service.checkpoint();
+        let bytes = postcard::to_stdvec(&state).expect("serializes");
+        let back: hyper::ServiceState = postcard::from_bytes(&bytes).expect("deserializes");
+        assert_eq!(back, state);
+        let svc = back.attach(Arc::clone(&m.service.mem));
+        assert!(Arc::ptr_eq(&svc.mem, &m.service.mem), "memory re-attached");
+        assert_eq!(svc.place, m.service.place);
+        let again = postcard::to_stdvec(&svc.checkpoint()).expect("serializes");
+        assert_eq!(again, bytes);
+        eprintln!("serialized service: {} bytes", bytes.len());
+    }
+
+    #[test]
     fn hello_runs_to_success() {
         let r = run("hello", 1, Model::Inorder, HostThreads::Count(1));
         for l in &r.console {

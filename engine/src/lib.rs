@@ -68,8 +68,8 @@ pub use partition::{EpochCtx, Partition, PartitionSpec};
 pub use run::{BarrierCtx, Engine, EngineBuilder, EngineConfig, RunSummary, StopReason};
 pub use schedule::{assign, HostThreads};
 pub use stats::{
-    CounterId, HistId, HistogramReport, PartitionReport, StatDesc, Stats, StatsBuilder,
-    StatsReport, StatsSection,
+    histogram_buckets, record_buckets, CounterId, HistId, HistogramReport, PartitionReport,
+    StatDesc, Stats, StatsBuilder, StatsReport, StatsSection,
 };
 pub use time::{Cycle, PartitionId};
 pub use topology::LinkTable;

@@ -162,6 +162,24 @@ fn new_hist(max: u64) -> Histogram<u64> {
     Histogram::new_with_bounds(1, max, 3).expect("histogram bounds are valid (1 < max)")
 }
 
+/// Every non-empty bucket of `h` as (highest equivalent value, count), in
+/// value order: how a histogram is reported and serialized (hdrhistogram
+/// has no serde of its own).
+pub fn histogram_buckets(h: &Histogram<u64>) -> Vec<(u64, u64)> {
+    h.iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .collect()
+}
+
+/// Records `buckets` (as [`histogram_buckets`] gives them) into `h`,
+/// clamping values into its range; into an empty histogram of the same
+/// bounds this gives back the same bucket counts.
+pub fn record_buckets(h: &mut Histogram<u64>, buckets: &[(u64, u64)]) {
+    for &(v, n) in buckets {
+        h.saturating_record_n(v.clamp(1, h.high()), n);
+    }
+}
+
 /// The statistics of one partition: counters and histograms by handle.
 #[derive(Debug, Clone)]
 pub struct Stats {
@@ -188,15 +206,7 @@ impl Serialize for Stats {
                 hists: self.schema.hists.clone(),
             },
             counters: self.counters.clone(),
-            hists: self
-                .hists
-                .iter()
-                .map(|h| {
-                    h.iter_recorded()
-                        .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                        .collect()
-                })
-                .collect(),
+            hists: self.hists.iter().map(histogram_buckets).collect(),
         };
         state.serialize(s)
     }
@@ -218,9 +228,7 @@ impl<'de> Deserialize<'de> for Stats {
             .map(|(_, max)| new_hist(*max))
             .collect();
         for (h, buckets) in hists.iter_mut().zip(&st.hists) {
-            for &(v, n) in buckets {
-                h.saturating_record_n(v.clamp(1, h.high()), n);
-            }
+            record_buckets(h, buckets);
         }
         Ok(Stats {
             schema: Arc::new(st.schema),
@@ -345,10 +353,7 @@ impl HistogramReport {
             p90: q(0.9),
             p99: q(0.99),
             p999: q(0.999),
-            buckets: h
-                .iter_recorded()
-                .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                .collect(),
+            buckets: histogram_buckets(h),
         }
     }
 }

@@ -18,7 +18,9 @@ use super::config::{MachineConfig, Model};
 use super::part::Part;
 use smpsim_cores::part::{CorePart, Run, Trap};
 use smpsim_cores::{AddressSpaceId, ArchState};
-use smpsim_engine::{BarrierCtx, Cycle, HistogramReport, PartitionId};
+use smpsim_engine::{
+    histogram_buckets, record_buckets, BarrierCtx, Cycle, HistogramReport, PartitionId,
+};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_xen::evtchn::Raise;
 use smpsim_xen::hypervisor::{Effect, Hypervisor, Next, Upcall};
@@ -44,7 +46,7 @@ impl FrameStore for Frames<'_> {
 }
 
 /// A timing-model switch that happened.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SwitchEvent {
     /// The service tick it happened at.
     pub cycle: u64,
@@ -55,7 +57,7 @@ pub struct SwitchEvent {
 }
 
 /// Switching timing models at run time (the `switch` config).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Switching {
     /// The model the machine starts in (and returns to at an ROI end).
     base: Option<Model>,
@@ -119,7 +121,71 @@ pub struct Service {
     pub switching: Switching,
 }
 
+/// A [`Service`]'s state without its machine memory handle, for
+/// checkpoints: [`Service::checkpoint`] takes it, [`ServiceState::attach`]
+/// re-attaches the machine memory (restored separately, by its owner) and
+/// gives the service back. The IPI histogram is kept as its recorded
+/// (value, count) buckets, as the engine's statistics are.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceState {
+    hv: Hypervisor,
+    place: Placement,
+    period: u64,
+    hypercall_latency: u64,
+    ipi_latency: u64,
+    raised_at: BTreeMap<(DomainId, VcpuId), Cycle>,
+    ipi_hist: Vec<(u64, u64)>,
+    next_tick: Cycle,
+    timer_wake: Option<Cycle>,
+    aligned: bool,
+    switching: Switching,
+}
+
+impl ServiceState {
+    /// The service again, over `mem`: the machine memory the checkpointed
+    /// service ran on, restored to the same point.
+    pub fn attach(self, mem: Arc<MachineMemory>) -> Service {
+        let mut ipi_hist = new_ipi_hist();
+        record_buckets(&mut ipi_hist, &self.ipi_hist);
+        Service {
+            hv: self.hv,
+            mem,
+            place: self.place,
+            period: self.period,
+            hypercall_latency: self.hypercall_latency,
+            ipi_latency: self.ipi_latency,
+            raised_at: self.raised_at,
+            ipi_hist,
+            next_tick: self.next_tick,
+            timer_wake: self.timer_wake,
+            aligned: self.aligned,
+            switching: self.switching,
+        }
+    }
+}
+
+fn new_ipi_hist() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 1 << 32, 3).expect("valid bounds")
+}
+
 impl Service {
+    /// Everything but the machine memory handle (see [`ServiceState`]).
+    pub fn checkpoint(&self) -> ServiceState {
+        ServiceState {
+            hv: self.hv.clone(),
+            place: self.place.clone(),
+            period: self.period,
+            hypercall_latency: self.hypercall_latency,
+            ipi_latency: self.ipi_latency,
+            raised_at: self.raised_at.clone(),
+            ipi_hist: histogram_buckets(&self.ipi_hist),
+            next_tick: self.next_tick,
+            timer_wake: self.timer_wake,
+            aligned: self.aligned,
+            switching: self.switching.clone(),
+        }
+    }
+
     /// A service over `hv`.
     pub fn new(
         hv: Hypervisor,
@@ -138,8 +204,7 @@ impl Service {
             hypercall_latency,
             ipi_latency,
             raised_at: BTreeMap::new(),
-            ipi_hist: hdrhistogram::Histogram::new_with_bounds(1, 1 << 32, 3)
-                .expect("valid bounds"),
+            ipi_hist: new_ipi_hist(),
             next_tick: Cycle(period),
             timer_wake: None,
             aligned: period.is_multiple_of(quantum),

@@ -24,6 +24,7 @@
 //! start_info: guests print through console_io), and no page tables exist,
 //! so `pt_base` and `nr_pt_frames` are 0.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
@@ -37,7 +38,7 @@ use smpsim_cores::arch::reg::{RSI, RSP};
 use smpsim_cores::ArchState;
 
 /// One loadable segment of the guest image.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
     /// Virtual address of the first byte.
     pub vaddr: u64,
@@ -55,7 +56,7 @@ pub struct Segment {
 /// `Some(params_addr()?.0)`. The builder fills the params block itself
 /// (bytes 8..128, including `shared_info_va`/`shared_va` of its layout), so
 /// the segments may carry the image's own bytes there.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestImage {
     /// PT_LOAD segments.
     pub segments: Vec<Segment>,
@@ -70,7 +71,7 @@ pub struct GuestImage {
 }
 
 /// Values the builder writes into bytes 8..128 of `struct smpsim_params`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamsFill {
     /// VCPUs to use (0 = count with VCPUOP_is_up).
     pub nr_vcpus: u32,
@@ -89,7 +90,7 @@ pub struct ParamsFill {
 pub const SHARED_AREA_VA: u64 = 0x100_0000_0000;
 
 /// Machine frames shared by the domains of a group.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedArea {
     /// Page-aligned VA where every domain of the group maps it.
     pub va: u64,
@@ -98,7 +99,7 @@ pub struct SharedArea {
 }
 
 /// What to build.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainConfig {
     /// Pseudo-physical memory in bytes (a multiple of 4096).
     pub memory_bytes: u64,
@@ -237,7 +238,7 @@ pub const PARAMS_SIZE: u64 = 128;
 pub const START_INFO_MAGIC: &str = "xen-3.0-x86_64";
 
 /// Where the builder put things (VAs unless named otherwise).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
     /// VA of PFN 0.
     pub virt_base: u64,
@@ -262,7 +263,7 @@ pub struct Layout {
 }
 
 /// `start_info` as written (§2.4); fields not listed are 0.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartInfo {
     /// Pages of the domain.
     pub nr_pages: u64,
@@ -296,12 +297,15 @@ fn put64(b: &mut [u8], off: usize, v: u64) {
 }
 
 /// A built domain: memory written, ready to start VCPU 0.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuiltDomain {
     /// PFN → MFN.
     pub p2m: Vec<Mfn>,
     /// The guest's address space, shared with the cores that run it
     /// (copy-on-write: the hypervisor changes it with `Arc::make_mut`).
+    /// Serialized as the map itself: sharing with the cores is not state,
+    /// and a deserialized domain owns a fresh, unshared `Arc`.
+    #[serde(with = "crate::memory::shared_space")]
     pub space: Arc<AddressSpace>,
     /// The shared_info frame.
     pub shared_info: Mfn,

@@ -7,12 +7,13 @@
 //! deterministic hypercall order fixes.
 
 use crate::ids::DomainId;
+use serde::{Deserialize, Serialize};
 
 /// Longest partial line kept before it is emitted anyway.
 pub const MAX_LINE: usize = 4096;
 
 /// One complete console line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsoleLine {
     /// The writer.
     pub domain: DomainId,
@@ -28,7 +29,7 @@ impl ConsoleLine {
 }
 
 /// One domain's partial line.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineBuffer {
     partial: Vec<u8>,
 }

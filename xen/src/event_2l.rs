@@ -11,6 +11,7 @@
 
 use crate::abi::{shared_info, vcpu_info};
 use crate::ids::Port;
+use serde::{Deserialize, Serialize};
 
 /// Atomic bit operations on guest memory at machine addresses.
 pub trait EventMemory {
@@ -41,7 +42,7 @@ pub trait EventMemory {
 }
 
 /// Where one VCPU's event state lives.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventLayout {
     /// Machine address of the domain's shared_info page.
     pub shared_info: u64,

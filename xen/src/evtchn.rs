@@ -11,9 +11,10 @@
 
 use crate::abi::{virq_is_per_vcpu, Errno, DOMID_SELF, EVTCHN_2L_NR_CHANNELS, NR_VIRQS};
 use crate::ids::{DomainId, Port, VcpuId};
+use serde::{Deserialize, Serialize};
 
 /// What a port is bound to.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Binding {
     /// Not in use.
     Closed,
@@ -35,7 +36,7 @@ pub enum Binding {
     Ipi,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Channel {
     binding: Binding,
     vcpu: VcpuId,
@@ -47,7 +48,7 @@ const CLOSED: Channel = Channel {
 };
 
 /// One domain's ports.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct DomainPorts {
     vcpus: u32,
     ports: Vec<Channel>,
@@ -80,7 +81,7 @@ pub struct Status {
 }
 
 /// The bindings of every domain.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventChannels {
     domains: Vec<DomainPorts>,
 }

@@ -5,6 +5,7 @@
 //! the same MFNs on every run. Frames are not reused (domains are not
 //! destroyed during a run).
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use crate::ids::Mfn;
@@ -31,7 +32,7 @@ impl fmt::Display for OutOfFrames {
 impl std::error::Error for OutOfFrames {}
 
 /// Hands out machine frames `[first, first + count)` in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameAllocator {
     next: u64,
     end: u64,

@@ -10,6 +10,8 @@
 //! other latency histograms.
 
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smpsim_engine::{histogram_buckets, record_buckets};
 
 use crate::abi::smpsimop::guest_hist;
 
@@ -32,6 +34,33 @@ impl Default for GuestHistograms {
             .map(|_| Histogram::new_with_bounds(1, MAX_TRACKED, 3).expect("valid bounds"))
             .collect();
         GuestHistograms { hists }
+    }
+}
+
+/// Serialized as each histogram's recorded (value, count) buckets in id
+/// order, as the engine's `Stats` are (hdrhistogram has no serde).
+impl Serialize for GuestHistograms {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let buckets: Vec<Vec<(u64, u64)>> = self.hists.iter().map(histogram_buckets).collect();
+        buckets.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for GuestHistograms {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let buckets = Vec::<Vec<(u64, u64)>>::deserialize(d)?;
+        let mut g = GuestHistograms::default();
+        if buckets.len() != g.hists.len() {
+            return Err(serde::de::Error::custom(format!(
+                "guest histograms: {} recorded, {} declared",
+                buckets.len(),
+                g.hists.len()
+            )));
+        }
+        for (h, b) in g.hists.iter_mut().zip(&buckets) {
+            record_buckets(h, b);
+        }
+        Ok(g)
     }
 }
 

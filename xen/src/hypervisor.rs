@@ -23,6 +23,7 @@
 //! Every method is deterministic given the order of calls; nothing depends
 //! on host state.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -41,7 +42,7 @@ use crate::vcpu::{RunState, Vcpu};
 use smpsim_cores::ArchState;
 
 /// Hypervisor-wide settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HypervisorConfig {
     /// TSC (core clock) frequency in Hz; system time is derived from it.
     pub tsc_hz: u64,
@@ -68,7 +69,7 @@ impl HypervisorConfig {
 }
 
 /// Why a domain stopped.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShutdownRecord {
     /// The domain.
     pub domain: DomainId,
@@ -101,7 +102,7 @@ impl ShutdownRecord {
 }
 
 /// One domain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Domain {
     /// Its id.
     pub id: DomainId,
@@ -275,7 +276,7 @@ pub enum Upcall {
 }
 
 /// Event counts, for the machine's statistics (all deterministic).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Hypercalls handled, by number.
     pub hypercalls: BTreeMap<u64, u64>,
@@ -294,7 +295,7 @@ pub struct Counters {
 }
 
 /// The simulated hypervisor.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hypervisor {
     pub(crate) counters: Counters,
     pub(crate) cfg: HypervisorConfig,
@@ -689,6 +690,8 @@ fn pending_only(mem: &mut dyn EventMemory, shared_info: Mfn, port: Port) -> Rais
     }
 }
 
+#[cfg(test)]
+mod checkpoint_tests;
 #[cfg(test)]
 #[path = "hypervisor/tests.rs"]
 mod tests;

@@ -16,6 +16,7 @@
 //! [`FrameStore`]; the machine may use it directly (functional accesses) or
 //! implement the traits through its cores' caches.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::event_2l::EventMemory;
@@ -126,7 +127,7 @@ impl FrameStore for SparseFrames {
 /// smpsim's PV guests run on this simple per-domain page map instead of x86
 /// page tables (the layout is in [`crate::builder`]); every mapping is
 /// readable and writable by the guest kernel.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressSpace {
     pages: BTreeMap<u64, Mfn>,
 }
@@ -188,6 +189,28 @@ impl AddressSpace {
             store.read(ma, &mut buf[at..at + n]);
         }
         Ok(())
+    }
+}
+
+/// Serde for an `Arc<AddressSpace>` held by a domain: the map is written
+/// as is (sharing with the cores is not state), and read back into a fresh
+/// `Arc` that the cores pick up again with `Arc::clone`.
+pub(crate) mod shared_space {
+    use super::AddressSpace;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    pub(crate) fn serialize<S: Serializer>(
+        space: &Arc<AddressSpace>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        AddressSpace::serialize(space, s)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Arc<AddressSpace>, D::Error> {
+        AddressSpace::deserialize(d).map(Arc::new)
     }
 }
 

@@ -4,9 +4,10 @@
 //! the hypervisor publishes one `vcpu_time_info` per VCPU with
 //! `tsc_timestamp = 0`, `system_time = 0` and the scale of that frequency,
 //! flagged TSC-stable, which stays valid for the whole run.
+use serde::{Deserialize, Serialize};
 
 /// The 32.32 multiplier and shift converting TSC deltas to nanoseconds.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeScale {
     /// `tsc_to_system_mul`.
     pub mul: u32,

@@ -13,10 +13,11 @@
 //! All times are guest system time in nanoseconds.
 
 use crate::ids::{Port, VcpuId};
+use serde::{Deserialize, Serialize};
 use smpsim_cores::ArchState;
 
 /// Whether a VCPU runs.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RunState {
     /// Not running (never brought up, or VCPUOP_down, or domain shut down).
     Down,
@@ -29,7 +30,7 @@ pub enum RunState {
 }
 
 /// Registered guest entry points (§4.6).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Callbacks {
     /// Event upcall entry (`CALLBACKTYPE_event`).
     pub event: u64,
@@ -42,7 +43,7 @@ pub struct Callbacks {
 }
 
 /// One entry of the virtual IDT (`trap_info`, §2.5).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrapEntry {
     /// Bits 0–1 DPL, bit 2 mask events on entry.
     pub flags: u8,
@@ -53,7 +54,7 @@ pub struct TrapEntry {
 }
 
 /// An outstanding SCHEDOP_poll.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollState {
     /// Ports that end the poll when raised.
     pub ports: Vec<Port>,
@@ -62,7 +63,7 @@ pub struct PollState {
 }
 
 /// One VCPU.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vcpu {
     /// Its index.
     pub id: VcpuId,

@@ -70,7 +70,7 @@ pub mod flags {
 /// The architectural state of one hardware context.
 ///
 /// `rflags` always has bit 1 set; the arithmetic flags and DF live in it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ArchState {
     /// General-purpose registers in x86 encoding order: rax rcx rdx rbx rsp
     /// rbp rsi rdi r8..r15.

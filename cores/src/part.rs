@@ -505,6 +505,54 @@ impl CorePart {
         self.core.ctxs[t].regs = regs;
     }
 
+    /// Writes a checkpoint of everything of this core but its private
+    /// hierarchy and shared handles: contexts, clock, model, the issue
+    /// models (cost memos) and the out-of-order model. The hierarchy is
+    /// saved by its own owner; machine memory and the contexts' address
+    /// maps are shared handles the machine re-attaches (see
+    /// [`Self::restore_state`]).
+    pub fn save_state<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = &self.core;
+        let state = (&c.ctxs, c.now, c.next_issue, c.model, &c.port_done);
+        (
+            state,
+            c.last_issued,
+            &self.functional,
+            &self.inorder,
+            &self.ooo,
+        )
+            .serialize(s)
+    }
+
+    /// Loads a checkpoint written by [`Self::save_state`] into a core built
+    /// from the same [`CoreSetup`] (so machine memory is attached and the
+    /// hierarchy is the restored one). Every context that had an address
+    /// space then needs its map again through [`Self::set_space`]: until
+    /// then it panics on its first translation instead of running unmapped.
+    pub fn restore_state<'de, D: serde::Deserializer<'de>>(
+        &mut self,
+        d: D,
+    ) -> Result<(), D::Error> {
+        type Saved = (
+            (Vec<Ctx>, Cycle, Cycle, Model, Vec<(u32, u64)>),
+            usize,
+            IssueModel,
+            IssueModel,
+            Option<OooModel>,
+        );
+        let ((ctxs, now, next_issue, model, port_done), last_issued, functional, inorder, ooo) =
+            Saved::deserialize(d)?;
+        let c = &mut self.core;
+        (c.now, c.next_issue, c.model, c.port_done) = (now, next_issue, model, port_done);
+        c.ctxs = ctxs;
+        for x in c.ctxs.iter_mut().filter(|x| x.asid.is_none()) {
+            x.space = Arc::new(NoMap);
+        }
+        c.last_issued = last_issued;
+        (self.functional, self.inorder, self.ooo) = (functional, inorder, ooo);
+        Ok(())
+    }
+
     /// One line about context `t` for diagnostics: run state, RIP, when it
     /// may issue and what it waits for.
     pub fn describe(&self, t: usize) -> String {

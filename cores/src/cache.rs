@@ -5,12 +5,22 @@
 //! Every block records the code pages it was decoded from; a store to such a
 //! page invalidates the page's blocks (self-modifying code). Invalidation
 //! is by guest-virtual page and applies to every address space.
+//!
+//! Checkpoints: a cache serializes only its counters ([`CacheStats`]); a
+//! deserialized cache is empty and retranslates on demand. Translation is a
+//! pure function of the guest's code bytes and nothing times it, so results
+//! and timing are those of the saved cache; only `translations` goes on to
+//! count the retranslations.
 
 use crate::translate::Block;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 
 /// An address-space identifier (a page-table root, a domain's vCPU space…).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct AddressSpaceId(pub u64);
 
 /// Slots in the direct-mapped lookup table.
@@ -73,7 +83,7 @@ impl CodePages {
 }
 
 /// Counters of the translation cache.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheStats {
     /// Blocks translated.
     pub translations: u64,
@@ -97,6 +107,25 @@ pub struct TransCache {
 impl Default for TransCache {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Only the counters are saved (see the module docs: a restored cache
+/// retranslates).
+impl Serialize for TransCache {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.stats.serialize(s)
+    }
+}
+
+/// An empty cache with the saved counters.
+impl<'de> Deserialize<'de> for TransCache {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stats = CacheStats::deserialize(d)?;
+        Ok(Self {
+            stats,
+            ..Self::new()
+        })
     }
 }
 

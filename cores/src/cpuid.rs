@@ -11,7 +11,7 @@
 //! zeros (AMD behaviour).
 
 /// Processor identity and per-core values reported by `cpuid` and `rdtscp`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CpuidModel {
     /// 12-byte vendor string (leaf 0 and 0x8000_0000).
     pub vendor: [u8; 12],

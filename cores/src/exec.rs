@@ -44,8 +44,10 @@ static FLMASK: [u64; 64] = {
     t
 };
 
-/// The register file of one context and the run's instruction count.
-#[derive(Clone, Debug)]
+/// The register file of one context and the run's instruction count
+/// (serialized whole: a few hundred bytes, and the temporaries need no
+/// argument about whether they are live between runs).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Cpu {
     /// GPRs, temporaries, bases, RFLAGS (see [`crate::uop`]).
     pub r: [u64; NUM_REGS],

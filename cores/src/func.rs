@@ -21,11 +21,12 @@ use crate::exec::{BlockExit, Cpu, Env};
 use crate::mem::{GuestMemory, MemStop, PAGE_SIZE};
 use crate::translate::translate_block;
 use crate::uop::{FLAGS, FSBASE, GSBASE};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A fault raised inside the guest. The state is that before the faulting
 /// instruction and `rip` is its address.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     /// Exception vector: 0 #DE, 3 #BP, 6 #UD, 13 #GP, 14 #PF.
     pub vector: u8,
@@ -48,7 +49,7 @@ impl fmt::Display for Fault {
 }
 
 /// Why [`FuncCore::run`] returned.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Exit {
     /// `max_insns` instructions were executed; RIP is the next one.
     InsnLimit,
@@ -65,7 +66,7 @@ pub enum Exit {
 }
 
 /// Counters of a functional core.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FuncStats {
     /// Instructions retired (a REP iteration counts as one).
     pub instructions: u64,
@@ -78,7 +79,11 @@ pub struct FuncStats {
 /// Instruction counting: every instruction counts one, and a REP string
 /// instruction counts one per iteration (one if it runs no iteration), so a
 /// long REP can be interrupted between iterations with RIP still on it.
-#[derive(Clone, Debug)]
+///
+/// Serializable for checkpoints: registers, CPUID model, address space and
+/// counters are saved; the translation cache is not (a restored core
+/// retranslates on demand, with the same results; see [`crate::cache`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FuncCore {
     cpu: Cpu,
     cache: TransCache,

@@ -126,6 +126,7 @@ use crate::cpuid::CpuidModel;
 use crate::func::{Exit, FuncCore};
 use crate::mem::GuestMemory;
 use bpred::{Bpred, Checkpoint, DirPred};
+use serde::{Deserialize, Serialize};
 use smpsim_engine::{Stats, StatsBuilder};
 use stats::Ids;
 use std::collections::VecDeque;
@@ -204,7 +205,7 @@ pub struct ConfigError(pub String);
 const MAX_MEM: usize = 6;
 
 /// One memory access seen by the oracle.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct MemRec {
     addr: u64,
     size: u8,
@@ -213,7 +214,7 @@ struct MemRec {
 }
 
 /// Kind of control transfer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum BrKind {
     None,
     Cond,
@@ -225,7 +226,7 @@ enum BrKind {
 }
 
 /// One fetched instruction.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct InsnRec {
     seq: u64,
     rip: u64,
@@ -246,7 +247,7 @@ struct InsnRec {
 }
 
 /// A uop in flight (the slab entry).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct Slot {
     /// 0 = free.
     seq: u64,
@@ -292,7 +293,7 @@ const FREE: Slot = Slot {
 };
 
 /// One hardware context.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Context {
     func: FuncCore,
     state: ArchState,
@@ -354,7 +355,14 @@ impl Context {
 }
 
 /// An out-of-order core with 1–8 SMT contexts.
-#[derive(Debug)]
+///
+/// Serializable for checkpoints: every pipeline structure (slab, ROB, IQ,
+/// LSQ, rename maps, predictors, fetch state, occupancy counts, stats) is
+/// saved; the translation caches (the front end's and each oracle's) save
+/// only their counters and retranslate on demand, and the decode scratch
+/// buffer starts empty. A restored core continues cycle for cycle as the
+/// saved one would.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct OooCore {
     cfg: OooConfig,
     now: u64,
@@ -373,6 +381,8 @@ pub struct OooCore {
     stats: Stats,
     ids: Ids,
     completions: Vec<(u32, u64)>,
+    /// Decode scratch (refilled before every use).
+    #[serde(skip)]
     uops_tmp: Vec<crate::uop::Uop>,
     /// Latency override per op (`u64::MAX`: the class latency).
     op_lat: Vec<u64>,

@@ -38,6 +38,7 @@ use self::issue::IssueModel;
 use self::ooo::OooModel;
 use crate::ooo::{AccessRec, LatencyConfig, OooConfig};
 use crate::{AddressSpaceId, ArchState, CpuidModel, Exit, Fault, FuncCore, GuestMemory, MemStop};
+use serde::{Deserialize, Serialize};
 use smpsim_engine::{Cycle, EpochCtx, Partition, Stats, StatsBuilder};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_uncore::{Access, ContextId, MemMsg, PrivateHierarchy, ReqId};
@@ -61,7 +62,7 @@ impl AddressMap for NoMap {
 }
 
 /// Why a context is parked until the hypervisor's next service tick.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Trap {
     /// `syscall` from the hypercall page.
     Hypercall,
@@ -70,7 +71,7 @@ pub enum Trap {
 }
 
 /// What a context is doing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Run {
     /// No VCPU, or its VCPU is blocked, down or shut down.
     Idle,
@@ -86,11 +87,11 @@ pub enum Run {
 }
 
 /// What a context's current instruction waits for before it is retried.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Wait {
     None,
     /// A miss of the current instruction, since the given cycle.
-    Mem(ReqId, Cycle),
+    Mem(#[serde(with = "req_id")] ReqId, Cycle),
     /// Retry after the next message.
     Stall,
     /// Retry when the store buffer drains.
@@ -98,11 +99,46 @@ enum Wait {
     /// A fence: retry once this context's stores have drained.
     Drain,
     /// Acquiring the lock of a read-modify-write.
-    Lock(ReqId, u64, usize),
+    Lock(#[serde(with = "req_id")] ReqId, u64, usize),
 }
 
-/// One hardware context.
+/// [`ReqId`] by its number (the uncore type has no serde support yet).
+mod req_id {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use smpsim_uncore::ReqId;
+
+    pub(super) fn serialize<S: Serializer>(id: &ReqId, s: S) -> Result<S::Ok, S::Error> {
+        id.0.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ReqId, D::Error> {
+        u32::deserialize(d).map(ReqId)
+    }
+}
+
+/// The map of a context restored from a checkpoint before the machine
+/// re-attached its map ([`CorePart::set_space`]): running it is a bug.
 #[derive(Debug)]
+struct Detached;
+
+impl AddressMap for Detached {
+    fn translate(&self, va: u64) -> Option<u64> {
+        panic!(
+            "a core context restored from a checkpoint translated {va:#x} without its address \
+             map: re-attach it with CorePart::set_space before running"
+        )
+    }
+}
+
+fn detached() -> Arc<dyn AddressMap> {
+    Arc::new(Detached)
+}
+
+/// One hardware context. Serializable for checkpoints: its address map
+/// is a shared handle and is not saved (a restored context gets one that
+/// panics on use until the machine re-attaches the real one with
+/// [`CorePart::set_space`]); its TLB is a cache and starts empty.
+#[derive(Debug, Serialize, Deserialize)]
 struct Ctx {
     /// The address space it runs in (its domain), while it has a VCPU.
     asid: Option<AddressSpaceId>,
@@ -111,7 +147,9 @@ struct Ctx {
     /// Earliest cycle its next instruction may issue.
     ready: Cycle,
     func: FuncCore,
+    #[serde(skip, default = "detached")]
     space: Arc<dyn AddressMap>,
+    #[serde(skip)]
     tlb: Tlb,
     wait: Wait,
     /// A held lock: (VA, size, old value).
@@ -465,6 +503,54 @@ impl CorePart {
     /// caller then resumes or parks it.
     pub fn set_regs(&mut self, t: usize, regs: ArchState) {
         self.core.ctxs[t].regs = regs;
+    }
+
+    /// Writes a checkpoint of everything of this core but its private
+    /// hierarchy and shared handles: contexts, clock, model, the issue
+    /// models (cost memos) and the out-of-order model. The hierarchy is
+    /// saved by its own owner; machine memory and the contexts' address
+    /// maps are shared handles the machine re-attaches (see
+    /// [`Self::restore_state`]).
+    pub fn save_state<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = &self.core;
+        let state = (&c.ctxs, c.now, c.next_issue, c.model, &c.port_done);
+        (
+            state,
+            c.last_issued,
+            &self.functional,
+            &self.inorder,
+            &self.ooo,
+        )
+            .serialize(s)
+    }
+
+    /// Loads a checkpoint written by [`Self::save_state`] into a core built
+    /// from the same [`CoreSetup`] (so machine memory is attached and the
+    /// hierarchy is the restored one). Every context that had an address
+    /// space then needs its map again through [`Self::set_space`]: until
+    /// then it panics on its first translation instead of running unmapped.
+    pub fn restore_state<'de, D: serde::Deserializer<'de>>(
+        &mut self,
+        d: D,
+    ) -> Result<(), D::Error> {
+        type Saved = (
+            (Vec<Ctx>, Cycle, Cycle, Model, Vec<(u32, u64)>),
+            usize,
+            IssueModel,
+            IssueModel,
+            Option<OooModel>,
+        );
+        let ((ctxs, now, next_issue, model, port_done), last_issued, functional, inorder, ooo) =
+            Saved::deserialize(d)?;
+        let c = &mut self.core;
+        (c.now, c.next_issue, c.model, c.port_done) = (now, next_issue, model, port_done);
+        c.ctxs = ctxs;
+        for x in c.ctxs.iter_mut().filter(|x| x.asid.is_none()) {
+            x.space = Arc::new(NoMap);
+        }
+        c.last_issued = last_issued;
+        (self.functional, self.inorder, self.ooo) = (functional, inorder, ooo);
+        Ok(())
     }
 
     /// One line about context `t` for diagnostics: run state, RIP, when it

@@ -898,3 +898,65 @@ fn ooo_commit_hook_divergence_restarts_from_the_committed_state() {
     let want: Vec<u64> = [0, 5, 10, 12, 14].iter().map(|o| CODE + o).collect();
     assert_eq!(port.seen, want);
 }
+
+// ---------------------------------------------------------------- checkpoints
+
+/// The serialized form of a core's statistics (compares every counter and
+/// histogram bucket).
+fn stats_bytes(core: &OooCore) -> Vec<u8> {
+    postcard::to_allocvec(core.stats()).expect("stats serialize")
+}
+
+#[test]
+fn ooo_core_restored_mid_run_continues_cycle_for_cycle() {
+    let mut mem = memory(&[(CODE, mixed(3000))]);
+    let mut core = OooCore::new(OooConfig::default()).expect("valid config");
+    start(&mut core, 0, CODE);
+    let mut port = FixedMem::new(FixedMemConfig::default());
+    core.run_to(&mut mem, &mut port, 5_000);
+    assert!(core.is_running(0), "stopped part way");
+    let bytes = postcard::to_allocvec(&core).expect("core serializes");
+    eprintln!("OooCore serialized: {} bytes", bytes.len());
+    let mut copy: OooCore = postcard::from_bytes(&bytes).expect("core deserializes");
+    let (mut mem2, mut port2) = (mem.clone(), port.clone());
+    for end in [20_000, 50_000_000] {
+        let a = core.run_until_stopped(&mut mem, &mut port, end - core.now());
+        let b = copy.run_until_stopped(&mut mem2, &mut port2, end - copy.now());
+        assert_eq!(a, b, "cycles run");
+        assert_eq!(core.now(), copy.now());
+        assert_eq!(core.state(0), copy.state(0), "committed registers");
+        assert_eq!(core.retired(0), copy.retired(0));
+        assert_eq!(stats_bytes(&core), stats_bytes(&copy), "stats");
+    }
+    assert!(!core.is_running(0), "program finished");
+    assert_eq!(core.take_exit(0), copy.take_exit(0));
+    assert_eq!(data_of(&mut mem, DATA), data_of(&mut mem2, DATA));
+}
+
+#[test]
+fn func_core_restored_mid_run_retranslates_with_the_same_results() {
+    let mut mem = memory(&[(CODE, mixed(3000))]);
+    let mut core = FuncCore::new(CpuidModel::default());
+    let mut st = ArchState {
+        rip: CODE,
+        ..ArchState::default()
+    };
+    st.gpr[4] = STACK - 0x1000;
+    assert_eq!(core.run(&mut st, &mut mem, 10_000), Exit::InsnLimit);
+    let bytes = postcard::to_allocvec(&(&core, &st)).expect("core serializes");
+    eprintln!("FuncCore + ArchState serialized: {} bytes", bytes.len());
+    let (mut copy, mut copy_st): (FuncCore, ArchState) =
+        postcard::from_bytes(&bytes).expect("core deserializes");
+    let before = core.stats().cache.translations;
+    assert_eq!(copy.stats().cache.translations, before, "counters saved");
+    let mut mem2 = mem.clone();
+    let a = core.run(&mut st, &mut mem, 1 << 30);
+    let b = copy.run(&mut copy_st, &mut mem2, 1 << 30);
+    assert_eq!((a, &st, core.cycles()), (b, &copy_st, copy.cycles()));
+    assert_eq!(core.stats().instructions, copy.stats().instructions);
+    assert!(
+        copy.stats().cache.translations > before,
+        "the copy retranslated"
+    );
+    assert_eq!(data_of(&mut mem, DATA), data_of(&mut mem2, DATA));
+}

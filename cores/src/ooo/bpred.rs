@@ -6,9 +6,10 @@
 //! commit (correct path only).
 
 use super::config::BpredConfig;
+use serde::{Deserialize, Serialize};
 
 /// Speculative predictor state saved per fetched instruction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// Global history before the instruction.
     pub ghr: u64,
@@ -19,7 +20,7 @@ pub struct Checkpoint {
 }
 
 /// A direction prediction with what training needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirPred {
     /// Predicted taken.
     pub taken: bool,
@@ -32,7 +33,7 @@ pub struct DirPred {
 }
 
 /// The predictor of one context.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Bpred {
     gshare: Vec<u8>,
     bimodal: Vec<u8>,

@@ -8,7 +8,7 @@ use crate::uop::{cond_reads, Op, Uop, FLAGS, IMM, SINK, ZERO};
 pub const FLAGS_REG: u8 = FLAGS;
 
 /// Which unit executes a uop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Class {
     /// Needs no execution (nop, snapshot, fence, pause): done at dispatch.
     None,

@@ -26,8 +26,9 @@ use std::collections::BTreeMap;
 /// Entries of the direct-mapped instruction-cost cache.
 const COST_CACHE: usize = 4096;
 
-/// `functional` or `inorder`.
-#[derive(Debug)]
+/// `functional` or `inorder`. Serializable for checkpoints, cost memo
+/// included (it is never invalidated, so it is state, not a cache).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(super) struct IssueModel {
     /// `Some` for `inorder`: cycles per instruction and uop latencies.
     inorder: Option<(u64, LatencyConfig)>,

@@ -41,6 +41,7 @@ use super::{context, CoreState, Executed, Model, Run, TimingModel, Trap, Wait};
 use crate::mem::PAGE_SIZE as PAGE;
 use crate::ooo::{AccessRec, Env, MemPort, OooConfig, OooCore, PortAccess, Retiring, Verdict};
 use crate::{CpuidModel, Exit, GuestMemory, MemStop, PageFault};
+use serde::{Deserialize, Serialize};
 use smpsim_engine::{Cycle, EpochCtx, Stats};
 use smpsim_uncore::memory::MachineAddr;
 use smpsim_uncore::overlay::overlay;
@@ -51,7 +52,7 @@ use std::collections::VecDeque;
 type SpecStore = (u64, u64, u8, u64);
 
 /// A context's oracle stores that commit has not yet retired.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Overlay {
     stores: VecDeque<SpecStore>,
 }
@@ -85,10 +86,14 @@ impl Overlay {
 
 /// The `ooo` timing model: the pipeline, each context's oracle stores not
 /// yet retired, and the commit check's reused buffer.
-#[derive(Debug)]
+///
+/// Serializable for checkpoints (pipeline and overlays; the commit check's
+/// buffer is scratch and starts empty).
+#[derive(Debug, Serialize, Deserialize)]
 pub(super) struct OooModel {
     pipe: Box<OooCore>,
     spec: Vec<Overlay>,
+    #[serde(skip)]
     retire_log: Vec<AccessRec>,
 }
 

@@ -41,7 +41,7 @@ use crate::{AddressSpaceId, ArchState, CpuidModel, Exit, Fault, FuncCore, GuestM
 use serde::{Deserialize, Serialize};
 use smpsim_engine::{Cycle, EpochCtx, Partition, Stats, StatsBuilder};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
-use smpsim_uncore::{Access, ContextId, MemMsg, PrivateHierarchy, ReqId};
+use smpsim_uncore::{Access, ContextId, MemMsg, MemSystem, PrivateHierarchy, ReqId};
 use std::sync::Arc;
 
 /// How a context's guest-virtual addresses reach machine memory (the
@@ -507,10 +507,10 @@ impl CorePart {
 
     /// Writes a checkpoint of everything of this core but its private
     /// hierarchy and shared handles: contexts, clock, model, the issue
-    /// models (cost memos) and the out-of-order model. The hierarchy is
-    /// saved by its own owner; machine memory and the contexts' address
-    /// maps are shared handles the machine re-attaches (see
-    /// [`Self::restore_state`]).
+    /// models (cost memos), the out-of-order model and the private
+    /// hierarchy (with its statistics). Machine memory, the fabric and the
+    /// contexts' address maps are shared handles the machine re-attaches
+    /// (see [`Self::restore_state`]).
     pub fn save_state<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = &self.core;
         let state = (&c.ctxs, c.now, c.next_issue, c.model, &c.port_done);
@@ -520,18 +520,21 @@ impl CorePart {
             &self.functional,
             &self.inorder,
             &self.ooo,
+            &c.hier,
         )
             .serialize(s)
     }
 
     /// Loads a checkpoint written by [`Self::save_state`] into a core built
-    /// from the same [`CoreSetup`] (so machine memory is attached and the
-    /// hierarchy is the restored one). Every context that had an address
+    /// from the same [`CoreSetup`]; the saved hierarchy replaces the new
+    /// one and is attached to `sys` (whose machine memory its owner has
+    /// restored). Every context that had an address
     /// space then needs its map again through [`Self::set_space`]: until
     /// then it panics on its first translation instead of running unmapped.
     pub fn restore_state<'de, D: serde::Deserializer<'de>>(
         &mut self,
         d: D,
+        sys: &MemSystem,
     ) -> Result<(), D::Error> {
         type Saved = (
             (Vec<Ctx>, Cycle, Cycle, Model, Vec<(u32, u64)>),
@@ -539,9 +542,19 @@ impl CorePart {
             IssueModel,
             IssueModel,
             Option<OooModel>,
+            PrivateHierarchy,
         );
-        let ((ctxs, now, next_issue, model, port_done), last_issued, functional, inorder, ooo) =
-            Saved::deserialize(d)?;
+        let (
+            (ctxs, now, next_issue, model, port_done),
+            last_issued,
+            functional,
+            inorder,
+            ooo,
+            hier,
+        ) = Saved::deserialize(d)?;
+        let mut hier = hier;
+        hier.attach(sys);
+        self.core.hier = hier;
         let c = &mut self.core;
         (c.now, c.next_issue, c.model, c.port_done) = (now, next_issue, model, port_done);
         c.ctxs = ctxs;

@@ -4,7 +4,6 @@ use smpsim_engine::CounterId;
 
 smpsim_engine::stat_table! {
     /// Statistic handles of an [`super::OooCore`].
-    #[derive(serde::Serialize, serde::Deserialize)]
     pub(super) struct Ids {
         /// Cycles simulated.
         cycles: counter("ooo.cycles", "cycles simulated", "cycles"),

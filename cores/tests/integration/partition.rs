@@ -36,9 +36,21 @@ const CODE: &[u8] = &[
     0x0f, 0x05, // syscall
 ];
 
-/// Runs CODE on one core in `model`; returns its registers, the trap's
-/// cycle and the instructions retired.
-fn run(model: Model) -> (ArchState, Cycle, u64) {
+fn setup(mem: &Arc<MachineMemory>, model: Model) -> CoreSetup {
+    CoreSetup {
+        mem: Arc::clone(mem),
+        model,
+        cpi: 1,
+        latency: LatencyConfig::default(),
+        sb_cap: 32,
+        service_period: 64,
+        smt: 1,
+        ooo: Some(OooConfig::default()),
+    }
+}
+
+/// A one-core machine with CODE in memory, its core started.
+fn machine(model: Model) -> (Arc<MachineMemory>, MemSystem, CorePart) {
     let mem = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
     mem.write(MachineAddr(0x10000), CODE).expect("code fits");
     let sys = MemSystem::new(
@@ -48,18 +60,8 @@ fn run(model: Model) -> (ArchState, Cycle, u64) {
         PartitionId(0),
     )
     .expect("default memory system");
-    let setup = CoreSetup {
-        mem: Arc::clone(&mem),
-        model,
-        cpi: 1,
-        latency: LatencyConfig::default(),
-        sb_cap: 32,
-        service_period: 64,
-        smt: 1,
-        ooo: Some(OooConfig::default()),
-    };
     let mut core = CorePart::new(
-        &setup,
+        &setup(&mem, model),
         |_| CpuidModel::default(),
         |stats| sys.hierarchy(CoreId(0), stats),
     );
@@ -69,6 +71,11 @@ fn run(model: Model) -> (ArchState, Cycle, u64) {
         ..ArchState::default()
     };
     core.start(0, AddressSpaceId(1), regs, Arc::new(Window), Cycle::ZERO);
+    (mem, sys, core)
+}
+
+/// Runs `core` on `sys` for `cycles`; returns it.
+fn run_for(sys: &MemSystem, core: CorePart, cycles: u64) -> CorePart {
     let mut b = EngineBuilder::new();
     b.add(
         MachinePart::Core(Box::new(core)),
@@ -81,13 +88,34 @@ fn run(model: Model) -> (ArchState, Cycle, u64) {
             ..EngineConfig::default()
         })
         .expect("engine builds");
-    engine.run(Some(Cycle(100_000)), &mut |_| {}).expect("runs");
-    let MachinePart::Core(core) = engine.partition_mut(PartitionId(0)) else {
-        panic!("partition 0 is the core");
-    };
+    engine.run(Some(Cycle(cycles)), &mut |_| {}).expect("runs");
+    match engine.into_partitions().into_iter().next() {
+        Some(MachinePart::Core(core)) => *core,
+        _ => panic!("partition 0 is the core"),
+    }
+}
+
+/// Runs CODE on one core in `model`; returns its registers, the trap's
+/// cycle and the instructions retired.
+fn run(model: Model) -> (ArchState, Cycle, u64) {
+    let (_mem, sys, core) = machine(model);
+    let core = run_for(&sys, core, 100_000);
     let (trap, at) = core.pending_trap(0).expect("trapped at the syscall");
     assert_eq!(*trap, Trap::Hypercall, "{model:?}");
     (core.regs(0).clone(), at, core.instructions())
+}
+
+/// A core partition's saved state, as a serializable value.
+struct Saved<'a>(&'a CorePart);
+
+impl serde::Serialize for Saved<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.save_state(s)
+    }
+}
+
+fn save(core: &CorePart) -> Vec<u8> {
+    postcard::to_stdvec(&Saved(core)).expect("serializes")
 }
 
 #[test]
@@ -118,4 +146,48 @@ fn a_core_partition_runs_alone_in_every_model_with_the_same_results() {
         [468, 483, 398],
         "trap cycles: functional, inorder, ooo"
     );
+}
+
+#[test]
+fn a_saved_core_partition_restores_with_its_hierarchy_byte_for_byte() {
+    for model in [Model::Inorder, Model::Ooo] {
+        // Part way: misses in flight or just served, the loop running.
+        let (mem, sys, core) = machine(model);
+        let core = run_for(&sys, core, 200);
+        let bytes = save(&core);
+        // A fresh machine of the same setup, its memory restored.
+        let mem2 = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
+        let mut page = vec![0u8; 0x3000];
+        mem.read(MachineAddr(0x10000), &mut page)
+            .expect("read back");
+        mem2.write(MachineAddr(0x10000), &page).expect("copy");
+        let sys2 = MemSystem::new(
+            &MemSystemConfig::default(),
+            1,
+            Arc::clone(&mem2),
+            PartitionId(0),
+        )
+        .expect("default memory system");
+        let mut copy = CorePart::new(
+            &setup(&mem2, model),
+            |_| CpuidModel::default(),
+            |stats| sys2.hierarchy(CoreId(0), stats),
+        );
+        copy.restore_state(&mut postcard::Deserializer::from_bytes(&bytes), &sys2)
+            .expect("deserializes");
+        copy.set_space(0, Arc::new(Window), 0);
+        assert_eq!(
+            save(&copy),
+            bytes,
+            "{model:?}: restored state re-serializes identically"
+        );
+        assert_eq!(copy.regs(0), core.regs(0), "{model:?}");
+        assert_eq!(copy.instructions(), core.instructions(), "{model:?}");
+        assert_eq!(
+            copy.hierarchy().stats().counter_by_name("l2.read_misses"),
+            core.hierarchy().stats().counter_by_name("l2.read_misses"),
+            "{model:?}: the hierarchy came back with its statistics"
+        );
+        assert!(bytes.len() > 10_000, "{model:?}: {} bytes", bytes.len());
+    }
 }

@@ -49,22 +49,28 @@ fn setup(mem: &Arc<MachineMemory>, model: Model) -> CoreSetup {
     }
 }
 
+/// A one-core machine over `mem` and its (not yet started) core.
+fn machine_on(mem: &Arc<MachineMemory>, model: Model) -> (MemSystem, CorePart) {
+    let sys = MemSystem::new(
+        &MemSystemConfig::default(),
+        1,
+        Arc::clone(mem),
+        PartitionId(0),
+    )
+    .expect("default memory system");
+    let core = CorePart::new(
+        &setup(mem, model),
+        |_| CpuidModel::default(),
+        |stats| sys.hierarchy(CoreId(0), stats),
+    );
+    (sys, core)
+}
+
 /// A one-core machine with CODE in memory, its core started.
 fn machine(model: Model) -> (Arc<MachineMemory>, MemSystem, CorePart) {
     let mem = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
     mem.write(MachineAddr(0x10000), CODE).expect("code fits");
-    let sys = MemSystem::new(
-        &MemSystemConfig::default(),
-        1,
-        Arc::clone(&mem),
-        PartitionId(0),
-    )
-    .expect("default memory system");
-    let mut core = CorePart::new(
-        &setup(&mem, model),
-        |_| CpuidModel::default(),
-        |stats| sys.hierarchy(CoreId(0), stats),
-    );
+    let (sys, mut core) = machine_on(&mem, model);
     let regs = ArchState {
         rip: 0x1000,
         rflags: 2,
@@ -161,18 +167,7 @@ fn a_saved_core_partition_restores_with_its_hierarchy_byte_for_byte() {
         mem.read(MachineAddr(0x10000), &mut page)
             .expect("read back");
         mem2.write(MachineAddr(0x10000), &page).expect("copy");
-        let sys2 = MemSystem::new(
-            &MemSystemConfig::default(),
-            1,
-            Arc::clone(&mem2),
-            PartitionId(0),
-        )
-        .expect("default memory system");
-        let mut copy = CorePart::new(
-            &setup(&mem2, model),
-            |_| CpuidModel::default(),
-            |stats| sys2.hierarchy(CoreId(0), stats),
-        );
+        let (sys2, mut copy) = machine_on(&mem2, model);
         copy.restore_state(&mut postcard::Deserializer::from_bytes(&bytes), &sys2)
             .expect("deserializes");
         copy.set_space(0, Arc::new(Window), 0);

@@ -282,6 +282,27 @@ impl L3Config {
     }
 }
 
+/// [`CacheConfig`] read with the L2's defaults for the keys a table leaves
+/// out (a `[hierarchy.l2]` table with only `sets` keeps the L2's latency
+/// and MSHRs, not the L1's). The field list must match [`CacheConfig`]'s;
+/// serde's remote derive checks that at compile time.
+#[derive(Serialize, Deserialize)]
+#[serde(
+    remote = "CacheConfig",
+    deny_unknown_fields,
+    default = "CacheConfig::default_l2"
+)]
+struct L2Defaults {
+    sets: u32,
+    ways: u32,
+    line_size: u32,
+    latency: u64,
+    replacement: ReplacementKind,
+    mshrs: u32,
+    write_policy: WritePolicy,
+    prefetch: PrefetchConfig,
+}
+
 /// The whole cache hierarchy: private levels per core, the shared L3, the
 /// protocol, the store buffer and the ownership checker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,7 +315,9 @@ pub struct HierarchyConfig {
     /// Private level-1 data cache.
     pub l1d: CacheConfig,
     /// Private level-2 cache (unified, inclusive of both L1s); it holds the
-    /// core's coherence state.
+    /// core's coherence state. Keys a config leaves out take the L2's
+    /// defaults, not the L1's.
+    #[serde(with = "L2Defaults")]
     pub l2: CacheConfig,
     /// Shared L3 slices with the directory.
     pub l3: L3Config,
@@ -445,5 +468,24 @@ mod tests {
         assert_eq!(c.protocol, Protocol::Moesi);
         let e = serde_json::from_str::<HierarchyConfig>(r#"{"l1d": {"wayz": 4}}"#);
         assert!(e.expect_err("unknown key").to_string().contains("wayz"));
+    }
+}
+
+#[cfg(test)]
+mod l2_default_tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_l2_table_keeps_the_l2_defaults() {
+        let h: HierarchyConfig =
+            serde_json::from_str(r#"{"l2": {"sets": 2048, "ways": 10}}"#).expect("parses");
+        let l2 = CacheConfig::default_l2();
+        assert_eq!((h.l2.sets, h.l2.ways), (2048, 10));
+        assert_eq!((h.l2.latency, h.l2.mshrs), (l2.latency, l2.mshrs));
+        let h: HierarchyConfig = serde_json::from_str(r#"{"l1d": {"sets": 128}}"#).expect("parses");
+        assert_eq!(h.l2, l2, "an absent table is the L2 default too");
+        assert_eq!(h.l1d.latency, CacheConfig::default().latency);
+        let e = serde_json::from_str::<HierarchyConfig>(r#"{"l2": {"setz": 1}}"#).unwrap_err();
+        assert!(e.to_string().contains("setz"), "{e}");
     }
 }

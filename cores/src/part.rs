@@ -91,7 +91,7 @@ pub enum Run {
 enum Wait {
     None,
     /// A miss of the current instruction, since the given cycle.
-    Mem(#[serde(with = "req_id")] ReqId, Cycle),
+    Mem(ReqId, Cycle),
     /// Retry after the next message.
     Stall,
     /// Retry when the store buffer drains.
@@ -99,21 +99,7 @@ enum Wait {
     /// A fence: retry once this context's stores have drained.
     Drain,
     /// Acquiring the lock of a read-modify-write.
-    Lock(#[serde(with = "req_id")] ReqId, u64, usize),
-}
-
-/// [`ReqId`] by its number (the uncore type has no serde support yet).
-mod req_id {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use smpsim_uncore::ReqId;
-
-    pub(super) fn serialize<S: Serializer>(id: &ReqId, s: S) -> Result<S::Ok, S::Error> {
-        id.0.serialize(s)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ReqId, D::Error> {
-        u32::deserialize(d).map(ReqId)
-    }
+    Lock(ReqId, u64, usize),
 }
 
 /// The map of a context restored from a checkpoint before the machine

@@ -33,9 +33,10 @@ fn mesi_random_test_has_no_violations() {
     assert!(g("dir.forwards") > 0 && g("dir.back_invalidations") > 0 && g("dir.stale_puts") > 0);
 }
 
-#[test]
-fn prefetchers_keep_values_right_and_runs_deterministic() {
-    let mut outs = Vec::new();
+/// Runs `base` at 1, 2 and per-core host threads, each run clean, and
+/// asserts the output and statistics are identical; returns the first run.
+fn identical_across_host_threads(base: TesterConfig) -> TesterReport {
+    let mut runs = Vec::new();
     for t in [
         HostThreads::Count(1),
         HostThreads::Count(2),
@@ -43,38 +44,32 @@ fn prefetchers_keep_values_right_and_runs_deterministic() {
     ] {
         let r = run(&TesterConfig {
             host_threads: t,
-            l1d_prefetch: PrefetchKind::NextLine,
-            l2_prefetch: PrefetchKind::Stride,
-            ..cfg(4, 6_000, 7)
+            ..base.clone()
         })
         .expect("runs");
-        assert_clean(&r, 6_000);
-        let issued = r.stats.group_counter("core", "l1d.prefetch.issued");
-        assert!(issued.is_some_and(|n| n > 0), "{issued:?}");
-        outs.push((output(&r), r.stats));
+        assert_clean(&r, base.ops);
+        runs.push(r);
     }
+    let outs: Vec<_> = runs.iter().map(|r| (output(r), r.stats.clone())).collect();
     assert_eq!(outs[0], outs[1]);
     assert_eq!(outs[0], outs[2]);
+    runs.swap_remove(0)
+}
+
+#[test]
+fn prefetchers_keep_values_right_and_runs_deterministic() {
+    let r = identical_across_host_threads(TesterConfig {
+        l1d_prefetch: PrefetchKind::NextLine,
+        l2_prefetch: PrefetchKind::Stride,
+        ..cfg(4, 6_000, 7)
+    });
+    let issued = r.stats.group_counter("core", "l1d.prefetch.issued");
+    assert!(issued.is_some_and(|n| n > 0), "{issued:?}");
 }
 
 #[test]
 fn output_is_identical_for_one_two_and_per_core_host_threads() {
-    let mut outs = Vec::new();
-    for t in [
-        HostThreads::Count(1),
-        HostThreads::Count(2),
-        HostThreads::PerCore,
-    ] {
-        let r = run(&TesterConfig {
-            host_threads: t,
-            ..cfg(4, 6_000, 7)
-        })
-        .expect("runs");
-        assert_clean(&r, 6_000);
-        outs.push((output(&r), r.stats));
-    }
-    assert_eq!(outs[0], outs[1]);
-    assert_eq!(outs[0], outs[2]);
+    identical_across_host_threads(cfg(4, 6_000, 7));
 }
 
 #[test]

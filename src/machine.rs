@@ -205,6 +205,8 @@ fn guest_image(w: &Workload) -> Result<GuestImage, String> {
             .map_err(|e| e.to_string())?
             .map(|v| v.0),
         params: Some(elf.params_addr().map_err(|e| e.to_string())?.0),
+        guest_os: String::new(),
+        features: String::new(),
     })
 }
 
@@ -304,6 +306,7 @@ impl Machine {
                     args: p.args,
                 },
                 shared: shared.clone(),
+                ramdisk: Vec::new(),
             };
             hv.create_domain(&image, &dc, &mut frames)
                 .map_err(|source| MachineError::Build {

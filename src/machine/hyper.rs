@@ -470,6 +470,8 @@ impl Service {
                     }
                 }
                 Effect::Wake { domain, vcpu } => self.wake(ctx, now, domain, vcpu),
+                // Page tables are not walked yet: nothing is cached by root.
+                Effect::Flush { .. } | Effect::NewRoot { .. } => {}
                 Effect::Roi { begin, .. } => {
                     if self.switching.at_roi {
                         self.switching.roi = Some(begin);

@@ -38,7 +38,10 @@ impl Machine {
                 }
                 Effect::Stop { vcpu, .. } => self.running[vcpu.0 as usize] = false,
                 Effect::Wake { vcpu, .. } => self.running[vcpu.0 as usize] = true,
-                Effect::Remap { .. } | Effect::Roi { .. } => {}
+                Effect::Remap { .. }
+                | Effect::Roi { .. }
+                | Effect::Flush { .. }
+                | Effect::NewRoot { .. } => {}
             }
         }
     }

@@ -68,6 +68,10 @@ pub struct GuestImage {
     pub hypercall_page: Option<u64>,
     /// VA of `smpsim_params` (SMPSIM note 1), if any.
     pub params: Option<u64>,
+    /// `XEN_ELFNOTE_GUEST_OS` ("" without the note).
+    pub guest_os: String,
+    /// `XEN_ELFNOTE_FEATURES`, as written ("" without the note).
+    pub features: String,
 }
 
 /// Values the builder writes into bytes 8..128 of `struct smpsim_params`.
@@ -113,6 +117,8 @@ pub struct DomainConfig {
     pub params: ParamsFill,
     /// The group's shared area, if any.
     pub shared: Option<SharedArea>,
+    /// The initial ramdisk (`start_info.mod_start`/`mod_len`); empty: none.
+    pub ramdisk: Vec<u8>,
 }
 
 /// Why a domain could not be built.

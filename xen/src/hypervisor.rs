@@ -232,6 +232,25 @@ pub enum Effect {
         /// The page's VA.
         va: u64,
     },
+    /// Drop cached translations of `vcpus` of `domain` (all of its VCPUs
+    /// when `None`): every page, or the one page of `page`.
+    Flush {
+        /// Domain.
+        domain: DomainId,
+        /// The VCPUs (None: all of the domain's).
+        vcpus: Option<Vec<VcpuId>>,
+        /// The page VA to drop, or None for every translation.
+        page: Option<u64>,
+    },
+    /// The VCPU's active page-table root changed (CR3 write, a new base
+    /// pointer, a switch between guest kernel and user mode): the core
+    /// walks [`crate::vcpu::VcpuMmu::active_root`] from now on.
+    NewRoot {
+        /// Domain.
+        domain: DomainId,
+        /// VCPU.
+        vcpu: VcpuId,
+    },
     /// A blocked or polling VCPU became runnable.
     Wake {
         /// Domain.

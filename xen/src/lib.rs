@@ -102,6 +102,7 @@ pub mod hypercall;
 pub mod hypervisor;
 pub mod ids;
 pub mod memory;
+pub mod mmu;
 pub mod regs;
 pub mod time;
 pub mod upcall;

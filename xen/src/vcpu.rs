@@ -12,7 +12,7 @@
 //! VCPU, if it has that VIRQ bound; otherwise the tick is lost, as in Xen.
 //! All times are guest system time in nanoseconds.
 
-use crate::ids::{Port, VcpuId};
+use crate::ids::{Mfn, Port, VcpuId};
 use serde::{Deserialize, Serialize};
 use smpsim_cores::ArchState;
 
@@ -91,6 +91,33 @@ pub struct Vcpu {
     pub periodic_next_ns: u64,
     /// The outstanding poll, while Polling.
     pub poll: Option<PollState>,
+    /// Its page-table base pointers and guest mode (see [`crate::mmu`]).
+    pub mmu: VcpuMmu,
+}
+
+/// A PV64 VCPU's page-table base pointers and whether it runs in guest
+/// user mode (xen-abi.md §4.9): the kernel runs on `kernel_root`, guest
+/// user mode on `user_root` (MMUEXT_NEW_USER_BASEPTR); the active one is
+/// what the core walks.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VcpuMmu {
+    /// The kernel's L4 (CR3 in kernel mode).
+    pub kernel_root: Option<Mfn>,
+    /// The user L4 (CR3 in user mode); None: user mode runs nothing mapped.
+    pub user_root: Option<Mfn>,
+    /// Whether the VCPU is in guest user mode.
+    pub user_mode: bool,
+}
+
+impl VcpuMmu {
+    /// The L4 the VCPU walks now.
+    pub fn active_root(&self) -> Option<Mfn> {
+        if self.user_mode {
+            self.user_root
+        } else {
+            self.kernel_root
+        }
+    }
 }
 
 /// What expired at a timer check.
@@ -119,6 +146,7 @@ impl Vcpu {
             periodic_ns,
             periodic_next_ns: 0,
             poll: None,
+            mmu: VcpuMmu::default(),
         }
     }
 

@@ -29,6 +29,8 @@ pub(crate) fn test_image() -> GuestImage {
         virt_base: BASE,
         hypercall_page: Some(BASE),
         params: Some(BASE + 0x2000),
+        guest_os: String::new(),
+        features: String::new(),
     }
 }
 
@@ -46,6 +48,7 @@ pub(crate) fn test_config() -> DomainConfig {
             args: [10, 20, 0, 0, 0, 0, 0, 77],
         },
         shared: None,
+        ramdisk: Vec::new(),
     }
 }
 

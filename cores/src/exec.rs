@@ -80,10 +80,9 @@ enum Flow {
     /// Next, but the uop wrote a page holding translations.
     Smc,
     Jump(u64),
-    /// Page fault on a read of this address (kept to 16 bytes with `PfW`).
-    PfR(u64),
-    /// Page fault on a write of this address.
-    PfW(u64),
+    /// Page fault (or non-canonical #GP) at this address with this
+    /// [`PageFault::code`] (kept to 16 bytes).
+    Pf(u64, u16),
     De,
     Gp,
     Raise(u8, usize),
@@ -96,8 +95,7 @@ enum Flow {
 impl Flow {
     fn pf(stop: MemStop) -> Self {
         match stop {
-            MemStop::Fault(pf) if pf.write => Flow::PfW(pf.addr),
-            MemStop::Fault(pf) => Flow::PfR(pf.addr),
+            MemStop::Fault(pf) => Flow::Pf(pf.addr, pf.code),
             MemStop::Retry => Flow::Retry,
         }
     }
@@ -115,6 +113,7 @@ pub(crate) enum BlockExit {
         vector: u8,
         rip: u64,
         addr: u64,
+        error_code: u32,
         detail: String,
     },
     /// hlt; RIP after it.
@@ -292,35 +291,22 @@ impl Cpu {
             _ => self.r = self.saved,
         }
         self.smc_pages.clear();
-        let (vector, addr, detail) = match f {
+        let (vector, addr, error_code, detail) = match f {
             Flow::Retry => return BlockExit::Retry(ins.rip),
-            Flow::PfR(a) => (
-                14,
-                a,
-                PageFault {
-                    addr: a,
-                    write: false,
-                }
-                .to_string(),
-            ),
-            Flow::PfW(a) => (
-                14,
-                a,
-                PageFault {
-                    addr: a,
-                    write: true,
-                }
-                .to_string(),
-            ),
-            Flow::De => (0, 0, format!("#DE: divide error at {:#x}", ins.rip)),
-            Flow::Gp => (13, 0, format!("#GP(0) at {:#x}", ins.rip)),
-            Flow::Raise(v, i) => (v, 0, blk.details[i].clone()),
+            Flow::Pf(a, code) => {
+                let pf = PageFault::from_code(a, code);
+                (pf.vector(), a, pf.error_code(), pf.to_string())
+            }
+            Flow::De => (0, 0, 0, format!("#DE: divide error at {:#x}", ins.rip)),
+            Flow::Gp => (13, 0, 0, format!("#GP(0) at {:#x}", ins.rip)),
+            Flow::Raise(v, i) => (v, 0, 0, blk.details[i].clone()),
             _ => unreachable!("only faults reach here"),
         };
         BlockExit::Fault {
             vector,
             rip: ins.rip,
             addr,
+            error_code,
             detail,
         }
     }
@@ -421,7 +407,7 @@ impl Cpu {
                 let r = mem.load(addr, s).and_then(|v| mem.store(addr, s, v));
                 match r {
                     Ok(()) => {}
-                    Err(MemStop::Fault(pf)) => return Flow::PfW(pf.addr),
+                    Err(MemStop::Fault(pf)) => return Flow::Pf(pf.addr, pf.code),
                     Err(MemStop::Retry) => return Flow::Retry,
                 }
             }

@@ -34,6 +34,9 @@ pub struct Fault {
     pub rip: u64,
     /// For #PF the faulting address (CR2); 0 otherwise.
     pub addr: u64,
+    /// The error code pushed with it (#PF's [`crate::paging::pfec`] bits;
+    /// 0 for vectors without one).
+    pub error_code: u32,
     /// Human-readable report; for #UD the instruction bytes and mnemonic.
     pub detail: String,
 }
@@ -198,9 +201,10 @@ impl FuncCore {
                     Err(MemStop::Fault(pf)) => {
                         let detail = format!("{pf} (instruction fetch)");
                         return Exit::Fault(Fault {
-                            vector: 14,
+                            vector: pf.vector(),
                             rip: *rip,
                             addr: pf.addr,
+                            error_code: pf.error_code(),
                             detail,
                         });
                     }
@@ -227,6 +231,7 @@ impl FuncCore {
                     vector,
                     rip: at,
                     addr,
+                    error_code,
                     detail,
                 } => {
                     *rip = at;
@@ -234,6 +239,7 @@ impl FuncCore {
                         vector,
                         rip: at,
                         addr,
+                        error_code,
                         detail,
                     });
                 }

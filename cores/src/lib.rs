@@ -84,6 +84,7 @@ mod exec;
 pub mod func;
 pub mod mem;
 pub mod ooo;
+pub mod paging;
 pub mod part;
 pub mod translate;
 pub mod uop;

@@ -17,19 +17,72 @@ use std::fmt;
 /// Size of a page in bytes.
 pub const PAGE_SIZE: u64 = 4096;
 
-/// A failed guest-virtual access: the guest sees #PF.
+/// A failed guest-virtual access: the guest sees #PF (or #GP(0) for a
+/// non-canonical address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageFault {
     /// The first guest-virtual address that could not be accessed.
     pub addr: u64,
     /// Whether the access was a write.
     pub write: bool,
+    /// The #PF error code ([`crate::paging::pfec`] bits), or
+    /// [`PageFault::NON_CANONICAL`].
+    pub code: u16,
+}
+
+impl PageFault {
+    /// `code` of a non-canonical address: the access raises #GP(0).
+    pub const NON_CANONICAL: u16 = 1 << 15;
+
+    /// A fault on an address that is not mapped at all (error code: only
+    /// the write bit).
+    pub const fn absent(addr: u64, write: bool) -> Self {
+        PageFault {
+            addr,
+            write,
+            code: if write { crate::paging::pfec::WRITE as u16 } else { 0 },
+        }
+    }
+
+    /// A fault with error code `code`; a write when it has the write bit.
+    pub const fn from_code(addr: u64, code: u16) -> Self {
+        PageFault {
+            addr,
+            write: code & crate::paging::pfec::WRITE as u16 != 0,
+            code,
+        }
+    }
+
+    /// The exception vector the guest sees: 14 (#PF) or 13 (#GP).
+    pub fn vector(&self) -> u8 {
+        if self.code & Self::NON_CANONICAL != 0 {
+            13
+        } else {
+            14
+        }
+    }
+
+    /// The error code pushed with the exception.
+    pub fn error_code(&self) -> u32 {
+        if self.code & Self::NON_CANONICAL != 0 {
+            0
+        } else {
+            u32::from(self.code)
+        }
+    }
 }
 
 impl fmt::Display for PageFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = if self.write { "write" } else { "read" };
-        write!(f, "page fault on {kind} of {:#x}", self.addr)
+        if self.code & Self::NON_CANONICAL != 0 {
+            return write!(f, "#GP: {kind} of non-canonical address {:#x}", self.addr);
+        }
+        write!(f, "page fault on {kind} of {:#x}", self.addr)?;
+        if self.code & !(crate::paging::pfec::WRITE as u16) != 0 {
+            write!(f, " (error code {:#x})", self.code)?;
+        }
+        Ok(())
     }
 }
 
@@ -180,7 +233,7 @@ impl FlatMemory {
         let end = addr.wrapping_add(len as u64);
         while a != end {
             if self.page_pos(a / PAGE_SIZE).is_none() {
-                return Err(PageFault { addr: a, write });
+                return Err(PageFault::absent(a, write));
             }
             let next = (a / PAGE_SIZE + 1).wrapping_mul(PAGE_SIZE);
             a = if end.wrapping_sub(a) <= next.wrapping_sub(a) {
@@ -239,7 +292,7 @@ impl GuestMemory for FlatMemory {
         // Fast path: a whole 8-byte word inside the page, masked to size.
         if off <= PAGE_SIZE as usize - 8 {
             let Some(pos) = self.page_pos(addr / PAGE_SIZE) else {
-                return Err(PageFault { addr, write: false }.into());
+                return Err(PageFault::absent(addr, false).into());
             };
             let w: [u8; 8] = self.pages[pos][off..off + 8].try_into().expect("8 bytes");
             return Ok(u64::from_le_bytes(w) & size_mask(size));
@@ -254,7 +307,7 @@ impl GuestMemory for FlatMemory {
         let off = (addr % PAGE_SIZE) as usize;
         if off <= PAGE_SIZE as usize - 8 {
             let Some(pos) = self.page_pos(addr / PAGE_SIZE) else {
-                return Err(PageFault { addr, write: true }.into());
+                return Err(PageFault::absent(addr, true).into());
             };
             let w: &mut [u8; 8] = (&mut self.pages[pos][off..off + 8])
                 .try_into()
@@ -284,17 +337,11 @@ mod tests {
         let mut b = [0u8; 8];
         assert_eq!(
             m.read(0x1ffc, &mut b),
-            Err(MemStop::Fault(PageFault {
-                addr: 0x2000,
-                write: false
-            }))
+            Err(MemStop::Fault(PageFault::absent(0x2000, false)))
         );
         assert_eq!(
             m.load(0x3000, 4),
-            Err(MemStop::Fault(PageFault {
-                addr: 0x3000,
-                write: false
-            }))
+            Err(MemStop::Fault(PageFault::absent(0x3000, false)))
         );
     }
 
@@ -304,10 +351,7 @@ mod tests {
         m.map(0x1000, 0x1000);
         assert_eq!(
             m.store(0x1ffe, 4, 0xdead_beef),
-            Err(MemStop::Fault(PageFault {
-                addr: 0x2000,
-                write: true
-            }))
+            Err(MemStop::Fault(PageFault::absent(0x2000, true)))
         );
         assert_eq!(m.load(0x1ffe, 2), Ok(0));
         m.map(0x2000, 1);

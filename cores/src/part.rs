@@ -37,6 +37,7 @@ use self::adapter::{Adapter, Blocked, Scratch, Tlb};
 use self::issue::IssueModel;
 use self::ooo::OooModel;
 use crate::ooo::{AccessRec, LatencyConfig, OooConfig};
+use crate::paging::{AccessKind, Translation, WalkFault};
 use crate::{AddressSpaceId, ArchState, CpuidModel, Exit, Fault, FuncCore, GuestMemory, MemStop};
 use serde::{Deserialize, Serialize};
 use smpsim_engine::{Cycle, EpochCtx, Partition, Stats, StatsBuilder};
@@ -44,11 +45,20 @@ use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_uncore::{Access, ContextId, MemMsg, MemSystem, PrivateHierarchy, ReqId};
 use std::sync::Arc;
 
-/// How a context's guest-virtual addresses reach machine memory (the
-/// machine implements it over the hypervisor's page map of the VCPU).
+/// How a context's guest-virtual addresses reach machine memory: the
+/// machine implements it for a VCPU (its page-table root, walked with
+/// [`crate::paging::walk`], plus any fixed hypervisor mappings).
 pub trait AddressMap: Send + Sync + std::fmt::Debug {
-    /// The machine address of guest-virtual `va`, if it is mapped.
-    fn translate(&self, va: u64) -> Option<u64>;
+    /// Translates an access of `kind` to `va` (the frame and what the
+    /// translation allows), or says why it faults.
+    fn translate(&self, mem: &MachineMemory, va: u64, kind: AccessKind)
+        -> Result<Translation, WalkFault>;
+
+    /// Whether the context runs in guest user mode (the #PF error code's
+    /// U bit).
+    fn user_mode(&self) -> bool {
+        false
+    }
 }
 
 /// The map of a context that runs nothing: every address is unmapped.
@@ -56,8 +66,17 @@ pub trait AddressMap: Send + Sync + std::fmt::Debug {
 struct NoMap;
 
 impl AddressMap for NoMap {
-    fn translate(&self, _: u64) -> Option<u64> {
-        None
+    fn translate(&self, _: &MachineMemory, _: u64, kind: AccessKind) -> Result<Translation, WalkFault> {
+        Err(WalkFault::Page(access_code(kind)))
+    }
+}
+
+/// The error-code bits of an access of `kind` to an absent page.
+pub fn access_code(kind: AccessKind) -> u32 {
+    match kind {
+        AccessKind::Read => 0,
+        AccessKind::Write => crate::paging::pfec::WRITE,
+        AccessKind::Fetch => crate::paging::pfec::FETCH,
     }
 }
 
@@ -108,7 +127,7 @@ enum Wait {
 struct Detached;
 
 impl AddressMap for Detached {
-    fn translate(&self, va: u64) -> Option<u64> {
+    fn translate(&self, _: &MachineMemory, va: u64, _: AccessKind) -> Result<Translation, WalkFault> {
         panic!(
             "a core context restored from a checkpoint translated {va:#x} without its address \
              map: re-attach it with CorePart::set_space before running"
@@ -439,16 +458,35 @@ impl CorePart {
         }
     }
 
-    /// Replaces the address space of context `t` (the guest remapped the
-    /// page at `va`).
-    pub fn set_space(&mut self, t: usize, space: Arc<dyn AddressMap>, va: u64) {
+    /// Replaces the address map of context `t` (its page-table root
+    /// changed): its TLB is emptied.
+    pub fn set_space(&mut self, t: usize, space: Arc<dyn AddressMap>) {
         let c = &mut self.core.ctxs[t];
         c.space = space;
         c.tlb.clear();
-        c.func.invalidate_code(va);
-        for m in self.models() {
-            m.invalidate_code(va);
+    }
+
+    /// Drops context `t`'s cached translations: of the page holding `page`
+    /// (and the decoded code of that page), or all of them. Decoded code
+    /// is kept by guest-virtual address (per address space) on a full
+    /// flush: a guest that maps other code at a VA must flush that page.
+    pub fn flush_tlb(&mut self, t: usize, page: Option<u64>) {
+        let c = &mut self.core.ctxs[t];
+        match page {
+            Some(va) => {
+                c.tlb.flush_page(va);
+                c.func.invalidate_code(va);
+                for m in self.models() {
+                    m.invalidate_code(va);
+                }
+            }
+            None => c.tlb.clear(),
         }
+    }
+
+    /// TLB walks context `t` has taken.
+    pub fn tlb_walks(&self, t: usize) -> u64 {
+        self.core.ctxs[t].tlb.walks
     }
 
     /// Interrupts context `t` at its instruction boundary: a held lock is
@@ -756,6 +794,7 @@ impl CoreState {
                     vector: 13,
                     rip: c.regs.rip,
                     addr: 0,
+                    error_code: 0,
                     detail: "hlt in a PV guest kernel".into(),
                 })
             }
@@ -782,7 +821,10 @@ impl CoreState {
                 if c.lock.take().is_some() {
                     self.hier.end_locked(now, None);
                 }
-                let ma = c.space.translate(va).expect("translated at execution");
+                let ma = c
+                    .tlb
+                    .translate(&*c.space, &self.mem, va, AccessKind::Write)
+                    .expect("translated at execution");
                 match self
                     .hier
                     .begin_locked_in(now, context(t), MachineAddr(ma), size)

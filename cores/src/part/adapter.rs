@@ -26,6 +26,7 @@
 //! direct read keeps the I-side out of the coherence protocol for now.
 
 use super::AddressMap;
+use crate::paging::{pfec, AccessKind, WalkFault, WalkTrace};
 use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE as PAGE};
 use smpsim_engine::Cycle;
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
@@ -58,19 +59,34 @@ pub enum Blocked {
 /// Entries of a context's [`Tlb`].
 const TLB_SIZE: usize = 64;
 
-/// A small direct-mapped cache of one context's page-map translations
-/// (the page map is an ordered map; this keeps its lookups off the
-/// per-access path). Cleared whenever the context's page map changes.
+/// A context's TLB: a direct-mapped cache of its page-table translations
+/// with what each allows (a write needs a translation made writable and
+/// dirty, a fetch one without NX). A miss, or an access its entry does not
+/// allow, walks the page tables again ([`AddressMap::translate`]), which
+/// sets the accessed/dirty bits or reports the fault. Cleared whenever the
+/// context's root changes, and by the hypervisor's flushes.
 #[derive(Clone, Debug)]
 pub struct Tlb {
-    /// (virtual page number + 1, frame base); 0 = empty.
+    /// (virtual page number + 1, frame base | [`TLB_W`] | [`TLB_X`]);
+    /// 0 = empty.
     entries: Box<[(u64, u64); TLB_SIZE]>,
+    /// Walks taken (misses and permission upgrades).
+    pub walks: u64,
+    /// The entries the last walk read (for timing models).
+    pub last_walk: WalkTrace,
 }
+
+/// A TLB entry allows writes.
+const TLB_W: u64 = 1;
+/// A TLB entry allows instruction fetches.
+const TLB_X: u64 = 2;
 
 impl Default for Tlb {
     fn default() -> Self {
         Tlb {
             entries: Box::new([(0, 0); TLB_SIZE]),
+            walks: 0,
+            last_walk: WalkTrace::default(),
         }
     }
 }
@@ -81,16 +97,54 @@ impl Tlb {
         self.entries.fill((0, 0));
     }
 
-    /// The machine address of `va` through `space`.
-    pub fn translate(&mut self, space: &dyn AddressMap, va: u64) -> Option<u64> {
+    /// Forgets the translation of the page holding `va`.
+    pub fn flush_page(&mut self, va: u64) {
         let vpn = va / PAGE;
         let slot = &mut self.entries[(vpn as usize) % TLB_SIZE];
         if slot.0 == vpn + 1 {
-            return Some(slot.1 + va % PAGE);
+            *slot = (0, 0);
         }
-        let ma = space.translate(va)?;
-        *slot = (vpn + 1, ma - va % PAGE);
-        Some(ma)
+    }
+
+    /// The machine address of `va` for an access of `kind` through `space`
+    /// (walking its page tables in `mem` on a miss), or the fault.
+    #[inline]
+    pub fn translate(
+        &mut self,
+        space: &dyn AddressMap,
+        mem: &MachineMemory,
+        va: u64,
+        kind: AccessKind,
+    ) -> Result<u64, PageFault> {
+        let vpn = va / PAGE;
+        let slot = &mut self.entries[(vpn as usize) % TLB_SIZE];
+        if slot.0 == vpn + 1 {
+            let need = match kind {
+                AccessKind::Read => 0,
+                AccessKind::Write => TLB_W,
+                AccessKind::Fetch => TLB_X,
+            };
+            if slot.1 & need == need {
+                return Ok((slot.1 & !(PAGE - 1)) + va % PAGE);
+            }
+        }
+        self.walks += 1;
+        match space.translate(mem, va, kind) {
+            Ok(t) => {
+                let perms = if t.write_ok { TLB_W } else { 0 } | if t.exec_ok { TLB_X } else { 0 };
+                self.last_walk = t.walk;
+                *slot = (vpn + 1, t.frame | perms);
+                Ok(t.frame + va % PAGE)
+            }
+            Err(WalkFault::NonCanonical) => {
+                let write = if kind == AccessKind::Write { pfec::WRITE as u16 } else { 0 };
+                Err(PageFault::from_code(va, PageFault::NON_CANONICAL | write))
+            }
+            Err(WalkFault::Page(code)) => {
+                let user = if space.user_mode() { pfec::USER } else { 0 };
+                Err(PageFault::from_code(va, (code | user) as u16))
+            }
+        }
     }
 }
 
@@ -208,10 +262,8 @@ impl<'a> Adapter<'a> {
         }
     }
 
-    fn translate(&mut self, va: u64, write: bool) -> Result<u64, MemStop> {
-        self.tlb
-            .translate(self.space, va)
-            .ok_or(MemStop::Fault(PageFault { addr: va, write }))
+    fn translate(&mut self, va: u64, kind: AccessKind) -> Result<u64, MemStop> {
+        Ok(self.tlb.translate(self.space, self.mem, va, kind)?)
     }
 
     /// Stops the instruction for `why`: it is retried once that is gone.
@@ -257,7 +309,7 @@ impl<'a> Adapter<'a> {
     fn load_pieces(&mut self, va: u64, n: usize) -> Result<u64, MemStop> {
         let mut bytes = [0u8; 8];
         for (a, at, len) in page_pieces(va, n) {
-            let ma = self.translate(a, false)?;
+            let ma = self.translate(a, AccessKind::Read)?;
             if self.quiet {
                 if let Some(v) = self.hier.peek_in(self.ctx, MachineAddr(ma), len) {
                     bytes[at..at + len].copy_from_slice(&v.to_le_bytes()[..len]);
@@ -308,7 +360,7 @@ impl<'a> Adapter<'a> {
             for (a, at, len) in page_pieces(s.va, usize::from(s.size)) {
                 let ma = self
                     .tlb
-                    .translate(self.space, a)
+                    .translate(self.space, self.mem, a, AccessKind::Write)
                     .expect("translated at execution");
                 let v = u128::from(s.value >> (8 * at));
                 self.hier
@@ -323,13 +375,10 @@ impl<'a> Adapter<'a> {
 impl GuestMemory for Adapter<'_> {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop> {
         for (a, at, len) in page_pieces(addr, buf.len()) {
-            let ma = self.translate(a, false)?;
+            let ma = self.translate(a, AccessKind::Fetch)?;
             self.mem
                 .read(MachineAddr(ma), &mut buf[at..at + len])
-                .map_err(|_| PageFault {
-                    addr: a,
-                    write: false,
-                })?;
+                .map_err(|_| PageFault::absent(a, false))?;
         }
         Ok(())
     }
@@ -362,7 +411,7 @@ impl GuestMemory for Adapter<'_> {
     fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {
         let n = usize::from(size);
         for (a, _, _) in page_pieces(addr, n) {
-            self.translate(a, true)?;
+            self.translate(a, AccessKind::Write)?;
         }
         let rmw = self.loads.iter().any(|&(l, ln)| overlaps(l, ln, addr, n));
         if rmw && !self.in_lock(addr, n) {
@@ -377,7 +426,10 @@ impl GuestMemory for Adapter<'_> {
         if !self.in_lock(addr, n) {
             let need: usize = page_pieces(addr, n)
                 .map(|(a, _, len)| {
-                    let ma = self.tlb.translate(self.space, a).expect("checked above");
+                    let ma = self
+                        .tlb
+                        .translate(self.space, self.mem, a, AccessKind::Write)
+                        .expect("checked above");
                     line_pieces(ma, len)
                 })
                 .sum();

@@ -12,6 +12,7 @@
 //! its uops' latencies, and cannot finish before its loads deliver
 //! (blocking caches); a miss stalls its context until the grant arrives.
 
+use crate::paging::AccessKind;
 use super::{CoreState, Executed, Model, TimingModel};
 use crate::ooo::uopinfo::{class, op_name, Class};
 use crate::ooo::LatencyConfig;
@@ -182,16 +183,21 @@ struct CodeBytes<'a> {
 
 impl GuestMemory for CodeBytes<'_> {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop> {
-        let fault = PageFault { addr, write: false };
+        let fault = PageFault::absent(addr, false);
         for (i, b) in buf.iter_mut().enumerate() {
             let va = addr + i as u64;
-            let ma = self.space.translate(va).ok_or(fault)?;
+            let ma = self
+                .space
+                .translate(self.mem, va, AccessKind::Fetch)
+                .map_err(|_| fault)?
+                .frame
+                + va % crate::mem::PAGE_SIZE;
             *b = self.mem.read_u8(MachineAddr(ma)).map_err(|_| fault)?;
         }
         Ok(())
     }
 
     fn write(&mut self, addr: u64, _: &[u8]) -> Result<(), MemStop> {
-        Err(PageFault { addr, write: true }.into())
+        Err(PageFault::absent(addr, true).into())
     }
 }

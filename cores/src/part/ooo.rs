@@ -36,6 +36,7 @@
 //! instructions that depend on a wrongly predicted oracle value are timed
 //! with the oracle's addresses until the squash.
 
+use crate::paging::AccessKind;
 use super::adapter::{page_pieces, write_as_stores};
 use super::{context, CoreState, Executed, Model, Run, TimingModel, Trap, Wait};
 use crate::mem::PAGE_SIZE as PAGE;
@@ -127,18 +128,15 @@ struct OooEnv<'a> {
 }
 
 impl OooEnv<'_> {
-    fn translate(&mut self, ctx: usize, va: u64) -> Option<u64> {
+    fn translate(&mut self, ctx: usize, va: u64, kind: AccessKind) -> Result<u64, PageFault> {
         let c = &mut self.core.ctxs[ctx];
-        c.tlb.translate(&*c.space, va)
+        c.tlb.translate(&*c.space, &self.core.mem, va, kind)
     }
 
     /// What the oracle reads for `size` bytes at `va` within one page.
     fn spec_load(&mut self, va: u64, size: u8) -> Result<u64, MemStop> {
         let cur = self.cur;
-        let ma = self.translate(cur, va).ok_or(PageFault {
-            addr: va,
-            write: false,
-        })?;
+        let ma = self.translate(cur, va, AccessKind::Read)?;
         let has_own = !self.spec[cur].stores.is_empty();
         if has_own {
             let (over, all) = self.spec[cur].apply(va, size, 0);
@@ -169,11 +167,8 @@ impl GuestMemory for OooEnv<'_> {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop> {
         for (i, b) in buf.iter_mut().enumerate() {
             let va = addr.wrapping_add(i as u64);
-            let fault = PageFault {
-                addr: va,
-                write: false,
-            };
-            let ma = self.translate(self.cur, va).ok_or(fault)?;
+            let fault = PageFault::absent(va, false);
+            let ma = self.translate(self.cur, va, AccessKind::Fetch)?;
             *b = self.core.mem.read_u8(MachineAddr(ma)).map_err(|_| fault)?;
         }
         Ok(())
@@ -196,10 +191,7 @@ impl GuestMemory for OooEnv<'_> {
     fn store(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemStop> {
         let last = addr + u64::from(size) - 1;
         for va in [addr, last] {
-            self.translate(self.cur, va).ok_or(PageFault {
-                addr: va,
-                write: true,
-            })?;
+            self.translate(self.cur, va, AccessKind::Write)?;
         }
         self.spec[self.cur]
             .stores
@@ -210,7 +202,7 @@ impl GuestMemory for OooEnv<'_> {
 
 impl MemPort for OooEnv<'_> {
     fn load(&mut self, now: u64, ctx: usize, addr: u64, size: u8) -> PortAccess {
-        let Some(ma) = self.translate(ctx, addr) else {
+        let Ok(ma) = self.translate(ctx, addr, AccessKind::Read) else {
             return PortAccess::Done { ready: now + 1 };
         };
         let size = u64::from(size.clamp(1, 16)).min(PAGE - addr % PAGE);
@@ -236,7 +228,7 @@ impl MemPort for OooEnv<'_> {
 
     /// Read-for-ownership when a store's address is known.
     fn store_address(&mut self, now: u64, ctx: usize, addr: u64) {
-        if let Some(ma) = self.translate(ctx, addr) {
+        if let Ok(ma) = self.translate(ctx, addr, AccessKind::Write) {
             self.core.hier.prefetch_own(Cycle(now), MachineAddr(ma));
         }
     }
@@ -246,7 +238,7 @@ impl MemPort for OooEnv<'_> {
     }
 
     fn fetch(&mut self, now: u64, ctx: usize, addr: u64) -> PortAccess {
-        let Some(ma) = self.translate(ctx, addr) else {
+        let Ok(ma) = self.translate(ctx, addr, AccessKind::Fetch) else {
             return PortAccess::Done { ready: now };
         };
         self.core.hier.fetch(Cycle(now), MachineAddr(ma), 1).into()

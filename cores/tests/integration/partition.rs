@@ -3,7 +3,8 @@
 //! new timing model or a hierarchy experiment builds on).
 
 use smpsim_cores::ooo::{LatencyConfig, OooConfig};
-use smpsim_cores::part::{AddressMap, CorePart, CoreSetup, Model, Trap};
+use smpsim_cores::paging::{AccessKind, Translation, WalkFault, WalkTrace};
+use smpsim_cores::part::{access_code, AddressMap, CorePart, CoreSetup, Model, Trap};
 use smpsim_cores::{AddressSpaceId, ArchState, CpuidModel};
 use smpsim_engine::{Cycle, EngineBuilder, EngineConfig, PartitionId, PartitionSpec};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
@@ -15,8 +16,22 @@ use std::sync::Arc;
 struct Window;
 
 impl AddressMap for Window {
-    fn translate(&self, va: u64) -> Option<u64> {
-        (0x1000..0x3000).contains(&va).then(|| va + 0xf000)
+    fn translate(
+        &self,
+        _: &MachineMemory,
+        va: u64,
+        kind: AccessKind,
+    ) -> Result<Translation, WalkFault> {
+        if (0x1000..0x3000).contains(&va) {
+            Ok(Translation {
+                frame: (va & !0xfff) + 0xf000,
+                write_ok: true,
+                exec_ok: true,
+                walk: WalkTrace::default(),
+            })
+        } else {
+            Err(WalkFault::Page(access_code(kind)))
+        }
     }
 }
 
@@ -170,7 +185,7 @@ fn a_saved_core_partition_restores_with_its_hierarchy_byte_for_byte() {
         let (sys2, mut copy) = machine_on(&mem2, model);
         copy.restore_state(&mut postcard::Deserializer::from_bytes(&bytes), &sys2)
             .expect("deserializes");
-        copy.set_space(0, Arc::new(Window), 0);
+        copy.set_space(0, Arc::new(Window));
         assert_eq!(
             save(&copy),
             bytes,

@@ -367,7 +367,7 @@ impl Machine {
             let dom = hv.domain(DomainId(d as u16)).expect("just created");
             let (p, t) = place[&(DomainId(d as u16), VcpuId(0))];
             let regs = dom.start_regs();
-            let space = Arc::clone(dom.space());
+            let space = Arc::new(hv.vcpu_space(dom.id, VcpuId(0)));
             if let Part::Core(c) = engine.partition_mut(p) {
                 c.start(t, AddressSpaceId(u64::from(d)), regs, space, Cycle::ZERO);
             }

@@ -109,6 +109,28 @@ pub enum WalkFault {
     NonCanonical,
 }
 
+/// Machine memory as the walker reads and updates it.
+pub trait PteMemory {
+    /// The 8-byte entry at machine address `at` (None: outside memory).
+    fn read_pte(&mut self, at: u64) -> Option<u64>;
+    /// ORs `bits` into the entry at `at` (atomically where memory is
+    /// shared).
+    fn set_pte_bits(&mut self, at: u64, bits: u64);
+}
+
+impl PteMemory for &MachineMemory {
+    #[inline]
+    fn read_pte(&mut self, at: u64) -> Option<u64> {
+        self.read_u64(MachineAddr(at)).ok()
+    }
+
+    #[inline]
+    fn set_pte_bits(&mut self, at: u64, bits: u64) {
+        // In range: the entry was just read from there.
+        let _ = self.fetch_or_u64(MachineAddr(at), bits);
+    }
+}
+
 /// Whether `va` is canonical (bits 63..47 equal).
 pub fn is_canonical(va: u64) -> bool {
     let top = va >> 47;
@@ -122,8 +144,8 @@ pub fn index(va: u64, level: u32) -> u64 {
 
 /// Walks the 4-level tables rooted at machine address `root` (CR3's frame)
 /// for an access of `kind` to `va`, setting accessed and dirty bits.
-pub fn walk(
-    mem: &MachineMemory,
+pub fn walk<M: PteMemory + ?Sized>(
+    mem: &mut M,
     root: u64,
     va: u64,
     kind: AccessKind,
@@ -144,7 +166,7 @@ pub fn walk(
         let at = table + 8 * index(va, level);
         trace.entries[trace.len as usize] = at;
         trace.len += 1;
-        let e = mem.read_u64(MachineAddr(at)).map_err(|_| WalkFault::Page(access))?;
+        let e = mem.read_pte(at).ok_or(WalkFault::Page(access))?;
         if e & pte::P == 0 {
             return Err(WalkFault::Page(access));
         }
@@ -168,8 +190,7 @@ pub fn walk(
             bits |= pte::D;
         }
         if e & bits != bits {
-            // In range: the entry was just read from there.
-            let _ = mem.fetch_or_u64(MachineAddr(at), bits);
+            mem.set_pte_bits(at, bits);
         }
         if leaf {
             let span = 1u64 << (12 + 9 * (level - 1));
@@ -209,7 +230,7 @@ mod tests {
     #[test]
     fn a_walk_finds_the_frame_and_sets_accessed_then_dirty() {
         let m = tables(RWP);
-        let t = walk(&m, 0x1000, 0x40_0123, AccessKind::Read).expect("mapped");
+        let t = walk(&mut &m, 0x1000, 0x40_0123, AccessKind::Read).expect("mapped");
         assert_eq!(t.frame, 0x9000);
         assert!(!t.write_ok, "not dirty yet: a write must walk again");
         assert!(t.exec_ok);
@@ -217,7 +238,7 @@ mod tests {
         assert_eq!(t.walk.entries[0], 0x1000 + 8 * index(0x40_0000, 4));
         let l1 = MachineAddr(0x4000 + 8 * index(0x40_0000, 1));
         assert_eq!(m.read_u64(l1).unwrap(), 0x9000 | RWP | pte::A);
-        let t = walk(&m, 0x1000, 0x40_0123, AccessKind::Write).expect("writable");
+        let t = walk(&mut &m, 0x1000, 0x40_0123, AccessKind::Write).expect("writable");
         assert!(t.write_ok);
         assert_eq!(m.read_u64(l1).unwrap(), 0x9000 | RWP | pte::A | pte::D);
         let l4 = MachineAddr(0x1000 + 8 * index(0x40_0000, 4));
@@ -228,20 +249,20 @@ mod tests {
     fn faults_carry_the_error_code() {
         let m = tables(pte::P | pte::NX);
         assert_eq!(
-            walk(&m, 0x1000, 0x40_0000, AccessKind::Write),
+            walk(&mut &m, 0x1000, 0x40_0000, AccessKind::Write),
             Err(WalkFault::Page(pfec::PRESENT | pfec::WRITE))
         );
         assert_eq!(
-            walk(&m, 0x1000, 0x40_0000, AccessKind::Fetch),
+            walk(&mut &m, 0x1000, 0x40_0000, AccessKind::Fetch),
             Err(WalkFault::Page(pfec::PRESENT | pfec::FETCH))
         );
         assert_eq!(
-            walk(&m, 0x1000, 0x80_0000, AccessKind::Read),
+            walk(&mut &m, 0x1000, 0x80_0000, AccessKind::Read),
             Err(WalkFault::Page(0)),
             "L2 entry not present"
         );
         assert_eq!(
-            walk(&m, 0x1000, 0x8000_0000_0000, AccessKind::Read),
+            walk(&mut &m, 0x1000, 0x8000_0000_0000, AccessKind::Read),
             Err(WalkFault::NonCanonical)
         );
         let l1 = MachineAddr(0x4000 + 8 * index(0x40_0000, 1));
@@ -256,18 +277,18 @@ mod tests {
         // frames past the memory are never read, only computed).
         m.write_u64(MachineAddr(0x3000 + 8 * index(va, 2)), 0x20_0000 | RWP | pte::PS)
             .unwrap();
-        let t = walk(&m, 0x1000, va + 0x5_4321, AccessKind::Read).expect("2 MiB page");
+        let t = walk(&mut &m, 0x1000, va + 0x5_4321, AccessKind::Read).expect("2 MiB page");
         assert_eq!(t.frame, 0x25_4000);
         assert_eq!(t.walk.len, 3);
         m.write_u64(MachineAddr(0x3000 + 8 * index(va, 2)), 0x20_1000 | RWP | pte::PS | 0x2000)
             .unwrap();
         assert_eq!(
-            walk(&m, 0x1000, va, AccessKind::Read),
+            walk(&mut &m, 0x1000, va, AccessKind::Read),
             Err(WalkFault::Page(pfec::PRESENT | pfec::RSVD))
         );
         m.write_u64(MachineAddr(0x1000 + 8 * index(va, 4)), 0x2000 | RWP | pte::PS).unwrap();
         assert_eq!(
-            walk(&m, 0x1000, va, AccessKind::Read),
+            walk(&mut &m, 0x1000, va, AccessKind::Read),
             Err(WalkFault::Page(pfec::PRESENT | pfec::RSVD))
         );
     }
@@ -277,10 +298,10 @@ mod tests {
         let m = tables(RWP | pte::D | pte::A);
         let va = 0x40_0000u64;
         m.write_u64(MachineAddr(0x2000 + 8 * index(va, 3)), 0x3000 | pte::P).unwrap();
-        let t = walk(&m, 0x1000, va, AccessKind::Read).expect("readable");
+        let t = walk(&mut &m, 0x1000, va, AccessKind::Read).expect("readable");
         assert!(!t.write_ok);
         assert_eq!(
-            walk(&m, 0x1000, va, AccessKind::Write),
+            walk(&mut &m, 0x1000, va, AccessKind::Write),
             Err(WalkFault::Page(pfec::PRESENT | pfec::WRITE))
         );
     }

@@ -349,7 +349,7 @@ impl Service {
         trap: Trap,
     ) {
         let mem = Arc::clone(&self.mem);
-        let space = Arc::clone(self.hv.domain(d).expect("placed domains exist").space());
+        let space = self.hv.vcpu_space(d, v);
         let mut frames = Frames(&mem);
         let mut pm = PagedMemory {
             space: &space,
@@ -403,7 +403,7 @@ impl Service {
         regs: &mut ArchState,
     ) -> bool {
         let mem = Arc::clone(&self.mem);
-        let space = Arc::clone(self.hv.domain(d).expect("placed").space());
+        let space = self.hv.vcpu_space(d, v);
         let mut frames = Frames(&mem);
         let mut pm = PagedMemory {
             space: &space,
@@ -447,7 +447,7 @@ impl Service {
                     let Some(&(p, t)) = self.place.get(&(domain, vcpu)) else {
                         continue;
                     };
-                    let space = Arc::clone(self.hv.domain(domain).expect("exists").space());
+                    let space: Arc<dyn smpsim_cores::part::AddressMap> = Arc::new(self.hv.vcpu_space(domain, vcpu));
                     let core = Self::core(ctx, p);
                     let regs = regs.unwrap_or_else(|| core.regs(t).clone());
                     let asid = AddressSpaceId(u64::from(domain.0));
@@ -458,20 +458,33 @@ impl Service {
                         Self::core(ctx, p).park(t);
                     }
                 }
-                Effect::Remap { domain, va } => {
-                    let space = Arc::clone(self.hv.domain(domain).expect("exists").space());
-                    let places: Vec<_> = self
-                        .place
-                        .range((domain, VcpuId(0))..=(domain, VcpuId(u32::MAX)))
-                        .map(|(_, &pt)| pt)
-                        .collect();
+                Effect::Wake { domain, vcpu } => self.wake(ctx, now, domain, vcpu),
+                Effect::Flush {
+                    domain,
+                    vcpus,
+                    page,
+                } => {
+                    let places: Vec<_> = match vcpus {
+                        Some(vs) => vs
+                            .iter()
+                            .filter_map(|&v| self.place.get(&(domain, v)).copied())
+                            .collect(),
+                        None => self
+                            .place
+                            .range((domain, VcpuId(0))..=(domain, VcpuId(u32::MAX)))
+                            .map(|(_, &pt)| pt)
+                            .collect(),
+                    };
                     for (p, t) in places {
-                        Self::core(ctx, p).set_space(t, space.clone(), va);
+                        Self::core(ctx, p).flush_tlb(t, page);
                     }
                 }
-                Effect::Wake { domain, vcpu } => self.wake(ctx, now, domain, vcpu),
-                // Page tables are not walked yet: nothing is cached by root.
-                Effect::Flush { .. } | Effect::NewRoot { .. } => {}
+                Effect::NewRoot { domain, vcpu } => {
+                    if let Some(&(p, t)) = self.place.get(&(domain, vcpu)) {
+                        let space = Arc::new(self.hv.vcpu_space(domain, vcpu));
+                        Self::core(ctx, p).set_space(t, space);
+                    }
+                }
                 Effect::Roi { begin, .. } => {
                     if self.switching.at_roi {
                         self.switching.roi = Some(begin);
@@ -484,7 +497,7 @@ impl Service {
     fn raise(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle, origin: Cycle, r: Raise) {
         let mem = Arc::clone(&self.mem);
         let mut frames = Frames(&mem);
-        let space = Arc::clone(self.hv.domain(r.domain).expect("exists").space());
+        let space = self.hv.vcpu_space(r.domain, r.vcpu);
         let mut pm = PagedMemory {
             space: &space,
             store: &mut frames,

@@ -7,6 +7,8 @@
 pub mod hypercall {
     /// `set_trap_table(traps)`.
     pub const SET_TRAP_TABLE: u64 = 0;
+    /// `mmu_update(reqs, count, done, foreigndom)`.
+    pub const MMU_UPDATE: u64 = 1;
     /// `set_callbacks(event, failsafe, syscall)`.
     pub const SET_CALLBACKS: u64 = 4;
     /// `update_va_mapping(va, pte, flags)`.
@@ -23,6 +25,8 @@ pub mod hypercall {
     pub const IRET: u64 = 23;
     /// `vcpu_op(cmd, vcpuid, arg)`.
     pub const VCPU_OP: u64 = 24;
+    /// `mmuext_op(ops, count, done, foreigndom)`.
+    pub const MMUEXT_OP: u64 = 26;
     /// `sched_op(cmd, arg)`.
     pub const SCHED_OP: u64 = 29;
     /// `callback_op(cmd, arg)`.
@@ -75,6 +79,8 @@ pub enum Errno {
     NoEnt = 2,
     /// No such domain.
     Srch = 3,
+    /// Permission denied (for example a cache flush without I/O memory).
+    Acces = 13,
     /// Bad address: a guest pointer that cannot be read or written.
     Fault = 14,
     /// Busy (for example register_vcpu_info twice).

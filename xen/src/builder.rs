@@ -6,32 +6,46 @@
 //! `nr_pages = memory_bytes / 4096` pseudo-physical pages, backed by machine
 //! frames from the [`FrameAllocator`] in ascending order (PFN *i* → the
 //! *i*-th frame handed out; the shared_info frame is allocated after them and
-//! is not part of the P2M, as in Xen). The guest runs on a per-domain page
-//! map ([`AddressSpace`]), not on x86 page tables:
+//! is not part of the P2M, as in Xen). The guest runs on real x86-64 page
+//! tables: the builder writes bootstrap tables that map, as Xen's PV domain
+//! builder does, the bootstrap region 1:1 onto the first pseudo-physical
+//! pages (items page aligned, packed in this order):
 //!
 //! | VA | what |
 //! |---|---|
-//! | `virt_base + pfn*4096`, every pfn < nr_pages | pseudo-physical page *pfn* (1:1, all of memory) |
 //! | `virt_base` … `image_end` | the ELF segments (image_end = last segment end, page aligned) |
-//! | `image_end` | the P2M list: `nr_pages` × u64 MFNs (`start_info.mfn_list`) |
+//! | `mod_start` | the ramdisk, if any (`mod_len` bytes) |
+//! | next | the P2M list: `nr_pages` × u64 MFNs (`start_info.mfn_list`) |
 //! | next page | start_info (RSI at entry) |
+//! | next page | the xenstore ring (`store_mfn`, `store_evtchn`) |
+//! | next page | the console ring (`console.domU`) |
+//! | `pt_base` | the bootstrap page tables, L4 first (`nr_pt_frames`), mapped read-only |
 //! | next page | bootstrap stack (RSP at entry = its top) |
-//! | `virt_base + nr_pages*4096` | unmapped guard page |
-//! | `+ 4096` | shared_info (`params.shared_info_va`) |
-//! | [`SHARED_AREA_VA`] (1 TiB) by default | the group's shared area, if any (`params.shared_va`), the same VA in every domain of the group |
+//! | … `mapped_end` | slack: at least 512 KiB, to a 4 MiB boundary |
 //!
-//! No xenstore or console ring pages exist (their MFNs and ports are 0 in
-//! start_info: guests print through console_io), and no page tables exist,
-//! so `pt_base` and `nr_pt_frames` are 0.
+//! The hypervisor then validates the tables, pins the L4 and makes it VCPU
+//! 0's CR3 ([`crate::mmu`]); the read-only M2P at `HYPERVISOR_VIRT_START`
+//! is Xen's own mapping. The guest maps shared_info itself
+//! (`update_va_mapping`), as on Xen.
+//!
+//! **Built-in guests** (images with an smpsim params block, built against
+//! smpsim's guest runtime) get more mapped by the same tables: all of their
+//! pseudo-physical memory 1:1 from `virt_base`, shared_info one guard page
+//! past the end of memory (`params.shared_info_va`), and their group's
+//! shared area at [`SHARED_AREA_VA`] (1 TiB) by default
+//! (`params.shared_va`), the same VA in every domain of the group. This is
+//! an smpsim extension of the boot protocol that spares the runtime from
+//! building its own tables; a guest written for Xen sees Xen's layout.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
 
 use crate::abi::shared_info as si;
 use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::ids::{Mfn, PAGE_SIZE};
-use crate::memory::{AddressSpace, Fault, FrameStore};
+use crate::memory::FrameStore;
+use smpsim_cores::paging::{self, pte};
+use std::collections::BTreeMap;
 use crate::time::TimeScale;
 use smpsim_cores::arch::flags;
 use smpsim_cores::arch::reg::{RSI, RSP};
@@ -187,6 +201,8 @@ pub enum BuildError {
     },
     /// Not enough machine memory.
     OutOfFrames(OutOfFrames),
+    /// The bootstrap page tables did not validate (a builder bug).
+    BadPageTables(String),
 }
 
 impl fmt::Display for BuildError {
@@ -228,6 +244,7 @@ impl fmt::Display for BuildError {
                 "shared area at {va:#x} ({bytes} bytes) is not page aligned or overlaps the domain's memory or shared_info"
             ),
             OutOfFrames(e) => write!(f, "building the domain: {e}"),
+            BadPageTables(e) => write!(f, "building the domain's page tables: {e}"),
         }
     }
 }
@@ -250,15 +267,30 @@ pub struct Layout {
     pub virt_base: u64,
     /// First VA past the image (page aligned).
     pub image_end: u64,
+    /// The ramdisk (`mod_start`; its length is `mod_len`).
+    pub mod_start: u64,
+    /// Ramdisk bytes (0: none).
+    pub mod_len: u64,
     /// The P2M list.
     pub p2m_va: u64,
     /// start_info.
     pub start_info_va: u64,
+    /// The xenstore ring page.
+    pub xenstore_va: u64,
+    /// The console ring page.
+    pub console_va: u64,
+    /// The bootstrap page tables (the L4 first: `pt_base`).
+    pub pt_va: u64,
+    /// How many frames they take (`nr_pt_frames`).
+    pub nr_pt_frames: u64,
     /// Initial RSP (top of the bootstrap stack page).
     pub stack_top: u64,
+    /// First VA past the bootstrap mapping (on a 4 MiB boundary, at least
+    /// 512 KiB past the stack; all of memory for a built-in guest).
+    pub mapped_end: u64,
     /// First VA past pseudo-physical memory.
     pub memory_end: u64,
-    /// shared_info's mapping.
+    /// shared_info's mapping (built-in guests; 0: the guest maps it).
     pub shared_info_va: u64,
     /// The group's shared area (0 if none).
     pub shared_va: u64,
@@ -277,8 +309,24 @@ pub struct StartInfo {
     pub shared_info_ma: u64,
     /// `SIF_*` flags (0: an unprivileged domU).
     pub flags: u32,
+    /// The xenstore ring's frame.
+    pub store_mfn: u64,
+    /// Its event channel.
+    pub store_evtchn: u32,
+    /// The console ring's frame.
+    pub console_mfn: u64,
+    /// Its event channel.
+    pub console_evtchn: u32,
+    /// VA of the bootstrap L4.
+    pub pt_base: u64,
+    /// Bootstrap page-table frames.
+    pub nr_pt_frames: u64,
     /// VA of the P2M list.
     pub mfn_list: u64,
+    /// VA of the ramdisk.
+    pub mod_start: u64,
+    /// Its length.
+    pub mod_len: u64,
     /// Command line.
     pub cmd_line: String,
 }
@@ -291,7 +339,15 @@ impl StartInfo {
         put64(&mut b, 32, self.nr_pages);
         put64(&mut b, 40, self.shared_info_ma);
         b[48..52].copy_from_slice(&self.flags.to_le_bytes());
+        put64(&mut b, 56, self.store_mfn);
+        b[64..68].copy_from_slice(&self.store_evtchn.to_le_bytes());
+        put64(&mut b, 72, self.console_mfn);
+        b[80..84].copy_from_slice(&self.console_evtchn.to_le_bytes());
+        put64(&mut b, 88, self.pt_base);
+        put64(&mut b, 96, self.nr_pt_frames);
         put64(&mut b, 104, self.mfn_list);
+        put64(&mut b, 112, self.mod_start);
+        put64(&mut b, 120, self.mod_len);
         let c = self.cmd_line.as_bytes();
         b[128..128 + c.len()].copy_from_slice(c);
         b
@@ -307,17 +363,13 @@ fn put64(b: &mut [u8], off: usize, v: u64) {
 pub struct BuiltDomain {
     /// PFN → MFN.
     pub p2m: Vec<Mfn>,
-    /// The guest's address space, shared with the cores that run it
-    /// (copy-on-write: the hypervisor changes it with `Arc::make_mut`).
-    /// Serialized as the map itself: sharing with the cores is not state,
-    /// and a deserialized domain owns a fresh, unshared `Arc`.
-    #[serde(with = "crate::memory::shared_space")]
-    pub space: Arc<AddressSpace>,
+    /// The bootstrap L4 (VCPU 0's CR3; the hypervisor pins and validates it).
+    pub l4: Mfn,
     /// The shared_info frame.
     pub shared_info: Mfn,
     /// Where things are.
     pub layout: Layout,
-    /// start_info as written.
+    /// start_info as written (the hypervisor adds the ring ports).
     pub start_info: StartInfo,
     /// VCPU 0's registers at its first instruction.
     pub regs: ArchState,
@@ -393,24 +445,98 @@ fn check_image(img: &GuestImage, cfg: &DomainConfig) -> Result<(u64, u64), Build
     Ok((image_end, memory_end))
 }
 
+/// 4 MiB: the bootstrap mapping ends on such a boundary.
+const FOUR_MIB: u64 = 4 << 20;
+/// Slack mapped past the last bootstrap item.
+const SLACK: u64 = 512 << 10;
+
+/// The page-table frames that map `ranges` (VA ranges): one L4, one L3
+/// per 512 GiB, one L2 per 1 GiB, one L1 per 2 MiB touched.
+fn count_tables(ranges: &[(u64, u64)]) -> u64 {
+    let mut n = 1;
+    for shift in [39u32, 30, 21] {
+        let mut seen: Vec<u64> = ranges
+            .iter()
+            .filter(|r| r.1 > r.0)
+            .flat_map(|&(a, e)| (a >> shift)..=((e - 1) >> shift))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        n += seen.len() as u64;
+    }
+    n
+}
+
+/// The VA ranges the bootstrap tables map for layout `l`.
+fn mapped_ranges(l: &Layout, built_in: bool) -> Vec<(u64, u64)> {
+    let mut r = vec![(l.virt_base, l.mapped_end)];
+    if built_in {
+        r.push((l.shared_info_va, l.shared_info_va + PAGE_SIZE));
+        r.push((l.shared_va, l.shared_va + l.shared_bytes));
+    }
+    r
+}
+
+/// Lays the domain out as Xen's PV builder does (§2.4): image, ramdisk,
+/// P2M list, start_info, xenstore and console rings, bootstrap page
+/// tables, boot stack, each page aligned, then slack to a 4 MiB boundary.
+/// A built-in guest (one with an smpsim params block) has all of its
+/// memory mapped, plus shared_info and its group's shared area.
 fn plan(img: &GuestImage, cfg: &DomainConfig) -> Result<Layout, BuildError> {
     let (image_end, memory_end) = check_image(img, cfg)?;
     let nr_pages = cfg.memory_bytes / PAGE_SIZE;
-    let p2m_va = image_end;
+    let built_in = img.params.is_some();
+    let mod_start = image_end;
+    let mod_len = cfg.ramdisk.len() as u64;
+    let p2m_va = mod_start + page_up(mod_len);
     let start_info_va = p2m_va + page_up(nr_pages * 8);
-    let stack_top = start_info_va + 2 * PAGE_SIZE;
-    let needed = (stack_top - img.virt_base) / PAGE_SIZE;
+    let xenstore_va = start_info_va + PAGE_SIZE;
+    let console_va = xenstore_va + PAGE_SIZE;
+    let pt_va = console_va + PAGE_SIZE;
+    let shared_info_va = if built_in { memory_end + PAGE_SIZE } else { 0 };
+    let (shared_va, shared_bytes) = cfg
+        .shared
+        .as_ref()
+        .map_or((0, 0), |s| (s.va, s.frames.len() as u64 * PAGE_SIZE));
+    let mut l = Layout {
+        virt_base: img.virt_base,
+        image_end,
+        mod_start: if mod_len > 0 { mod_start } else { 0 },
+        mod_len,
+        p2m_va,
+        start_info_va,
+        xenstore_va,
+        console_va,
+        pt_va,
+        nr_pt_frames: 1,
+        stack_top: 0,
+        mapped_end: 0,
+        memory_end,
+        shared_info_va,
+        shared_va,
+        shared_bytes,
+        hypercall_page: img.hypercall_page,
+    };
+    loop {
+        l.stack_top = l.pt_va + (l.nr_pt_frames + 1) * PAGE_SIZE;
+        l.mapped_end = if built_in {
+            memory_end
+        } else {
+            (l.stack_top + SLACK).div_ceil(FOUR_MIB) * FOUR_MIB
+        };
+        let need = count_tables(&mapped_ranges(&l, built_in));
+        if need <= l.nr_pt_frames {
+            break;
+        }
+        l.nr_pt_frames = need;
+    }
+    let needed = (l.mapped_end.max(l.stack_top) - img.virt_base) / PAGE_SIZE;
     if needed > nr_pages {
         return Err(BuildError::ImageTooBig {
             needed,
             have: nr_pages,
         });
     }
-    let shared_info_va = memory_end + PAGE_SIZE;
-    let (shared_va, shared_bytes) = cfg
-        .shared
-        .as_ref()
-        .map_or((0, 0), |s| (s.va, s.frames.len() as u64 * PAGE_SIZE));
     let clash = shared_va < shared_info_va + PAGE_SIZE
         && shared_va.saturating_add(shared_bytes) > img.virt_base;
     if shared_bytes > 0 && (!shared_va.is_multiple_of(PAGE_SIZE) || clash) {
@@ -419,18 +545,7 @@ fn plan(img: &GuestImage, cfg: &DomainConfig) -> Result<Layout, BuildError> {
             bytes: shared_bytes,
         });
     }
-    Ok(Layout {
-        virt_base: img.virt_base,
-        image_end,
-        p2m_va,
-        start_info_va,
-        stack_top,
-        memory_end,
-        shared_info_va,
-        shared_va,
-        shared_bytes,
-        hypercall_page: img.hypercall_page,
-    })
+    Ok(l)
 }
 
 /// Xen's PV64 hypercall page (§1.3): 0xCC fill, one 32-byte stub per slot.
@@ -489,31 +604,45 @@ fn params_bytes(cfg: &DomainConfig, l: &Layout) -> Vec<u8> {
     b
 }
 
-fn map_space(l: &Layout, p2m: &[Mfn], shared_info: Mfn, cfg: &DomainConfig) -> AddressSpace {
-    let mut space = AddressSpace::new();
-    for (i, &m) in p2m.iter().enumerate() {
-        space.map(l.virt_base + i as u64 * PAGE_SIZE, m);
+/// Writes into pseudo-physical memory by VA (the 1:1 region from
+/// `virt_base`; the builder only writes there).
+struct Pseudo<'a> {
+    virt_base: u64,
+    p2m: &'a [Mfn],
+}
+
+impl Pseudo<'_> {
+    fn ma(&self, va: u64) -> u64 {
+        let pfn = (va - self.virt_base) / PAGE_SIZE;
+        self.p2m[pfn as usize].addr(va % PAGE_SIZE).get()
     }
-    space.map(l.shared_info_va, shared_info);
-    if let Some(s) = &cfg.shared {
-        for (i, &m) in s.frames.iter().enumerate() {
-            space.map(l.shared_va + i as u64 * PAGE_SIZE, m);
+
+    fn write(&self, store: &mut dyn FrameStore, va: u64, bytes: &[u8]) {
+        let mut done = 0usize;
+        while done < bytes.len() {
+            let a = va + done as u64;
+            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(bytes.len() - done);
+            store.write(self.ma(a), &bytes[done..done + n]);
+            done += n;
         }
     }
-    space
+
+    fn read(&self, store: &mut dyn FrameStore, va: u64, buf: &mut [u8]) {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = va + done as u64;
+            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(buf.len() - done);
+            store.read(self.ma(a), &mut buf[done..done + n]);
+            done += n;
+        }
+    }
 }
 
-fn fault_is_bug(f: Fault) -> String {
-    format!("builder wrote outside its own mapping at {:#x}", f.va)
-}
-
-fn write_image(img: &GuestImage, space: &AddressSpace, store: &mut dyn FrameStore) {
+fn write_image(img: &GuestImage, mem: &Pseudo<'_>, store: &mut dyn FrameStore) {
     for s in &img.segments {
         let mut bytes = s.bytes.clone();
         bytes.resize(s.memsz as usize, 0);
-        space
-            .write(store, s.vaddr, &bytes)
-            .unwrap_or_else(|f| panic!("{}", fault_is_bug(f)));
+        mem.write(store, s.vaddr, &bytes);
     }
 }
 
@@ -521,29 +650,60 @@ fn fill_params(
     img: &GuestImage,
     cfg: &DomainConfig,
     l: &Layout,
-    space: &AddressSpace,
+    mem: &Pseudo<'_>,
     store: &mut dyn FrameStore,
 ) -> Result<(), BuildError> {
     let Some(pva) = img.params else { return Ok(()) };
     let mut head = [0u8; 8];
-    space
-        .read(store, pva, &mut head)
-        .unwrap_or_else(|f| panic!("{}", fault_is_bug(f)));
+    mem.read(store, pva, &mut head);
     let magic = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes"));
     let version = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
     if magic != PARAMS_MAGIC || version != PARAMS_VERSION {
         return Err(BuildError::BadParams { magic, version });
     }
-    space
-        .write(store, pva + 8, &params_bytes(cfg, l))
-        .unwrap_or_else(|f| panic!("{}", fault_is_bug(f)));
+    mem.write(store, pva + 8, &params_bytes(cfg, l));
     Ok(())
 }
 
+/// Flags of the bootstrap tables' upper-level entries (libxc's L2_PROT).
+const UPPER: u64 = pte::P | pte::RW | pte::US | pte::A | pte::D;
+/// Flags of a bootstrap L1 entry (read-only for page-table frames).
+const LEAF: u64 = pte::P | pte::US | pte::A;
+
+/// Builds the bootstrap tables for `maps` (page VA, frame, writable) in
+/// the frames `pt` (the L4 first) and writes them.
+fn write_tables(maps: &[(u64, Mfn, bool)], pt: &[Mfn], store: &mut dyn FrameStore) {
+    let mut tables: Vec<Vec<u64>> = vec![vec![0; 512]; pt.len()];
+    // (level, VA prefix) → index into `pt`.
+    let mut index: BTreeMap<(u32, u64), usize> = BTreeMap::new();
+    let mut next = 1usize;
+    for &(va, mfn, rw) in maps {
+        let mut table = 0usize;
+        for level in (2..=4u32).rev() {
+            let slot = paging::index(va, level) as usize;
+            let key = (level - 1, va >> (12 + 9 * (level - 1)));
+            let child = *index.entry(key).or_insert_with(|| {
+                next += 1;
+                next - 1
+            });
+            tables[table][slot] = pt[child].addr(0).get() | UPPER;
+            table = child;
+        }
+        let leaf = LEAF | if rw { pte::RW } else { 0 };
+        tables[table][paging::index(va, 1) as usize] = mfn.addr(0).get() | leaf;
+    }
+    assert!(next <= pt.len(), "the plan counted {} tables, {next} needed", pt.len());
+    for (t, m) in tables.iter().zip(pt) {
+        let bytes: Vec<u8> = t.iter().flat_map(|e| e.to_le_bytes()).collect();
+        store.write(m.addr(0).get(), &bytes);
+    }
+}
+
 /// Builds a domain: allocates its frames, writes the image, hypercall page,
-/// params block, P2M list, start_info and shared_info (VCPU time records
-/// with `scale`) into `store`, and
-/// returns the maps and VCPU 0's start-of-day registers (§2.4).
+/// params block, ramdisk, P2M list, start_info, the bootstrap page tables
+/// and shared_info (VCPU time records with `scale`) into `store`, and
+/// returns the layout and VCPU 0's start-of-day registers (§2.4). The
+/// hypervisor validates and pins the tables and adds the ring ports.
 pub fn build(
     img: &GuestImage,
     cfg: &DomainConfig,
@@ -555,27 +715,58 @@ pub fn build(
     let nr_pages = cfg.memory_bytes / PAGE_SIZE;
     let p2m = frames.alloc(nr_pages).map_err(BuildError::OutOfFrames)?;
     let shared_info = frames.alloc_one().map_err(BuildError::OutOfFrames)?;
-    let space = map_space(&l, &p2m, shared_info, cfg);
-    write_image(img, &space, store);
-    fill_params(img, cfg, &l, &space, store)?;
-    let w = |store: &mut dyn FrameStore, va: u64, b: &[u8]| {
-        space
-            .write(store, va, b)
-            .unwrap_or_else(|f| panic!("{}", fault_is_bug(f)))
+    let mem = Pseudo {
+        virt_base: l.virt_base,
+        p2m: &p2m,
     };
+    write_image(img, &mem, store);
+    fill_params(img, cfg, &l, &mem, store)?;
     if let Some(h) = l.hypercall_page {
-        w(store, h, &hypercall_page());
+        mem.write(store, h, &hypercall_page());
+    }
+    if l.mod_len > 0 {
+        mem.write(store, l.mod_start, &cfg.ramdisk);
     }
     let list: Vec<u8> = p2m.iter().flat_map(|m| m.0.to_le_bytes()).collect();
-    w(store, l.p2m_va, &list);
+    mem.write(store, l.p2m_va, &list);
+    let zero = vec![0u8; PAGE_SIZE as usize];
+    for va in [l.xenstore_va, l.console_va] {
+        mem.write(store, va, &zero);
+    }
+    // The tables: the bootstrap region 1:1, page-table frames read-only.
+    let pfn_of = |va: u64| ((va - l.virt_base) / PAGE_SIZE) as usize;
+    let pt_pfns = pfn_of(l.pt_va)..pfn_of(l.pt_va) + l.nr_pt_frames as usize;
+    let mut maps: Vec<(u64, Mfn, bool)> = (pfn_of(l.virt_base)..pfn_of(l.mapped_end))
+        .map(|pfn| {
+            let va = l.virt_base + pfn as u64 * PAGE_SIZE;
+            (va, p2m[pfn], !pt_pfns.contains(&pfn))
+        })
+        .collect();
+    if img.params.is_some() {
+        maps.push((l.shared_info_va, shared_info, true));
+        if let Some(s) = &cfg.shared {
+            for (i, &m) in s.frames.iter().enumerate() {
+                maps.push((l.shared_va + i as u64 * PAGE_SIZE, m, true));
+            }
+        }
+    }
+    write_tables(&maps, &p2m[pt_pfns], store);
     let start_info = StartInfo {
         nr_pages,
         shared_info_ma: shared_info.addr(0).get(),
         flags: 0,
+        store_mfn: p2m[pfn_of(l.xenstore_va)].0,
+        store_evtchn: 0,
+        console_mfn: p2m[pfn_of(l.console_va)].0,
+        console_evtchn: 0,
+        pt_base: l.pt_va,
+        nr_pt_frames: l.nr_pt_frames,
         mfn_list: l.p2m_va,
+        mod_start: l.mod_start,
+        mod_len: l.mod_len,
         cmd_line: cfg.cmdline.clone(),
     };
-    w(store, l.start_info_va, &start_info.encode());
+    mem.write(store, l.start_info_va, &start_info.encode());
     store.write(
         shared_info.addr(0).get(),
         &shared_info_page(cfg.vcpus, scale, cfg.wallclock_sec),
@@ -588,13 +779,22 @@ pub fn build(
     regs.gpr[RSI] = l.start_info_va;
     regs.gpr[RSP] = l.stack_top;
     Ok(BuiltDomain {
+        l4: p2m[pfn_of(l.pt_va)],
         p2m,
-        space: Arc::new(space),
         shared_info,
         layout: l,
         start_info,
         regs,
     })
+}
+
+/// Rewrites start_info (the hypervisor filled in the ring ports).
+pub fn rewrite_start_info(b: &BuiltDomain, store: &mut dyn FrameStore) {
+    let mem = Pseudo {
+        virt_base: b.layout.virt_base,
+        p2m: &b.p2m,
+    };
+    mem.write(store, b.layout.start_info_va, &b.start_info.encode());
 }
 
 #[cfg(test)]

@@ -41,9 +41,10 @@ use crate::upcall;
 use crate::vcpu::TrapEntry;
 use smpsim_cores::arch::reg::RAX;
 use smpsim_cores::ArchState;
-use std::sync::Arc;
+
 
 mod evtchn_op;
+mod mmu_op;
 mod sched_op;
 mod smpsim_op;
 mod vcpu_op;
@@ -153,7 +154,9 @@ impl Call<'_> {
         match number {
             nr::SET_TRAP_TABLE => self.set_trap_table(a[0]),
             nr::SET_CALLBACKS => self.set_callbacks(a[0], a[1], a[2]),
-            nr::UPDATE_VA_MAPPING => self.update_va_mapping(a[0], a[1]),
+            nr::UPDATE_VA_MAPPING => self.update_va_mapping(a[0], a[1], a[2]),
+            nr::MMU_UPDATE => self.mmu_update(a[0], low32(a[1]), a[2], a[3]),
+            nr::MMUEXT_OP => self.mmuext_op(a[0], low32(a[1]), a[2], a[3]),
             nr::SET_TIMER_OP => self.set_timer_op(a[0]),
             nr::XEN_VERSION => self.xen_version(low32(a[0]), a[1]),
             nr::CONSOLE_IO => self.console_io(low32(a[0]), low32(a[1]), a[2]),
@@ -198,7 +201,11 @@ impl Call<'_> {
             let d = self.d;
             let hv = &mut *self.hv;
             let dom = hv.domains.get_mut(usize::from(d.0)).expect("caller exists");
-            dom.console.write(d, &bytes, &mut hv.console);
+            if dom.ring_used {
+                hv.xen_log_bytes += n;
+            } else {
+                dom.console.write(d, &bytes, &mut hv.console);
+            }
             done += n;
         }
         ok()
@@ -336,34 +343,6 @@ impl Call<'_> {
             timeout
         };
         self.singleshot(at);
-        ok()
-    }
-
-    /// `update_va_mapping(va, pte, flags)` on smpsim's page map: a present
-    /// PTE maps the page of `va` to its frame (which the domain must be
-    /// allowed to map), a non-present one unmaps it. The flush type in
-    /// `flags` needs nothing here: the machine gets an [`Effect::Remap`].
-    fn update_va_mapping(&mut self, va: u64, pte: u64) -> HResult {
-        const PRESENT: u64 = 1;
-        const MFN_MASK: u64 = (1 << 40) - 1;
-        if !is_canonical(va) || va >= HYPERVISOR_VIRT_START {
-            return Err(Errno::Inval);
-        }
-        let dom = self.hv.dom_mut(self.d);
-        if pte & PRESENT == 0 {
-            Arc::make_mut(&mut dom.built.space).unmap(va);
-        } else {
-            let mfn = crate::ids::Mfn(pte >> 12 & MFN_MASK);
-            if !dom.may_map(mfn) {
-                return Err(Errno::Inval);
-            }
-            Arc::make_mut(&mut dom.built.space).map(va, mfn);
-        }
-        let page = va & !(crate::ids::PAGE_SIZE - 1);
-        self.effects.push(Effect::Remap {
-            domain: self.d,
-            va: page,
-        });
         ok()
     }
 

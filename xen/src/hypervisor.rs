@@ -34,7 +34,10 @@ use crate::evtchn::{EventChannels, Raise};
 use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::guest_hist::GuestHistograms;
 use crate::ids::{DomainId, Mfn, Port, VcpuId};
-use crate::memory::{AddressSpace, FrameStore, HypervisorMemory};
+use crate::abi::DOMID_SELF;
+use crate::backend::XenStore;
+use crate::memory::{FrameStore, HypervisorMemory};
+use crate::mmu::{BasePtr, DomainMmu, Mmu, PageInfo};
 use crate::regs::GuestRegs;
 use crate::time::TimeScale;
 use crate::upcall::{push_bounce_frame, UpcallStep};
@@ -112,17 +115,28 @@ pub struct Domain {
     foreign_ok: Vec<Mfn>,
     pub(crate) vcpus: Vec<Vcpu>,
     pub(crate) console: LineBuffer,
+    /// The console ring's partial line ([`crate::backend`]).
+    pub(crate) ring_console: LineBuffer,
+    /// Whether the guest has written to its console ring: from then on the
+    /// ring is its console (as `xl console` shows) and console_io output
+    /// goes to the hypervisor's log only.
+    pub(crate) ring_used: bool,
+    /// Its console and xenstore ring ports.
+    pub(crate) ring_ports: RingPorts,
+    /// Its frames' types and counts.
+    pub(crate) mmu: DomainMmu,
+    /// Its xenstore.
+    pub(crate) xenstore: XenStore,
     pub(crate) shutdown: Option<ShutdownRecord>,
     /// Reason latched by SCHEDOP_shutdown_code (reported at shutdown).
     pub(crate) shutdown_code: Option<u32>,
 }
 
 impl Domain {
-    /// Its guest address space (VA page → MFN). Cores share it with
-    /// `Arc::clone` (cheap); the hypervisor's changes (update_va_mapping)
-    /// copy it on write, so a clone taken earlier keeps the old map.
-    pub fn space(&self) -> &Arc<AddressSpace> {
-        &self.built.space
+    /// The type state of frame `mfn`, if the domain owns it.
+    pub fn mmu_page(&self, mfn: Mfn) -> Option<PageInfo> {
+        let pfn = self.m2p(mfn)?;
+        self.mmu.pages.get(pfn as usize).copied()
     }
 
     /// PFN → MFN.
@@ -181,6 +195,20 @@ impl Domain {
     }
 }
 
+/// A domain's console and xenstore ring ports (start_info's
+/// `console.domU.evtchn` and `store_evtchn`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingPorts {
+    /// The console ring's port.
+    pub console: Port,
+    /// The xenstore ring's port.
+    pub xenstore: Port,
+}
+
+fn ring_port(e: crate::abi::Errno) -> BuildError {
+    BuildError::BadPageTables(format!("no event channel for a ring ({e:?})"))
+}
+
 /// What the calling VCPU does after a hypercall.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Next {
@@ -222,15 +250,6 @@ pub enum Effect {
         domain: DomainId,
         /// VCPU.
         vcpu: VcpuId,
-    },
-    /// The guest changed its address space (update_va_mapping): the page
-    /// of `va` now maps [`AddressSpace::frame`] of it, or nothing; drop any
-    /// cached translation of it.
-    Remap {
-        /// Domain.
-        domain: DomainId,
-        /// The page's VA.
-        va: u64,
     },
     /// Drop cached translations of `vcpus` of `domain` (all of its VCPUs
     /// when `None`): every page, or the one page of `page`.
@@ -324,6 +343,12 @@ pub struct Hypervisor {
     pub(crate) domains: Vec<Domain>,
     pub(crate) console: Vec<ConsoleLine>,
     console_taken: usize,
+    /// Bytes guests wrote with console_io while their console ring was in
+    /// use (Xen's own log; not part of the guests' consoles).
+    pub(crate) xen_log_bytes: u64,
+    /// The frames of the read-only M2P (`machine_to_phys_mapping`),
+    /// allocated with the first domain.
+    pub(crate) m2p_frames: Arc<Vec<Mfn>>,
     shutdowns: Vec<ShutdownRecord>,
     pub(crate) guest_hist: GuestHistograms,
 }
@@ -340,6 +365,8 @@ impl Hypervisor {
             domains: Vec::new(),
             console: Vec::new(),
             console_taken: 0,
+            xen_log_bytes: 0,
+            m2p_frames: Arc::new(Vec::new()),
             shutdowns: Vec::new(),
             guest_hist: GuestHistograms::default(),
         }
@@ -382,7 +409,8 @@ impl Hypervisor {
         cfg: &DomainConfig,
         store: &mut dyn FrameStore,
     ) -> Result<DomainId, BuildError> {
-        let built = builder::build(img, cfg, self.scale, &mut self.frames, store)?;
+        self.ensure_m2p(store)?;
+        let mut built = builder::build(img, cfg, self.scale, &mut self.frames, store)?;
         let id = self.evtchn.add_domain(cfg.vcpus);
         let si = built.shared_info;
         let vcpus = (0..cfg.vcpus)
@@ -394,14 +422,27 @@ impl Hypervisor {
                 Vcpu::new(VcpuId(v), vi, self.cfg.default_periodic_ns)
             })
             .collect();
-        let m2p = built
+        let m2p: BTreeMap<u64, u64> = built
             .p2m
             .iter()
             .enumerate()
             .map(|(pfn, m)| (m.0, pfn as u64))
             .collect();
+        for (&mfn, &pfn) in &m2p {
+            self.write_m2p_store(Mfn(mfn), pfn, store);
+        }
+        // The console and xenstore rings' ports, unbound for the backend.
+        let ports = RingPorts {
+            console: self.evtchn.alloc_unbound(id, DOMID_SELF, 0).map_err(ring_port)?,
+            xenstore: self.evtchn.alloc_unbound(id, DOMID_SELF, 0).map_err(ring_port)?,
+        };
+        built.start_info.console_evtchn = ports.console.0;
+        built.start_info.store_evtchn = ports.xenstore.0;
+        builder::rewrite_start_info(&built, store);
         let mut foreign_ok = vec![si];
         foreign_ok.extend(cfg.shared.iter().flat_map(|a| a.frames.iter().copied()));
+        let nr_pages = built.p2m.len();
+        let l4 = built.l4;
         let mut dom = Domain {
             id,
             built,
@@ -409,13 +450,68 @@ impl Hypervisor {
             foreign_ok,
             vcpus,
             console: LineBuffer::default(),
+            ring_console: LineBuffer::default(),
+            ring_used: false,
+            ring_ports: ports,
+            mmu: DomainMmu {
+                pages: vec![PageInfo::default(); nr_pages],
+            },
+            xenstore: XenStore::new(id.0, &format!("d{}", id.0)),
             shutdown: None,
             shutdown_code: None,
         };
         dom.vcpus[0].initialised = true;
         dom.vcpus[0].bring_up(0);
         self.domains.push(dom);
+        // Xen's builder pins the bootstrap L4 and loads it into CR3.
+        let mut sm = crate::memory::StoreMa(store);
+        let dom = self.dom_mut(id);
+        let mut mmu = Mmu {
+            dom,
+            mem: &mut sm,
+            flush_all: false,
+        };
+        mmu.pin(l4, 4)
+            .map_err(|e| BuildError::BadPageTables(format!("the bootstrap L4 does not validate ({e:?})")))?;
+        self.new_baseptr(id, VcpuId(0), Some(l4), BasePtr::Kernel, &mut sm)
+            .map_err(|e| BuildError::BadPageTables(format!("CR3 load refused ({e:?})")))?;
         Ok(id)
+    }
+
+    /// Allocates the read-only M2P's frames (one u64 per machine frame)
+    /// before the first domain.
+    fn ensure_m2p(&mut self, store: &mut dyn FrameStore) -> Result<(), BuildError> {
+        if !self.m2p_frames.is_empty() {
+            return Ok(());
+        }
+        let machine_frames = self.cfg.first_mfn.0 + self.cfg.nr_frames;
+        let n = (machine_frames * 8).div_ceil(crate::ids::PAGE_SIZE);
+        let frames = self.frames.alloc(n).map_err(BuildError::OutOfFrames)?;
+        let invalid = vec![0xffu8; crate::ids::PAGE_SIZE as usize];
+        for m in &frames {
+            store.write(m.addr(0).get(), &invalid);
+        }
+        self.m2p_frames = Arc::new(frames);
+        Ok(())
+    }
+
+    fn m2p_entry(&self, mfn: Mfn) -> Option<u64> {
+        let at = mfn.0 * 8;
+        let frame = self.m2p_frames.get((at / crate::ids::PAGE_SIZE) as usize)?;
+        Some(frame.addr(at % crate::ids::PAGE_SIZE).get())
+    }
+
+    fn write_m2p_store(&self, mfn: Mfn, pfn: u64, store: &mut dyn FrameStore) {
+        if let Some(ma) = self.m2p_entry(mfn) {
+            store.write(ma, &pfn.to_le_bytes());
+        }
+    }
+
+    /// Writes `machine_to_phys_mapping[mfn] = pfn` (MMU_MACHPHYS_UPDATE).
+    pub fn write_m2p(&self, mfn: Mfn, pfn: u64, mem: &mut dyn EventMemory) {
+        if let Some(ma) = self.m2p_entry(mfn) {
+            mem.write_ma_u64(ma, pfn);
+        }
     }
 
     /// All domains, by id.
@@ -501,6 +597,7 @@ impl Hypervisor {
             return false;
         }
         dom.console.flush(d, &mut out);
+        dom.ring_console.flush(d, &mut out);
         for v in &mut dom.vcpus {
             v.state = RunState::Down;
             v.poll = None;

@@ -92,6 +92,7 @@
 //! sent as messages): hypervisor work is not timed through the caches.
 
 pub mod abi;
+pub mod backend;
 pub mod builder;
 pub mod console;
 pub mod event_2l;

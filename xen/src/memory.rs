@@ -12,15 +12,17 @@
 //!
 //! [`HypervisorMemory`] is the combination a hypercall needs; it is
 //! implemented for every type that implements the last two.
-//! [`PagedMemory`] implements it over an [`AddressSpace`] and a
-//! [`FrameStore`]; the machine may use it directly (functional accesses) or
-//! implement the traits through its cores' caches.
+//! [`PagedMemory`] implements it over a VCPU's address map
+//! ([`crate::mmu::PvSpace`]: its page tables) and a [`FrameStore`]; the
+//! machine uses it directly (functional accesses).
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::mmu::PvSpace;
+use smpsim_cores::paging::{AccessKind, PteMemory};
+
 use crate::event_2l::EventMemory;
-use crate::ids::{Mfn, PAGE_SIZE};
+use crate::ids::PAGE_SIZE;
 
 /// A guest-virtual access that hit an unmapped page.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -122,142 +124,87 @@ impl FrameStore for SparseFrames {
     }
 }
 
-/// A domain's guest-virtual address space: virtual page → machine frame.
-///
-/// smpsim's PV guests run on this simple per-domain page map instead of x86
-/// page tables (the layout is in [`crate::builder`]); every mapping is
-/// readable and writable by the guest kernel.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddressSpace {
-    pages: BTreeMap<u64, Mfn>,
-}
+/// Page-table entries read and updated through a [`FrameStore`] (the
+/// hypervisor's own walks: hypercall arguments, bounce frames).
+pub(crate) struct StorePtes<'a>(pub &'a mut dyn FrameStore);
 
-impl AddressSpace {
-    /// An empty address space.
-    pub fn new() -> Self {
-        Self::default()
+impl PteMemory for StorePtes<'_> {
+    fn read_pte(&mut self, at: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.0.read(at, &mut b);
+        Some(u64::from_le_bytes(b))
     }
 
-    /// Maps the page containing `va` to `mfn` (replacing any mapping).
-    pub fn map(&mut self, va: u64, mfn: Mfn) {
-        self.pages.insert(va / PAGE_SIZE, mfn);
-    }
-
-    /// Removes the mapping of the page containing `va`.
-    pub fn unmap(&mut self, va: u64) -> Option<Mfn> {
-        self.pages.remove(&(va / PAGE_SIZE))
-    }
-
-    /// The frame backing the page of `va`.
-    pub fn frame(&self, va: u64) -> Option<Mfn> {
-        self.pages.get(&(va / PAGE_SIZE)).copied()
-    }
-
-    /// The machine address of `va`.
-    pub fn translate(&self, va: u64) -> Option<u64> {
-        self.frame(va).map(|m| m.addr(va % PAGE_SIZE).get())
-    }
-
-    /// Every mapping `(virtual page number, frame)` in address order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, Mfn)> + '_ {
-        self.pages.iter().map(|(&vpn, &m)| (vpn, m))
-    }
-
-    /// Number of mapped pages.
-    pub fn len(&self) -> usize {
-        self.pages.len()
-    }
-
-    /// Whether nothing is mapped.
-    pub fn is_empty(&self) -> bool {
-        self.pages.is_empty()
-    }
-
-    /// Copies `bytes` to `va` through this map into `store`.
-    pub fn write(&self, store: &mut dyn FrameStore, va: u64, bytes: &[u8]) -> Result<(), Fault> {
-        for (a, at, n) in pieces(va, bytes.len()) {
-            let ma = self.translate(a).ok_or(Fault { va: a })?;
-            store.write(ma, &bytes[at..at + n]);
-        }
-        Ok(())
-    }
-
-    /// Reads `buf.len()` bytes at `va` through this map from `store`.
-    pub fn read(&self, store: &mut dyn FrameStore, va: u64, buf: &mut [u8]) -> Result<(), Fault> {
-        for (a, at, n) in pieces(va, buf.len()) {
-            let ma = self.translate(a).ok_or(Fault { va: a })?;
-            store.read(ma, &mut buf[at..at + n]);
-        }
-        Ok(())
+    fn set_pte_bits(&mut self, at: u64, bits: u64) {
+        let v = self.read_pte(at).unwrap_or(0) | bits;
+        self.0.write(at, &v.to_le_bytes());
     }
 }
 
-/// Serde for an `Arc<AddressSpace>` held by a domain: the map is written
-/// as is (sharing with the cores is not state), and read back into a fresh
-/// `Arc` that the cores pick up again with `Arc::clone`.
-pub(crate) mod shared_space {
-    use super::AddressSpace;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::sync::Arc;
-
-    pub(crate) fn serialize<S: Serializer>(
-        space: &Arc<AddressSpace>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        AddressSpace::serialize(space, s)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Arc<AddressSpace>, D::Error> {
-        AddressSpace::deserialize(d).map(Arc::new)
-    }
-}
-
-/// A core reaches guest-virtual memory through the VCPU's page map.
-impl smpsim_cores::part::AddressMap for AddressSpace {
-    fn translate(&self, va: u64) -> Option<u64> {
-        AddressSpace::translate(self, va)
-    }
-}
-
-/// [`HypervisorMemory`] over an address space and a frame store: plain
-/// functional accesses, no caches.
+/// [`HypervisorMemory`] over a VCPU's address map and a frame store: plain
+/// functional accesses, no caches. Guest-virtual accesses walk the VCPU's
+/// page tables with the guest's permissions (a write needs a writable
+/// mapping), so a hypercall cannot write a page-table frame either.
 pub struct PagedMemory<'a> {
-    /// The calling domain's address space.
-    pub space: &'a AddressSpace,
+    /// The calling VCPU's address map.
+    pub space: &'a PvSpace,
     /// Machine memory.
     pub store: &'a mut dyn FrameStore,
 }
 
-impl GuestMemory for PagedMemory<'_> {
-    fn read_virt(&mut self, va: u64, buf: &mut [u8]) -> Result<(), Fault> {
-        self.space.read(self.store, va, buf)
-    }
-
-    fn write_virt(&mut self, va: u64, bytes: &[u8]) -> Result<(), Fault> {
-        self.space.write(self.store, va, bytes)
+impl PagedMemory<'_> {
+    fn frame(&mut self, va: u64, kind: AccessKind) -> Result<u64, Fault> {
+        self.space
+            .translate_in(&mut StorePtes(&mut *self.store), va, kind)
+            .map(|t| t.frame)
+            .map_err(|_| Fault { va })
     }
 }
 
-impl PagedMemory<'_> {
+impl GuestMemory for PagedMemory<'_> {
+    fn read_virt(&mut self, va: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        for (a, at, n) in pieces(va, buf.len()) {
+            let f = self.frame(a, AccessKind::Read)?;
+            self.store.read(f + a % PAGE_SIZE, &mut buf[at..at + n]);
+        }
+        Ok(())
+    }
+
+    fn write_virt(&mut self, va: u64, bytes: &[u8]) -> Result<(), Fault> {
+        // Check every page first: a failed write writes nothing.
+        for (a, _, _) in pieces(va, bytes.len()) {
+            self.frame(a, AccessKind::Write)?;
+        }
+        for (a, at, n) in pieces(va, bytes.len()) {
+            let f = self.frame(a, AccessKind::Write)?;
+            self.store.write(f + a % PAGE_SIZE, &bytes[at..at + n]);
+        }
+        Ok(())
+    }
+}
+
+/// Event state (and other machine-address accesses) straight on a
+/// [`FrameStore`].
+pub struct StoreMa<'a>(pub &'a mut dyn FrameStore);
+
+impl StoreMa<'_> {
     fn word(&mut self, addr: u64) -> u64 {
         let mut b = [0u8; 8];
-        self.store.read(addr, &mut b);
+        self.0.read(addr, &mut b);
         u64::from_le_bytes(b)
     }
 }
 
-impl EventMemory for PagedMemory<'_> {
+impl EventMemory for StoreMa<'_> {
     fn test_and_set_bit(&mut self, addr: u64, bit: u32) -> bool {
         let w = self.word(addr);
-        self.store.write(addr, &(w | 1 << bit).to_le_bytes());
+        self.0.write(addr, &(w | 1 << bit).to_le_bytes());
         w >> bit & 1 == 1
     }
 
     fn test_and_clear_bit(&mut self, addr: u64, bit: u32) -> bool {
         let w = self.word(addr);
-        self.store.write(addr, &(w & !(1 << bit)).to_le_bytes());
+        self.0.write(addr, &(w & !(1 << bit)).to_le_bytes());
         w >> bit & 1 == 1
     }
 
@@ -267,56 +214,50 @@ impl EventMemory for PagedMemory<'_> {
 
     fn read_u8(&mut self, addr: u64) -> u8 {
         let mut b = [0u8];
-        self.store.read(addr, &mut b);
+        self.0.read(addr, &mut b);
         b[0]
     }
 
     fn write_u8(&mut self, addr: u64, value: u8) {
-        self.store.write(addr, &[value]);
+        self.0.write(addr, &[value]);
+    }
+
+    fn read_ma_u64(&mut self, addr: u64) -> u64 {
+        self.word(addr)
+    }
+
+    fn write_ma_u64(&mut self, addr: u64, value: u64) {
+        self.0.write(addr, &value.to_le_bytes());
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writes_cross_pages_through_the_map() {
-        let mut store = SparseFrames::new();
-        let mut space = AddressSpace::new();
-        space.map(0x40_0000, Mfn(7));
-        space.map(0x40_1000, Mfn(3));
-        let bytes: Vec<u8> = (0..16).collect();
-        space
-            .write(&mut store, 0x40_0ff8, &bytes)
-            .expect("both pages mapped");
-        let mut b = [0u8; 8];
-        store.read(7 * 4096 + 0xff8, &mut b);
-        assert_eq!(b, [0, 1, 2, 3, 4, 5, 6, 7]);
-        store.read(3 * 4096, &mut b);
-        assert_eq!(b, [8, 9, 10, 11, 12, 13, 14, 15]);
-        assert_eq!(space.translate(0x40_1010), Some(3 * 4096 + 0x10));
+impl EventMemory for PagedMemory<'_> {
+    fn test_and_set_bit(&mut self, addr: u64, bit: u32) -> bool {
+        StoreMa(&mut *self.store).test_and_set_bit(addr, bit)
     }
 
-    #[test]
-    fn unmapped_pages_fault_at_the_first_bad_byte() {
-        let mut store = SparseFrames::new();
-        let mut space = AddressSpace::new();
-        space.map(0x40_0000, Mfn(1));
-        let mut m = PagedMemory {
-            space: &space,
-            store: &mut store,
-        };
-        assert_eq!(
-            m.write_virt(0x40_0ffc, &[1; 8]),
-            Err(Fault { va: 0x40_1000 })
-        );
-        assert_eq!(m.read_virt_u64(0), Err(Fault { va: 0 }));
-        m.write_virt_u64(0x40_0010, 0xdead_beef).expect("mapped");
-        assert_eq!(m.read_virt_u64(0x40_0010), Ok(0xdead_beef));
-        assert!(!m.test_and_set_bit(4096 + 0x10, 40));
-        assert!(m.test_bit(4096 + 0x10, 40));
-        assert!(m.test_and_clear_bit(4096 + 0x10, 40));
-        assert_eq!(m.read_u8(4096 + 0x10), 0xef);
+    fn test_and_clear_bit(&mut self, addr: u64, bit: u32) -> bool {
+        StoreMa(&mut *self.store).test_and_clear_bit(addr, bit)
+    }
+
+    fn test_bit(&mut self, addr: u64, bit: u32) -> bool {
+        StoreMa(&mut *self.store).test_bit(addr, bit)
+    }
+
+    fn read_u8(&mut self, addr: u64) -> u8 {
+        StoreMa(&mut *self.store).read_u8(addr)
+    }
+
+    fn write_u8(&mut self, addr: u64, value: u8) {
+        StoreMa(&mut *self.store).write_u8(addr, value)
+    }
+
+    fn read_ma_u64(&mut self, addr: u64) -> u64 {
+        StoreMa(&mut *self.store).read_ma_u64(addr)
+    }
+
+    fn write_ma_u64(&mut self, addr: u64, value: u64) {
+        StoreMa(&mut *self.store).write_ma_u64(addr, value)
     }
 }
+

@@ -25,6 +25,7 @@ impl Call<'_> {
                 if let Some(r) = self.hv.evtchn.send(self.d, port)? {
                     self.raise(r);
                 }
+                self.kick_backend(port);
                 ok()
             }
             evtchnop::STATUS => self.status(arg),
@@ -36,6 +37,25 @@ impl Call<'_> {
             }
             evtchnop::UNMASK => self.unmask(arg),
             _ => Err(Errno::NoSys),
+        }
+    }
+
+    /// A notification on a ring port runs its backend.
+    fn kick_backend(&mut self, port: Port) {
+        let d = self.d;
+        let hv = &mut *self.hv;
+        let dom = hv.domains.get_mut(usize::from(d.0)).expect("caller exists");
+        if port == dom.ring_ports.console {
+            crate::backend::drain_console(dom, &mut *self.mem, &mut hv.console);
+        } else if port == dom.ring_ports.xenstore
+            && crate::backend::serve_xenstore(dom, &mut *self.mem)
+        {
+            let vcpu = hv.evtchn.notify_vcpu(d, port).unwrap_or(VcpuId(0));
+            self.raise(crate::evtchn::Raise {
+                domain: d,
+                port,
+                vcpu,
+            });
         }
     }
 

@@ -4,9 +4,9 @@
 //! VCPUOP_initialise takes the general registers, RIP, RFLAGS (IOPL
 //! stripped, IF forced on, as Xen does), `fs_base`, `gs_base_kernel` (the
 //! GS base: guests here run in kernel mode only), the three callbacks and
-//! the trap table. Segment selectors, `kernel_ss/sp`, `ctrlreg` (no page
-//! tables: one address space per domain), the GDT/LDT and debug registers
-//! are accepted and ignored.
+//! the trap table, and `ctrlreg[3]`/`ctrlreg[1]` (the kernel and user
+//! CR3, validated as L4 tables). Segment selectors, `kernel_ss/sp`, the
+//! GDT/LDT and debug registers are accepted and ignored.
 
 use super::{ok, u64_at, Call, HResult, Ret};
 use crate::abi::{shared_info, vcpu_info, vcpuop, Errno};
@@ -33,6 +33,10 @@ const USER_REG_OFFSETS: [usize; 16] = [
 
 /// What VCPUOP_initialise takes from a context.
 struct Context {
+    /// ctrlreg[3]: the kernel's CR3.
+    cr3: u64,
+    /// ctrlreg[1]: the user CR3 (64-bit PV; 0 = none).
+    user_cr3: u64,
     flags: u64,
     regs: ArchState,
     traps: Vec<TrapEntry>,
@@ -66,6 +70,8 @@ fn parse_context(b: &[u8]) -> Result<Context, Errno> {
         })
         .collect();
     Ok(Context {
+        cr3: u64_at(b, 4984 + 3 * 8),
+        user_cr3: u64_at(b, 4984 + 8),
         flags: u64_at(b, 512),
         regs,
         traps,
@@ -133,6 +139,28 @@ impl Call<'_> {
             return Err(Errno::Exist);
         }
         let ctx = parse_context(&b)?;
+        // Xen loads the context's CR3 (ctrlreg[3]) and, for 64-bit PV, the
+        // user base pointer (ctrlreg[1]); each must validate as an L4.
+        let mfn = |cr3: u64| crate::ids::Mfn(cr3 >> 12);
+        let mut effects = self.hv.new_baseptr(
+            self.d,
+            target,
+            Some(mfn(ctx.cr3)),
+            crate::mmu::BasePtr::Kernel,
+            &mut *self.mem,
+        )?;
+        if ctx.user_cr3 != 0 {
+            effects.extend(self.hv.new_baseptr(
+                self.d,
+                target,
+                Some(mfn(ctx.user_cr3)),
+                crate::mmu::BasePtr::User,
+                &mut *self.mem,
+            )?);
+        }
+        // The VCPU starts on its new root: nothing of it is cached yet.
+        effects.retain(|e| !matches!(e, Effect::NewRoot { .. }));
+        self.effects.extend(effects);
         let now = self.now_ns;
         let v = self.hv.vcpu_mut(self.d, target);
         v.initialised = true;

@@ -120,7 +120,9 @@ impl XenStore {
         if path.starts_with('/') {
             path.trim_end_matches('/').to_string()
         } else {
-            format!("/local/domain/{domid}/{}", path.trim_end_matches('/'))
+            format!("/local/domain/{domid}/{path}")
+                .trim_end_matches('/')
+                .to_string()
         }
     }
 

@@ -12,7 +12,6 @@ use crate::regs::GuestRegs;
 use crate::testenv::*;
 use smpsim_cores::arch::reg::{R11, RAX, RCX, RSP};
 use smpsim_cores::ArchState;
-use std::sync::Arc;
 
 const CALLBACK: u64 = 0x40_1200;
 const HEAP: u64 = 0x40_0000 + 20 * 4096;
@@ -38,8 +37,7 @@ impl Machine {
                 }
                 Effect::Stop { vcpu, .. } => self.running[vcpu.0 as usize] = false,
                 Effect::Wake { vcpu, .. } => self.running[vcpu.0 as usize] = true,
-                Effect::Remap { .. }
-                | Effect::Roi { .. }
+                Effect::Roi { .. }
                 | Effect::Flush { .. }
                 | Effect::NewRoot { .. } => {}
             }
@@ -146,6 +144,7 @@ fn thirty_four_vcpus_boot_exchange_an_ipi_and_power_off() {
     // Bring up the others.
     let mut ctx = vec![0u8; 5168];
     ctx[520 + 128..520 + 136].copy_from_slice(&0x40_1100u64.to_le_bytes());
+    ctx[4984 + 24..4984 + 32].copy_from_slice(&m.e.cr3(0).to_le_bytes());
     for v in 1..N {
         let stack = 0x40_0000 + (40 + u64::from(v)) * 1024;
         ctx[520 + 152..520 + 160].copy_from_slice(&stack.to_le_bytes());
@@ -176,7 +175,8 @@ fn thirty_four_vcpus_boot_exchange_an_ipi_and_power_off() {
     assert!(m.running[33], "woken by the kick");
     // At its next instruction boundary it takes the upcall.
     let before = m.regs[33].clone();
-    let space = Arc::clone(m.e.hv.domain(DomainId(0)).expect("d0").space());
+    let vi33 = m.e.translate(0, HEAP + 64 * 33).expect("mapped");
+    let space = m.e.hv.vcpu_space(DomainId(0), VcpuId(33));
     let mut mem = crate::memory::PagedMemory {
         space: &space,
         store: &mut m.e.store,
@@ -185,7 +185,6 @@ fn thirty_four_vcpus_boot_exchange_an_ipi_and_power_off() {
     let up = m.e.hv.upcall(DomainId(0), VcpuId(33), 0, &mut r, &mut mem);
     assert_eq!(up, Upcall::Delivered);
     assert_eq!(r.rip, CALLBACK);
-    let vi33 = space.translate(HEAP + 64 * 33).expect("mapped");
     assert_eq!(mem.read_u8(vi33 + 1), 1, "masked in the handler");
     // Handler: scan, clear the pending bit, return through iret.
     assert!(mem.test_and_clear_bit(

@@ -8,7 +8,6 @@ use crate::ids::{DomainId, Port, VcpuId};
 use crate::memory::{GuestMemory, PagedMemory};
 use crate::testenv::*;
 use smpsim_cores::arch::reg::{RAX, RSP};
-use std::sync::Arc;
 
 struct Rng(u64);
 
@@ -91,7 +90,7 @@ fn one_step(e: &mut Env, rng: &mut Rng, cycle: u64) {
         2 => {
             let mut r = regs(0, [0; 5]);
             r.gpr[RSP] = value(rng);
-            let space = Arc::clone(e.hv.domain(DomainId(d)).expect("d").space());
+            let space = e.hv.vcpu_space(DomainId(d), VcpuId(v));
             let mut m = PagedMemory {
                 space: &space,
                 store: &mut e.store,

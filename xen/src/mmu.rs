@@ -562,3 +562,39 @@ impl Hypervisor {
         dom.mmu.pages.get(pfn as usize).copied()
     }
 }
+
+/// Test support: page tables mapping `maps` (page VA → frame, read-write),
+/// built in frames from `first_table` up.
+#[cfg(test)]
+pub(crate) fn test_space(
+    store: &mut dyn crate::memory::FrameStore,
+    maps: &[(u64, Mfn)],
+    first_table: u64,
+) -> PvSpace {
+    use std::collections::BTreeMap;
+    let mut next = first_table + 1;
+    let mut tables: BTreeMap<(u32, u64), u64> = BTreeMap::new();
+    let root = first_table;
+    let rw = pte::P | pte::RW | pte::US | pte::A;
+    let put = |store: &mut dyn crate::memory::FrameStore, table: u64, i: u64, e: u64| {
+        store.write(table * PAGE_SIZE + 8 * i, &e.to_le_bytes());
+    };
+    for &(va, mfn) in maps {
+        let mut table = root;
+        for level in (2..=4u32).rev() {
+            let key = (level - 1, va >> (12 + 9 * (level - 1)));
+            let child = *tables.entry(key).or_insert_with(|| {
+                next += 1;
+                next - 1
+            });
+            put(store, table, paging::index(va, level), child * PAGE_SIZE | rw);
+            table = child;
+        }
+        put(store, table, paging::index(va, 1), mfn.addr(0).get() | rw);
+    }
+    PvSpace {
+        root: Some(Mfn(root)),
+        user: false,
+        m2p: Arc::new(Vec::new()),
+    }
+}

@@ -8,7 +8,6 @@ use crate::ids::{DomainId, Mfn, VcpuId};
 use crate::memory::{GuestMemory, PagedMemory, SparseFrames};
 use smpsim_cores::arch::reg::{R10, R8, RAX, RDI, RDX, RSI, RSP};
 use smpsim_cores::ArchState;
-use std::sync::Arc;
 
 /// Scratch VA for hypercall arguments (page 16 of the test image).
 pub const SCRATCH: u64 = 0x40_0000 + 16 * 4096;
@@ -30,8 +29,24 @@ pub fn env(vcpus: &[u32]) -> Env {
         let mut cfg = test_config();
         cfg.vcpus = n;
         cfg.params.domain_index = i as u32;
-        hv.create_domain(&test_image(), &cfg, &mut store)
+        let d = hv
+            .create_domain(&test_image(), &cfg, &mut store)
             .expect("test domain builds");
+        // These tests count ports from 1: close the console and xenstore
+        // ring ports the builder allocated (backend.rs has its own tests).
+        let rings = hv.domain(d).expect("built").ring_ports;
+        for p in [rings.console, rings.xenstore] {
+            hv.evtchn.close(d, p).expect("ring port closes");
+        }
+        // Every VCPU may make hypercalls in these tests: give the others
+        // VCPU 0's page tables (a real guest sets them with
+        // VCPUOP_initialise, which start_vcpu does).
+        let (root, _) = hv.active_root(d, VcpuId(0));
+        for v in 1..n {
+            let mut sm = crate::memory::StoreMa(&mut store);
+            hv.new_baseptr(d, VcpuId(v), root, crate::mmu::BasePtr::Kernel, &mut sm)
+                .expect("the bootstrap L4 validates");
+        }
     }
     Env { hv, store }
 }
@@ -39,12 +54,28 @@ pub fn env(vcpus: &[u32]) -> Env {
 impl Env {
     /// Runs `f` with domain `d`'s memory.
     pub fn with_mem<R>(&mut self, d: u16, f: impl FnOnce(&mut PagedMemory) -> R) -> R {
-        let space = Arc::clone(self.hv.domain(DomainId(d)).expect("domain").space());
+        let space = self.hv.vcpu_space(DomainId(d), VcpuId(0));
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,
         };
         f(&mut m)
+    }
+
+    /// Domain `d`'s bootstrap CR3 (VCPU 0's root), as a context's ctrlreg[3].
+    pub fn cr3(&self, d: u16) -> u64 {
+        let (root, _) = self.hv.active_root(DomainId(d), VcpuId(0));
+        root.expect("VCPU 0 has a root").addr(0).get()
+    }
+
+    /// The machine address `va` maps to in domain `d` (VCPU 0's tables).
+    pub fn translate(&mut self, d: u16, va: u64) -> Option<u64> {
+        let space = self.hv.vcpu_space(DomainId(d), VcpuId(0));
+        let mut p = crate::memory::StorePtes(&mut self.store);
+        space
+            .translate_in(&mut p, va, smpsim_cores::paging::AccessKind::Read)
+            .ok()
+            .map(|t| t.frame + va % 4096)
     }
 
     pub fn write(&mut self, d: u16, va: u64, bytes: &[u8]) {
@@ -76,7 +107,7 @@ impl Env {
 
     /// Hypercall `nr` with `args` from VCPU `v` at `cycle`, on `regs`.
     pub fn call_regs(&mut self, d: u16, v: u32, cycle: u64, regs: &mut ArchState) -> Outcome {
-        let space = Arc::clone(self.hv.domain(DomainId(d)).expect("domain").space());
+        let space = self.hv.vcpu_space(DomainId(d), VcpuId(v));
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,
@@ -112,7 +143,7 @@ pub fn regs(nr: u64, a: [u64; 5]) -> ArchState {
 impl Env {
     /// Delivers a raise through the hypervisor over the target's memory.
     pub fn deliver(&mut self, r: crate::evtchn::Raise) -> Vec<VcpuId> {
-        let space = Arc::clone(self.hv.domain(r.domain).expect("domain").space());
+        let space = self.hv.vcpu_space(r.domain, r.vcpu);
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,
@@ -152,6 +183,7 @@ impl Env {
         use crate::abi::{hypercall::VCPU_OP, vcpuop};
         let mut c = vec![0u8; 5168];
         c[520 + 128..520 + 136].copy_from_slice(&0x40_1100u64.to_le_bytes());
+        c[4984 + 24..4984 + 32].copy_from_slice(&self.cr3(d).to_le_bytes());
         self.write(d, SCRATCH, &c);
         let v64 = u64::from(v);
         let init = [u64::from(vcpuop::INITIALISE), v64, SCRATCH, 0, 0];

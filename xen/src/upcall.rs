@@ -122,7 +122,7 @@ pub fn iret(regs: &mut ArchState, mem: &mut dyn GuestMemory) -> Result<IretResul
 mod tests {
     use super::*;
     use crate::ids::Mfn;
-    use crate::memory::{AddressSpace, PagedMemory, SparseFrames};
+    use crate::memory::{PagedMemory, SparseFrames};
     use smpsim_cores::arch::reg::{RBX, RDI};
 
     fn regs() -> ArchState {
@@ -141,8 +141,7 @@ mod tests {
     #[test]
     fn bounce_frame_layout_then_iret_restores() {
         let mut store = SparseFrames::new();
-        let mut space = AddressSpace::new();
-        space.map(0x40_2000, Mfn(9));
+        let space = crate::mmu::test_space(&mut store, &[(0x40_2000, Mfn(9))], 100);
         let mut mem = PagedMemory {
             space: &space,
             store: &mut store,
@@ -188,8 +187,7 @@ mod tests {
     #[test]
     fn masked_context_error_code_and_faults() {
         let mut store = SparseFrames::new();
-        let mut space = AddressSpace::new();
-        space.map(0x40_2000, Mfn(9));
+        let space = crate::mmu::test_space(&mut store, &[(0x40_2000, Mfn(9))], 100);
         let mut mem = PagedMemory {
             space: &space,
             store: &mut store,

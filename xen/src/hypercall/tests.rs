@@ -74,7 +74,7 @@ fn version_features_and_unknown_calls() {
         0xFFFF_8000_0000_0000u64.to_le_bytes()
     );
     assert_eq!(e.call(0, 0, 0, nr::XEN_VERSION, [99, 0, 0, 0, 0]).0, ENOSYS);
-    assert_eq!(e.call(0, 0, 0, 1, [0; 5]).0, ENOSYS, "mmu_update");
+    assert_eq!(e.call(0, 0, 0, 47, [0; 5]).0, ENOSYS, "47 is not a hypercall");
     assert_eq!(e.call(0, 0, 0, 200, [0; 5]).0, ENOSYS);
     assert_eq!(e.call(0, 0, 0, nr::VM_ASSIST, [0, 2, 0, 0, 0]).0, 0);
     assert_eq!(e.call(0, 0, 0, nr::VM_ASSIST, [0, 9, 0, 0, 0]).0, EINVAL);
@@ -283,6 +283,11 @@ fn yield_and_vm_assist_resume() {
     assert_eq!(e.call(0, 0, 0, nr::SCHED_OP, [9, 0, 0, 0, 0]).0, ENOSYS);
 }
 
+fn with_cr3(mut c: Vec<u8>, cr3: u64) -> Vec<u8> {
+    c[4984 + 24..4984 + 32].copy_from_slice(&cr3.to_le_bytes());
+    c
+}
+
 fn context(rip: u64, rsp: u64, gs: u64, event_cb: u64, flags: u64) -> Vec<u8> {
     let mut c = vec![0u8; 5168];
     let put =
@@ -312,7 +317,7 @@ fn vcpu_bring_up_and_down() {
     e.write(
         0,
         SCRATCH,
-        &context(0x40_1100, 0x40_9000, 0x42_0000, 0x40_1200, 0),
+        &with_cr3(context(0x40_1100, 0x40_9000, 0x42_0000, 0x40_1200, 0), e.cr3(0)),
     );
     let init = op(vcpuop::INITIALISE, 1, SCRATCH);
     assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, init).0, 0);
@@ -349,7 +354,8 @@ fn vcpu_bring_up_and_down() {
         (0, e_no_effects())
     );
     // VGCF_online starts VCPU 2 at initialise.
-    e.write(0, SCRATCH, &context(0x40_1100, 0x40_a000, 0, 0, 1 << 5));
+    let c = with_cr3(context(0x40_1100, 0x40_a000, 0, 0, 1 << 5), e.cr3(0));
+    e.write(0, SCRATCH, &c);
     let (_, o) = e.call(0, 0, 0, nr::VCPU_OP, op(vcpuop::INITIALISE, 2, SCRATCH));
     assert!(matches!(
         o.effects[0],
@@ -527,6 +533,7 @@ fn update_va_mapping_maps_shared_info_or_own_frames_only() {
     let dom = e.hv.domain(DomainId(0)).expect("d0");
     let si = dom.shared_info();
     let own = dom.p2m()[40];
+    let l4 = dom.p2m()[9];
     let va = 0x40_0000 + 30 * 4096;
     let (rc, o) = e.call(
         0,
@@ -538,13 +545,14 @@ fn update_va_mapping_maps_shared_info_or_own_frames_only() {
     assert_eq!(rc, 0);
     assert_eq!(
         o.effects,
-        vec![Effect::Remap {
+        vec![Effect::Flush {
             domain: DomainId(0),
-            va
-        }]
+            vcpus: Some(vec![VcpuId(0)]),
+            page: Some(va),
+        }],
+        "UVMF_INVLPG | UVMF_LOCAL"
     );
-    let space = e.hv.domain(DomainId(0)).expect("d0").space();
-    assert_eq!(space.frame(va), Some(si));
+    assert_eq!(e.translate(0, va), Some(si.addr(0).get()));
     // The same bytes are visible at both VAs of shared_info.
     let siva =
         e.hv.domain(DomainId(0))
@@ -566,23 +574,33 @@ fn update_va_mapping_maps_shared_info_or_own_frames_only() {
             .0,
         EINVAL
     );
+    // A page-table frame may be mapped read-only, never read-write.
+    let rw_l4 = l4.addr(0).get() | 3;
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, rw_l4, 0, 0, 0]).0,
+        EINVAL
+    );
+    let ro_l4 = l4.addr(0).get() | 1;
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, ro_l4, 1, 4, 0]).0,
+        0
+    );
     assert_eq!(
         e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, pte, 0, 0, 0]).0,
         0
     );
-    assert_eq!(
-        e.hv.domain(DomainId(0)).expect("d0").space().frame(va),
-        Some(own)
-    );
+    assert_eq!(e.translate(0, va), Some(own.addr(0).get()));
     assert_eq!(
         e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, 0, 0, 0, 0]).0,
         0
     );
-    assert_eq!(
-        e.hv.domain(DomainId(0)).expect("d0").space().frame(va),
-        None
-    );
+    assert_eq!(e.translate(0, va), None);
     assert_eq!(e.call(0, 0, 0, nr::CONSOLE_IO, [0, 1, va, 0, 0]).0, EFAULT);
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, pte, 3, 0, 0]).0,
+        EINVAL,
+        "flush type 3 does not exist"
+    );
 }
 
 #[test]
@@ -706,22 +724,3 @@ fn smpsim_op_rejects_bad_arguments() {
     assert_eq!(guest_hist(&e, "evtchn_rtt"), (2, 1, 2));
 }
 
-#[test]
-fn update_va_mapping_copies_a_shared_space_on_write() {
-    let mut e = env(&[1]);
-    let held = std::sync::Arc::clone(e.hv.domain(DomainId(0)).expect("d0").space());
-    let va = 0x40_0000 + 30 * 4096;
-    let before = held.frame(va);
-    assert_eq!(
-        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, 0, 0, 0, 0]).0,
-        0
-    );
-    let now = e.hv.domain(DomainId(0)).expect("d0").space();
-    assert_eq!(now.frame(va), None);
-    assert_eq!(
-        held.frame(va),
-        before,
-        "a core's earlier clone keeps its map"
-    );
-    assert!(before.is_some());
-}

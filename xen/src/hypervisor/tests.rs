@@ -15,7 +15,7 @@ fn raise(d: u16, port: u32, v: u32) -> Raise {
 }
 
 fn upcall(e: &mut Env, d: u16, v: u32, regs: &mut ArchState) -> Upcall {
-    let space = Arc::clone(e.hv.domain(DomainId(d)).expect("d").space());
+    let space = e.hv.vcpu_space(DomainId(d), VcpuId(v));
     let mut m = PagedMemory {
         space: &space,
         store: &mut e.store,
@@ -214,7 +214,7 @@ fn exceptions_bounce_or_crash() {
     let vi = e.shared_info_ma(0);
     e.with_mem(0, |m| m.write_u8(vi + 1, 0));
     let mut r = regs(0, [0; 5]);
-    let space = Arc::clone(e.hv.domain(DomainId(0)).expect("d0").space());
+    let space = e.hv.vcpu_space(DomainId(0), VcpuId(0));
     let mut m = PagedMemory {
         space: &space,
         store: &mut e.store,
@@ -276,20 +276,32 @@ fn group_shared_area_is_the_same_memory_in_both_domains() {
     let b = hv.create_domain(&img, &cfg, &mut store).expect("b");
     assert_eq!((a, b), (DomainId(0), DomainId(1)));
     let va = crate::builder::SHARED_AREA_VA;
-    let sa = Arc::clone(hv.domain(a).expect("a").space());
-    let sb = Arc::clone(hv.domain(b).expect("b").space());
+    let sa = hv.vcpu_space(a, VcpuId(0));
+    let sb = hv.vcpu_space(b, VcpuId(0));
     let mut buf = [1u8; 8];
-    sb.read(&mut store, va, &mut buf).expect("mapped in b");
+    PagedMemory { space: &sb, store: &mut store }
+        .read_virt(va, &mut buf)
+        .expect("mapped in b");
     assert_eq!(buf, [0; 8], "zeroed");
-    sa.write(&mut store, va + 4100, b"ring")
+    PagedMemory { space: &sa, store: &mut store }
+        .write_virt(va + 4100, b"ring")
         .expect("mapped in a");
     let mut got = [0u8; 4];
-    sb.read(&mut store, va + 4100, &mut got)
+    PagedMemory { space: &sb, store: &mut store }
+        .read_virt(va + 4100, &mut got)
         .expect("mapped in b");
     assert_eq!(&got, b"ring");
+    let frame = |s: &crate::mmu::PvSpace, store: &mut crate::memory::SparseFrames| {
+        s.translate_in(
+            &mut crate::memory::StorePtes(store),
+            0x40_0000,
+            smpsim_cores::paging::AccessKind::Read,
+        )
+        .map(|t| t.frame)
+    };
     assert_ne!(
-        sa.frame(0x40_0000),
-        sb.frame(0x40_0000),
+        frame(&sa, &mut store),
+        frame(&sb, &mut store),
         "private memory differs"
     );
     assert_eq!(hv.domain(b).expect("b").layout().shared_va, va);

@@ -88,7 +88,8 @@ fn table_at(text: &str, line: usize) -> Option<String> {
     let mut current = String::new();
     for l in text.lines().take(line) {
         let t = l.trim();
-        if t.starts_with('[') && !t.starts_with("[[") {
+        // `[table]`, or `[[table]]` (an array of tables such as `[[domain]]`).
+        if t.starts_with('[') {
             current = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();
         }
     }

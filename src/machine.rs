@@ -17,10 +17,12 @@
 
 pub mod config;
 pub mod hyper;
+pub mod kernel;
 pub mod part;
 
-use self::config::{MachineConfig, Model};
+use self::config::{KernelSpec, MachineConfig, Model};
 use self::hyper::{Frames, Placement, Service, SwitchEvent, Switching};
+use self::kernel::{DomainPlan, KernelError};
 use self::part::Part;
 use serde::Serialize;
 use smpsim_cores::part::{CorePart, CoreSetup};
@@ -32,7 +34,7 @@ use smpsim_engine::{
 use smpsim_uncore::memory::MachineMemory;
 use smpsim_uncore::{CoreId, MemSystem};
 use smpsim_workloads::Workload;
-use smpsim_xen::builder::{DomainConfig, GuestImage, ParamsFill, Segment};
+use smpsim_xen::builder::{DomainConfig, ParamsFill};
 use smpsim_xen::hypervisor::{Hypervisor, HypervisorConfig, ShutdownRecord};
 use smpsim_xen::{DomainId, Mfn, VcpuId};
 use std::collections::BTreeMap;
@@ -152,6 +154,36 @@ pub enum MachineError {
         /// The builder's error.
         source: smpsim_xen::builder::BuildError,
     },
+    /// The kernels' domains need more hardware contexts than there are.
+    #[error(
+        "{domains} kernel domain(s) need {needed} VCPUs in all, the machine has {contexts} \
+         hardware contexts ({cores} cores × {smt} SMT); use --cores, --smt or --vcpus"
+    )]
+    KernelsDoNotFit {
+        /// Domains.
+        domains: usize,
+        /// VCPUs asked for, all domains.
+        needed: u32,
+        /// Hardware contexts of the machine.
+        contexts: u32,
+        /// Cores.
+        cores: u32,
+        /// Contexts per core.
+        smt: u32,
+    },
+    /// A kernel's file is unreadable or not a loadable PV kernel.
+    #[error("{0}")]
+    Kernel(#[from] KernelError),
+    /// The domain builder refused a kernel (too big for its memory, …).
+    #[error("kernel {}: building domain {domain}: {source}", path.display())]
+    KernelBuild {
+        /// The kernel file.
+        path: std::path::PathBuf,
+        /// Which domain.
+        domain: u32,
+        /// The builder's error.
+        source: smpsim_xen::builder::BuildError,
+    },
     /// The engine refused the machine.
     #[error("engine: {0}")]
     Engine(#[from] smpsim_engine::EngineError),
@@ -170,7 +202,9 @@ pub struct Machine {
     engine: Engine<Part>,
     service: Service,
     cfg: MachineConfig,
-    workload: &'static Workload,
+    /// The workload's name, or the kernel file(s).
+    guest: String,
+    domains: u32,
     vcpus: u32,
     max_cycles: Option<Cycle>,
     progress: Option<ProgressFn>,
@@ -180,34 +214,43 @@ impl std::fmt::Debug for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Machine")
             .field("engine", &self.engine)
-            .field("workload", &self.workload.name)
+            .field("guest", &self.guest)
             .finish()
     }
 }
 
-fn guest_image(w: &Workload) -> Result<GuestImage, String> {
-    let elf = w.elf();
-    let segments = elf
-        .segments()
-        .iter()
-        .map(|s| Segment {
-            vaddr: s.vaddr.0,
-            bytes: elf.segment_data(s).to_vec(),
-            memsz: s.memsz,
-        })
-        .collect();
-    Ok(GuestImage {
-        segments,
-        entry: elf.entry().0,
-        virt_base: elf.virt_base().0,
-        hypercall_page: elf
-            .hypercall_page()
-            .map_err(|e| e.to_string())?
-            .map(|v| v.0),
-        params: Some(elf.params_addr().map_err(|e| e.to_string())?.0),
-        guest_os: String::new(),
-        features: String::new(),
-    })
+fn workload_image(w: &Workload) -> Result<smpsim_xen::builder::GuestImage, String> {
+    let pv = smpsim_workloads::PvImage::from_elf(w.elf()).map_err(|e| e.to_string())?;
+    kernel::guest_image(&pv).map_err(|e| e.to_string())
+}
+
+/// The machine memory, memory system and hypervisor, before any domain.
+fn machine_parts(
+    cfg: &MachineConfig,
+) -> Result<(Arc<MachineMemory>, MemSystem, Hypervisor), MachineError> {
+    let memory_bytes = cfg.memory_mib << 20;
+    let mem =
+        Arc::new(
+            MachineMemory::new(memory_bytes).map_err(|source| MachineError::Memory {
+                mib: cfg.memory_mib,
+                source,
+            })?,
+        );
+    let sys = MemSystem::new(
+        &cfg.mem_system(),
+        cfg.cores,
+        Arc::clone(&mem),
+        PartitionId(0),
+    )?;
+    let hv_cfg = HypervisorConfig {
+        default_periodic_ns: cfg.xen.default_periodic_ns,
+        ..HypervisorConfig::new(
+            cfg.frequency_mhz * 1_000_000,
+            Mfn(1),
+            (memory_bytes >> 12) - 1,
+        )
+    };
+    Ok((mem, sys, Hypervisor::new(hv_cfg)))
 }
 
 fn resolve_args(w: &Workload, args: &[(String, u64)]) -> Result<[u64; 8], MachineError> {
@@ -246,30 +289,8 @@ impl Machine {
             });
         }
         let args = resolve_args(w, &opts.args)?;
-        let memory_bytes = cfg.memory_mib << 20;
-        let mem =
-            Arc::new(
-                MachineMemory::new(memory_bytes).map_err(|source| MachineError::Memory {
-                    mib: cfg.memory_mib,
-                    source,
-                })?,
-            );
-        let sys = MemSystem::new(
-            &cfg.mem_system(),
-            cfg.cores,
-            Arc::clone(&mem),
-            PartitionId(0),
-        )?;
-        let hv_cfg = HypervisorConfig {
-            default_periodic_ns: cfg.xen.default_periodic_ns,
-            ..HypervisorConfig::new(
-                cfg.frequency_mhz * 1_000_000,
-                Mfn(1),
-                (memory_bytes >> 12) - 1,
-            )
-        };
-        let mut hv = Hypervisor::new(hv_cfg);
-        let image = guest_image(w).map_err(|message| MachineError::Image {
+        let (mem, sys, mut hv) = machine_parts(cfg)?;
+        let image = workload_image(w).map_err(|message| MachineError::Image {
             workload: w.name.into(),
             message,
         })?;
@@ -315,6 +336,67 @@ impl Machine {
                     source,
                 })?;
         }
+        let vcpus = vec![per_domain; w.domains as usize];
+        Self::assemble(cfg, (mem, sys, hv), w.name.to_owned(), &vcpus, opts)
+    }
+
+    /// Builds `cfg` booting each of `kernels` in a domain of its own
+    /// (domain *i* runs `kernels[i]`). A domain's VCPUs: its spec's
+    /// `vcpus`, else `opts.vcpus`, else the hardware contexts shared out
+    /// over the domains.
+    pub fn build_kernels(
+        cfg: &MachineConfig,
+        kernels: &[KernelSpec],
+        opts: &RunOptions,
+    ) -> Result<Self, MachineError> {
+        let contexts = cfg.contexts();
+        let n = kernels.len().max(1) as u32;
+        let vcpus: Vec<u32> = kernels
+            .iter()
+            .map(|k| k.vcpus.or(opts.vcpus).unwrap_or(contexts / n))
+            .collect();
+        let needed: u32 = vcpus.iter().sum();
+        if kernels.is_empty() || vcpus.contains(&0) || needed > contexts {
+            return Err(MachineError::KernelsDoNotFit {
+                domains: kernels.len(),
+                needed,
+                contexts,
+                cores: cfg.cores,
+                smt: cfg.smt,
+            });
+        }
+        let plans = kernels
+            .iter()
+            .zip(&vcpus)
+            .map(|(k, &v)| kernel::plan(k, v))
+            .collect::<Result<Vec<DomainPlan>, _>>()?;
+        let (mem, sys, mut hv) = machine_parts(cfg)?;
+        let mut frames = Frames(&mem);
+        for (i, (p, k)) in plans.iter().zip(kernels).enumerate() {
+            hv.create_domain(&p.image, &p.config, &mut frames)
+                .map_err(|source| MachineError::KernelBuild {
+                    path: k.kernel.clone(),
+                    domain: i as u32,
+                    source,
+                })?;
+        }
+        let name = kernels
+            .iter()
+            .map(|k| k.kernel.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self::assemble(cfg, (mem, sys, hv), name, &vcpus, opts)
+    }
+
+    /// The engine, placement and hypervisor service around domains already
+    /// created; domain *d* has `vcpus[d]` VCPUs.
+    fn assemble(
+        cfg: &MachineConfig,
+        (mem, sys, hv): (Arc<MachineMemory>, MemSystem, Hypervisor),
+        guest: String,
+        vcpus: &[u32],
+        opts: &RunOptions,
+    ) -> Result<Self, MachineError> {
         let lookahead = sys.lookahead();
         let quantum = cfg.quantum.unwrap_or(lookahead);
         let period = if cfg.xen.service_period == 0 {
@@ -353,17 +435,18 @@ impl Machine {
             ..EngineConfig::default()
         })?;
         let mut place = Placement::new();
-        for d in 0..w.domains {
-            for v in 0..per_domain {
-                let hw = d * per_domain + v;
+        let mut hw = 0;
+        for (d, &n) in vcpus.iter().enumerate() {
+            for v in 0..n {
                 let core = PartitionId(hw / cfg.smt);
                 place.insert(
                     (DomainId(d as u16), VcpuId(v)),
                     (core, (hw % cfg.smt) as usize),
                 );
+                hw += 1;
             }
         }
-        for d in 0..w.domains {
+        for d in 0..vcpus.len() as u32 {
             let dom = hv.domain(DomainId(d as u16)).expect("just created");
             let (p, t) = place[&(DomainId(d as u16), VcpuId(0))];
             let regs = dom.start_regs();
@@ -385,8 +468,9 @@ impl Machine {
             engine,
             service,
             cfg: cfg.clone(),
-            workload: w,
-            vcpus: per_domain,
+            guest,
+            domains: vcpus.len() as u32,
+            vcpus: vcpus.iter().copied().max().unwrap_or(0),
             max_cycles: (cfg.max_cycles > 0).then_some(Cycle(cfg.max_cycles)),
             progress: None,
         })
@@ -514,9 +598,9 @@ impl Machine {
         };
         RunReport {
             machine: self.cfg.name.clone(),
-            workload: self.workload.name.to_owned(),
+            workload: self.guest.clone(),
             vcpus_per_domain: self.vcpus,
-            domains: self.workload.domains,
+            domains: self.domains,
             model: self.cfg.model,
             switches: self.service.switching.log.clone(),
             quantum: self.engine.quantum(),
@@ -606,9 +690,9 @@ pub struct HostReport {
 pub struct RunReport {
     /// Machine name.
     pub machine: String,
-    /// Workload.
+    /// Workload, or the kernel file(s) of a `--kernel` run.
     pub workload: String,
-    /// VCPUs per domain.
+    /// VCPUs per domain (the most of any domain).
     pub vcpus_per_domain: u32,
     /// Domains.
     pub domains: u32,

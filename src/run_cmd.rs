@@ -1,6 +1,6 @@
 //! `smpsim run`: build a machine from a config, run a workload, report.
 
-use smpsim::machine::config::{MachineConfig, Model};
+use smpsim::machine::config::{KernelSpec, MachineConfig, Model};
 use smpsim::machine::{Machine, RunOptions, RunReport};
 use smpsim::sweep::common::{load_config, parse_arg, Overrides};
 use smpsim_engine::HostThreads;
@@ -13,9 +13,22 @@ pub struct RunArgs {
     /// Machine config (TOML); the built-in default machine if absent.
     #[arg(short = 'c', long = "config")]
     pub config: Option<PathBuf>,
-    /// Workload name (see `smpsim workloads`).
-    #[arg(short = 'w', long = "workload", default_value = "hello")]
-    pub workload: String,
+    /// Workload name (see `smpsim workloads`; default `hello`).
+    #[arg(short = 'w', long = "workload")]
+    pub workload: Option<String>,
+    /// Boot this Xen PV64 kernel (an ELF with Xen notes) in one domain,
+    /// instead of a built-in workload.
+    #[arg(long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+    /// The kernel's command line (`start_info.cmd_line`).
+    #[arg(long, value_name = "STR", requires = "kernel")]
+    pub cmdline: Option<String>,
+    /// The kernel's initial ramdisk (`start_info.mod_start`/`mod_len`).
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    pub ramdisk: Option<PathBuf>,
+    /// Memory of the kernel's domain in MiB (default 64).
+    #[arg(long, value_name = "MIB", requires = "kernel")]
+    pub domain_memory: Option<u64>,
     /// Cores of the machine (overrides the config).
     #[arg(long)]
     pub cores: Option<u32>,
@@ -73,13 +86,20 @@ pub fn machine_config(args: &RunArgs) -> Result<MachineConfig, String> {
 /// Runs the simulation.
 pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let cfg = machine_config(args)?;
-    let w = smpsim_workloads::find(&args.workload).map_err(|e| e.to_string())?;
     let opts = RunOptions {
         vcpus: args.vcpus,
         args: args.args.clone(),
         host_threads: args.host_threads,
     };
-    let mut machine = Machine::build(&cfg, w, &opts).map_err(|e| e.to_string())?;
+    let mut machine = match kernels(args, &cfg)? {
+        Some(k) => Machine::build_kernels(&cfg, &k, &opts),
+        None => {
+            let name = args.workload.as_deref().unwrap_or("hello");
+            let w = smpsim_workloads::find(name).map_err(|e| e.to_string())?;
+            Machine::build(&cfg, w, &opts)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     smpsim::progress::attach(&mut machine);
     let report = machine.run_in_place();
     for line in &report.console {
@@ -102,6 +122,43 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The kernels to boot: `--kernel`'s, else the config's `[[domain]]`
+/// tables; `None` for a built-in workload. `-w` and a kernel exclude each
+/// other, and `--arg` is only for workloads.
+fn kernels(args: &RunArgs, cfg: &MachineConfig) -> Result<Option<Vec<KernelSpec>>, String> {
+    let specs = match &args.kernel {
+        Some(path) => vec![KernelSpec {
+            cmdline: args.cmdline.clone().unwrap_or_default(),
+            ramdisk: args.ramdisk.clone(),
+            memory_mib: args.domain_memory.unwrap_or(KernelSpec::DEFAULT_MEMORY_MIB),
+            ..KernelSpec::new(path)
+        }],
+        None => cfg.domains.clone(),
+    };
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let from = if args.kernel.is_some() {
+        "--kernel"
+    } else {
+        "the config's [[domain]] tables"
+    };
+    if let Some(w) = &args.workload {
+        return Err(format!(
+            "-w {w} and {from} both name the guest: give a built-in workload or a kernel, not both"
+        ));
+    }
+    if !args.args.is_empty() {
+        return Err(format!(
+            "--arg sets a built-in workload's arguments; a kernel from {from} takes --cmdline"
+        ));
+    }
+    if args.domain_memory == Some(0) {
+        return Err("--domain-memory 0: a domain needs at least 1 MiB".into());
+    }
+    Ok(Some(specs))
 }
 
 fn rate(hits: u64, total: u64) -> String {

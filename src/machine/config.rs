@@ -7,7 +7,7 @@ use smpsim_uncore::config::HierarchyConfig;
 use smpsim_uncore::dram::DramConfig;
 use smpsim_uncore::interconnect::InterconnectConfig;
 use smpsim_uncore::MemSystemConfig;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use smpsim_cores::part::Model;
 
@@ -78,6 +78,86 @@ impl Default for XenConfig {
     }
 }
 
+/// A PV kernel booted in a domain of its own: `--kernel FILE [--cmdline
+/// STR] [--ramdisk FILE]` on the command line, or a `[[domain]]` table in a
+/// machine config (relative paths are relative to the config file).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSpec {
+    /// The ELF image (a Xen PV64 kernel with Xen notes).
+    pub kernel: PathBuf,
+    /// The guest command line (`start_info.cmd_line`, at most 1023 bytes).
+    #[serde(default)]
+    pub cmdline: String,
+    /// The initial ramdisk (`start_info.mod_start`/`mod_len`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramdisk: Option<PathBuf>,
+    /// The domain's memory in MiB.
+    #[serde(default = "KernelSpec::default_memory_mib")]
+    pub memory_mib: u64,
+    /// VCPUs of the domain (absent: `--vcpus`, else the machine's hardware
+    /// contexts shared out over the domains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpus: Option<u32>,
+}
+
+impl KernelSpec {
+    /// Default memory of a kernel's domain, in MiB: room for a small
+    /// kernel, its P2M, boot area and page tables (XTF's configs ask 128,
+    /// its tests need far less).
+    pub const DEFAULT_MEMORY_MIB: u64 = 64;
+
+    fn default_memory_mib() -> u64 {
+        Self::DEFAULT_MEMORY_MIB
+    }
+
+    /// A spec for `kernel` with the defaults.
+    pub fn new(kernel: impl Into<PathBuf>) -> Self {
+        KernelSpec {
+            kernel: kernel.into(),
+            cmdline: String::new(),
+            ramdisk: None,
+            memory_mib: Self::DEFAULT_MEMORY_MIB,
+            vcpus: None,
+        }
+    }
+
+    /// Checks values parsing cannot; the error is `(key, message)`.
+    fn validate(&self, index: usize) -> Result<(), (String, String)> {
+        let what = format!("[[domain]] #{}", index + 1);
+        let bad = |k: &str, m: String| Err((format!("domain.{k}"), format!("{what}: {m}")));
+        if self.kernel.as_os_str().is_empty() {
+            return bad("kernel", "empty path: name the kernel's ELF image".into());
+        }
+        if !(1..=1 << 20).contains(&self.memory_mib) {
+            return bad(
+                "memory_mib",
+                format!("{} MiB: allowed 1 to 1048576", self.memory_mib),
+            );
+        }
+        if self.vcpus == Some(0) {
+            return bad("vcpus", "0: a domain needs at least 1 VCPU".into());
+        }
+        if self.cmdline.len() > 1023 {
+            return bad(
+                "cmdline",
+                format!("{} bytes: allowed at most 1023", self.cmdline.len()),
+            );
+        }
+        Ok(())
+    }
+
+    /// Makes relative paths relative to `dir` (the config file's folder).
+    fn resolve_paths(&mut self, dir: &Path) {
+        if self.kernel.is_relative() {
+            self.kernel = dir.join(&self.kernel);
+        }
+        if let Some(r) = self.ramdisk.as_mut().filter(|r| r.is_relative()) {
+            *r = dir.join(&*r);
+        }
+    }
+}
+
 /// A whole machine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -113,6 +193,10 @@ pub struct MachineConfig {
     pub interconnect: InterconnectConfig,
     /// Memory controllers.
     pub dram: DramConfig,
+    /// PV kernels to boot, one domain each (`[[domain]]` tables); empty:
+    /// the run names a built-in workload or `--kernel`.
+    #[serde(rename = "domain", skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<KernelSpec>,
 }
 
 impl Default for MachineConfig {
@@ -136,6 +220,7 @@ impl Default for MachineConfig {
                 ..InterconnectConfig::default()
             },
             dram: DramConfig::default(),
+            domains: Vec::new(),
         }
     }
 }
@@ -181,9 +266,13 @@ impl MachineConfig {
 
     /// Parses and validates config text read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let cfg: MachineConfig = crate::config::parse(path, text)?;
+        let mut cfg: MachineConfig = crate::config::parse(path, text)?;
         cfg.validate()
             .map_err(|(key, msg)| at_key(path, text, &key, msg))?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for d in &mut cfg.domains {
+            d.resolve_paths(dir);
+        }
         Ok(cfg)
     }
 
@@ -246,6 +335,9 @@ impl MachineConfig {
                 "xen.hypercall_latency",
                 "latencies must be at least 1 cycle".into(),
             );
+        }
+        for (i, d) in self.domains.iter().enumerate() {
+            d.validate(i)?;
         }
         self.mem_system_check()
     }

@@ -5,6 +5,7 @@ mod configs;
 mod determinism;
 mod experiments;
 mod golden;
+mod kernel;
 mod latency;
 mod ooo;
 mod smt;

@@ -6,10 +6,12 @@
 //! never a panic.
 
 mod notes;
+mod pv;
 
 use std::fmt;
 
-pub use notes::{Note, SmpsimNotes, XenNotes};
+pub use notes::{xen_type, Note, SmpsimNotes, XenNotes};
+pub use pv::{PlacedSegment, PvImage};
 
 /// A guest virtual address (the guest's view, before its page tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,8 +88,42 @@ pub enum ElfError {
     },
     /// There is no `PT_LOAD` segment.
     NoLoadableSegment,
-    /// `e_entry` is not inside an executable `PT_LOAD` segment.
-    EntryOutsideImage(u64),
+    /// The entry point (ENTRY note, else `e_entry`) is outside the placed
+    /// image `[start, end]` (libelf's bounds).
+    EntryOutsideImage {
+        /// The entry VA.
+        entry: u64,
+        /// First VA of the placed image.
+        start: u64,
+        /// One past its last VA.
+        end: u64,
+    },
+    /// No note named "Xen" in the note segments or sections: not a Xen PV
+    /// kernel (the legacy `__xen_guest` section is not supported).
+    NoXenNotes,
+    /// PADDR_OFFSET is given without VIRT_BASE (libelf refuses it).
+    PaddrOffsetWithoutVirtBase(u64),
+    /// VIRT_BASE lies above the start of the placed image.
+    VirtBaseAboveImage {
+        /// VIRT_BASE.
+        virt_base: u64,
+        /// First VA of the placed image.
+        start: u64,
+    },
+    /// Neither LOADER is "generic" nor GUEST_OS "linux": Xen loads only those.
+    UnsupportedLoader {
+        /// The LOADER note ("" if absent).
+        loader: String,
+        /// The GUEST_OS note ("" if absent).
+        guest_os: String,
+    },
+    /// XEN_VERSION is not "xen-3.0".
+    UnsupportedXenVersion(String),
+    /// A placed segment wraps around the top of the address space.
+    PlacementWraps {
+        /// Program header index.
+        index: usize,
+    },
     /// A note, section or symbol table is malformed.
     Malformed {
         /// What was being read.
@@ -145,7 +181,7 @@ impl fmt::Display for ElfError {
             } => write!(
                 f,
                 "segment {index} (file offset {offset:#x}, size {filesz:#x}) lies outside the \
-                 {file_len}-byte file"
+                 {file_len}-byte file: the image is truncated"
             ),
             ElfError::FileszExceedsMemsz {
                 index,
@@ -162,9 +198,36 @@ impl fmt::Display for ElfError {
                 write!(f, "segments {first} and {second} overlap in virtual memory")
             }
             ElfError::NoLoadableSegment => write!(f, "no PT_LOAD segment"),
-            ElfError::EntryOutsideImage(e) => write!(
+            ElfError::EntryOutsideImage { entry, start, end } => write!(
                 f,
-                "entry point {e:#x} is not inside an executable PT_LOAD segment"
+                "entry point {entry:#x} is outside the image ({start:#x}..{end:#x})"
+            ),
+            ElfError::NoXenNotes => write!(
+                f,
+                "not a Xen PV kernel: no ELF note named \"Xen\" in a PT_NOTE segment or \
+                 SHT_NOTE section (the legacy __xen_guest section is not supported)"
+            ),
+            ElfError::PaddrOffsetWithoutVirtBase(o) => write!(
+                f,
+                "Xen note PADDR_OFFSET ({o:#x}) is set but VIRT_BASE is not"
+            ),
+            ElfError::VirtBaseAboveImage { virt_base, start } => write!(
+                f,
+                "Xen note VIRT_BASE {virt_base:#x} lies above the image start {start:#x}"
+            ),
+            ElfError::UnsupportedLoader { loader, guest_os } => write!(
+                f,
+                "Xen loads only images for the generic loader or Linux: LOADER is \
+                 \"{loader}\", GUEST_OS is \"{guest_os}\""
+            ),
+            ElfError::UnsupportedXenVersion(v) => write!(
+                f,
+                "Xen note XEN_VERSION is \"{v}\"; Xen loads only images built for \"xen-3.0\""
+            ),
+            ElfError::PlacementWraps { index } => write!(
+                f,
+                "segment {index}: placed at p_paddr - PADDR_OFFSET + VIRT_BASE it wraps the \
+                 address space"
             ),
             ElfError::Malformed { what, offset, why } => {
                 write!(f, "malformed {what} at file offset {offset:#x}: {why}")
@@ -367,6 +430,7 @@ struct Phdr {
     paddr: u64,
     filesz: u64,
     memsz: u64,
+    align: u64,
 }
 
 fn parse_phdrs(r: Reader<'_>, h: &Header) -> Result<Vec<Phdr>, ElfError> {
@@ -389,6 +453,7 @@ fn parse_phdrs(r: Reader<'_>, h: &Header) -> Result<Vec<Phdr>, ElfError> {
             paddr: r.u64("program header", base + 24)?,
             filesz: r.u64("program header", base + 32)?,
             memsz: r.u64("program header", base + 40)?,
+            align: r.u64("program header", base + 48)?,
         });
     }
     Ok(v)
@@ -460,6 +525,7 @@ struct Shdr {
     offset: u64,
     size: u64,
     link: u32,
+    align: u64,
     base: u64,
 }
 
@@ -473,6 +539,7 @@ fn parse_shdrs(r: Reader<'_>, h: &Header) -> Result<Vec<Shdr>, ElfError> {
             offset: r.u64("section header", base + 24)?,
             size: r.u64("section header", base + 32)?,
             link: r.u32("section header", base + 40)?,
+            align: r.u64("section header", base + 48)?,
             base,
         });
     }
@@ -535,8 +602,34 @@ fn parse_symbols(r: Reader<'_>, shdrs: &[Shdr]) -> Result<Vec<Symbol>, ElfError>
     Ok(syms)
 }
 
+/// The notes of the `PT_NOTE` segments; if they hold no "Xen" note, those
+/// of the `SHT_NOTE` sections are added (libelf's order: a kernel may carry
+/// its Xen notes only in sections).
+fn collect_notes(r: Reader<'_>, phdrs: &[Phdr], shdrs: &[Shdr]) -> Result<Vec<Note>, ElfError> {
+    let mut notes = Vec::new();
+    for (i, p) in phdrs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.p_type == PT_NOTE)
+    {
+        check_file_range(r, i, p)?;
+        let data = r.slice("note segment", p.offset, p.filesz)?;
+        notes.extend(notes::parse(data, p.offset, notes::note_align(p.align))?);
+    }
+    if notes.iter().any(|n| n.name == "Xen") {
+        return Ok(notes);
+    }
+    for s in shdrs.iter().filter(|s| s.sh_type == SHT_NOTE) {
+        let data = r.slice("note section", s.offset, s.size)?;
+        notes.extend(notes::parse(data, s.offset, notes::note_align(s.align))?);
+    }
+    Ok(notes)
+}
+
 impl<'a> ElfImage<'a> {
-    /// Parses and validates an ELF64 little-endian x86-64 executable.
+    /// Parses and validates an ELF64 little-endian x86-64 executable: its
+    /// header, `PT_LOAD` segments, notes and symbols. Where a PV kernel's
+    /// entry point and segments land is [`crate::PvImage`]'s business.
     ///
     /// ```
     /// let w = smpsim_workloads::find("hello").expect("built in");
@@ -549,41 +642,14 @@ impl<'a> ElfImage<'a> {
         let phdrs = parse_phdrs(r, &h)?;
         let segments = load_segments(r, &phdrs)?;
         let shdrs = parse_shdrs(r, &h)?;
-        let mut notes = Vec::new();
-        for (i, p) in phdrs
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.p_type == PT_NOTE)
-        {
-            check_file_range(r, i, p)?;
-            notes.extend(notes::parse(
-                r.slice("note segment", p.offset, p.filesz)?,
-                p.offset,
-            )?);
-        }
-        if notes.is_empty() {
-            for s in shdrs.iter().filter(|s| s.sh_type == SHT_NOTE) {
-                notes.extend(notes::parse(
-                    r.slice("note section", s.offset, s.size)?,
-                    s.offset,
-                )?);
-            }
-        }
-        let img = ElfImage {
+        let notes = collect_notes(r, &phdrs, &shdrs)?;
+        Ok(ElfImage {
             bytes,
             entry: h.entry,
             segments,
             notes,
             symbols: parse_symbols(r, &shdrs)?,
-        };
-        if !img
-            .segments
-            .iter()
-            .any(|s| s.flags.execute && s.contains(h.entry))
-        {
-            return Err(ElfError::EntryOutsideImage(h.entry));
-        }
-        Ok(img)
+        })
     }
 
     /// The whole file.
@@ -591,7 +657,8 @@ impl<'a> ElfImage<'a> {
         self.bytes
     }
 
-    /// `e_entry`, where VCPU 0 starts.
+    /// `e_entry` (a Xen kernel's ENTRY note overrides it: see
+    /// [`crate::PvImage::entry`]).
     pub fn entry(&self) -> GuestVirtAddr {
         GuestVirtAddr(self.entry)
     }
@@ -631,13 +698,10 @@ impl<'a> ElfImage<'a> {
         &self.symbols
     }
 
-    /// VA of pseudo-physical page 0: the VIRT_BASE note, else the lowest
-    /// segment address rounded down to a page.
+    /// VA of pseudo-physical page 0: the VIRT_BASE note, else 0 (Xen's
+    /// rule, libelf).
     pub fn virt_base(&self) -> GuestVirtAddr {
-        match self.xen_notes().ok().and_then(|n| n.virt_base) {
-            Some(v) => GuestVirtAddr(v),
-            None => GuestVirtAddr(self.image_start().0 & !0xfff),
-        }
+        GuestVirtAddr(self.xen_notes().ok().and_then(|n| n.virt_base).unwrap_or(0))
     }
 
     /// Lowest virtual address of any `PT_LOAD` segment.

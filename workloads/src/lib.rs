@@ -6,7 +6,7 @@
 //! wrappers, event channels and the 2-level upcall handler, locks, barriers,
 //! timers, console printf, VCPU bring-up), the workload programs, the build
 //! that compiles them into static x86-64 ELF images embedded here, the ELF
-//! loader ([`ElfImage`], [`load_plan`]) and the catalogue ([`catalogue`],
+//! loader ([`ElfImage`], [`PvImage`] for Xen's placement, [`load_plan`]) and the catalogue ([`catalogue`],
 //! [`find`]). The guest ABI the domain builder and hypervisor must honour
 //! is `README-guest.md` in this crate.
 //!
@@ -52,7 +52,8 @@ mod images {
 
 pub use catalogue::{catalogue, find, ArgSpec, UnknownWorkload, Workload};
 pub use elf::{
-    ElfError, ElfImage, GuestVirtAddr, Note, Segment, SegmentFlags, SmpsimNotes, Symbol, XenNotes,
+    xen_type, ElfError, ElfImage, GuestVirtAddr, Note, PlacedSegment, PvImage, Segment,
+    SegmentFlags, SmpsimNotes, Symbol, XenNotes,
 };
 pub use params::{
     load_plan, GuestParams, LoadChunk, ParamsError, FLAG_REGISTER_ALL_VCPU_INFO, NR_ARGS,

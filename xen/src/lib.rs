@@ -94,15 +94,18 @@
 pub mod abi;
 pub mod builder;
 pub mod console;
+pub mod emulate;
 pub mod event_2l;
 pub mod evtchn;
 pub mod frames;
 pub mod guest_hist;
+mod guest_mode;
 pub mod hypercall;
 pub mod hypervisor;
 pub mod ids;
 pub mod memory;
 pub mod mmu;
+pub mod pvcpu;
 pub mod regs;
 pub mod time;
 pub mod upcall;

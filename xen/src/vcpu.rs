@@ -165,6 +165,7 @@ impl Vcpu {
     /// Marks it up at `now_ns`; restarts the periodic timer.
     pub fn bring_up(&mut self, now_ns: u64) {
         self.state = RunState::Runnable;
+        self.pv.runstate.switch(0, now_ns);
         self.periodic_next_ns = now_ns.saturating_add(self.periodic_ns);
     }
 

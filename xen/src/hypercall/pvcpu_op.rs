@@ -287,3 +287,6 @@ impl Call<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -308,18 +308,16 @@ impl Emu<'_> {
     // ---- operands -------------------------------------------------------
 
     fn mem_addr(&self, ins: &Instruction) -> u64 {
+        // RIP-relative: iced's displacement is already the absolute address.
         let reg = |r: Register| -> u64 {
-            if r == Register::None {
-                0
-            } else if r == Register::RIP || r == Register::EIP {
-                0
+            if matches!(r, Register::None | Register::RIP | Register::EIP) {
+                return 0;
+            }
+            let v = self.regs.gpr[r.full_register().number()];
+            if r.size() == 4 {
+                v & 0xffff_ffff
             } else {
-                let v = self.regs.gpr[r.full_register().number()];
-                if r.size() == 4 {
-                    v & 0xffff_ffff
-                } else {
-                    v
-                }
+                v
             }
         };
         let mut a = ins

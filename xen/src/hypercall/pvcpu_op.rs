@@ -140,7 +140,7 @@ impl Call<'_> {
     /// `update_descriptor(maddr, desc)`: an 8-byte-aligned slot in a frame
     /// the domain owns, a valid descriptor.
     fn update_descriptor(&mut self, maddr: u64, desc: u64) -> HResult {
-        if maddr % 8 != 0 || !self.owns(Mfn(maddr >> 12)) {
+        if !maddr.is_multiple_of(8) || !self.owns(Mfn(maddr >> 12)) {
             return Err(Errno::Inval);
         }
         let entries = self.pv().gdt_entries;

@@ -39,8 +39,14 @@
 //! int3 (#BP); ud2 (#UD). All operand sizes, high-byte registers and
 //! 32-bit zero-extension; 32-bit addressing (67h).
 //!
-//! Not modelled (#UD): x87, MMX, SSE, AVX, privileged and I/O
-//! instructions, far branches, segment-register moves, 16-bit near
+//! Privileged and I/O instructions, `int n`, `int1` and segment-register
+//! moves raise what ring-3 hardware raises (a PV64 guest kernel runs in
+//! ring 3), mostly #GP(0), for the hypervisor's PV emulator to handle;
+//! segment moves and `sgdt`-style reads, which ring 3 may execute, trap
+//! too, because no descriptor table is modelled here (see
+//! `insn::privileged_vector`).
+//!
+//! Not modelled (#UD): x87, MMX, SSE, AVX, far branches, 16-bit near
 //! branches (66h on jmp/call/ret/jcc), enter with a nesting level above 5,
 //! loop*/jecxz with 32-bit addressing, BMI1/BMI2, movbe, xlat.
 

@@ -363,18 +363,17 @@ impl Service {
                 (o.next, o.effects)
             }
             Trap::Fault(f) => {
-                let error = matches!(f.vector, 13 | 14).then_some(0);
-                let cr2 = (f.vector == 14).then_some(f.addr);
+                // Xen's PV emulator first; what it does not emulate bounces.
                 match self
                     .hv
-                    .exception(d, v, now.get(), f.vector, error, cr2, &mut regs, &mut pm)
+                    .guest_fault(d, v, now.get(), f.vector, f.addr, &mut regs, &mut pm)
                 {
                     Upcall::Crashed => {
                         let msg = format!("{v}: {f}");
                         self.hv.crash_domain(d, msg, now.get());
                         (Next::Shutdown, Vec::new())
                     }
-                    _ => (Next::Resume, Vec::new()),
+                    _ => (Next::Resume, self.hv.take_deferred_effects()),
                 }
             }
         };
@@ -410,6 +409,10 @@ impl Service {
             store: &mut frames,
         };
         let delivered = self.hv.upcall(d, v, now.get(), regs, &mut pm) == Upcall::Delivered;
+        // An upcall taken in guest user mode switched to kernel mode; the
+        // machine does not cache translations by root yet (Effect::NewRoot
+        // is a no-op in `apply`), so the queued effect is dropped here.
+        self.hv.take_deferred_effects();
         if delivered {
             if let Some(at) = self.raised_at.remove(&(d, v)) {
                 self.ipi_hist

@@ -207,6 +207,8 @@ pub mod callback {
     pub const TYPE_SYSENTER: u16 = 5;
     /// 32-bit SYSCALL (accepted, unused).
     pub const TYPE_SYSCALL32: u16 = 7;
+    /// `CALLBACKF_mask_events`: mask events on entry.
+    pub const MASK_EVENTS: u16 = 1;
 }
 
 /// Number of VIRQs (§3.2).

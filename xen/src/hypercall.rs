@@ -45,6 +45,7 @@ use smpsim_cores::ArchState;
 
 mod evtchn_op;
 mod mmu_op;
+pub mod pvcpu_op;
 mod sched_op;
 mod smpsim_op;
 mod vcpu_op;
@@ -77,6 +78,9 @@ pub(crate) struct Call<'a> {
     pub now_ns: u64,
     pub mem: &'a mut dyn HypervisorMemory,
     pub effects: Vec<Effect>,
+    /// set_segment_base writes to the caller's FS or kernel GS base
+    /// (`(SEGBASE_*, base)`), applied to its registers after the call.
+    pub base_writes: Vec<(u32, u64)>,
 }
 
 impl Hypervisor {
@@ -96,6 +100,9 @@ impl Hypervisor {
                 effects: Vec::new(),
             };
         }
+        if self.in_user_mode(d, v) {
+            return self.user_syscall(d, v, cycle, regs, mem);
+        }
         let now_ns = self.now_ns(cycle);
         let number = regs.gpr[RAX];
         *self.counters.hypercalls.entry(number).or_insert(0) += 1;
@@ -107,12 +114,22 @@ impl Hypervisor {
             now_ns,
             mem,
             effects: Vec::new(),
+            base_writes: Vec::new(),
         };
+        if call.hv.vcpu_mut(d, v).pv.runstate.area != 0 {
+            call.sync_runstate(v);
+        }
         let ret = if number == nr::IRET {
             call.iret(regs)
         } else {
             call.dispatch(number, regs.hypercall_args())
         };
+        for (which, base) in std::mem::take(&mut call.base_writes) {
+            match which {
+                pvcpu_op::segbase::FS => regs.fs_base = base,
+                _ => regs.gs_base = base,
+            }
+        }
         let effects = call.effects;
         let next = match ret {
             Ok(Ret::Value(x)) => {
@@ -151,6 +168,9 @@ pub(crate) fn u16_at(b: &[u8], off: usize) -> u16 {
 
 impl Call<'_> {
     fn dispatch(&mut self, number: u64, a: [u64; 5]) -> HResult {
+        if let Some(r) = self.pvcpu_dispatch(number, a) {
+            return r;
+        }
         match number {
             nr::SET_TRAP_TABLE => self.set_trap_table(a[0]),
             nr::SET_CALLBACKS => self.set_callbacks(a[0], a[1], a[2]),
@@ -160,7 +180,6 @@ impl Call<'_> {
             nr::SET_TIMER_OP => self.set_timer_op(a[0]),
             nr::XEN_VERSION => self.xen_version(low32(a[0]), a[1]),
             nr::CONSOLE_IO => self.console_io(low32(a[0]), low32(a[1]), a[2]),
-            nr::VM_ASSIST => vm_assist(low32(a[0]), low32(a[1])),
             nr::VCPU_OP => self.vcpu_op(low32(a[0]), low32(a[1]), a[2]),
             nr::SCHED_OP => self.sched_op(low32(a[0]), a[1]),
             nr::CALLBACK_OP => self.callback_op(low32(a[0]), a[1]),
@@ -253,6 +272,10 @@ impl Call<'_> {
                 *slot = addr;
             }
         }
+        // Xen registers the syscall callback with CALLBACKF_mask_events.
+        if is_canonical(syscall) {
+            cb.syscall_masks = true;
+        }
         ok()
     }
 
@@ -261,7 +284,7 @@ impl Call<'_> {
         match cmd {
             OP_REGISTER => {
                 let b = self.read(arg, 16)?;
-                let (ty, addr) = (u16_at(&b, 0), u64_at(&b, 8));
+                let (ty, cbflags, addr) = (u16_at(&b, 0), u16_at(&b, 2), u64_at(&b, 8));
                 if !is_canonical(addr) {
                     return Err(Errno::Inval);
                 }
@@ -269,7 +292,10 @@ impl Call<'_> {
                 match ty {
                     TYPE_EVENT => cb.event = addr,
                     TYPE_FAILSAFE => cb.failsafe = addr,
-                    TYPE_SYSCALL => cb.syscall = addr,
+                    TYPE_SYSCALL => {
+                        cb.syscall = addr;
+                        cb.syscall_masks = cbflags & MASK_EVENTS != 0;
+                    }
                     TYPE_NMI => cb.nmi = addr,
                     TYPE_SYSENTER_DEPRECATED | TYPE_SYSENTER | TYPE_SYSCALL32 => {}
                     _ => return Err(Errno::NoSys),
@@ -346,6 +372,34 @@ impl Call<'_> {
         ok()
     }
 
+    /// The iret hypercall's mode half (§4.6): a ring-3 CS returns to guest
+    /// user mode (which needs a user base pointer: Xen crashes the domain
+    /// otherwise); the selectors are kept with RPL 3; under VMASST
+    /// architectural_iopl the frame's IOPL becomes the virtual IOPL.
+    fn iret_mode(&mut self, regs: &mut ArchState, r: &upcall::IretResult) -> HResult {
+        const ARCH_IOPL: u64 = 1 << 4;
+        let (d, v) = (self.d, self.v);
+        let to_user = r.cs & 3 == 3;
+        if to_user {
+            if self.hv.vcpu_mut(d, v).mmu.user_root.is_none() {
+                let msg = format!("{v}: iret to user mode without user page tables");
+                self.hv.crash_domain(d, msg, self.cycle);
+                return Ok(Ret::Then(Next::Shutdown));
+            }
+            let e = self.hv.switch_mode(d, v, true, regs);
+            self.effects.extend(e);
+        }
+        let assist = self.hv.dom_mut(d).vm_assist & ARCH_IOPL != 0;
+        let pv = &mut self.hv.vcpu_mut(d, v).pv;
+        // deliberate truncations: selectors are 16 bits, IOPL 2.
+        pv.sel.cs = if to_user { r.cs as u16 | 3 } else { 0xe033 };
+        pv.sel.ss = r.ss as u16 | 3;
+        if assist {
+            pv.iopl = (r.rflags >> 12 & 3) as u8;
+        }
+        Ok(Ret::Reloaded)
+    }
+
     fn iret(&mut self, regs: &mut ArchState) -> HResult {
         match upcall::iret(regs, &mut *self.mem) {
             Ok(r) => {
@@ -353,7 +407,7 @@ impl Call<'_> {
                     self.mem
                         .write_u8(l.vcpu_info + abi::vcpu_info::UPCALL_MASK, r.upcall_mask);
                 }
-                Ok(Ret::Reloaded)
+                self.iret_mode(regs, &r)
             }
             Err(f) => {
                 let msg = format!(
@@ -365,17 +419,6 @@ impl Call<'_> {
             }
         }
     }
-}
-
-fn vm_assist(cmd: u32, ty: u32) -> HResult {
-    const KNOWN: [u32; 7] = [0, 1, 2, 3, 4, 5, 32];
-    if cmd > 1 {
-        return Err(Errno::NoSys);
-    }
-    if !KNOWN.contains(&ty) {
-        return Err(Errno::Inval);
-    }
-    ok()
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ use crate::memory::{FrameStore, HypervisorMemory};
 use crate::mmu::{BasePtr, DomainMmu, Mmu, PageInfo};
 use crate::regs::GuestRegs;
 use crate::time::TimeScale;
-use crate::upcall::{push_bounce_frame, UpcallStep};
+use crate::upcall::{push_frame, UpcallStep};
 use crate::vcpu::{RunState, Vcpu};
 use smpsim_cores::ArchState;
 
@@ -130,6 +130,8 @@ pub struct Domain {
     pub(crate) shutdown: Option<ShutdownRecord>,
     /// Reason latched by SCHEDOP_shutdown_code (reported at shutdown).
     pub(crate) shutdown_code: Option<u32>,
+    /// Enabled VMASST_TYPE_* assists, one bit per type (vm_assist).
+    pub(crate) vm_assist: u64,
 }
 
 impl Domain {
@@ -351,6 +353,11 @@ pub struct Hypervisor {
     pub(crate) m2p_frames: Arc<Vec<Mfn>>,
     shutdowns: Vec<ShutdownRecord>,
     pub(crate) guest_hist: GuestHistograms,
+    /// Effects of guest mode switches made outside a hypercall, for
+    /// [`Hypervisor::take_deferred_effects`]; drained within the service
+    /// tick that made them, so never part of a checkpoint.
+    #[serde(skip)]
+    pub(crate) deferred: Vec<Effect>,
 }
 
 impl Hypervisor {
@@ -369,6 +376,7 @@ impl Hypervisor {
             m2p_frames: Arc::new(Vec::new()),
             shutdowns: Vec::new(),
             guest_hist: GuestHistograms::default(),
+            deferred: Vec::new(),
         }
     }
 
@@ -459,6 +467,7 @@ impl Hypervisor {
             xenstore: XenStore::new(id.0, &format!("d{}", id.0)),
             shutdown: None,
             shutdown_code: None,
+            vm_assist: 0,
         };
         dom.vcpus[0].initialised = true;
         dom.vcpus[0].bring_up(0);
@@ -726,7 +735,12 @@ impl Hypervisor {
             return Upcall::NotDue;
         };
         let callback = dom.vcpus[v.0 as usize].callbacks.event;
-        match crate::upcall::try_upcall(regs, mem, l.vcpu_info, callback) {
+        let step = if self.in_user_mode(d, v) {
+            self.user_upcall(d, v, l.vcpu_info, callback, regs, mem)
+        } else {
+            crate::upcall::try_upcall(regs, mem, l.vcpu_info, callback)
+        };
+        match step {
             Ok(UpcallStep::NotDue) => Upcall::NotDue,
             Ok(UpcallStep::NoCallback) => Upcall::NoCallback,
             Ok(UpcallStep::Delivered) => {
@@ -774,7 +788,8 @@ impl Hypervisor {
         let mask_at = layout.map(|l| l.vcpu_info + crate::abi::vcpu_info::UPCALL_MASK);
         let saved = mask_at.map_or(1, |a| mem.read_u8(a));
         let rip = regs.rip;
-        if let Err(f) = push_bounce_frame(regs, mem, saved, error_code, trap.address) {
+        let from = self.enter_kernel(d, v, regs);
+        if let Err(f) = push_frame(regs, mem, saved, error_code, trap.address, from) {
             let msg = format!(
                 "{v}: exception {vector} at RIP {rip:#x}: cannot write the bounce frame at {:#x}",
                 f.va
@@ -785,11 +800,39 @@ impl Hypervisor {
         if let (Some(a), true) = (mask_at, trap.flags & 4 != 0) {
             mem.write_u8(a, 1);
         }
-        if let (Some(l), Some(addr)) = (layout, cr2) {
-            mem.write_ma_u64(l.vcpu_info + crate::abi::vcpu_info::CR2, addr);
+        if let Some(addr) = cr2 {
+            self.vcpu_mut(d, v).pv.cr2 = addr;
+            if let Some(l) = layout {
+                mem.write_ma_u64(l.vcpu_info + crate::abi::vcpu_info::CR2, addr);
+            }
         }
         self.counters.exceptions += 1;
         Upcall::Delivered
+    }
+}
+
+impl Hypervisor {
+    /// [`crate::upcall::try_upcall`] for a VCPU in guest user mode: the
+    /// frame goes on the kernel stack after the switch to kernel mode.
+    fn user_upcall(
+        &mut self,
+        d: DomainId,
+        v: VcpuId,
+        vcpu_info: u64,
+        callback: u64,
+        regs: &mut ArchState,
+        mem: &mut dyn HypervisorMemory,
+    ) -> Result<UpcallStep, crate::memory::Fault> {
+        if !event_2l::upcall_due(mem, vcpu_info) {
+            return Ok(UpcallStep::NotDue);
+        }
+        if callback == 0 {
+            return Ok(UpcallStep::NoCallback);
+        }
+        let from = self.enter_kernel(d, v, regs);
+        push_frame(regs, mem, 0, None, callback, from)?;
+        mem.write_u8(vcpu_info + crate::abi::vcpu_info::UPCALL_MASK, 1);
+        Ok(UpcallStep::Delivered)
     }
 }
 

@@ -54,7 +54,11 @@ pub fn env(vcpus: &[u32]) -> Env {
 impl Env {
     /// Runs `f` with domain `d`'s memory.
     pub fn with_mem<R>(&mut self, d: u16, f: impl FnOnce(&mut PagedMemory) -> R) -> R {
-        let space = self.hv.vcpu_space(DomainId(d), VcpuId(0));
+        let mut space = self.hv.vcpu_space(DomainId(d), VcpuId(0));
+        // The test's own view: the kernel's tables, whatever mode VCPU 0 is in.
+        let dom = self.hv.domain(DomainId(d)).expect("domain");
+        space.root = dom.vcpu(VcpuId(0)).expect("v0").mmu.kernel_root;
+        space.user = false;
         let mut m = PagedMemory {
             space: &space,
             store: &mut self.store,

@@ -1,8 +1,10 @@
 //! The PV64 bounce frame (xen-abi.md §2.6) and its inverse, the iret
 //! hypercall's frame (§4.6, `iret_context` §2.5).
 //!
-//! Guests here always run in guest kernel mode, so the frame goes on the
-//! current stack and the saved CS has its RPL cleared ("was kernel").
+//! From guest kernel mode the frame goes on the current stack and the
+//! saved CS has its RPL cleared ("was kernel"); from guest user mode it
+//! goes on the kernel stack registered with stack_switch and the saved CS
+//! is the user's ([`Interrupted`]).
 
 use crate::memory::{Fault, GuestMemory, HypervisorMemory};
 use crate::regs::{GuestRegs, FLAT_KERNEL_CS, FLAT_KERNEL_SS};
@@ -19,12 +21,33 @@ pub const VGCF_IN_SYSCALL: u64 = 1 << 8;
 /// Size of `iret_context`.
 pub const IRET_CONTEXT_SIZE: usize = 72;
 
-/// Pushes Xen's bounce frame for the interrupted `regs` and enters `target`.
-///
-/// Frame, low to high from the new RSP: RCX, R11, [error code], RIP,
-/// CS (RPL cleared, `saved_mask` in bits 32–39), RFLAGS (IF =
-/// !saved_mask, IOPL 0), RSP, SS; the new RSP is the old one aligned down to
-/// 16 minus the frame. On a fault `regs` are left unchanged.
+/// The interrupted context as the bounce frame records it, and the stack
+/// the frame goes on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Interrupted {
+    /// The CS slot's selector: RPL 0 for guest kernel mode, the user's
+    /// selector (RPL 3) for guest user mode.
+    pub cs: u64,
+    /// The SS slot.
+    pub ss: u64,
+    /// RSP before the frame (the current one in kernel mode, the
+    /// registered kernel stack in user mode).
+    pub stack: u64,
+}
+
+impl Interrupted {
+    /// Guest kernel mode: the frame goes on the current stack.
+    pub fn kernel(regs: &ArchState) -> Self {
+        Interrupted {
+            cs: FLAT_KERNEL_CS & !3,
+            ss: FLAT_KERNEL_SS,
+            stack: regs.rsp(),
+        }
+    }
+}
+
+/// Pushes Xen's bounce frame for the interrupted guest-kernel `regs` and
+/// enters `target` ([`push_frame`] on the current stack).
 pub fn push_bounce_frame(
     regs: &mut ArchState,
     mem: &mut dyn GuestMemory,
@@ -32,15 +55,34 @@ pub fn push_bounce_frame(
     error_code: Option<u64>,
     target: u64,
 ) -> Result<(), Fault> {
-    let cs = (FLAT_KERNEL_CS & !3) | u64::from(saved_mask) << 32;
+    let from = Interrupted::kernel(regs);
+    push_frame(regs, mem, saved_mask, error_code, target, from)
+}
+
+/// Pushes Xen's bounce frame for `regs`, interrupted in the context
+/// `from`, and enters `target`.
+///
+/// Frame, low to high from the new RSP: RCX, R11, [error code], RIP,
+/// CS (`from.cs`, `saved_mask` in bits 32–39), RFLAGS (IF =
+/// !saved_mask, IOPL 0), RSP, SS; the new RSP is `from.stack` aligned
+/// down to 16 minus the frame. On a fault `regs` are left unchanged.
+pub fn push_frame(
+    regs: &mut ArchState,
+    mem: &mut dyn GuestMemory,
+    saved_mask: u8,
+    error_code: Option<u64>,
+    target: u64,
+    from: Interrupted,
+) -> Result<(), Fault> {
+    let cs = from.cs | u64::from(saved_mask) << 32;
     let mut rflags = regs.rflags & !(flags::IF | flags::IOPL);
     if saved_mask == 0 {
         rflags |= flags::IF;
     }
     let mut words = vec![regs.gpr[RCX], regs.gpr[R11]];
     words.extend(error_code);
-    words.extend([regs.rip, cs, rflags, regs.rsp(), FLAT_KERNEL_SS]);
-    let sp = (regs.rsp() & !15).wrapping_sub(8 * words.len() as u64);
+    words.extend([regs.rip, cs, rflags, regs.rsp(), from.ss]);
+    let sp = (from.stack & !15).wrapping_sub(8 * words.len() as u64);
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     mem.write_virt(sp, &bytes)?;
     regs.gpr[RSP] = sp;
@@ -88,6 +130,12 @@ pub fn try_upcall(
 pub struct IretResult {
     /// The new `evtchn_upcall_mask`: !(saved RFLAGS.IF).
     pub upcall_mask: u8,
+    /// The frame's CS (RPL 3: return to guest user mode).
+    pub cs: u64,
+    /// The frame's SS.
+    pub ss: u64,
+    /// The frame's RFLAGS as saved (IOPL included).
+    pub rflags: u64,
 }
 
 fn word(b: &[u8], i: usize) -> u64 {
@@ -97,7 +145,8 @@ fn word(b: &[u8], i: usize) -> u64 {
 /// Performs the iret hypercall: RSP points at `iret_context` (rax, r11,
 /// rcx, flags, rip, cs, rflags, rsp, ss). Restores RIP, RFLAGS (IF forced
 /// on, IOPL and VM stripped), RSP, RAX, and RCX/R11 unless flags has
-/// VGCF_in_syscall. CS and SS are not kept (kernel mode only). On a fault
+/// VGCF_in_syscall; CS, SS and the saved RFLAGS are returned for the
+/// caller's mode switch. On a fault
 /// `regs` are left unchanged.
 pub fn iret(regs: &mut ArchState, mem: &mut dyn GuestMemory) -> Result<IretResult, Fault> {
     let mut b = [0u8; IRET_CONTEXT_SIZE];
@@ -115,6 +164,9 @@ pub fn iret(regs: &mut ArchState, mem: &mut dyn GuestMemory) -> Result<IretResul
     regs.gpr[RSP] = word(&b, 7);
     Ok(IretResult {
         upcall_mask: u8::from(saved_rflags & flags::IF == 0),
+        cs: word(&b, 5),
+        ss: word(&b, 8),
+        rflags: saved_rflags,
     })
 }
 

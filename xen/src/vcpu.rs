@@ -38,6 +38,9 @@ pub struct Callbacks {
     pub failsafe: u64,
     /// 64-bit user SYSCALL entry.
     pub syscall: u64,
+    /// Whether the syscall callback was registered with
+    /// CALLBACKF_mask_events (events masked on entry).
+    pub syscall_masks: bool,
     /// NMI entry.
     pub nmi: u64,
 }
@@ -93,6 +96,9 @@ pub struct Vcpu {
     pub poll: Option<PollState>,
     /// Its page-table base pointers and guest mode (see [`crate::mmu`]).
     pub mmu: VcpuMmu,
+    /// Its PV CPU state: virtual CRs, DRs, IOPL, GDT/LDT, kernel stack,
+    /// selectors (see [`crate::pvcpu`]).
+    pub pv: crate::pvcpu::PvCpu,
 }
 
 /// A PV64 VCPU's page-table base pointers and whether it runs in guest
@@ -151,6 +157,7 @@ impl Vcpu {
             periodic_next_ns: 0,
             poll: None,
             mmu: VcpuMmu::default(),
+            pv: crate::pvcpu::PvCpu::default(),
         }
     }
 
@@ -162,6 +169,7 @@ impl Vcpu {
     /// Marks it up at `now_ns`; restarts the periodic timer.
     pub fn bring_up(&mut self, now_ns: u64) {
         self.state = RunState::Runnable;
+        self.pv.runstate.switch(0, now_ns);
         self.periodic_next_ns = now_ns.saturating_add(self.periodic_ns);
     }
 

@@ -546,6 +546,83 @@ fn cond(ins: &Instruction) -> Result<u8, Unsupported> {
     }
 }
 
+/// The exception ring-3 hardware raises for a privileged instruction (PV64
+/// guest kernels run in ring 3), or None for an ordinary one.
+///
+/// - #GP(0) (13) for what needs CPL 0 (CR/DR moves, MSRs, descriptor-table
+///   loads, `clts`, cache control, `swapgs`), for what needs IOPL 3 (`in`,
+///   `out`, `ins`, `outs`, `cli`, `sti`: the hypervisor applies its
+///   virtual IOPL), and for `int imm8` (Xen's IDT gates are DPL 0 for
+///   all but #BP and #OF, so hardware gives #GP(vector*8+2); the
+///   hypervisor rebuilds the error code from the instruction).
+/// - #DB (1) for `int1` (icebp), #BP (3) for `int3` and `int 3`, #OF (4)
+///   for `int 4`: traps through DPL-3 gates.
+///
+/// Departure from hardware: the core models no descriptor tables or
+/// selectors, so segment-register loads and reads (`mov` to and from a
+/// segment register, `push`/`pop` of FS and GS, `lfs`/`lgs`/`lss`) and
+/// `sgdt`/`sidt`/`sldt`/`str`/`smsw`, which ring 3 may execute, trap with
+/// #GP(0) too and the hypervisor emulates them (`smpsim_xen::emulate`).
+fn privileged_vector(ins: &Instruction) -> Option<u8> {
+    use Mnemonic as M;
+    let regs = (0..ins.op_count()).filter(|&i| ins.op_kind(i) == OpKind::Register);
+    let special = regs
+        .map(|i| ins.op_register(i))
+        .any(|r| r.is_cr() || r.is_dr() || r.is_segment_register());
+    match ins.mnemonic() {
+        M::Int1 => Some(1),
+        M::Int => match ins.immediate8() {
+            3 => Some(3),
+            4 => Some(4),
+            _ => Some(13),
+        },
+        M::Mov | M::Push | M::Pop if special => Some(13),
+        M::Rdmsr
+        | M::Wrmsr
+        | M::Lgdt
+        | M::Lidt
+        | M::Lldt
+        | M::Ltr
+        | M::Sgdt
+        | M::Sidt
+        | M::Sldt
+        | M::Str
+        | M::Smsw
+        | M::Lmsw
+        | M::Clts
+        | M::Invd
+        | M::Wbinvd
+        | M::Swapgs
+        | M::Rdpmc
+        | M::In
+        | M::Out
+        | M::Insb
+        | M::Insw
+        | M::Insd
+        | M::Outsb
+        | M::Outsw
+        | M::Outsd
+        | M::Cli
+        | M::Sti
+        | M::Lfs
+        | M::Lgs
+        | M::Lss => Some(13),
+        _ => None,
+    }
+}
+
+fn privileged_detail(ins: &Instruction, vector: u8) -> String {
+    let mut text = String::new();
+    iced_x86::Formatter::format(&mut iced_x86::IntelFormatter::new(), ins, &mut text);
+    let what = match vector {
+        1 => "#DB",
+        3 => "#BP",
+        4 => "#OF",
+        _ => "#GP",
+    };
+    format!("{what}: {text} at {:#x} (privileged in ring 3)", ins.ip())
+}
+
 /// Translates one instruction; returns whether it ends the block.
 /// Anything unsupported becomes a `Raise` of #UD naming the instruction.
 pub(crate) fn translate(tx: &mut Tx<'_>, ins: &Instruction, bytes: &[u8]) -> bool {
@@ -566,6 +643,10 @@ fn dispatch(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
     use Mnemonic as M;
     if ins.is_invalid() {
         return Err(Unsupported);
+    }
+    if let Some(vector) = privileged_vector(ins) {
+        tx.raise(vector, privileged_detail(ins, vector));
+        return Ok(true);
     }
     match ins.mnemonic() {
         M::Mov => {

@@ -93,6 +93,10 @@ impl Call<'_> {
             vcpuop::IS_UP => Ok(Ret::Value(u64::from(
                 dom.vcpu(target).expect("checked").is_up(),
             ))),
+            super::pvcpu_op::VCPUOP_GET_RUNSTATE_INFO
+            | super::pvcpu_op::VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA => {
+                self.runstate_op(cmd, target, arg)
+            }
             vcpuop::SET_PERIODIC_TIMER => {
                 let period = self.read_u64_arg(arg)?;
                 if !(MIN_PERIOD_NS..=MAX_PERIOD_NS).contains(&period) {

@@ -1,0 +1,822 @@
+//! Xen's PV emulator: what the hypervisor does with a #GP, #UD or
+//! software trap from a PV64 guest before (or instead of) bouncing it to
+//! the guest's handler.
+//!
+//! # Entry contract
+//! The machine calls [`Hypervisor::guest_fault`] for every fault a core
+//! reports, with the registers at the faulting instruction (RIP on it).
+//! The instruction is read through guest memory and decoded with iced-x86.
+//! Either it is emulated (registers and memory change as the instruction
+//! would have changed them, RIP moves past it) or an exception is bounced
+//! through the guest's trap table ([`Hypervisor::exception`]): the
+//! original fault, or the one Xen gives (#GP(sel), #NP(sel), #SS(sel),
+//! #GP(vector*8+2), #UD). Effects of CR3 writes and mode switches are
+//! queued for [`Hypervisor::take_deferred_effects`].
+//!
+//! # What is emulated (as Xen's PV emulator does)
+//! - #UD: the forced-CPUID prefix `ud2; .ascii "xen"; cpuid` runs CPUID
+//!   with the PV CPUID policy ([`pv_cpuid`]); a bare `ud2` stays #UD.
+//! - #GP, guest kernel mode only (from user mode they stay #GP(0)): `mov`
+//!   to and from CR0 (only TS may change), CR2, CR3 (read: the active base
+//!   pointer; write: a new kernel base pointer), CR4 (Xen's guest view;
+//!   writes keep only the guest-controlled bits, as `pv_fixup_guest_cr4`
+//!   does: they are not refused), DR0–DR7 (set_debugreg's rules; DR4/5
+//!   alias DR6/7 unless CR4.DE), `rdmsr`/`wrmsr` of [`read_msr`]'s set,
+//!   `clts`, `wbinvd`/`invd` (no-ops for a domain without cache control).
+//! - #GP, any mode: `in`/`out` and `cli`/`sti` under the virtual IOPL
+//!   (guest kernel counts as CPL 1, or 0 with VMASST architectural_iopl,
+//!   user mode as 3): ports read all ones and writes are dropped (a domU
+//!   owns no I/O ports), `cli`/`sti` change nothing (the interrupt flag of
+//!   a PV guest is its event mask). `int n` through the trap table when
+//!   the entry's DPL allows the caller, else #GP(n*8+2). Segment-register
+//!   loads and reads (`mov`, `push`/`pop` fs/gs, `lfs`/`lgs`/`lss`) checked
+//!   against the guest's GDT/LDT and Xen's reserved entries;
+//!   `sgdt`/`sidt`/`sldt`/`str`/`smsw` give what the hardware would show
+//!   the guest (Xen's descriptor tables; smpsim models no UMIP).
+//! - #BP, #OF, #DB from `int3`, `int 3`, `int 4`, `int1`: traps, so the
+//!   frame's RIP is past the instruction.
+//!
+//! Not emulated (bounced as #GP(0)): `ins`/`outs`, `lgdt`/`lidt`/`lldt`/
+//! `ltr`/`lmsw`, `swapgs`, `rdpmc`, CR8 and everything else.
+//!
+//! CR4.DE: smpsim's CPUID policy does not advertise DE, but the guest may
+//! set it (Xen would discard it without the feature; XTF's debug-register
+//! test needs it).
+
+use crate::hypervisor::{Hypervisor, Upcall};
+use crate::ids::{DomainId, Mfn, VcpuId};
+use crate::memory::HypervisorMemory;
+use crate::pvcpu::{self, PvCpu};
+use crate::regs::is_canonical;
+use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
+use smpsim_cores::arch::reg::{RAX, RCX, RDX, RSP};
+use smpsim_cores::{ArchState, CpuidModel};
+
+/// `ud2; .ascii "xen"; cpuid`.
+pub const FORCED_CPUID: [u8; 7] = [0x0f, 0x0b, 0x78, 0x65, 0x6e, 0x0f, 0xa2];
+
+/// MSR numbers the emulator knows.
+pub mod msr {
+    /// Time-stamp counter.
+    pub const TSC: u32 = 0x10;
+    /// IA32_DEBUGCTL.
+    pub const DEBUGCTL: u32 = 0x1d9;
+    /// EFER.
+    pub const EFER: u32 = 0xc000_0080;
+    /// FS base.
+    pub const FS_BASE: u32 = 0xc000_0100;
+    /// Active GS base.
+    pub const GS_BASE: u32 = 0xc000_0101;
+    /// Inactive (user, in kernel mode) GS base.
+    pub const SHADOW_GS_BASE: u32 = 0xc000_0102;
+}
+
+/// EFER as a PV guest reads it: SCE, LME, LMA, NXE.
+pub const EFER_VALUE: u64 = 0xd01;
+
+/// Where Xen keeps its per-VCPU GDT for a PV guest (the per-domain
+/// GDT/LDT area at 0xffff_8200_0000_0000, 64 KiB apart per VCPU), what
+/// `sgdt` shows, and its limit (the last reserved GDT byte).
+const GDT_VA: u64 = 0xffff_8200_0000_0000;
+const GDT_LIMIT: u16 = 0xefff;
+/// Xen's per-CPU IDT (in its own image) and its limit.
+const IDT_VA: u64 = 0xffff_82d0_4080_0000;
+const IDT_LIMIT: u16 = 0xfff;
+/// Xen's TSS selector (what `str` shows) and its LDT selector.
+const TSS_SEL: u16 = 0xe040;
+const LDT_SEL: u16 = 0xe050;
+
+/// Vectors with an error code.
+fn has_error_code(vector: u8) -> bool {
+    matches!(vector, 8 | 10..=14 | 17 | 21)
+}
+
+/// The PV CPUID policy: smpsim's CPUID model with the hypervisor bit,
+/// plus Xen's leaves at 0x4000_0000 (xen-abi.md §1.3).
+pub fn pv_cpuid(vcpu: u32, tsc_hz: u64, leaf: u32, subleaf: u32) -> [u32; 4] {
+    const XEN_SIG: [u32; 3] = [0x566e_6558, 0x6558_4d4d, 0x4d4d_566e];
+    let major_minor = (crate::hypercall::XEN_MAJOR << 16 | crate::hypercall::XEN_MINOR) as u32;
+    match leaf {
+        0x4000_0000 => [0x4000_0005, XEN_SIG[0], XEN_SIG[1], XEN_SIG[2]],
+        0x4000_0001 => [major_minor, 0, 0, 0],
+        0x4000_0002 => [1, 0x4000_0000, 0, 0],
+        0x4000_0003 if subleaf == 0 => [0, 0, (tsc_hz / 1000) as u32, 0],
+        0x4000_0003..=0x4000_0004 => [0; 4],
+        0x4000_0005 => [0, 52, 0, 0],
+        _ => CpuidModel {
+            apic_id: vcpu,
+            tsc_aux: vcpu,
+            hypervisor: true,
+            ..CpuidModel::default()
+        }
+        .query(leaf, subleaf),
+    }
+}
+
+/// What emulating one instruction did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Em {
+    /// Done: continue at the next instruction.
+    Done,
+    /// Bounce `vector` with `error` to the guest, RIP on the instruction.
+    Fault(u8, Option<u64>),
+    /// Bounce trap `vector` (no error code) with RIP past the instruction.
+    Trap(u8),
+    /// The emulated access faulted at this VA: #PF (write, user).
+    Pf(u64),
+}
+
+const GP0: Em = Em::Fault(13, Some(0));
+
+/// One emulation in progress.
+struct Emu<'a> {
+    hv: &'a mut Hypervisor,
+    d: DomainId,
+    v: VcpuId,
+    cycle: u64,
+    regs: &'a mut ArchState,
+    mem: &'a mut dyn HypervisorMemory,
+    user: bool,
+}
+
+impl Hypervisor {
+    /// Handles a fault a core reported for VCPU `v` of `d` at `cycle`
+    /// (see the module doc): emulates the instruction or bounces an
+    /// exception; `addr` is the #PF address. Returns what the delivery
+    /// did (`Delivered` also after an emulation).
+    #[allow(clippy::too_many_arguments)]
+    pub fn guest_fault(
+        &mut self,
+        d: DomainId,
+        v: VcpuId,
+        cycle: u64,
+        vector: u8,
+        addr: u64,
+        regs: &mut ArchState,
+        mem: &mut dyn HypervisorMemory,
+    ) -> Upcall {
+        let user = self.in_user_mode(d, v);
+        let mut e = Emu {
+            hv: self,
+            d,
+            v,
+            cycle,
+            regs,
+            mem,
+            user,
+        };
+        let result = match vector {
+            6 => e.invalid_op(),
+            13 => e.general_protection(),
+            1 | 3 | 4 => e.soft_trap(vector),
+            14 => {
+                let (r, m) = (&mut *e.regs, &mut *e.mem);
+                return e.hv.exception(d, v, cycle, 14, Some(0), Some(addr), r, m);
+            }
+            _ => Em::Fault(vector, has_error_code(vector).then_some(0)),
+        };
+        e.finish(result)
+    }
+}
+
+impl Emu<'_> {
+    fn finish(self, result: Em) -> Upcall {
+        let (d, v, c) = (self.d, self.v, self.cycle);
+        match result {
+            Em::Done => Upcall::Delivered,
+            Em::Fault(vector, error) => self
+                .hv
+                .exception(d, v, c, vector, error, None, self.regs, self.mem),
+            Em::Trap(vector) => self
+                .hv
+                .exception(d, v, c, vector, None, None, self.regs, self.mem),
+            Em::Pf(va) => {
+                const WRITE_USER: u64 = 2 | 4;
+                self.hv
+                    .exception(d, v, c, 14, Some(WRITE_USER), Some(va), self.regs, self.mem)
+            }
+        }
+    }
+
+    fn pv(&mut self) -> &mut PvCpu {
+        &mut self.hv.vcpu_mut(self.d, self.v).pv
+    }
+
+    /// The bytes at RIP (up to 15, fewer where the next page is unmapped).
+    fn fetch(&mut self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(15);
+        for i in 0..15u64 {
+            let mut x = [0u8];
+            if self
+                .mem
+                .read_virt(self.regs.rip.wrapping_add(i), &mut x)
+                .is_err()
+            {
+                break;
+            }
+            b.push(x[0]);
+        }
+        b
+    }
+
+    fn decode(&mut self) -> Option<Instruction> {
+        let bytes = self.fetch();
+        let mut dec = Decoder::with_ip(64, &bytes, self.regs.rip, DecoderOptions::NONE);
+        let ins = dec.decode();
+        (!ins.is_invalid()).then_some(ins)
+    }
+
+    fn invalid_op(&mut self) -> Em {
+        let bytes = self.fetch();
+        if bytes.len() < FORCED_CPUID.len() || bytes[..7] != FORCED_CPUID {
+            return Em::Fault(6, None);
+        }
+        let leaf = self.regs.gpr[RAX] as u32; // deliberate: CPUID reads EAX
+        let sub = self.regs.gpr[RCX] as u32; // and ECX
+        let tsc_hz = self.hv.cfg.tsc_hz;
+        let out = pv_cpuid(self.v.0, tsc_hz, leaf, sub);
+        for (r, x) in [RAX, 3, RCX, RDX].into_iter().zip(out) {
+            self.regs.gpr[r] = u64::from(x);
+        }
+        self.regs.rip = self.regs.rip.wrapping_add(FORCED_CPUID.len() as u64);
+        Em::Done
+    }
+
+    /// #BP/#OF/#DB from a trap instruction: the frame's RIP is past it.
+    fn soft_trap(&mut self, vector: u8) -> Em {
+        if let Some(ins) = self.decode() {
+            self.regs.rip = ins.next_ip();
+        }
+        Em::Trap(vector)
+    }
+
+    fn general_protection(&mut self) -> Em {
+        let Some(ins) = self.decode() else {
+            return GP0;
+        };
+        let r = self.emulate(&ins);
+        if r == Em::Done {
+            self.regs.rip = ins.next_ip();
+        }
+        r
+    }
+
+    /// The mnemonic table: long by nature, one arm per instruction family.
+    fn emulate(&mut self, ins: &Instruction) -> Em {
+        use Mnemonic as M;
+        let seg_op =
+            |i: u32| ins.op_kind(i) == OpKind::Register && ins.op_register(i).is_segment_register();
+        match ins.mnemonic() {
+            M::Int => self.soft_int(ins),
+            M::In | M::Out | M::Cli | M::Sti => self.io(ins),
+            M::Mov if seg_op(0) => {
+                let sel = self.read_op(ins, 1, 2);
+                self.load_seg(ins.op0_register(), sel)
+            }
+            M::Mov if seg_op(1) => {
+                let sel = self.seg_value(ins.op1_register());
+                self.write_op(ins, 0, u64::from(sel));
+                Em::Done
+            }
+            M::Push if seg_op(0) => self.push_seg(ins.op0_register()),
+            M::Pop if seg_op(0) => self.pop_seg(ins.op0_register()),
+            M::Lfs | M::Lgs | M::Lss => self.load_far(ins),
+            M::Sgdt | M::Sidt => self.store_table(ins),
+            M::Sldt | M::Str | M::Smsw => {
+                let val = match ins.mnemonic() {
+                    M::Sldt if self.pv().ldt_entries != 0 => LDT_SEL.into(),
+                    M::Sldt => 0,
+                    M::Str => TSS_SEL.into(),
+                    _ => self.pv().cr0(),
+                };
+                self.write_op(ins, 0, val);
+                Em::Done
+            }
+            _ if self.user => GP0,
+            M::Mov => self.mov_special(ins),
+            M::Rdmsr => self.rdmsr(),
+            M::Wrmsr => self.wrmsr(),
+            M::Clts => {
+                self.pv().cr0_ts = false;
+                Em::Done
+            }
+            M::Wbinvd | M::Invd => Em::Done,
+            _ => GP0,
+        }
+    }
+
+    // ---- operands -------------------------------------------------------
+
+    fn mem_addr(&self, ins: &Instruction) -> u64 {
+        // RIP-relative: iced's displacement is already the absolute address.
+        let reg = |r: Register| -> u64 {
+            if matches!(r, Register::None | Register::RIP | Register::EIP) {
+                return 0;
+            }
+            let v = self.regs.gpr[r.full_register().number()];
+            if r.size() == 4 {
+                v & 0xffff_ffff
+            } else {
+                v
+            }
+        };
+        let mut a = ins
+            .memory_displacement64()
+            .wrapping_add(reg(ins.memory_base()))
+            .wrapping_add(
+                reg(ins.memory_index()).wrapping_mul(u64::from(ins.memory_index_scale())),
+            );
+        if ins.memory_base().size() == 4 || ins.memory_index().size() == 4 {
+            a &= 0xffff_ffff;
+        }
+        match ins.memory_segment() {
+            Register::FS => a.wrapping_add(self.regs.fs_base),
+            Register::GS => a.wrapping_add(self.regs.gs_base),
+            _ => a,
+        }
+    }
+
+    fn get_reg(&self, r: Register) -> u64 {
+        let full = self.regs.gpr[r.full_register().number()];
+        match r {
+            Register::AH | Register::CH | Register::DH | Register::BH => full >> 8 & 0xff,
+            _ => match r.size() {
+                1 => full & 0xff,
+                2 => full & 0xffff,
+                4 => full & 0xffff_ffff,
+                _ => full,
+            },
+        }
+    }
+
+    fn set_reg(&mut self, r: Register, v: u64) {
+        let slot = &mut self.regs.gpr[r.full_register().number()];
+        *slot = match r {
+            Register::AH | Register::CH | Register::DH | Register::BH => {
+                (*slot & !0xff00) | (v & 0xff) << 8
+            }
+            _ => match r.size() {
+                1 => (*slot & !0xff) | (v & 0xff),
+                2 => (*slot & !0xffff) | (v & 0xffff),
+                4 => v & 0xffff_ffff,
+                _ => v,
+            },
+        };
+    }
+
+    /// Operand `i` (`mem_size` bytes when in memory); an unreadable memory
+    /// operand reads as 0 (the store after it faults the same way).
+    fn read_op(&mut self, ins: &Instruction, i: u32, mem_size: usize) -> u64 {
+        match ins.op_kind(i) {
+            OpKind::Register => self.get_reg(ins.op_register(i)),
+            OpKind::Memory => {
+                let mut b = [0u8; 8];
+                let a = self.mem_addr(ins);
+                let _ = self.mem.read_virt(a, &mut b[..mem_size]);
+                u64::from_le_bytes(b)
+            }
+            _ => ins.immediate(i),
+        }
+    }
+
+    /// Writes operand `i`: a register at its size (32-bit zero-extends),
+    /// memory as 2 bytes (segment stores, sldt/str/smsw are m16).
+    fn write_op(&mut self, ins: &Instruction, i: u32, v: u64) {
+        match ins.op_kind(i) {
+            OpKind::Register => self.set_reg(ins.op_register(i), v),
+            _ => {
+                let a = self.mem_addr(ins);
+                let _ = self.mem.write_virt(a, &v.to_le_bytes()[..2]);
+            }
+        }
+    }
+
+    // ---- software interrupts and I/O --------------------------------------
+
+    /// The virtual CPL of the caller for IOPL and DPL checks.
+    fn vcpl(&self) -> u8 {
+        if self.user {
+            3
+        } else if self
+            .hv
+            .domain(self.d)
+            .is_some_and(|d| d.vm_assist & 1 << 4 != 0)
+        {
+            0
+        } else {
+            1
+        }
+    }
+
+    fn soft_int(&mut self, ins: &Instruction) -> Em {
+        let n = ins.immediate8();
+        let entry = self.hv.vcpu_mut(self.d, self.v).traps[usize::from(n)];
+        let cpl = if self.user { 3 } else { 1 };
+        if entry.flags & 3 < cpl || entry.address == 0 {
+            return Em::Fault(13, Some(u64::from(n) * 8 + 2));
+        }
+        self.regs.rip = ins.next_ip();
+        Em::Trap(n)
+    }
+
+    fn io(&mut self, ins: &Instruction) -> Em {
+        if self.pv().iopl < self.vcpl() {
+            return GP0;
+        }
+        if ins.mnemonic() == Mnemonic::In {
+            let r = ins.op0_register();
+            self.set_reg(r, u64::MAX);
+        }
+        Em::Done
+    }
+
+    // ---- control and debug registers, MSRs ----------------------------------
+
+    fn mov_special(&mut self, ins: &Instruction) -> Em {
+        let (r0, r1) = (ins.op0_register(), ins.op1_register());
+        if r0.is_cr() {
+            let v = self.get_reg(r1);
+            self.write_cr(r0.number() - Register::CR0.number(), v)
+        } else if r1.is_cr() {
+            match self.read_cr(r1.number() - Register::CR0.number()) {
+                Some(v) => {
+                    self.set_reg(r0, v);
+                    Em::Done
+                }
+                None => GP0,
+            }
+        } else if r0.is_dr() {
+            let v = self.get_reg(r1);
+            let n = r0.number() - Register::DR0.number();
+            match self.dr_index(n) {
+                Err(e) => e,
+                Ok(n) => match set_debugreg(self.pv(), n, v) {
+                    Ok(()) => Em::Done,
+                    Err(_) => GP0,
+                },
+            }
+        } else if r1.is_dr() {
+            let n = r1.number() - Register::DR0.number();
+            match self.dr_index(n) {
+                Err(e) => e,
+                Ok(n) => {
+                    let v = self.pv().dr[n];
+                    self.set_reg(r0, v);
+                    Em::Done
+                }
+            }
+        } else {
+            GP0
+        }
+    }
+
+    /// DR4/DR5 alias DR6/DR7 unless CR4.DE (then #UD); DR8+ is #UD.
+    fn dr_index(&mut self, n: usize) -> Result<usize, Em> {
+        match n {
+            4 | 5 if self.pv().cr4() & pvcpu::CR4_DE != 0 => Err(Em::Fault(6, None)),
+            4 | 5 => Ok(n + 2),
+            0..=7 => Ok(n),
+            _ => Err(Em::Fault(6, None)),
+        }
+    }
+
+    fn read_cr(&mut self, n: usize) -> Option<u64> {
+        Some(match n {
+            0 => self.pv().cr0(),
+            2 => self.pv().cr2,
+            3 => self
+                .hv
+                .active_root(self.d, self.v)
+                .0
+                .map_or(0, |m| m.0 << 12),
+            4 => self.pv().cr4(),
+            _ => return None,
+        })
+    }
+
+    fn write_cr(&mut self, n: usize, v: u64) -> Em {
+        match n {
+            0 => {
+                let pv = self.pv();
+                if (v ^ pv.cr0()) & !pvcpu::CR0_TS != 0 {
+                    return GP0;
+                }
+                pv.cr0_ts = v & pvcpu::CR0_TS != 0;
+            }
+            2 => self.pv().cr2 = v,
+            3 => {
+                let mfn = Mfn(v >> 12 & ((1 << 40) - 1));
+                let mem: &mut dyn crate::event_2l::EventMemory = &mut *self.mem;
+                match self
+                    .hv
+                    .new_baseptr(self.d, self.v, Some(mfn), crate::mmu::BasePtr::Kernel, mem)
+                {
+                    Ok(e) => self.hv.deferred.extend(e),
+                    Err(_) => return GP0,
+                }
+            }
+            4 => self.pv().write_cr4(v),
+            _ => return GP0,
+        }
+        Em::Done
+    }
+
+    fn rdmsr(&mut self) -> Em {
+        let idx = self.regs.gpr[RCX] as u32; // deliberate: the MSR index is ECX
+        let cycle = self.cycle;
+        let pv = &self.hv.vcpu_mut(self.d, self.v).pv;
+        let Some(v) = read_msr(self.regs, pv, cycle, idx) else {
+            return GP0;
+        };
+        self.regs.gpr[RAX] = v & 0xffff_ffff;
+        self.regs.gpr[RDX] = v >> 32;
+        Em::Done
+    }
+
+    fn wrmsr(&mut self) -> Em {
+        let idx = self.regs.gpr[RCX] as u32; // deliberate: the MSR index is ECX
+        let v = (self.regs.gpr[RDX] << 32) | (self.regs.gpr[RAX] & 0xffff_ffff);
+        let canonical = is_canonical(v);
+        match idx {
+            msr::FS_BASE if canonical => self.regs.fs_base = v,
+            msr::GS_BASE if canonical => self.regs.gs_base = v,
+            msr::SHADOW_GS_BASE if canonical => self.pv().shadow_gs = v,
+            msr::EFER if v == EFER_VALUE => {}
+            msr::DEBUGCTL if v == 0 => {}
+            _ => return GP0,
+        }
+        Em::Done
+    }
+
+    // ---- segments -------------------------------------------------------
+
+    fn seg_value(&mut self, r: Register) -> u16 {
+        let s = self.pv().sel;
+        match r {
+            Register::CS => s.cs,
+            Register::SS => s.ss,
+            Register::DS => s.ds,
+            Register::ES => s.es,
+            Register::FS => s.fs,
+            _ => s.gs,
+        }
+    }
+
+    fn push_seg(&mut self, r: Register) -> Em {
+        let v = u64::from(self.seg_value(r));
+        let sp = self.regs.gpr[RSP].wrapping_sub(8);
+        match self.mem.write_virt(sp, &v.to_le_bytes()) {
+            Ok(()) => {
+                self.regs.gpr[RSP] = sp;
+                Em::Done
+            }
+            Err(f) => Em::Pf(f.va),
+        }
+    }
+
+    fn pop_seg(&mut self, r: Register) -> Em {
+        let sp = self.regs.gpr[RSP];
+        let mut b = [0u8; 8];
+        if self.mem.read_virt(sp, &mut b).is_err() {
+            return GP0;
+        }
+        let sel = u16::from_le_bytes([b[0], b[1]]);
+        let res = self.load_seg(r, u64::from(sel));
+        if res == Em::Done {
+            self.regs.gpr[RSP] = sp.wrapping_add(8);
+        }
+        res
+    }
+
+    /// `lfs`/`lgs`/`lss`: offset then selector in memory.
+    fn load_far(&mut self, ins: &Instruction) -> Em {
+        let size = ins.op0_register().size();
+        let a = self.mem_addr(ins);
+        let mut b = [0u8; 10];
+        if self.mem.read_virt(a, &mut b[..size + 2]).is_err() {
+            return GP0;
+        }
+        let mut off = [0u8; 8];
+        off[..size].copy_from_slice(&b[..size]);
+        let sel = u16::from_le_bytes([b[size], b[size + 1]]);
+        let seg = match ins.mnemonic() {
+            Mnemonic::Lfs => Register::FS,
+            Mnemonic::Lgs => Register::GS,
+            _ => Register::SS,
+        };
+        let res = self.load_seg(seg, u64::from(sel));
+        if res == Em::Done {
+            self.set_reg(ins.op0_register(), u64::from_le_bytes(off));
+        }
+        res
+    }
+
+    fn store_table(&mut self, ins: &Instruction) -> Em {
+        let (limit, base) = if ins.mnemonic() == Mnemonic::Sgdt {
+            (GDT_LIMIT, GDT_VA + (u64::from(self.v.0) << 16))
+        } else {
+            (IDT_LIMIT, IDT_VA)
+        };
+        let mut b = limit.to_le_bytes().to_vec();
+        b.extend(base.to_le_bytes());
+        let a = self.mem_addr(ins);
+        match self.mem.write_virt(a, &b) {
+            Ok(()) => Em::Done,
+            Err(f) => Em::Pf(f.va),
+        }
+    }
+
+    /// Loads `value`'s low 16 bits into segment register `r` as ring-3
+    /// hardware would (see [`load_check`]); FS and GS take the
+    /// descriptor's base.
+    fn load_seg(&mut self, r: Register, value: u64) -> Em {
+        let sel = value as u16; // deliberate: a selector is 16 bits
+        let ss = r == Register::SS;
+        let desc = match self.descriptor(sel) {
+            Ok(d) => d,
+            Err(e) => return e,
+        };
+        if let Err(e) = load_check(sel, desc, ss) {
+            return e;
+        }
+        let base = desc.map(desc_base);
+        let pv = self.pv();
+        match r {
+            Register::SS => pv.sel.ss = sel,
+            Register::DS => pv.sel.ds = sel,
+            Register::ES => pv.sel.es = sel,
+            Register::FS => pv.sel.fs = sel,
+            Register::GS => pv.sel.gs = sel,
+            _ => return GP0,
+        }
+        match (r, base) {
+            (Register::FS, Some(b)) => self.regs.fs_base = b,
+            (Register::GS, Some(b)) => self.regs.gs_base = b,
+            _ => {}
+        }
+        Em::Done
+    }
+
+    /// The descriptor `sel` names: None for a null selector; #GP(sel)
+    /// beyond the tables.
+    fn descriptor(&mut self, sel: u16) -> Result<Option<u64>, Em> {
+        let (d, v) = (self.d, self.v);
+        let vc = self.hv.vcpu_mut(d, v);
+        descriptor(&vc.pv, sel, self.mem)
+    }
+}
+
+/// Reads the descriptor of `sel` from `pv`'s GDT (guest frames, then Xen's
+/// reserved entries) or LDT: None for a null GDT selector, #GP(sel) past
+/// the tables or where the table cannot be read.
+fn descriptor(pv: &PvCpu, sel: u16, mem: &mut dyn HypervisorMemory) -> Result<Option<u64>, Em> {
+    let gp = Em::Fault(13, Some(u64::from(sel & 0xfffc)));
+    let idx = u32::from(sel >> 3);
+    if sel & 4 != 0 {
+        if idx >= pv.ldt_entries {
+            return Err(gp);
+        }
+        let mut b = [0u8; 8];
+        let a = pv.ldt_base.wrapping_add(u64::from(idx) * 8);
+        return mem
+            .read_virt(a, &mut b)
+            .map(|()| Some(u64::from_le_bytes(b)))
+            .map_err(|_| gp);
+    }
+    if idx == 0 {
+        return Ok(None);
+    }
+    if idx < pv.gdt_entries {
+        let frame = pv.gdt_frames[(idx / pvcpu::DESCS_PER_FRAME) as usize];
+        let ma = frame
+            .addr(u64::from(idx % pvcpu::DESCS_PER_FRAME) * 8)
+            .get();
+        return Ok(Some(mem.read_ma_u64(ma)));
+    }
+    let xen = idx.wrapping_sub(pvcpu::FIRST_RESERVED_GDT_ENTRY) as usize;
+    match pvcpu::XEN_GDT.get(xen) {
+        Some(&d) if idx >= pvcpu::FIRST_RESERVED_GDT_ENTRY => Ok(Some(d)),
+        _ => Err(gp),
+    }
+}
+
+/// set_segment_base(SEGBASE_GS_USER_SEL): loads `sel` as a data segment
+/// for user mode; None if the load would fault, else the new base (None
+/// for a null selector, which keeps it).
+pub(crate) fn user_gs_load(
+    pv: &PvCpu,
+    sel: u16,
+    mem: &mut dyn HypervisorMemory,
+) -> Option<Option<u64>> {
+    let desc = descriptor(pv, sel, mem).ok()?;
+    load_check(sel, desc, false).ok()?;
+    Some(desc.map(desc_base))
+}
+
+/// A descriptor's 32-bit base.
+fn desc_base(d: u64) -> u64 {
+    (d >> 16 & 0xff_ffff) | (d >> 56 & 0xff) << 24
+}
+
+/// The checks of a segment-register load at CPL 3 in 64-bit mode: a null
+/// selector loads into a data register and not SS (#GP(0)); SS needs RPL
+/// 3, DPL 3 and a writable data segment; a data register a data or
+/// readable code segment of DPL ≥ RPL and 3 (conforming code excepted);
+/// every failure is #GP(sel), a not-present segment #NP(sel) (#SS(sel)
+/// for SS).
+fn load_check(sel: u16, desc: Option<u64>, ss: bool) -> Result<(), Em> {
+    let err = Some(u64::from(sel & 0xfffc));
+    let gp = Em::Fault(13, err);
+    let Some(d) = desc else {
+        return if ss { Err(GP0) } else { Ok(()) };
+    };
+    let s = d >> 44 & 1 != 0;
+    let ty = d >> 40 & 0xf;
+    let dpl = d >> 45 & 3;
+    let present = d >> 47 & 1 != 0;
+    let code = ty & 8 != 0;
+    let rpl = u64::from(sel & 3);
+    if !s {
+        return Err(gp);
+    }
+    if ss {
+        if rpl != 3 || dpl != 3 || code || ty & 2 == 0 {
+            return Err(gp);
+        }
+        return if present {
+            Ok(())
+        } else {
+            Err(Em::Fault(12, err))
+        };
+    }
+    let readable = !code || ty & 2 != 0;
+    let conforming = code && ty & 4 != 0;
+    if !readable || (!conforming && dpl < rpl.max(3)) {
+        return Err(gp);
+    }
+    if present {
+        Ok(())
+    } else {
+        Err(Em::Fault(11, err))
+    }
+}
+
+/// The MSRs a PV64 guest kernel may read, and their values: FS/GS bases
+/// (the shadow is the inactive mode's GS), EFER, TSC (the cycle counter),
+/// DEBUGCTL (0). Everything else is #GP, as in Xen since 4.15; smpsim's
+/// CPUID model is AMD, so Intel-only MSRs (MISC_ENABLE, PLATFORM_INFO)
+/// are #GP too.
+pub fn read_msr(regs: &ArchState, pv: &PvCpu, cycle: u64, idx: u32) -> Option<u64> {
+    Some(match idx {
+        msr::FS_BASE => regs.fs_base,
+        msr::GS_BASE => regs.gs_base,
+        msr::SHADOW_GS_BASE => pv.shadow_gs,
+        msr::EFER => EFER_VALUE,
+        msr::TSC => cycle,
+        msr::DEBUGCTL => 0,
+        _ => return None,
+    })
+}
+
+/// Why set_debugreg refused a value.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct DebugRegRefused;
+
+/// Xen's `set_debugreg` rules: DR0–3 must be canonical guest addresses
+/// outside Xen's range; DR6 keeps its fixed-1 bits; DR7's upper half must
+/// be 0, GD is refused, I/O breakpoints need CR4.DE; reserved bits read
+/// as 0 and bit 10 as 1. `n` is 0–3, 6 or 7.
+pub fn set_debugreg(pv: &mut PvCpu, n: usize, v: u64) -> Result<(), DebugRegRefused> {
+    const XEN_START: u64 = 0xffff_8000_0000_0000;
+    const XEN_END: u64 = 0xffff_8800_0000_0000;
+    match n {
+        0..=3 => {
+            if !is_canonical(v) || (XEN_START..XEN_END).contains(&v) {
+                return Err(DebugRegRefused);
+            }
+            pv.dr[n] = v;
+        }
+        6 => {
+            if v >> 32 != 0 {
+                return Err(DebugRegRefused);
+            }
+            pv.dr[6] = (v & 0xe00f) | pvcpu::DR6_DEFAULT;
+        }
+        7 => {
+            if v >> 32 != 0 || v & pvcpu::DR7_GD != 0 {
+                return Err(DebugRegRefused);
+            }
+            let io = (0..4).any(|i| v >> (16 + 4 * i) & 3 == 2 && v >> (2 * i) & 3 != 0);
+            if io && pv.cr4() & pvcpu::CR4_DE == 0 {
+                return Err(DebugRegRefused);
+            }
+            pv.dr[7] = (v & !0xd800) | pvcpu::DR7_DEFAULT;
+        }
+        _ => return Err(DebugRegRefused),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "emulate/tests.rs"]
+mod tests;

@@ -1,0 +1,264 @@
+//! The PV CPU hypercalls and guest user mode, refusals included.
+
+use super::nr;
+use crate::abi::hypercall as hc;
+use crate::hypervisor::{Effect, Next};
+use crate::ids::{DomainId, Mfn, VcpuId};
+use crate::mmu::BasePtr;
+use crate::testenv::*;
+use smpsim_cores::arch::reg::{R11, RAX, RCX, RSP};
+
+const EPERM: i64 = -1;
+const EFAULT: i64 = -14;
+const EINVAL: i64 = -22;
+const ENOSYS: i64 = -38;
+
+fn scratch_mfn(e: &mut Env) -> Mfn {
+    Mfn(e.translate(0, SCRATCH).expect("mapped") >> 12)
+}
+
+fn pv(e: &mut Env) -> &mut crate::pvcpu::PvCpu {
+    &mut e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv
+}
+
+#[test]
+fn set_gdt_validates_frames_and_descriptors() {
+    let mut e = env(&[1]);
+    let gdt = SCRATCH + 0x800;
+    let list = SCRATCH;
+    // Frame list at SCRATCH, GDT in the same frame from offset 0x800 is
+    // not a frame start; use the scratch frame itself as the GDT.
+    let mfn = scratch_mfn(&mut e);
+    let descs: [u64; 3] = [0, 0x00af_9a00_0000_ffff, 0x00cf_f200_0000_ffff];
+    let b: Vec<u8> = descs.iter().flat_map(|d| d.to_le_bytes()).collect();
+    e.write(0, SCRATCH, &b);
+    e.write(0, gdt, &mfn.0.to_le_bytes());
+    assert_eq!(e.call(0, 0, 0, nr::SET_GDT, [gdt, 3, 0, 0, 0]).0, 0);
+    let fixed = u64::from_le_bytes(e.read(0, SCRATCH + 8, 8).try_into().expect("8"));
+    assert_eq!(fixed, 0x00af_fa00_0000_ffff, "DPL raised to 3 in place");
+    assert_eq!(
+        (pv(&mut e).gdt_entries, pv(&mut e).gdt_frames.clone()),
+        (3, vec![mfn])
+    );
+    // Refusals: too many entries, a foreign frame, a TSS, an unreadable list.
+    assert_eq!(e.call(0, 0, 0, nr::SET_GDT, [gdt, 7169, 0, 0, 0]).0, EINVAL);
+    e.write(0, list + 0x900, &5u64.to_le_bytes());
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_GDT, [list + 0x900, 3, 0, 0, 0]).0,
+        EINVAL
+    );
+    e.write(0, SCRATCH + 16, &0x0000_8900_0000_0067u64.to_le_bytes());
+    assert_eq!(e.call(0, 0, 0, nr::SET_GDT, [gdt, 3, 0, 0, 0]).0, EINVAL);
+    assert_eq!(e.call(0, 0, 0, nr::SET_GDT, [BAD, 3, 0, 0, 0]).0, EFAULT);
+}
+
+#[test]
+fn update_descriptor_checks_owner_alignment_and_type() {
+    let mut e = env(&[1]);
+    let ma = scratch_mfn(&mut e).addr(0x40).get();
+    let flat = 0x00cf_9200_0000_ffffu64;
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_DESCRIPTOR, [ma, flat, 0, 0, 0])
+            .0,
+        0
+    );
+    let got = u64::from_le_bytes(e.read(0, SCRATCH + 0x40, 8).try_into().expect("8"));
+    assert_eq!(got, 0x00cf_f200_0000_ffff);
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_DESCRIPTOR, [ma + 4, flat, 0, 0, 0])
+            .0,
+        EINVAL
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_DESCRIPTOR, [0x5000, flat, 0, 0, 0])
+            .0,
+        EINVAL
+    );
+    let tss = 0x0000_8900_0000_0067;
+    assert_eq!(
+        e.call(0, 0, 0, nr::UPDATE_DESCRIPTOR, [ma, tss, 0, 0, 0]).0,
+        EINVAL
+    );
+}
+
+#[test]
+fn stack_fpu_debugreg_vm_assist_and_physdev() {
+    let mut e = env(&[1]);
+    assert_eq!(
+        e.call(0, 0, 0, nr::STACK_SWITCH, [0xe02b, 0x40_7000, 0, 0, 0])
+            .0,
+        0
+    );
+    assert_eq!(
+        (pv(&mut e).kernel_ss, pv(&mut e).kernel_sp),
+        (0xe02b, 0x40_7000)
+    );
+    assert_eq!(e.call(0, 0, 0, nr::FPU_TASKSWITCH, [1, 0, 0, 0, 0]).0, 0);
+    assert!(pv(&mut e).cr0_ts);
+    assert_eq!(e.call(0, 0, 0, nr::FPU_TASKSWITCH, [0, 0, 0, 0, 0]).0, 0);
+    assert!(!pv(&mut e).cr0_ts);
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_DEBUGREG, [0, 0x40_1000, 0, 0, 0]).0,
+        0
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::GET_DEBUGREG, [0, 0, 0, 0, 0]).0,
+        0x40_1000
+    );
+    assert_eq!(e.call(0, 0, 0, nr::GET_DEBUGREG, [7, 0, 0, 0, 0]).0, 0x400);
+    assert_eq!(e.call(0, 0, 0, nr::GET_DEBUGREG, [9, 0, 0, 0, 0]).0, EINVAL);
+    assert_eq!(e.call(0, 0, 0, nr::SET_DEBUGREG, [4, 0, 0, 0, 0]).0, EINVAL);
+    let xen_va = 0xffff_8000_0000_0000;
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_DEBUGREG, [1, xen_va, 0, 0, 0]).0,
+        EPERM
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_DEBUGREG, [7, 1 << 13, 0, 0, 0]).0,
+        EPERM
+    );
+    // vm_assist: recorded; unknown type -EINVAL; unknown cmd -ENOSYS.
+    assert_eq!(e.call(0, 0, 0, hc::VM_ASSIST, [0, 4, 0, 0, 0]).0, 0);
+    assert_eq!(e.hv.domain(DomainId(0)).expect("d").vm_assist, 1 << 4);
+    assert_eq!(e.call(0, 0, 0, hc::VM_ASSIST, [1, 4, 0, 0, 0]).0, 0);
+    assert_eq!(e.hv.domain(DomainId(0)).expect("d").vm_assist, 0);
+    assert_eq!(e.call(0, 0, 0, hc::VM_ASSIST, [0, 6, 0, 0, 0]).0, EINVAL);
+    assert_eq!(e.call(0, 0, 0, hc::VM_ASSIST, [5, 4, 0, 0, 0]).0, ENOSYS);
+    // physdev_op set_iopl.
+    e.write(0, SCRATCH, &3u32.to_le_bytes());
+    assert_eq!(e.call(0, 0, 0, nr::PHYSDEV_OP, [6, SCRATCH, 0, 0, 0]).0, 0);
+    assert_eq!(pv(&mut e).iopl, 3);
+    e.write(0, SCRATCH, &4u32.to_le_bytes());
+    assert_eq!(
+        e.call(0, 0, 0, nr::PHYSDEV_OP, [6, SCRATCH, 0, 0, 0]).0,
+        EINVAL
+    );
+    assert_eq!(e.call(0, 0, 0, nr::PHYSDEV_OP, [6, BAD, 0, 0, 0]).0, EFAULT);
+    assert_eq!(
+        e.call(0, 0, 0, nr::PHYSDEV_OP, [12, SCRATCH, 0, 0, 0]).0,
+        ENOSYS
+    );
+}
+
+#[test]
+fn set_segment_base_updates_the_callers_bases() {
+    let mut e = env(&[1]);
+    let mut r = regs(nr::SET_SEGMENT_BASE, [0, 0x7000_0000, 0, 0, 0]);
+    e.call_regs(0, 0, 0, &mut r);
+    assert_eq!((r.gpr[RAX], r.fs_base), (0, 0x7000_0000));
+    let mut r = regs(nr::SET_SEGMENT_BASE, [2, 0x8000_0000, 0, 0, 0]);
+    e.call_regs(0, 0, 0, &mut r);
+    assert_eq!(r.gs_base, 0x8000_0000);
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_SEGMENT_BASE, [1, 0x9000, 0, 0, 0])
+            .0,
+        0
+    );
+    assert_eq!(pv(&mut e).shadow_gs, 0x9000);
+    let bad = 0x8000_0000_0000_0000;
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_SEGMENT_BASE, [0, bad, 0, 0, 0]).0,
+        EINVAL
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_SEGMENT_BASE, [9, 0, 0, 0, 0]).0,
+        EINVAL
+    );
+    // A user GS selector that does not load becomes null; Xen's flat one loads.
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_SEGMENT_BASE, [3, 0x63, 0, 0, 0]).0,
+        0
+    );
+    assert_eq!(pv(&mut e).sel.gs, 0);
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_SEGMENT_BASE, [3, 0xe02b, 0, 0, 0])
+            .0,
+        0
+    );
+    assert_eq!(pv(&mut e).sel.gs, 0xe02b);
+}
+
+#[test]
+fn runstate_area_and_info() {
+    let mut e = env(&[1]);
+    e.write(0, SCRATCH, &(SCRATCH + 0x100).to_le_bytes());
+    let (rc, _) = e.call(0, 0, 2000, hc::VCPU_OP, [5, 0, SCRATCH, 0, 0]);
+    assert_eq!(rc, 0);
+    assert_eq!(e.read_u32(0, SCRATCH + 0x100), 0, "running");
+    let (rc, _) = e.call(0, 0, 4000, hc::VCPU_OP, [4, 0, SCRATCH + 0x200, 0, 0]);
+    assert_eq!(rc, 0);
+    let running = u64::from_le_bytes(e.read(0, SCRATCH + 0x210, 8).try_into().expect("8"));
+    assert_eq!(running, 2000, "4000 cycles at 2 GHz");
+    assert_eq!(e.call(0, 0, 0, hc::VCPU_OP, [4, 0, BAD, 0, 0]).0, EFAULT);
+}
+
+/// An iret frame at RSP (the stub's rax, r11, rcx, then flags, rip, cs,
+/// rflags, rsp, ss).
+fn iret_frame(e: &mut Env, rsp: u64, rip: u64, cs: u64, ss: u64) {
+    let words = [7u64, 0x11, 0x22, 0, rip, cs, 0x202, 0x40_6000, ss];
+    let b: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    e.write(0, rsp, &b);
+}
+
+#[test]
+fn iret_to_ring3_enters_user_mode_and_syscall_returns_to_the_kernel() {
+    let mut e = env(&[1]);
+    let (d, v) = (DomainId(0), VcpuId(0));
+    // XTF's way: the kernel's own tables double as the user ones.
+    let root = Some(Mfn(e.cr3(0) >> 12));
+    let mut sm = crate::memory::StoreMa(&mut e.store);
+    e.hv.new_baseptr(d, v, root, BasePtr::Kernel, &mut sm)
+        .expect("ok");
+    e.hv.new_baseptr(d, v, root, BasePtr::User, &mut sm)
+        .expect("ok");
+    e.hv.vcpu_mut(d, v).callbacks.syscall = 0x40_1800;
+    e.hv.vcpu_mut(d, v).callbacks.syscall_masks = true;
+    assert_eq!(
+        e.call(0, 0, 0, nr::STACK_SWITCH, [0xe02b, 0x40_7800, 0, 0, 0])
+            .0,
+        0
+    );
+    pv(&mut e).shadow_gs = 0x5555;
+    let mut r = regs(hc::IRET, [0; 5]);
+    r.gs_base = 0x4444;
+    iret_frame(&mut e, r.gpr[RSP], 0x40_1200, 0x23, 0x2b);
+    let o = e.call_regs(0, 0, 0, &mut r);
+    assert_eq!(o.next, Next::Resume);
+    assert_eq!(o.effects, vec![Effect::NewRoot { domain: d, vcpu: v }]);
+    assert!(e.hv.in_user_mode(d, v));
+    assert_eq!(
+        (r.rip, r.gs_base, r.gpr[RAX]),
+        (0x40_1200, 0x5555, 7),
+        "GS swapped"
+    );
+    assert_eq!(pv(&mut e).sel.cs, 0x23);
+    // SYSCALL from user mode: RIP past it, RCX/R11 set as the instruction does.
+    r.rip = 0x40_1210;
+    r.gpr[RAX] = 39;
+    let o = e.call_regs(0, 0, 0, &mut r);
+    assert_eq!(o.effects, vec![Effect::NewRoot { domain: d, vcpu: v }]);
+    assert!(!e.hv.in_user_mode(d, v));
+    assert_eq!(r.rip, 0x40_1800, "the syscall callback");
+    assert_eq!((r.gpr[RCX], r.gpr[R11]), (0x40_1210, 0x202));
+    assert_eq!(r.gs_base, 0x4444, "kernel GS back");
+    let frame = e.read(0, r.gpr[RSP], 56);
+    let w = |i: usize| u64::from_le_bytes(frame[8 * i..8 * i + 8].try_into().expect("8"));
+    assert!(r.gpr[RSP] < 0x40_7800, "on the kernel stack");
+    assert_eq!(
+        (w(2), w(3) & 0xffff, w(5), w(6)),
+        (0x40_1210, 0x23, 0x40_6000, 0x2b)
+    );
+    assert_eq!(r.gpr[RAX], 39, "no hypercall was made");
+    assert_eq!(e.hv.counters().hypercalls.get(&39), None);
+}
+
+#[test]
+fn iret_to_ring3_without_user_page_tables_crashes() {
+    let mut e = env(&[1]);
+    let mut r = regs(hc::IRET, [0; 5]);
+    iret_frame(&mut e, r.gpr[RSP], 0x40_1200, 0x23, 0x2b);
+    let o = e.call_regs(0, 0, 0, &mut r);
+    assert_eq!(o.next, Next::Shutdown);
+    let rec = e.hv.shutdowns().first().expect("crashed");
+    assert!(rec.message.contains("user page tables"), "{}", rec.message);
+}

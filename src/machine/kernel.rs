@@ -102,3 +102,51 @@ pub fn plan(spec: &KernelSpec, vcpus: u32) -> Result<DomainPlan, KernelError> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_built_in_image_converts_as_it_is_linked() {
+        for w in smpsim_workloads::catalogue() {
+            let elf = w.elf();
+            let pv = PvImage::from_elf(elf.clone()).expect("places");
+            let img = guest_image(&pv).expect("converts");
+            assert_eq!(img.entry, elf.entry().0, "{}", w.name);
+            assert_eq!(img.virt_base, elf.virt_base().0, "{}", w.name);
+            assert_eq!(
+                img.hypercall_page,
+                elf.hypercall_page().expect("notes").map(|v| v.0)
+            );
+            assert_eq!(img.params, Some(elf.params_addr().expect("params").0));
+            assert_eq!(img.guest_os, "smpsim-guest");
+            for (s, e) in img.segments.iter().zip(elf.segments()) {
+                assert_eq!((s.vaddr, s.memsz), (e.vaddr.0, e.memsz), "{}", w.name);
+                assert_eq!(s.bytes, elf.segment_data(e), "{}", w.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_plan_carries_the_command_line_ramdisk_and_memory() {
+        let dir = std::env::temp_dir().join(format!("smpsim-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (k, r) = (dir.join("k.elf"), dir.join("initrd"));
+        let hello = smpsim_workloads::find("hello").expect("built in");
+        std::fs::write(&k, hello.image).expect("write");
+        std::fs::write(&r, b"ramdisk bytes").expect("write");
+        let spec = KernelSpec {
+            cmdline: "root=/dev/ram0".into(),
+            ramdisk: Some(r.clone()),
+            memory_mib: 16,
+            ..KernelSpec::new(&k)
+        };
+        let p = plan(&spec, 3).expect("plans");
+        assert_eq!(p.config.cmdline, "root=/dev/ram0");
+        assert_eq!(p.config.ramdisk, b"ramdisk bytes");
+        assert_eq!((p.config.memory_bytes, p.config.vcpus), (16 << 20, 3));
+        assert_eq!(p.config.params, ParamsFill::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -11,3 +11,4 @@ mod ooo;
 mod smt;
 mod support;
 mod workloads;
+mod xtf;

@@ -13,6 +13,8 @@ pub mod hypercall {
     pub const SET_CALLBACKS: u64 = 4;
     /// `update_va_mapping(va, pte, flags)`.
     pub const UPDATE_VA_MAPPING: u64 = 14;
+    /// `multicall(calls, nr)`.
+    pub const MULTICALL: u64 = 13;
     /// `set_timer_op(abs_ns)`.
     pub const SET_TIMER_OP: u64 = 15;
     /// `xen_version(cmd, arg)`.

@@ -121,6 +121,9 @@ impl Hypervisor {
         }
         let ret = if number == nr::IRET {
             call.iret(regs)
+        } else if number == nr::MULTICALL {
+            let a = regs.hypercall_args();
+            call.multicall(regs, a[0], low32(a[1]))
         } else {
             call.dispatch(number, regs.hypercall_args())
         };
@@ -187,6 +190,42 @@ impl Call<'_> {
             nr::SMPSIM_OP => self.smpsim_op(low32(a[0]), low32(a[1]), a[2], low32(a[3])),
             _ => Err(Errno::NoSys),
         }
+    }
+
+    /// `multicall(calls, nr)` (§4.9): runs each `multicall_entry` (op,
+    /// result, args[6]; 64 bytes) in order and stores its return value in
+    /// `result`. A nested multicall is -EINVAL for that entry. An iret
+    /// entry performs the iret and ends the batch (Xen's fix for XSA-213:
+    /// nothing after it runs in the context it returned to); so does a call
+    /// that blocks, yields or shuts the domain down. The batch itself
+    /// returns 0 unless the list cannot be read (-EFAULT).
+    fn multicall(&mut self, regs: &mut ArchState, calls: u64, count: u32) -> HResult {
+        const ENTRY: u64 = 64;
+        for i in 0..u64::from(count) {
+            let at = calls.wrapping_add(i * ENTRY);
+            let b = self.read(at, ENTRY as usize)?;
+            let op = u64_at(&b, 0);
+            let mut args = [0u64; 5];
+            for (j, a) in args.iter_mut().enumerate() {
+                *a = u64_at(&b, 16 + 8 * j);
+            }
+            let r = match op {
+                nr::MULTICALL => Err(Errno::Inval),
+                nr::IRET => return self.iret(regs),
+                _ => self.dispatch(op, args),
+            };
+            let (value, stop) = match r {
+                Ok(Ret::Value(x)) => (x, None),
+                Ok(Ret::Then(n)) => (0, Some(n)),
+                Ok(Ret::Reloaded) => (0, None),
+                Err(e) => (e.to_rax(), None),
+            };
+            self.write(at + 8, &value.to_le_bytes())?;
+            if let Some(n) = stop {
+                return Ok(Ret::Then(n));
+            }
+        }
+        ok()
     }
 
     /// Reads `n` bytes of guest memory.

@@ -25,7 +25,7 @@ use crate::cache::CodePages;
 use crate::cpuid::CpuidModel;
 use crate::mem::{GuestMemory, MemStop, PageFault};
 use crate::translate::Block;
-use crate::uop::{expand_fl, InsnInfo, Op, Uop, FLAGS, IMM, NUM_REGS};
+use crate::uop::{expand_fl, InsnInfo, Op, Uop, FLAGS, FSBASE, GSBASE, IMM, NUM_REGS};
 
 const RAX: usize = 0;
 const RCX: usize = 1;
@@ -85,6 +85,8 @@ enum Flow {
     Pf(u64, u16),
     De,
     Gp,
+    /// #SS(0): a non-canonical stack reference.
+    Ss,
     Raise(u8, usize),
     Hlt,
     Syscall,
@@ -93,6 +95,18 @@ enum Flow {
 }
 
 impl Flow {
+    /// A non-canonical address: #SS(0) when the reference is through the
+    /// stack segment (RSP or RBP as base, in 64-bit mode whatever the
+    /// ES/CS/SS/DS prefix, which it ignores), #GP(0) otherwise (an FS or GS
+    /// prefix makes it an FS/GS reference).
+    fn bad_address(u: &Uop) -> Self {
+        if matches!(u.a, RSP_REG | RBP_REG) && !matches!(u.fl, FSBASE | GSBASE) {
+            Flow::Ss
+        } else {
+            Flow::Gp
+        }
+    }
+
     fn pf(stop: MemStop) -> Self {
         match stop {
             MemStop::Fault(pf) => Flow::Pf(pf.addr, pf.code),
@@ -145,6 +159,10 @@ fn cond(f: u64, cc: u8) -> bool {
     };
     r ^ (cc & 1 != 0)
 }
+
+/// RSP and RBP as uop register numbers.
+const RSP_REG: u8 = crate::arch::reg::RSP as u8;
+const RBP_REG: u8 = crate::arch::reg::RBP as u8;
 
 #[inline(always)]
 fn canonical(a: u64) -> bool {
@@ -299,6 +317,7 @@ impl Cpu {
             }
             Flow::De => (0, 0, 0, format!("#DE: divide error at {:#x}", ins.rip)),
             Flow::Gp => (13, 0, 0, format!("#GP(0) at {:#x}", ins.rip)),
+            Flow::Ss => (12, 0, 0, format!("#SS(0) at {:#x}", ins.rip)),
             Flow::Raise(v, i) => (v, 0, 0, blk.details[i].clone()),
             _ => unreachable!("only faults reach here"),
         };
@@ -380,7 +399,7 @@ impl Cpu {
             Op::Ld => {
                 let addr = self.addr(u);
                 if !canonical(addr) {
-                    return Flow::Gp;
+                    return Flow::bad_address(u);
                 }
                 match mem.load(addr, s) {
                     Ok(v) => self.wb(u.dst, s, v),
@@ -390,7 +409,7 @@ impl Cpu {
             Op::St => {
                 let addr = self.addr(u);
                 if !canonical(addr) {
-                    return Flow::Gp;
+                    return Flow::bad_address(u);
                 }
                 if let Err(pf) = mem.store(addr, s, self.r[ix(u.b)]) {
                     return Flow::pf(pf);
@@ -402,7 +421,7 @@ impl Cpu {
             Op::ProbeW => {
                 let addr = self.addr(u);
                 if !canonical(addr) {
-                    return Flow::Gp;
+                    return Flow::bad_address(u);
                 }
                 let r = mem.load(addr, s).and_then(|v| mem.store(addr, s, v));
                 match r {

@@ -40,7 +40,11 @@ impl PageFault {
         PageFault {
             addr,
             write,
-            code: if write { crate::paging::pfec::WRITE as u16 } else { 0 },
+            code: if write {
+                crate::paging::pfec::WRITE as u16
+            } else {
+                0
+            },
         }
     }
 

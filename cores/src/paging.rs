@@ -220,10 +220,14 @@ mod tests {
     fn tables(leaf: u64) -> MachineMemory {
         let m = MachineMemory::new(64 * 4096).expect("size");
         let va = 0x40_0000u64;
-        m.write_u64(MachineAddr(0x1000 + 8 * index(va, 4)), 0x2000 | RWP).unwrap();
-        m.write_u64(MachineAddr(0x2000 + 8 * index(va, 3)), 0x3000 | RWP).unwrap();
-        m.write_u64(MachineAddr(0x3000 + 8 * index(va, 2)), 0x4000 | RWP).unwrap();
-        m.write_u64(MachineAddr(0x4000 + 8 * index(va, 1)), 0x9000 | leaf).unwrap();
+        m.write_u64(MachineAddr(0x1000 + 8 * index(va, 4)), 0x2000 | RWP)
+            .unwrap();
+        m.write_u64(MachineAddr(0x2000 + 8 * index(va, 3)), 0x3000 | RWP)
+            .unwrap();
+        m.write_u64(MachineAddr(0x3000 + 8 * index(va, 2)), 0x4000 | RWP)
+            .unwrap();
+        m.write_u64(MachineAddr(0x4000 + 8 * index(va, 1)), 0x9000 | leaf)
+            .unwrap();
         m
     }
 
@@ -242,7 +246,11 @@ mod tests {
         assert!(t.write_ok);
         assert_eq!(m.read_u64(l1).unwrap(), 0x9000 | RWP | pte::A | pte::D);
         let l4 = MachineAddr(0x1000 + 8 * index(0x40_0000, 4));
-        assert_eq!(m.read_u64(l4).unwrap(), 0x2000 | RWP | pte::A, "no D above the leaf");
+        assert_eq!(
+            m.read_u64(l4).unwrap(),
+            0x2000 | RWP | pte::A,
+            "no D above the leaf"
+        );
     }
 
     #[test]
@@ -266,7 +274,11 @@ mod tests {
             Err(WalkFault::NonCanonical)
         );
         let l1 = MachineAddr(0x4000 + 8 * index(0x40_0000, 1));
-        assert_eq!(m.read_u64(l1).unwrap(), 0x9000 | pte::P | pte::NX, "no A on a fault");
+        assert_eq!(
+            m.read_u64(l1).unwrap(),
+            0x9000 | pte::P | pte::NX,
+            "no A on a fault"
+        );
     }
 
     #[test]
@@ -275,18 +287,28 @@ mod tests {
         let va = 0x40_0000u64;
         // Make the L2 entry a 2 MiB page at 0x20_0000 (within 64 frames? no:
         // frames past the memory are never read, only computed).
-        m.write_u64(MachineAddr(0x3000 + 8 * index(va, 2)), 0x20_0000 | RWP | pte::PS)
-            .unwrap();
+        m.write_u64(
+            MachineAddr(0x3000 + 8 * index(va, 2)),
+            0x20_0000 | RWP | pte::PS,
+        )
+        .unwrap();
         let t = walk(&mut &m, 0x1000, va + 0x5_4321, AccessKind::Read).expect("2 MiB page");
         assert_eq!(t.frame, 0x25_4000);
         assert_eq!(t.walk.len, 3);
-        m.write_u64(MachineAddr(0x3000 + 8 * index(va, 2)), 0x20_1000 | RWP | pte::PS | 0x2000)
-            .unwrap();
+        m.write_u64(
+            MachineAddr(0x3000 + 8 * index(va, 2)),
+            0x20_1000 | RWP | pte::PS | 0x2000,
+        )
+        .unwrap();
         assert_eq!(
             walk(&mut &m, 0x1000, va, AccessKind::Read),
             Err(WalkFault::Page(pfec::PRESENT | pfec::RSVD))
         );
-        m.write_u64(MachineAddr(0x1000 + 8 * index(va, 4)), 0x2000 | RWP | pte::PS).unwrap();
+        m.write_u64(
+            MachineAddr(0x1000 + 8 * index(va, 4)),
+            0x2000 | RWP | pte::PS,
+        )
+        .unwrap();
         assert_eq!(
             walk(&mut &m, 0x1000, va, AccessKind::Read),
             Err(WalkFault::Page(pfec::PRESENT | pfec::RSVD))
@@ -297,7 +319,8 @@ mod tests {
     fn a_read_only_level_above_makes_the_page_read_only() {
         let m = tables(RWP | pte::D | pte::A);
         let va = 0x40_0000u64;
-        m.write_u64(MachineAddr(0x2000 + 8 * index(va, 3)), 0x3000 | pte::P).unwrap();
+        m.write_u64(MachineAddr(0x2000 + 8 * index(va, 3)), 0x3000 | pte::P)
+            .unwrap();
         let t = walk(&mut &m, 0x1000, va, AccessKind::Read).expect("readable");
         assert!(!t.write_ok);
         assert_eq!(

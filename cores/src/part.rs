@@ -51,8 +51,12 @@ use std::sync::Arc;
 pub trait AddressMap: Send + Sync + std::fmt::Debug {
     /// Translates an access of `kind` to `va` (the frame and what the
     /// translation allows), or says why it faults.
-    fn translate(&self, mem: &MachineMemory, va: u64, kind: AccessKind)
-        -> Result<Translation, WalkFault>;
+    fn translate(
+        &self,
+        mem: &MachineMemory,
+        va: u64,
+        kind: AccessKind,
+    ) -> Result<Translation, WalkFault>;
 
     /// Whether the context runs in guest user mode (the #PF error code's
     /// U bit).
@@ -66,7 +70,12 @@ pub trait AddressMap: Send + Sync + std::fmt::Debug {
 struct NoMap;
 
 impl AddressMap for NoMap {
-    fn translate(&self, _: &MachineMemory, _: u64, kind: AccessKind) -> Result<Translation, WalkFault> {
+    fn translate(
+        &self,
+        _: &MachineMemory,
+        _: u64,
+        kind: AccessKind,
+    ) -> Result<Translation, WalkFault> {
         Err(WalkFault::Page(access_code(kind)))
     }
 }
@@ -127,7 +136,12 @@ enum Wait {
 struct Detached;
 
 impl AddressMap for Detached {
-    fn translate(&self, _: &MachineMemory, va: u64, _: AccessKind) -> Result<Translation, WalkFault> {
+    fn translate(
+        &self,
+        _: &MachineMemory,
+        va: u64,
+        _: AccessKind,
+    ) -> Result<Translation, WalkFault> {
         panic!(
             "a core context restored from a checkpoint translated {va:#x} without its address \
              map: re-attach it with CorePart::set_space before running"

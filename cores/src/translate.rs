@@ -100,8 +100,7 @@ fn decode_one(mem: &mut dyn GuestMemory, rip: u64) -> Result<(Instruction, [u8; 
     let mut dec = Decoder::with_ip(64, &buf[..n], rip, DecoderOptions::AMD);
     let ins = dec.decode();
     if dec.last_error() == DecoderError::NoMoreBytes && n < 15 {
-        return Err(PageFault::absent(rip.wrapping_add(n as u64), false)
-        .into());
+        return Err(PageFault::absent(rip.wrapping_add(n as u64), false).into());
     }
     Ok((ins, buf))
 }

@@ -450,7 +450,8 @@ impl Service {
                     let Some(&(p, t)) = self.place.get(&(domain, vcpu)) else {
                         continue;
                     };
-                    let space: Arc<dyn smpsim_cores::part::AddressMap> = Arc::new(self.hv.vcpu_space(domain, vcpu));
+                    let space: Arc<dyn smpsim_cores::part::AddressMap> =
+                        Arc::new(self.hv.vcpu_space(domain, vcpu));
                     let core = Self::core(ctx, p);
                     let regs = regs.unwrap_or_else(|| core.regs(t).clone());
                     let asid = AddressSpaceId(u64::from(domain.0));

@@ -318,7 +318,11 @@ impl MachineMemory {
     /// its old value (a page walker setting accessed/dirty bits: two cores
     /// setting different bits of one entry never lose either).
     pub fn fetch_or_u64(&self, addr: MachineAddr, bits: u64) -> Result<u64, MemError> {
-        assert!(addr.0 % 8 == 0, "fetch_or_u64 at {:#x}: not 8-byte aligned", addr.0);
+        assert!(
+            addr.0 % 8 == 0,
+            "fetch_or_u64 at {:#x}: not 8-byte aligned",
+            addr.0
+        );
         self.check(addr, 8)?;
         let off = addr.frame_offset() as usize;
         Ok(self.frame_mut(addr.0 >> FRAME_SHIFT).words[off >> 3].fetch_or(bits, Relaxed))

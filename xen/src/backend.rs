@@ -77,7 +77,11 @@ fn write_u32(mem: &mut dyn EventMemory, ma: u64, v: u32) {
 }
 
 /// Drains domain `dom`'s console ring into its console.
-pub(crate) fn drain_console(dom: &mut Domain, mem: &mut dyn EventMemory, out: &mut Vec<ConsoleLine>) {
+pub(crate) fn drain_console(
+    dom: &mut Domain,
+    mem: &mut dyn EventMemory,
+    out: &mut Vec<ConsoleLine>,
+) {
     let ring = Mfn(dom.built.start_info.console_mfn).addr(0).get();
     let cons = read_u32(mem, ring + cons::OUT_CONS);
     let prod = read_u32(mem, ring + cons::OUT_PROD);
@@ -111,8 +115,10 @@ impl XenStore {
         let mut s = XenStore::default();
         let home = format!("/local/domain/{domid}");
         s.entries.insert(home.clone(), Vec::new());
-        s.entries.insert(format!("{home}/domid"), domid.to_string().into_bytes());
-        s.entries.insert(format!("{home}/name"), name.as_bytes().to_vec());
+        s.entries
+            .insert(format!("{home}/domid"), domid.to_string().into_bytes());
+        s.entries
+            .insert(format!("{home}/name"), name.as_bytes().to_vec());
         s
     }
 
@@ -132,7 +138,13 @@ impl XenStore {
             .entries
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, _)| k[prefix.len()..].split('/').next().unwrap_or("").to_string())
+            .map(|(k, _)| {
+                k[prefix.len()..]
+                    .split('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect();
         out.dedup();
         out
@@ -168,7 +180,8 @@ impl XenStore {
                     return err("ENOENT");
                 }
                 let prefix = format!("{path}/");
-                self.entries.retain(|k, _| k != &path && !k.starts_with(&prefix));
+                self.entries
+                    .retain(|k, _| k != &path && !k.starts_with(&prefix));
                 ok(ty)
             }
             op::DIRECTORY => {
@@ -254,7 +267,10 @@ mod tests {
         );
         assert_eq!(s.answer(3, op::READ, b"nope\0").0, op::ERROR);
         assert_eq!(s.answer(3, op::WRITE, b"data/x\0hello").0, op::WRITE);
-        assert_eq!(s.answer(3, op::READ, b"data/x\0"), (op::READ, b"hello".to_vec()));
+        assert_eq!(
+            s.answer(3, op::READ, b"data/x\0"),
+            (op::READ, b"hello".to_vec())
+        );
         assert_eq!(
             s.answer(3, op::DIRECTORY, b"\0").1,
             b"data\0domid\0name\0".to_vec()

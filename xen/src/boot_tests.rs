@@ -37,9 +37,7 @@ impl Machine {
                 }
                 Effect::Stop { vcpu, .. } => self.running[vcpu.0 as usize] = false,
                 Effect::Wake { vcpu, .. } => self.running[vcpu.0 as usize] = true,
-                Effect::Roi { .. }
-                | Effect::Flush { .. }
-                | Effect::NewRoot { .. } => {}
+                Effect::Roi { .. } | Effect::Flush { .. } | Effect::NewRoot { .. } => {}
             }
         }
     }

@@ -44,12 +44,12 @@ use crate::abi::shared_info as si;
 use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::ids::{Mfn, PAGE_SIZE};
 use crate::memory::FrameStore;
-use smpsim_cores::paging::{self, pte};
-use std::collections::BTreeMap;
 use crate::time::TimeScale;
 use smpsim_cores::arch::flags;
 use smpsim_cores::arch::reg::{RSI, RSP};
+use smpsim_cores::paging::{self, pte};
 use smpsim_cores::ArchState;
+use std::collections::BTreeMap;
 
 /// One loadable segment of the guest image.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -692,7 +692,11 @@ fn write_tables(maps: &[(u64, Mfn, bool)], pt: &[Mfn], store: &mut dyn FrameStor
         let leaf = LEAF | if rw { pte::RW } else { 0 };
         tables[table][paging::index(va, 1) as usize] = mfn.addr(0).get() | leaf;
     }
-    assert!(next <= pt.len(), "the plan counted {} tables, {next} needed", pt.len());
+    assert!(
+        next <= pt.len(),
+        "the plan counted {} tables, {next} needed",
+        pt.len()
+    );
     for (t, m) in tables.iter().zip(pt) {
         let bytes: Vec<u8> = t.iter().flat_map(|e| e.to_le_bytes()).collect();
         store.write(m.addr(0).get(), &bytes);

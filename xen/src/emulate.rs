@@ -507,10 +507,13 @@ impl Emu<'_> {
             3 => {
                 let mfn = Mfn(v >> 12 & ((1 << 40) - 1));
                 let mem: &mut dyn crate::event_2l::EventMemory = &mut *self.mem;
-                match self
-                    .hv
-                    .new_baseptr(self.d, self.v, Some(mfn), crate::mmu::BasePtr::Kernel, mem)
-                {
+                match self.hv.new_baseptr(
+                    self.d,
+                    self.v,
+                    Some(mfn),
+                    crate::mmu::BasePtr::Kernel,
+                    mem,
+                ) {
                     Ok(e) => self.hv.deferred.extend(e),
                     Err(_) => return GP0,
                 }

@@ -42,7 +42,6 @@ use crate::vcpu::TrapEntry;
 use smpsim_cores::arch::reg::RAX;
 use smpsim_cores::ArchState;
 
-
 mod evtchn_op;
 mod mmu_op;
 pub mod pvcpu_op;

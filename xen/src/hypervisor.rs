@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::abi::DOMID_SELF;
+use crate::backend::XenStore;
 use crate::builder::{self, BuildError, BuiltDomain, DomainConfig, GuestImage, Layout, SharedArea};
 use crate::console::{ConsoleLine, LineBuffer};
 use crate::event_2l::{self, EventLayout, EventMemory, Raised};
@@ -34,8 +36,6 @@ use crate::evtchn::{EventChannels, Raise};
 use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::guest_hist::GuestHistograms;
 use crate::ids::{DomainId, Mfn, Port, VcpuId};
-use crate::abi::DOMID_SELF;
-use crate::backend::XenStore;
 use crate::memory::{FrameStore, HypervisorMemory};
 use crate::mmu::{BasePtr, DomainMmu, Mmu, PageInfo};
 use crate::regs::GuestRegs;
@@ -441,8 +441,14 @@ impl Hypervisor {
         }
         // The console and xenstore rings' ports, unbound for the backend.
         let ports = RingPorts {
-            console: self.evtchn.alloc_unbound(id, DOMID_SELF, 0).map_err(ring_port)?,
-            xenstore: self.evtchn.alloc_unbound(id, DOMID_SELF, 0).map_err(ring_port)?,
+            console: self
+                .evtchn
+                .alloc_unbound(id, DOMID_SELF, 0)
+                .map_err(ring_port)?,
+            xenstore: self
+                .evtchn
+                .alloc_unbound(id, DOMID_SELF, 0)
+                .map_err(ring_port)?,
         };
         built.start_info.console_evtchn = ports.console.0;
         built.start_info.store_evtchn = ports.xenstore.0;
@@ -480,8 +486,9 @@ impl Hypervisor {
             mem: &mut sm,
             flush_all: false,
         };
-        mmu.pin(l4, 4)
-            .map_err(|e| BuildError::BadPageTables(format!("the bootstrap L4 does not validate ({e:?})")))?;
+        mmu.pin(l4, 4).map_err(|e| {
+            BuildError::BadPageTables(format!("the bootstrap L4 does not validate ({e:?})"))
+        })?;
         self.new_baseptr(id, VcpuId(0), Some(l4), BasePtr::Kernel, &mut sm)
             .map_err(|e| BuildError::BadPageTables(format!("CR3 load refused ({e:?})")))?;
         Ok(id)

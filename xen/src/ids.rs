@@ -20,7 +20,9 @@ pub struct DomainId(pub u16);
 pub struct VcpuId(pub u32);
 
 /// An event-channel port of one domain.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Port(pub u32);
 

@@ -260,4 +260,3 @@ impl EventMemory for PagedMemory<'_> {
         StoreMa(&mut *self.store).write_ma_u64(addr, value)
     }
 }
-

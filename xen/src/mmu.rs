@@ -25,8 +25,9 @@
 //! - Guest superpages (PSE in L2/L3) are refused, as in Xen without
 //!   `allowsuperpage`.
 //! - Linear (recursive) page-table entries — a table entry pointing to a
-//!   table of its own level, which Xen allows read-only — are refused
-//!   (-EINVAL): partial.
+//!   validated table of its own level, or to its own table — are allowed
+//!   read-only, as Xen's default `pv-linear-pt` does; a writable one is
+//!   refused (XSA-182).
 //! - TLBs: an update does not flush by itself (the guest flushes, with
 //!   `UVMF_*` or `MMUEXT_*FLUSH*`/`INVLPG*`); a frame that becomes a page
 //!   table while stale writable translations of it may exist flushes the
@@ -322,7 +323,7 @@ impl Mmu<'_> {
         if let Some(level) = ty.level() {
             for i in 0..ENTRIES {
                 let e = self.mem.read_ma_u64(mfn.addr(8 * i).get());
-                self.put_entry(level, e);
+                self.put_entry(mfn, level, e);
             }
         }
     }
@@ -334,12 +335,12 @@ impl Mmu<'_> {
             let r = if xen_slot && e & pte::P != 0 {
                 Err(Errno::Inval)
             } else {
-                self.get_entry(level, e)
+                self.get_entry(mfn, level, e)
             };
             if let Err(err) = r {
                 for j in 0..i {
                     let e = self.mem.read_ma_u64(mfn.addr(8 * j).get());
-                    self.put_entry(level, e);
+                    self.put_entry(mfn, level, e);
                 }
                 return Err(err);
             }
@@ -347,8 +348,11 @@ impl Mmu<'_> {
         Ok(())
     }
 
-    /// Takes the references entry `e` of a level-`level` table needs.
-    pub(crate) fn get_entry(&mut self, level: u32, e: u64) -> Result<(), Errno> {
+    /// Takes the references entry `e` of the level-`level` table `table`
+    /// needs. A table entry pointing to a validated table of its own level
+    /// is a linear (recursive) mapping, which Xen allows read-only; one
+    /// pointing back to `table` itself takes no reference.
+    pub(crate) fn get_entry(&mut self, table: Mfn, level: u32, e: u64) -> Result<(), Errno> {
         if e & pte::P == 0 {
             return Ok(());
         }
@@ -371,11 +375,25 @@ impl Mmu<'_> {
         if e & pte::PS != 0 {
             return Err(Errno::Inval);
         }
+        let same = PageType::table(level);
+        let linear = target == table
+            || self
+                .info(target)
+                .is_some_and(|i| i.ty == same && i.type_count > 0);
+        if linear {
+            if e & pte::RW != 0 {
+                return Err(Errno::Inval);
+            }
+            if target != table {
+                self.info(target).expect("owned").type_count += 1;
+            }
+            return Ok(());
+        }
         self.get_type(target, PageType::table(level - 1))
     }
 
-    /// Drops what [`Mmu::get_entry`] took for `e`.
-    pub(crate) fn put_entry(&mut self, level: u32, e: u64) {
+    /// Drops what [`Mmu::get_entry`] took for `e` of `table`.
+    pub(crate) fn put_entry(&mut self, table: Mfn, level: u32, e: u64) {
         if e & pte::P == 0 {
             return;
         }
@@ -388,7 +406,9 @@ impl Mmu<'_> {
             }
             return;
         }
-        self.put_type(target);
+        if target != table {
+            self.put_type(target);
+        }
     }
 
     /// Replaces the entry at machine address `at` (in a validated table of
@@ -408,20 +428,19 @@ impl Mmu<'_> {
             new = (new & !(pte::A | pte::D)) | (old & (pte::A | pte::D));
         }
         // The same frame with the same reference kind: only flags change.
+        // (RW counts at every level: it decides whether a linear entry is
+        // allowed.)
         let refs = |e: u64| {
-            (e & pte::P != 0).then_some((
-                entry_mfn(e),
-                level == 1 && e & pte::RW != 0,
-                level > 1 && e & pte::PS != 0,
-            ))
+            (e & pte::P != 0).then_some((entry_mfn(e), e & pte::RW != 0, e & pte::PS != 0))
         };
         if refs(old) == refs(new) {
             self.mem.write_ma_u64(at, new);
             return Ok(());
         }
-        self.get_entry(level, new)?;
+        let table = Mfn(at / PAGE_SIZE);
+        self.get_entry(table, level, new)?;
         self.mem.write_ma_u64(at, new);
-        self.put_entry(level, old);
+        self.put_entry(table, level, old);
         Ok(())
     }
 
@@ -449,13 +468,14 @@ impl Mmu<'_> {
     /// The machine address of the L1 entry that maps `va` under `root`
     /// (the L1 table must be present and validated).
     pub(crate) fn l1_entry_of(&mut self, root: Mfn, va: u64) -> Result<u64, Errno> {
-        if !paging::is_canonical(va) || (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&va)
-        {
+        if !paging::is_canonical(va) || (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&va) {
             return Err(Errno::Inval);
         }
         let mut table = root;
         for level in (2..=4u32).rev() {
-            let e = self.mem.read_ma_u64(table.addr(8 * paging::index(va, level)).get());
+            let e = self
+                .mem
+                .read_ma_u64(table.addr(8 * paging::index(va, level)).get());
             if e & pte::P == 0 || e & pte::PS != 0 {
                 return Err(Errno::Inval);
             }
@@ -587,7 +607,12 @@ pub(crate) fn test_space(
                 next += 1;
                 next - 1
             });
-            put(store, table, paging::index(va, level), child * PAGE_SIZE | rw);
+            put(
+                store,
+                table,
+                paging::index(va, level),
+                child * PAGE_SIZE | rw,
+            );
             table = child;
         }
         put(store, table, paging::index(va, 1), mfn.addr(0).get() | rw);
@@ -598,3 +623,7 @@ pub(crate) fn test_space(
         m2p: Arc::new(Vec::new()),
     }
 }
+
+#[cfg(test)]
+#[path = "mmu/tests.rs"]
+mod tests;

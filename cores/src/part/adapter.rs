@@ -26,8 +26,8 @@
 //! direct read keeps the I-side out of the coherence protocol for now.
 
 use super::AddressMap;
-use crate::paging::{pfec, AccessKind, WalkFault, WalkTrace};
 use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE as PAGE};
+use crate::paging::{pfec, AccessKind, WalkFault, WalkTrace};
 use smpsim_engine::Cycle;
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_uncore::overlay::overlay;
@@ -137,7 +137,11 @@ impl Tlb {
                 Ok(t.frame + va % PAGE)
             }
             Err(WalkFault::NonCanonical) => {
-                let write = if kind == AccessKind::Write { pfec::WRITE as u16 } else { 0 };
+                let write = if kind == AccessKind::Write {
+                    pfec::WRITE as u16
+                } else {
+                    0
+                };
                 Err(PageFault::from_code(va, PageFault::NON_CANONICAL | write))
             }
             Err(WalkFault::Page(code)) => {

@@ -12,10 +12,10 @@
 //! its uops' latencies, and cannot finish before its loads deliver
 //! (blocking caches); a miss stalls its context until the grant arrives.
 
-use crate::paging::AccessKind;
 use super::{CoreState, Executed, Model, TimingModel};
 use crate::ooo::uopinfo::{class, op_name, Class};
 use crate::ooo::LatencyConfig;
+use crate::paging::AccessKind;
 use crate::translate::translate_block;
 use crate::uop::Uop;
 use crate::{GuestMemory, MemStop, PageFault};

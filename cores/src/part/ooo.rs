@@ -36,11 +36,11 @@
 //! instructions that depend on a wrongly predicted oracle value are timed
 //! with the oracle's addresses until the squash.
 
-use crate::paging::AccessKind;
 use super::adapter::{page_pieces, write_as_stores};
 use super::{context, CoreState, Executed, Model, Run, TimingModel, Trap, Wait};
 use crate::mem::PAGE_SIZE as PAGE;
 use crate::ooo::{AccessRec, Env, MemPort, OooConfig, OooCore, PortAccess, Retiring, Verdict};
+use crate::paging::AccessKind;
 use crate::{CpuidModel, Exit, GuestMemory, MemStop, PageFault};
 use serde::{Deserialize, Serialize};
 use smpsim_engine::{Cycle, EpochCtx, Stats};

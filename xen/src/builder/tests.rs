@@ -98,7 +98,10 @@ fn layout_p2m_and_start_of_day_registers() {
     assert_eq!(l.nr_pt_frames, 4, "L4, L3, L2 and one L1 for 2 MiB");
     assert_eq!(l.stack_top, BASE + 0xe000, "stack page after the tables");
     assert_eq!(l.memory_end, BASE + 64 * 4096);
-    assert_eq!(l.mapped_end, l.memory_end, "a built-in guest has all memory mapped");
+    assert_eq!(
+        l.mapped_end, l.memory_end,
+        "a built-in guest has all memory mapped"
+    );
     assert_eq!(l.shared_info_va, BASE + 65 * 4096);
     assert_eq!(d.p2m.len(), 64);
     assert_eq!(d.p2m[0], Mfn(0x200));
@@ -106,8 +109,14 @@ fn layout_p2m_and_start_of_day_registers() {
     assert_eq!(d.shared_info, Mfn(0x240));
     assert_eq!(d.l4, Mfn(0x209));
     let sp = space_of(&d);
-    assert_eq!(frame(&mut store, &sp, BASE + 5 * 4096 + 3), Some((Mfn(0x205), true)));
-    assert_eq!(frame(&mut store, &sp, l.shared_info_va), Some((Mfn(0x240), true)));
+    assert_eq!(
+        frame(&mut store, &sp, BASE + 5 * 4096 + 3),
+        Some((Mfn(0x205), true))
+    );
+    assert_eq!(
+        frame(&mut store, &sp, l.shared_info_va),
+        Some((Mfn(0x240), true))
+    );
     assert_eq!(frame(&mut store, &sp, l.memory_end), None, "guard page");
     for pt in 0..4 {
         assert_eq!(
@@ -138,9 +147,16 @@ fn a_kernel_without_params_gets_xens_bootstrap_mapping() {
     assert_eq!(l.mod_start, BASE + 0x5000);
     assert_eq!(l.mod_len, 5000);
     assert_eq!(l.p2m_va, BASE + 0x7000, "the ramdisk takes two pages");
-    assert_eq!(l.start_info_va, BASE + 0xf000, "4096 pages × 8 B = 8 pages of P2M");
+    assert_eq!(
+        l.start_info_va,
+        BASE + 0xf000,
+        "4096 pages × 8 B = 8 pages of P2M"
+    );
     assert_eq!(l.shared_info_va, 0, "the guest maps shared_info itself");
-    assert_eq!(l.mapped_end, 0x80_0000, "512 KiB slack, then the next 4 MiB boundary");
+    assert_eq!(
+        l.mapped_end, 0x80_0000,
+        "512 KiB slack, then the next 4 MiB boundary"
+    );
     let sp = space_of(&d);
     assert!(frame(&mut store, &sp, l.mapped_end - 4096).is_some());
     assert_eq!(frame(&mut store, &sp, l.mapped_end), None);
@@ -153,7 +169,11 @@ fn a_kernel_without_params_gets_xens_bootstrap_mapping() {
     assert_eq!(u64_at(&si, 96), 5, "nr_pt_frames");
     assert_eq!(u64_at(&si, 112), BASE + 0x5000, "mod_start");
     assert_eq!(u64_at(&si, 120), 5000, "mod_len");
-    assert_eq!(u64_at(&si, 56), d.p2m[16].0, "store_mfn: the page after start_info");
+    assert_eq!(
+        u64_at(&si, 56),
+        d.p2m[16].0,
+        "store_mfn: the page after start_info"
+    );
 }
 
 #[test]
@@ -238,7 +258,10 @@ fn params_block_filled_after_magic() {
     assert_eq!(u64_at(&p, 48 + 7 * 8), 77);
     assert_eq!(u64_at(&p, 112), 0);
     assert_eq!(p[0x80], 0x5a, "byte 128 untouched");
-    assert_eq!(frame(&mut store, &sp, SHARED_AREA_VA + 4096), Some((Mfn(6), true)));
+    assert_eq!(
+        frame(&mut store, &sp, SHARED_AREA_VA + 4096),
+        Some((Mfn(6), true))
+    );
     cfg.shared = Some(SharedArea {
         va: BASE + 64 * 4096,
         frames: vec![Mfn(5)],
@@ -263,7 +286,13 @@ fn errors_name_what_and_where() {
     let mut cfg = test_config();
     cfg.memory_bytes = 7 * 4096;
     let e = build(&img, &cfg, S, &mut frames, &mut store).expect_err("too small");
-    assert_eq!(e, BuildError::ImageTooBig { needed: 14, have: 7 });
+    assert_eq!(
+        e,
+        BuildError::ImageTooBig {
+            needed: 14,
+            have: 7
+        }
+    );
     assert!(e.to_string().contains("need 14 pages"));
     cfg.memory_bytes = 4 * 4096;
     let e = build(&img, &cfg, S, &mut frames, &mut store).expect_err("outside");

@@ -98,7 +98,11 @@ fn control_registers() {
     let mut r = base();
     r.gpr[RAX] = cr3;
     fault(&mut e, &[0x0f, 0x22, 0xd8], 13, &mut r);
-    assert_eq!(e.hv.take_deferred_effects().len(), 1, "NewRoot: a CR3 load flushes");
+    assert_eq!(
+        e.hv.take_deferred_effects().len(),
+        1,
+        "NewRoot: a CR3 load flushes"
+    );
     let mut r = base();
     fault(&mut e, &[0x0f, 0x20, 0xd8], 13, &mut r);
     assert_eq!(r.gpr[RAX], cr3);
@@ -283,8 +287,14 @@ fn sgdt_sidt_and_user_mode_refusals() {
     // In user mode, rdmsr and mov cr stay #GP(0).
     let root = Some(crate::ids::Mfn(e.cr3(0) >> 12));
     let mut sm = crate::memory::StoreMa(&mut e.store);
-    e.hv.new_baseptr(DomainId(0), VcpuId(0), root, crate::mmu::BasePtr::User, &mut sm)
-        .expect("the kernel's L4 serves as the user one");
+    e.hv.new_baseptr(
+        DomainId(0),
+        VcpuId(0),
+        root,
+        crate::mmu::BasePtr::User,
+        &mut sm,
+    )
+    .expect("the kernel's L4 serves as the user one");
     e.hv.vcpu_mut(DomainId(0), VcpuId(0)).mmu.user_mode = true;
     e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.kernel_sp = 0x40_7800;
     let mut r = base();

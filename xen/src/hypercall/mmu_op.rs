@@ -169,7 +169,13 @@ impl Call<'_> {
     }
 
     /// `mmuext_op(ops, count, done, foreigndom)`.
-    pub(super) fn mmuext_op(&mut self, ops: u64, count: u32, done: u64, foreigndom: u64) -> HResult {
+    pub(super) fn mmuext_op(
+        &mut self,
+        ops: u64,
+        count: u32,
+        done: u64,
+        foreigndom: u64,
+    ) -> HResult {
         if !self.own_domain(foreigndom) {
             return Err(Errno::Perm);
         }
@@ -214,7 +220,9 @@ impl Call<'_> {
                     BasePtr::User
                 };
                 let m = (arg1 != 0 || which == BasePtr::Kernel).then_some(mfn);
-                let effects = self.hv.new_baseptr(self.d, self.v, m, which, &mut *self.mem)?;
+                let effects = self
+                    .hv
+                    .new_baseptr(self.d, self.v, m, which, &mut *self.mem)?;
                 self.effects.extend(effects);
                 Ok(())
             }

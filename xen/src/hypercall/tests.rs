@@ -74,7 +74,11 @@ fn version_features_and_unknown_calls() {
         0xFFFF_8000_0000_0000u64.to_le_bytes()
     );
     assert_eq!(e.call(0, 0, 0, nr::XEN_VERSION, [99, 0, 0, 0, 0]).0, ENOSYS);
-    assert_eq!(e.call(0, 0, 0, 47, [0; 5]).0, ENOSYS, "47 is not a hypercall");
+    assert_eq!(
+        e.call(0, 0, 0, 47, [0; 5]).0,
+        ENOSYS,
+        "47 is not a hypercall"
+    );
     assert_eq!(e.call(0, 0, 0, 200, [0; 5]).0, ENOSYS);
     assert_eq!(e.call(0, 0, 0, nr::VM_ASSIST, [0, 2, 0, 0, 0]).0, 0);
     assert_eq!(e.call(0, 0, 0, nr::VM_ASSIST, [0, 9, 0, 0, 0]).0, EINVAL);
@@ -317,7 +321,10 @@ fn vcpu_bring_up_and_down() {
     e.write(
         0,
         SCRATCH,
-        &with_cr3(context(0x40_1100, 0x40_9000, 0x42_0000, 0x40_1200, 0), e.cr3(0)),
+        &with_cr3(
+            context(0x40_1100, 0x40_9000, 0x42_0000, 0x40_1200, 0),
+            e.cr3(0),
+        ),
     );
     let init = op(vcpuop::INITIALISE, 1, SCRATCH);
     assert_eq!(e.call(0, 0, 0, nr::VCPU_OP, init).0, 0);
@@ -577,12 +584,14 @@ fn update_va_mapping_maps_shared_info_or_own_frames_only() {
     // A page-table frame may be mapped read-only, never read-write.
     let rw_l4 = l4.addr(0).get() | 3;
     assert_eq!(
-        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, rw_l4, 0, 0, 0]).0,
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, rw_l4, 0, 0, 0])
+            .0,
         EINVAL
     );
     let ro_l4 = l4.addr(0).get() | 1;
     assert_eq!(
-        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, ro_l4, 1, 4, 0]).0,
+        e.call(0, 0, 0, nr::UPDATE_VA_MAPPING, [va, ro_l4, 1, 4, 0])
+            .0,
         0
     );
     assert_eq!(
@@ -723,4 +732,3 @@ fn smpsim_op_rejects_bad_arguments() {
     assert_eq!(call(&mut e, [1 << 32, 1 << 32, SCRATCH, 2 | 1 << 32, 0]), 0);
     assert_eq!(guest_hist(&e, "evtchn_rtt"), (2, 1, 2));
 }
-

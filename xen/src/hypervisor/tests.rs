@@ -279,17 +279,26 @@ fn group_shared_area_is_the_same_memory_in_both_domains() {
     let sa = hv.vcpu_space(a, VcpuId(0));
     let sb = hv.vcpu_space(b, VcpuId(0));
     let mut buf = [1u8; 8];
-    PagedMemory { space: &sb, store: &mut store }
-        .read_virt(va, &mut buf)
-        .expect("mapped in b");
+    PagedMemory {
+        space: &sb,
+        store: &mut store,
+    }
+    .read_virt(va, &mut buf)
+    .expect("mapped in b");
     assert_eq!(buf, [0; 8], "zeroed");
-    PagedMemory { space: &sa, store: &mut store }
-        .write_virt(va + 4100, b"ring")
-        .expect("mapped in a");
+    PagedMemory {
+        space: &sa,
+        store: &mut store,
+    }
+    .write_virt(va + 4100, b"ring")
+    .expect("mapped in a");
     let mut got = [0u8; 4];
-    PagedMemory { space: &sb, store: &mut store }
-        .read_virt(va + 4100, &mut got)
-        .expect("mapped in b");
+    PagedMemory {
+        space: &sb,
+        store: &mut store,
+    }
+    .read_virt(va + 4100, &mut got)
+    .expect("mapped in b");
     assert_eq!(&got, b"ring");
     let frame = |s: &crate::mmu::PvSpace, store: &mut crate::memory::SparseFrames| {
         s.translate_in(

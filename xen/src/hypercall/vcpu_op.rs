@@ -3,10 +3,11 @@
 //!
 //! VCPUOP_initialise takes the general registers, RIP, RFLAGS (IOPL
 //! stripped, IF forced on, as Xen does), `fs_base`, `gs_base_kernel` (the
-//! GS base: guests here run in kernel mode only), the three callbacks and
-//! the trap table. Segment selectors, `kernel_ss/sp`, `ctrlreg` (no page
-//! tables: one address space per domain), the GDT/LDT and debug registers
-//! are accepted and ignored.
+//! active GS base: a VCPU starts in guest kernel mode), the three
+//! callbacks and the trap table; the PV CPU state (GDT validated as
+//! set_gdt does, LDT, `kernel_ss/sp`, `gs_base_user`, CR0.TS, CR4, debug
+//! registers, selectors) is `Call::context_pv`'s. `ctrlreg[3]`/`[1]` (the
+//! base pointers) are not taken here yet: that belongs with the PV MMU.
 
 use super::{ok, u64_at, Call, HResult, Ret};
 use crate::abi::{shared_info, vcpu_info, vcpuop, Errno};
@@ -137,6 +138,7 @@ impl Call<'_> {
             return Err(Errno::Exist);
         }
         let ctx = parse_context(&b)?;
+        let (pv, syscall_masks) = self.context_pv(&b)?;
         let now = self.now_ns;
         let v = self.hv.vcpu_mut(self.d, target);
         v.initialised = true;
@@ -145,6 +147,11 @@ impl Call<'_> {
         v.callbacks.event = ctx.callbacks[0];
         v.callbacks.failsafe = ctx.callbacks[1];
         v.callbacks.syscall = ctx.callbacks[2];
+        v.callbacks.syscall_masks = syscall_masks;
+        v.pv = crate::pvcpu::PvCpu {
+            runstate: v.pv.runstate,
+            ..pv
+        };
         if ctx.flags & VGCF_ONLINE != 0 && !v.is_up() {
             v.bring_up(now);
             let regs = v.start_regs.take();

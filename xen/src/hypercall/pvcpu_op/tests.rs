@@ -263,3 +263,28 @@ fn iret_to_ring3_without_user_page_tables_crashes() {
     let rec = e.hv.shutdowns().first().expect("crashed");
     assert!(rec.message.contains("user page tables"), "{}", rec.message);
 }
+
+#[test]
+fn initialise_takes_the_pv_cpu_context_and_refuses_a_bad_gdt() {
+    use crate::abi::vcpuop;
+    let mut e = env(&[2]);
+    let mut c = vec![0u8; 5168];
+    c[520 + 128..520 + 136].copy_from_slice(&0x40_1100u64.to_le_bytes());
+    c[4968..4970].copy_from_slice(&0xe02bu16.to_le_bytes());
+    c[4976..4984].copy_from_slice(&0x40_7000u64.to_le_bytes());
+    c[5160..5168].copy_from_slice(&0x7777u64.to_le_bytes());
+    // One GDT entry in a frame the domain does not own.
+    c[4832..4840].copy_from_slice(&5u64.to_le_bytes());
+    c[4960..4968].copy_from_slice(&1u64.to_le_bytes());
+    e.write(0, SCRATCH, &c);
+    let init = [u64::from(vcpuop::INITIALISE), 1, SCRATCH, 0, 0];
+    assert_eq!(e.call(0, 0, 0, hc::VCPU_OP, init).0, EINVAL);
+    c[4960..4968].copy_from_slice(&0u64.to_le_bytes());
+    e.write(0, SCRATCH, &c);
+    assert_eq!(e.call(0, 0, 0, hc::VCPU_OP, init).0, 0);
+    let p = &e.hv.vcpu_mut(DomainId(0), VcpuId(1)).pv;
+    assert_eq!(
+        (p.kernel_ss, p.kernel_sp, p.shadow_gs),
+        (0xe02b, 0x40_7000, 0x7777)
+    );
+}

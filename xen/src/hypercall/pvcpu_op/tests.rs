@@ -288,3 +288,100 @@ fn initialise_takes_the_pv_cpu_context_and_refuses_a_bad_gdt() {
         (0xe02b, 0x40_7000, 0x7777)
     );
 }
+
+#[test]
+fn architectural_iopl_comes_from_iret_and_shows_in_bounce_frames() {
+    let mut e = env(&[1]);
+    let (d, v) = (DomainId(0), VcpuId(0));
+    assert_eq!(e.call(0, 0, 0, hc::VM_ASSIST, [0, 4, 0, 0, 0]).0, 0);
+    let mut r = regs(hc::IRET, [0; 5]);
+    let words = [0u64, 0, 0, 0, 0x40_1200, 0xe030, 0x3202, 0x40_6000, 0xe02b];
+    let b: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    e.write(0, r.gpr[RSP], &b);
+    e.call_regs(0, 0, 0, &mut r);
+    assert_eq!(pv(&mut e).iopl, 3);
+    assert_eq!(r.rflags & (3 << 12), 0, "the real IOPL stays 0");
+    e.hv.vcpu_mut(d, v).traps[6].address = 0x40_1400;
+    let space = std::sync::Arc::clone(e.hv.domain(d).expect("d").space());
+    let mut m = crate::memory::PagedMemory {
+        space: &space,
+        store: &mut e.store,
+    };
+    e.hv.exception(d, v, 0, 6, None, None, &mut r, &mut m);
+    let rflags = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 32, 8).try_into().expect("8"));
+    assert_eq!(rflags & (3 << 12), 3 << 12, "virtual IOPL in the frame");
+}
+
+#[test]
+fn user_mode_event_upcall_and_int_n_enter_the_kernel_stack() {
+    let mut e = env(&[1]);
+    let (d, v) = (DomainId(0), VcpuId(0));
+    e.hv.new_baseptr(d, v, Mfn(0x1002), BasePtr::User)
+        .expect("ok");
+    assert_eq!(
+        e.call(0, 0, 0, nr::STACK_SWITCH, [0xe02b, 0x40_7800, 0, 0, 0])
+            .0,
+        0
+    );
+    let vc = e.hv.vcpu_mut(d, v);
+    vc.traps[0x80].address = 0x40_1500;
+    vc.traps[0x81] = crate::vcpu::TrapEntry {
+        flags: 3,
+        cs: 0xe033,
+        address: 0x40_1600,
+    };
+    vc.traps[13].address = 0x40_1700;
+    vc.callbacks.event = 0x40_1900;
+    let enter_user = |e: &mut Env| {
+        let mut r = regs(hc::IRET, [0; 5]);
+        iret_frame(e, r.gpr[RSP], 0x40_1200, 0x23, 0x2b);
+        e.call_regs(0, 0, 0, &mut r);
+        assert!(e.hv.in_user_mode(d, v));
+        r
+    };
+    // int 0x80 (DPL 0) from user mode: #GP(0x80*8+2) on the kernel stack.
+    let mut r = enter_user(&mut e);
+    e.write(0, 0x40_1200, &[0xcd, 0x80]);
+    let space = std::sync::Arc::clone(e.hv.domain(d).expect("d").space());
+    let mut m = crate::memory::PagedMemory {
+        space: &space,
+        store: &mut e.store,
+    };
+    e.hv.guest_fault(d, v, 0, 13, 0, &mut r, &mut m);
+    assert_eq!(r.rip, 0x40_1700);
+    assert!(!e.hv.in_user_mode(d, v));
+    let ec = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 16, 8).try_into().expect("8"));
+    assert_eq!(ec, 0x80 * 8 + 2);
+    assert_eq!(e.hv.take_deferred_effects().len(), 1, "NewRoot");
+    // int 0x81 (DPL 3) from user mode: its handler, RIP past the int.
+    let mut r = enter_user(&mut e);
+    e.write(0, 0x40_1200, &[0xcd, 0x81]);
+    let mut m = crate::memory::PagedMemory {
+        space: &space,
+        store: &mut e.store,
+    };
+    e.hv.guest_fault(d, v, 0, 13, 0, &mut r, &mut m);
+    assert_eq!(r.rip, 0x40_1600);
+    let ret = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 16, 8).try_into().expect("8"));
+    assert_eq!(ret, 0x40_1202);
+    // An event upcall in user mode.
+    let mut r = enter_user(&mut e);
+    let vi =
+        e.hv.domain(d)
+            .expect("d")
+            .event_layout(v)
+            .expect("vcpu_info")
+            .vcpu_info;
+    let mut m = crate::memory::PagedMemory {
+        space: &space,
+        store: &mut e.store,
+    };
+    use crate::event_2l::EventMemory;
+    m.write_u8(vi, 1);
+    m.write_u8(vi + 1, 0);
+    let up = e.hv.upcall(d, v, 0, &mut r, &mut m);
+    assert_eq!(up, crate::hypervisor::Upcall::Delivered);
+    assert_eq!(r.rip, 0x40_1900);
+    assert!(!e.hv.in_user_mode(d, v));
+    assert!(r.gpr[RSP] < 0x40_7800 && r.gpr[RSP] >= 0x40_7800 - 64);
+}

@@ -122,11 +122,15 @@ enum Em {
     Fault(u8, Option<u64>),
     /// Bounce trap `vector` (no error code) with RIP past the instruction.
     Trap(u8),
-    /// The emulated access faulted at this VA: #PF (write, user).
-    Pf(u64),
+    /// The emulated access faulted at this VA: #PF with this error code
+    /// (not-present, user, and write for a store).
+    Pf(u64, u64),
 }
 
 const GP0: Em = Em::Fault(13, Some(0));
+/// #PF error-code bits: a write, from ring 3 (a PV64 guest always is).
+const PF_WRITE: u64 = 2;
+const PF_USER: u64 = 4;
 
 /// One emulation in progress.
 struct Emu<'a> {
@@ -190,10 +194,9 @@ impl Emu<'_> {
             Em::Trap(vector) => self
                 .hv
                 .exception(d, v, c, vector, None, None, self.regs, self.mem),
-            Em::Pf(va) => {
-                const WRITE_USER: u64 = 2 | 4;
+            Em::Pf(va, ec) => {
                 self.hv
-                    .exception(d, v, c, 14, Some(WRITE_USER), Some(va), self.regs, self.mem)
+                    .exception(d, v, c, 14, Some(ec), Some(va), self.regs, self.mem)
             }
         }
     }
@@ -269,14 +272,13 @@ impl Emu<'_> {
         match ins.mnemonic() {
             M::Int => self.soft_int(ins),
             M::In | M::Out | M::Cli | M::Sti => self.io(ins),
-            M::Mov if seg_op(0) => {
-                let sel = self.read_op(ins, 1, 2);
-                self.load_seg(ins.op0_register(), sel)
-            }
+            M::Mov if seg_op(0) => match self.read_op(ins, 1, 2) {
+                Ok(sel) => self.load_seg(ins.op0_register(), sel),
+                Err(e) => e,
+            },
             M::Mov if seg_op(1) => {
                 let sel = self.seg_value(ins.op1_register());
-                self.write_op(ins, 0, u64::from(sel));
-                Em::Done
+                self.write_op(ins, 0, u64::from(sel))
             }
             M::Push if seg_op(0) => self.push_seg(ins.op0_register()),
             M::Pop if seg_op(0) => self.pop_seg(ins.op0_register()),
@@ -289,8 +291,7 @@ impl Emu<'_> {
                     M::Str => TSS_SEL.into(),
                     _ => self.pv().cr0(),
                 };
-                self.write_op(ins, 0, val);
-                Em::Done
+                self.write_op(ins, 0, val)
             }
             _ if self.user => GP0,
             M::Mov => self.mov_special(ins),
@@ -364,30 +365,33 @@ impl Emu<'_> {
         };
     }
 
-    /// Operand `i` (`mem_size` bytes when in memory); an unreadable memory
-    /// operand reads as 0 (the store after it faults the same way).
-    fn read_op(&mut self, ins: &Instruction, i: u32, mem_size: usize) -> u64 {
+    /// Operand `i` (`mem_size` bytes when in memory).
+    fn read_op(&mut self, ins: &Instruction, i: u32, mem_size: usize) -> Result<u64, Em> {
         match ins.op_kind(i) {
-            OpKind::Register => self.get_reg(ins.op_register(i)),
+            OpKind::Register => Ok(self.get_reg(ins.op_register(i))),
             OpKind::Memory => {
                 let mut b = [0u8; 8];
                 let a = self.mem_addr(ins);
-                let _ = self.mem.read_virt(a, &mut b[..mem_size]);
-                u64::from_le_bytes(b)
+                self.mem
+                    .read_virt(a, &mut b[..mem_size])
+                    .map_err(|f| Em::Pf(f.va, PF_USER))?;
+                Ok(u64::from_le_bytes(b))
             }
-            _ => ins.immediate(i),
+            _ => Ok(ins.immediate(i)),
         }
     }
 
     /// Writes operand `i`: a register at its size (32-bit zero-extends),
     /// memory as 2 bytes (segment stores, sldt/str/smsw are m16).
-    fn write_op(&mut self, ins: &Instruction, i: u32, v: u64) {
-        match ins.op_kind(i) {
-            OpKind::Register => self.set_reg(ins.op_register(i), v),
-            _ => {
-                let a = self.mem_addr(ins);
-                let _ = self.mem.write_virt(a, &v.to_le_bytes()[..2]);
-            }
+    fn write_op(&mut self, ins: &Instruction, i: u32, v: u64) -> Em {
+        if ins.op_kind(i) == OpKind::Register {
+            self.set_reg(ins.op_register(i), v);
+            return Em::Done;
+        }
+        let a = self.mem_addr(ins);
+        match self.mem.write_virt(a, &v.to_le_bytes()[..2]) {
+            Ok(()) => Em::Done,
+            Err(f) => Em::Pf(f.va, PF_USER | PF_WRITE),
         }
     }
 
@@ -569,15 +573,15 @@ impl Emu<'_> {
                 self.regs.gpr[RSP] = sp;
                 Em::Done
             }
-            Err(f) => Em::Pf(f.va),
+            Err(f) => Em::Pf(f.va, PF_USER | PF_WRITE),
         }
     }
 
     fn pop_seg(&mut self, r: Register) -> Em {
         let sp = self.regs.gpr[RSP];
         let mut b = [0u8; 8];
-        if self.mem.read_virt(sp, &mut b).is_err() {
-            return GP0;
+        if let Err(f) = self.mem.read_virt(sp, &mut b) {
+            return Em::Pf(f.va, PF_USER);
         }
         let sel = u16::from_le_bytes([b[0], b[1]]);
         let res = self.load_seg(r, u64::from(sel));
@@ -592,8 +596,8 @@ impl Emu<'_> {
         let size = ins.op0_register().size();
         let a = self.mem_addr(ins);
         let mut b = [0u8; 10];
-        if self.mem.read_virt(a, &mut b[..size + 2]).is_err() {
-            return GP0;
+        if let Err(f) = self.mem.read_virt(a, &mut b[..size + 2]) {
+            return Em::Pf(f.va, PF_USER);
         }
         let mut off = [0u8; 8];
         off[..size].copy_from_slice(&b[..size]);
@@ -621,7 +625,7 @@ impl Emu<'_> {
         let a = self.mem_addr(ins);
         match self.mem.write_virt(a, &b) {
             Ok(()) => Em::Done,
-            Err(f) => Em::Pf(f.va),
+            Err(f) => Em::Pf(f.va, PF_USER | PF_WRITE),
         }
     }
 

@@ -297,3 +297,13 @@ fn sgdt_sidt_and_user_mode_refusals() {
     let cs = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 32, 8).try_into().expect("8"));
     assert_eq!(cs & 3, 3, "user CS saved with RPL 3");
 }
+
+#[test]
+fn segment_store_to_an_unmapped_page_is_a_page_fault() {
+    let mut e = setup();
+    let mut r = base();
+    r.gpr[RBX] = 0x10; // nothing maps page 0
+    fault(&mut e, &[0x8c, 0x1b], 13, &mut r); // mov [rbx], ds
+    assert_eq!(bounced(&mut e, &r, true), (14, Some(6)));
+    assert_eq!(e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.cr2, 0x10);
+}

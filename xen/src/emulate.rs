@@ -424,7 +424,7 @@ impl Emu<'_> {
     }
 
     fn io(&mut self, ins: &Instruction) -> Em {
-        if self.pv().iopl < self.vcpl() {
+        if self.pv().iopl < self.vcpl() && !self.io_bitmap_allows(ins) {
             return GP0;
         }
         if ins.mnemonic() == Mnemonic::In {
@@ -432,6 +432,41 @@ impl Emu<'_> {
             self.set_reg(r, u64::MAX);
         }
         Em::Done
+    }
+
+    /// Whether the I/O bitmap allows every port `in`/`out` touches (Xen's
+    /// `guest_io_okay`: the bits of ports past the limit, or that cannot
+    /// be read, count as set).
+    fn io_bitmap_allows(&mut self, ins: &Instruction) -> bool {
+        let (port_op, data) = match ins.mnemonic() {
+            Mnemonic::In => (1, ins.op0_register()),
+            Mnemonic::Out => (0, ins.op1_register()),
+            _ => return false,
+        };
+        let port = if ins.op_kind(port_op) == OpKind::Register {
+            self.regs.gpr[RDX] & 0xffff
+        } else {
+            u64::from(ins.immediate8())
+        };
+        let bytes = data.size() as u64;
+        let (va, limit) = (self.pv().iobmp, u64::from(self.pv().iobmp_limit));
+        if port + bytes > limit {
+            return false;
+        }
+        let mut b = [0xffu8; 2];
+        for (i, x) in b.iter_mut().enumerate() {
+            let mut one = [0u8];
+            if self
+                .mem
+                .read_virt(va + (port >> 3) + i as u64, &mut one)
+                .is_ok()
+            {
+                *x = one[0];
+            }
+        }
+        let mask = u16::from_le_bytes(b);
+        let want = ((1u16 << bytes) - 1) << (port & 7);
+        mask & want == 0
     }
 
     // ---- control and debug registers, MSRs ----------------------------------

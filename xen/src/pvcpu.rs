@@ -149,6 +149,11 @@ pub struct PvCpu {
     /// Virtual IOPL, 0–3 (PHYSDEVOP_set_iopl, or iret under VMASST
     /// architectural_iopl).
     pub iopl: u8,
+    /// Guest VA of the I/O permission bitmap (PHYSDEVOP_set_iobitmap; a
+    /// clear bit allows the port whatever the IOPL).
+    pub iobmp: u64,
+    /// Ports the bitmap covers (0: none).
+    pub iobmp_limit: u32,
     /// Frames of the guest's GDT (set_gdt).
     pub gdt_frames: Vec<Mfn>,
     /// Entries of the guest's GDT.
@@ -182,6 +187,8 @@ impl Default for PvCpu {
             cr4_guest: 0,
             dr,
             iopl: 0,
+            iobmp: 0,
+            iobmp_limit: 0,
             gdt_frames: Vec::new(),
             gdt_entries: 0,
             ldt_base: 0,

@@ -307,3 +307,28 @@ fn segment_store_to_an_unmapped_page_is_a_page_fault() {
     assert_eq!(bounced(&mut e, &r, true), (14, Some(6)));
     assert_eq!(e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.cr2, 0x10);
 }
+
+#[test]
+fn the_io_bitmap_allows_ports_the_iopl_does_not() {
+    let mut e = setup();
+    // Ports 0x80..0x87 allowed (bits clear), the rest refused.
+    let mut bm = vec![0xffu8; 32];
+    bm[0x10] = 0;
+    e.write(0, SCRATCH, &bm);
+    e.write(0, SCRATCH + 0x100, &SCRATCH.to_le_bytes());
+    e.write(0, SCRATCH + 0x108, &256u32.to_le_bytes());
+    assert_eq!(e.call(0, 0, 0, 33, [7, SCRATCH + 0x100, 0, 0, 0]).0, 0);
+    let mut r = base();
+    fault(&mut e, &[0xe6, 0x80], 13, &mut r); // out 0x80, al
+    assert_eq!(r.rip, CODE + 2, "allowed by the bitmap");
+    let mut r = base();
+    fault(&mut e, &[0xe7, 0x86], 13, &mut r); // out 0x86, eax: 0x86..0x89
+    assert_eq!(bounced(&mut e, &r, true), (13, Some(0)), "0x88 is refused");
+    let mut r = base();
+    fault(&mut e, &[0xfa], 13, &mut r);
+    assert_eq!(
+        bounced(&mut e, &r, true),
+        (13, Some(0)),
+        "cli ignores the bitmap"
+    );
+}

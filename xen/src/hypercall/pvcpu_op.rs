@@ -296,6 +296,9 @@ impl Call<'_> {
                 if nr_ports > 65536 {
                     return Err(Errno::Inval);
                 }
+                let pv = self.pv();
+                pv.iobmp = u64_at(&b, 0);
+                pv.iobmp_limit = nr_ports;
                 ok()
             }
             _ => Err(Errno::NoSys),

@@ -69,6 +69,10 @@ pub mod msr {
     pub const GS_BASE: u32 = 0xc000_0101;
     /// Inactive (user, in kernel mode) GS base.
     pub const SHADOW_GS_BASE: u32 = 0xc000_0102;
+    /// MSR_INTEL_PLATFORM_INFO (bit 31: CPUID faulting available).
+    pub const PLATFORM_INFO: u32 = 0xce;
+    /// MSR_INTEL_MISC_FEATURES_ENABLES (bit 0: CPUID faulting on).
+    pub const MISC_FEATURES_ENABLES: u32 = 0x140;
 }
 
 /// EFER as a PV guest reads it: SCE, LME, LMA, NXE.
@@ -580,7 +584,7 @@ impl Emu<'_> {
             msr::GS_BASE if canonical => self.regs.gs_base = v,
             msr::SHADOW_GS_BASE if canonical => self.pv().shadow_gs = v,
             msr::EFER if v == EFER_VALUE => {}
-            msr::DEBUGCTL if v == 0 => {}
+            msr::DEBUGCTL | msr::MISC_FEATURES_ENABLES if v == 0 => {}
             _ => return GP0,
         }
         Em::Done
@@ -801,8 +805,10 @@ fn load_check(sel: u16, desc: Option<u64>, ss: bool) -> Result<(), Em> {
 
 /// The MSRs a PV64 guest kernel may read, and their values: FS/GS bases
 /// (the shadow is the inactive mode's GS), EFER, TSC (the cycle counter),
-/// DEBUGCTL (0). Everything else is #GP, as in Xen since 4.15; smpsim's
-/// CPUID model is AMD, so Intel-only MSRs (MISC_ENABLE, PLATFORM_INFO)
+/// DEBUGCTL (0), and PLATFORM_INFO and MISC_FEATURES_ENABLES, which Xen
+/// offers every guest, as 0: smpsim cannot fault a native CPUID, so it
+/// has no CPUID faulting to offer. Everything else is #GP, as in Xen since
+/// 4.15; smpsim's CPUID model is AMD, so Intel-only MSRs (MISC_ENABLE)
 /// are #GP too.
 pub fn read_msr(regs: &ArchState, pv: &PvCpu, cycle: u64, idx: u32) -> Option<u64> {
     Some(match idx {
@@ -811,7 +817,7 @@ pub fn read_msr(regs: &ArchState, pv: &PvCpu, cycle: u64, idx: u32) -> Option<u6
         msr::SHADOW_GS_BASE => pv.shadow_gs,
         msr::EFER => EFER_VALUE,
         msr::TSC => cycle,
-        msr::DEBUGCTL => 0,
+        msr::DEBUGCTL | msr::PLATFORM_INFO | msr::MISC_FEATURES_ENABLES => 0,
         _ => return None,
     })
 }

@@ -150,6 +150,24 @@ fn msrs_xen_allows_and_refusals() {
     r.gpr[RCX] = 0xc000_0080;
     fault(&mut e, &[0x0f, 0x32], 13, &mut r);
     assert_eq!(r.gpr[RAX], 0xd01, "EFER");
+    let mut r = base();
+    r.gpr[RCX] = 0xce;
+    r.gpr[RAX] = 5;
+    fault(&mut e, &[0x0f, 0x32], 13, &mut r);
+    assert_eq!(
+        (r.gpr[RAX], r.rip),
+        (0, CODE + 2),
+        "PLATFORM_INFO: no CPUID faulting"
+    );
+    let mut r = base();
+    r.gpr[RCX] = 0x140;
+    r.gpr[RAX] = 1;
+    fault(&mut e, &[0x0f, 0x30], 13, &mut r);
+    assert_eq!(
+        bounced(&mut e, &r, true),
+        (13, Some(0)),
+        "cannot enable faulting"
+    );
     // wrmsr GS_BASE; a non-canonical value and an unknown MSR: #GP(0)
     let mut r = base();
     r.gpr[RCX] = 0xc000_0101;

@@ -13,7 +13,9 @@
 //!   models), started/stopped/woken VCPUs change what runs.
 //! - At instruction boundaries: [`Hypervisor::upcall`] delivers a pending
 //!   event upcall (cheap to call: it reads two bytes when nothing is due).
-//!   Guest faults: [`Hypervisor::exception`].
+//!   Guest faults: [`Hypervisor::guest_fault`] (Xen's PV emulator, then
+//!   [`Hypervisor::exception`] for what it bounces); the effects of the
+//!   mode switches these make are in [`Hypervisor::take_deferred_effects`].
 //! - Timers: after any hypercall or delivery, [`Hypervisor::next_timer_cycle`]
 //!   gives the next cycle at which [`Hypervisor::run_timers`] must be called
 //!   for a VCPU.
@@ -663,8 +665,10 @@ impl Hypervisor {
     }
 
     /// Bounces exception `vector` to the guest's handler from its trap
-    /// table (with `error_code` pushed, `cr2` stored in vcpu_info for #PF);
-    /// no handler or an unwritable stack crashes the domain.
+    /// table (with `error_code` pushed, `cr2` stored in vcpu_info and the
+    /// virtual CR2 for #PF); no handler or an unwritable stack crashes the
+    /// domain. Taken in guest user mode, it first switches to kernel mode
+    /// and the frame goes on the kernel stack (`guest_mode.rs`).
     #[allow(clippy::too_many_arguments)]
     pub fn exception(
         &mut self,

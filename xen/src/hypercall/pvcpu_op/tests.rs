@@ -385,3 +385,93 @@ fn user_mode_event_upcall_and_int_n_enter_the_kernel_stack() {
     assert!(!e.hv.in_user_mode(d, v));
     assert!(r.gpr[RSP] < 0x40_7800 && r.gpr[RSP] >= 0x40_7800 - 64);
 }
+
+/// XTF's PV64 start of day and `exec_user` round trip, with its
+/// selectors (`__KERN_CS` 0xe030, `__KERN_DS` 0xe028, `__USER_CS`
+/// 0xe033, `__USER_DS` 0xe02b) and its all-zero 15-entry GDT.
+#[test]
+fn xtf_style_traps_gdt_user_mode_round_trip() {
+    let mut e = env(&[1]);
+    let (d, v) = (DomainId(0), VcpuId(0));
+    // set_trap_table: #GP (DPL 0) and RET2KERN 0x20 (DPL 3, mask events).
+    let mut table = Vec::new();
+    for (vec, flags, addr) in [(13u8, 4u8, 0x40_1700u64), (0x20, 3 | 4, 0x40_1a00)] {
+        let mut t = [0u8; 16];
+        t[0] = vec;
+        t[1] = flags;
+        t[2..4].copy_from_slice(&0xe030u16.to_le_bytes());
+        t[8..16].copy_from_slice(&addr.to_le_bytes());
+        table.extend_from_slice(&t);
+    }
+    table.extend_from_slice(&[0; 16]);
+    e.write(0, SCRATCH + 0x400, &table);
+    assert_eq!(
+        e.call(0, 0, 0, hc::SET_TRAP_TABLE, [SCRATCH + 0x400, 0, 0, 0, 0])
+            .0,
+        0
+    );
+    // set_gdt over a zeroed frame (the image's last page).
+    let gdt_va = 0x40_0000 + 15 * 4096;
+    e.write(0, gdt_va, &[0u8; 120]);
+    let gdt_mfn =
+        e.hv.domain(d)
+            .expect("d")
+            .space()
+            .frame(gdt_va)
+            .expect("mapped");
+    e.write(0, SCRATCH, &gdt_mfn.0.to_le_bytes());
+    assert_eq!(e.call(0, 0, 0, nr::SET_GDT, [SCRATCH, 15, 0, 0, 0]).0, 0);
+    assert_eq!(
+        e.call(0, 0, 0, nr::STACK_SWITCH, [0xe028, 0x40_7800, 0, 0, 0])
+            .0,
+        0
+    );
+    assert_eq!(pv(&mut e).kernel_ss, 0xe02b, "RPL raised");
+    // write_ds(__USER_DS): emulated; a guest selector into the zero GDT: #GP.
+    let code = 0x40_1200;
+    let run = |e: &mut Env, bytes: &[u8], r: &mut smpsim_cores::ArchState| {
+        e.write(0, code, bytes);
+        r.rip = code;
+        let space = std::sync::Arc::clone(e.hv.domain(d).expect("d").space());
+        let mut m = crate::memory::PagedMemory {
+            space: &space,
+            store: &mut e.store,
+        };
+        e.hv.guest_fault(d, v, 0, 13, 0, r, &mut m)
+    };
+    let mut r = regs(0, [0; 5]);
+    r.gpr[RAX] = 0xe02b;
+    run(&mut e, &[0x8e, 0xd8], &mut r);
+    assert_eq!((r.rip, pv(&mut e).sel.ds), (code + 2, 0xe02b));
+    let mut r = regs(0, [0; 5]);
+    r.gpr[RAX] = 0x33;
+    run(&mut e, &[0x8e, 0xd8], &mut r);
+    assert_eq!(r.rip, 0x40_1700, "#GP(0x30) to the guest's handler");
+    // exec_user: MMUEXT_NEW_USER_BASEPTR, then iret to __USER_CS.
+    e.hv.new_baseptr(d, v, Mfn(0x1002), BasePtr::User)
+        .expect("ok");
+    let mut r = regs(hc::IRET, [0; 5]);
+    iret_frame(&mut e, r.gpr[RSP], code, 0xe033, 0xe02b);
+    e.call_regs(0, 0, 0, &mut r);
+    assert!(e.hv.in_user_mode(d, v));
+    // int $0x20 from user: the kernel's handler, on the kernel stack,
+    // events masked by the trap's flag.
+    let mut m_before = 0;
+    if let Some(l) = e.hv.domain(d).expect("d").event_layout(v) {
+        m_before = e.ma_u8(0, l.vcpu_info + 1);
+    }
+    assert_eq!(m_before, 0);
+    run(&mut e, &[0xcd, 0x20], &mut r);
+    assert_eq!(r.rip, 0x40_1a00);
+    assert!(!e.hv.in_user_mode(d, v));
+    let l =
+        e.hv.domain(d)
+            .expect("d")
+            .event_layout(v)
+            .expect("vcpu_info");
+    assert_eq!(e.ma_u8(0, l.vcpu_info + 1), 1, "masked");
+    let frame = e.read(0, r.gpr[RSP], 56);
+    let w = |i: usize| u64::from_le_bytes(frame[8 * i..8 * i + 8].try_into().expect("8"));
+    assert_eq!((w(2), w(3) & 0xffff, w(6)), (code + 2, 0xe033, 0xe02b));
+    assert!(r.gpr[RSP] < 0x40_7800);
+}

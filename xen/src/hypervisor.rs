@@ -635,7 +635,15 @@ impl Hypervisor {
         regs: &mut ArchState,
         mem: &mut dyn HypervisorMemory,
     ) -> Upcall {
+        let now = self.now_ns(cycle);
         let dom = self.dom_mut(d);
+        // The machine offers an upcall wherever a VCPU resumes: a woken
+        // VCPU's run state goes back to running here.
+        if let Some(vc) = dom.vcpus.get_mut(v.0 as usize) {
+            if vc.state == RunState::Runnable {
+                vc.pv.runstate.switch(crate::pvcpu::RUNSTATE_RUNNING, now);
+            }
+        }
         let Some(l) = dom.event_layout(v) else {
             return Upcall::NotDue;
         };

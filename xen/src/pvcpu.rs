@@ -94,6 +94,13 @@ impl Default for Selectors {
     }
 }
 
+/// RUNSTATE_running.
+pub const RUNSTATE_RUNNING: u32 = 0;
+/// RUNSTATE_blocked.
+pub const RUNSTATE_BLOCKED: u32 = 2;
+/// RUNSTATE_offline.
+pub const RUNSTATE_OFFLINE: u32 = 3;
+
 /// `struct vcpu_runstate_info` as Xen keeps it (xen-abi.md §4.2).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Runstate {

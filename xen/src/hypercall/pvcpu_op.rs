@@ -13,9 +13,11 @@
 //!   operations that need them return -ENOSYS as a Xen built without
 //!   passthrough support would (set_iopl and set_iobitmap work).
 //! - Run state: a VCPU that is up and not blocked is "running" (smpsim
-//!   gives each VCPU its own context); the state is brought up to date at
-//!   each hypercall of the VCPU and at every read, and the registered area
-//!   is rewritten then.
+//!   gives each VCPU its own context, so "runnable" never occurs). It
+//!   changes at block/poll, VCPUOP_down and bring-up, and back to running
+//!   at the first upcall offer after a wake (the machine makes one
+//!   wherever a VCPU resumes); the registered area is rewritten at each
+//!   hypercall of the VCPU and at every read, not at every change.
 
 use super::{ok, u16_at, u32_at, u64_at, Call, HResult, Ret};
 use crate::abi::Errno;

@@ -201,6 +201,8 @@ impl Call<'_> {
         }
         v.state = RunState::Down;
         v.poll = None;
+        v.pv.runstate
+            .switch(crate::pvcpu::RUNSTATE_OFFLINE, self.now_ns);
         if target == self.v {
             return Ret::Then(Next::Down);
         }

@@ -475,3 +475,34 @@ fn xtf_style_traps_gdt_user_mode_round_trip() {
     assert_eq!((w(2), w(3) & 0xffff, w(6)), (code + 2, 0xe033, 0xe02b));
     assert!(r.gpr[RSP] < 0x40_7800);
 }
+
+#[test]
+fn runstate_charges_blocked_time_until_the_wake_up_upcall() {
+    let mut e = env(&[1]);
+    let (d, v) = (DomainId(0), VcpuId(0));
+    let (_, o) = e.call(
+        0,
+        0,
+        2000,
+        hc::SCHED_OP,
+        [crate::abi::sched::BLOCK, 0, 0, 0, 0],
+    );
+    assert_eq!(o.next, Next::Block);
+    assert!(e.hv.vcpu_mut(d, v).wake());
+    let space = std::sync::Arc::clone(e.hv.domain(d).expect("d").space());
+    let mut r = regs(0, [0; 5]);
+    let mut m = crate::memory::PagedMemory {
+        space: &space,
+        store: &mut e.store,
+    };
+    e.hv.upcall(d, v, 6000, &mut r, &mut m);
+    let (rc, _) = e.call(0, 0, 8000, hc::VCPU_OP, [4, 0, SCRATCH, 0, 0]);
+    assert_eq!(rc, 0);
+    let b = e.read(0, SCRATCH, 48);
+    let t = |i: usize| u64::from_le_bytes(b[16 + 8 * i..24 + 8 * i].try_into().expect("8"));
+    assert_eq!(
+        (t(0), t(2), t(3)),
+        (2000, 2000, 0),
+        "running, blocked, offline ns"
+    );
+}

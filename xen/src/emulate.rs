@@ -35,6 +35,9 @@
 //!   the guest (Xen's descriptor tables; smpsim models no UMIP).
 //! - #BP, #OF, #DB from `int3`, `int 3`, `int 4`, `int1`: traps, so the
 //!   frame's RIP is past the instruction.
+//! - The core's #GP for a non-canonical address of an ordinary
+//!   instruction becomes #SS(0) where hardware raises that (a reference
+//!   through RSP or RBP, an implicit stack access).
 //!
 //! Not emulated (bounced as #GP(0)): `ins`/`outs`, `lgdt`/`lidt`/`lldt`/
 //! `ltr`/`lmsw`, `swapgs`, `rdpmc`, CR8 and everything else.
@@ -297,6 +300,7 @@ impl Emu<'_> {
                 };
                 self.write_op(ins, 0, val)
             }
+            _ if !is_privileged(ins) => self.memory_fault(ins),
             _ if self.user => GP0,
             M::Mov => self.mov_special(ins),
             M::Rdmsr => self.rdmsr(),
@@ -308,6 +312,28 @@ impl Emu<'_> {
             M::Wbinvd | M::Invd => Em::Done,
             _ => GP0,
         }
+    }
+
+    /// A #GP the core raised for an ordinary instruction: a non-canonical
+    /// address. Hardware gives #SS(0) instead when the reference is
+    /// through the stack segment: a base of RSP or RBP (an FS or GS
+    /// override aside; in 64-bit mode the other overrides do not change
+    /// the segment) or an implicit stack access with a non-canonical RSP.
+    fn memory_fault(&self, ins: &Instruction) -> Em {
+        const SS0: Em = Em::Fault(12, Some(0));
+        let explicit = (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory);
+        if explicit {
+            let base = ins.memory_base().full_register();
+            let fs_gs = matches!(ins.memory_segment(), Register::FS | Register::GS);
+            if matches!(base, Register::RSP | Register::RBP) && !fs_gs {
+                return SS0;
+            }
+            return GP0;
+        }
+        if ins.stack_pointer_increment() != 0 && !is_canonical(self.regs.gpr[RSP]) {
+            return SS0;
+        }
+        GP0
     }
 
     // ---- operands -------------------------------------------------------
@@ -740,6 +766,39 @@ fn descriptor(pv: &PvCpu, sel: u16, mem: &mut dyn HypervisorMemory) -> Result<Op
         Some(&d) if idx >= pvcpu::FIRST_RESERVED_GDT_ENTRY => Ok(Some(d)),
         _ => Err(gp),
     }
+}
+
+/// Whether an instruction needs CPL 0 (the core raised #GP(0) for it
+/// whatever its operands): those the emulator handles only in guest
+/// kernel mode, and the ones it never emulates.
+fn is_privileged(ins: &Instruction) -> bool {
+    use Mnemonic as M;
+    let special = (0..ins.op_count())
+        .filter(|&i| ins.op_kind(i) == OpKind::Register)
+        .any(|i| ins.op_register(i).is_cr() || ins.op_register(i).is_dr());
+    special
+        || matches!(
+            ins.mnemonic(),
+            M::Rdmsr
+                | M::Wrmsr
+                | M::Lgdt
+                | M::Lidt
+                | M::Lldt
+                | M::Ltr
+                | M::Lmsw
+                | M::Clts
+                | M::Invd
+                | M::Wbinvd
+                | M::Swapgs
+                | M::Rdpmc
+                | M::Insb
+                | M::Insw
+                | M::Insd
+                | M::Outsb
+                | M::Outsw
+                | M::Outsd
+                | M::Hlt
+        )
 }
 
 /// set_segment_base(SEGBASE_GS_USER_SEL): loads `sel` as a data segment

@@ -350,3 +350,31 @@ fn the_io_bitmap_allows_ports_the_iopl_does_not() {
         "cli ignores the bitmap"
     );
 }
+
+#[test]
+fn non_canonical_stack_references_are_ss_others_gp() {
+    let mut e = setup();
+    let bad = 0x8000_0000_4000_0000;
+    // mov rax, [rsp] / [rbp] / es:[rsp]: #SS(0); [rax], fs:[rsp]: #GP(0).
+    for (bytes, vector) in [
+        (&[0x48, 0x8b, 0x04, 0x24][..], 12),
+        (&[0x48, 0x8b, 0x45, 0x00][..], 12),
+        (&[0x26, 0x48, 0x8b, 0x04, 0x24][..], 12),
+        (&[0x48, 0x8b, 0x00][..], 13),
+        (&[0x64, 0x48, 0x8b, 0x04, 0x24][..], 13),
+    ] {
+        let mut r = base();
+        r.gpr[RAX] = bad;
+        r.gpr[5] = bad;
+        // The segment follows the base register, not the address: RSP
+        // stays good so that the bounce frame can be written.
+        fault(&mut e, bytes, 13, &mut r);
+        assert_eq!(bounced(&mut e, &r, true), (vector, Some(0)), "{bytes:02x?}");
+    }
+    // In user mode too (it is not a privileged instruction).
+    e.hv.vcpu_mut(DomainId(0), VcpuId(0)).mmu.user_mode = true;
+    e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.kernel_sp = 0x40_7800;
+    let mut r = base();
+    fault(&mut e, &[0x48, 0x8b, 0x45, 0x00], 13, &mut r);
+    assert_eq!(bounced(&mut e, &r, true), (12, Some(0)));
+}

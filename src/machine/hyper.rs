@@ -366,7 +366,7 @@ impl Service {
                 // Xen's PV emulator first; what it does not emulate bounces.
                 match self
                     .hv
-                    .guest_fault(d, v, now.get(), f.vector, f.addr, &mut regs, &mut pm)
+                    .guest_fault(d, v, now.get(), (&f).into(), &mut regs, &mut pm)
                 {
                     Upcall::Crashed => {
                         let msg = format!("{v}: {f}");

@@ -150,19 +150,40 @@ struct Emu<'a> {
     user: bool,
 }
 
+/// A fault as a core reported it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CoreFault {
+    /// Exception vector.
+    pub vector: u8,
+    /// For #PF the faulting address (CR2).
+    pub addr: u64,
+    /// The error code the hardware pushes, where the core knows it (None:
+    /// 0 is pushed for the vectors that have one; the core's #GP(0) and
+    /// its #PF, whose error code it does not compute yet).
+    pub error_code: Option<u64>,
+}
+
+impl From<&smpsim_cores::Fault> for CoreFault {
+    fn from(f: &smpsim_cores::Fault) -> Self {
+        CoreFault {
+            vector: f.vector,
+            addr: f.addr,
+            error_code: None,
+        }
+    }
+}
+
 impl Hypervisor {
-    /// Handles a fault a core reported for VCPU `v` of `d` at `cycle`
+    /// Handles fault `f` a core reported for VCPU `v` of `d` at `cycle`
     /// (see the module doc): emulates the instruction or bounces an
-    /// exception; `addr` is the #PF address. Returns what the delivery
-    /// did (`Delivered` also after an emulation).
-    #[allow(clippy::too_many_arguments)]
+    /// exception. Returns what the delivery did (`Delivered` also after an
+    /// emulation).
     pub fn guest_fault(
         &mut self,
         d: DomainId,
         v: VcpuId,
         cycle: u64,
-        vector: u8,
-        addr: u64,
+        f: CoreFault,
         regs: &mut ArchState,
         mem: &mut dyn HypervisorMemory,
     ) -> Upcall {
@@ -176,15 +197,13 @@ impl Hypervisor {
             mem,
             user,
         };
-        let result = match vector {
+        let error = f.error_code.unwrap_or(0);
+        let result = match f.vector {
             6 => e.invalid_op(),
             13 => e.general_protection(),
-            1 | 3 | 4 => e.soft_trap(vector),
-            14 => {
-                let (r, m) = (&mut *e.regs, &mut *e.mem);
-                return e.hv.exception(d, v, cycle, 14, Some(0), Some(addr), r, m);
-            }
-            _ => Em::Fault(vector, has_error_code(vector).then_some(0)),
+            1 | 3 | 4 => e.soft_trap(f.vector),
+            14 => Em::Pf(f.addr, error),
+            vector => Em::Fault(vector, has_error_code(vector).then_some(error)),
         };
         e.finish(result)
     }

@@ -177,8 +177,12 @@ fn emulate_step(e: &mut Env, rng: &mut Rng, d: u16, v: u32, cycle: u64) {
         space: &space,
         store: &mut e.store,
     };
-    let addr = value(rng);
-    e.hv.guest_fault(DomainId(d), VcpuId(v), cycle, vector, addr, &mut r, &mut m);
+    let f = crate::emulate::CoreFault {
+        vector,
+        addr: value(rng),
+        error_code: (rng.below(2) == 0).then(|| value(rng)),
+    };
+    e.hv.guest_fault(DomainId(d), VcpuId(v), cycle, f, &mut r, &mut m);
     e.hv.take_deferred_effects();
 }
 

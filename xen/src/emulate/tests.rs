@@ -31,7 +31,12 @@ fn fault(e: &mut Env, bytes: &[u8], vector: u8, r: &mut ArchState) -> Upcall {
         space: &space,
         store: &mut e.store,
     };
-    e.hv.guest_fault(DomainId(0), VcpuId(0), 1000, vector, 0, r, &mut m)
+    let f = crate::emulate::CoreFault {
+        vector,
+        addr: 0,
+        error_code: None,
+    };
+    e.hv.guest_fault(DomainId(0), VcpuId(0), 1000, f, r, &mut m)
 }
 
 fn base() -> ArchState {

@@ -8,6 +8,12 @@ use crate::mmu::BasePtr;
 use crate::testenv::*;
 use smpsim_cores::arch::reg::{R11, RAX, RCX, RSP};
 
+/// The core's #GP(0).
+const GP: crate::emulate::CoreFault = crate::emulate::CoreFault {
+    vector: 13,
+    addr: 0,
+    error_code: None,
+};
 const EPERM: i64 = -1;
 const EFAULT: i64 = -14;
 const EINVAL: i64 = -22;
@@ -347,7 +353,7 @@ fn user_mode_event_upcall_and_int_n_enter_the_kernel_stack() {
         space: &space,
         store: &mut e.store,
     };
-    e.hv.guest_fault(d, v, 0, 13, 0, &mut r, &mut m);
+    e.hv.guest_fault(d, v, 0, GP, &mut r, &mut m);
     assert_eq!(r.rip, 0x40_1700);
     assert!(!e.hv.in_user_mode(d, v));
     let ec = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 16, 8).try_into().expect("8"));
@@ -360,7 +366,7 @@ fn user_mode_event_upcall_and_int_n_enter_the_kernel_stack() {
         space: &space,
         store: &mut e.store,
     };
-    e.hv.guest_fault(d, v, 0, 13, 0, &mut r, &mut m);
+    e.hv.guest_fault(d, v, 0, GP, &mut r, &mut m);
     assert_eq!(r.rip, 0x40_1600);
     let ret = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 16, 8).try_into().expect("8"));
     assert_eq!(ret, 0x40_1202);
@@ -437,7 +443,7 @@ fn xtf_style_traps_gdt_user_mode_round_trip() {
             space: &space,
             store: &mut e.store,
         };
-        e.hv.guest_fault(d, v, 0, 13, 0, r, &mut m)
+        e.hv.guest_fault(d, v, 0, GP, r, &mut m)
     };
     let mut r = regs(0, [0; 5]);
     r.gpr[RAX] = 0xe02b;

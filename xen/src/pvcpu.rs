@@ -230,24 +230,25 @@ impl PvCpu {
     }
 }
 
-/// Whether a code selector is one a call gate may target: Xen's flat
-/// ring-3 code selectors, or a guest GDT/LDT selector (Xen's
-/// `guest_gate_selector_okay`).
-fn gate_selector_ok(sel: u16, gdt_entries: u32) -> bool {
+/// Whether a code selector is one a call gate may target (Xen's
+/// `guest_gate_selector_okay`): Xen's flat ring-3 code selectors, or any
+/// non-null selector of the guest's part of the GDT or of the LDT.
+fn gate_selector_ok(sel: u16) -> bool {
     let idx = u32::from(sel >> 3);
     if sel & 4 != 0 {
         return true;
     }
     if idx < FIRST_RESERVED_GDT_ENTRY {
-        return idx < gdt_entries.max(1) && sel >> 3 != 0;
+        return idx != 0;
     }
     matches!(sel & !3, 0xe020 | 0xe030)
 }
 
 /// Xen's `check_descriptor` for a 64-bit PV guest: the descriptor as
-/// stored (DPL raised to 3), or None when it is refused. `next` is the
-/// following 8 bytes, the upper half of a 64-bit call gate.
-pub fn check_descriptor(desc: u64, gdt_entries: u32) -> Option<u64> {
+/// stored (DPL raised to 3; a call gate's target selector RPL too), or
+/// None when it is refused. (The upper half of a 64-bit call gate is the
+/// next slot, a type-0 descriptor, which passes.)
+pub fn check_descriptor(desc: u64) -> Option<u64> {
     const P: u64 = 1 << 47;
     const S: u64 = 1 << 44;
     const DPL: u64 = 3 << 45;
@@ -264,7 +265,7 @@ pub fn check_descriptor(desc: u64, gdt_entries: u32) -> Option<u64> {
         0xc => {
             let cs = (desc >> 16) as u16; // deliberate: the target selector field
             let reserved = desc >> 32 & 0xff;
-            (gate_selector_ok(cs, gdt_entries) && reserved == 0).then_some(desc | 3 << 16)
+            (gate_selector_ok(cs) && reserved == 0).then_some(desc | 3 << 16)
         }
         _ => None,
     }
@@ -278,20 +279,20 @@ mod tests {
     fn descriptors_dpl_fixup_and_refusals() {
         // Ring-0 flat code64 → DPL 3.
         assert_eq!(
-            check_descriptor(0x00af_9a00_0000_ffff, 8),
+            check_descriptor(0x00af_9a00_0000_ffff),
             Some(0x00af_fa00_0000_ffff)
         );
         assert_eq!(
-            check_descriptor(0x0000_1a00_0000_ffff, 8),
+            check_descriptor(0x0000_1a00_0000_ffff),
             Some(0x0000_1a00_0000_ffff),
             "not present"
         );
-        assert_eq!(check_descriptor(0, 8), Some(0));
+        assert_eq!(check_descriptor(0), Some(0));
         // A present 64-bit TSS (type 9) is refused.
-        assert_eq!(check_descriptor(0x0000_8900_0000_0067, 8), None);
+        assert_eq!(check_descriptor(0x0000_8900_0000_0067), None);
         // A call gate to guest entry 1, and one to Xen's ring-0 CS.
-        assert!(check_descriptor(0x0000_ec00_0008_1000, 8).is_some());
-        assert_eq!(check_descriptor(0x0000_ec00_e008_1000, 8), None);
+        assert!(check_descriptor(0x0000_ec00_0008_1000).is_some());
+        assert_eq!(check_descriptor(0x0000_ec00_e008_1000), None);
     }
 
     #[test]

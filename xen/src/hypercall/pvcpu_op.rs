@@ -141,7 +141,7 @@ impl Call<'_> {
                 .addr(u64::from(i % pvcpu::DESCS_PER_FRAME) * 8)
                 .get();
             let d = self.mem.read_ma_u64(ma);
-            fixed.push((ma, check_descriptor(d, entries).ok_or(Errno::Inval)?));
+            fixed.push((ma, check_descriptor(d).ok_or(Errno::Inval)?));
         }
         for (ma, d) in fixed {
             self.mem.write_ma_u64(ma, d);
@@ -195,8 +195,7 @@ impl Call<'_> {
         if !maddr.is_multiple_of(8) || !self.owns(Mfn(maddr >> 12)) {
             return Err(Errno::Inval);
         }
-        let entries = self.pv().gdt_entries;
-        let d = check_descriptor(desc, entries).ok_or(Errno::Inval)?;
+        let d = check_descriptor(desc).ok_or(Errno::Inval)?;
         self.mem.write_ma_u64(maddr, d);
         ok()
     }

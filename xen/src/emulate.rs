@@ -52,7 +52,7 @@ use crate::memory::HypervisorMemory;
 use crate::pvcpu::{self, PvCpu};
 use crate::regs::is_canonical;
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
-use smpsim_cores::arch::reg::{RAX, RCX, RDX, RSP};
+use smpsim_cores::arch::reg::{RAX, RBX, RCX, RDX, RSP};
 use smpsim_cores::{ArchState, CpuidModel};
 
 /// `ud2; .ascii "xen"; cpuid`.
@@ -264,7 +264,7 @@ impl Emu<'_> {
         let sub = self.regs.gpr[RCX] as u32; // and ECX
         let tsc_hz = self.hv.cfg.tsc_hz;
         let out = pv_cpuid(self.v.0, tsc_hz, leaf, sub);
-        for (r, x) in [RAX, 3, RCX, RDX].into_iter().zip(out) {
+        for (r, x) in [RAX, RBX, RCX, RDX].into_iter().zip(out) {
             self.regs.gpr[r] = u64::from(x);
         }
         self.regs.rip = self.regs.rip.wrapping_add(FORCED_CPUID.len() as u64);

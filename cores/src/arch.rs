@@ -83,6 +83,16 @@ pub struct ArchState {
     pub fs_base: u64,
     /// GS segment base (guest virtual address).
     pub gs_base: u64,
+    /// CR4.FSGSBASE: whether rdfsbase/wrfsbase/rdgsbase/wrgsbase execute
+    /// (they raise #UD when it is clear). Set for user code by default; a
+    /// PV guest starts with it clear, as on Xen, and sets it with a CR4
+    /// write.
+    #[serde(default = "yes")]
+    pub fsgsbase: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for ArchState {
@@ -93,6 +103,7 @@ impl Default for ArchState {
             rflags: flags::FIXED1,
             fs_base: 0,
             gs_base: 0,
+            fsgsbase: true,
         }
     }
 }

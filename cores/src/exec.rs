@@ -62,6 +62,9 @@ pub(crate) struct Cpu {
     block_base: u64,
     /// Registers saved by the current instruction's `Snap` uop.
     saved: [u64; NUM_REGS],
+    /// CR4.FSGSBASE ([`crate::ArchState::fsgsbase`]), loaded with the
+    /// registers.
+    pub fsgsbase: bool,
 }
 
 /// What the executor needs from its core besides registers and memory.
@@ -181,6 +184,7 @@ impl Cpu {
             smc_pages: Vec::new(),
             block_base: 0,
             saved: [0; NUM_REGS],
+            fsgsbase: true,
         }
     }
 
@@ -533,6 +537,12 @@ impl Cpu {
             Op::Syscall => return Flow::Syscall,
             Op::Raise => return Flow::Raise(u.aux, u.imm as usize),
             Op::Chk => {
+                if u.aux == 2 {
+                    if !self.fsgsbase {
+                        return Flow::Raise(6, u.imm as usize);
+                    }
+                    return Flow::Next;
+                }
                 let bad = if u.aux == 0 {
                     a & 15 != 0
                 } else {

@@ -159,6 +159,7 @@ impl FuncCore {
         self.cpu.r[usize::from(FLAGS)] = st.rflags | flags::FIXED1;
         self.cpu.r[usize::from(FSBASE)] = st.fs_base;
         self.cpu.r[usize::from(GSBASE)] = st.gs_base;
+        self.cpu.fsgsbase = st.fsgsbase;
     }
 
     fn store_state(&self, st: &mut ArchState) {

@@ -36,6 +36,7 @@ pub fn run(case: &Case, asm: &Assembled) -> Outcome {
         rflags: case.init.rflags,
         fs_base: case.init.fs_base,
         gs_base: case.init.gs_base,
+        fsgsbase: true,
     };
     let mut core = FuncCore::new(CpuidModel::default());
     let exit = core.run(&mut st, &mut mem, MAX_INSNS);

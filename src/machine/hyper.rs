@@ -366,7 +366,7 @@ impl Service {
                 // Xen's PV emulator first; what it does not emulate bounces.
                 match self
                     .hv
-                    .guest_fault(d, v, now.get(), f.vector, f.addr, &mut regs, &mut pm)
+                    .guest_fault(d, v, now.get(), (&f).into(), &mut regs, &mut pm)
                 {
                     Upcall::Crashed => {
                         let msg = format!("{v}: {f}");
@@ -377,8 +377,10 @@ impl Service {
                 }
             }
         };
+        let mut effects = effects;
         if matches!(next, Next::Resume | Next::Yield) {
             self.try_upcall(d, v, now, now + self.hypercall_latency, &mut regs);
+            effects.extend(self.hv.take_deferred_effects());
         }
         let core = Self::core(ctx, p);
         core.set_regs(t, regs);
@@ -408,11 +410,9 @@ impl Service {
             space: &space,
             store: &mut frames,
         };
+        // An upcall taken in guest user mode switches to kernel mode: the
+        // caller applies the queued NewRoot (`take_deferred_effects`).
         let delivered = self.hv.upcall(d, v, now.get(), regs, &mut pm) == Upcall::Delivered;
-        // An upcall taken in guest user mode switched to kernel mode; the
-        // machine does not cache translations by root yet (Effect::NewRoot
-        // is a no-op in `apply`), so the queued effect is dropped here.
-        self.hv.take_deferred_effects();
         if delivered {
             if let Some(at) = self.raised_at.remove(&(d, v)) {
                 self.ipi_hist
@@ -524,6 +524,8 @@ impl Service {
                 core.interrupt(t);
                 core.set_regs(t, regs);
                 core.resume(t, now + self.ipi_latency);
+                let fx = self.hv.take_deferred_effects();
+                self.apply(ctx, now, now, fx);
             }
         }
     }
@@ -541,5 +543,7 @@ impl Service {
         let core = Self::core(ctx, p);
         core.set_regs(t, regs);
         core.resume(t, now + self.ipi_latency);
+        let fx = self.hv.take_deferred_effects();
+        self.apply(ctx, now, now, fx);
     }
 }

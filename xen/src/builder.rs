@@ -778,6 +778,8 @@ pub fn build(
     let mut regs = ArchState {
         rip: img.entry,
         rflags: flags::IF | flags::FIXED1,
+        // CR4.FSGSBASE starts clear (Xen's PV CR4).
+        fsgsbase: false,
         ..ArchState::default()
     };
     regs.gpr[RSI] = l.start_info_va;

@@ -35,6 +35,9 @@
 //!   the guest (Xen's descriptor tables; smpsim models no UMIP).
 //! - #BP, #OF, #DB from `int3`, `int 3`, `int 4`, `int1`: traps, so the
 //!   frame's RIP is past the instruction.
+//! - The core's #GP for a non-canonical address of an ordinary
+//!   instruction becomes #SS(0) where hardware raises that (a reference
+//!   through RSP or RBP, an implicit stack access).
 //!
 //! Not emulated (bounced as #GP(0)): `ins`/`outs`, `lgdt`/`lidt`/`lldt`/
 //! `ltr`/`lmsw`, `swapgs`, `rdpmc`, CR8 and everything else.
@@ -49,7 +52,7 @@ use crate::memory::HypervisorMemory;
 use crate::pvcpu::{self, PvCpu};
 use crate::regs::is_canonical;
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
-use smpsim_cores::arch::reg::{RAX, RCX, RDX, RSP};
+use smpsim_cores::arch::reg::{RAX, RBX, RCX, RDX, RSP};
 use smpsim_cores::{ArchState, CpuidModel};
 
 /// `ud2; .ascii "xen"; cpuid`.
@@ -69,6 +72,10 @@ pub mod msr {
     pub const GS_BASE: u32 = 0xc000_0101;
     /// Inactive (user, in kernel mode) GS base.
     pub const SHADOW_GS_BASE: u32 = 0xc000_0102;
+    /// MSR_INTEL_PLATFORM_INFO (bit 31: CPUID faulting available).
+    pub const PLATFORM_INFO: u32 = 0xce;
+    /// MSR_INTEL_MISC_FEATURES_ENABLES (bit 0: CPUID faulting on).
+    pub const MISC_FEATURES_ENABLES: u32 = 0x140;
 }
 
 /// EFER as a PV guest reads it: SCE, LME, LMA, NXE.
@@ -122,11 +129,15 @@ enum Em {
     Fault(u8, Option<u64>),
     /// Bounce trap `vector` (no error code) with RIP past the instruction.
     Trap(u8),
-    /// The emulated access faulted at this VA: #PF (write, user).
-    Pf(u64),
+    /// The emulated access faulted at this VA: #PF with this error code
+    /// (not-present, user, and write for a store).
+    Pf(u64, u64),
 }
 
 const GP0: Em = Em::Fault(13, Some(0));
+/// #PF error-code bits: a write, from ring 3 (a PV64 guest always is).
+const PF_WRITE: u64 = 2;
+const PF_USER: u64 = 4;
 
 /// One emulation in progress.
 struct Emu<'a> {
@@ -139,19 +150,40 @@ struct Emu<'a> {
     user: bool,
 }
 
+/// A fault as a core reported it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CoreFault {
+    /// Exception vector.
+    pub vector: u8,
+    /// For #PF the faulting address (CR2).
+    pub addr: u64,
+    /// The error code the hardware pushes, where the core knows it (None:
+    /// 0 is pushed for the vectors that have one; the core's #GP(0) and
+    /// its #PF, whose error code it does not compute yet).
+    pub error_code: Option<u64>,
+}
+
+impl From<&smpsim_cores::Fault> for CoreFault {
+    fn from(f: &smpsim_cores::Fault) -> Self {
+        CoreFault {
+            vector: f.vector,
+            addr: f.addr,
+            error_code: None,
+        }
+    }
+}
+
 impl Hypervisor {
-    /// Handles a fault a core reported for VCPU `v` of `d` at `cycle`
+    /// Handles fault `f` a core reported for VCPU `v` of `d` at `cycle`
     /// (see the module doc): emulates the instruction or bounces an
-    /// exception; `addr` is the #PF address. Returns what the delivery
-    /// did (`Delivered` also after an emulation).
-    #[allow(clippy::too_many_arguments)]
+    /// exception. Returns what the delivery did (`Delivered` also after an
+    /// emulation).
     pub fn guest_fault(
         &mut self,
         d: DomainId,
         v: VcpuId,
         cycle: u64,
-        vector: u8,
-        addr: u64,
+        f: CoreFault,
         regs: &mut ArchState,
         mem: &mut dyn HypervisorMemory,
     ) -> Upcall {
@@ -165,15 +197,13 @@ impl Hypervisor {
             mem,
             user,
         };
-        let result = match vector {
+        let error = f.error_code.unwrap_or(0);
+        let result = match f.vector {
             6 => e.invalid_op(),
             13 => e.general_protection(),
-            1 | 3 | 4 => e.soft_trap(vector),
-            14 => {
-                let (r, m) = (&mut *e.regs, &mut *e.mem);
-                return e.hv.exception(d, v, cycle, 14, Some(0), Some(addr), r, m);
-            }
-            _ => Em::Fault(vector, has_error_code(vector).then_some(0)),
+            1 | 3 | 4 => e.soft_trap(f.vector),
+            14 => Em::Pf(f.addr, error),
+            vector => Em::Fault(vector, has_error_code(vector).then_some(error)),
         };
         e.finish(result)
     }
@@ -190,10 +220,9 @@ impl Emu<'_> {
             Em::Trap(vector) => self
                 .hv
                 .exception(d, v, c, vector, None, None, self.regs, self.mem),
-            Em::Pf(va) => {
-                const WRITE_USER: u64 = 2 | 4;
+            Em::Pf(va, ec) => {
                 self.hv
-                    .exception(d, v, c, 14, Some(WRITE_USER), Some(va), self.regs, self.mem)
+                    .exception(d, v, c, 14, Some(ec), Some(va), self.regs, self.mem)
             }
         }
     }
@@ -235,7 +264,7 @@ impl Emu<'_> {
         let sub = self.regs.gpr[RCX] as u32; // and ECX
         let tsc_hz = self.hv.cfg.tsc_hz;
         let out = pv_cpuid(self.v.0, tsc_hz, leaf, sub);
-        for (r, x) in [RAX, 3, RCX, RDX].into_iter().zip(out) {
+        for (r, x) in [RAX, RBX, RCX, RDX].into_iter().zip(out) {
             self.regs.gpr[r] = u64::from(x);
         }
         self.regs.rip = self.regs.rip.wrapping_add(FORCED_CPUID.len() as u64);
@@ -269,14 +298,13 @@ impl Emu<'_> {
         match ins.mnemonic() {
             M::Int => self.soft_int(ins),
             M::In | M::Out | M::Cli | M::Sti => self.io(ins),
-            M::Mov if seg_op(0) => {
-                let sel = self.read_op(ins, 1, 2);
-                self.load_seg(ins.op0_register(), sel)
-            }
+            M::Mov if seg_op(0) => match self.read_op(ins, 1, 2) {
+                Ok(sel) => self.load_seg(ins.op0_register(), sel),
+                Err(e) => e,
+            },
             M::Mov if seg_op(1) => {
                 let sel = self.seg_value(ins.op1_register());
-                self.write_op(ins, 0, u64::from(sel));
-                Em::Done
+                self.write_op(ins, 0, u64::from(sel))
             }
             M::Push if seg_op(0) => self.push_seg(ins.op0_register()),
             M::Pop if seg_op(0) => self.pop_seg(ins.op0_register()),
@@ -289,9 +317,9 @@ impl Emu<'_> {
                     M::Str => TSS_SEL.into(),
                     _ => self.pv().cr0(),
                 };
-                self.write_op(ins, 0, val);
-                Em::Done
+                self.write_op(ins, 0, val)
             }
+            _ if !is_privileged(ins) => self.memory_fault(ins),
             _ if self.user => GP0,
             M::Mov => self.mov_special(ins),
             M::Rdmsr => self.rdmsr(),
@@ -303,6 +331,28 @@ impl Emu<'_> {
             M::Wbinvd | M::Invd => Em::Done,
             _ => GP0,
         }
+    }
+
+    /// A #GP the core raised for an ordinary instruction: a non-canonical
+    /// address. Hardware gives #SS(0) instead when the reference is
+    /// through the stack segment: a base of RSP or RBP (an FS or GS
+    /// override aside; in 64-bit mode the other overrides do not change
+    /// the segment) or an implicit stack access with a non-canonical RSP.
+    fn memory_fault(&self, ins: &Instruction) -> Em {
+        const SS0: Em = Em::Fault(12, Some(0));
+        let explicit = (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory);
+        if explicit {
+            let base = ins.memory_base().full_register();
+            let fs_gs = matches!(ins.memory_segment(), Register::FS | Register::GS);
+            if matches!(base, Register::RSP | Register::RBP) && !fs_gs {
+                return SS0;
+            }
+            return GP0;
+        }
+        if ins.stack_pointer_increment() != 0 && !is_canonical(self.regs.gpr[RSP]) {
+            return SS0;
+        }
+        GP0
     }
 
     // ---- operands -------------------------------------------------------
@@ -364,30 +414,33 @@ impl Emu<'_> {
         };
     }
 
-    /// Operand `i` (`mem_size` bytes when in memory); an unreadable memory
-    /// operand reads as 0 (the store after it faults the same way).
-    fn read_op(&mut self, ins: &Instruction, i: u32, mem_size: usize) -> u64 {
+    /// Operand `i` (`mem_size` bytes when in memory).
+    fn read_op(&mut self, ins: &Instruction, i: u32, mem_size: usize) -> Result<u64, Em> {
         match ins.op_kind(i) {
-            OpKind::Register => self.get_reg(ins.op_register(i)),
+            OpKind::Register => Ok(self.get_reg(ins.op_register(i))),
             OpKind::Memory => {
                 let mut b = [0u8; 8];
                 let a = self.mem_addr(ins);
-                let _ = self.mem.read_virt(a, &mut b[..mem_size]);
-                u64::from_le_bytes(b)
+                self.mem
+                    .read_virt(a, &mut b[..mem_size])
+                    .map_err(|f| Em::Pf(f.va, PF_USER))?;
+                Ok(u64::from_le_bytes(b))
             }
-            _ => ins.immediate(i),
+            _ => Ok(ins.immediate(i)),
         }
     }
 
     /// Writes operand `i`: a register at its size (32-bit zero-extends),
     /// memory as 2 bytes (segment stores, sldt/str/smsw are m16).
-    fn write_op(&mut self, ins: &Instruction, i: u32, v: u64) {
-        match ins.op_kind(i) {
-            OpKind::Register => self.set_reg(ins.op_register(i), v),
-            _ => {
-                let a = self.mem_addr(ins);
-                let _ = self.mem.write_virt(a, &v.to_le_bytes()[..2]);
-            }
+    fn write_op(&mut self, ins: &Instruction, i: u32, v: u64) -> Em {
+        if ins.op_kind(i) == OpKind::Register {
+            self.set_reg(ins.op_register(i), v);
+            return Em::Done;
+        }
+        let a = self.mem_addr(ins);
+        match self.mem.write_virt(a, &v.to_le_bytes()[..2]) {
+            Ok(()) => Em::Done,
+            Err(f) => Em::Pf(f.va, PF_USER | PF_WRITE),
         }
     }
 
@@ -420,7 +473,7 @@ impl Emu<'_> {
     }
 
     fn io(&mut self, ins: &Instruction) -> Em {
-        if self.pv().iopl < self.vcpl() {
+        if self.pv().iopl < self.vcpl() && !self.io_bitmap_allows(ins) {
             return GP0;
         }
         if ins.mnemonic() == Mnemonic::In {
@@ -428,6 +481,41 @@ impl Emu<'_> {
             self.set_reg(r, u64::MAX);
         }
         Em::Done
+    }
+
+    /// Whether the I/O bitmap allows every port `in`/`out` touches (Xen's
+    /// `guest_io_okay`: the bits of ports past the limit, or that cannot
+    /// be read, count as set).
+    fn io_bitmap_allows(&mut self, ins: &Instruction) -> bool {
+        let (port_op, data) = match ins.mnemonic() {
+            Mnemonic::In => (1, ins.op0_register()),
+            Mnemonic::Out => (0, ins.op1_register()),
+            _ => return false,
+        };
+        let port = if ins.op_kind(port_op) == OpKind::Register {
+            self.regs.gpr[RDX] & 0xffff
+        } else {
+            u64::from(ins.immediate8())
+        };
+        let bytes = data.size() as u64;
+        let (va, limit) = (self.pv().iobmp, u64::from(self.pv().iobmp_limit));
+        if port + bytes > limit {
+            return false;
+        }
+        let mut b = [0xffu8; 2];
+        for (i, x) in b.iter_mut().enumerate() {
+            let mut one = [0u8];
+            if self
+                .mem
+                .read_virt(va + (port >> 3) + i as u64, &mut one)
+                .is_ok()
+            {
+                *x = one[0];
+            }
+        }
+        let mask = u16::from_le_bytes(b);
+        let want = ((1u16 << bytes) - 1) << (port & 7);
+        mask & want == 0
     }
 
     // ---- control and debug registers, MSRs ----------------------------------
@@ -518,7 +606,10 @@ impl Emu<'_> {
                     Err(_) => return GP0,
                 }
             }
-            4 => self.pv().write_cr4(v),
+            4 => {
+                self.pv().write_cr4(v);
+                self.regs.fsgsbase = self.pv().cr4() & pvcpu::CR4_FSGSBASE != 0;
+            }
             _ => return GP0,
         }
         Em::Done
@@ -545,7 +636,7 @@ impl Emu<'_> {
             msr::GS_BASE if canonical => self.regs.gs_base = v,
             msr::SHADOW_GS_BASE if canonical => self.pv().shadow_gs = v,
             msr::EFER if v == EFER_VALUE => {}
-            msr::DEBUGCTL if v == 0 => {}
+            msr::DEBUGCTL | msr::MISC_FEATURES_ENABLES if v == 0 => {}
             _ => return GP0,
         }
         Em::Done
@@ -573,15 +664,15 @@ impl Emu<'_> {
                 self.regs.gpr[RSP] = sp;
                 Em::Done
             }
-            Err(f) => Em::Pf(f.va),
+            Err(f) => Em::Pf(f.va, PF_USER | PF_WRITE),
         }
     }
 
     fn pop_seg(&mut self, r: Register) -> Em {
         let sp = self.regs.gpr[RSP];
         let mut b = [0u8; 8];
-        if self.mem.read_virt(sp, &mut b).is_err() {
-            return GP0;
+        if let Err(f) = self.mem.read_virt(sp, &mut b) {
+            return Em::Pf(f.va, PF_USER);
         }
         let sel = u16::from_le_bytes([b[0], b[1]]);
         let res = self.load_seg(r, u64::from(sel));
@@ -596,8 +687,8 @@ impl Emu<'_> {
         let size = ins.op0_register().size();
         let a = self.mem_addr(ins);
         let mut b = [0u8; 10];
-        if self.mem.read_virt(a, &mut b[..size + 2]).is_err() {
-            return GP0;
+        if let Err(f) = self.mem.read_virt(a, &mut b[..size + 2]) {
+            return Em::Pf(f.va, PF_USER);
         }
         let mut off = [0u8; 8];
         off[..size].copy_from_slice(&b[..size]);
@@ -625,7 +716,7 @@ impl Emu<'_> {
         let a = self.mem_addr(ins);
         match self.mem.write_virt(a, &b) {
             Ok(()) => Em::Done,
-            Err(f) => Em::Pf(f.va),
+            Err(f) => Em::Pf(f.va, PF_USER | PF_WRITE),
         }
     }
 
@@ -703,6 +794,39 @@ fn descriptor(pv: &PvCpu, sel: u16, mem: &mut dyn HypervisorMemory) -> Result<Op
     }
 }
 
+/// Whether an instruction needs CPL 0 (the core raised #GP(0) for it
+/// whatever its operands): those the emulator handles only in guest
+/// kernel mode, and the ones it never emulates.
+fn is_privileged(ins: &Instruction) -> bool {
+    use Mnemonic as M;
+    let special = (0..ins.op_count())
+        .filter(|&i| ins.op_kind(i) == OpKind::Register)
+        .any(|i| ins.op_register(i).is_cr() || ins.op_register(i).is_dr());
+    special
+        || matches!(
+            ins.mnemonic(),
+            M::Rdmsr
+                | M::Wrmsr
+                | M::Lgdt
+                | M::Lidt
+                | M::Lldt
+                | M::Ltr
+                | M::Lmsw
+                | M::Clts
+                | M::Invd
+                | M::Wbinvd
+                | M::Swapgs
+                | M::Rdpmc
+                | M::Insb
+                | M::Insw
+                | M::Insd
+                | M::Outsb
+                | M::Outsw
+                | M::Outsd
+                | M::Hlt
+        )
+}
+
 /// set_segment_base(SEGBASE_GS_USER_SEL): loads `sel` as a data segment
 /// for user mode; None if the load would fault, else the new base (None
 /// for a null selector, which keeps it).
@@ -766,8 +890,10 @@ fn load_check(sel: u16, desc: Option<u64>, ss: bool) -> Result<(), Em> {
 
 /// The MSRs a PV64 guest kernel may read, and their values: FS/GS bases
 /// (the shadow is the inactive mode's GS), EFER, TSC (the cycle counter),
-/// DEBUGCTL (0). Everything else is #GP, as in Xen since 4.15; smpsim's
-/// CPUID model is AMD, so Intel-only MSRs (MISC_ENABLE, PLATFORM_INFO)
+/// DEBUGCTL (0), and PLATFORM_INFO and MISC_FEATURES_ENABLES, which Xen
+/// offers every guest, as 0: smpsim cannot fault a native CPUID, so it
+/// has no CPUID faulting to offer. Everything else is #GP, as in Xen since
+/// 4.15; smpsim's CPUID model is AMD, so Intel-only MSRs (MISC_ENABLE)
 /// are #GP too.
 pub fn read_msr(regs: &ArchState, pv: &PvCpu, cycle: u64, idx: u32) -> Option<u64> {
     Some(match idx {
@@ -776,7 +902,7 @@ pub fn read_msr(regs: &ArchState, pv: &PvCpu, cycle: u64, idx: u32) -> Option<u6
         msr::SHADOW_GS_BASE => pv.shadow_gs,
         msr::EFER => EFER_VALUE,
         msr::TSC => cycle,
-        msr::DEBUGCTL => 0,
+        msr::DEBUGCTL | msr::PLATFORM_INFO | msr::MISC_FEATURES_ENABLES => 0,
         _ => return None,
     })
 }

@@ -50,15 +50,28 @@ impl Hypervisor {
 
     /// Before a bounce frame: in user mode, switches to kernel mode
     /// (queueing the root change) and gives the kernel stack and the
-    /// user's selectors; in kernel mode, the current stack.
+    /// user's selectors; in kernel mode, the current stack. Under VMASST
+    /// architectural_iopl the frame carries the virtual IOPL.
     pub(crate) fn enter_kernel(
         &mut self,
         d: DomainId,
         v: VcpuId,
         regs: &mut ArchState,
     ) -> Interrupted {
+        const ARCH_IOPL: u64 = 1 << 4;
+        let assist = self
+            .domain(d)
+            .is_some_and(|dom| dom.vm_assist & ARCH_IOPL != 0);
+        let iopl = if assist {
+            u64::from(self.vcpu_mut(d, v).pv.iopl) << 12
+        } else {
+            0
+        };
         if !self.in_user_mode(d, v) {
-            return Interrupted::kernel(regs);
+            return Interrupted {
+                iopl,
+                ..Interrupted::kernel(regs)
+            };
         }
         let e = self.switch_mode(d, v, false, regs);
         self.deferred.extend(e);
@@ -67,6 +80,7 @@ impl Hypervisor {
             cs: u64::from(pv.sel.cs) | 3,
             ss: u64::from(pv.sel.ss) | 3,
             stack: pv.kernel_sp,
+            iopl,
         };
         pv.sel.cs = FLAT_KERNEL_CS as u16;
         pv.sel.ss = FLAT_KERNEL_SS as u16;

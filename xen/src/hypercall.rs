@@ -3,9 +3,11 @@
 //!
 //! # Entry contract
 //! The machine calls [`Hypervisor::hypercall`] when a VCPU of a running
-//! domain executes SYSCALL in guest kernel mode (every SYSCALL here: there
-//! is no guest user mode). `regs` are the registers at the trap with RIP
-//! already past the SYSCALL instruction; RAX holds the hypercall number and
+//! domain executes SYSCALL. Made in guest kernel mode it is a hypercall;
+//! made in guest user mode it is the guest's own system call, bounced to
+//! the kernel's syscall callback (`guest_mode.rs`), and RAX is left alone.
+//! `regs` are the registers at the trap with RIP already past the SYSCALL
+//! instruction; RAX holds the hypercall number and
 //! RDI, RSI, RDX, R10, R8 the arguments. On return RAX holds the result
 //! (≥ 0, or −errno), except after `iret`, which reloads the registers from
 //! the guest stack. RCX and R11 are left as the machine gave them (the
@@ -15,10 +17,14 @@
 //! console_io (write), xen_version (0–9), update_va_mapping (on the
 //! per-domain page map), sched_op (yield, block, shutdown, poll,
 //! shutdown_code; remote_shutdown is -EPERM), vcpu_op (initialise, up, down, is_up, periodic and single-shot
-//! timers, register_vcpu_info), set_timer_op, set_callbacks, callback_op
+//! timers, register_vcpu_info, get_runstate_info,
+//! register_runstate_memory_area), set_timer_op, set_callbacks, callback_op
 //! (register, unregister), set_trap_table, event_channel_op
 //! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,
-//! status, bind_vcpu, unmask), iret and vm_assist, plus the smpsim-specific
+//! status, bind_vcpu, unmask), iret (to guest kernel or user mode), the PV
+//! CPU calls of `hypercall/pvcpu_op.rs` (set_gdt, stack_switch,
+//! fpu_taskswitch, set_debugreg, get_debugreg, update_descriptor,
+//! vm_assist, set_segment_base, physdev_op), plus the smpsim-specific
 //! smpsim_op (56: record guest-measured latency samples, see
 //! [`crate::guest_hist`]). Everything else returns
 //! -ENOSYS. A guest pointer that cannot be read or written gives -EFAULT.

@@ -13,7 +13,9 @@
 //!   models), started/stopped/woken VCPUs change what runs.
 //! - At instruction boundaries: [`Hypervisor::upcall`] delivers a pending
 //!   event upcall (cheap to call: it reads two bytes when nothing is due).
-//!   Guest faults: [`Hypervisor::exception`].
+//!   Guest faults: [`Hypervisor::guest_fault`] (Xen's PV emulator, then
+//!   [`Hypervisor::exception`] for what it bounces); the effects of the
+//!   mode switches these make are in [`Hypervisor::take_deferred_effects`].
 //! - Timers: after any hypercall or delivery, [`Hypervisor::next_timer_cycle`]
 //!   gives the next cycle at which [`Hypervisor::run_timers`] must be called
 //!   for a VCPU.
@@ -737,7 +739,15 @@ impl Hypervisor {
         regs: &mut ArchState,
         mem: &mut dyn HypervisorMemory,
     ) -> Upcall {
+        let now = self.now_ns(cycle);
         let dom = self.dom_mut(d);
+        // The machine offers an upcall wherever a VCPU resumes: a woken
+        // VCPU's run state goes back to running here.
+        if let Some(vc) = dom.vcpus.get_mut(v.0 as usize) {
+            if vc.state == RunState::Runnable {
+                vc.pv.runstate.switch(crate::pvcpu::RUNSTATE_RUNNING, now);
+            }
+        }
         let Some(l) = dom.event_layout(v) else {
             return Upcall::NotDue;
         };
@@ -767,8 +777,10 @@ impl Hypervisor {
     }
 
     /// Bounces exception `vector` to the guest's handler from its trap
-    /// table (with `error_code` pushed, `cr2` stored in vcpu_info for #PF);
-    /// no handler or an unwritable stack crashes the domain.
+    /// table (with `error_code` pushed, `cr2` stored in vcpu_info and the
+    /// virtual CR2 for #PF); no handler or an unwritable stack crashes the
+    /// domain. Taken in guest user mode, it first switches to kernel mode
+    /// and the frame goes on the kernel stack (`guest_mode.rs`).
     #[allow(clippy::too_many_arguments)]
     pub fn exception(
         &mut self,

@@ -54,7 +54,8 @@
 //! [`hypervisor::Domain::start_regs`] and [`hypervisor::Domain::space`].
 //! Run: epochs run without it; at each service tick the machine hands it
 //! the trapped VCPUs ([`hypervisor::Hypervisor::hypercall`],
-//! [`hypervisor::Hypervisor::exception`]), fires due timers
+//! [`hypervisor::Hypervisor::guest_fault`], which runs the PV emulator
+//! [`emulate`] before bouncing), fires due timers
 //! ([`hypervisor::Hypervisor::run_timers`]), applies the effects
 //! ([`hypervisor::Hypervisor::deliver`] for raises; starts, stops, wakes,
 //! remaps, ROI marks) and delivers pending upcalls
@@ -82,12 +83,14 @@
 //! address space and memory traits ([`memory`]), per-VCPU state and timers
 //! ([`vcpu`]), the event-channel binding table ([`evtchn`]), Xen's 2-level
 //! delivery ([`event_2l`]), hypercall dispatch ([`hypercall`]), the bounce
-//! frame and iret ([`upcall`]), the console ([`console`]), time scaling
+//! frame and iret ([`upcall`]), Xen's PV emulator of privileged
+//! instructions ([`emulate`]) over the per-VCPU PV CPU state ([`pvcpu`]),
+//! guest user mode (`guest_mode.rs`), the console ([`console`]), time scaling
 //! ([`time`]), guest-measured latency histograms fed by the smpsim-only
 //! hypercall 56 ([`guest_hist`]) and the [`hypervisor::Hypervisor`] that ties them together
 //! (its module doc says how the machine drives it). Not built: grant
 //! tables, memory_op/ballooning, the PV MMU calls other than update_va_mapping,
-//! save/restore, the FIFO event ABI, runstate areas, guest user mode, and
+//! save/restore, the FIFO event ABI, and
 //! any hypervisor partition (hypercalls handled in a core's partition or
 //! sent as messages): hypervisor work is not timed through the caches.
 

@@ -45,6 +45,8 @@ pub const CR0_TS: u64 = 1 << 3;
 /// CR4 bits a PV guest controls (`PV_CR4_GUEST_MASK`): TSD, DE,
 /// FSGSBASE, OSXSAVE.
 pub const CR4_GUEST_MASK: u64 = (1 << 2) | (1 << 3) | (1 << 16) | (1 << 18);
+/// CR4.FSGSBASE (the core then runs rd/wr{fs,gs}base; #UD otherwise).
+pub const CR4_FSGSBASE: u64 = 1 << 16;
 /// CR4.DE (debugging extensions: DR4/5 fault, I/O breakpoints allowed).
 pub const CR4_DE: u64 = 1 << 3;
 /// CR4 bits of Xen's that a PV guest sees (PAE, MCE; the
@@ -93,6 +95,13 @@ impl Default for Selectors {
         }
     }
 }
+
+/// RUNSTATE_running.
+pub const RUNSTATE_RUNNING: u32 = 0;
+/// RUNSTATE_blocked.
+pub const RUNSTATE_BLOCKED: u32 = 2;
+/// RUNSTATE_offline.
+pub const RUNSTATE_OFFLINE: u32 = 3;
 
 /// `struct vcpu_runstate_info` as Xen keeps it (xen-abi.md §4.2).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +158,11 @@ pub struct PvCpu {
     /// Virtual IOPL, 0–3 (PHYSDEVOP_set_iopl, or iret under VMASST
     /// architectural_iopl).
     pub iopl: u8,
+    /// Guest VA of the I/O permission bitmap (PHYSDEVOP_set_iobitmap; a
+    /// clear bit allows the port whatever the IOPL).
+    pub iobmp: u64,
+    /// Ports the bitmap covers (0: none).
+    pub iobmp_limit: u32,
     /// Frames of the guest's GDT (set_gdt).
     pub gdt_frames: Vec<Mfn>,
     /// Entries of the guest's GDT.
@@ -182,6 +196,8 @@ impl Default for PvCpu {
             cr4_guest: 0,
             dr,
             iopl: 0,
+            iobmp: 0,
+            iobmp_limit: 0,
             gdt_frames: Vec::new(),
             gdt_entries: 0,
             ldt_base: 0,
@@ -216,24 +232,25 @@ impl PvCpu {
     }
 }
 
-/// Whether a code selector is one a call gate may target: Xen's flat
-/// ring-3 code selectors, or a guest GDT/LDT selector (Xen's
-/// `guest_gate_selector_okay`).
-fn gate_selector_ok(sel: u16, gdt_entries: u32) -> bool {
+/// Whether a code selector is one a call gate may target (Xen's
+/// `guest_gate_selector_okay`): Xen's flat ring-3 code selectors, or any
+/// non-null selector of the guest's part of the GDT or of the LDT.
+fn gate_selector_ok(sel: u16) -> bool {
     let idx = u32::from(sel >> 3);
     if sel & 4 != 0 {
         return true;
     }
     if idx < FIRST_RESERVED_GDT_ENTRY {
-        return idx < gdt_entries.max(1) && sel >> 3 != 0;
+        return idx != 0;
     }
     matches!(sel & !3, 0xe020 | 0xe030)
 }
 
 /// Xen's `check_descriptor` for a 64-bit PV guest: the descriptor as
-/// stored (DPL raised to 3), or None when it is refused. `next` is the
-/// following 8 bytes, the upper half of a 64-bit call gate.
-pub fn check_descriptor(desc: u64, gdt_entries: u32) -> Option<u64> {
+/// stored (DPL raised to 3; a call gate's target selector RPL too), or
+/// None when it is refused. (The upper half of a 64-bit call gate is the
+/// next slot, a type-0 descriptor, which passes.)
+pub fn check_descriptor(desc: u64) -> Option<u64> {
     const P: u64 = 1 << 47;
     const S: u64 = 1 << 44;
     const DPL: u64 = 3 << 45;
@@ -250,7 +267,7 @@ pub fn check_descriptor(desc: u64, gdt_entries: u32) -> Option<u64> {
         0xc => {
             let cs = (desc >> 16) as u16; // deliberate: the target selector field
             let reserved = desc >> 32 & 0xff;
-            (gate_selector_ok(cs, gdt_entries) && reserved == 0).then_some(desc | 3 << 16)
+            (gate_selector_ok(cs) && reserved == 0).then_some(desc | 3 << 16)
         }
         _ => None,
     }
@@ -264,20 +281,20 @@ mod tests {
     fn descriptors_dpl_fixup_and_refusals() {
         // Ring-0 flat code64 → DPL 3.
         assert_eq!(
-            check_descriptor(0x00af_9a00_0000_ffff, 8),
+            check_descriptor(0x00af_9a00_0000_ffff),
             Some(0x00af_fa00_0000_ffff)
         );
         assert_eq!(
-            check_descriptor(0x0000_1a00_0000_ffff, 8),
+            check_descriptor(0x0000_1a00_0000_ffff),
             Some(0x0000_1a00_0000_ffff),
             "not present"
         );
-        assert_eq!(check_descriptor(0, 8), Some(0));
+        assert_eq!(check_descriptor(0), Some(0));
         // A present 64-bit TSS (type 9) is refused.
-        assert_eq!(check_descriptor(0x0000_8900_0000_0067, 8), None);
+        assert_eq!(check_descriptor(0x0000_8900_0000_0067), None);
         // A call gate to guest entry 1, and one to Xen's ring-0 CS.
-        assert!(check_descriptor(0x0000_ec00_0008_1000, 8).is_some());
-        assert_eq!(check_descriptor(0x0000_ec00_e008_1000, 8), None);
+        assert!(check_descriptor(0x0000_ec00_0008_1000).is_some());
+        assert_eq!(check_descriptor(0x0000_ec00_e008_1000), None);
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Interrupted {
     /// RSP before the frame (the current one in kernel mode, the
     /// registered kernel stack in user mode).
     pub stack: u64,
+    /// The IOPL field of the frame's RFLAGS (already shifted): the virtual
+    /// IOPL under VMASST architectural_iopl, else 0.
+    pub iopl: u64,
 }
 
 impl Interrupted {
@@ -42,6 +45,7 @@ impl Interrupted {
             cs: FLAT_KERNEL_CS & !3,
             ss: FLAT_KERNEL_SS,
             stack: regs.rsp(),
+            iopl: 0,
         }
     }
 }
@@ -64,7 +68,7 @@ pub fn push_bounce_frame(
 ///
 /// Frame, low to high from the new RSP: RCX, R11, [error code], RIP,
 /// CS (`from.cs`, `saved_mask` in bits 32–39), RFLAGS (IF =
-/// !saved_mask, IOPL 0), RSP, SS; the new RSP is `from.stack` aligned
+/// !saved_mask, IOPL `from.iopl`), RSP, SS; the new RSP is `from.stack` aligned
 /// down to 16 minus the frame. On a fault `regs` are left unchanged.
 pub fn push_frame(
     regs: &mut ArchState,
@@ -75,7 +79,7 @@ pub fn push_frame(
     from: Interrupted,
 ) -> Result<(), Fault> {
     let cs = from.cs | u64::from(saved_mask) << 32;
-    let mut rflags = regs.rflags & !(flags::IF | flags::IOPL);
+    let mut rflags = (regs.rflags & !(flags::IF | flags::IOPL)) | (from.iopl & flags::IOPL);
     if saved_mask == 0 {
         rflags |= flags::IF;
     }

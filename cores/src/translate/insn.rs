@@ -501,6 +501,10 @@ impl Tx<'_> {
         let Opnd::Reg { idx, .. } = opnd(ins, 0)? else {
             return Err(Unsupported);
         };
+        // #UD unless CR4.FSGSBASE is set (checked when it executes).
+        let detail = self.details.len();
+        self.details.push(format!("#UD: {ins} with CR4.FSGSBASE clear"));
+        self.emit(Uop { imm: detail as i64, ..uop(Op::Chk, 8, SINK, ZERO, reg(ZERO)).with_aux(2) });
         if read {
             self.emit(uop(Op::Mov, size, idx, base, reg(ZERO)));
         } else {

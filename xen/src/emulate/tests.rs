@@ -31,7 +31,12 @@ fn fault(e: &mut Env, bytes: &[u8], vector: u8, r: &mut ArchState) -> Upcall {
         space: &space,
         store: &mut e.store,
     };
-    e.hv.guest_fault(DomainId(0), VcpuId(0), 1000, vector, 0, r, &mut m)
+    let f = crate::emulate::CoreFault {
+        vector,
+        addr: 0,
+        error_code: None,
+    };
+    e.hv.guest_fault(DomainId(0), VcpuId(0), 1000, f, r, &mut m)
 }
 
 fn base() -> ArchState {
@@ -160,6 +165,24 @@ fn msrs_xen_allows_and_refusals() {
     r.gpr[RCX] = 0xc000_0080;
     fault(&mut e, &[0x0f, 0x32], 13, &mut r);
     assert_eq!(r.gpr[RAX], 0xd01, "EFER");
+    let mut r = base();
+    r.gpr[RCX] = 0xce;
+    r.gpr[RAX] = 5;
+    fault(&mut e, &[0x0f, 0x32], 13, &mut r);
+    assert_eq!(
+        (r.gpr[RAX], r.rip),
+        (0, CODE + 2),
+        "PLATFORM_INFO: no CPUID faulting"
+    );
+    let mut r = base();
+    r.gpr[RCX] = 0x140;
+    r.gpr[RAX] = 1;
+    fault(&mut e, &[0x0f, 0x30], 13, &mut r);
+    assert_eq!(
+        bounced(&mut e, &r, true),
+        (13, Some(0)),
+        "cannot enable faulting"
+    );
     // wrmsr GS_BASE; a non-canonical value and an unknown MSR: #GP(0)
     let mut r = base();
     r.gpr[RCX] = 0xc000_0101;
@@ -311,4 +334,67 @@ fn sgdt_sidt_and_user_mode_refusals() {
     );
     let cs = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 32, 8).try_into().expect("8"));
     assert_eq!(cs & 3, 3, "user CS saved with RPL 3");
+}
+
+#[test]
+fn segment_store_to_an_unmapped_page_is_a_page_fault() {
+    let mut e = setup();
+    let mut r = base();
+    r.gpr[RBX] = 0x10; // nothing maps page 0
+    fault(&mut e, &[0x8c, 0x1b], 13, &mut r); // mov [rbx], ds
+    assert_eq!(bounced(&mut e, &r, true), (14, Some(6)));
+    assert_eq!(e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.cr2, 0x10);
+}
+
+#[test]
+fn the_io_bitmap_allows_ports_the_iopl_does_not() {
+    let mut e = setup();
+    // Ports 0x80..0x87 allowed (bits clear), the rest refused.
+    let mut bm = vec![0xffu8; 32];
+    bm[0x10] = 0;
+    e.write(0, SCRATCH, &bm);
+    e.write(0, SCRATCH + 0x100, &SCRATCH.to_le_bytes());
+    e.write(0, SCRATCH + 0x108, &256u32.to_le_bytes());
+    assert_eq!(e.call(0, 0, 0, 33, [7, SCRATCH + 0x100, 0, 0, 0]).0, 0);
+    let mut r = base();
+    fault(&mut e, &[0xe6, 0x80], 13, &mut r); // out 0x80, al
+    assert_eq!(r.rip, CODE + 2, "allowed by the bitmap");
+    let mut r = base();
+    fault(&mut e, &[0xe7, 0x86], 13, &mut r); // out 0x86, eax: 0x86..0x89
+    assert_eq!(bounced(&mut e, &r, true), (13, Some(0)), "0x88 is refused");
+    let mut r = base();
+    fault(&mut e, &[0xfa], 13, &mut r);
+    assert_eq!(
+        bounced(&mut e, &r, true),
+        (13, Some(0)),
+        "cli ignores the bitmap"
+    );
+}
+
+#[test]
+fn non_canonical_stack_references_are_ss_others_gp() {
+    let mut e = setup();
+    let bad = 0x8000_0000_4000_0000;
+    // mov rax, [rsp] / [rbp] / es:[rsp]: #SS(0); [rax], fs:[rsp]: #GP(0).
+    for (bytes, vector) in [
+        (&[0x48, 0x8b, 0x04, 0x24][..], 12),
+        (&[0x48, 0x8b, 0x45, 0x00][..], 12),
+        (&[0x26, 0x48, 0x8b, 0x04, 0x24][..], 12),
+        (&[0x48, 0x8b, 0x00][..], 13),
+        (&[0x64, 0x48, 0x8b, 0x04, 0x24][..], 13),
+    ] {
+        let mut r = base();
+        r.gpr[RAX] = bad;
+        r.gpr[5] = bad;
+        // The segment follows the base register, not the address: RSP
+        // stays good so that the bounce frame can be written.
+        fault(&mut e, bytes, 13, &mut r);
+        assert_eq!(bounced(&mut e, &r, true), (vector, Some(0)), "{bytes:02x?}");
+    }
+    // In user mode too (it is not a privileged instruction).
+    e.hv.vcpu_mut(DomainId(0), VcpuId(0)).mmu.user_mode = true;
+    e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.kernel_sp = 0x40_7800;
+    let mut r = base();
+    fault(&mut e, &[0x48, 0x8b, 0x45, 0x00], 13, &mut r);
+    assert_eq!(bounced(&mut e, &r, true), (12, Some(0)));
 }

@@ -13,11 +13,13 @@
 //!   operations that need them return -ENOSYS as a Xen built without
 //!   passthrough support would (set_iopl and set_iobitmap work).
 //! - Run state: a VCPU that is up and not blocked is "running" (smpsim
-//!   gives each VCPU its own context); the state is brought up to date at
-//!   each hypercall of the VCPU and at every read, and the registered area
-//!   is rewritten then.
+//!   gives each VCPU its own context, so "runnable" never occurs). It
+//!   changes at block/poll, VCPUOP_down and bring-up, and back to running
+//!   at the first upcall offer after a wake (the machine makes one
+//!   wherever a VCPU resumes); the registered area is rewritten at each
+//!   hypercall of the VCPU and at every read, not at every change.
 
-use super::{ok, u32_at, u64_at, Call, HResult, Ret};
+use super::{ok, u16_at, u32_at, u64_at, Call, HResult, Ret};
 use crate::abi::Errno;
 use crate::emulate::set_debugreg;
 use crate::ids::{Mfn, VcpuId};
@@ -53,7 +55,7 @@ pub mod segbase {
     pub const GS_USER: u32 = 1;
     /// Kernel GS base.
     pub const GS_KERNEL: u32 = 2;
-    /// Load the user GS selector (base[15:0]).
+    /// Load the user GS selector (bits 15–0 of the base argument).
     pub const GS_USER_SEL: u32 = 3;
 }
 
@@ -117,7 +119,20 @@ impl Call<'_> {
         let nr = entries.div_ceil(pvcpu::DESCS_PER_FRAME) as usize;
         let b = self.read(list, 8 * nr)?;
         let frames: Vec<Mfn> = (0..nr).map(|i| Mfn(u64_at(&b, 8 * i))).collect();
-        if !frames.iter().all(|&m| self.owns(m)) {
+        let mut pv = self.pv().clone();
+        self.load_gdt(&mut pv, frames, entries)?;
+        *self.pv() = pv;
+        ok()
+    }
+
+    /// Validates a GDT of `entries` in `frames` (frames the domain owns,
+    /// every descriptor acceptable, DPL fixups written back) and installs
+    /// it in `pv`.
+    fn load_gdt(&mut self, pv: &mut PvCpu, frames: Vec<Mfn>, entries: u32) -> Result<(), Errno> {
+        if entries > pvcpu::FIRST_RESERVED_GDT_ENTRY
+            || frames.len() < entries.div_ceil(pvcpu::DESCS_PER_FRAME) as usize
+            || !frames.iter().all(|&m| self.owns(m))
+        {
             return Err(Errno::Inval);
         }
         let mut fixed = Vec::new();
@@ -126,15 +141,52 @@ impl Call<'_> {
                 .addr(u64::from(i % pvcpu::DESCS_PER_FRAME) * 8)
                 .get();
             let d = self.mem.read_ma_u64(ma);
-            fixed.push((ma, check_descriptor(d, entries).ok_or(Errno::Inval)?));
+            fixed.push((ma, check_descriptor(d).ok_or(Errno::Inval)?));
         }
         for (ma, d) in fixed {
             self.mem.write_ma_u64(ma, d);
         }
-        let pv = self.pv();
         pv.gdt_frames = frames;
         pv.gdt_entries = entries;
-        ok()
+        Ok(())
+    }
+
+    /// The PV CPU half of VCPUOP_initialise: from `vcpu_guest_context`
+    /// `b` (xen-abi.md §2.5) the GDT (validated as set_gdt does), LDT,
+    /// kernel stack, the user GS base, CR0.TS, CR4, debug registers
+    /// (set_debugreg's rules), selectors (RPL raised to 3 for CS and SS)
+    /// and whether the syscall callback masks events. Returns the state to
+    /// install, or -EINVAL.
+    pub(super) fn context_pv(&mut self, b: &[u8]) -> Result<(PvCpu, bool), Errno> {
+        const FLAGS: usize = 512;
+        const USER: usize = 520;
+        const SYSCALL_DISABLES_EVENTS: u64 = 1 << 4;
+        let mut pv = PvCpu::default();
+        let sel = |off: usize| u16_at(b, USER + off);
+        pv.sel.cs = sel(136) | 3;
+        pv.sel.ss = sel(160) | 3;
+        pv.sel.es = sel(168);
+        pv.sel.ds = sel(176);
+        pv.sel.fs = sel(184);
+        pv.sel.gs = sel(192);
+        pv.ldt_base = u64_at(b, 4816);
+        pv.ldt_entries = u32::try_from(u64_at(b, 4824)).map_err(|_| Errno::Inval)?;
+        pv.kernel_ss = u16_at(b, 4968) | 3;
+        pv.kernel_sp = u64_at(b, 4976);
+        pv.cr0_ts = u64_at(b, 4984) & pvcpu::CR0_TS != 0;
+        pv.write_cr4(u64_at(b, 4984 + 32));
+        pv.shadow_gs = u64_at(b, 5160);
+        if !is_canonical(pv.shadow_gs) {
+            return Err(Errno::Inval);
+        }
+        for n in [0, 1, 2, 3, 6, 7] {
+            set_debugreg(&mut pv, n, u64_at(b, 5048 + 8 * n)).map_err(|_| Errno::Inval)?;
+        }
+        let entries = u32::try_from(u64_at(b, 4960)).map_err(|_| Errno::Inval)?;
+        let nr = entries.div_ceil(pvcpu::DESCS_PER_FRAME).min(16) as usize;
+        let frames = (0..nr).map(|i| Mfn(u64_at(b, 4832 + 8 * i))).collect();
+        self.load_gdt(&mut pv, frames, entries)?;
+        Ok((pv, u64_at(b, FLAGS) & SYSCALL_DISABLES_EVENTS != 0))
     }
 
     /// `update_descriptor(maddr, desc)`: an 8-byte-aligned slot in a frame
@@ -143,8 +195,7 @@ impl Call<'_> {
         if !maddr.is_multiple_of(8) || !self.owns(Mfn(maddr >> 12)) {
             return Err(Errno::Inval);
         }
-        let entries = self.pv().gdt_entries;
-        let d = check_descriptor(desc, entries).ok_or(Errno::Inval)?;
+        let d = check_descriptor(desc).ok_or(Errno::Inval)?;
         self.mem.write_ma_u64(maddr, d);
         ok()
     }
@@ -246,6 +297,9 @@ impl Call<'_> {
                 if nr_ports > 65536 {
                     return Err(Errno::Inval);
                 }
+                let pv = self.pv();
+                pv.iobmp = u64_at(&b, 0);
+                pv.iobmp_limit = nr_ports;
                 ok()
             }
             _ => Err(Errno::NoSys),

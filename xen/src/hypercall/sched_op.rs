@@ -38,7 +38,10 @@ impl Call<'_> {
         if self.upcall_due() {
             return Ret::Value(0);
         }
-        self.hv.vcpu_mut(self.d, self.v).state = RunState::Blocked;
+        let now = self.now_ns;
+        let vc = self.hv.vcpu_mut(self.d, self.v);
+        vc.state = RunState::Blocked;
+        vc.pv.runstate.switch(crate::pvcpu::RUNSTATE_BLOCKED, now);
         Ret::Then(Next::Block)
     }
 
@@ -92,8 +95,10 @@ impl Call<'_> {
         if timeout != 0 && timeout <= self.now_ns {
             return ok();
         }
+        let now = self.now_ns;
         let vcpu = self.hv.vcpu_mut(self.d, self.v);
         vcpu.state = RunState::Polling;
+        vcpu.pv.runstate.switch(crate::pvcpu::RUNSTATE_BLOCKED, now);
         vcpu.poll = Some(PollState {
             ports,
             timeout_ns: (timeout != 0).then_some(timeout),

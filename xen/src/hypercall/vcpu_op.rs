@@ -3,10 +3,11 @@
 //!
 //! VCPUOP_initialise takes the general registers, RIP, RFLAGS (IOPL
 //! stripped, IF forced on, as Xen does), `fs_base`, `gs_base_kernel` (the
-//! GS base: guests here run in kernel mode only), the three callbacks and
-//! the trap table, and `ctrlreg[3]`/`ctrlreg[1]` (the kernel and user
-//! CR3, validated as L4 tables). Segment selectors, `kernel_ss/sp`, the
-//! GDT/LDT and debug registers are accepted and ignored.
+//! active GS base: a VCPU starts in guest kernel mode), the three
+//! callbacks and the trap table, and `ctrlreg[3]`/`ctrlreg[1]` (the kernel
+//! and user CR3, validated as L4 tables); the PV CPU state (GDT validated
+//! as set_gdt does, LDT, `kernel_ss/sp`, `gs_base_user`, CR0.TS, CR4, debug
+//! registers, selectors) is `Call::context_pv`'s.
 
 use super::{ok, u64_at, Call, HResult, Ret};
 use crate::abi::{shared_info, vcpu_info, vcpuop, Errno};
@@ -143,6 +144,7 @@ impl Call<'_> {
             return Err(Errno::Exist);
         }
         let ctx = parse_context(&b)?;
+        let (pv, syscall_masks) = self.context_pv(&b)?;
         // Xen loads the context's CR3 (ctrlreg[3]) and, for 64-bit PV, the
         // user base pointer (ctrlreg[1]); each must validate as an L4.
         let mfn = |cr3: u64| crate::ids::Mfn(cr3 >> 12);
@@ -168,11 +170,18 @@ impl Call<'_> {
         let now = self.now_ns;
         let v = self.hv.vcpu_mut(self.d, target);
         v.initialised = true;
-        v.start_regs = Some(ctx.regs);
+        let mut regs = ctx.regs;
+        regs.fsgsbase = pv.cr4() & crate::pvcpu::CR4_FSGSBASE != 0;
+        v.start_regs = Some(regs);
         v.traps = ctx.traps;
         v.callbacks.event = ctx.callbacks[0];
         v.callbacks.failsafe = ctx.callbacks[1];
         v.callbacks.syscall = ctx.callbacks[2];
+        v.callbacks.syscall_masks = syscall_masks;
+        v.pv = crate::pvcpu::PvCpu {
+            runstate: v.pv.runstate,
+            ..pv
+        };
         if ctx.flags & VGCF_ONLINE != 0 && !v.is_up() {
             v.bring_up(now);
             let regs = v.start_regs.take();
@@ -222,6 +231,8 @@ impl Call<'_> {
         }
         v.state = RunState::Down;
         v.poll = None;
+        v.pv.runstate
+            .switch(crate::pvcpu::RUNSTATE_OFFLINE, self.now_ns);
         if target == self.v {
             return Ret::Then(Next::Down);
         }

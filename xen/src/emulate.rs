@@ -125,6 +125,8 @@ pub fn pv_cpuid(vcpu: u32, tsc_hz: u64, leaf: u32, subleaf: u32) -> [u32; 4] {
 enum Em {
     /// Done: continue at the next instruction.
     Done,
+    /// Done, and RIP is already where the guest continues (a far branch).
+    Branched,
     /// Bounce `vector` with `error` to the guest, RIP on the instruction.
     Fault(u8, Option<u64>),
     /// Bounce trap `vector` (no error code) with RIP past the instruction.
@@ -213,7 +215,7 @@ impl Emu<'_> {
     fn finish(self, result: Em) -> Upcall {
         let (d, v, c) = (self.d, self.v, self.cycle);
         match result {
-            Em::Done => Upcall::Delivered,
+            Em::Done | Em::Branched => Upcall::Delivered,
             Em::Fault(vector, error) => self
                 .hv
                 .exception(d, v, c, vector, error, None, self.regs, self.mem),
@@ -250,7 +252,9 @@ impl Emu<'_> {
 
     fn decode(&mut self) -> Option<Instruction> {
         let bytes = self.fetch();
-        let mut dec = Decoder::with_ip(64, &bytes, self.regs.rip, DecoderOptions::NONE);
+        // AMD rules, as the core decodes (the CPUID model is AMD): a far
+        // branch through memory is m16:32 even with REX.W.
+        let mut dec = Decoder::with_ip(64, &bytes, self.regs.rip, DecoderOptions::AMD);
         let ins = dec.decode();
         (!ins.is_invalid()).then_some(ins)
     }
@@ -309,6 +313,10 @@ impl Emu<'_> {
             M::Push if seg_op(0) => self.push_seg(ins.op0_register()),
             M::Pop if seg_op(0) => self.pop_seg(ins.op0_register()),
             M::Lfs | M::Lgs | M::Lss => self.load_far(ins),
+            M::Retf => self.far_ret(ins),
+            M::Call | M::Jmp if ins.is_call_far_indirect() || ins.is_jmp_far_indirect() => {
+                self.far_branch(ins)
+            }
             M::Sgdt | M::Sidt => self.store_table(ins),
             M::Sldt | M::Str | M::Smsw => {
                 let val = match ins.mnemonic() {
@@ -680,6 +688,123 @@ impl Emu<'_> {
             self.regs.gpr[RSP] = sp.wrapping_add(8);
         }
         res
+    }
+
+    /// Checks a far branch's target code selector at CPL 3 (PV64 guest code
+    /// always runs there): a present 64-bit code segment, DPL 3 (or
+    /// conforming), RPL 3; anything else is #GP(sel) (#NP(sel) when not
+    /// present). A 32-bit code segment would switch to compatibility mode,
+    /// which smpsim's cores do not run: #GP(sel) too (partial).
+    fn code_target(&mut self, sel: u16) -> Result<(), Em> {
+        let gp = Em::Fault(13, Some(u64::from(sel & 0xfffc)));
+        let Some(d) = self.descriptor(sel)? else {
+            return Err(GP0);
+        };
+        let (s, ty, dpl) = (d >> 44 & 1 != 0, d >> 40 & 0xf, d >> 45 & 3);
+        let (long, conforming) = (d >> 53 & 1 != 0, ty & 4 != 0);
+        if !s || ty & 8 == 0 || sel & 3 != 3 || (!conforming && dpl != 3) || !long {
+            return Err(gp);
+        }
+        if d >> 47 & 1 == 0 {
+            return Err(Em::Fault(11, Some(u64::from(sel & 0xfffc))));
+        }
+        Ok(())
+    }
+
+    /// `retf` (`lret`): pops RIP then CS (operand-size slots), checks CS as
+    /// a same-privilege return target, then releases the `imm16` bytes.
+    fn far_ret(&mut self, ins: &Instruction) -> Em {
+        use iced_x86::Code;
+        let size: usize = match ins.code() {
+            Code::Retfq | Code::Retfq_imm16 => 8,
+            Code::Retfw | Code::Retfw_imm16 => 2,
+            _ => 4,
+        };
+        let release = if ins.op_count() > 0 {
+            u64::from(ins.immediate16())
+        } else {
+            0
+        };
+        let sp = self.regs.gpr[RSP];
+        let mut b = [0u8; 16];
+        if let Err(f) = self.mem.read_virt(sp, &mut b[..2 * size]) {
+            return Em::Pf(f.va, PF_USER);
+        }
+        let mut off = [0u8; 8];
+        off[..size].copy_from_slice(&b[..size]);
+        let sel = u16::from_le_bytes([b[size], b[size + 1]]);
+        if let Err(e) = self.code_target(sel) {
+            return e;
+        }
+        self.regs.rip = u64::from_le_bytes(off);
+        self.regs.gpr[RSP] = sp.wrapping_add(2 * size as u64 + release);
+        self.pv().sel.cs = sel;
+        Em::Branched
+    }
+
+    /// `call`/`jmp m16:64` (and m16:32): to a code segment, or through a
+    /// 64-bit call gate of the GDT/LDT (Xen emulates gates for PV guests);
+    /// only same-privilege transfers exist for a guest. A far call pushes
+    /// CS then the return RIP.
+    fn far_branch(&mut self, ins: &Instruction) -> Em {
+        let size = if ins.memory_size() == iced_x86::MemorySize::SegPtr64 {
+            8
+        } else {
+            4
+        };
+        let a = self.mem_addr(ins);
+        let mut b = [0u8; 10];
+        if let Err(f) = self.mem.read_virt(a, &mut b[..size + 2]) {
+            return Em::Pf(f.va, PF_USER);
+        }
+        let mut off = [0u8; 8];
+        off[..size].copy_from_slice(&b[..size]);
+        let (mut target, sel) = (
+            u64::from_le_bytes(off),
+            u16::from_le_bytes([b[size], b[size + 1]]),
+        );
+        let gp = Em::Fault(13, Some(u64::from(sel & 0xfffc)));
+        let desc = match self.descriptor(sel) {
+            Ok(Some(d)) => d,
+            Ok(None) => return GP0,
+            Err(e) => return e,
+        };
+        let mut cs = sel;
+        let mut push = if ins.is_call_far_indirect() { size } else { 0 };
+        if desc >> 44 & 1 == 0 {
+            // A system descriptor: only a 64-bit call gate (type 0xC).
+            if desc >> 40 & 0xf != 0xc || desc >> 45 & 3 < 3 || sel & 3 > (desc >> 45 & 3) as u16 {
+                return gp;
+            }
+            if desc >> 47 & 1 == 0 {
+                return Em::Fault(11, Some(u64::from(sel & 0xfffc)));
+            }
+            let high = match self.descriptor(sel.wrapping_add(8)) {
+                Ok(Some(h)) => h,
+                _ => return gp,
+            };
+            cs = (desc >> 16) as u16;
+            target = (desc & 0xffff) | (desc >> 48) << 16 | (high & 0xffff_ffff) << 32;
+            if push != 0 {
+                push = 8;
+            }
+        }
+        if let Err(e) = self.code_target(cs) {
+            return e;
+        }
+        if push != 0 {
+            let old_cs = u64::from(self.seg_value(Register::CS));
+            let mut frame = ins.next_ip().to_le_bytes()[..push].to_vec();
+            frame.extend_from_slice(&old_cs.to_le_bytes()[..push]);
+            let sp = self.regs.gpr[RSP].wrapping_sub(2 * push as u64);
+            if let Err(f) = self.mem.write_virt(sp, &frame) {
+                return Em::Pf(f.va, PF_USER | PF_WRITE);
+            }
+            self.regs.gpr[RSP] = sp;
+        }
+        self.regs.rip = target;
+        self.pv().sel.cs = cs;
+        Em::Branched
     }
 
     /// `lfs`/`lgs`/`lss`: offset then selector in memory.

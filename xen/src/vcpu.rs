@@ -113,10 +113,6 @@ pub struct VcpuMmu {
     pub user_root: Option<Mfn>,
     /// Whether the VCPU is in guest user mode.
     pub user_mode: bool,
-    /// The LDT's VA (MMUEXT_SET_LDT).
-    pub ldt_base: u64,
-    /// Its entries.
-    pub ldt_ents: u32,
 }
 
 impl VcpuMmu {

@@ -503,8 +503,12 @@ impl Tx<'_> {
         };
         // #UD unless CR4.FSGSBASE is set (checked when it executes).
         let detail = self.details.len();
-        self.details.push(format!("#UD: {ins} with CR4.FSGSBASE clear"));
-        self.emit(Uop { imm: detail as i64, ..uop(Op::Chk, 8, SINK, ZERO, reg(ZERO)).with_aux(2) });
+        self.details
+            .push(format!("#UD: {ins} with CR4.FSGSBASE clear"));
+        self.emit(Uop {
+            imm: detail as i64,
+            ..uop(Op::Chk, 8, SINK, ZERO, reg(ZERO)).with_aux(2)
+        });
         if read {
             self.emit(uop(Op::Mov, size, idx, base, reg(ZERO)));
         } else {
@@ -610,7 +614,10 @@ fn privileged_vector(ins: &Instruction) -> Option<u8> {
         | M::Sti
         | M::Lfs
         | M::Lgs
-        | M::Lss => Some(13),
+        | M::Lss
+        | M::Retf => Some(13),
+        // Far branches through memory: the hypervisor checks the selector.
+        M::Call | M::Jmp if ins.is_call_far_indirect() || ins.is_jmp_far_indirect() => Some(13),
         _ => None,
     }
 }

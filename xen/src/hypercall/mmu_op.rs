@@ -257,9 +257,9 @@ impl Call<'_> {
                 {
                     return Err(Errno::Inval);
                 }
-                let vm = &mut self.hv.vcpu_mut(self.d, self.v).mmu;
-                vm.ldt_base = arg1;
-                vm.ldt_ents = ents as u32;
+                let pv = &mut self.hv.vcpu_mut(self.d, self.v).pv;
+                pv.ldt_base = arg1;
+                pv.ldt_entries = ents as u32;
                 Ok(())
             }
             ext::CLEAR_PAGE => self.with_mmu(|m| {

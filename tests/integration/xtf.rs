@@ -7,13 +7,49 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Tests that must report SUCCESS in the real run. Today every XTF test
-/// crashes early (the forced-CPUID prefix raises #UD; there are no
-/// bootstrap page tables yet); raise this list as the PV interface lands.
-const EXPECTED_SUCCESS: &[&str] = &[];
+/// Tests that must report SUCCESS in the real run (docs/xtf.md has the
+/// whole table and why the others do not pass yet).
+const EXPECTED_SUCCESS: &[&str] = &[
+    "cpuid",
+    "example",
+    "memop-seg",
+    "msr",
+    "pv-fsgsbase",
+    "pv-iopl~hypercall",
+    "pv-iopl~vmassist",
+    "rtm-check",
+    "xsa-122",
+    "xsa-182",
+    "xsa-193",
+    "xsa-212",
+    "xsa-213",
+    "xsa-221",
+    "xsa-231",
+    "xsa-232",
+    "xsa-259",
+    "xsa-265",
+    "xsa-279",
+    "xsa-286",
+    "xsa-296",
+    "xsa-298",
+    "xsa-317",
+    "xsa-333",
+    "xsa-339",
+    "xsa-7",
+];
 
-/// The XTF tests the real run boots.
-const REAL_TESTS: &[&str] = &["example", "selftest"];
+/// Skips that Xen itself gives for smpsim's feature set (no Argo, no
+/// livepatch, no CPUID faulting, no PV superpages, no AMD DBEXT).
+const EXPECTED_SKIP: &[&str] = &[
+    "argo",
+    "cpuid-faulting",
+    "livepatch-priv-check",
+    "xsa-167",
+    "xsa-444",
+];
+
+/// Runs (39 images, pv-iopl twice).
+const RUNS: usize = 40;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -182,8 +218,7 @@ fn real_xtf_tests_run_and_every_result_is_reported() {
     }
     let dir = temp("real");
     let md = dir.join("xtf.md");
-    let mut args = vec!["--max-cycles", "20000000", "--timeout", "120"];
-    args.extend(REAL_TESTS);
+    let mut args = vec!["--max-cycles", "200000000", "--timeout", "120"];
     args.push("--smpsim");
     let smpsim = PathBuf::from(env!("CARGO_BIN_EXE_smpsim"));
     let out = runner(
@@ -191,9 +226,12 @@ fn real_xtf_tests_run_and_every_result_is_reported() {
         &[&smpsim, Path::new("--keep"), &dir, Path::new("--out"), &md],
     );
     assert!(out.status.success(), "{}", text(&out));
+    // The table in the test log (CI shows it).
+    println!("{}", String::from_utf8_lossy(&out.stdout));
     let t = table(&out);
-    let names: Vec<&str> = t.keys().map(String::as_str).collect();
-    assert_eq!(names, REAL_TESTS, "{}", text(&out));
+    assert_eq!(t.len(), RUNS, "{}", text(&out));
+    let successes = t.values().filter(|(r, _)| r == "SUCCESS").count();
+    assert!(successes >= 25, "{successes} SUCCESS (at least 25 expected)\n{}", text(&out));
     for (name, (result, reason)) in &t {
         let known = ["SUCCESS", "SKIP", "FAILURE", "ERROR", "CRASH", "TIMEOUT"];
         assert!(
@@ -208,6 +246,9 @@ fn real_xtf_tests_run_and_every_result_is_reported() {
         }
         if EXPECTED_SUCCESS.contains(&name.as_str()) {
             assert_eq!(result, "SUCCESS", "{name}: {reason}");
+        }
+        if EXPECTED_SKIP.contains(&name.as_str()) {
+            assert_eq!(result, "SKIP", "{name}: {reason}");
         }
     }
     let doc = std::fs::read_to_string(&md).expect("table written");

@@ -171,7 +171,7 @@ fn emulate_step(e: &mut Env, rng: &mut Rng, d: u16, v: u32, cycle: u64) {
     }
     r.rip = if rng.below(8) == 0 { value(rng) } else { CODE };
     let vector = rng.pick(&[6, 13, 13, 13, 1, 3, 4, 14, 0, 8]) as u8;
-    let space = Arc::clone(e.hv.domain(DomainId(d)).expect("d").space());
+    let space = e.hv.vcpu_space(DomainId(d), VcpuId(v));
     let mut m = PagedMemory {
         space: &space,
         store: &mut e.store,

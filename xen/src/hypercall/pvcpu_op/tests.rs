@@ -285,6 +285,8 @@ fn initialise_takes_the_pv_cpu_context_and_refuses_a_bad_gdt() {
     let init = [u64::from(vcpuop::INITIALISE), 1, SCRATCH, 0, 0];
     assert_eq!(e.call(0, 0, 0, hc::VCPU_OP, init).0, EINVAL);
     c[4960..4968].copy_from_slice(&0u64.to_le_bytes());
+    // ctrlreg[3]: a real L4 (the domain's own); 0 would be refused.
+    c[4984 + 24..4984 + 32].copy_from_slice(&e.cr3(0).to_le_bytes());
     e.write(0, SCRATCH, &c);
     assert_eq!(e.call(0, 0, 0, hc::VCPU_OP, init).0, 0);
     let p = &e.hv.vcpu_mut(DomainId(0), VcpuId(1)).pv;
@@ -307,7 +309,7 @@ fn architectural_iopl_comes_from_iret_and_shows_in_bounce_frames() {
     assert_eq!(pv(&mut e).iopl, 3);
     assert_eq!(r.rflags & (3 << 12), 0, "the real IOPL stays 0");
     e.hv.vcpu_mut(d, v).traps[6].address = 0x40_1400;
-    let space = std::sync::Arc::clone(e.hv.domain(d).expect("d").space());
+    let space = e.hv.vcpu_space(d, v);
     let mut m = crate::memory::PagedMemory {
         space: &space,
         store: &mut e.store,
@@ -321,8 +323,10 @@ fn architectural_iopl_comes_from_iret_and_shows_in_bounce_frames() {
 fn user_mode_event_upcall_and_int_n_enter_the_kernel_stack() {
     let mut e = env(&[1]);
     let (d, v) = (DomainId(0), VcpuId(0));
-    e.hv.new_baseptr(d, v, Mfn(0x1002), BasePtr::User)
-        .expect("ok");
+    let root = Some(Mfn(e.cr3(0) >> 12));
+    let mut sm = crate::memory::StoreMa(&mut e.store);
+    e.hv.new_baseptr(d, v, root, BasePtr::User, &mut sm)
+        .expect("the kernel's L4 doubles as the user one");
     assert_eq!(
         e.call(0, 0, 0, nr::STACK_SWITCH, [0xe02b, 0x40_7800, 0, 0, 0])
             .0,
@@ -347,7 +351,7 @@ fn user_mode_event_upcall_and_int_n_enter_the_kernel_stack() {
     // int 0x80 (DPL 0) from user mode: #GP(0x80*8+2) on the kernel stack.
     let mut r = enter_user(&mut e);
     e.write(0, 0x40_1200, &[0xcd, 0x80]);
-    let space = std::sync::Arc::clone(e.hv.domain(d).expect("d").space());
+    let space = e.hv.vcpu_space(d, v);
     let mut m = crate::memory::PagedMemory {
         space: &space,
         store: &mut e.store,
@@ -419,11 +423,7 @@ fn xtf_style_traps_gdt_user_mode_round_trip() {
     let gdt_va = 0x40_0000 + 15 * 4096;
     e.write(0, gdt_va, &[0u8; 120]);
     let gdt_mfn =
-        e.hv.domain(d)
-            .expect("d")
-            .space()
-            .frame(gdt_va)
-            .expect("mapped");
+        Mfn(e.translate(0, gdt_va).expect("mapped") >> 12);
     e.write(0, SCRATCH, &gdt_mfn.0.to_le_bytes());
     assert_eq!(e.call(0, 0, 0, nr::SET_GDT, [SCRATCH, 15, 0, 0, 0]).0, 0);
     assert_eq!(
@@ -437,7 +437,7 @@ fn xtf_style_traps_gdt_user_mode_round_trip() {
     let run = |e: &mut Env, bytes: &[u8], r: &mut smpsim_cores::ArchState| {
         e.write(0, code, bytes);
         r.rip = code;
-        let space = std::sync::Arc::clone(e.hv.domain(d).expect("d").space());
+        let space = e.hv.vcpu_space(d, v);
         let mut m = crate::memory::PagedMemory {
             space: &space,
             store: &mut e.store,
@@ -453,8 +453,10 @@ fn xtf_style_traps_gdt_user_mode_round_trip() {
     run(&mut e, &[0x8e, 0xd8], &mut r);
     assert_eq!(r.rip, 0x40_1700, "#GP(0x30) to the guest's handler");
     // exec_user: MMUEXT_NEW_USER_BASEPTR, then iret to __USER_CS.
-    e.hv.new_baseptr(d, v, Mfn(0x1002), BasePtr::User)
-        .expect("ok");
+    let root = Some(Mfn(e.cr3(0) >> 12));
+    let mut sm = crate::memory::StoreMa(&mut e.store);
+    e.hv.new_baseptr(d, v, root, BasePtr::User, &mut sm)
+        .expect("the kernel's L4 doubles as the user one");
     let mut r = regs(hc::IRET, [0; 5]);
     iret_frame(&mut e, r.gpr[RSP], code, 0xe033, 0xe02b);
     e.call_regs(0, 0, 0, &mut r);
@@ -494,7 +496,7 @@ fn runstate_charges_blocked_time_until_the_wake_up_upcall() {
     );
     assert_eq!(o.next, Next::Block);
     assert!(e.hv.vcpu_mut(d, v).wake());
-    let space = std::sync::Arc::clone(e.hv.domain(d).expect("d").space());
+    let space = e.hv.vcpu_space(d, v);
     let mut r = regs(0, [0; 5]);
     let mut m = crate::memory::PagedMemory {
         space: &space,

@@ -36,6 +36,7 @@ use smpsim_xen::builder::{DomainConfig, GuestImage, ParamsFill, Segment};
 use smpsim_xen::hypervisor::{Hypervisor, HypervisorConfig, ShutdownRecord};
 use smpsim_xen::{DomainId, Mfn, VcpuId};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -74,6 +75,13 @@ pub struct Progress {
 /// A progress callback, called from the barrier hook.
 pub type ProgressFn = Box<dyn FnMut(Progress) + Send>;
 
+/// A console callback: each guest console line ("(d0) text"), called from
+/// the barrier hook at the service tick that completed the line.
+pub type ConsoleFn = Box<dyn FnMut(&str) + Send>;
+
+/// The `stop` text of a run ended by [`Machine::set_interrupt`]'s flag.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// Host time between progress callbacks.
 const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -93,9 +101,9 @@ pub enum MachineError {
     },
     /// The workload's domains and VCPUs do not fit the hardware contexts.
     #[error(
-        "workload `{workload}`: {domains} domain(s) × {per_domain} VCPUs need {} hardware contexts, \
-         the machine has {contexts} ({cores} cores × {smt} SMT); use --cores, --smt or fewer VCPUs",
-        (*domains).max(1) * (*per_domain).max(1)
+        "workload `{workload}`: {}, the machine has {contexts} ({cores} cores × {smt} SMT); \
+         use --cores, --smt or fewer VCPUs",
+        contexts_needed(*domains, *per_domain)
     )]
     DoesNotFit {
         /// The workload.
@@ -157,6 +165,20 @@ pub enum MachineError {
     Engine(#[from] smpsim_engine::EngineError),
 }
 
+/// "2 domain(s) × 4 VCPUs need 8 hardware contexts", or, when not even one
+/// VCPU per domain fits, what the smallest run needs.
+fn contexts_needed(domains: u32, per_domain: u32) -> String {
+    if per_domain == 0 {
+        let n = domains.max(1);
+        format!("{n} domain(s) need at least {n} hardware contexts (one VCPU each)")
+    } else {
+        format!(
+            "{domains} domain(s) × {per_domain} VCPUs need {} hardware contexts",
+            domains.max(1) * per_domain
+        )
+    }
+}
+
 fn allowed_args(allowed: &[&str]) -> String {
     if allowed.is_empty() {
         "it takes no arguments".to_owned()
@@ -174,6 +196,8 @@ pub struct Machine {
     vcpus: u32,
     max_cycles: Option<Cycle>,
     progress: Option<ProgressFn>,
+    console: Option<ConsoleFn>,
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -389,6 +413,8 @@ impl Machine {
             vcpus: per_domain,
             max_cycles: (cfg.max_cycles > 0).then_some(Cycle(cfg.max_cycles)),
             progress: None,
+            console: None,
+            interrupt: None,
         })
     }
 
@@ -429,15 +455,47 @@ impl Machine {
         self.progress = Some(f);
     }
 
+    /// Calls `f` with each guest console line as the service tick that
+    /// completes it runs (the lines are in the report too). It sees only
+    /// the text, so it cannot change results.
+    pub fn set_console(&mut self, f: ConsoleFn) {
+        self.console = Some(f);
+    }
+
+    /// Stops the run at the next barrier once `flag` is set (by a signal
+    /// handler, say); the report's `stop` is then [`INTERRUPTED`]. Where an
+    /// interrupted run stops depends on host timing; nothing else does.
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = Some(flag);
+    }
+
+    /// Hands console lines not yet seen to the console callback.
+    fn pass_console(service: &mut Service, console: &mut Option<ConsoleFn>) {
+        if let Some(f) = console.as_mut() {
+            for l in service.hv.take_new_console_lines() {
+                f(&l.formatted());
+            }
+        }
+    }
+
     /// Runs to the end, keeping the machine for inspection.
     pub fn run_in_place(&mut self) -> RunReport {
         let start = Instant::now();
         let service = &mut self.service;
         let progress = &mut self.progress;
+        let console = &mut self.console;
+        let interrupt = self.interrupt.clone();
         let (cores, max_cycles) = (self.cfg.cores, self.max_cycles.map(Cycle::get));
         let mut last = start;
         let result = self.engine.run(self.max_cycles, &mut |ctx| {
             service.barrier(ctx);
+            Self::pass_console(service, console);
+            if interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed))
+            {
+                ctx.stop(INTERRUPTED);
+            }
             if let Some(f) = progress.as_mut() {
                 if ctx.epoch() % 16 == 0 && last.elapsed() >= PROGRESS_INTERVAL {
                     last = Instant::now();
@@ -456,6 +514,7 @@ impl Machine {
                 }
             }
         });
+        Self::pass_console(&mut self.service, &mut self.console);
         for c in 0..cores {
             if let Part::Core(core) = self.engine.partition_mut(PartitionId(c)) {
                 core.flush_stats();
@@ -524,6 +583,7 @@ impl Machine {
             service_period: self.service.period,
             cycles,
             instructions,
+            stopped: (stop == INTERRUPTED).then(|| INTERRUPTED.to_owned()),
             stop,
             success: all_ok && error.is_none(),
             error,
@@ -629,6 +689,10 @@ pub struct RunReport {
     pub instructions: u64,
     /// Why it stopped.
     pub stop: String,
+    /// `Some("interrupted")` when a signal stopped the run early (absent
+    /// from the JSON otherwise, so complete runs' reports are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Every domain powered off and nothing failed.
     pub success: bool,
     /// A simulator error, if one ended the run.

@@ -376,6 +376,7 @@ pub fn run(a: &ReportArgs) -> Result<ExitCode, String> {
             .map_or("stats".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from(format!("out/report-{stem}"))
     });
+    crate::outputs::check_dir(&dir, "--out")?;
     create_dir(&dir)?;
     let t = text(&j, &hs);
     print!("{t}");

@@ -183,12 +183,14 @@ fn svg(res: &ScaleResult) -> String {
 /// Runs the command.
 pub fn run(a: &ScaleArgs) -> Result<ExitCode, String> {
     let cfg = a.common.machine_config(a.quantum)?;
+    a.common.check()?;
+    let dir = a.common.out_dir("scale");
+    crate::outputs::check_dir(&dir, "--out")?;
     let opts = RunOptions {
         args: a.common.args.clone(),
         ..RunOptions::default()
     };
     let res = scale(&cfg, &a.common.workload, &opts, &a.host_threads)?;
-    let dir = a.common.out_dir("scale");
     create_dir(&dir)?;
     let header: Vec<String> = HEADER.iter().map(|s| s.to_string()).collect();
     let rows: Vec<Vec<String>> = res.rows.iter().map(cells).collect();

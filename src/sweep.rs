@@ -343,13 +343,15 @@ fn svg(res: &SweepResult) -> String {
 /// Runs the command.
 pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
     let cfg = a.common.machine_config(None)?;
+    a.common.check()?;
+    let dir = a.common.out_dir("sweep");
+    crate::outputs::check_dir(&dir, "--out")?;
     let opts = RunOptions {
         args: a.common.args.clone(),
         host_threads: a.host_threads,
         ..RunOptions::default()
     };
     let res = sweep_quantum(&cfg, &a.common.workload, &opts, &a.values)?;
-    let dir = a.common.out_dir("sweep");
     create_dir(&dir)?;
     let table = table_text(&res);
     print!("{table}");

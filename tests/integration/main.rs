@@ -9,4 +9,5 @@ mod latency;
 mod ooo;
 mod smt;
 mod support;
+mod ux;
 mod workloads;

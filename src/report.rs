@@ -246,9 +246,11 @@ pub fn core_table(j: &Value) -> String {
 /// Most partitions drawn per chart (besides the group's union).
 const MAX_PARTITION_SERIES: usize = 8;
 
-/// CDF charts: one SVG per group (a panel per histogram: the group's union
-/// and up to `MAX_PARTITION_SERIES` partitions), one for the hypervisor
-/// and one for the guest-measured latencies. Returns `(file name, svg)`.
+/// CDF figures, one per histogram: for each group's histogram the group's
+/// union and up to `MAX_PARTITION_SERIES` partitions (`cdf-GROUP-NAME.svg`),
+/// and one per hypervisor and guest-measured latency
+/// (`cdf-hypervisor-NAME.svg`, `cdf-guest-NAME.svg`). Returns
+/// `(file name, svg)`.
 pub fn cdf_svgs(hs: &[Hist], j: &Value) -> Vec<(String, String)> {
     let group_of = |scope: &str| -> Option<String> {
         j.pointer("/stats/partitions")?
@@ -260,21 +262,8 @@ pub fn cdf_svgs(hs: &[Hist], j: &Value) -> Vec<(String, String)> {
             .map(str::to_owned)
     };
     let mut out = Vec::new();
-    let groups: Vec<String> = hs
-        .iter()
-        .filter_map(|h| h.scope.strip_prefix("group:").map(str::to_owned))
-        .fold(Vec::new(), |mut v, g| {
-            if !v.contains(&g) {
-                v.push(g);
-            }
-            v
-        });
-    for g in groups {
-        let mut charts = Vec::new();
-        for total in hs
-            .iter()
-            .filter(|h| h.scope == format!("group:{g}") && h.count > 0)
-        {
+    for total in hs.iter().filter(|h| h.count > 0) {
+        let (file, series) = if let Some(g) = total.scope.strip_prefix("group:") {
             let mut series = vec![Series {
                 name: format!("all {g}"),
                 points: total.cdf.clone(),
@@ -282,53 +271,51 @@ pub fn cdf_svgs(hs: &[Hist], j: &Value) -> Vec<(String, String)> {
             series.extend(
                 hs.iter()
                     .filter(|h| h.name == total.name && h.count > 0)
-                    .filter(|h| group_of(&h.scope).as_deref() == Some(g.as_str()))
+                    .filter(|h| group_of(&h.scope).as_deref() == Some(g))
                     .take(MAX_PARTITION_SERIES)
                     .map(|h| Series {
                         name: h.scope.clone(),
                         points: h.cdf.clone(),
                     }),
             );
-            charts.push(cdf_chart(
-                &format!("{g}: {}", total.name),
-                &total.unit,
-                series,
-            ));
-        }
-        if !charts.is_empty() {
-            out.push((format!("cdf-{g}.svg"), plot::render(&charts)));
-        }
-    }
-    for (scope, file) in [
-        ("hypervisor", "cdf-hypervisor.svg"),
-        ("guest", "cdf-guest.svg"),
-    ] {
-        let charts: Vec<Chart> = hs
-            .iter()
-            .filter(|h| h.scope == scope && h.count > 0)
-            .map(|h| {
-                let s = vec![Series {
-                    name: h.name.clone(),
-                    points: h.cdf.clone(),
-                }];
-                cdf_chart(&format!("{scope}: {}", h.name), &h.unit, s)
-            })
-            .collect();
-        if !charts.is_empty() {
-            out.push((file.to_owned(), plot::render(&charts)));
-        }
+            (format!("cdf-{g}-{}.svg", total.name), series)
+        } else if total.scope == "hypervisor" || total.scope == "guest" {
+            let series = vec![Series {
+                name: total.name.clone(),
+                points: total.cdf.clone(),
+            }];
+            (format!("cdf-{}-{}.svg", total.scope, total.name), series)
+        } else {
+            continue;
+        };
+        let scope = total.scope.trim_start_matches("group:");
+        let chart = cdf_chart(&format!("{scope}: {}", total.name), total, series);
+        out.push((file, plot::render(&[chart])));
     }
     out
 }
 
-fn cdf_chart(title: &str, unit: &str, series: Vec<Series>) -> Chart {
+/// A step CDF with the p50, p90 and p99 of `h` marked.
+fn cdf_chart(title: &str, h: &Hist, series: Vec<Series>) -> Chart {
+    let markers = [("p50", h.pct[0]), ("p90", h.pct[1]), ("p99", h.pct[2])]
+        .into_iter()
+        .map(|(p, v)| plot::Marker {
+            x: v as f64,
+            label: format!("{p} {v}"),
+            shade_right: false,
+        })
+        .collect();
     Chart {
-        title: format!("CDF of {title}"),
-        x_label: format!("{unit} (log)"),
-        y_label: "fraction ≤ x".into(),
+        title: format!("CDF of {title} ({} values)", h.count),
+        x_label: format!("{} (log scale)", h.unit),
+        y_label: "fraction of values ≤ x".into(),
         log_x: true,
-        log_y: false,
         series,
+        step: true,
+        y_range: Some((0.0, 1.0)),
+        markers,
+        note: "dashed lines: p50, p90 and p99 of all the values".into(),
+        ..Chart::default()
     }
 }
 

@@ -298,29 +298,46 @@ pub fn table_text(res: &SweepResult) -> String {
     table(&header, &rows)
 }
 
-fn svg(res: &SweepResult) -> String {
+/// The sweep's figures: host speedup, and relative error on a log axis
+/// (errors span from 0.01% to thousands of %), both with the lookahead
+/// marked: quanta at or left of it are exact, those right of it lax.
+fn svgs(res: &SweepResult) -> [(&'static str, String); 2] {
     let pts = |f: &dyn Fn(&SweepRow) -> f64| -> Vec<(f64, f64)> {
         res.rows.iter().map(|r| (r.quantum as f64, f(r))).collect()
     };
+    let machine = res.machine.split(':').next().unwrap_or(&res.machine);
+    let markers = vec![plot::Marker {
+        x: res.lookahead as f64,
+        label: format!(
+            "lookahead {}: exact at or left, lax (shaded) right",
+            res.lookahead
+        ),
+        shade_right: true,
+    }];
     let speed = Chart {
         title: format!(
-            "{} on {}: host speedup vs quantum",
-            res.workload, res.machine
+            "{} on {machine}: host speedup against the quantum",
+            res.workload
         ),
-        x_label: "quantum (cycles, log)".into(),
-        y_label: "speedup vs smallest quantum".into(),
+        x_label: "quantum (cycles, log scale)".into(),
+        y_label: "speedup over the smallest quantum".into(),
         log_x: true,
         series: vec![Series {
             name: "speedup".into(),
             points: pts(&|r| r.speedup),
         }],
+        markers: markers.clone(),
         ..Chart::default()
     };
     let err = Chart {
-        title: "relative error vs smallest quantum (%)".into(),
-        x_label: "quantum (cycles, log)".into(),
-        y_label: "relative error (%)".into(),
+        title: format!(
+            "{} on {machine}: error against the smallest quantum",
+            res.workload
+        ),
+        x_label: "quantum (cycles, log scale)".into(),
+        y_label: "relative error (%, log scale)".into(),
         log_x: true,
+        log_y: true,
         series: vec![
             Series {
                 name: "cycles".into(),
@@ -335,9 +352,14 @@ fn svg(res: &SweepResult) -> String {
                 points: pts(&|r| 100.0 * r.max_error.1),
             },
         ],
+        markers,
+        note: "errors of 0 (every exact quantum) cannot be drawn on a log axis".into(),
         ..Chart::default()
     };
-    plot::render(&[speed, err])
+    [
+        ("sweep-speedup.svg", plot::render(&[speed])),
+        ("sweep-error.svg", plot::render(&[err])),
+    ]
 }
 
 /// Runs the command.
@@ -364,9 +386,12 @@ pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
     let paths = [
         write(&dir, "sweep.csv", &csv_text(&res))?,
         write(&dir, "sweep.json", &json)?,
-        write(&dir, "sweep.svg", &svg(&res))?,
         write(&dir, "sweep.txt", &table)?,
     ];
+    let [(n1, s1), (n2, s2)] = svgs(&res);
+    let paths = paths
+        .into_iter()
+        .chain([write(&dir, n1, &s1)?, write(&dir, n2, &s2)?]);
     for p in paths {
         println!("wrote {}", p.display());
     }

@@ -9,9 +9,9 @@ use std::fs::OpenOptions;
 use std::path::Path;
 
 /// Checks that `path` (the `what` output, e.g. "--stats") can be written:
-/// its directory exists and it is not a directory itself. The check opens
-/// the file for appending, which creates nothing that stays: a file that
-/// did not exist is removed again.
+/// it is not a directory, and its directory exists or can be created (as
+/// `--out` directories are). The check opens the file for appending, which
+/// leaves nothing behind: a file that did not exist is removed again.
 pub fn check_file(path: &Path, what: &str) -> Result<(), String> {
     let bad = |why: String| Err(format!("{what} {}: {why}", path.display()));
     if path.is_dir() {
@@ -19,7 +19,12 @@ pub fn check_file(path: &Path, what: &str) -> Result<(), String> {
     }
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
     if let Some(dir) = parent.filter(|d| !d.is_dir()) {
-        return bad(format!("directory {} does not exist", dir.display()));
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return bad(format!(
+                "directory {} cannot be created: {e}",
+                dir.display()
+            ));
+        }
     }
     let existed = path.exists();
     match OpenOptions::new().append(true).create(true).open(path) {
@@ -54,9 +59,14 @@ mod tests {
     }
 
     #[test]
-    fn a_file_in_a_missing_directory_is_refused() {
-        let e = check_file(Path::new("/nonexistent-dir/x.json"), "--stats").unwrap_err();
-        assert!(e.contains("/nonexistent-dir does not exist"), "{e}");
+    fn a_file_under_a_file_is_refused_and_a_missing_directory_made() {
+        let d = temp("under");
+        let f = d.join("plain");
+        std::fs::write(&f, "x").expect("write");
+        let e = check_file(&f.join("x.json"), "--stats").unwrap_err();
+        assert!(e.contains("cannot be created"), "{e}");
+        check_file(&d.join("new/x.json"), "--stats").expect("directory made");
+        assert!(d.join("new").is_dir());
     }
 
     #[test]

@@ -15,9 +15,12 @@
 //! Output is a pure function of the JSON. Empty histograms are listed in
 //! the table with count 0 and left out of the plots.
 
+use crate::machine::config::MachineConfig;
 use crate::plot::{self, Chart, Series};
 use crate::sweep::common::{create_dir, table, write};
 use serde_json::Value;
+use smpsim_uncore::config::Protocol;
+use smpsim_uncore::interconnect::TopologyKind;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -319,11 +322,41 @@ fn cdf_chart(title: &str, h: &Hist, series: Vec<Series>) -> Chart {
     }
 }
 
+/// The machine as run: the config's short name (before its `:`), then the
+/// figures of the resolved config, so command-line overrides show.
+pub fn machine_line(name: &str, c: &MachineConfig) -> String {
+    let short = name.split(':').next().unwrap_or(name).trim();
+    let protocol = match c.hierarchy.protocol {
+        Protocol::Mesi => "MESI",
+        Protocol::Moesi => "MOESI",
+    };
+    let ic = &c.interconnect;
+    let topology = match ic.topology {
+        TopologyKind::Crossbar => "crossbar".to_owned(),
+        TopologyKind::Mesh if ic.mesh.cols > 0 && ic.mesh.rows > 0 => {
+            format!("{}x{} mesh", ic.mesh.cols, ic.mesh.rows)
+        }
+        TopologyKind::Mesh => "mesh".to_owned(),
+    };
+    format!(
+        "{short}: {} cores × {} SMT, {:.1} GHz, {protocol}, {topology}, {} L3 slices, \
+         {} DRAM channels, {} MiB",
+        c.cores,
+        c.smt,
+        c.frequency_mhz as f64 / 1000.0,
+        c.hierarchy.l3.slices,
+        c.dram.channels,
+        c.memory_mib
+    )
+}
+
 /// Everything printed, as text.
 pub fn text(j: &Value, hs: &[Hist]) -> String {
+    let name = j["machine"].as_str().unwrap_or("?");
+    let machine = serde_json::from_value::<MachineConfig>(j["config"].clone())
+        .map_or_else(|_| name.to_owned(), |c| machine_line(name, &c));
     let head = format!(
-        "machine {} | workload {} | cycles {} | instructions {} | {}\n",
-        j["machine"].as_str().unwrap_or("?"),
+        "machine {machine} | workload {} | cycles {} | instructions {} | {}\n",
         j["workload"].as_str().unwrap_or("?"),
         j["cycles"],
         j["instructions"],

@@ -1,10 +1,8 @@
 //! The run summary `smpsim run` prints, and the exit status that goes with
 //! it.
 
-use smpsim::machine::config::MachineConfig;
 use smpsim::machine::{RunReport, INTERRUPTED};
-use smpsim_uncore::config::Protocol;
-use smpsim_uncore::interconnect::TopologyKind;
+use smpsim::report::machine_line;
 use std::process::ExitCode;
 
 /// How a run ended, for the summary's last line and the exit status.
@@ -61,34 +59,6 @@ impl Outcome {
             Outcome::Interrupted => ExitCode::from(smpsim::interrupt::EXIT_INTERRUPTED),
         }
     }
-}
-
-/// The machine as run: the config's short name (before its `:`), then the
-/// figures of the resolved config, so command-line overrides show.
-pub fn machine_line(name: &str, c: &MachineConfig) -> String {
-    let short = name.split(':').next().unwrap_or(name).trim();
-    let protocol = match c.hierarchy.protocol {
-        Protocol::Mesi => "MESI",
-        Protocol::Moesi => "MOESI",
-    };
-    let ic = &c.interconnect;
-    let topology = match ic.topology {
-        TopologyKind::Crossbar => "crossbar".to_owned(),
-        TopologyKind::Mesh if ic.mesh.cols > 0 && ic.mesh.rows > 0 => {
-            format!("{}x{} mesh", ic.mesh.cols, ic.mesh.rows)
-        }
-        TopologyKind::Mesh => "mesh".to_owned(),
-    };
-    format!(
-        "{short}: {} cores × {} SMT, {:.1} GHz, {protocol}, {topology}, {} L3 slices, \
-         {} DRAM channels, {} MiB",
-        c.cores,
-        c.smt,
-        c.frequency_mhz as f64 / 1000.0,
-        c.hierarchy.l3.slices,
-        c.dram.channels,
-        c.memory_mib
-    )
 }
 
 /// Why the run stopped, naming the limit that was set.

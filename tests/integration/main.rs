@@ -3,6 +3,7 @@
 mod cli;
 mod configs;
 mod determinism;
+mod docs;
 mod experiments;
 mod golden;
 mod latency;

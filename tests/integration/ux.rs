@@ -118,10 +118,14 @@ fn quanta_and_limits_past_their_range_are_refused() {
 fn unwritable_outputs_are_refused_before_the_run() {
     let dir = temp_dir("out");
     let d = dir.to_str().expect("utf-8");
+    let file = dir.join("plain");
+    std::fs::write(&file, "x").expect("write");
+    let under = file.join("s.json");
+    let under = under.to_str().expect("utf-8");
     refused(
-        &["run", "--stats", "/nonexistent-smpsim/s.json"],
+        &["run", "--stats", under],
         None,
-        &["--stats", "does not exist"],
+        &["--stats", "cannot be created"],
     );
     refused(&["run", "--stats", d], None, &["--stats", "is a directory"]);
     refused(
@@ -129,8 +133,6 @@ fn unwritable_outputs_are_refused_before_the_run() {
         None,
         &["--stats", "cannot be written"],
     );
-    let file = dir.join("plain");
-    std::fs::write(&file, "x").expect("write");
     let f = file.to_str().expect("utf-8");
     refused(
         &["sweep", "quantum", "-w", "hello", "--out", f],

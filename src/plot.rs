@@ -5,9 +5,8 @@
 //! one panel per figure as the commands use it (stacking is possible), with
 //! axes (linear or base-10 logarithmic), ticks, a legend, one `<polyline>`
 //! per series (straight segments, or steps for a CDF), and labelled
-//! vertical markers (a percentile, the exact/lax boundary). The title fits
-//! the figure: long ones are centred on the whole width and squeezed with
-//! `textLength` rather than clipped.
+//! vertical markers (a percentile, the exact/lax boundary). The title is
+//! centred on the whole figure and set smaller when long, never clipped.
 //!
 //! Hand-written rather than `plotters`: the figures are simple, the SVG
 //! stays byte-stable for tests, and it costs no build time on a 2-core CI.
@@ -187,22 +186,19 @@ pub fn render(charts: &[Chart]) -> String {
     s
 }
 
-/// Characters of 14 px bold text that fit in `w` pixels (a conservative
-/// average glyph width of 8 px).
-fn fits(text: &str, w: f64) -> bool {
-    text.chars().count() as f64 * 8.0 <= w
+/// The font size (px) at which bold `text` fits in `w` pixels: 14, or
+/// smaller for a long title (a bold sans-serif glyph averages about 0.62 em),
+/// never below 9.
+fn title_size(text: &str, w: f64) -> f64 {
+    let em = text.chars().count() as f64 * 0.62;
+    (w / em.max(1.0)).clamp(9.0, 14.0).floor()
 }
 
 fn title(s: &mut String, c: &Chart, y0: f64) {
-    let w = WIDTH - 20.0;
-    let squeeze = if fits(&c.title, w) {
-        String::new()
-    } else {
-        format!(r#" textLength="{w}" lengthAdjust="spacingAndGlyphs""#)
-    };
+    let size = title_size(&c.title, WIDTH - 20.0);
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="{}" text-anchor="middle" font-size="14" font-weight="bold"{squeeze}>{}</text>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle" font-size="{size}" font-weight="bold">{}</text>"#,
         WIDTH / 2.0,
         y0 + 20.0,
         escape(&c.title)
@@ -237,7 +233,13 @@ fn panel(s: &mut String, c: &Chart, y0: f64) {
         r##"<rect x="{LEFT}" y="{}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>"##,
         y0 + TOP
     );
-    for t in xa.ticks() {
+    // Whole-number data (threads, counts) gets whole-number ticks.
+    let whole = pts().all(|p| p.0.fract() == 0.0);
+    for t in xa
+        .ticks()
+        .into_iter()
+        .filter(|t| !whole || t.fract() == 0.0)
+    {
         let x = px(t);
         let _ = writeln!(
             s,
@@ -400,6 +402,43 @@ mod tests {
         // Two drawable points of `a`, one of `b`.
         assert_eq!(svg.matches("<circle").count(), 3);
         assert!(svg.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn long_titles_are_set_smaller_not_clipped() {
+        assert_eq!(title_size("short", 740.0), 14.0);
+        let long = "x".repeat(120);
+        let size = title_size(&long, 740.0);
+        assert!(size < 14.0 && 120.0 * 0.62 * size <= 740.0, "{size}");
+    }
+
+    #[test]
+    fn a_step_cdf_rises_from_the_baseline_then_runs_flat() {
+        let corners = steps(&[(10.0, 50.0), (20.0, 10.0)], 100.0);
+        assert_eq!(
+            corners,
+            vec![(10.0, 100.0), (10.0, 50.0), (20.0, 50.0), (20.0, 10.0)]
+        );
+    }
+
+    #[test]
+    fn markers_at_the_same_x_share_one_label() {
+        let m = |label: &str| Marker {
+            x: 4.0,
+            label: label.into(),
+            shade_right: false,
+        };
+        let c = Chart {
+            series: vec![Series {
+                name: "a".into(),
+                points: vec![(4.0, 1.0)],
+            }],
+            markers: vec![m("p50 4"), m("p90 4")],
+            ..Chart::default()
+        };
+        let svg = render(&[c]);
+        assert_eq!(svg.matches(r#"class="marker""#).count(), 1);
+        assert!(svg.contains("p50 4, p90 4"));
     }
 
     #[test]

@@ -151,7 +151,9 @@ fn svg(res: &ScaleResult) -> String {
     let speed = Chart {
         title: format!(
             "{} on {} ({} cores): host-thread scaling",
-            res.workload, res.machine, res.cores
+            res.workload,
+            res.machine.split(':').next().unwrap_or(&res.machine),
+            res.cores
         ),
         x_label: "host threads".into(),
         y_label: "speedup".into(),
@@ -168,7 +170,7 @@ fn svg(res: &ScaleResult) -> String {
         ..Chart::default()
     };
     let eff = Chart {
-        title: "parallel efficiency".into(),
+        title: "parallel efficiency (speedup / threads)".into(),
         x_label: "host threads".into(),
         y_label: "speedup / threads".into(),
         series: vec![Series {

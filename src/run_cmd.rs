@@ -74,8 +74,8 @@ pub fn machine_config(args: &RunArgs) -> Result<MachineConfig, String> {
 /// Runs the simulation: every input and output checked first, the console
 /// live, Ctrl-C stopping at the next barrier with the results kept.
 pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
-    check_args(args)?;
     let cfg = machine_config(args)?;
+    check_args(args, &cfg)?;
     if let Some(path) = &args.stats {
         smpsim::outputs::check_file(path, "--stats")?;
     }
@@ -104,34 +104,15 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     Ok(Outcome::of(&report).exit_code())
 }
 
-/// Checks what needs no machine: a repeated `--arg`, and warns about more
+/// Checks what needs no machine (a repeated `--arg`), and warns about more
 /// host threads than the host has.
-fn check_args(args: &RunArgs) -> Result<(), String> {
+fn check_args(args: &RunArgs, cfg: &MachineConfig) -> Result<(), String> {
     smpsim::sweep::common::check_repeated_args(&args.args)?;
-    if let Some(w) = host_threads_warning(args.host_threads, args.cores) {
+    let warning = smpsim::sweep::common::host_threads_warning(args.host_threads, Some(cfg.cores));
+    if let Some(w) = warning {
         eprintln!("smpsim: warning: {w}");
     }
     Ok(())
-}
-
-/// A warning when `threads` asks for more host threads than the host has
-/// cores: each barrier then waits for descheduled threads, many times
-/// slower. `cores` is the machine's, when known, for `per-core`.
-pub fn host_threads_warning(threads: HostThreads, cores: Option<u32>) -> Option<String> {
-    let host = std::thread::available_parallelism().map_or(1, usize::from);
-    let (asked, what) = match threads {
-        HostThreads::Count(n) => (n, format!("--host-threads {n}")),
-        HostThreads::PerCore => (
-            cores.map_or(0, |c| c as usize),
-            "--host-threads per-core".to_owned(),
-        ),
-    };
-    (asked > host).then(|| {
-        format!(
-            "{what} asks for {asked} threads on a host with {host} cores; \
-             the run will be much slower than with {host}"
-        )
-    })
 }
 
 /// Writes the report as JSON to `path`.

@@ -366,6 +366,9 @@ fn svgs(res: &SweepResult) -> [(&'static str, String); 2] {
 pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
     let cfg = a.common.machine_config(None)?;
     a.common.check()?;
+    if let Some(w) = common::host_threads_warning(a.host_threads, Some(cfg.cores)) {
+        eprintln!("smpsim: warning: {w}");
+    }
     let dir = a.common.out_dir("sweep");
     crate::outputs::check_dir(&dir, "--out")?;
     let opts = RunOptions {

@@ -218,6 +218,29 @@ fn table_line(text: &str, table: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
+/// A warning when `threads` asks for more host threads than the host has
+/// cores: each barrier then waits for descheduled threads, many times
+/// slower. `cores` is the machine's, when known, for `per-core`.
+pub fn host_threads_warning(
+    threads: smpsim_engine::HostThreads,
+    cores: Option<u32>,
+) -> Option<String> {
+    let host = std::thread::available_parallelism().map_or(1, usize::from);
+    let (asked, what) = match threads {
+        smpsim_engine::HostThreads::Count(n) => (n, format!("--host-threads {n}")),
+        smpsim_engine::HostThreads::PerCore => (
+            cores.map_or(0, |c| c as usize),
+            "--host-threads per-core".to_owned(),
+        ),
+    };
+    (asked > host).then(|| {
+        format!(
+            "{what} asks for {asked} threads on a host with {host} cores; \
+             the run will be much slower than with {host}"
+        )
+    })
+}
+
 /// Refuses a workload argument given twice (the last would win silently).
 pub fn check_repeated_args(args: &[(String, u64)]) -> Result<(), String> {
     for (i, (name, v)) in args.iter().enumerate() {

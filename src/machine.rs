@@ -151,7 +151,10 @@ pub enum MachineError {
         source: smpsim_xen::frames::OutOfFrames,
     },
     /// The domain builder refused the image.
-    #[error("building domain {domain} of `{workload}`: {source}")]
+    #[error(
+        "building domain {domain} of `{workload}`: {source}{}",
+        build_hint(source)
+    )]
     Build {
         /// The workload.
         workload: String,
@@ -163,6 +166,14 @@ pub enum MachineError {
     /// The engine refused the machine.
     #[error("engine: {0}")]
     Engine(#[from] smpsim_engine::EngineError),
+}
+
+/// What to do about a builder error the config can fix.
+fn build_hint(e: &smpsim_xen::builder::BuildError) -> &'static str {
+    match e {
+        smpsim_xen::builder::BuildError::OutOfFrames(_) => "; raise memory_mib",
+        _ => "",
+    }
 }
 
 /// "2 domain(s) × 4 VCPUs need 8 hardware contexts", or, when not even one

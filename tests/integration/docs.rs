@@ -1,7 +1,8 @@
 //! The samples in README.md and docs/*.md are real output: each block after
 //! a `<!-- sample: smpsim ARGS | mask N M … -->` marker is compared with
 //! what `smpsim ARGS` prints now, so samples cannot go stale.
-//! `SMPSIM_BLESS=1 cargo test --test integration docs` rewrites them.
+//! `scripts/regen-docs` (`SMPSIM_BLESS=1 cargo test --test integration docs`)
+//! rewrites them.
 //!
 //! Host-dependent figures are masked on both sides: the summary's `host`
 //! line, and in a table the whitespace-separated columns listed after

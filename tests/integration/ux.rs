@@ -166,7 +166,7 @@ fn bad_config_values_name_file_line_and_key() {
     refused(
         &["run"],
         Some("memory_mib = 1\n"),
-        &["memory", "frames wanted"],
+        &["memory", "frames wanted", "raise memory_mib"],
     );
 }
 

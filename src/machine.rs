@@ -49,6 +49,9 @@ pub struct RunOptions {
     pub args: Vec<(String, u64)>,
     /// Host threads.
     pub host_threads: HostThreads,
+    /// Stop at the next barrier once this is set (see
+    /// [`Machine::set_interrupt`]).
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for RunOptions {
@@ -57,6 +60,7 @@ impl Default for RunOptions {
             vcpus: None,
             args: Vec::new(),
             host_threads: HostThreads::Count(1),
+            interrupt: None,
         }
     }
 }
@@ -425,7 +429,7 @@ impl Machine {
             max_cycles: (cfg.max_cycles > 0).then_some(Cycle(cfg.max_cycles)),
             progress: None,
             console: None,
-            interrupt: None,
+            interrupt: opts.interrupt.clone(),
         })
     }
 

@@ -80,15 +80,15 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         smpsim::outputs::check_file(path, "--stats")?;
     }
     let w = smpsim_workloads::find(&args.workload).map_err(|e| e.to_string())?;
+    let interrupt =
+        smpsim::interrupt::install().map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
     let opts = RunOptions {
         vcpus: args.vcpus,
         args: args.args.clone(),
         host_threads: args.host_threads,
+        interrupt: Some(interrupt),
     };
     let mut machine = Machine::build(&cfg, w, &opts).map_err(|e| e.to_string())?;
-    let interrupt =
-        smpsim::interrupt::install().map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
-    machine.set_interrupt(interrupt);
     let terminal = smpsim::progress::attach(&mut machine);
     let report = machine.run_in_place();
     terminal.finish();

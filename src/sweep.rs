@@ -23,7 +23,7 @@ pub mod common;
 
 use self::common::{create_dir, csv, percent, rel_error, table, write, ExperimentArgs};
 use crate::machine::config::MachineConfig;
-use crate::machine::{Machine, RunOptions, RunReport};
+use crate::machine::{Machine, RunOptions, RunReport, INTERRUPTED};
 use crate::plot::{self, Chart, Series};
 use serde::Serialize;
 use smpsim_engine::HostThreads;
@@ -89,6 +89,10 @@ pub struct SweepResult {
     pub service_period: u64,
     /// Rows, smallest quantum first.
     pub rows: Vec<SweepRow>,
+    /// A signal stopped the sweep: `rows` holds the quanta that finished
+    /// before it (absent from the JSON otherwise).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// The main figures of a report.
@@ -146,9 +150,17 @@ pub fn sweep_quantum(
         };
         let m = Machine::build(&c, w, opts).map_err(|e| e.to_string())?;
         lookahead = m.lookahead().unwrap_or(q);
-        reports.push(m.run());
+        let r = m.run();
+        if r.stop == INTERRUPTED {
+            // A run cut short is no point of the curve.
+            break;
+        }
+        reports.push(r);
     }
-    let base = &reports[0];
+    let interrupted = reports.len() < qs.len();
+    let Some(base) = reports.first() else {
+        return Err("interrupted before the first quantum's run finished".into());
+    };
     let base_fig = figures(base);
     let rows = reports
         .iter()
@@ -160,6 +172,7 @@ pub fn sweep_quantum(
         lookahead,
         service_period: base.service_period,
         rows,
+        interrupted,
     })
 }
 
@@ -371,9 +384,12 @@ pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
     }
     let dir = a.common.out_dir("sweep");
     crate::outputs::check_dir(&dir, "--out")?;
+    let interrupt =
+        crate::interrupt::install().map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
     let opts = RunOptions {
         args: a.common.args.clone(),
         host_threads: a.host_threads,
+        interrupt: Some(interrupt),
         ..RunOptions::default()
     };
     let res = sweep_quantum(&cfg, &a.common.workload, &opts, &a.values)?;
@@ -397,6 +413,14 @@ pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
         .chain([write(&dir, n1, &s1)?, write(&dir, n2, &s2)?]);
     for p in paths {
         println!("wrote {}", p.display());
+    }
+    if res.interrupted {
+        println!(
+            "interrupted: {} of {} quanta run",
+            res.rows.len(),
+            a.values.len()
+        );
+        return Ok(ExitCode::from(crate::interrupt::EXIT_INTERRUPTED));
     }
     let failed = res.rows.iter().filter(|r| !r.success).count();
     if failed > 0 {

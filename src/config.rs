@@ -122,7 +122,10 @@ pub fn locate(text: &str, key: &str) -> Option<usize> {
             return Some(i + 1);
         }
     }
-    None
+    // A whole table (`ooo`): its header.
+    text.lines()
+        .position(|l| l.split('#').next().unwrap_or("").trim() == format!("[{key}]"))
+        .map(|i| i + 1)
 }
 
 /// Pins a validation error about dotted `key` to its line in `text`.

@@ -27,7 +27,9 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod interrupt;
 pub mod machine;
+pub mod outputs;
 pub mod plot;
 pub mod progress;
 pub mod report;

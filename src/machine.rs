@@ -38,6 +38,7 @@ use smpsim_xen::builder::{DomainConfig, ParamsFill};
 use smpsim_xen::hypervisor::{Hypervisor, HypervisorConfig, ShutdownRecord};
 use smpsim_xen::{DomainId, Mfn, VcpuId};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,6 +51,9 @@ pub struct RunOptions {
     pub args: Vec<(String, u64)>,
     /// Host threads.
     pub host_threads: HostThreads,
+    /// Stop at the next barrier once this is set (see
+    /// [`Machine::set_interrupt`]).
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for RunOptions {
@@ -58,6 +62,7 @@ impl Default for RunOptions {
             vcpus: None,
             args: Vec::new(),
             host_threads: HostThreads::Count(1),
+            interrupt: None,
         }
     }
 }
@@ -75,6 +80,13 @@ pub struct Progress {
 
 /// A progress callback, called from the barrier hook.
 pub type ProgressFn = Box<dyn FnMut(Progress) + Send>;
+
+/// A console callback: each guest console line ("(d0) text"), called from
+/// the barrier hook at the service tick that completed the line.
+pub type ConsoleFn = Box<dyn FnMut(&str) + Send>;
+
+/// The `stop` text of a run ended by [`Machine::set_interrupt`]'s flag.
+pub const INTERRUPTED: &str = "interrupted";
 
 /// Host time between progress callbacks.
 const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -95,9 +107,9 @@ pub enum MachineError {
     },
     /// The workload's domains and VCPUs do not fit the hardware contexts.
     #[error(
-        "workload `{workload}`: {domains} domain(s) × {per_domain} VCPUs need {} hardware contexts, \
-         the machine has {contexts} ({cores} cores × {smt} SMT); use --cores, --smt or fewer VCPUs",
-        (*domains).max(1) * (*per_domain).max(1)
+        "workload `{workload}`: {}, the machine has {contexts} ({cores} cores × {smt} SMT); \
+         use --cores, --smt or fewer VCPUs",
+        contexts_needed(*domains, *per_domain)
     )]
     DoesNotFit {
         /// The workload.
@@ -145,7 +157,10 @@ pub enum MachineError {
         source: smpsim_xen::frames::OutOfFrames,
     },
     /// The domain builder refused the image.
-    #[error("building domain {domain} of `{workload}`: {source}")]
+    #[error(
+        "building domain {domain} of `{workload}`: {source}{}",
+        build_hint(source)
+    )]
     Build {
         /// The workload.
         workload: String,
@@ -189,6 +204,28 @@ pub enum MachineError {
     Engine(#[from] smpsim_engine::EngineError),
 }
 
+/// What to do about a builder error the config can fix.
+fn build_hint(e: &smpsim_xen::builder::BuildError) -> &'static str {
+    match e {
+        smpsim_xen::builder::BuildError::OutOfFrames(_) => "; raise memory_mib",
+        _ => "",
+    }
+}
+
+/// "2 domain(s) × 4 VCPUs need 8 hardware contexts", or, when not even one
+/// VCPU per domain fits, what the smallest run needs.
+fn contexts_needed(domains: u32, per_domain: u32) -> String {
+    if per_domain == 0 {
+        let n = domains.max(1);
+        format!("{n} domain(s) need at least {n} hardware contexts (one VCPU each)")
+    } else {
+        format!(
+            "{domains} domain(s) × {per_domain} VCPUs need {} hardware contexts",
+            domains.max(1) * per_domain
+        )
+    }
+}
+
 fn allowed_args(allowed: &[&str]) -> String {
     if allowed.is_empty() {
         "it takes no arguments".to_owned()
@@ -208,6 +245,8 @@ pub struct Machine {
     vcpus: u32,
     max_cycles: Option<Cycle>,
     progress: Option<ProgressFn>,
+    console: Option<ConsoleFn>,
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -473,6 +512,8 @@ impl Machine {
             vcpus: vcpus.iter().copied().max().unwrap_or(0),
             max_cycles: (cfg.max_cycles > 0).then_some(Cycle(cfg.max_cycles)),
             progress: None,
+            console: None,
+            interrupt: opts.interrupt.clone(),
         })
     }
 
@@ -513,15 +554,47 @@ impl Machine {
         self.progress = Some(f);
     }
 
+    /// Calls `f` with each guest console line as the service tick that
+    /// completes it runs (the lines are in the report too). It sees only
+    /// the text, so it cannot change results.
+    pub fn set_console(&mut self, f: ConsoleFn) {
+        self.console = Some(f);
+    }
+
+    /// Stops the run at the next barrier once `flag` is set (by a signal
+    /// handler, say); the report's `stop` is then [`INTERRUPTED`]. Where an
+    /// interrupted run stops depends on host timing; nothing else does.
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = Some(flag);
+    }
+
+    /// Hands console lines not yet seen to the console callback.
+    fn pass_console(service: &mut Service, console: &mut Option<ConsoleFn>) {
+        if let Some(f) = console.as_mut() {
+            for l in service.hv.take_new_console_lines() {
+                f(&l.formatted());
+            }
+        }
+    }
+
     /// Runs to the end, keeping the machine for inspection.
     pub fn run_in_place(&mut self) -> RunReport {
         let start = Instant::now();
         let service = &mut self.service;
         let progress = &mut self.progress;
+        let console = &mut self.console;
+        let interrupt = self.interrupt.clone();
         let (cores, max_cycles) = (self.cfg.cores, self.max_cycles.map(Cycle::get));
         let mut last = start;
         let result = self.engine.run(self.max_cycles, &mut |ctx| {
             service.barrier(ctx);
+            Self::pass_console(service, console);
+            if interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed))
+            {
+                ctx.stop(INTERRUPTED);
+            }
             if let Some(f) = progress.as_mut() {
                 if ctx.epoch() % 16 == 0 && last.elapsed() >= PROGRESS_INTERVAL {
                     last = Instant::now();
@@ -540,6 +613,7 @@ impl Machine {
                 }
             }
         });
+        Self::pass_console(&mut self.service, &mut self.console);
         for c in 0..cores {
             if let Part::Core(core) = self.engine.partition_mut(PartitionId(c)) {
                 core.flush_stats();
@@ -608,6 +682,7 @@ impl Machine {
             service_period: self.service.period,
             cycles,
             instructions,
+            stopped: (stop == INTERRUPTED).then(|| INTERRUPTED.to_owned()),
             stop,
             success: all_ok && error.is_none(),
             error,
@@ -713,6 +788,10 @@ pub struct RunReport {
     pub instructions: u64,
     /// Why it stopped.
     pub stop: String,
+    /// `Some("interrupted")` when a signal stopped the run early (absent
+    /// from the JSON otherwise, so complete runs' reports are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Every domain powered off and nothing failed.
     pub success: bool,
     /// A simulator error, if one ended the run.

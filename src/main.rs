@@ -1,8 +1,10 @@
 //! smpsim: the command-line program.
 
 mod run_cmd;
+mod run_summary;
 mod selftest_isa;
 mod selftest_mem;
+mod workloads_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,9 +21,15 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a workload on a simulated machine.
+    ///
+    /// Exit status: 0 every domain powered off normally; 1 a guest failed or
+    /// the simulator stopped with an error; 2 bad input (nothing was run);
+    /// 3 the cycle limit was reached first; 130 interrupted by SIGINT or
+    /// SIGTERM (summary and statistics of the cycles run are still written;
+    /// a second signal exits at once).
     Run(run_cmd::RunArgs),
-    /// List the built-in workloads.
-    Workloads,
+    /// List the built-in workloads and their arguments, or describe one.
+    Workloads(workloads_cmd::WorkloadsArgs),
     /// Self-checking tests of the simulator's parts.
     #[command(subcommand)]
     Selftest(Selftest),
@@ -54,12 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run_cmd::run(&a),
-        Command::Workloads => {
-            for w in smpsim_workloads::catalogue() {
-                println!("{:<16} {}", w.name, w.description);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Workloads(a) => workloads_cmd::run(&a),
         Command::Selftest(Selftest::Isa(a)) => selftest_isa::run(&a),
         Command::Selftest(Selftest::Coherence(a)) => selftest_mem::run_coherence(&a),
         Command::Selftest(Selftest::Latency(a)) => selftest_mem::run_latency(&a),

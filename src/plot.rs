@@ -2,8 +2,14 @@
 //!
 //! # Owns
 //! Turning named series of `(x, y)` points into a self-contained SVG file:
-//! one or more panels stacked vertically, each with its own axes (linear or
-//! base-10 logarithmic), ticks, a legend and one `<polyline>` per series.
+//! one panel per figure as the commands use it (stacking is possible), with
+//! axes (linear or base-10 logarithmic), ticks, a legend, one `<polyline>`
+//! per series (straight segments, or steps for a CDF), and labelled
+//! vertical markers (a percentile, the exact/lax boundary). The title is
+//! centred on the whole figure and set smaller when long, never clipped.
+//!
+//! Hand-written rather than `plotters`: the figures are simple, the SVG
+//! stays byte-stable for tests, and it costs no build time on a 2-core CI.
 //!
 //! # Invariants
 //! The output is a pure function of the charts (no time, no randomness).
@@ -38,13 +44,33 @@ pub struct Chart {
     pub log_y: bool,
     /// The lines.
     pub series: Vec<Series>,
+    /// Draw each series as a step function (a CDF: flat to the next point,
+    /// then straight up), starting from y = 0 at its first x.
+    pub step: bool,
+    /// A fixed y range instead of one fitted to the data (a CDF: 0 to 1).
+    pub y_range: Option<(f64, f64)>,
+    /// Labelled vertical lines at these x values.
+    pub markers: Vec<Marker>,
+    /// A note under the title (what is not drawn, what marks mean).
+    pub note: String,
+}
+
+/// A labelled vertical line on a chart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    /// Where, in data units.
+    pub x: f64,
+    /// What it marks ("p99 240", "lookahead").
+    pub label: String,
+    /// Shade the plot right of the line (the lax quanta).
+    pub shade_right: bool,
 }
 
 const WIDTH: f64 = 760.0;
 const PANEL_H: f64 = 340.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 200.0;
-const TOP: f64 = 40.0;
+const TOP: f64 = 52.0;
 const BOTTOM: f64 = 50.0;
 const COLOURS: [&str; 10] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -92,9 +118,12 @@ impl Axis {
         if self.log {
             let (a, b) = (self.lo as i32, self.hi as i32);
             let step = ((b - a) / 8 + 1).max(1);
+            // Two decades or fewer: 1-2-5 ticks, so a narrow range has some.
+            let mantissas: &[f64] = if b - a <= 2 { &[1.0, 2.0, 5.0] } else { &[1.0] };
             return (a..=b)
                 .step_by(step as usize)
-                .map(|e| 10f64.powi(e))
+                .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+                .filter(|v| v.log10() <= self.hi + 1e-9)
                 .collect();
         }
         let raw = (self.hi - self.lo) / 5.0;
@@ -121,12 +150,12 @@ fn label(v: f64) -> String {
         "0".into()
     } else if !(1e-3..1e6).contains(&a) {
         format!("{v:.0e}")
-    } else if a >= 100.0 || (v.fract() == 0.0) {
+    } else if a >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
     } else {
-        format!("{v:.3}")
+        // Up to three decimals, without trailing zeros: 0.8, 1.25.
+        let t = format!("{v:.3}");
+        t.trim_end_matches('0').trim_end_matches('.').to_owned()
     }
 }
 
@@ -157,26 +186,60 @@ pub fn render(charts: &[Chart]) -> String {
     s
 }
 
+/// The font size (px) at which bold `text` fits in `w` pixels: 14, or
+/// smaller for a long title (a bold sans-serif glyph averages about 0.62 em),
+/// never below 9.
+fn title_size(text: &str, w: f64) -> f64 {
+    let em = text.chars().count() as f64 * 0.62;
+    (w / em.max(1.0)).clamp(9.0, 14.0).floor()
+}
+
+fn title(s: &mut String, c: &Chart, y0: f64) {
+    let size = title_size(&c.title, WIDTH - 20.0);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle" font-size="{size}" font-weight="bold">{}</text>"#,
+        WIDTH / 2.0,
+        y0 + 20.0,
+        escape(&c.title)
+    );
+    if !c.note.is_empty() {
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="middle" font-size="11" fill="#555">{}</text>"##,
+            WIDTH / 2.0,
+            y0 + 37.0,
+            escape(&c.note)
+        );
+    }
+}
+
 fn panel(s: &mut String, c: &Chart, y0: f64) {
     let pts = || c.series.iter().flat_map(|x| x.points.iter());
-    let xa = Axis::new(pts().map(|p| p.0), c.log_x);
-    let ya = Axis::new(pts().map(|p| p.1), c.log_y);
+    let xa = Axis::new(
+        pts().map(|p| p.0).chain(c.markers.iter().map(|m| m.x)),
+        c.log_x,
+    );
+    let ya = match c.y_range {
+        Some((lo, hi)) => Axis { lo, hi, log: false },
+        None => Axis::new(pts().map(|p| p.1), c.log_y),
+    };
     let (pw, ph) = (WIDTH - LEFT - RIGHT, PANEL_H - TOP - BOTTOM);
     let px = |v: f64| LEFT + xa.frac(v) * pw;
     let py = |v: f64| y0 + TOP + (1.0 - ya.frac(v)) * ph;
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="{}" text-anchor="middle" font-size="14" font-weight="bold">{}</text>"#,
-        LEFT + pw / 2.0,
-        y0 + 22.0,
-        escape(&c.title)
-    );
+    title(s, c, y0);
     let _ = writeln!(
         s,
         r##"<rect x="{LEFT}" y="{}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>"##,
         y0 + TOP
     );
-    for t in xa.ticks() {
+    // Whole-number data (threads, counts) gets whole-number ticks.
+    let whole = pts().all(|p| p.0.fract() == 0.0);
+    for t in xa
+        .ticks()
+        .into_iter()
+        .filter(|t| !whole || t.fract() == 0.0)
+    {
         let x = px(t);
         let _ = writeln!(
             s,
@@ -212,6 +275,7 @@ fn panel(s: &mut String, c: &Chart, y0: f64) {
         y0 + TOP + ph / 2.0,
         escape(&c.y_label)
     );
+    markers(s, c, (&px, y0 + TOP, ph));
     for (i, ser) in c.series.iter().enumerate() {
         series(s, ser, COLOURS[i % COLOURS.len()], (&px, &py), c);
         let ly = y0 + TOP + 14.0 * i as f64 + 8.0;
@@ -228,6 +292,41 @@ fn panel(s: &mut String, c: &Chart, y0: f64) {
     }
 }
 
+/// The chart's vertical markers: a dashed line each, labels near the
+/// bottom of the plot (one row per marker, with a white halo so lines under
+/// them do not hide them); markers at the same x share a label.
+fn markers(s: &mut String, c: &Chart, (px, top, ph): (&dyn Fn(f64) -> f64, f64, f64)) {
+    let mut merged: Vec<(f64, String, bool)> = Vec::new();
+    for m in c.markers.iter().filter(|m| drawable(m.x, c.log_x)) {
+        match merged.iter_mut().find(|(x, _, _)| *x == m.x) {
+            Some(e) => {
+                e.1 = format!("{}, {}", e.1, m.label);
+                e.2 |= m.shade_right;
+            }
+            None => merged.push((m.x, m.label.clone(), m.shade_right)),
+        }
+    }
+    let right = LEFT + WIDTH - LEFT - RIGHT;
+    for (i, (x, text, shade)) in merged.iter().enumerate() {
+        let x = px(*x);
+        if *shade {
+            let _ = writeln!(
+                s,
+                r##"<rect x="{x:.1}" y="{top:.1}" width="{:.1}" height="{ph:.1}" fill="#000" fill-opacity="0.05"/>"##,
+                right - x
+            );
+        }
+        let ly = top + ph - 8.0 - 14.0 * (merged.len() - 1 - i) as f64;
+        let _ = writeln!(
+            s,
+            r##"<line class="marker" x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{:.1}" stroke="#555" stroke-dasharray="4 3"/><text x="{:.1}" y="{ly:.1}" font-size="11" fill="#222" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"##,
+            top + ph,
+            x + 3.0,
+            escape(text)
+        );
+    }
+}
+
 type Project<'a> = (&'a dyn Fn(f64) -> f64, &'a dyn Fn(f64) -> f64);
 
 fn series(s: &mut String, ser: &Series, colour: &str, (px, py): Project<'_>, c: &Chart) {
@@ -238,7 +337,12 @@ fn series(s: &mut String, ser: &Series, colour: &str, (px, py): Project<'_>, c: 
         .filter(|&(x, y)| drawable(x, c.log_x) && drawable(y, c.log_y))
         .map(|(x, y)| (px(x), py(y)))
         .collect();
-    let points = ok
+    let line = if c.step {
+        steps(&ok, py(0.0))
+    } else {
+        ok.clone()
+    };
+    let points = line
         .iter()
         .map(|(x, y)| format!("{x:.1},{y:.1}"))
         .collect::<Vec<_>>()
@@ -254,6 +358,19 @@ fn series(s: &mut String, ser: &Series, colour: &str, (px, py): Project<'_>, c: 
             r#"<circle cx="{x:.1}" cy="{y:.1}" r="2.5" fill="{colour}"/>"#
         );
     }
+}
+
+/// The corners of a step function through `pts` (in pixels), rising from
+/// the baseline `y0` at the first x.
+fn steps(pts: &[(f64, f64)], y0: f64) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(2 * pts.len() + 1);
+    let mut y = y0;
+    for &(px, py) in pts {
+        out.push((px, y));
+        out.push((px, py));
+        y = py;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -285,6 +402,43 @@ mod tests {
         // Two drawable points of `a`, one of `b`.
         assert_eq!(svg.matches("<circle").count(), 3);
         assert!(svg.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn long_titles_are_set_smaller_not_clipped() {
+        assert_eq!(title_size("short", 740.0), 14.0);
+        let long = "x".repeat(120);
+        let size = title_size(&long, 740.0);
+        assert!(size < 14.0 && 120.0 * 0.62 * size <= 740.0, "{size}");
+    }
+
+    #[test]
+    fn a_step_cdf_rises_from_the_baseline_then_runs_flat() {
+        let corners = steps(&[(10.0, 50.0), (20.0, 10.0)], 100.0);
+        assert_eq!(
+            corners,
+            vec![(10.0, 100.0), (10.0, 50.0), (20.0, 50.0), (20.0, 10.0)]
+        );
+    }
+
+    #[test]
+    fn markers_at_the_same_x_share_one_label() {
+        let m = |label: &str| Marker {
+            x: 4.0,
+            label: label.into(),
+            shade_right: false,
+        };
+        let c = Chart {
+            series: vec![Series {
+                name: "a".into(),
+                points: vec![(4.0, 1.0)],
+            }],
+            markers: vec![m("p50 4"), m("p90 4")],
+            ..Chart::default()
+        };
+        let svg = render(&[c]);
+        assert_eq!(svg.matches(r#"class="marker""#).count(), 1);
+        assert!(svg.contains("p50 4, p90 4"));
     }
 
     #[test]

@@ -15,9 +15,12 @@
 //! Output is a pure function of the JSON. Empty histograms are listed in
 //! the table with count 0 and left out of the plots.
 
+use crate::machine::config::MachineConfig;
 use crate::plot::{self, Chart, Series};
 use crate::sweep::common::{create_dir, table, write};
 use serde_json::Value;
+use smpsim_uncore::config::Protocol;
+use smpsim_uncore::interconnect::TopologyKind;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -246,9 +249,11 @@ pub fn core_table(j: &Value) -> String {
 /// Most partitions drawn per chart (besides the group's union).
 const MAX_PARTITION_SERIES: usize = 8;
 
-/// CDF charts: one SVG per group (a panel per histogram: the group's union
-/// and up to `MAX_PARTITION_SERIES` partitions), one for the hypervisor
-/// and one for the guest-measured latencies. Returns `(file name, svg)`.
+/// CDF figures, one per histogram: for each group's histogram the group's
+/// union and up to `MAX_PARTITION_SERIES` partitions (`cdf-GROUP-NAME.svg`),
+/// and one per hypervisor and guest-measured latency
+/// (`cdf-hypervisor-NAME.svg`, `cdf-guest-NAME.svg`). Returns
+/// `(file name, svg)`.
 pub fn cdf_svgs(hs: &[Hist], j: &Value) -> Vec<(String, String)> {
     let group_of = |scope: &str| -> Option<String> {
         j.pointer("/stats/partitions")?
@@ -260,21 +265,8 @@ pub fn cdf_svgs(hs: &[Hist], j: &Value) -> Vec<(String, String)> {
             .map(str::to_owned)
     };
     let mut out = Vec::new();
-    let groups: Vec<String> = hs
-        .iter()
-        .filter_map(|h| h.scope.strip_prefix("group:").map(str::to_owned))
-        .fold(Vec::new(), |mut v, g| {
-            if !v.contains(&g) {
-                v.push(g);
-            }
-            v
-        });
-    for g in groups {
-        let mut charts = Vec::new();
-        for total in hs
-            .iter()
-            .filter(|h| h.scope == format!("group:{g}") && h.count > 0)
-        {
+    for total in hs.iter().filter(|h| h.count > 0) {
+        let (file, series) = if let Some(g) = total.scope.strip_prefix("group:") {
             let mut series = vec![Series {
                 name: format!("all {g}"),
                 points: total.cdf.clone(),
@@ -282,61 +274,89 @@ pub fn cdf_svgs(hs: &[Hist], j: &Value) -> Vec<(String, String)> {
             series.extend(
                 hs.iter()
                     .filter(|h| h.name == total.name && h.count > 0)
-                    .filter(|h| group_of(&h.scope).as_deref() == Some(g.as_str()))
+                    .filter(|h| group_of(&h.scope).as_deref() == Some(g))
                     .take(MAX_PARTITION_SERIES)
                     .map(|h| Series {
                         name: h.scope.clone(),
                         points: h.cdf.clone(),
                     }),
             );
-            charts.push(cdf_chart(
-                &format!("{g}: {}", total.name),
-                &total.unit,
-                series,
-            ));
-        }
-        if !charts.is_empty() {
-            out.push((format!("cdf-{g}.svg"), plot::render(&charts)));
-        }
-    }
-    for (scope, file) in [
-        ("hypervisor", "cdf-hypervisor.svg"),
-        ("guest", "cdf-guest.svg"),
-    ] {
-        let charts: Vec<Chart> = hs
-            .iter()
-            .filter(|h| h.scope == scope && h.count > 0)
-            .map(|h| {
-                let s = vec![Series {
-                    name: h.name.clone(),
-                    points: h.cdf.clone(),
-                }];
-                cdf_chart(&format!("{scope}: {}", h.name), &h.unit, s)
-            })
-            .collect();
-        if !charts.is_empty() {
-            out.push((file.to_owned(), plot::render(&charts)));
-        }
+            (format!("cdf-{g}-{}.svg", total.name), series)
+        } else if total.scope == "hypervisor" || total.scope == "guest" {
+            let series = vec![Series {
+                name: total.name.clone(),
+                points: total.cdf.clone(),
+            }];
+            (format!("cdf-{}-{}.svg", total.scope, total.name), series)
+        } else {
+            continue;
+        };
+        let scope = total.scope.trim_start_matches("group:");
+        let chart = cdf_chart(&format!("{scope}: {}", total.name), total, series);
+        out.push((file, plot::render(&[chart])));
     }
     out
 }
 
-fn cdf_chart(title: &str, unit: &str, series: Vec<Series>) -> Chart {
+/// A step CDF with the p50, p90 and p99 of `h` marked.
+fn cdf_chart(title: &str, h: &Hist, series: Vec<Series>) -> Chart {
+    let markers = [("p50", h.pct[0]), ("p90", h.pct[1]), ("p99", h.pct[2])]
+        .into_iter()
+        .map(|(p, v)| plot::Marker {
+            x: v as f64,
+            label: format!("{p} {v}"),
+            shade_right: false,
+        })
+        .collect();
     Chart {
-        title: format!("CDF of {title}"),
-        x_label: format!("{unit} (log)"),
-        y_label: "fraction ≤ x".into(),
+        title: format!("CDF of {title} ({} values)", h.count),
+        x_label: format!("{} (log scale)", h.unit),
+        y_label: "fraction of values ≤ x".into(),
         log_x: true,
-        log_y: false,
         series,
+        step: true,
+        y_range: Some((0.0, 1.0)),
+        markers,
+        note: "dashed lines: p50, p90 and p99 of all the values".into(),
+        ..Chart::default()
     }
+}
+
+/// The machine as run: the config's short name (before its `:`), then the
+/// figures of the resolved config, so command-line overrides show.
+pub fn machine_line(name: &str, c: &MachineConfig) -> String {
+    let short = name.split(':').next().unwrap_or(name).trim();
+    let protocol = match c.hierarchy.protocol {
+        Protocol::Mesi => "MESI",
+        Protocol::Moesi => "MOESI",
+    };
+    let ic = &c.interconnect;
+    let topology = match ic.topology {
+        TopologyKind::Crossbar => "crossbar".to_owned(),
+        TopologyKind::Mesh if ic.mesh.cols > 0 && ic.mesh.rows > 0 => {
+            format!("{}x{} mesh", ic.mesh.cols, ic.mesh.rows)
+        }
+        TopologyKind::Mesh => "mesh".to_owned(),
+    };
+    format!(
+        "{short}: {} cores × {} SMT, {:.1} GHz, {protocol}, {topology}, {} L3 slices, \
+         {} DRAM channels, {} MiB",
+        c.cores,
+        c.smt,
+        c.frequency_mhz as f64 / 1000.0,
+        c.hierarchy.l3.slices,
+        c.dram.channels,
+        c.memory_mib
+    )
 }
 
 /// Everything printed, as text.
 pub fn text(j: &Value, hs: &[Hist]) -> String {
+    let name = j["machine"].as_str().unwrap_or("?");
+    let machine = serde_json::from_value::<MachineConfig>(j["config"].clone())
+        .map_or_else(|_| name.to_owned(), |c| machine_line(name, &c));
     let head = format!(
-        "machine {} | workload {} | cycles {} | instructions {} | {}\n",
-        j["machine"].as_str().unwrap_or("?"),
+        "machine {machine} | workload {} | cycles {} | instructions {} | {}\n",
         j["workload"].as_str().unwrap_or("?"),
         j["cycles"],
         j["instructions"],
@@ -376,6 +396,7 @@ pub fn run(a: &ReportArgs) -> Result<ExitCode, String> {
             .map_or("stats".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from(format!("out/report-{stem}"))
     });
+    crate::outputs::check_dir(&dir, "--out")?;
     create_dir(&dir)?;
     let t = text(&j, &hs);
     print!("{t}");

@@ -1,5 +1,6 @@
 //! `smpsim run`: build a machine from a config, run a workload, report.
 
+use crate::run_summary::{print_summary, Outcome};
 use smpsim::machine::config::{KernelSpec, MachineConfig, Model};
 use smpsim::machine::{Machine, RunOptions, RunReport};
 use smpsim::sweep::common::{load_config, parse_arg, Overrides};
@@ -83,13 +84,21 @@ pub fn machine_config(args: &RunArgs) -> Result<MachineConfig, String> {
     load_config(args.config.as_deref(), overrides)
 }
 
-/// Runs the simulation.
+/// Runs the simulation: every input and output checked first, the console
+/// live, Ctrl-C stopping at the next barrier with the results kept.
 pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let cfg = machine_config(args)?;
+    check_args(args, &cfg)?;
+    if let Some(path) = &args.stats {
+        smpsim::outputs::check_file(path, "--stats")?;
+    }
+    let interrupt =
+        smpsim::interrupt::install().map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
     let opts = RunOptions {
         vcpus: args.vcpus,
         args: args.args.clone(),
         host_threads: args.host_threads,
+        interrupt: Some(interrupt),
     };
     let mut machine = match kernels(args, &cfg)? {
         Some(k) => Machine::build_kernels(&cfg, &k, &opts),
@@ -100,11 +109,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         }
     }
     .map_err(|e| e.to_string())?;
-    smpsim::progress::attach(&mut machine);
+    let terminal = smpsim::progress::attach(&mut machine);
     let report = machine.run_in_place();
-    for line in &report.console {
-        println!("{line}");
-    }
+    terminal.finish();
     print_summary(&report);
     if std::env::var_os("SMPSIM_DEBUG_CONTEXTS").is_some() {
         for line in machine.context_states() {
@@ -112,16 +119,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         }
     }
     if let Some(path) = &args.stats {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, json + "\n")
-            .map_err(|e| format!("writing statistics to {}: {e}", path.display()))?;
-        println!("statistics written to {}", path.display());
+        write_stats(path, &report)?;
     }
-    Ok(if report.success {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(Outcome::of(&report).exit_code())
 }
 
 /// The kernels to boot: `--kernel`'s, else the config's `[[domain]]`
@@ -161,117 +161,22 @@ fn kernels(args: &RunArgs, cfg: &MachineConfig) -> Result<Option<Vec<KernelSpec>
     Ok(Some(specs))
 }
 
-fn rate(hits: u64, total: u64) -> String {
-    if total == 0 {
-        "-".into()
-    } else {
-        format!("{:.1}%", 100.0 * hits as f64 / total as f64)
+/// Checks what needs no machine (a repeated `--arg`), and warns about more
+/// host threads than the host has.
+fn check_args(args: &RunArgs, cfg: &MachineConfig) -> Result<(), String> {
+    smpsim::sweep::common::check_repeated_args(&args.args)?;
+    let warning = smpsim::sweep::common::host_threads_warning(args.host_threads, Some(cfg.cores));
+    if let Some(w) = warning {
+        eprintln!("smpsim: warning: {w}");
     }
+    Ok(())
 }
 
-fn print_summary(r: &RunReport) {
-    println!("---- smpsim run summary ----");
-    println!("machine      {}", r.machine);
-    println!(
-        "workload     {} ({} domain(s) × {} VCPUs), model {}",
-        r.workload,
-        r.domains,
-        r.vcpus_per_domain,
-        r.model.name()
-    );
-    for sw in &r.switches {
-        println!(
-            "switch       to {} at cycle {} ({})",
-            sw.to.name(),
-            sw.cycle,
-            sw.why
-        );
-    }
-    println!(
-        "quantum      {} cycles (lookahead {})",
-        r.quantum, r.lookahead
-    );
-    println!("stopped      {}", r.stop);
-    for s in &r.shutdowns {
-        println!(
-            "domain {}     {} at cycle {}{}",
-            s.domain,
-            s.reason,
-            s.cycle,
-            if s.message.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", s.message)
-            }
-        );
-    }
-    if let Some(e) = &r.error {
-        println!("error        {e}");
-    }
-    let ipc = r.instructions as f64 / r.cycles.max(1) as f64;
-    println!("cycles       {}", r.cycles);
-    println!(
-        "instructions {} (IPC {ipc:.3} machine-wide)",
-        r.instructions
-    );
-    let g = |grp: &str, k: &str| r.stats.group_counter(grp, k).unwrap_or(0);
-    for level in ["l1d", "l2"] {
-        let hits = g("core", &format!("{level}.hits"));
-        let misses = g("core", &format!("{level}.misses"));
-        println!("{level:<12} hit rate {}", rate(hits, hits + misses));
-    }
-    let ooo_cycles = g("core", "ooo.cycles");
-    if ooo_cycles > 0 {
-        // Summed over cores: core-cycles in `ooo`, so IPC is per core.
-        let insns = g("core", "ooo.insns");
-        let mispredicts: u64 = ["cond", "jump", "call", "ret", "indirect", "rep"]
-            .iter()
-            .map(|k| g("core", &format!("ooo.mispredict.{k}")))
-            .sum();
-        println!(
-            "ooo          {insns} instructions in {ooo_cycles} core-cycles (IPC {:.3} per core), \
-             {mispredicts} mispredicts, {} forwarded loads, {} commit-time divergences",
-            insns as f64 / ooo_cycles as f64,
-            g("core", "ooo.stlf"),
-            g("core", "ooo.diverged")
-        );
-    }
-    if let Some(core) = r.stats.groups.get("core") {
-        for (name, h) in &core.histograms {
-            if h.count > 0 {
-                println!(
-                    "{name:<28} n={:<9} p50 {:>6} p90 {:>6} p99 {:>6} max {:>7} {}",
-                    h.count, h.p50, h.p90, h.p99, h.max, h.unit
-                );
-            }
-        }
-    }
-    let ipi = &r.hypervisor.ipi_latency;
-    if ipi.count > 0 {
-        println!(
-            "{:<28} n={:<9} p50 {:>6} p90 {:>6} p99 {:>6} max {:>7} cycles",
-            "ipi.latency", ipi.count, ipi.p50, ipi.p90, ipi.p99, ipi.max
-        );
-    }
-    for (name, h) in &r.hypervisor.guest_latency {
-        if h.count > 0 {
-            println!(
-                "{:<28} n={:<9} p50 {:>6} p90 {:>6} p99 {:>6} max {:>7} cycles",
-                format!("guest.{name}"),
-                h.count,
-                h.p50,
-                h.p90,
-                h.p99,
-                h.max
-            );
-        }
-    }
-    println!(
-        "host         {:.2} s, {} thread(s), {:.2} simulated MIPS",
-        r.host.seconds, r.host.threads, r.host.mips
-    );
-    println!(
-        "result       {}",
-        if r.success { "success" } else { "FAILED" }
-    );
+/// Writes the report as JSON to `path`.
+fn write_stats(path: &std::path::Path, report: &RunReport) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(path, json + "\n")
+        .map_err(|e| format!("writing statistics to {}: {e}", path.display()))?;
+    println!("statistics written to {}", path.display());
+    Ok(())
 }

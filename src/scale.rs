@@ -70,6 +70,10 @@ pub struct ScaleResult {
     pub identical: bool,
     /// Rows, in the order given.
     pub rows: Vec<ScaleRow>,
+    /// A signal stopped the command: `rows` holds the counts that finished
+    /// before it (absent from the JSON otherwise).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// Runs `workload` on `cfg` once per host-thread count.
@@ -94,6 +98,9 @@ pub fn scale(
             ..opts.clone()
         };
         let r = Machine::build(cfg, w, &o).map_err(|e| e.to_string())?.run();
+        if r.stop == crate::machine::INTERRUPTED {
+            break;
+        }
         let sim = without_host(&r);
         let (base, base_s) = first.get_or_insert_with(|| (sim.clone(), r.host.seconds));
         let speedup = *base_s / r.host.seconds.max(1e-9);
@@ -109,11 +116,15 @@ pub fn scale(
             identical: sim == *base,
         });
     }
+    if rows.is_empty() {
+        return Err("interrupted before the first run finished".into());
+    }
     Ok(ScaleResult {
         machine: cfg.name.clone(),
         workload: workload.to_owned(),
         cores: cfg.cores,
         identical: rows.iter().all(|r| r.identical),
+        interrupted: rows.len() < threads.len(),
         rows,
     })
 }
@@ -151,7 +162,9 @@ fn svg(res: &ScaleResult) -> String {
     let speed = Chart {
         title: format!(
             "{} on {} ({} cores): host-thread scaling",
-            res.workload, res.machine, res.cores
+            res.workload,
+            res.machine.split(':').next().unwrap_or(&res.machine),
+            res.cores
         ),
         x_label: "host threads".into(),
         y_label: "speedup".into(),
@@ -168,7 +181,7 @@ fn svg(res: &ScaleResult) -> String {
         ..Chart::default()
     };
     let eff = Chart {
-        title: "parallel efficiency".into(),
+        title: "parallel efficiency (speedup / threads)".into(),
         x_label: "host threads".into(),
         y_label: "speedup / threads".into(),
         series: vec![Series {
@@ -183,12 +196,17 @@ fn svg(res: &ScaleResult) -> String {
 /// Runs the command.
 pub fn run(a: &ScaleArgs) -> Result<ExitCode, String> {
     let cfg = a.common.machine_config(a.quantum)?;
+    a.common.check()?;
+    let dir = a.common.out_dir("scale");
+    crate::outputs::check_dir(&dir, "--out")?;
+    let interrupt =
+        crate::interrupt::install().map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
     let opts = RunOptions {
         args: a.common.args.clone(),
+        interrupt: Some(interrupt),
         ..RunOptions::default()
     };
     let res = scale(&cfg, &a.common.workload, &opts, &a.host_threads)?;
-    let dir = a.common.out_dir("scale");
     create_dir(&dir)?;
     let header: Vec<String> = HEADER.iter().map(|s| s.to_string()).collect();
     let rows: Vec<Vec<String>> = res.rows.iter().map(cells).collect();
@@ -203,6 +221,14 @@ pub fn run(a: &ScaleArgs) -> Result<ExitCode, String> {
     ];
     for p in paths {
         println!("wrote {}", p.display());
+    }
+    if res.interrupted {
+        println!(
+            "interrupted: {} of {} host-thread counts run",
+            res.rows.len(),
+            a.host_threads.len()
+        );
+        return Ok(ExitCode::from(crate::interrupt::EXIT_INTERRUPTED));
     }
     if !res.identical {
         println!("simulated results differ between host-thread counts");

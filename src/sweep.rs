@@ -23,7 +23,7 @@ pub mod common;
 
 use self::common::{create_dir, csv, percent, rel_error, table, write, ExperimentArgs};
 use crate::machine::config::MachineConfig;
-use crate::machine::{Machine, RunOptions, RunReport};
+use crate::machine::{Machine, RunOptions, RunReport, INTERRUPTED};
 use crate::plot::{self, Chart, Series};
 use serde::Serialize;
 use smpsim_engine::HostThreads;
@@ -89,6 +89,10 @@ pub struct SweepResult {
     pub service_period: u64,
     /// Rows, smallest quantum first.
     pub rows: Vec<SweepRow>,
+    /// A signal stopped the sweep: `rows` holds the quanta that finished
+    /// before it (absent from the JSON otherwise).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// The main figures of a report.
@@ -146,9 +150,17 @@ pub fn sweep_quantum(
         };
         let m = Machine::build(&c, w, opts).map_err(|e| e.to_string())?;
         lookahead = m.lookahead().unwrap_or(q);
-        reports.push(m.run());
+        let r = m.run();
+        if r.stop == INTERRUPTED {
+            // A run cut short is no point of the curve.
+            break;
+        }
+        reports.push(r);
     }
-    let base = &reports[0];
+    let interrupted = reports.len() < qs.len();
+    let Some(base) = reports.first() else {
+        return Err("interrupted before the first quantum's run finished".into());
+    };
     let base_fig = figures(base);
     let rows = reports
         .iter()
@@ -160,6 +172,7 @@ pub fn sweep_quantum(
         lookahead,
         service_period: base.service_period,
         rows,
+        interrupted,
     })
 }
 
@@ -298,29 +311,46 @@ pub fn table_text(res: &SweepResult) -> String {
     table(&header, &rows)
 }
 
-fn svg(res: &SweepResult) -> String {
+/// The sweep's figures: host speedup, and relative error on a log axis
+/// (errors span from 0.01% to thousands of %), both with the lookahead
+/// marked: quanta at or left of it are exact, those right of it lax.
+fn svgs(res: &SweepResult) -> [(&'static str, String); 2] {
     let pts = |f: &dyn Fn(&SweepRow) -> f64| -> Vec<(f64, f64)> {
         res.rows.iter().map(|r| (r.quantum as f64, f(r))).collect()
     };
+    let machine = res.machine.split(':').next().unwrap_or(&res.machine);
+    let markers = vec![plot::Marker {
+        x: res.lookahead as f64,
+        label: format!(
+            "lookahead {}: exact at or left, lax (shaded) right",
+            res.lookahead
+        ),
+        shade_right: true,
+    }];
     let speed = Chart {
         title: format!(
-            "{} on {}: host speedup vs quantum",
-            res.workload, res.machine
+            "{} on {machine}: host speedup against the quantum",
+            res.workload
         ),
-        x_label: "quantum (cycles, log)".into(),
-        y_label: "speedup vs smallest quantum".into(),
+        x_label: "quantum (cycles, log scale)".into(),
+        y_label: "speedup over the smallest quantum".into(),
         log_x: true,
         series: vec![Series {
             name: "speedup".into(),
             points: pts(&|r| r.speedup),
         }],
+        markers: markers.clone(),
         ..Chart::default()
     };
     let err = Chart {
-        title: "relative error vs smallest quantum (%)".into(),
-        x_label: "quantum (cycles, log)".into(),
-        y_label: "relative error (%)".into(),
+        title: format!(
+            "{} on {machine}: error against the smallest quantum",
+            res.workload
+        ),
+        x_label: "quantum (cycles, log scale)".into(),
+        y_label: "relative error (%, log scale)".into(),
         log_x: true,
+        log_y: true,
         series: vec![
             Series {
                 name: "cycles".into(),
@@ -335,21 +365,34 @@ fn svg(res: &SweepResult) -> String {
                 points: pts(&|r| 100.0 * r.max_error.1),
             },
         ],
+        markers,
+        note: "errors of 0 (every exact quantum) cannot be drawn on a log axis".into(),
         ..Chart::default()
     };
-    plot::render(&[speed, err])
+    [
+        ("sweep-speedup.svg", plot::render(&[speed])),
+        ("sweep-error.svg", plot::render(&[err])),
+    ]
 }
 
 /// Runs the command.
 pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
     let cfg = a.common.machine_config(None)?;
+    a.common.check()?;
+    if let Some(w) = common::host_threads_warning(a.host_threads, Some(cfg.cores)) {
+        eprintln!("smpsim: warning: {w}");
+    }
+    let dir = a.common.out_dir("sweep");
+    crate::outputs::check_dir(&dir, "--out")?;
+    let interrupt =
+        crate::interrupt::install().map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
     let opts = RunOptions {
         args: a.common.args.clone(),
         host_threads: a.host_threads,
+        interrupt: Some(interrupt),
         ..RunOptions::default()
     };
     let res = sweep_quantum(&cfg, &a.common.workload, &opts, &a.values)?;
-    let dir = a.common.out_dir("sweep");
     create_dir(&dir)?;
     let table = table_text(&res);
     print!("{table}");
@@ -362,11 +405,22 @@ pub fn run_quantum(a: &QuantumArgs) -> Result<ExitCode, String> {
     let paths = [
         write(&dir, "sweep.csv", &csv_text(&res))?,
         write(&dir, "sweep.json", &json)?,
-        write(&dir, "sweep.svg", &svg(&res))?,
         write(&dir, "sweep.txt", &table)?,
     ];
+    let [(n1, s1), (n2, s2)] = svgs(&res);
+    let paths = paths
+        .into_iter()
+        .chain([write(&dir, n1, &s1)?, write(&dir, n2, &s2)?]);
     for p in paths {
         println!("wrote {}", p.display());
+    }
+    if res.interrupted {
+        println!(
+            "interrupted: {} of {} quanta run",
+            res.rows.len(),
+            a.values.len()
+        );
+        return Ok(ExitCode::from(crate::interrupt::EXIT_INTERRUPTED));
     }
     let failed = res.rows.iter().filter(|r| !r.success).count();
     if failed > 0 {

@@ -294,11 +294,22 @@ impl MachineConfig {
         if self.memory_mib == 0 {
             return bad("memory_mib", "0 MiB: must be at least 1".into());
         }
-        if self.quantum == Some(0) {
+        if let Some(q) = self.quantum.filter(|q| !(1..=MAX_QUANTUM).contains(q)) {
             return bad(
                 "quantum",
-                "0 cycles: the quantum must be at least 1 (leave the key out for the lookahead)"
-                    .into(),
+                format!(
+                    "{q} cycles: allowed 1 to {MAX_QUANTUM} (2^40; leave the key out for the \
+                     lookahead)"
+                ),
+            );
+        }
+        if self.max_cycles > MAX_CYCLES {
+            return bad(
+                "max_cycles",
+                format!(
+                    "{} cycles: allowed 0 (no limit) to {MAX_CYCLES} (2^62)",
+                    self.max_cycles
+                ),
             );
         }
         if self.switch.to.is_some() && self.switch.after_insns == 0 && !self.switch.at_roi {
@@ -343,6 +354,7 @@ impl MachineConfig {
     }
 
     fn mem_system_check(&self) -> Result<(), (String, String)> {
+        self.link_latency_check()?;
         if let Err(e) = self.hierarchy.validate() {
             return Err(split_key("hierarchy", &e.to_string()));
         }
@@ -351,13 +363,44 @@ impl MachineConfig {
         }
         Ok(())
     }
+
+    /// A link of latency 0 would make the lookahead 0 (the engine then
+    /// quietly uses its other links' latency): refuse it here.
+    fn link_latency_check(&self) -> Result<(), (String, String)> {
+        use smpsim_uncore::interconnect::TopologyKind;
+        let ic = &self.interconnect;
+        match ic.topology {
+            TopologyKind::Crossbar if ic.crossbar.latency == 0 => Err((
+                "interconnect.crossbar.latency".into(),
+                "0 cycles: a link takes at least 1 cycle".into(),
+            )),
+            TopologyKind::Mesh if ic.mesh.hop_latency + ic.mesh.router_latency == 0 => Err((
+                "interconnect.mesh.hop_latency".into(),
+                "0 cycles with router_latency = 0: a link takes at least 1 cycle".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
+
+/// The largest quantum: far past any useful lax run, and small enough that
+/// no sum of simulated times overflows.
+pub const MAX_QUANTUM: u64 = 1 << 40;
+
+/// The largest cycle limit, for the same reason.
+pub const MAX_CYCLES: u64 = 1 << 62;
 
 /// Turns a component's "`key`: message" error into a dotted key under
 /// `table` and the message.
 fn split_key(table: &str, msg: &str) -> (String, String) {
     if let Some(k) = msg.split('`').nth(1) {
-        return (format!("{table}.{k}"), msg.to_owned());
+        // The message may already name the key from the table down.
+        let key = if k.starts_with(&format!("{table}.")) {
+            k.to_owned()
+        } else {
+            format!("{table}.{k}")
+        };
+        return (key, msg.to_owned());
     }
     // "dram.t_rcd = 0 is not allowed…": the key leads the message.
     let first = msg.split_whitespace().next().unwrap_or(table);

@@ -44,6 +44,11 @@ impl ExperimentArgs {
         load_config(self.config.as_deref(), overrides)
     }
 
+    /// Checks the arguments that need no machine: a repeated `--arg`.
+    pub fn check(&self) -> Result<(), String> {
+        check_repeated_args(&self.args)
+    }
+
     /// Where `experiment` writes its files.
     pub fn out_dir(&self, experiment: &str) -> PathBuf {
         self.out
@@ -117,9 +122,135 @@ pub fn load_config(config: Option<&Path>, o: Overrides) -> Result<MachineConfig,
     if let Some(m) = max_cycles {
         cfg.max_cycles = m;
     }
-    cfg.validate()
-        .map_err(|(k, m)| format!("command line: key `{k}`: {m}"))?;
+    let text = config.map(|p| (p, std::fs::read_to_string(p).unwrap_or_default()));
+    if let Err((k, m)) = cfg.validate() {
+        return Err(match &text {
+            // A bad key the command line did not touch is the file's.
+            Some((p, t)) if !o.sets(&k) => crate::config::at_key(p, t, &k, m).to_string(),
+            _ => format!("command line: key `{k}`: {m}"),
+        });
+    }
+    if let Some((p, t)) = &text {
+        for w in unused_tables(p, t, &cfg) {
+            eprintln!("smpsim: warning: {w}");
+        }
+    }
     Ok(cfg)
+}
+
+impl Overrides {
+    /// Whether these overrides set config key `key` (dotted).
+    fn sets(&self, key: &str) -> bool {
+        let top = key.split('.').next().unwrap_or(key);
+        match top {
+            "cores" => self.cores.is_some(),
+            "smt" => self.smt.is_some(),
+            "quantum" => self.quantum.is_some(),
+            "max_cycles" => self.max_cycles.is_some(),
+            "model" => self.model.is_some(),
+            "switch" => {
+                self.switch_to.is_some() || self.switch_after.is_some() || self.switch_at_roi
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Warnings for tables of `text` (the file `path`) whose settings this run
+/// ignores: `[ooo]` when no core runs the out-of-order model, `[inorder]`
+/// when none runs the in-order one, `[interconnect.mesh]` or `.crossbar`
+/// under the other topology. A table that only restates the defaults (as
+/// `configs/default.toml` does, to document them) is not worth a warning.
+pub fn unused_tables(path: &Path, text: &str, cfg: &MachineConfig) -> Vec<String> {
+    use smpsim_uncore::interconnect::TopologyKind;
+    let d = MachineConfig::default();
+    let uses = |m: Model| cfg.model == m || cfg.switch.to == Some(m);
+    let model = cfg.model.name();
+    let (mesh, xbar) = match cfg.interconnect.topology {
+        TopologyKind::Crossbar => (false, true),
+        TopologyKind::Mesh => (true, false),
+    };
+    let topology = if mesh { "mesh" } else { "crossbar" };
+    let ignored = [
+        (
+            "ooo",
+            !uses(Model::Ooo) && cfg.ooo != d.ooo,
+            "no core runs the ooo model",
+        ),
+        (
+            "inorder",
+            !uses(Model::Inorder) && cfg.inorder != d.inorder,
+            "no core runs the inorder model",
+        ),
+        (
+            "interconnect.mesh",
+            !mesh && cfg.interconnect.mesh != d.interconnect.mesh,
+            "the topology is not mesh",
+        ),
+        (
+            "interconnect.crossbar",
+            !xbar && cfg.interconnect.crossbar != d.interconnect.crossbar,
+            "the topology is not crossbar",
+        ),
+    ];
+    ignored
+        .into_iter()
+        .filter(|(_, ignored, _)| *ignored)
+        .map(|(table, _, why)| {
+            format!(
+                "{}:{}: [{table}] is ignored: {why} (model {model}, topology {topology})",
+                path.display(),
+                table_line(text, table)
+            )
+        })
+        .collect()
+}
+
+/// The 1-based line of `[table]` (or the first `table.…` key), else 1.
+fn table_line(text: &str, table: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let t = l.trim();
+            t.starts_with(&format!("[{table}]"))
+                || t.starts_with(&format!("[{table}."))
+                || t.starts_with(&format!("{table}."))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+/// A warning when `threads` asks for more host threads than the host has
+/// cores: each barrier then waits for descheduled threads, many times
+/// slower. `cores` is the machine's, when known, for `per-core`.
+pub fn host_threads_warning(
+    threads: smpsim_engine::HostThreads,
+    cores: Option<u32>,
+) -> Option<String> {
+    let host = std::thread::available_parallelism().map_or(1, usize::from);
+    let (asked, what) = match threads {
+        smpsim_engine::HostThreads::Count(n) => (n, format!("--host-threads {n}")),
+        smpsim_engine::HostThreads::PerCore => (
+            cores.map_or(0, |c| c as usize),
+            "--host-threads per-core".to_owned(),
+        ),
+    };
+    (asked > host).then(|| {
+        format!(
+            "{what} asks for {asked} threads on a host with {host} cores; \
+             the run will be much slower than with {host}"
+        )
+    })
+}
+
+/// Refuses a workload argument given twice (the last would win silently).
+pub fn check_repeated_args(args: &[(String, u64)]) -> Result<(), String> {
+    for (i, (name, v)) in args.iter().enumerate() {
+        if let Some((_, w)) = args[..i].iter().find(|(n, _)| n == name) {
+            return Err(format!(
+                "--arg {name} given twice ({name}={w} and {name}={v}); give it once"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a workload argument `name=value`.

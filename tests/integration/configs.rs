@@ -171,8 +171,8 @@ fn a_quantum_of_zero_in_a_file_is_one_clear_error() {
         .expect_err("quantum 0");
     assert_eq!(
         e.to_string(),
-        "q.toml:2: key `quantum`: 0 cycles: the quantum must be at least 1 \
-         (leave the key out for the lookahead)"
+        "q.toml:2: key `quantum`: 0 cycles: allowed 1 to 1099511627776 (2^40; \
+         leave the key out for the lookahead)"
     );
 }
 

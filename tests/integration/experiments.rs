@@ -121,9 +121,10 @@ fn sweep_quantum_writes_csv_json_svg_with_an_exact_baseline() {
     assert!(jrows
         .iter()
         .all(|r| r["mips"].as_f64().expect("mips") > 0.0));
+    svg(&dir.join("o/sweep-speedup.svg"), &["speedup"]);
     svg(
-        &dir.join("o/sweep.svg"),
-        &["speedup", "cycles", "ipc", "max error"],
+        &dir.join("o/sweep-error.svg"),
+        &["cycles", "ipc", "max error"],
     );
 }
 
@@ -253,8 +254,14 @@ fn report_tables_every_histogram_and_plots_cdfs() {
         .unwrap_or_else(|| panic!("no l1d level row:\n{out}"));
     let hits = stats["stats"]["groups"]["core"]["counters"]["l1d.hits"].to_string();
     assert!(l1d.contains(&hits), "{l1d} vs {hits}");
-    svg(&dir.join("r/cdf-core.svg"), &["all core", "core0", "core1"]);
-    svg(&dir.join("r/cdf-hypervisor.svg"), &["ipi_latency"]);
+    svg(
+        &dir.join("r/cdf-core-load_to_use.l1.svg"),
+        &["all core", "core0", "core1"],
+    );
+    svg(
+        &dir.join("r/cdf-hypervisor-ipi_latency.svg"),
+        &["ipi_latency"],
+    );
     let rtt = &stats["hypervisor"]["guest_latency"]["evtchn_rtt"];
     assert!(
         rtt["count"].as_u64().expect("count") > 0,
@@ -268,7 +275,7 @@ fn report_tables_every_histogram_and_plots_cdfs() {
         row.split_whitespace().nth(3),
         Some(rtt["count"].to_string().as_str())
     );
-    svg(&dir.join("r/cdf-guest.svg"), &["evtchn_rtt"]);
+    svg(&dir.join("r/cdf-guest-evtchn_rtt.svg"), &["evtchn_rtt"]);
     assert!(read(&dir.join("r/report.txt")).contains("== latency histograms =="));
 }
 

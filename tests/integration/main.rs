@@ -3,6 +3,7 @@
 mod cli;
 mod configs;
 mod determinism;
+mod docs;
 mod experiments;
 mod golden;
 mod kernel;
@@ -10,5 +11,6 @@ mod latency;
 mod ooo;
 mod smt;
 mod support;
+mod ux;
 mod workloads;
 mod xtf;

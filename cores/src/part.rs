@@ -205,6 +205,15 @@ smpsim_engine::stat_table! {
         ),
         /// Miss stalls.
         mem_stall: histogram("core.mem_stall", "cycles an instruction waited for a miss", "cycles", 1 << 20),
+        /// Page walks.
+        tlb_walks: counter("tlb.walks", "TLB misses that walked the page tables (timed walks)", "walks"),
+        /// Walk latency.
+        walk_latency: histogram(
+            "walk.latency",
+            "cycles a completed page walk took (its entry loads in sequence through the caches)",
+            "cycles",
+            1 << 20
+        ),
     }
 }
 
@@ -766,8 +775,14 @@ impl CoreState {
             self.block(t, why);
             return Executed::Blocked;
         }
-        let ready = ad.ready;
+        let ready = ad.ready + ad.walk_delay;
         let new = ad.commit();
+        for i in 0..self.scratch.walks.len() {
+            let w = self.scratch.walks[i];
+            let stats = self.hier.stats_mut();
+            stats.inc(self.ids.tlb_walks);
+            stats.record(self.ids.walk_latency, w.max(1));
+        }
         let c = &mut self.ctxs[t];
         if exit == Exit::Halt {
             // A PV kernel may not halt: the fault is at the `hlt`.

@@ -11,6 +11,7 @@ mod latency;
 mod ooo;
 mod smt;
 mod support;
+mod tlb;
 mod ux;
 mod workloads;
 mod xtf;

@@ -231,7 +231,11 @@ fn real_xtf_tests_run_and_every_result_is_reported() {
     let t = table(&out);
     assert_eq!(t.len(), RUNS, "{}", text(&out));
     let successes = t.values().filter(|(r, _)| r == "SUCCESS").count();
-    assert!(successes >= 25, "{successes} SUCCESS (at least 25 expected)\n{}", text(&out));
+    assert!(
+        successes >= 25,
+        "{successes} SUCCESS (at least 25 expected)\n{}",
+        text(&out)
+    );
     for (name, (result, reason)) in &t {
         let known = ["SUCCESS", "SKIP", "FAILURE", "ERROR", "CRASH", "TIMEOUT"];
         assert!(

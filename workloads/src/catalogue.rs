@@ -455,6 +455,20 @@ static CATALOGUE: &[Workload] = &[
         data_bytes: |n, _| n * LINE + LINE,
         shared_bytes: no_shared,
     },
+    Workload {
+        name: "ubench-tlb",
+        description: "microbenchmark: a pointer chase over one line per page, more pages than the TLB holds (mode 0) vs 16 pages (mode 1), inside the ROI; checks the sum and the end of the chase, reports cycles/load",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[
+            arg("pages", 256, "pages visited in mode 0 (16..65536); loads = pages × (laps - 1) in both modes"),
+            arg("mode", 0, "0 = TLB misses (every load walks), 1 = TLB hits (16 pages)"),
+            arg("laps", 16, "laps over the pages (the first warms the caches)"),
+        ],
+        image: images::IMAGE_UBENCH_TLB,
+        data_bytes: |_, a| a[0] * 4096 + 2 * 4096,
+        shared_bytes: no_shared,
+    },
 ];
 
 #[cfg(test)]
@@ -464,7 +478,7 @@ mod tests {
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, atomics, barrier, false-sharing, \
                        reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain, \
                        ubench-alu-indep, ubench-alu-chain, ubench-branch, ubench-mlp, ubench-stlf, \
-                       ubench-smt";
+                       ubench-smt, ubench-tlb";
 
     #[test]
     fn find_error_lists_every_valid_name() {

@@ -27,7 +27,7 @@
 
 use super::AddressMap;
 use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE as PAGE};
-use crate::paging::{pfec, AccessKind, WalkFault, WalkTrace};
+use crate::paging::{pfec, AccessKind, Translation, WalkFault, WalkTrace};
 use smpsim_engine::Cycle;
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_uncore::overlay::overlay;
@@ -106,35 +106,35 @@ impl Tlb {
         }
     }
 
-    /// The machine address of `va` for an access of `kind` through `space`
-    /// (walking its page tables in `mem` on a miss), or the fault.
+    /// The machine address of `va` for an access of `kind`, if the TLB
+    /// holds a translation that allows it.
     #[inline]
-    pub fn translate(
+    pub fn lookup(&self, va: u64, kind: AccessKind) -> Option<u64> {
+        let vpn = va / PAGE;
+        let slot = &self.entries[(vpn as usize) % TLB_SIZE];
+        let need = match kind {
+            AccessKind::Read => 0,
+            AccessKind::Write => TLB_W,
+            AccessKind::Fetch => TLB_X,
+        };
+        (slot.0 == vpn + 1 && slot.1 & need == need).then(|| (slot.1 & !(PAGE - 1)) + va % PAGE)
+    }
+
+    /// Walks `space`'s page tables in `mem` for an access of `kind` to
+    /// `va` (counted as a walk) without installing the result, or the
+    /// fault.
+    pub fn walk(
         &mut self,
         space: &dyn AddressMap,
         mem: &MachineMemory,
         va: u64,
         kind: AccessKind,
-    ) -> Result<u64, PageFault> {
-        let vpn = va / PAGE;
-        let slot = &mut self.entries[(vpn as usize) % TLB_SIZE];
-        if slot.0 == vpn + 1 {
-            let need = match kind {
-                AccessKind::Read => 0,
-                AccessKind::Write => TLB_W,
-                AccessKind::Fetch => TLB_X,
-            };
-            if slot.1 & need == need {
-                return Ok((slot.1 & !(PAGE - 1)) + va % PAGE);
-            }
-        }
+    ) -> Result<Translation, PageFault> {
         self.walks += 1;
         match space.translate(mem, va, kind) {
             Ok(t) => {
-                let perms = if t.write_ok { TLB_W } else { 0 } | if t.exec_ok { TLB_X } else { 0 };
                 self.last_walk = t.walk;
-                *slot = (vpn + 1, t.frame | perms);
-                Ok(t.frame + va % PAGE)
+                Ok(t)
             }
             Err(WalkFault::NonCanonical) => {
                 let write = if kind == AccessKind::Write {
@@ -150,6 +150,31 @@ impl Tlb {
             }
         }
     }
+
+    /// Installs walk result `t` for `va`.
+    pub fn install(&mut self, va: u64, t: &Translation) {
+        let vpn = va / PAGE;
+        let perms = if t.write_ok { TLB_W } else { 0 } | if t.exec_ok { TLB_X } else { 0 };
+        self.entries[(vpn as usize) % TLB_SIZE] = (vpn + 1, t.frame | perms);
+    }
+
+    /// The machine address of `va` for an access of `kind` through `space`
+    /// (walking its page tables in `mem` on a miss, untimed), or the fault.
+    #[inline]
+    pub fn translate(
+        &mut self,
+        space: &dyn AddressMap,
+        mem: &MachineMemory,
+        va: u64,
+        kind: AccessKind,
+    ) -> Result<u64, PageFault> {
+        if let Some(ma) = self.lookup(va, kind) {
+            return Ok(ma);
+        }
+        let t = self.walk(space, mem, va, kind)?;
+        self.install(va, &t);
+        Ok(t.frame + va % PAGE)
+    }
 }
 
 /// Reusable buffers of the adapter (no allocation per instruction).
@@ -157,6 +182,8 @@ impl Tlb {
 pub struct Scratch {
     loads: Vec<(u64, usize)>,
     stores: Vec<PendingStore>,
+    /// The latency of each timed walk of the last instruction.
+    pub walks: Vec<u64>,
 }
 
 /// A store of one instruction, not yet retired.
@@ -189,6 +216,10 @@ pub struct Adapter<'a> {
     pub ready: Cycle,
     /// Set when the instruction must replay.
     pub blocked: Option<Blocked>,
+    /// Cycles of page walks this instruction waited for before its
+    /// accesses (the walks' dependent entry loads, hits in the caches).
+    pub walk_delay: u64,
+    walks: &'a mut Vec<u64>,
     /// Serve loads of lines the core holds without cache statistics or
     /// replacement updates (the out-of-order pipeline timed them already).
     pub quiet: bool,
@@ -248,6 +279,7 @@ impl<'a> Adapter<'a> {
     ) -> Self {
         scratch.loads.clear();
         scratch.stores.clear();
+        scratch.walks.clear();
         Adapter {
             hier,
             mem,
@@ -259,6 +291,8 @@ impl<'a> Adapter<'a> {
             locked,
             ready: now,
             blocked: None,
+            walk_delay: 0,
+            walks: &mut scratch.walks,
             quiet: false,
             loads: &mut scratch.loads,
             stores: &mut scratch.stores,
@@ -266,8 +300,31 @@ impl<'a> Adapter<'a> {
         }
     }
 
+    /// Translates through the TLB; a miss walks the page tables and, in a
+    /// timed access (not `quiet`), loads each entry the walk read through
+    /// the hierarchy, one after the other: hits add their load-to-use
+    /// latency to [`Adapter::walk_delay`], a miss blocks the instruction
+    /// (its replay walks again, then hitting the lines just fetched). The
+    /// translation is installed only once its walk is complete.
     fn translate(&mut self, va: u64, kind: AccessKind) -> Result<u64, MemStop> {
-        Ok(self.tlb.translate(self.space, self.mem, va, kind)?)
+        if let Some(ma) = self.tlb.lookup(va, kind) {
+            return Ok(ma);
+        }
+        let t = self.tlb.walk(self.space, self.mem, va, kind)?;
+        if !self.quiet {
+            let mut delay = 0;
+            for &e in &t.walk.entries[..usize::from(t.walk.len)] {
+                match self.hier.load_in(self.now, self.ctx, MachineAddr(e), 8) {
+                    Access::Done { ready, .. } => delay += ready.saturating_since(self.now),
+                    Access::Pending(id) => return Err(self.block(Blocked::Wait(id))),
+                    Access::Stall => return Err(self.block(Blocked::Stall)),
+                }
+            }
+            self.walk_delay += delay;
+            self.walks.push(delay);
+        }
+        self.tlb.install(va, &t);
+        Ok(t.frame + va % PAGE)
     }
 
     /// Stops the instruction for `why`: it is retried once that is gone.

@@ -394,8 +394,14 @@ fn non_canonical_stack_references_are_ss_others_gp() {
     // In user mode too (it is not a privileged instruction).
     let root = Some(crate::ids::Mfn(e.cr3(0) >> 12));
     let mut sm = crate::memory::StoreMa(&mut e.store);
-    e.hv.new_baseptr(DomainId(0), VcpuId(0), root, crate::mmu::BasePtr::User, &mut sm)
-        .expect("the kernel's L4 serves as the user one");
+    e.hv.new_baseptr(
+        DomainId(0),
+        VcpuId(0),
+        root,
+        crate::mmu::BasePtr::User,
+        &mut sm,
+    )
+    .expect("the kernel's L4 serves as the user one");
     e.hv.vcpu_mut(DomainId(0), VcpuId(0)).mmu.user_mode = true;
     e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.kernel_sp = 0x40_7800;
     let mut r = base();

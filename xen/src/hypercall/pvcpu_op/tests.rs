@@ -422,8 +422,7 @@ fn xtf_style_traps_gdt_user_mode_round_trip() {
     // set_gdt over a zeroed frame (the image's last page).
     let gdt_va = 0x40_0000 + 15 * 4096;
     e.write(0, gdt_va, &[0u8; 120]);
-    let gdt_mfn =
-        Mfn(e.translate(0, gdt_va).expect("mapped") >> 12);
+    let gdt_mfn = Mfn(e.translate(0, gdt_va).expect("mapped") >> 12);
     e.write(0, SCRATCH, &gdt_mfn.0.to_le_bytes());
     assert_eq!(e.call(0, 0, 0, nr::SET_GDT, [SCRATCH, 15, 0, 0, 0]).0, 0);
     assert_eq!(

@@ -449,6 +449,10 @@ impl Machine {
             cpi: cfg.inorder.cpi,
             latency: cfg.inorder.latency.clone(),
             sb_cap: cfg.hierarchy.store_buffer as usize,
+            tlb_entries: (
+                cfg.hierarchy.itlb_entries as usize,
+                cfg.hierarchy.dtlb_entries as usize,
+            ),
             service_period: period,
             smt: cfg.smt,
             ooo: cfg.uses_ooo().then(|| cfg.ooo_config()),

@@ -266,6 +266,8 @@ pub struct CoreSetup {
     pub service_period: u64,
     /// Hardware contexts.
     pub smt: u32,
+    /// Entries of each context's ITLB and DTLB (powers of two).
+    pub tlb_entries: (usize, usize),
     /// The out-of-order core, if the machine may use it.
     pub ooo: Option<OooConfig>,
 }
@@ -317,7 +319,7 @@ impl CorePart {
                 ready: Cycle::ZERO,
                 func: FuncCore::new(cpuid(t)),
                 space: Arc::new(NoMap),
-                tlb: Tlb::default(),
+                tlb: Tlb::new(setup.tlb_entries.0, setup.tlb_entries.1),
                 wait: Wait::None,
                 lock: None,
             })
@@ -604,7 +606,12 @@ impl CorePart {
         self.core.hier = hier;
         let c = &mut self.core;
         (c.now, c.next_issue, c.model, c.port_done) = (now, next_issue, model, port_done);
+        // TLBs are caches, not state: empty ones of the configured sizes.
+        let tlb = c.ctxs[0].tlb.fresh();
         c.ctxs = ctxs;
+        for x in &mut c.ctxs {
+            x.tlb = tlb.clone();
+        }
         for x in c.ctxs.iter_mut().filter(|x| x.asid.is_none()) {
             x.space = Arc::new(NoMap);
         }

@@ -10,7 +10,10 @@ use smpsim::machine::{Machine, RunOptions, RunReport};
 use smpsim_engine::HostThreads;
 
 fn run(mode: u64) -> RunReport {
-    let cfg = config(1, Model::Inorder);
+    run_on(config(1, Model::Inorder), mode)
+}
+
+fn run_on(cfg: smpsim::machine::config::MachineConfig, mode: u64) -> RunReport {
     let w = smpsim_workloads::find("ubench-tlb").expect("built-in workload");
     let opts = RunOptions {
         host_threads: HostThreads::Count(1),
@@ -71,5 +74,19 @@ fn ubench_tlb_walks_cost_four_l1_hits() {
     assert!(
         (diff - want as f64).abs() <= 0.1 * want as f64,
         "a TLB miss costs {diff:.2} cycles per load, the walk {want}"
+    );
+}
+
+#[test]
+fn a_dtlb_that_holds_every_page_removes_the_walks() {
+    let mut cfg = config(1, Model::Inorder);
+    cfg.hierarchy.dtlb_entries = 512;
+    let big = run_on(cfg, 0);
+    let (walks, _) = walk_hist(&big);
+    assert!(walks < 200, "256 pages fit a 512-entry DTLB: {walks} walks");
+    assert_eq!(
+        per_load(&big),
+        per_load(&run(1)),
+        "as fast as the 16-page run"
     );
 }

@@ -323,6 +323,12 @@ pub struct HierarchyConfig {
     pub l3: L3Config,
     /// Entries of each core's x86-TSO store buffer.
     pub store_buffer: u32,
+    /// Entries of each hardware context's ITLB (direct-mapped; a power of
+    /// two).
+    pub itlb_entries: u32,
+    /// Entries of each hardware context's DTLB (direct-mapped; a power of
+    /// two).
+    pub dtlb_entries: u32,
     /// Check the single-writer invariant in a machine-wide shadow owner
     /// table at every grant and access (slower; usable in release builds).
     pub check_ownership: bool,
@@ -339,6 +345,8 @@ impl Default for HierarchyConfig {
             l2: CacheConfig::default_l2(),
             l3: L3Config::default(),
             store_buffer: 32,
+            itlb_entries: 64,
+            dtlb_entries: 64,
             check_ownership: false,
             seed: 1,
         }
@@ -369,7 +377,20 @@ impl HierarchyConfig {
             self.store_buffer >= 1,
             self.store_buffer,
             "at least 1",
-        )
+        )?;
+        for (key, n) in [
+            ("itlb_entries", self.itlb_entries),
+            ("dtlb_entries", self.dtlb_entries),
+        ] {
+            check(
+                "hierarchy",
+                key,
+                n.is_power_of_two() && n <= 65536,
+                n,
+                "a power of two from 1 to 65536",
+            )?;
+        }
+        Ok(())
     }
 }
 

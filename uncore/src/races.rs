@@ -86,6 +86,7 @@ fn config(protocol: Protocol, l2_ways: u32, l3_ways: u32) -> HierarchyConfig {
         store_buffer: 4,
         check_ownership: true,
         seed: 1,
+        ..HierarchyConfig::default()
     }
 }
 

@@ -153,6 +153,7 @@ pub fn stress_config(
             store_buffer: 4,
             check_ownership: true,
             seed: 1,
+            ..HierarchyConfig::default()
         },
         // Short DRAM queues: requests back up at the controller.
         dram: DramConfig {

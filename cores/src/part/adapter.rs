@@ -56,20 +56,23 @@ pub enum Blocked {
     },
 }
 
-/// Entries of a context's [`Tlb`].
-const TLB_SIZE: usize = 64;
+/// Entries of each of a context's TLBs unless configured.
+pub const TLB_ENTRIES: usize = 64;
 
-/// A context's TLB: a direct-mapped cache of its page-table translations
-/// with what each allows (a write needs a translation made writable and
-/// dirty, a fetch one without NX). A miss, or an access its entry does not
-/// allow, walks the page tables again ([`AddressMap::translate`]), which
-/// sets the accessed/dirty bits or reports the fault. Cleared whenever the
+/// A context's TLBs: an ITLB for instruction fetches and a DTLB for data,
+/// each a direct-mapped cache of page-table translations with what each
+/// entry allows (a write needs a translation made writable and dirty, a
+/// fetch one without NX). A miss, or an access its entry does not allow,
+/// walks the page tables again ([`AddressMap::translate`]), which sets the
+/// accessed/dirty bits or reports the fault. Cleared whenever the
 /// context's root changes, and by the hypervisor's flushes.
 #[derive(Clone, Debug)]
 pub struct Tlb {
-    /// (virtual page number + 1, frame base | [`TLB_W`] | [`TLB_X`]);
-    /// 0 = empty.
-    entries: Box<[(u64, u64); TLB_SIZE]>,
+    /// ITLB entries: (virtual page number + 1, frame base | [`TLB_W`] |
+    /// [`TLB_X`]); 0 = empty. A power of two long.
+    itlb: Box<[(u64, u64)]>,
+    /// DTLB entries, likewise.
+    dtlb: Box<[(u64, u64)]>,
     /// Walks taken (misses and permission upgrades).
     pub walks: u64,
     /// The entries the last walk read (for timing models).
@@ -83,26 +86,55 @@ const TLB_X: u64 = 2;
 
 impl Default for Tlb {
     fn default() -> Self {
-        Tlb {
-            entries: Box::new([(0, 0); TLB_SIZE]),
-            walks: 0,
-            last_walk: WalkTrace::default(),
-        }
+        Tlb::new(TLB_ENTRIES, TLB_ENTRIES)
     }
 }
 
 impl Tlb {
+    /// Empty TLBs of `itlb` and `dtlb` entries (powers of two).
+    pub fn new(itlb: usize, dtlb: usize) -> Self {
+        assert!(
+            itlb.is_power_of_two() && dtlb.is_power_of_two(),
+            "TLB sizes {itlb}/{dtlb}: powers of two (the config checks this)"
+        );
+        Tlb {
+            itlb: vec![(0, 0); itlb].into_boxed_slice(),
+            dtlb: vec![(0, 0); dtlb].into_boxed_slice(),
+            walks: 0,
+            last_walk: WalkTrace::default(),
+        }
+    }
+
+    /// Empty TLBs of the same sizes.
+    pub fn fresh(&self) -> Self {
+        Tlb::new(self.itlb.len(), self.dtlb.len())
+    }
+
+    /// The TLB an access of `kind` uses.
+    #[inline]
+    fn table(&self, kind: AccessKind) -> &[(u64, u64)] {
+        if kind == AccessKind::Fetch {
+            &self.itlb
+        } else {
+            &self.dtlb
+        }
+    }
+
     /// Forgets every translation.
     pub fn clear(&mut self) {
-        self.entries.fill((0, 0));
+        self.itlb.fill((0, 0));
+        self.dtlb.fill((0, 0));
     }
 
     /// Forgets the translation of the page holding `va`.
     pub fn flush_page(&mut self, va: u64) {
         let vpn = va / PAGE;
-        let slot = &mut self.entries[(vpn as usize) % TLB_SIZE];
-        if slot.0 == vpn + 1 {
-            *slot = (0, 0);
+        for t in [&mut self.itlb, &mut self.dtlb] {
+            let n = t.len();
+            let slot = &mut t[(vpn as usize) & (n - 1)];
+            if slot.0 == vpn + 1 {
+                *slot = (0, 0);
+            }
         }
     }
 
@@ -111,7 +143,8 @@ impl Tlb {
     #[inline]
     pub fn lookup(&self, va: u64, kind: AccessKind) -> Option<u64> {
         let vpn = va / PAGE;
-        let slot = &self.entries[(vpn as usize) % TLB_SIZE];
+        let t = self.table(kind);
+        let slot = &t[(vpn as usize) & (t.len() - 1)];
         let need = match kind {
             AccessKind::Read => 0,
             AccessKind::Write => TLB_W,
@@ -152,10 +185,16 @@ impl Tlb {
     }
 
     /// Installs walk result `t` for `va`.
-    pub fn install(&mut self, va: u64, t: &Translation) {
+    pub fn install(&mut self, va: u64, kind: AccessKind, t: &Translation) {
         let vpn = va / PAGE;
         let perms = if t.write_ok { TLB_W } else { 0 } | if t.exec_ok { TLB_X } else { 0 };
-        self.entries[(vpn as usize) % TLB_SIZE] = (vpn + 1, t.frame | perms);
+        let table = if kind == AccessKind::Fetch {
+            &mut self.itlb
+        } else {
+            &mut self.dtlb
+        };
+        let n = table.len();
+        table[(vpn as usize) & (n - 1)] = (vpn + 1, t.frame | perms);
     }
 
     /// The machine address of `va` for an access of `kind` through `space`
@@ -172,7 +211,7 @@ impl Tlb {
             return Ok(ma);
         }
         let t = self.walk(space, mem, va, kind)?;
-        self.install(va, &t);
+        self.install(va, kind, &t);
         Ok(t.frame + va % PAGE)
     }
 }
@@ -323,7 +362,7 @@ impl<'a> Adapter<'a> {
             self.walk_delay += delay;
             self.walks.push(delay);
         }
-        self.tlb.install(va, &t);
+        self.tlb.install(va, kind, &t);
         Ok(t.frame + va % PAGE)
     }
 

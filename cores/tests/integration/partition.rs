@@ -60,6 +60,7 @@ fn setup(mem: &Arc<MachineMemory>, model: Model) -> CoreSetup {
         sb_cap: 32,
         service_period: 64,
         smt: 1,
+        tlb_entries: (64, 64),
         ooo: Some(OooConfig::default()),
     }
 }

@@ -59,8 +59,12 @@ pub enum Blocked {
 /// Entries of each of a context's TLBs unless configured.
 pub const TLB_ENTRIES: usize = 64;
 
+/// Ways of each TLB set (fewer when a TLB has fewer entries).
+pub const TLB_WAYS: usize = 4;
+
 /// A context's TLBs: an ITLB for instruction fetches and a DTLB for data,
-/// each a direct-mapped cache of page-table translations with what each
+/// each a 4-way set-associative, LRU cache of page-table translations (the
+/// set is the virtual page number's low bits) with what each
 /// entry allows (a write needs a translation made writable and dirty, a
 /// fetch one without NX). A miss, or an access its entry does not allow,
 /// walks the page tables again ([`AddressMap::translate`]), which sets the
@@ -83,6 +87,15 @@ pub struct Tlb {
 const TLB_W: u64 = 1;
 /// A TLB entry allows instruction fetches.
 const TLB_X: u64 = 2;
+
+/// The set of `vpn` in TLB `t`.
+#[inline]
+fn set_of(t: &mut [(u64, u64)], vpn: u64) -> &mut [(u64, u64)] {
+    let ways = TLB_WAYS.min(t.len());
+    let sets = t.len() / ways;
+    let s = (vpn as usize) & (sets - 1);
+    &mut t[s * ways..(s + 1) * ways]
+}
 
 impl Default for Tlb {
     fn default() -> Self {
@@ -110,14 +123,16 @@ impl Tlb {
         Tlb::new(self.itlb.len(), self.dtlb.len())
     }
 
-    /// The TLB an access of `kind` uses.
+    /// The set of `vpn` in the TLB an access of `kind` uses, most recently
+    /// used first.
     #[inline]
-    fn table(&self, kind: AccessKind) -> &[(u64, u64)] {
-        if kind == AccessKind::Fetch {
-            &self.itlb
+    fn set(&mut self, kind: AccessKind, vpn: u64) -> &mut [(u64, u64)] {
+        let t = if kind == AccessKind::Fetch {
+            &mut self.itlb
         } else {
-            &self.dtlb
-        }
+            &mut self.dtlb
+        };
+        set_of(t, vpn)
     }
 
     /// Forgets every translation.
@@ -130,10 +145,12 @@ impl Tlb {
     pub fn flush_page(&mut self, va: u64) {
         let vpn = va / PAGE;
         for t in [&mut self.itlb, &mut self.dtlb] {
-            let n = t.len();
-            let slot = &mut t[(vpn as usize) & (n - 1)];
-            if slot.0 == vpn + 1 {
-                *slot = (0, 0);
+            let set = set_of(t, vpn);
+            if let Some(k) = set.iter().position(|e| e.0 == vpn + 1) {
+                // Keep the set's valid entries first.
+                set[k..].rotate_left(1);
+                let last = set.len() - 1;
+                set[last] = (0, 0);
             }
         }
     }
@@ -141,16 +158,20 @@ impl Tlb {
     /// The machine address of `va` for an access of `kind`, if the TLB
     /// holds a translation that allows it.
     #[inline]
-    pub fn lookup(&self, va: u64, kind: AccessKind) -> Option<u64> {
+    pub fn lookup(&mut self, va: u64, kind: AccessKind) -> Option<u64> {
         let vpn = va / PAGE;
-        let t = self.table(kind);
-        let slot = &t[(vpn as usize) & (t.len() - 1)];
         let need = match kind {
             AccessKind::Read => 0,
             AccessKind::Write => TLB_W,
             AccessKind::Fetch => TLB_X,
         };
-        (slot.0 == vpn + 1 && slot.1 & need == need).then(|| (slot.1 & !(PAGE - 1)) + va % PAGE)
+        let set = self.set(kind, vpn);
+        let k = set.iter().position(|e| e.0 == vpn + 1)?;
+        if k > 0 {
+            set[..=k].rotate_right(1);
+        }
+        let e = set[0].1;
+        (e & need == need).then(|| (e & !(PAGE - 1)) + va % PAGE)
     }
 
     /// Walks `space`'s page tables in `mem` for an access of `kind` to
@@ -188,13 +209,15 @@ impl Tlb {
     pub fn install(&mut self, va: u64, kind: AccessKind, t: &Translation) {
         let vpn = va / PAGE;
         let perms = if t.write_ok { TLB_W } else { 0 } | if t.exec_ok { TLB_X } else { 0 };
-        let table = if kind == AccessKind::Fetch {
-            &mut self.itlb
-        } else {
-            &mut self.dtlb
-        };
-        let n = table.len();
-        table[(vpn as usize) & (n - 1)] = (vpn + 1, t.frame | perms);
+        let set = self.set(kind, vpn);
+        // Replace the page's own entry (a permission upgrade) or the least
+        // recently used one, then make it the most recent.
+        let k = set
+            .iter()
+            .position(|e| e.0 == vpn + 1)
+            .unwrap_or(set.len() - 1);
+        set[..=k].rotate_right(1);
+        set[0] = (vpn + 1, t.frame | perms);
     }
 
     /// The machine address of `va` for an access of `kind` through `space`

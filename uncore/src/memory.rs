@@ -319,7 +319,7 @@ impl MachineMemory {
     /// setting different bits of one entry never lose either).
     pub fn fetch_or_u64(&self, addr: MachineAddr, bits: u64) -> Result<u64, MemError> {
         assert!(
-            addr.0 % 8 == 0,
+            addr.0.is_multiple_of(8),
             "fetch_or_u64 at {:#x}: not 8-byte aligned",
             addr.0
         );

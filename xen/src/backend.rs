@@ -215,7 +215,7 @@ pub(crate) fn serve_xenstore(dom: &mut Domain, mem: &mut dyn EventMemory) -> boo
         let cons = read_u32(mem, ring + xs::REQ_CONS);
         let prod = read_u32(mem, ring + xs::REQ_PROD);
         let avail = prod.wrapping_sub(cons);
-        if avail < xs::HDR || avail > xs::RING {
+        if !(xs::HDR..=xs::RING).contains(&avail) {
             return answered;
         }
         let byte = |mem: &mut dyn EventMemory, i: u32| {

@@ -611,7 +611,7 @@ pub(crate) fn test_space(
                 store,
                 table,
                 paging::index(va, level),
-                child * PAGE_SIZE | rw,
+                (child * PAGE_SIZE) | rw,
             );
             table = child;
         }

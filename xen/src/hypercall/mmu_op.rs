@@ -99,7 +99,7 @@ impl Call<'_> {
                 Ok(())
             }
             c => {
-                if at % 8 != 0 {
+                if !at.is_multiple_of(8) {
                     return Err(Errno::Inval);
                 }
                 let preserve_ad = c == cmd::PT_UPDATE_PRESERVE_AD;
@@ -253,7 +253,7 @@ impl Call<'_> {
             ext::FLUSH_CACHE | ext::FLUSH_CACHE_GLOBAL => Err(Errno::Acces),
             ext::SET_LDT => {
                 let ents = arg2 & 0xffff_ffff;
-                if arg1 % PAGE_SIZE != 0 || ents > 8192 || !smpsim_cores::paging::is_canonical(arg1)
+                if !arg1.is_multiple_of(PAGE_SIZE) || ents > 8192 || !smpsim_cores::paging::is_canonical(arg1)
                 {
                     return Err(Errno::Inval);
                 }

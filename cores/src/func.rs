@@ -286,4 +286,39 @@ mod tests {
             (0x1234, 0, 0)
         );
     }
+
+    #[test]
+    fn fs_gs_base_instructions_follow_cr4_fsgsbase() {
+        // wrfsbase rax; rdgsbase rbx; hlt
+        let code = [
+            0xf3, 0x48, 0x0f, 0xae, 0xd0, 0xf3, 0x48, 0x0f, 0xae, 0xcb, 0xf4,
+        ];
+        for on in [true, false] {
+            let mut core = FuncCore::new(CpuidModel::default());
+            let mut mem = crate::FlatMemory::new();
+            mem.map(0x1000, 4096);
+            mem.write(0x1000, &code).expect("mapped");
+            let mut st = ArchState {
+                rip: 0x1000,
+                fsgsbase: on,
+                gs_base: 0x77,
+                ..ArchState::default()
+            };
+            st.gpr[0] = 0x1234;
+            let exit = core.run(&mut st, &mut mem, 10);
+            if on {
+                assert_eq!(exit, Exit::Halt);
+                assert_eq!((st.fs_base, st.gpr[3]), (0x1234, 0x77));
+            } else {
+                let Exit::Fault(f) = exit else {
+                    panic!("{exit:?}")
+                };
+                assert_eq!(
+                    (f.vector, f.rip, st.fs_base),
+                    (6, 0x1000, 0),
+                    "#UD, nothing done"
+                );
+            }
+        }
+    }
 }

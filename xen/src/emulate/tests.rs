@@ -408,3 +408,51 @@ fn non_canonical_stack_references_are_ss_others_gp() {
     fault(&mut e, &[0x48, 0x8b, 0x45, 0x00], 13, &mut r);
     assert_eq!(bounced(&mut e, &r, true), (12, Some(0)));
 }
+
+#[test]
+fn far_returns_and_calls_check_their_selector() {
+    let mut e = setup();
+    // lretq to Xen's flat 64-bit ring-3 code selector: RIP and RSP move.
+    let mut r = base();
+    let sp = r.gpr[RSP];
+    let frame: Vec<u8> = [0x40_1234u64, 0xe033]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    e.write(0, sp, &frame);
+    assert_eq!(fault(&mut e, &[0x48, 0xcb], 13, &mut r), Upcall::Delivered);
+    assert_eq!((r.rip, r.gpr[RSP]), (0x40_1234, sp + 16));
+    // lretq to an LDT selector when there is no LDT: #GP(selector).
+    let mut r = base();
+    let frame: Vec<u8> = [0x40_1234u64, 0x1007]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    e.write(0, sp, &frame);
+    fault(&mut e, &[0x48, 0xcb], 13, &mut r);
+    assert_eq!(bounced(&mut e, &r, true), (13, Some(0x1004)));
+    // lcall through memory (m16:32, AMD's rule even with REX.W) to the flat
+    // code selector: pushes CS and the return RIP in 4-byte slots (32-bit
+    // operand size), jumps.
+    let mut r = base();
+    let ptr: Vec<u8> = 0x40_2000u32
+        .to_le_bytes()
+        .iter()
+        .chain(0xe033u16.to_le_bytes().iter())
+        .copied()
+        .collect();
+    e.write(0, SCRATCH, &ptr);
+    r.gpr[RAX] = SCRATCH;
+    assert_eq!(
+        fault(&mut e, &[0x48, 0xff, 0x18], 13, &mut r),
+        Upcall::Delivered
+    );
+    assert_eq!(r.rip, 0x40_2000);
+    let pushed = e.read(0, r.gpr[RSP], 8);
+    assert_eq!(
+        &pushed[..4],
+        &((CODE + 3) as u32).to_le_bytes(),
+        "return RIP"
+    );
+    assert_eq!(&pushed[4..6], &0xe033u16.to_le_bytes(), "caller's CS");
+}

@@ -253,7 +253,9 @@ impl Call<'_> {
             ext::FLUSH_CACHE | ext::FLUSH_CACHE_GLOBAL => Err(Errno::Acces),
             ext::SET_LDT => {
                 let ents = arg2 & 0xffff_ffff;
-                if !arg1.is_multiple_of(PAGE_SIZE) || ents > 8192 || !smpsim_cores::paging::is_canonical(arg1)
+                if !arg1.is_multiple_of(PAGE_SIZE)
+                    || ents > 8192
+                    || !smpsim_cores::paging::is_canonical(arg1)
                 {
                     return Err(Errno::Inval);
                 }

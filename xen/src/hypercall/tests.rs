@@ -732,3 +732,24 @@ fn smpsim_op_rejects_bad_arguments() {
     assert_eq!(call(&mut e, [1 << 32, 1 << 32, SCRATCH, 2 | 1 << 32, 0]), 0);
     assert_eq!(guest_hist(&e, "evtchn_rtt"), (2, 1, 2));
 }
+
+#[test]
+fn multicall_runs_each_entry_and_stores_its_result() {
+    let mut e = env(&[1]);
+    // Three entries of 64 bytes: xen_version(VERSION), an unknown call,
+    // a nested multicall.
+    let mut b = vec![0u8; 3 * 64];
+    b[0..8].copy_from_slice(&nr::XEN_VERSION.to_le_bytes());
+    b[64..72].copy_from_slice(&47u64.to_le_bytes());
+    b[128..136].copy_from_slice(&nr::MULTICALL.to_le_bytes());
+    e.write(0, SCRATCH, &b);
+    let (rc, _) = e.call(0, 0, 0, nr::MULTICALL, [SCRATCH, 3, 0, 0, 0]);
+    assert_eq!(rc, 0);
+    let result = |e: &mut Env, i: u64| {
+        i64::from_le_bytes(e.read(0, SCRATCH + 64 * i + 8, 8).try_into().expect("8"))
+    };
+    assert_eq!(result(&mut e, 0), (4 << 16 | 19) as i64, "Xen 4.19");
+    assert_eq!(result(&mut e, 1), ENOSYS);
+    assert_eq!(result(&mut e, 2), EINVAL, "no nested multicall");
+    assert_eq!(e.call(0, 0, 0, nr::MULTICALL, [BAD, 1, 0, 0, 0]).0, EFAULT);
+}

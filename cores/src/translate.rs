@@ -52,6 +52,8 @@
 
 mod insn;
 
+pub use insn::needs_cpl0;
+
 use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE};
 use crate::uop::{self, cond_reads, fl, InsnInfo, Op, Uop, FLAGS, FSBASE, GSBASE};
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Formatter, Instruction, IntelFormatter};

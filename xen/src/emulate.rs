@@ -924,31 +924,10 @@ fn descriptor(pv: &PvCpu, sel: u16, mem: &mut dyn HypervisorMemory) -> Result<Op
 /// kernel mode, and the ones it never emulates.
 fn is_privileged(ins: &Instruction) -> bool {
     use Mnemonic as M;
-    let special = (0..ins.op_count())
-        .filter(|&i| ins.op_kind(i) == OpKind::Register)
-        .any(|i| ins.op_register(i).is_cr() || ins.op_register(i).is_dr());
-    special
+    smpsim_cores::translate::needs_cpl0(ins)
         || matches!(
             ins.mnemonic(),
-            M::Rdmsr
-                | M::Wrmsr
-                | M::Lgdt
-                | M::Lidt
-                | M::Lldt
-                | M::Ltr
-                | M::Lmsw
-                | M::Clts
-                | M::Invd
-                | M::Wbinvd
-                | M::Swapgs
-                | M::Rdpmc
-                | M::Insb
-                | M::Insw
-                | M::Insd
-                | M::Outsb
-                | M::Outsw
-                | M::Outsd
-                | M::Hlt
+            M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd | M::Hlt
         )
 }
 

@@ -571,6 +571,34 @@ fn cond(ins: &Instruction) -> Result<u8, Unsupported> {
 /// segment register, `push`/`pop` of FS and GS, `lfs`/`lgs`/`lss`) and
 /// `sgdt`/`sidt`/`sldt`/`str`/`smsw`, which ring 3 may execute, trap with
 /// #GP(0) too and the hypervisor emulates them (`smpsim_xen::emulate`).
+/// Whether an instruction needs CPL 0 whatever its operands (what a PV
+/// guest's kernel, at ring 3, may only have emulated by the hypervisor):
+/// CR and DR moves, MSR access, descriptor-table and task-register loads,
+/// `lmsw`, `clts`, cache control, `swapgs` and `rdpmc` (`hlt` too, which
+/// the core reports as its own exit).
+pub fn needs_cpl0(ins: &Instruction) -> bool {
+    use Mnemonic as M;
+    let cr_dr = (0..ins.op_count())
+        .filter(|&i| ins.op_kind(i) == OpKind::Register)
+        .any(|i| ins.op_register(i).is_cr() || ins.op_register(i).is_dr());
+    cr_dr
+        || matches!(
+            ins.mnemonic(),
+            M::Rdmsr
+                | M::Wrmsr
+                | M::Lgdt
+                | M::Lidt
+                | M::Lldt
+                | M::Ltr
+                | M::Lmsw
+                | M::Clts
+                | M::Invd
+                | M::Wbinvd
+                | M::Swapgs
+                | M::Rdpmc
+        )
+}
+
 fn privileged_vector(ins: &Instruction) -> Option<u8> {
     use Mnemonic as M;
     let regs = (0..ins.op_count()).filter(|&i| ins.op_kind(i) == OpKind::Register);
@@ -585,23 +613,12 @@ fn privileged_vector(ins: &Instruction) -> Option<u8> {
             _ => Some(13),
         },
         M::Mov | M::Push | M::Pop if special => Some(13),
-        M::Rdmsr
-        | M::Wrmsr
-        | M::Lgdt
-        | M::Lidt
-        | M::Lldt
-        | M::Ltr
-        | M::Sgdt
+        _ if needs_cpl0(ins) => Some(13),
+        M::Sgdt
         | M::Sidt
         | M::Sldt
         | M::Str
         | M::Smsw
-        | M::Lmsw
-        | M::Clts
-        | M::Invd
-        | M::Wbinvd
-        | M::Swapgs
-        | M::Rdpmc
         | M::In
         | M::Out
         | M::Insb

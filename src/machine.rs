@@ -138,6 +138,20 @@ pub enum MachineError {
         /// The arguments it takes.
         allowed: Vec<&'static str>,
     },
+    /// An `--arg` value outside the argument's range.
+    #[error("workload `{workload}`: --arg {name}={value} is out of range; allowed: {allowed} (0 = the default, {default})")]
+    ArgOutOfRange {
+        /// The workload.
+        workload: String,
+        /// The argument.
+        name: String,
+        /// The value given.
+        value: u64,
+        /// What is allowed.
+        allowed: String,
+        /// Its default.
+        default: u64,
+    },
     /// The workload's ELF image is unusable.
     #[error("workload `{workload}`: image: {message}")]
     Image {
@@ -300,6 +314,16 @@ fn resolve_args(w: &Workload, args: &[(String, u64)]) -> Result<[u64; 8], Machin
             name: name.clone(),
             allowed: w.args.iter().map(|a| a.name).collect(),
         })?;
+        let spec = &w.args[i];
+        if !spec.allows(*v) {
+            return Err(MachineError::ArgOutOfRange {
+                workload: w.name.into(),
+                name: name.clone(),
+                value: *v,
+                allowed: spec.allowed(),
+                default: spec.default,
+            });
+        }
         out[i] = *v;
     }
     Ok(out)

@@ -155,7 +155,9 @@ const HEADER: [&str; 9] = [
     "identical",
 ];
 
-fn svg(res: &ScaleResult) -> String {
+/// The two figures, one panel each: speedup (with the ideal line) and
+/// parallel efficiency.
+fn svgs(res: &ScaleResult) -> (String, String) {
     let pts = |f: &dyn Fn(&ScaleRow) -> f64| -> Vec<(f64, f64)> {
         res.rows.iter().map(|r| (r.threads as f64, f(r))).collect()
     };
@@ -181,7 +183,10 @@ fn svg(res: &ScaleResult) -> String {
         ..Chart::default()
     };
     let eff = Chart {
-        title: "parallel efficiency (speedup / threads)".into(),
+        title: format!(
+            "{} on {} cores: parallel efficiency (speedup / threads)",
+            res.workload, res.cores
+        ),
         x_label: "host threads".into(),
         y_label: "speedup / threads".into(),
         series: vec![Series {
@@ -190,7 +195,7 @@ fn svg(res: &ScaleResult) -> String {
         }],
         ..Chart::default()
     };
-    plot::render(&[speed, eff])
+    (plot::render(&[speed]), plot::render(&[eff]))
 }
 
 /// Runs the command.
@@ -213,10 +218,12 @@ pub fn run(a: &ScaleArgs) -> Result<ExitCode, String> {
     let text = table(&header, &rows) + &format!("identical: {}\n", res.identical);
     print!("{text}");
     let json = serde_json::to_string_pretty(&res).map_err(|e| e.to_string())? + "\n";
+    let (speedup_svg, efficiency_svg) = svgs(&res);
     let paths = [
         write(&dir, "scale.csv", &csv(&header, &rows))?,
         write(&dir, "scale.json", &json)?,
-        write(&dir, "scale.svg", &svg(&res))?,
+        write(&dir, "scale-speedup.svg", &speedup_svg)?,
+        write(&dir, "scale-efficiency.svg", &efficiency_svg)?,
         write(&dir, "scale.txt", &text)?,
     ];
     for p in paths {

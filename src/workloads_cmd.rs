@@ -30,7 +30,8 @@ pub fn run(a: &WorkloadsArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `args: iters=50` (defaults), or that it takes none.
+/// `args: iters=50 (1..=4294967296)` (defaults and ranges), or that it
+/// takes none.
 fn args_line(w: &Workload) -> String {
     if w.args.is_empty() {
         return "takes no arguments".into();
@@ -38,12 +39,13 @@ fn args_line(w: &Workload) -> String {
     let a: Vec<String> = w
         .args
         .iter()
-        .map(|a| format!("{}={}", a.name, a.default))
+        .map(|a| format!("{}={} ({})", a.name, a.default, a.allowed()))
         .collect();
     format!("args: {}", a.join(" "))
 }
 
-/// One workload: what it does, its domains, each argument with its default.
+/// One workload: what it does, its domains, each argument with its default
+/// and range.
 pub fn describe(w: &Workload) -> String {
     let mut s = format!("{}: {}\n", w.name, w.description);
     s += &format!(
@@ -63,8 +65,11 @@ pub fn describe(w: &Workload) -> String {
     let width = w.args.iter().map(|a| a.name.len()).max().unwrap_or(0);
     for a in w.args {
         s += &format!(
-            "  {:<width$}  default {:<7} {}\n",
-            a.name, a.default, a.help
+            "  {:<width$}  default {:<7} allowed {:<24} {}\n",
+            a.name,
+            a.default,
+            a.allowed(),
+            a.help
         );
     }
     s

@@ -195,10 +195,9 @@ fn scale_rows_are_identical_across_host_threads() {
     assert_eq!(j["identical"], true);
     assert_eq!(j["rows"][0]["speedup"].as_f64(), Some(1.0));
     assert_eq!(j["rows"][0]["efficiency"].as_f64(), Some(1.0));
-    svg(
-        &dir.join("o/scale.svg"),
-        &["speedup", "ideal", "efficiency"],
-    );
+    svg(&dir.join("o/scale-speedup.svg"), &["speedup", "ideal"]);
+    svg(&dir.join("o/scale-efficiency.svg"), &["efficiency"]);
+    assert!(!dir.join("o/scale.svg").exists(), "one panel per figure");
 }
 
 #[test]

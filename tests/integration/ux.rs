@@ -190,6 +190,20 @@ fn bad_workload_input_is_one_clear_line() {
         &["2 domain(s) need at least 2 hardware contexts"],
     );
     refused(&["workloads", "nope"], None, &["unknown workload `nope`"]);
+    refused(
+        &["run", "-w", "ring", "--arg", "slots=3"],
+        None,
+        &[
+            "--arg slots=3 is out of range",
+            "a power of two 1..=4096",
+            "the default, 64",
+        ],
+    );
+    refused(
+        &["run", "-w", "fault", "--arg", "mode=9"],
+        None,
+        &["--arg mode=9 is out of range", "allowed: 1..=6"],
+    );
 }
 
 #[test]
@@ -238,11 +252,16 @@ fn workloads_lists_arguments_and_describes_one() {
     let out = smpsim().arg("workloads").output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("args: items=1000 batch=16 slots=64"),
+        text.contains(
+            "args: items=1000 (1..=4294967296) batch=16 (1..=4096) slots=64 (a power of two 1..=4096)"
+        ),
         "{text}"
     );
     assert!(text.contains("takes no arguments"), "{text}");
     let out = smpsim().args(["workloads", "ring"]).output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("slots  default 64"), "{text}");
+    assert!(
+        text.contains("slots  default 64      allowed a power of two 1..=4096"),
+        "{text}"
+    );
 }

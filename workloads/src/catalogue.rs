@@ -16,6 +16,38 @@ pub struct ArgSpec {
     pub default: u64,
     /// What it controls, with its unit.
     pub help: &'static str,
+    /// Smallest value (0 always means the default).
+    pub min: u64,
+    /// Largest value.
+    pub max: u64,
+    /// Whether the value must be a power of two.
+    pub pow2: bool,
+}
+
+impl ArgSpec {
+    /// The same argument allowed `min..=max`.
+    const fn range(mut self, min: u64, max: u64) -> Self {
+        self.min = min;
+        self.max = max;
+        self
+    }
+
+    /// The same argument, powers of two only.
+    const fn pow2(mut self) -> Self {
+        self.pow2 = true;
+        self
+    }
+
+    /// Whether `v` is allowed (0 = the default, always).
+    pub fn allows(&self, v: u64) -> bool {
+        v == 0 || ((self.min..=self.max).contains(&v) && (!self.pow2 || v.is_power_of_two()))
+    }
+
+    /// The allowed values, for messages and listings.
+    pub fn allowed(&self) -> String {
+        let p = if self.pow2 { "a power of two " } else { "" };
+        format!("{p}{}..={}", self.min, self.max)
+    }
 }
 
 /// A built-in guest program.
@@ -190,11 +222,16 @@ pub fn find(name: &str) -> Result<&'static Workload, UnknownWorkload> {
         })
 }
 
+/// An argument with the usual range: 1 to 2^32 (counts and sizes; what
+/// fits in the domain's memory is the builder's to say).
 const fn arg(name: &'static str, default: u64, help: &'static str) -> ArgSpec {
     ArgSpec {
         name,
         default,
         help,
+        min: 1,
+        max: 1 << 32,
+        pow2: false,
     }
 }
 
@@ -323,8 +360,8 @@ static CATALOGUE: &[Workload] = &[
         crashes_on_purpose: false,
         args: &[
             arg("items", 1000, "values per producer"),
-            arg("batch", 16, "values per notification"),
-            arg("slots", 64, "ring slots (a power of two)"),
+            arg("batch", 16, "values per notification").range(1, 4096),
+            arg("slots", 64, "ring slots (a power of two)").range(1, 4096).pow2(),
         ],
         image: images::IMAGE_RING,
         data_bytes: |n, a| n * 8 + n * LINE + n.div_ceil(2) * ring_bytes(a[2]) + 2 * LINE,
@@ -336,7 +373,7 @@ static CATALOGUE: &[Workload] = &[
         domains: 1,
         crashes_on_purpose: false,
         args: &[
-            arg("period_us", 1000, "periodic timer period in microseconds (>= 1000)"),
+            arg("period_us", 1000, "periodic timer period in microseconds (>= 1000)").range(1000, 1 << 32),
             arg("ticks", 5, "periodic ticks to count"),
             arg("delay_us", 500, "single-shot delay in microseconds"),
         ],
@@ -369,7 +406,7 @@ static CATALOGUE: &[Workload] = &[
         description: "misbehaves on purpose (1 unmapped load, 2 ud2, 3 divide by zero, 4 bad hypercall argument, 5 x87, 6 hlt); always ends with SHUTDOWN_crash",
         domains: 1,
         crashes_on_purpose: true,
-        args: &[arg("mode", 1, "1 #PF, 2 #UD, 3 #DE, 4 bad hypercall argument, 5 x87 instruction, 6 hlt (#GP)")],
+        args: &[arg("mode", 1, "1 #PF, 2 #UD, 3 #DE, 4 bad hypercall argument, 5 x87 instruction, 6 hlt (#GP)").range(1, 6)],
         image: images::IMAGE_FAULT,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
@@ -381,8 +418,8 @@ static CATALOGUE: &[Workload] = &[
         crashes_on_purpose: false,
         args: &[
             arg("items", 1000, "values sent from domain 0 to domain 1"),
-            arg("batch", 16, "values per notification"),
-            arg("slots", 64, "ring slots (a power of two)"),
+            arg("batch", 16, "values per notification").range(1, 4096),
+            arg("slots", 64, "ring slots (a power of two)").range(1, 4096).pow2(),
         ],
         image: images::IMAGE_INTERDOMAIN,
         data_bytes: |_, _| 0,
@@ -415,7 +452,7 @@ static CATALOGUE: &[Workload] = &[
         crashes_on_purpose: false,
         args: &[
             arg("iters", 16384, "loop iterations on VCPU 0 (13-14 instructions each)"),
-            arg("mode", 0, "0 = unpredictable (random bit), 1 = predictable (always the same way)"),
+            arg("mode", 0, "0 = unpredictable (random bit), 1 = predictable (always the same way)").range(0, 1),
         ],
         image: images::IMAGE_UBENCH_BRANCH,
         data_bytes: |_, _| 0,
@@ -427,8 +464,8 @@ static CATALOGUE: &[Workload] = &[
         domains: 1,
         crashes_on_purpose: false,
         args: &[
-            arg("nodes", 16384, "loads = cache lines visited (a power of two, 64 bytes each)"),
-            arg("mode", 0, "0 = independent loads (addresses computed), 1 = pointer chase"),
+            arg("nodes", 16384, "loads = cache lines visited (a power of two, 64 bytes each)").pow2(),
+            arg("mode", 0, "0 = independent loads (addresses computed), 1 = pointer chase").range(0, 1),
             arg("evict_kib", 16384, "KiB read after setup to evict the nodes from every cache (default: twice the default L3)"),
         ],
         image: images::IMAGE_UBENCH_MLP,
@@ -461,9 +498,9 @@ static CATALOGUE: &[Workload] = &[
         domains: 1,
         crashes_on_purpose: false,
         args: &[
-            arg("pages", 256, "pages visited in mode 0 (16..65536); loads = pages × (laps - 1) in both modes"),
-            arg("mode", 0, "0 = TLB misses (every load walks), 1 = TLB hits (16 pages)"),
-            arg("laps", 16, "laps over the pages (the first warms the caches)"),
+            arg("pages", 256, "pages visited in mode 0 (16..65536); loads = pages × (laps - 1) in both modes").range(16, 65536),
+            arg("mode", 0, "0 = TLB misses (every load walks), 1 = TLB hits (16 pages)").range(0, 1),
+            arg("laps", 16, "laps over the pages (the first warms the caches)").range(2, 1 << 32),
         ],
         image: images::IMAGE_UBENCH_TLB,
         data_bytes: |_, a| a[0] * 4096 + 2 * 4096,

@@ -509,11 +509,6 @@ impl CorePart {
         }
     }
 
-    /// TLB walks context `t` has taken.
-    pub fn tlb_walks(&self, t: usize) -> u64 {
-        self.core.ctxs[t].tlb.walks
-    }
-
     /// Interrupts context `t` at its instruction boundary: a held lock is
     /// released (the instruction that wanted it has not run).
     pub fn interrupt(&mut self, t: usize) {

@@ -422,13 +422,16 @@ impl Service {
         delivered
     }
 
-    fn stop_domain(&mut self, ctx: &mut BarrierCtx<'_, Part>, d: DomainId) {
-        let places: Vec<_> = self
-            .place
+    /// Where every VCPU of domain `d` runs: (partition, context).
+    fn places_of(&self, d: DomainId) -> Vec<(PartitionId, usize)> {
+        self.place
             .range((d, VcpuId(0))..=(d, VcpuId(u32::MAX)))
             .map(|(_, &pt)| pt)
-            .collect();
-        for (p, t) in places {
+            .collect()
+    }
+
+    fn stop_domain(&mut self, ctx: &mut BarrierCtx<'_, Part>, d: DomainId) {
+        for (p, t) in self.places_of(d) {
             Self::core(ctx, p).park(t);
         }
     }
@@ -473,11 +476,7 @@ impl Service {
                             .iter()
                             .filter_map(|&v| self.place.get(&(domain, v)).copied())
                             .collect(),
-                        None => self
-                            .place
-                            .range((domain, VcpuId(0))..=(domain, VcpuId(u32::MAX)))
-                            .map(|(_, &pt)| pt)
-                            .collect(),
+                        None => self.places_of(domain),
                     };
                     for (p, t) in places {
                         Self::core(ctx, p).flush_tlb(t, page);

@@ -43,7 +43,7 @@ use std::fmt;
 use crate::abi::shared_info as si;
 use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::ids::{Mfn, PAGE_SIZE};
-use crate::memory::FrameStore;
+use crate::memory::{pieces, FrameStore};
 use crate::time::TimeScale;
 use smpsim_cores::arch::flags;
 use smpsim_cores::arch::reg::{RSI, RSP};
@@ -618,22 +618,14 @@ impl Pseudo<'_> {
     }
 
     fn write(&self, store: &mut dyn FrameStore, va: u64, bytes: &[u8]) {
-        let mut done = 0usize;
-        while done < bytes.len() {
-            let a = va + done as u64;
-            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(bytes.len() - done);
-            store.write(self.ma(a), &bytes[done..done + n]);
-            done += n;
+        for (a, at, n) in pieces(va, bytes.len()) {
+            store.write(self.ma(a), &bytes[at..at + n]);
         }
     }
 
     fn read(&self, store: &mut dyn FrameStore, va: u64, buf: &mut [u8]) {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let a = va + done as u64;
-            let n = ((PAGE_SIZE - a % PAGE_SIZE) as usize).min(buf.len() - done);
-            store.read(self.ma(a), &mut buf[done..done + n]);
-            done += n;
+        for (a, at, n) in pieces(va, buf.len()) {
+            store.read(self.ma(a), &mut buf[at..at + n]);
         }
     }
 }
@@ -672,7 +664,7 @@ const LEAF: u64 = pte::P | pte::US | pte::A;
 
 /// Builds the bootstrap tables for `maps` (page VA, frame, writable) in
 /// the frames `pt` (the L4 first) and writes them.
-fn write_tables(maps: &[(u64, Mfn, bool)], pt: &[Mfn], store: &mut dyn FrameStore) {
+pub(crate) fn write_tables(maps: &[(u64, Mfn, bool)], pt: &[Mfn], store: &mut dyn FrameStore) {
     let mut tables: Vec<Vec<u64>> = vec![vec![0; 512]; pt.len()];
     // (level, VA prefix) → index into `pt`.
     let mut index: BTreeMap<(u32, u64), usize> = BTreeMap::new();

@@ -90,7 +90,7 @@ impl SparseFrames {
 }
 
 /// Splits `[addr, addr+len)` into per-page pieces `(addr, start, len)`.
-fn pieces(addr: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
+pub(crate) fn pieces(addr: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
     let mut done = 0usize;
     std::iter::from_fn(move || {
         if done >= len {
@@ -124,23 +124,6 @@ impl FrameStore for SparseFrames {
     }
 }
 
-/// Page-table entries read and updated through a [`FrameStore`] (the
-/// hypervisor's own walks: hypercall arguments, bounce frames).
-pub(crate) struct StorePtes<'a>(pub &'a mut dyn FrameStore);
-
-impl PteMemory for StorePtes<'_> {
-    fn read_pte(&mut self, at: u64) -> Option<u64> {
-        let mut b = [0u8; 8];
-        self.0.read(at, &mut b);
-        Some(u64::from_le_bytes(b))
-    }
-
-    fn set_pte_bits(&mut self, at: u64, bits: u64) {
-        let v = self.read_pte(at).unwrap_or(0) | bits;
-        self.0.write(at, &v.to_le_bytes());
-    }
-}
-
 /// [`HypervisorMemory`] over a VCPU's address map and a frame store: plain
 /// functional accesses, no caches. Guest-virtual accesses walk the VCPU's
 /// page tables with the guest's permissions (a write needs a writable
@@ -155,7 +138,7 @@ pub struct PagedMemory<'a> {
 impl PagedMemory<'_> {
     fn frame(&mut self, va: u64, kind: AccessKind) -> Result<u64, Fault> {
         self.space
-            .translate_in(&mut StorePtes(&mut *self.store), va, kind)
+            .translate_in(&mut StoreMa(&mut *self.store), va, kind)
             .map(|t| t.frame)
             .map_err(|_| Fault { va })
     }
@@ -228,6 +211,19 @@ impl EventMemory for StoreMa<'_> {
 
     fn write_ma_u64(&mut self, addr: u64, value: u64) {
         self.0.write(addr, &value.to_le_bytes());
+    }
+}
+
+/// Page-table entries through the store (the hypervisor's own walks:
+/// hypercall arguments, bounce frames).
+impl PteMemory for StoreMa<'_> {
+    fn read_pte(&mut self, at: u64) -> Option<u64> {
+        Some(self.word(at))
+    }
+
+    fn set_pte_bits(&mut self, at: u64, bits: u64) {
+        let v = self.word(at) | bits;
+        self.0.write(at, &v.to_le_bytes());
     }
 }
 

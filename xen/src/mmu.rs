@@ -577,48 +577,27 @@ impl Hypervisor {
 
     /// The type state of a domain's frame, if it owns it.
     pub fn page_info(&self, d: DomainId, mfn: Mfn) -> Option<PageInfo> {
-        let dom = self.domain(d)?;
-        let pfn = dom.m2p(mfn)?;
-        dom.mmu.pages.get(pfn as usize).copied()
+        self.domain(d)?.mmu_page(mfn)
     }
 }
 
 /// Test support: page tables mapping `maps` (page VA → frame, read-write),
-/// built in frames from `first_table` up.
+/// built by the domain builder's table writer in frames from `first_table`
+/// up (the L4 first).
 #[cfg(test)]
 pub(crate) fn test_space(
     store: &mut dyn crate::memory::FrameStore,
     maps: &[(u64, Mfn)],
     first_table: u64,
 ) -> PvSpace {
-    use std::collections::BTreeMap;
-    let mut next = first_table + 1;
-    let mut tables: BTreeMap<(u32, u64), u64> = BTreeMap::new();
-    let root = first_table;
-    let rw = pte::P | pte::RW | pte::US | pte::A;
-    let put = |store: &mut dyn crate::memory::FrameStore, table: u64, i: u64, e: u64| {
-        store.write(table * PAGE_SIZE + 8 * i, &e.to_le_bytes());
-    };
-    for &(va, mfn) in maps {
-        let mut table = root;
-        for level in (2..=4u32).rev() {
-            let key = (level - 1, va >> (12 + 9 * (level - 1)));
-            let child = *tables.entry(key).or_insert_with(|| {
-                next += 1;
-                next - 1
-            });
-            put(
-                store,
-                table,
-                paging::index(va, level),
-                (child * PAGE_SIZE) | rw,
-            );
-            table = child;
-        }
-        put(store, table, paging::index(va, 1), mfn.addr(0).get() | rw);
-    }
+    let maps: Vec<(u64, Mfn, bool)> = maps.iter().map(|&(va, m)| (va, m, true)).collect();
+    // At most one L3, L2 and L1 per mapping, plus the L4.
+    let tables: Vec<Mfn> = (first_table..first_table + 1 + 3 * maps.len() as u64)
+        .map(Mfn)
+        .collect();
+    crate::builder::write_tables(&maps, &tables, store);
     PvSpace {
-        root: Some(Mfn(root)),
+        root: Some(Mfn(first_table)),
         user: false,
         m2p: Arc::new(Vec::new()),
     }

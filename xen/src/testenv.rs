@@ -75,7 +75,7 @@ impl Env {
     /// The machine address `va` maps to in domain `d` (VCPU 0's tables).
     pub fn translate(&mut self, d: u16, va: u64) -> Option<u64> {
         let space = self.hv.vcpu_space(DomainId(d), VcpuId(0));
-        let mut p = crate::memory::StorePtes(&mut self.store);
+        let mut p = crate::memory::StoreMa(&mut self.store);
         space
             .translate_in(&mut p, va, smpsim_cores::paging::AccessKind::Read)
             .ok()

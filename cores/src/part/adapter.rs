@@ -27,7 +27,7 @@
 
 use super::AddressMap;
 use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE as PAGE};
-use crate::paging::{pfec, AccessKind, Translation, WalkFault, WalkTrace};
+use crate::paging::{pfec, AccessKind, Translation, WalkFault};
 use smpsim_engine::Cycle;
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_uncore::overlay::overlay;
@@ -77,10 +77,6 @@ pub struct Tlb {
     itlb: Box<[(u64, u64)]>,
     /// DTLB entries, likewise.
     dtlb: Box<[(u64, u64)]>,
-    /// Walks taken (misses and permission upgrades).
-    pub walks: u64,
-    /// The entries the last walk read (for timing models).
-    pub last_walk: WalkTrace,
 }
 
 /// A TLB entry allows writes.
@@ -113,8 +109,6 @@ impl Tlb {
         Tlb {
             itlb: vec![(0, 0); itlb].into_boxed_slice(),
             dtlb: vec![(0, 0); dtlb].into_boxed_slice(),
-            walks: 0,
-            last_walk: WalkTrace::default(),
         }
     }
 
@@ -175,21 +169,16 @@ impl Tlb {
     }
 
     /// Walks `space`'s page tables in `mem` for an access of `kind` to
-    /// `va` (counted as a walk) without installing the result, or the
-    /// fault.
+    /// `va` without installing the result, or the fault.
     pub fn walk(
-        &mut self,
+        &self,
         space: &dyn AddressMap,
         mem: &MachineMemory,
         va: u64,
         kind: AccessKind,
     ) -> Result<Translation, PageFault> {
-        self.walks += 1;
         match space.translate(mem, va, kind) {
-            Ok(t) => {
-                self.last_walk = t.walk;
-                Ok(t)
-            }
+            Ok(t) => Ok(t),
             Err(WalkFault::NonCanonical) => {
                 let write = if kind == AccessKind::Write {
                     pfec::WRITE as u16

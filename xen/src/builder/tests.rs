@@ -73,7 +73,7 @@ fn read(store: &mut SparseFrames, space: &PvSpace, va: u64, n: usize) -> Vec<u8>
 
 /// The frame `va` maps to and whether a write may use it.
 fn frame(store: &mut SparseFrames, space: &PvSpace, va: u64) -> Option<(Mfn, bool)> {
-    let mut p = crate::memory::StorePtes(store);
+    let mut p = crate::memory::StoreMa(store);
     let t = space.translate_in(&mut p, va, AccessKind::Read).ok()?;
     let w = space.translate_in(&mut p, va, AccessKind::Write).is_ok();
     Some((Mfn(t.frame / 4096), w))

@@ -302,7 +302,7 @@ fn group_shared_area_is_the_same_memory_in_both_domains() {
     assert_eq!(&got, b"ring");
     let frame = |s: &crate::mmu::PvSpace, store: &mut crate::memory::SparseFrames| {
         s.translate_in(
-            &mut crate::memory::StorePtes(store),
+            &mut crate::memory::StoreMa(store),
             0x40_0000,
             smpsim_cores::paging::AccessKind::Read,
         )

@@ -95,6 +95,10 @@ pub struct KernelSpec {
     /// The domain's memory in MiB.
     #[serde(default = "KernelSpec::default_memory_mib")]
     pub memory_mib: u64,
+    /// The most memory the domain may balloon up to, in MiB (Xen's
+    /// `maxmem`; absent: `memory_mib`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_mib: Option<u64>,
     /// VCPUs of the domain (absent: `--vcpus`, else the machine's hardware
     /// contexts shared out over the domains).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +122,7 @@ impl KernelSpec {
             cmdline: String::new(),
             ramdisk: None,
             memory_mib: Self::DEFAULT_MEMORY_MIB,
+            max_memory_mib: None,
             vcpus: None,
         }
     }
@@ -134,6 +139,17 @@ impl KernelSpec {
                 "memory_mib",
                 format!("{} MiB: allowed 1 to 1048576", self.memory_mib),
             );
+        }
+        if let Some(max) = self.max_memory_mib {
+            if !(self.memory_mib..=1 << 20).contains(&max) {
+                return bad(
+                    "max_memory_mib",
+                    format!(
+                        "{max} MiB: allowed memory_mib ({}) to 1048576",
+                        self.memory_mib
+                    ),
+                );
+            }
         }
         if self.vcpus == Some(0) {
             return bad("vcpus", "0: a domain needs at least 1 VCPU".into());

@@ -93,6 +93,7 @@ pub fn plan(spec: &KernelSpec, vcpus: u32) -> Result<DomainPlan, KernelError> {
         image,
         config: DomainConfig {
             memory_bytes: spec.memory_mib << 20,
+            max_memory_bytes: spec.max_memory_mib.unwrap_or(0) << 20,
             vcpus,
             cmdline: spec.cmdline.clone(),
             wallclock_sec: 0,

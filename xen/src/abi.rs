@@ -35,6 +35,8 @@ pub mod hypercall {
     pub const CALLBACK_OP: u64 = 30;
     /// `event_channel_op(cmd, arg)`.
     pub const EVENT_CHANNEL_OP: u64 = 32;
+    /// `memory_op(cmd, arg)`.
+    pub const MEMORY_OP: u64 = 12;
     /// `smpsim_op(cmd, ...)`: **smpsim-specific, not a Xen hypercall.**
     /// Xen's table (§1.1) uses 0–42 and reserves 48–55 for the
     /// architecture; 56 is unassigned (Xen's `NR_hypercalls` is 64), so a
@@ -81,6 +83,8 @@ pub enum Errno {
     NoEnt = 2,
     /// No such domain.
     Srch = 3,
+    /// Out of memory (for example no frame for a memory exchange).
+    NoMem = 12,
     /// Permission denied (for example a cache flush without I/O memory).
     Acces = 13,
     /// Bad address: a guest pointer that cannot be read or written.
@@ -95,6 +99,12 @@ pub enum Errno {
     NoSpc = 28,
     /// Not implemented.
     NoSys = 38,
+    /// Argument out of the function's domain (a continuation index that
+    /// does not fit).
+    Dom = 33,
+    /// Operation not supported (for example vNUMA information for a
+    /// domain without vNUMA).
+    OpNotSupp = 95,
 }
 
 impl Errno {

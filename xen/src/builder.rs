@@ -121,6 +121,9 @@ pub struct SharedArea {
 pub struct DomainConfig {
     /// Pseudo-physical memory in bytes (a multiple of 4096).
     pub memory_bytes: u64,
+    /// The most memory the domain may grow to by `memory_op` (Xen's
+    /// `max_pages`, the toolstack's `maxmem`), in bytes; 0: `memory_bytes`.
+    pub max_memory_bytes: u64,
     /// VCPUs of the domain.
     pub vcpus: u32,
     /// Guest command line (`start_info.cmd_line`, at most 1023 bytes).

@@ -18,7 +18,8 @@
 //! per-domain page map), sched_op (yield, block, shutdown, poll,
 //! shutdown_code; remote_shutdown is -EPERM), vcpu_op (initialise, up, down, is_up, periodic and single-shot
 //! timers, register_vcpu_info, get_runstate_info,
-//! register_runstate_memory_area), set_timer_op, set_callbacks, callback_op
+//! register_runstate_memory_area), memory_op (`hypercall/memory_op.rs`:
+//! reservations and the balloon, exchange, memory maps), set_timer_op, set_callbacks, callback_op
 //! (register, unregister), set_trap_table, event_channel_op
 //! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,
 //! status, bind_vcpu, unmask), iret (to guest kernel or user mode), the PV
@@ -49,6 +50,7 @@ use smpsim_cores::arch::reg::RAX;
 use smpsim_cores::ArchState;
 
 mod evtchn_op;
+pub mod memory_op;
 mod mmu_op;
 pub mod pvcpu_op;
 mod sched_op;
@@ -192,6 +194,7 @@ impl Call<'_> {
             nr::SCHED_OP => self.sched_op(low32(a[0]), a[1]),
             nr::CALLBACK_OP => self.callback_op(low32(a[0]), a[1]),
             nr::EVENT_CHANNEL_OP => self.evtchn_op(low32(a[0]), a[1]),
+            nr::MEMORY_OP => self.memory_op(a[0], a[1]),
             nr::SMPSIM_OP => self.smpsim_op(low32(a[0]), low32(a[1]), a[2], low32(a[3])),
             _ => Err(Errno::NoSys),
         }

@@ -112,7 +112,6 @@ pub struct Domain {
     /// Its id.
     pub id: DomainId,
     pub(crate) built: BuiltDomain,
-    m2p: BTreeMap<u64, u64>,
     /// Frames it may map besides its own: shared_info and the group area.
     foreign_ok: Vec<Mfn>,
     pub(crate) vcpus: Vec<Vcpu>,
@@ -134,29 +133,45 @@ pub struct Domain {
     pub(crate) shutdown_code: Option<u32>,
     /// Enabled VMASST_TYPE_* assists, one bit per type (vm_assist).
     pub(crate) vm_assist: u64,
+    /// The most frames it may own (Xen's `max_pages`).
+    pub(crate) max_pages: u64,
+    /// Its memory map as XENMEM_set_memory_map left it (20-byte E820
+    /// entries); empty: none set, and XENMEM_memory_map is -ENOSYS as in
+    /// Xen for a PV domain the toolstack gave no map.
+    pub(crate) e820: Vec<[u8; 20]>,
 }
 
 impl Domain {
     /// The type state of frame `mfn`, if the domain owns it.
     pub fn mmu_page(&self, mfn: Mfn) -> Option<PageInfo> {
-        let pfn = self.m2p(mfn)?;
-        self.mmu.pages.get(pfn as usize).copied()
+        self.mmu.pages.get(&mfn.0).copied()
     }
 
-    /// PFN → MFN.
+    /// PFN → MFN as the builder laid it out (the guest's own P2M may
+    /// have changed since, by ballooning).
     pub fn p2m(&self) -> &[Mfn] {
         &self.built.p2m
     }
 
-    /// The PFN of `mfn`, if the domain owns it (M2P).
-    pub fn m2p(&self, mfn: Mfn) -> Option<u64> {
-        self.m2p.get(&mfn.0).copied()
+    /// Whether the domain owns `mfn`.
+    pub fn owns(&self, mfn: Mfn) -> bool {
+        self.mmu.pages.contains_key(&mfn.0)
+    }
+
+    /// Frames it owns (Xen's `tot_pages`).
+    pub fn tot_pages(&self) -> u64 {
+        self.mmu.pages.len() as u64
+    }
+
+    /// The most frames it may own (Xen's `max_pages`).
+    pub fn max_pages(&self) -> u64 {
+        self.max_pages
     }
 
     /// Whether the guest may map `mfn` (its own frames, its shared_info,
     /// its group's shared area).
     pub fn may_map(&self, mfn: Mfn) -> bool {
-        self.m2p.contains_key(&mfn.0) || self.foreign_ok.contains(&mfn)
+        self.owns(mfn) || self.foreign_ok.contains(&mfn)
     }
 
     /// Where the builder put things.
@@ -342,7 +357,7 @@ pub struct Hypervisor {
     pub(crate) counters: Counters,
     pub(crate) cfg: HypervisorConfig,
     pub(crate) scale: TimeScale,
-    frames: FrameAllocator,
+    pub(crate) frames: FrameAllocator,
     pub(crate) evtchn: EventChannels,
     pub(crate) domains: Vec<Domain>,
     pub(crate) console: Vec<ConsoleLine>,
@@ -432,14 +447,8 @@ impl Hypervisor {
                 Vcpu::new(VcpuId(v), vi, self.cfg.default_periodic_ns)
             })
             .collect();
-        let m2p: BTreeMap<u64, u64> = built
-            .p2m
-            .iter()
-            .enumerate()
-            .map(|(pfn, m)| (m.0, pfn as u64))
-            .collect();
-        for (&mfn, &pfn) in &m2p {
-            self.write_m2p_store(Mfn(mfn), pfn, store);
+        for (pfn, &mfn) in built.p2m.iter().enumerate() {
+            self.write_m2p_store(mfn, pfn as u64, store);
         }
         // The console and xenstore rings' ports, unbound for the backend.
         let ports = RingPorts {
@@ -457,25 +466,29 @@ impl Hypervisor {
         builder::rewrite_start_info(&built, store);
         let mut foreign_ok = vec![si];
         foreign_ok.extend(cfg.shared.iter().flat_map(|a| a.frames.iter().copied()));
-        let nr_pages = built.p2m.len();
+        let nr_pages = built.p2m.len() as u64;
+        let pages = built
+            .p2m
+            .iter()
+            .map(|m| (m.0, PageInfo::default()))
+            .collect();
         let l4 = built.l4;
         let mut dom = Domain {
             id,
             built,
-            m2p,
             foreign_ok,
             vcpus,
             console: LineBuffer::default(),
             ring_console: LineBuffer::default(),
             ring_used: false,
             ring_ports: ports,
-            mmu: DomainMmu {
-                pages: vec![PageInfo::default(); nr_pages],
-            },
+            mmu: DomainMmu { pages },
             xenstore: XenStore::new(id.0, &format!("d{}", id.0)),
             shutdown: None,
             shutdown_code: None,
             vm_assist: 0,
+            max_pages: (cfg.max_memory_bytes / crate::ids::PAGE_SIZE).max(nr_pages),
+            e820: Vec::new(),
         };
         dom.vcpus[0].initialised = true;
         dom.vcpus[0].bring_up(0);

@@ -43,6 +43,7 @@ use crate::ids::{DomainId, Mfn, VcpuId, PAGE_SIZE};
 use serde::{Deserialize, Serialize};
 use smpsim_cores::paging::{self, pte, AccessKind, PteMemory, Translation, WalkFault, WalkTrace};
 use smpsim_uncore::memory::MachineMemory;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// First VA of Xen's part of every PV64 address space (L4 slot 256).
@@ -179,11 +180,14 @@ pub struct PageInfo {
     pub ro_refs: u32,
 }
 
-/// The MMU state of a domain: a [`PageInfo`] per pseudo-physical page.
+/// The MMU state of a domain: a [`PageInfo`] per machine frame it owns.
+/// The keys are the domain's frames: a frame is the domain's exactly when
+/// it is here (the builder's frames, plus what `memory_op` gave it, less
+/// what it gave back).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainMmu {
-    /// Indexed by PFN.
-    pub pages: Vec<PageInfo>,
+    /// By MFN.
+    pub pages: BTreeMap<u64, PageInfo>,
 }
 
 /// A VCPU's address map for the cores: its active page-table root plus
@@ -267,13 +271,8 @@ fn entry_mfn(e: u64) -> Mfn {
 }
 
 impl Mmu<'_> {
-    fn pfn(&self, mfn: Mfn) -> Option<usize> {
-        self.dom.m2p(mfn).map(|p| p as usize)
-    }
-
     fn info(&mut self, mfn: Mfn) -> Option<&mut PageInfo> {
-        let pfn = self.pfn(mfn)?;
-        self.dom.mmu.pages.get_mut(pfn)
+        self.dom.mmu.pages.get_mut(&mfn.0)
     }
 
     /// Takes a reference of type `ty` on `mfn` (validating it first if it
@@ -358,7 +357,7 @@ impl Mmu<'_> {
         }
         let target = entry_mfn(e);
         if level == 1 {
-            if self.pfn(target).is_none() {
+            if !self.dom.owns(target) {
                 return if self.dom.may_map(target) {
                     Ok(())
                 } else {

@@ -40,6 +40,7 @@ pub(crate) fn test_image() -> GuestImage {
 pub(crate) fn test_config() -> DomainConfig {
     DomainConfig {
         memory_bytes: 64 * 4096,
+        max_memory_bytes: 0,
         vcpus: 2,
         cmdline: "hello world".into(),
         wallclock_sec: 0x1_2345_6789,

@@ -92,7 +92,7 @@ impl Call<'_> {
         let mfn = Mfn(at / PAGE_SIZE);
         match ptr & 3 {
             cmd::MACHPHYS_UPDATE => {
-                if self.hv.domain(self.d).and_then(|d| d.m2p(mfn)).is_none() {
+                if !self.hv.domain(self.d).is_some_and(|d| d.owns(mfn)) {
                     return Err(Errno::Inval);
                 }
                 self.hv.write_m2p(mfn, val, &mut *self.mem);
@@ -275,7 +275,7 @@ impl Call<'_> {
             ext::COPY_PAGE => {
                 let src = Mfn(arg2);
                 self.with_mmu(|m| {
-                    if m.dom.m2p(src).is_none() {
+                    if !m.dom.owns(src) {
                         return Err(Errno::Inval);
                     }
                     m.get_type(mfn, PageType::Writable)?;

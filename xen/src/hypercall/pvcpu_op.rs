@@ -104,9 +104,7 @@ impl Call<'_> {
     }
 
     fn owns(&self, mfn: Mfn) -> bool {
-        self.hv
-            .domain(self.d)
-            .is_some_and(|dom| dom.m2p(mfn).is_some())
+        self.hv.domain(self.d).is_some_and(|dom| dom.owns(mfn))
     }
 
     /// `set_gdt(frames, entries)`: at most 7168 entries in frames the

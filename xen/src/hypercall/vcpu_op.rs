@@ -254,7 +254,7 @@ impl Call<'_> {
         if offset % 8 != 0 || offset > PAGE_SIZE - shared_info::VCPU_INFO_SIZE {
             return Err(Errno::Inval);
         }
-        if dom.m2p(mfn).is_none() {
+        if !dom.owns(mfn) {
             return Err(Errno::Inval);
         }
         let (from, new) = (old.vcpu_info, mfn.addr(offset).get());

@@ -134,6 +134,8 @@ pub struct Domain {
     pub(crate) shutdown_code: Option<u32>,
     /// Enabled VMASST_TYPE_* assists, one bit per type (vm_assist).
     pub(crate) vm_assist: u64,
+    /// Its grant table ([`crate::grant`]).
+    pub(crate) grant: crate::grant::GrantTable,
 }
 
 impl Domain {
@@ -342,7 +344,7 @@ pub struct Hypervisor {
     pub(crate) counters: Counters,
     pub(crate) cfg: HypervisorConfig,
     pub(crate) scale: TimeScale,
-    frames: FrameAllocator,
+    pub(crate) frames: FrameAllocator,
     pub(crate) evtchn: EventChannels,
     pub(crate) domains: Vec<Domain>,
     pub(crate) console: Vec<ConsoleLine>,
@@ -476,6 +478,7 @@ impl Hypervisor {
             shutdown: None,
             shutdown_code: None,
             vm_assist: 0,
+            grant: crate::grant::GrantTable::default(),
         };
         dom.vcpus[0].initialised = true;
         dom.vcpus[0].bring_up(0);

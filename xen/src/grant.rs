@@ -53,7 +53,6 @@
 //!   counts; a grant PTE the guest overwrites with `mmu_update` drops the
 //!   type reference only when the frame is its own (Xen drops it whatever
 //!   the owner).
-//! - `dump_table` checks its domain and prints nothing.
 
 use crate::abi::Errno;
 use crate::event_2l::EventMemory;
@@ -523,15 +522,6 @@ impl Hypervisor {
         }
         let gt = &self.dom_mut(d).grant;
         gt.shared.get(idx as usize).copied().ok_or(Errno::Inval)
-    }
-
-    /// The domain that owns machine frame `mfn` (its memory or its grant
-    /// table's frames).
-    pub(crate) fn frame_owner(&self, mfn: Mfn) -> Option<DomainId> {
-        self.domains
-            .iter()
-            .find(|dom| dom.m2p(mfn).is_some() || dom.grant.holds(mfn))
-            .map(|dom| dom.id)
     }
 }
 

@@ -659,45 +659,22 @@ fn v2_sub_page_grants_bound_copies() {
     );
 }
 
-fn flush(e: &mut Env, d: u16, addr: u64, off: u16, len: u16, what: u32) -> i64 {
-    let mut b = vec![0u8; 16];
-    b[0..8].copy_from_slice(&addr.to_le_bytes());
-    b[8..10].copy_from_slice(&off.to_le_bytes());
-    b[10..12].copy_from_slice(&len.to_le_bytes());
-    b[12..16].copy_from_slice(&what.to_le_bytes());
-    op(e, d, cmd::CACHE_FLUSH, &b, 1).0
-}
-
 #[test]
-fn cache_flush_needs_an_own_or_mapped_frame() {
-    const CLEAN: u32 = 1;
-    const INVAL: u32 = 2;
+fn cache_flush_and_dump_table_are_not_x86_commands() {
     let mut e = granted(gtf::PERMIT_ACCESS);
     let own = mfn_of(&e, 1, 40).addr(0).get();
-    let theirs = mfn_of(&e, 0, 30).addr(0).get();
-    assert_eq!(flush(&mut e, 1, own, 0, 4096, CLEAN | INVAL), 0);
-    assert_eq!(
-        flush(&mut e, 1, own, 0, 4096, INVAL),
-        -95,
-        "EOPNOTSUPP on x86"
-    );
-    assert_eq!(flush(&mut e, 1, own, 4000, 200, CLEAN), EINVAL);
-    assert_eq!(flush(&mut e, 1, own, 0, 16, 1 << 31), EINVAL);
-    assert_eq!(flush(&mut e, 1, own, 0, 0, CLEAN), 0);
-    assert_eq!(flush(&mut e, 1, theirs, 0, 16, CLEAN), EINVAL, "not mapped");
-    assert_eq!(
-        flush(&mut e, 1, 0x5000, 0, 16, CLEAN),
-        -1,
-        "EPERM: no owner"
-    );
-    assert_eq!(flush(&mut e, 1, 1 << 40, 0, 16, CLEAN), EINVAL);
-    let (_, h, _) = map(&mut e, 1, HOLE, gntmap::HOST_MAP, 8, 0);
-    assert_eq!(flush(&mut e, 1, theirs, 0, 16, CLEAN), 0);
-    assert_eq!(unmap(&mut e, 1, HOLE, 0, h), gntst::OKAY);
+    let mut b = own.to_le_bytes().to_vec();
+    b.extend_from_slice(&[0, 0, 0, 16, 3, 0, 0, 0]);
+    assert_eq!(op(&mut e, 1, cmd::CACHE_FLUSH, &b, 1).0, -38);
+    // cache_flush alone may carry a continuation index.
+    assert_eq!(op(&mut e, 1, cmd::CACHE_FLUSH | 1 << 12, &b, 1).0, -38);
+    let mut d = DOMID_SELF.to_le_bytes().to_vec();
+    d.extend_from_slice(&[0xff; 2]);
+    assert_eq!(op(&mut e, 0, cmd::DUMP, &d, 1).0, -38);
 }
 
 #[test]
-fn swap_transfer_dump_and_bad_calls() {
+fn swap_transfer_and_bad_calls() {
     let mut e = granted(gtf::PERMIT_ACCESS);
     let f = mfn_of(&e, 0, 31);
     grant(&mut e, 0, 9, 1, f, gtf::PERMIT_ACCESS | gtf::READONLY);
@@ -727,14 +704,6 @@ fn swap_transfer_dump_and_bad_calls() {
     assert_eq!(rc, EFAULT);
     let (rc, _) = e.call(0, 0, 0, GRANT_TABLE_OP, [cmd::MAP, BAD, 0, 0, 0]);
     assert_eq!(rc, 0, "an empty batch reads nothing");
-    let mut b = DOMID_SELF.to_le_bytes().to_vec();
-    b.extend_from_slice(&[0xff; 2]);
-    assert_eq!(i16_at(&op(&mut e, 0, cmd::DUMP, &b, 1).1, 2), gntst::OKAY);
-    b[0..2].copy_from_slice(&50u16.to_le_bytes());
-    assert_eq!(
-        i16_at(&op(&mut e, 0, cmd::DUMP, &b, 1).1, 2),
-        gntst::BAD_DOMAIN
-    );
 }
 
 #[test]
@@ -790,5 +759,4 @@ fn grant_table_frame_grows_the_table_for_add_to_physmap() {
         e.hv.grant_table_frame(d, 8, true, &mut m),
         Err(Errno::Inval)
     );
-    assert_eq!(e.hv.frame_owner(f5), Some(d));
 }

@@ -7,8 +7,10 @@
 //! -EFAULT, an unknown command -ENOSYS, a continuation index in `cmd` (bits
 //! 12+) on anything but cache_flush -EINVAL, a `count` other than 1 for
 //! setup_table, query_size and get_status_frames -EINVAL; set_version and
-//! get_version and cache_flush return errnos of their own (-EBUSY, -ERANGE,
-//! -ESRCH, -EPERM, -EOPNOTSUPP). The batch ops (map, unmap,
+//! get_version return errnos of their own (-EBUSY, -ERANGE, -ESRCH,
+//! -EPERM). cache_flush is -ENOSYS as on x86 Xen (it is built for Arm
+//! only), and so is dump_table (no longer in Xen); transfer is
+//! -EOPNOTSUPP (see [`crate::grant`]). The batch ops (map, unmap,
 //! unmap_and_replace, copy, swap_grant_ref) run every op of the batch.
 //!
 //! # Host mappings (PV)
@@ -19,8 +21,8 @@
 //! writable unless `GNTMAP_readonly`, user-accessible with
 //! `GNTMAP_application_map`, with the grant's cache attributes and the
 //! `GNTMAP_guest_avail` bits; the entry it replaces drops its references.
-//! Unmapping checks that the entry still maps the granted frame with the
-//! flags the map gave it (XSA-234) and clears it (unmap_and_replace moves
+//! Unmapping checks that the entry still maps the granted frame, present
+//! and with the write permission the map gave it (XSA-234), and clears it (unmap_and_replace moves
 //! the entry at `new_addr` there instead); a failed check is
 //! `GNTST_general_error` and keeps the mapping's references. A batch that
 //! unmapped anything flushes the caller's TLBs, as Xen does.
@@ -43,7 +45,7 @@ pub mod op {
     pub const UNMAP_GRANT_REF: u32 = 1;
     /// Size the table and get its frames.
     pub const SETUP_TABLE: u32 = 2;
-    /// Debug dump.
+    /// Debug dump (removed from Xen: -ENOSYS).
     pub const DUMP_TABLE: u32 = 3;
     /// Give a page away.
     pub const TRANSFER: u32 = 4;
@@ -61,7 +63,7 @@ pub mod op {
     pub const GET_VERSION: u32 = 10;
     /// Swap two entries.
     pub const SWAP_GRANT_REF: u32 = 11;
-    /// Cache maintenance on a granted frame.
+    /// Cache maintenance on a granted frame (Arm only: -ENOSYS on x86).
     pub const CACHE_FLUSH: u32 = 12;
 }
 
@@ -71,16 +73,8 @@ const CMD_MASK: u32 = (1 << 12) - 1;
 const COPY_SOURCE_GREF: u16 = 1 << 0;
 /// `GNTCOPY_dest_gref`.
 const COPY_DEST_GREF: u16 = 1 << 1;
-/// `GNTTAB_CACHE_CLEAN`.
-const CACHE_CLEAN: u32 = 1 << 0;
-/// `GNTTAB_CACHE_INVAL`.
-const CACHE_INVAL: u32 = 1 << 1;
 /// First domid that is not a domain (`DOMID_FIRST_RESERVED`).
 const DOMID_FIRST_RESERVED: u16 = 0x7FF0;
-/// The PTE flag bits (x86's 12 low and 12 high bits).
-const PTE_FLAGS: u64 = 0xfff | 0xfff << 52;
-/// PTE bits an unmap does not compare: available bits and cache attributes.
-const PTE_IGNORED: u64 = 0xe00 | pte::PWT | pte::PCD | pte::PS;
 
 /// The PTE flags of a host mapping with `GNTMAP_*` `flags` and the grant's
 /// `GTF_PWT|PCD|PAT` bits `cache` (Xen's `grant_to_pte_flags`).
@@ -130,11 +124,12 @@ impl Call<'_> {
             op::GET_STATUS_FRAMES => single(count).and_then(|()| self.get_status_frames(ops)),
             op::SET_VERSION => self.set_version(ops),
             op::GET_VERSION => self.get_version(ops),
-            op::DUMP_TABLE => self.dump_table(ops),
             op::COPY => self.grant_batch(ops, count, 40, Self::copy_op),
             op::SWAP_GRANT_REF => self.grant_batch(ops, count, 12, Self::swap_op),
-            op::CACHE_FLUSH => self.cache_flush(ops, count),
             op::TRANSFER => Err(Errno::OpNotSupp),
+            // cache_flush is an Arm-only command (CONFIG_HAS_GRANT_CACHE_FLUSH);
+            // dump_table is gone from Xen.
+            op::CACHE_FLUSH | op::DUMP_TABLE => Err(Errno::NoSys),
             _ => Err(Errno::NoSys),
         }
     }
@@ -339,16 +334,6 @@ impl Call<'_> {
             }
         }
         Ok(())
-    }
-
-    fn dump_table(&mut self, at: u64) -> HResult {
-        let b = self.read(at, 4)?;
-        let status = match self.target_domain(u16_at(&b, 0)) {
-            Ok(_) => gntst::OKAY,
-            Err(s) => s,
-        };
-        self.write(at + 2, &status.to_le_bytes())?;
-        ok()
     }
 
     // ---- map ----
@@ -593,7 +578,7 @@ impl Call<'_> {
         let rd = m.granter;
         let mut act = self.active(rd, m.gref);
         let mfn = act.mfn;
-        if dev != 0 && dev != mfn.addr(0).get() {
+        if dev != 0 && m.flags & gntmap::DEVICE_MAP != 0 && dev != mfn.addr(0).get() {
             return gntst::BAD_DEV_ADDR;
         }
         let host = host_addr != 0 && m.flags & gntmap::HOST_MAP != 0;
@@ -625,8 +610,10 @@ impl Call<'_> {
     }
 
     /// Xen's `replace_grant_pv_mapping`: the entry for `addr` must map
-    /// `mfn` with the flags the map gave it; it becomes empty, or takes the
-    /// entry at `new_addr` (which becomes empty).
+    /// `mfn` with the presence and write permission the map gave it; it
+    /// becomes empty, or takes the entry stolen from `new_addr` (which
+    /// becomes empty; on failure the stolen entry's references are
+    /// dropped, as Xen does).
     fn replace_host_mapping(
         &mut self,
         addr: u64,
@@ -637,23 +624,28 @@ impl Call<'_> {
         if flags & gntmap::CONTAINS_PTE != 0 && new_addr != 0 {
             return Err(gntst::GENERAL_ERROR);
         }
-        let steal = if new_addr != 0 {
-            Some(self.host_pte_at(new_addr, flags)?)
-        } else {
-            None
-        };
+        let mut new = 0;
+        if new_addr != 0 {
+            let s = self.host_pte_at(new_addr, flags)?;
+            new = self.mem.read_ma_u64(s);
+            self.mem.write_ma_u64(s, 0);
+        }
+        let r = self.replace_entry(addr, mfn, flags, new);
+        if r.is_err() {
+            let d = self.d;
+            // At level 1 the table an entry came from does not matter.
+            self.mmu_of(d).put_entry(Mfn(0), 1, new);
+        }
+        r
+    }
+
+    fn replace_entry(&mut self, addr: u64, mfn: Mfn, flags: u32, new: u64) -> Result<(), i16> {
         let at = self.host_pte_at(addr, flags)?;
         let old = self.mem.read_ma_u64(at);
         let expect = mfn.addr(0).get() | pte_flags(flags, 0);
-        let mismatch = (old ^ expect) & (pte::ADDR | PTE_FLAGS) & !PTE_IGNORED;
-        if old & pte::P == 0 || mismatch != 0 {
+        if (old ^ expect) & (pte::ADDR | pte::P | pte::RW) != 0 {
             return Err(gntst::GENERAL_ERROR);
         }
-        let new = steal.map_or(0, |s| {
-            let e = self.mem.read_ma_u64(s);
-            self.mem.write_ma_u64(s, 0);
-            e
-        });
         self.mem.write_ma_u64(at, new);
         Ok(())
     }
@@ -769,7 +761,7 @@ impl Call<'_> {
         Ok(())
     }
 
-    // ---- swap_grant_ref, cache_flush ----
+    // ---- swap_grant_ref ----
 
     fn swap_op(&mut self, b: &mut [u8]) {
         let status = self.swap(u32_at(b, 0), u32_at(b, 4));
@@ -802,48 +794,5 @@ impl Call<'_> {
             gt.set_use(m, b, ua);
         }
         gntst::OKAY
-    }
-
-    fn cache_flush(&mut self, ops: u64, count: u32) -> HResult {
-        for i in 0..u64::from(count) {
-            let b = self.read(ops.wrapping_add(16 * i), 16)?;
-            self.cache_flush_one(u64_at(&b, 0), u16_at(&b, 8), u16_at(&b, 10), u32_at(&b, 12))?;
-        }
-        ok()
-    }
-
-    /// One `gnttab_cache_flush`: the frame at `addr` must be the caller's
-    /// or granted to it and mapped. On x86, clean (with or without
-    /// invalidate) is a cache flush (nothing to model: smpsim's caches
-    /// hold no data), invalidate alone is -EOPNOTSUPP.
-    fn cache_flush_one(&mut self, addr: u64, off: u16, len: u16, what: u32) -> Result<(), Errno> {
-        let page = PAGE_SIZE as u32;
-        let (o, l) = (u32::from(off), u32::from(len));
-        if o >= page || l > page || o + l > page || what & !(CACHE_CLEAN | CACHE_INVAL) != 0 {
-            return Err(Errno::Inval);
-        }
-        if len == 0 || what == 0 {
-            return Ok(());
-        }
-        let mfn = Mfn(addr >> 12);
-        if mfn.0 >= self.hv.cfg.first_mfn.0 + self.hv.cfg.nr_frames {
-            return Err(Errno::Inval);
-        }
-        let owner = self.hv.frame_owner(mfn).ok_or(Errno::Perm)?;
-        if owner != self.d {
-            let dom = self.hv.domain(owner).expect("owner exists");
-            let mapped = dom
-                .grant
-                .active
-                .values()
-                .any(|a| a.pin() > 0 && a.grantee == self.d.0 && a.mfn == mfn);
-            if !mapped {
-                return Err(Errno::Inval);
-            }
-        }
-        if what == CACHE_INVAL {
-            return Err(Errno::OpNotSupp);
-        }
-        Ok(())
     }
 }

@@ -279,37 +279,11 @@ impl Call<'_> {
             return Ok(());
         }
         self.hv.grant_materialize(d, &mut *self.mem)?;
-        let gt = &self.hv.dom_mut(d).grant;
-        if gt.in_use() {
+        if self.hv.dom_mut(d).grant.in_use() {
             return Err(Errno::Busy);
         }
-        // The reserved entries survive the switch, as v1 entries.
-        let reserved: Vec<Entry> = (0..crate::grant::NR_RESERVED_ENTRIES)
-            .map(|r| {
-                let mut e = gt.read_entry(&mut *self.mem, r);
-                e.flags |= gt.use_flags(&mut *self.mem, r);
-                e
-            })
-            .collect();
-        if cur == 2 {
-            for e in &reserved {
-                let ty = e.flags & gtf::TYPE_MASK;
-                if ty == gtf::TRANSITIVE || (ty == gtf::PERMIT_ACCESS && e.frame >> 32 != 0) {
-                    return Err(Errno::Range);
-                }
-            }
-            if gt.status_mapped() {
-                return Err(Errno::Busy);
-            }
-            self.hv.dom_mut(d).grant.status.clear();
-        } else {
-            let n = gt.nr_frames();
-            self.hv.dom_mut(d).grant.set_version_number(2);
-            if let Err(e) = self.hv.grant_grow(d, n, &mut *self.mem) {
-                self.hv.dom_mut(d).grant.set_version_number(1);
-                return Err(e);
-            }
-        }
+        let reserved = self.reserved_entries();
+        self.leave_version(cur, &reserved)?;
         let gt = &mut self.hv.dom_mut(d).grant;
         gt.set_version_number(v);
         for m in gt.shared.clone() {
@@ -317,6 +291,54 @@ impl Call<'_> {
                 self.mem.write_ma_u64(m.addr(8 * i).get(), 0);
             }
         }
+        self.restore_reserved(cur, v, reserved);
+        Ok(())
+    }
+
+    /// The reserved entries (they survive a version switch), as v1
+    /// entries with their reading/writing flags.
+    fn reserved_entries(&mut self) -> Vec<Entry> {
+        let gt = &self.hv.dom_mut(self.d).grant;
+        (0..crate::grant::NR_RESERVED_ENTRIES)
+            .map(|r| {
+                let mut e = gt.read_entry(&mut *self.mem, r);
+                e.flags |= gt.use_flags(&mut *self.mem, r);
+                e
+            })
+            .collect()
+    }
+
+    /// Leaves version `cur`: v1 gains status frames; v2 gives them up,
+    /// unless a reserved entry cannot be written as v1 (-ERANGE) or the
+    /// guest maps a status frame (-EBUSY).
+    fn leave_version(&mut self, cur: u32, reserved: &[Entry]) -> Result<(), Errno> {
+        let d = self.d;
+        let gt = &mut self.hv.dom_mut(d).grant;
+        if cur == 1 {
+            let n = gt.nr_frames();
+            gt.set_version_number(2);
+            let r = self.hv.grant_grow(d, n, &mut *self.mem);
+            if r.is_err() {
+                self.hv.dom_mut(d).grant.set_version_number(1);
+            }
+            return r;
+        }
+        for e in reserved {
+            let ty = e.flags & gtf::TYPE_MASK;
+            if ty == gtf::TRANSITIVE || (ty == gtf::PERMIT_ACCESS && e.frame >> 32 != 0) {
+                return Err(Errno::Range);
+            }
+        }
+        if gt.status_mapped() {
+            return Err(Errno::Busy);
+        }
+        gt.status.clear();
+        Ok(())
+    }
+
+    /// Writes the reserved entries back in version `v`'s layout.
+    fn restore_reserved(&mut self, cur: u32, v: u32, reserved: Vec<Entry>) {
+        let gt = &self.hv.dom_mut(self.d).grant;
         let use_bits = gtf::READING | gtf::WRITING;
         for (r, mut e) in (0u32..).zip(reserved) {
             if cur == 2 && e.flags & gtf::TYPE_MASK != gtf::PERMIT_ACCESS {
@@ -333,7 +355,6 @@ impl Call<'_> {
                 gt.write_entry(&mut *self.mem, r, e);
             }
         }
-        Ok(())
     }
 
     // ---- map ----
@@ -397,29 +418,8 @@ impl Call<'_> {
         {
             return Err(gntst::NO_SPACE);
         }
-        if gref >= self.hv.dom_mut(rd).grant.nr_entries() {
-            return Err(gntst::BAD_GNTREF);
-        }
-        let ro = flags & gntmap::READONLY != 0;
-        let before = self.active(rd, gref);
-        if before.pin() > 0 && before.grantee != self.d.0 {
-            return Err(gntst::GENERAL_ERROR);
-        }
-        let mut act = before;
-        let e = self.hv.dom_mut(rd).grant.read_entry(&mut *self.mem, gref);
-        if act.pin() == 0 || (!ro && act.writers() == 0) {
-            self.check_grant(rd, gref, &act, ro, true)?;
-            if act.pin() == 0 {
-                let mfn = Mfn(e.frame);
-                if self.hv.domain(rd).and_then(|x| x.m2p(mfn)).is_none() {
-                    return Err(gntst::BAD_PAGE);
-                }
-                act.grantee = self.d.0;
-                act.mfn = mfn;
-            }
-        }
+        let (mut act, cache) = self.map_pin(rd, gref, flags)?;
         let mfn = act.mfn;
-        let cache = e.flags & (gtf::PWT | gtf::PCD | gtf::PAT);
         self.pin_refs(rd, mfn, flags, host, device)?;
         if host {
             if let Err(s) = self.create_host_mapping(host_addr, mfn, flags, cache) {
@@ -430,25 +430,46 @@ impl Call<'_> {
         act.add(flags, host, device, 1);
         self.set_active(rd, gref, act);
         let mut bits = gtf::READING;
-        if !ro {
+        if flags & gntmap::READONLY == 0 {
             bits |= gtf::WRITING;
         }
-        self.hv
-            .dom_mut(rd)
-            .grant
-            .set_use(&mut *self.mem, gref, bits);
+        let gt = &self.hv.dom_mut(rd).grant;
+        gt.set_use(&mut *self.mem, gref, bits);
         let m = Mapping {
             granter: rd,
             gref,
             flags,
         };
-        let handle = self
-            .hv
-            .dom_mut(self.d)
-            .grant
-            .new_handle(m)
-            .expect("a free handle was checked for");
+        let gt = &mut self.hv.dom_mut(self.d).grant;
+        let handle = gt.new_handle(m).expect("a free handle was checked for");
         Ok((handle, mfn))
+    }
+
+    /// The active entry a map of `gref` of `rd` with `flags` pins (before
+    /// its new pins are counted) and the grant's cache attributes: the
+    /// entry is checked unless it is pinned already for the access asked.
+    fn map_pin(&mut self, rd: DomainId, gref: u32, flags: u32) -> Result<(Active, u16), i16> {
+        if gref >= self.hv.dom_mut(rd).grant.nr_entries() {
+            return Err(gntst::BAD_GNTREF);
+        }
+        let ro = flags & gntmap::READONLY != 0;
+        let mut act = self.active(rd, gref);
+        if act.pin() > 0 && act.grantee != self.d.0 {
+            return Err(gntst::GENERAL_ERROR);
+        }
+        let e = self.hv.dom_mut(rd).grant.read_entry(&mut *self.mem, gref);
+        if act.pin() == 0 || (!ro && act.writers() == 0) {
+            self.check_grant(rd, gref, &act, ro, true)?;
+        }
+        if act.pin() == 0 {
+            let mfn = Mfn(e.frame);
+            if self.hv.domain(rd).and_then(|x| x.m2p(mfn)).is_none() {
+                return Err(gntst::BAD_PAGE);
+            }
+            act.grantee = self.d.0;
+            act.mfn = mfn;
+        }
+        Ok((act, e.flags & (gtf::PWT | gtf::PCD | gtf::PAT)))
     }
 
     fn active(&self, rd: DomainId, gref: u32) -> Active {

@@ -760,3 +760,73 @@ fn grant_table_frame_grows_the_table_for_add_to_physmap() {
         Err(Errno::Inval)
     );
 }
+
+#[test]
+fn host_ptes_carry_the_grant_cache_attributes_user_and_avail_bits() {
+    let mut e = granted(gtf::PERMIT_ACCESS | gtf::PWT | gtf::PCD);
+    let flags = gntmap::HOST_MAP | gntmap::APPLICATION_MAP | 5 << gntmap::GUEST_AVAIL0;
+    let (st, h, _) = map(&mut e, 1, HOLE, flags, 8, 0);
+    assert_eq!(st, gntst::OKAY);
+    let p = l1e(&mut e, 1, HOLE);
+    let want = pte::P | pte::RW | pte::US | pte::A | pte::D | pte::NX | pte::PWT | pte::PCD;
+    assert_eq!(p & !pte::ADDR, want | 5 << 9);
+    // The unmap compares only the frame, present and RW (other bits the
+    // guest changed do not stop it).
+    e.store.write(
+        l1e_ma(&e, 1, HOLE),
+        &((p & !(7 << 9)) | pte::G).to_le_bytes(),
+    );
+    assert_eq!(unmap(&mut e, 1, HOLE, 0, h), gntst::OKAY);
+}
+
+#[test]
+fn handles_are_reused_and_several_grantee_mappings_share_one_pin() {
+    let mut e = granted(gtf::PERMIT_ACCESS);
+    let (_, h1, _) = map(&mut e, 1, HOLE, gntmap::HOST_MAP, 8, 0);
+    let ro = gntmap::HOST_MAP | gntmap::READONLY;
+    let (st, h2, _) = map(&mut e, 1, HOLE2, ro, 8, 0);
+    assert_eq!(st, gntst::OKAY);
+    assert_ne!(h1, h2);
+    let act = e.hv.domain(DomainId(0)).expect("d0").grant.active[&8];
+    assert_eq!((act.host_rw, act.host_ro, act.grantee), (1, 1, 1));
+    assert_eq!(unmap(&mut e, 1, HOLE, 0, h1), gntst::OKAY);
+    let flags = entry_flags(&mut e, 0, 8);
+    assert_eq!(
+        flags,
+        gtf::PERMIT_ACCESS | gtf::READING,
+        "still read-mapped"
+    );
+    let (_, h3, _) = map(&mut e, 1, HOLE, ro, 8, 0);
+    assert_eq!(h3, h1, "the freed handle is reused");
+    assert_eq!(unmap(&mut e, 1, HOLE, 0, h3), gntst::OKAY);
+    assert_eq!(unmap(&mut e, 1, HOLE2, 0, h2), gntst::OKAY);
+    assert_eq!(entry_flags(&mut e, 0, 8), gtf::PERMIT_ACCESS);
+    assert!(e
+        .hv
+        .domain(DomainId(0))
+        .expect("d0")
+        .grant
+        .active
+        .is_empty());
+}
+
+#[test]
+fn grant_ops_run_inside_a_multicall() {
+    let mut e = granted(gtf::PERMIT_ACCESS);
+    let mut m = vec![0u8; 32];
+    m[0..8].copy_from_slice(&HOLE.to_le_bytes());
+    m[8..12].copy_from_slice(&gntmap::HOST_MAP.to_le_bytes());
+    m[12..16].copy_from_slice(&8u32.to_le_bytes());
+    e.write(1, SCRATCH + 1024, &m);
+    let mut call = vec![0u8; 64];
+    call[0..8].copy_from_slice(&GRANT_TABLE_OP.to_le_bytes());
+    call[8..16].copy_from_slice(&[0xff; 8]);
+    call[24..32].copy_from_slice(&(SCRATCH + 1024).to_le_bytes());
+    call[32..40].copy_from_slice(&1u64.to_le_bytes());
+    e.write(1, SCRATCH, &call);
+    let multicall = crate::abi::hypercall::MULTICALL;
+    assert_eq!(e.call(1, 0, 0, multicall, [SCRATCH, 1, 0, 0, 0]).0, 0);
+    assert_eq!(u64_at(&e.read(1, SCRATCH, 16), 8), 0, "its result");
+    assert_eq!(i16_at(&e.read(1, SCRATCH + 1024, 32), 18), gntst::OKAY);
+    assert!(e.translate(1, HOLE).is_some());
+}

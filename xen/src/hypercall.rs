@@ -22,7 +22,8 @@
 //! (register, unregister), set_trap_table, event_channel_op
 //! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,
 //! status, bind_vcpu, unmask), grant_table_op (`hypercall/grant_op.rs`:
-//! v1 and v2 tables, map/unmap, copy; transfer is -EOPNOTSUPP), iret (to
+//! v1 and v2 tables, map/unmap, copy, swap; transfer is -EOPNOTSUPP,
+//! cache_flush and dump_table -ENOSYS as on x86 Xen), iret (to
 //! guest kernel or user mode), the PV
 //! CPU calls of `hypercall/pvcpu_op.rs` (set_gdt, stack_switch,
 //! fpu_taskswitch, set_debugreg, get_debugreg, update_descriptor,

@@ -187,6 +187,9 @@ fn setup_table_hands_out_frames_and_query_size_reports_them() {
     b[16..24].copy_from_slice(&BAD.to_le_bytes());
     let (_, out, _) = op(&mut e, 0, cmd::SETUP, &b, 1);
     assert_eq!(i16_at(&out, 8), gntst::BAD_VIRT_ADDR);
+    // A list in Xen's part of the address space fails the whole call.
+    b[16..24].copy_from_slice(&0xFFFF_8000_0000_0000u64.to_le_bytes());
+    assert_eq!(op(&mut e, 0, cmd::SETUP, &b, 1).0, EFAULT);
 }
 
 #[test]
@@ -704,6 +707,9 @@ fn swap_transfer_and_bad_calls() {
     assert_eq!(rc, EFAULT);
     let (rc, _) = e.call(0, 0, 0, GRANT_TABLE_OP, [cmd::MAP, BAD, 0, 0, 0]);
     assert_eq!(rc, 0, "an empty batch reads nothing");
+    let xen = 0xFFFF_8000_0000_0000;
+    let (rc, _) = e.call(0, 0, 0, GRANT_TABLE_OP, [cmd::COPY, xen, 0, 0, 0]);
+    assert_eq!(rc, EFAULT, "but its pointer must be a guest one");
 }
 
 #[test]

@@ -92,6 +92,12 @@ fn pte_flags(flags: u32, cache: u16) -> u64 {
     f | u64::from(attr & 3) << 3 | u64::from(attr & 4) << 5
 }
 
+/// Xen's `guest_handle_okay` for a PV64 guest (`access_ok`): the array
+/// must start outside Xen's part of the address space (nothing is read).
+fn handle_okay(addr: u64) -> bool {
+    !(1 << 47..crate::mmu::HYPERVISOR_VIRT_END).contains(&addr)
+}
+
 /// One side of a copy, as claimed.
 struct Buf {
     mfn: Mfn,
@@ -115,6 +121,18 @@ impl Call<'_> {
                 Err(Errno::Inval)
             }
         };
+        let batch = matches!(
+            c,
+            op::MAP_GRANT_REF
+                | op::UNMAP_GRANT_REF
+                | op::UNMAP_AND_REPLACE
+                | op::TRANSFER
+                | op::COPY
+                | op::SWAP_GRANT_REF
+        );
+        if batch && !handle_okay(ops) {
+            return Err(Errno::Fault);
+        }
         match c {
             op::MAP_GRANT_REF => self.grant_batch(ops, count, 32, Self::map_op),
             op::UNMAP_GRANT_REF => self.unmap_batch(ops, count, false),
@@ -182,6 +200,9 @@ impl Call<'_> {
     fn setup_table(&mut self, at: u64) -> HResult {
         let b = self.read(at, 24)?;
         let (dom, nr, list) = (u16_at(&b, 0), u32_at(&b, 4), u64_at(&b, 16));
+        if !handle_okay(list) {
+            return Err(Errno::Fault);
+        }
         let status = match self.target_domain(dom) {
             Ok(d) => self.setup_frames(d, nr, list),
             Err(s) => s,
@@ -227,6 +248,9 @@ impl Call<'_> {
     fn get_status_frames(&mut self, at: u64) -> HResult {
         let b = self.read(at, 16)?;
         let (nr, dom, list) = (u32_at(&b, 0), u16_at(&b, 4), u64_at(&b, 8));
+        if !handle_okay(list) {
+            return Err(Errno::Fault);
+        }
         let status = match self.target_domain(dom) {
             Ok(d) => self.status_frames_to(d, nr, list),
             Err(s) => s,

@@ -22,10 +22,16 @@
 //! `GNTMAP_application_map`, with the grant's cache attributes and the
 //! `GNTMAP_guest_avail` bits; the entry it replaces drops its references.
 //! Unmapping checks that the entry still maps the granted frame, present
-//! and with the write permission the map gave it (XSA-234), and clears it (unmap_and_replace moves
-//! the entry at `new_addr` there instead); a failed check is
-//! `GNTST_general_error` and keeps the mapping's references. A batch that
-//! unmapped anything flushes the caller's TLBs, as Xen does.
+//! and with the write permission the map gave it (XSA-234), and clears it
+//! (unmap_and_replace moves the entry stolen from `new_addr` there
+//! instead); a failed check is `GNTST_general_error` and keeps the
+//! mapping's references. A map flushes the page (or, by PTE address, the
+//! caller's TLBs); a batch that unmapped anything flushes the caller's
+//! TLBs, as Xen does.
+//!
+//! Only the caller may be the target of setup_table, query_size,
+//! get_status_frames and get_version (Xen's XSM_TARGET check: smpsim has
+//! no privileged domain); map and copy name the granter by its domid.
 //!
 //! Preemption is not modelled: every batch runs to its end in one call.
 

@@ -37,6 +37,8 @@ pub mod hypercall {
     pub const EVENT_CHANNEL_OP: u64 = 32;
     /// `memory_op(cmd, arg)`.
     pub const MEMORY_OP: u64 = 12;
+    /// `grant_table_op(cmd, ops, count)`.
+    pub const GRANT_TABLE_OP: u64 = 20;
     /// `smpsim_op(cmd, ...)`: **smpsim-specific, not a Xen hypercall.**
     /// Xen's table (§1.1) uses 0–42 and reserves 48–55 for the
     /// architecture; 56 is unassigned (Xen's `NR_hypercalls` is 64), so a
@@ -95,6 +97,8 @@ pub enum Errno {
     Exist = 17,
     /// Invalid argument.
     Inval = 22,
+    /// Result out of range (a v2 grant entry v1 cannot hold).
+    Range = 34,
     /// No space left (no free event-channel port).
     NoSpc = 28,
     /// Not implemented.

@@ -22,7 +22,10 @@
 //! reservations and the balloon, exchange, memory maps), set_timer_op, set_callbacks, callback_op
 //! (register, unregister), set_trap_table, event_channel_op
 //! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,
-//! status, bind_vcpu, unmask), iret (to guest kernel or user mode), the PV
+//! status, bind_vcpu, unmask), grant_table_op (`hypercall/grant_op.rs`:
+//! v1 and v2 tables, map/unmap, copy, swap; transfer is -EOPNOTSUPP,
+//! cache_flush and dump_table -ENOSYS as on x86 Xen), iret (to
+//! guest kernel or user mode), the PV
 //! CPU calls of `hypercall/pvcpu_op.rs` (set_gdt, stack_switch,
 //! fpu_taskswitch, set_debugreg, get_debugreg, update_descriptor,
 //! vm_assist, set_segment_base, physdev_op), plus the smpsim-specific
@@ -50,6 +53,7 @@ use smpsim_cores::arch::reg::RAX;
 use smpsim_cores::ArchState;
 
 mod evtchn_op;
+mod grant_op;
 pub mod memory_op;
 mod mmu_op;
 pub mod pvcpu_op;
@@ -195,6 +199,7 @@ impl Call<'_> {
             nr::CALLBACK_OP => self.callback_op(low32(a[0]), a[1]),
             nr::EVENT_CHANNEL_OP => self.evtchn_op(low32(a[0]), a[1]),
             nr::MEMORY_OP => self.memory_op(a[0], a[1]),
+            nr::GRANT_TABLE_OP => self.grant_table_op(low32(a[0]), a[1], low32(a[2])),
             nr::SMPSIM_OP => self.smpsim_op(low32(a[0]), low32(a[1]), a[2], low32(a[3])),
             _ => Err(Errno::NoSys),
         }

@@ -139,6 +139,8 @@ pub struct Domain {
     /// entries); empty: none set, and XENMEM_memory_map is -ENOSYS as in
     /// Xen for a PV domain the toolstack gave no map.
     pub(crate) e820: Vec<[u8; 20]>,
+    /// Its grant table ([`crate::grant`]).
+    pub(crate) grant: crate::grant::GrantTable,
 }
 
 impl Domain {
@@ -489,6 +491,7 @@ impl Hypervisor {
             vm_assist: 0,
             max_pages: (cfg.max_memory_bytes / crate::ids::PAGE_SIZE).max(nr_pages),
             e820: Vec::new(),
+            grant: crate::grant::GrantTable::default(),
         };
         dom.vcpus[0].initialised = true;
         dom.vcpus[0].bring_up(0);

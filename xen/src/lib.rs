@@ -88,8 +88,8 @@
 //! guest user mode (`guest_mode.rs`), the console ([`console`]), time scaling
 //! ([`time`]), guest-measured latency histograms fed by the smpsim-only
 //! hypercall 56 ([`guest_hist`]) and the [`hypervisor::Hypervisor`] that ties them together
-//! (its module doc says how the machine drives it). Not built: grant
-//! tables, memory_op/ballooning, the PV MMU calls other than update_va_mapping,
+//! (its module doc says how the machine drives it), grant tables v1 and v2
+//! ([`grant`]). Not built: grant transfer, memory_op/ballooning, the PV MMU calls other than update_va_mapping,
 //! save/restore, the FIFO event ABI, and
 //! any hypervisor partition (hypercalls handled in a core's partition or
 //! sent as messages): hypervisor work is not timed through the caches.
@@ -102,6 +102,7 @@ pub mod emulate;
 pub mod event_2l;
 pub mod evtchn;
 pub mod frames;
+pub mod grant;
 pub mod guest_hist;
 mod guest_mode;
 pub mod hypercall;

@@ -32,9 +32,11 @@
 //!   `UVMF_*` or `MMUEXT_*FLUSH*`/`INVLPG*`); a frame that becomes a page
 //!   table while stale writable translations of it may exist flushes the
 //!   domain's TLBs, as Xen's type-change flush does.
-//! - Grant mappings and foreign frames (`foreigndom`) are refused: an
-//!   unprivileged domain maps only its own frames, its shared_info and its
-//!   group's shared area.
+//! - Foreign frames (`foreigndom`) are refused: an unprivileged domain
+//!   maps only its own frames, its shared_info, its group's shared area
+//!   and its grant-table frames (those mappings are counted for
+//!   [`crate::grant`]); other domains' frames only through grant maps
+//!   (`hypercall/grant_op.rs`), which write their PTEs themselves.
 
 use crate::abi::Errno;
 use crate::event_2l::EventMemory;
@@ -358,7 +360,7 @@ impl Mmu<'_> {
         let target = entry_mfn(e);
         if level == 1 {
             if !self.dom.owns(target) {
-                return if self.dom.may_map(target) {
+                return if self.dom.may_map(target) || self.dom.grant.map_frame(target) {
                     Ok(())
                 } else {
                     Err(Errno::Inval)
@@ -398,6 +400,10 @@ impl Mmu<'_> {
         }
         let target = entry_mfn(e);
         if level == 1 {
+            if !self.dom.owns(target) {
+                self.dom.grant.unmap_frame(target);
+                return;
+            }
             if e & pte::RW != 0 {
                 self.put_type(target);
             } else if let Some(info) = self.info(target) {

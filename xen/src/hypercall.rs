@@ -21,7 +21,8 @@
 //! register_runstate_memory_area), set_timer_op, set_callbacks, callback_op
 //! (register, unregister), set_trap_table, event_channel_op
 //! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,
-//! status, bind_vcpu, unmask), iret (to guest kernel or user mode), the PV
+//! status, bind_vcpu, unmask, and the FIFO ABI's init_control,
+//! expand_array, set_priority), iret (to guest kernel or user mode), the PV
 //! CPU calls of `hypercall/pvcpu_op.rs` (set_gdt, stack_switch,
 //! fpu_taskswitch, set_debugreg, get_debugreg, update_descriptor,
 //! vm_assist, set_segment_base, physdev_op), plus the smpsim-specific
@@ -49,6 +50,7 @@ use smpsim_cores::arch::reg::RAX;
 use smpsim_cores::ArchState;
 
 mod evtchn_op;
+mod fifo_op;
 mod mmu_op;
 pub mod pvcpu_op;
 mod sched_op;

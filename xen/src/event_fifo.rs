@@ -91,7 +91,7 @@ pub mod control {
 /// Whether `offset` is a valid control-block offset in its frame (must not
 /// cross the page, 8-byte aligned), as init_control checks.
 pub fn control_offset_ok(offset: u32) -> bool {
-    u64::from(offset) <= PAGE_SIZE - CONTROL_BLOCK_SIZE && offset % 8 == 0
+    u64::from(offset) <= PAGE_SIZE - CONTROL_BLOCK_SIZE && offset.is_multiple_of(8)
 }
 
 /// One VCPU's queues.

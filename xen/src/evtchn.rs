@@ -4,7 +4,9 @@
 //! what, and which VCPU it notifies. It changes only through the operations
 //! below, which the hypervisor applies in a deterministic order. Pending and
 //! mask bits are *not* here: they live in guest memory (shared_info) and are
-//! handled by [`crate::event_2l`].
+//! handled by [`crate::event_2l`], or, once a domain switched to the FIFO
+//! ABI, in its event words ([`crate::event_fifo`]). A domain may have 4096
+//! ports, 2^17 after that switch ([`EventChannels::set_max_ports`]).
 //!
 //! Ports are handed out lowest-free-first and port 0 is never used, as Xen
 //! does, so runs are reproducible.

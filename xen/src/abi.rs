@@ -141,6 +141,12 @@ pub mod evtchnop {
     pub const BIND_VCPU: u64 = 8;
     /// Unmask a port.
     pub const UNMASK: u64 = 9;
+    /// FIFO: register a VCPU's control block.
+    pub const INIT_CONTROL: u64 = 11;
+    /// FIFO: add an event-array page.
+    pub const EXPAND_ARRAY: u64 = 12;
+    /// FIFO: set a port's priority.
+    pub const SET_PRIORITY: u64 = 13;
 }
 
 /// `EVTCHNSTAT_*` values of `EVTCHNOP_status` (§3.1).

@@ -4,7 +4,9 @@
 //! what, and which VCPU it notifies. It changes only through the operations
 //! below, which the hypervisor applies in a deterministic order. Pending and
 //! mask bits are *not* here: they live in guest memory (shared_info) and are
-//! handled by [`crate::event_2l`].
+//! handled by [`crate::event_2l`], or, once a domain switched to the FIFO
+//! ABI, in its event words ([`crate::event_fifo`]). A domain may have 4096
+//! ports, 2^17 after that switch ([`EventChannels::set_max_ports`]).
 //!
 //! Ports are handed out lowest-free-first and port 0 is never used, as Xen
 //! does, so runs are reproducible.
@@ -54,6 +56,13 @@ struct DomainPorts {
     ports: Vec<Channel>,
     /// `virq_port[vcpu][virq]`, 0 = unbound.
     virq_port: Vec<[u32; NR_VIRQS as usize]>,
+    /// Ports it may have: 4096 (2-level) until it switches to FIFO.
+    #[serde(default = "two_level_ports")]
+    max_ports: u32,
+}
+
+fn two_level_ports() -> u32 {
+    EVTCHN_2L_NR_CHANNELS
 }
 
 /// Where a `send` or a bind makes a port pending.
@@ -98,6 +107,7 @@ impl EventChannels {
             vcpus,
             ports: vec![CLOSED],
             virq_port: vec![[0; NR_VIRQS as usize]; vcpus as usize],
+            max_ports: EVTCHN_2L_NR_CHANNELS,
         });
         DomainId(u16::try_from(self.domains.len() - 1).expect("fewer than 2^16 domains"))
     }
@@ -139,7 +149,7 @@ impl EventChannels {
         {
             return Ok(Port(i as u32 + 1));
         }
-        if dom.ports.len() as u32 >= EVTCHN_2L_NR_CHANNELS {
+        if dom.ports.len() as u32 >= dom.max_ports {
             return Err(Errno::NoSpc);
         }
         dom.ports.push(CLOSED);
@@ -375,6 +385,19 @@ impl EventChannels {
         (p != 0).then_some(Port(p))
     }
 
+    /// Raises the port limit of `d` to `max_ports` (the switch to FIFO).
+    pub fn set_max_ports(&mut self, d: DomainId, max_ports: u32) {
+        if let Ok(dom) = self.dom_mut(d) {
+            dom.max_ports = max_ports;
+        }
+    }
+
+    /// Ports of `d` that exist so far (valid port numbers are below this;
+    /// closed ones included).
+    pub fn nr_ports(&self, d: DomainId) -> u32 {
+        self.dom(d).map_or(0, |dom| dom.ports.len() as u32)
+    }
+
     /// A port's binding (closed if out of range).
     pub fn binding(&self, d: DomainId, port: Port) -> Binding {
         self.channel(d, port).map_or(Binding::Closed, |c| c.binding)
@@ -498,5 +521,17 @@ mod tests {
             assert_eq!(ec.bind_ipi(d, 0), Ok(Port(i)));
         }
         assert_eq!(ec.bind_ipi(d, 0), Err(Errno::NoSpc));
+    }
+
+    #[test]
+    fn a_raised_limit_allows_more_ports() {
+        let mut ec = EventChannels::new();
+        let d = ec.add_domain(1);
+        ec.set_max_ports(d, 5000);
+        for i in 1..5000 {
+            assert_eq!(ec.bind_ipi(d, 0), Ok(Port(i)));
+        }
+        assert_eq!(ec.bind_ipi(d, 0), Err(Errno::NoSpc));
+        assert_eq!(ec.nr_ports(d), 5000);
     }
 }

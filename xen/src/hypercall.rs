@@ -22,7 +22,8 @@
 //! reservations and the balloon, exchange, memory maps), set_timer_op, set_callbacks, callback_op
 //! (register, unregister), set_trap_table, event_channel_op
 //! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,
-//! status, bind_vcpu, unmask), grant_table_op (`hypercall/grant_op.rs`:
+//! status, bind_vcpu, unmask, and the FIFO ABI's init_control,
+//! expand_array, set_priority), grant_table_op (`hypercall/grant_op.rs`:
 //! v1 and v2 tables, map/unmap, copy, swap; transfer is -EOPNOTSUPP,
 //! cache_flush and dump_table -ENOSYS as on x86 Xen), iret (to
 //! guest kernel or user mode), the PV
@@ -53,6 +54,7 @@ use smpsim_cores::arch::reg::RAX;
 use smpsim_cores::ArchState;
 
 mod evtchn_op;
+mod fifo_op;
 mod grant_op;
 pub mod memory_op;
 mod mmu_op;

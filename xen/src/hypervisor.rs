@@ -34,6 +34,7 @@ use crate::backend::XenStore;
 use crate::builder::{self, BuildError, BuiltDomain, DomainConfig, GuestImage, Layout, SharedArea};
 use crate::console::{ConsoleLine, LineBuffer};
 use crate::event_2l::{self, EventLayout, EventMemory, Raised};
+use crate::event_fifo::FifoDomain;
 use crate::evtchn::{EventChannels, Raise};
 use crate::frames::{FrameAllocator, OutOfFrames};
 use crate::guest_hist::GuestHistograms;
@@ -141,6 +142,10 @@ pub struct Domain {
     pub(crate) e820: Vec<[u8; 20]>,
     /// Its grant table ([`crate::grant`]).
     pub(crate) grant: crate::grant::GrantTable,
+    /// Its FIFO event state, once it switched to the FIFO ABI
+    /// ([`crate::event_fifo`]); `None`: 2-level.
+    #[serde(default)]
+    pub(crate) fifo: Option<Box<FifoDomain>>,
 }
 
 impl Domain {
@@ -204,6 +209,11 @@ impl Domain {
     /// Why it stopped, once it has.
     pub fn shutdown(&self) -> Option<&ShutdownRecord> {
         self.shutdown.as_ref()
+    }
+
+    /// Its FIFO event state, if it switched to the FIFO ABI.
+    pub fn fifo(&self) -> Option<&FifoDomain> {
+        self.fifo.as_deref()
     }
 
     /// Where VCPU `v`'s event state lives.
@@ -492,6 +502,7 @@ impl Hypervisor {
             max_pages: (cfg.max_memory_bytes / crate::ids::PAGE_SIZE).max(nr_pages),
             e820: Vec::new(),
             grant: crate::grant::GrantTable::default(),
+            fifo: None,
         };
         dom.vcpus[0].initialised = true;
         dom.vcpus[0].bring_up(0);
@@ -658,14 +669,20 @@ impl Hypervisor {
         self.shutdown_domain(d, crate::abi::sched::SHUTDOWN_CRASH, message, cycle)
     }
 
-    /// Makes `r.port` pending for `r.vcpu` (§3.4: raise, kick, pollers).
+    /// Makes `r.port` pending for `r.vcpu` (§3.4: raise, kick, pollers; a
+    /// FIFO domain's through [`FifoDomain::raise`]).
     /// Returns the VCPUs of `r.domain` this woke (blocked or polling ones).
     pub fn deliver(&mut self, r: Raise, mem: &mut dyn EventMemory) -> Vec<VcpuId> {
-        let Some(dom) = self.domain(r.domain) else {
+        let Some(dom) = self.domains.get_mut(usize::from(r.domain.0)) else {
             return Vec::new();
         };
         if dom.shutdown.is_some() {
             return Vec::new();
+        }
+        if let Some(fifo) = dom.fifo.as_deref_mut() {
+            let vi = dom.vcpus.get(r.vcpu.0 as usize).and_then(|v| v.vcpu_info);
+            let raised = fifo.raise(mem, vi, r.port, r.vcpu);
+            return self.note_raised(r, raised);
         }
         let raised = match dom.event_layout(r.vcpu) {
             Some(l) => event_2l::raise(mem, &l, r.port),

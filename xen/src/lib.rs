@@ -82,15 +82,15 @@
 //! start-of-day registers), machine frames ([`frames`]), the per-domain
 //! address space and memory traits ([`memory`]), per-VCPU state and timers
 //! ([`vcpu`]), the event-channel binding table ([`evtchn`]), Xen's 2-level
-//! delivery ([`event_2l`]), hypercall dispatch ([`hypercall`]), the bounce
+//! delivery ([`event_2l`]) and FIFO ABI ([`event_fifo`]), hypercall dispatch ([`hypercall`]), the bounce
 //! frame and iret ([`upcall`]), Xen's PV emulator of privileged
 //! instructions ([`emulate`]) over the per-VCPU PV CPU state ([`pvcpu`]),
 //! guest user mode (`guest_mode.rs`), the console ([`console`]), time scaling
 //! ([`time`]), guest-measured latency histograms fed by the smpsim-only
 //! hypercall 56 ([`guest_hist`]) and the [`hypervisor::Hypervisor`] that ties them together
 //! (its module doc says how the machine drives it), grant tables v1 and v2
-//! ([`grant`]). Not built: grant transfer, memory_op/ballooning, the PV MMU calls other than update_va_mapping,
-//! save/restore, the FIFO event ABI, and
+//! ([`grant`]), memory_op and the balloon (`hypercall/memory_op.rs`). Not
+//! built: grant transfer, save/restore, and
 //! any hypervisor partition (hypercalls handled in a core's partition or
 //! sent as messages): hypervisor work is not timed through the caches.
 
@@ -100,6 +100,7 @@ pub mod builder;
 pub mod console;
 pub mod emulate;
 pub mod event_2l;
+pub mod event_fifo;
 pub mod evtchn;
 pub mod frames;
 pub mod grant;

@@ -1,6 +1,7 @@
 //! `event_channel_op` (hypercall 32, xen-abi.md §3.1): argument structs
 //! copied in and out at their documented offsets, bindings kept by
-//! [`crate::evtchn::EventChannels`], events returned as raises.
+//! [`crate::evtchn::EventChannels`], events returned as raises. The FIFO
+//! commands and the FIFO halves of close and unmask are in `fifo_op.rs`.
 
 use super::{ok, u16_at, u32_at, Call, HResult};
 use crate::abi::{evtchnop, Errno, EVTCHN_2L_NR_CHANNELS};
@@ -18,6 +19,7 @@ impl Call<'_> {
             evtchnop::CLOSE => {
                 let port = self.port_arg(arg)?;
                 self.hv.evtchn.close(self.d, port)?;
+                self.fifo_close(port);
                 ok()
             }
             evtchnop::SEND => {
@@ -36,6 +38,9 @@ impl Call<'_> {
                 ok()
             }
             evtchnop::UNMASK => self.unmask(arg),
+            evtchnop::INIT_CONTROL => self.init_control(arg),
+            evtchnop::EXPAND_ARRAY => self.expand_array(arg),
+            evtchnop::SET_PRIORITY => self.set_priority(arg),
             _ => Err(Errno::NoSys),
         }
     }
@@ -119,6 +124,9 @@ impl Call<'_> {
     /// for a closed port), waking it if it sleeps.
     fn unmask(&mut self, arg: u64) -> HResult {
         let port = self.port_arg(arg)?;
+        if self.is_fifo() {
+            return self.fifo_unmask(port);
+        }
         if port.0 >= EVTCHN_2L_NR_CHANNELS {
             return Err(Errno::Inval);
         }

@@ -86,7 +86,12 @@ impl Call<'_> {
         }
         let raw = self.read(list, 4 * n as usize)?;
         let ports: Vec<Port> = raw.chunks(4).map(|c| Port(u32_at(c, 0))).collect();
-        if ports.iter().any(|p| p.0 >= EVTCHN_2L_NR_CHANNELS) {
+        let limit = if self.is_fifo() {
+            crate::event_fifo::NR_CHANNELS
+        } else {
+            EVTCHN_2L_NR_CHANNELS
+        };
+        if ports.iter().any(|p| p.0 >= limit) {
             return Err(Errno::Inval);
         }
         if self.upcall_due() || self.any_pending(&ports) {
@@ -107,7 +112,11 @@ impl Call<'_> {
     }
 
     fn any_pending(&mut self, ports: &[Port]) -> bool {
-        let si = self.hv.domain(self.d).expect("caller exists").shared_info();
+        let dom = self.hv.domain(self.d).expect("caller exists");
+        if let Some(fifo) = dom.fifo() {
+            return ports.iter().any(|&p| fifo.is_pending(&mut *self.mem, p));
+        }
+        let si = dom.shared_info();
         let base = si.addr(crate::abi::shared_info::EVTCHN_PENDING).get();
         ports
             .iter()

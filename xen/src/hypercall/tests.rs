@@ -128,7 +128,11 @@ fn ipi_bind_send_status_close() {
         evtchn(&mut e, 0, 0, evtchnop::BIND_IPI, &le32(&[2, 0])).0,
         -2
     );
-    assert_eq!(evtchn(&mut e, 0, 0, 11, &le32(&[0])).0, ENOSYS);
+    assert_eq!(
+        evtchn(&mut e, 0, 0, 14, &le32(&[0])).0,
+        ENOSYS,
+        "reset_cont"
+    );
     let (rc, _) = e.call(
         0,
         0,

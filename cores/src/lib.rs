@@ -80,6 +80,7 @@ pub mod alu;
 pub mod arch;
 pub mod cache;
 pub mod cpuid;
+pub mod debug;
 mod exec;
 pub mod func;
 pub mod mem;

@@ -81,6 +81,8 @@ pub enum Errno {
     NoEnt = 2,
     /// No such domain.
     Srch = 3,
+    /// No such device (for example a debug register that does not exist).
+    NoDev = 19,
     /// Permission denied (for example a cache flush without I/O memory).
     Acces = 13,
     /// Bad address: a guest pointer that cannot be read or written.

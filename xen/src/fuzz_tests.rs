@@ -29,7 +29,7 @@ impl Rng {
     }
 }
 
-const ERRNOS: [i64; 9] = [1, 2, 3, 14, 16, 17, 22, 28, 38];
+const ERRNOS: [i64; 10] = [1, 2, 3, 14, 16, 17, 19, 22, 28, 38];
 
 fn value(rng: &mut Rng) -> u64 {
     let pool = [

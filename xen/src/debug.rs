@@ -46,7 +46,7 @@ pub fn set_debugreg(pv: &mut PvCpu, reg: usize, value: u64) -> Result<(), Errno>
     let de = pv.cr4() & pvcpu::CR4_DE != 0;
     match reg {
         0..=3 => {
-            if !(value < GUEST_LOW_END || value >= XEN_END) {
+            if (GUEST_LOW_END..XEN_END).contains(&value) {
                 return Err(Errno::Perm);
             }
             pv.dr[reg] = value;

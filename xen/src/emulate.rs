@@ -35,6 +35,11 @@
 //!   the guest (Xen's descriptor tables; smpsim models no UMIP).
 //! - #BP, #OF, #DB from `int3`, `int 3`, `int 4`, `int1`: traps, so the
 //!   frame's RIP is past the instruction.
+//! - #DB of a debug condition the core met (single-step, a breakpoint;
+//!   its DR6 bits in the fault's `addr`): the guest's DR6 takes them and
+//!   it is bounced with RIP where the core left it. After an emulated
+//!   instruction: single-step and I/O-breakpoint #DBs, and the MOV SS /
+//!   POP SS shadow ([`crate::debug`]).
 //! - The core's #GP for a non-canonical address of an ordinary
 //!   instruction becomes #SS(0) where hardware raises that (a reference
 //!   through RSP or RBP, an implicit stack access).

@@ -188,9 +188,9 @@ impl FuncCore {
             return crate::debug::run_armed(self, state, mem, max_insns);
         }
         let exit = self.run_plain(state, mem, max_insns);
-        let left = max_insns - self.cpu.executed;
-        if exit == Exit::InsnLimit && left > 0 {
+        if self.cpu.executed < max_insns && matches!(exit, Exit::InsnLimit) {
             // `popf` set TF: single-step from the next instruction.
+            let left = max_insns - self.cpu.executed;
             return crate::debug::run_armed(self, state, mem, left);
         }
         exit

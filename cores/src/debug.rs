@@ -196,14 +196,19 @@ pub(crate) fn run_armed(
     mem: &mut dyn GuestMemory,
     max: u64,
 ) -> Exit {
-    for _ in 0..max {
-        if !st.debug.armed(st.rflags) {
-            return core.run_plain(st, mem, 1);
+    let mut left = max;
+    while left > 0 {
+        let exit = if st.debug.armed(st.rflags) {
+            step(core, st, mem)
+        } else {
+            // Disarmed (popf cleared TF): the rest runs at full speed until
+            // a `popf` sets TF again.
+            core.run_plain(st, mem, left)
+        };
+        if !matches!(exit, Exit::InsnLimit) {
+            return exit;
         }
-        match step(core, st, mem) {
-            Exit::InsnLimit => {}
-            other => return other,
-        }
+        left -= core.last_executed().max(1).min(left);
     }
     Exit::InsnLimit
 }

@@ -150,6 +150,11 @@ impl FuncCore {
         self.cache.flush();
     }
 
+    /// Instructions the last plain run executed.
+    pub(crate) fn last_executed(&self) -> u64 {
+        self.cpu.executed
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> FuncStats {
         FuncStats {

@@ -201,3 +201,26 @@ fn unarmed_state_costs_one_check() {
     .armed(0));
     assert!(!DebugState { dr7: 0x400, ..d }.armed(0));
 }
+
+#[test]
+fn popf_clearing_tf_traps_once_more_then_the_run_goes_on_unstepped() {
+    // pushfq; or qword [rsp], 0x100; popfq; nop;
+    // pushfq; and qword [rsp], ~0x100; popfq; nop; hlt
+    let mut code = vec![
+        0x9c, 0x48, 0x81, 0x0c, 0x24, 0x00, 0x01, 0x00, 0x00, 0x9d, 0x90,
+    ];
+    code.extend([
+        0x9c, 0x48, 0x81, 0x24, 0x24, 0xff, 0xfe, 0xff, 0xff, 0x9d, 0x90, 0xf4,
+    ]);
+    let (mut core, mut st, mut mem) = setup(&code);
+    let (dbs, exit) = run_collecting(&mut core, &mut st, &mut mem);
+    let at: Vec<u64> = dbs.iter().map(|&(rip, _)| rip - CODE).collect();
+    assert_eq!(
+        at,
+        vec![11, 12, 20, 21],
+        "the popf that clears TF still traps"
+    );
+    assert!(dbs.iter().all(|&(_, b)| b == dr6::BS));
+    assert_eq!(exit, Exit::Halt);
+    assert_eq!(core.stats().instructions, 9);
+}

@@ -1,7 +1,8 @@
 //! Architectural (programmer-visible) state of one x86-64 hardware context.
 //!
 //! Only what user-mode integer code can see: the sixteen general-purpose
-//! registers, RIP, RFLAGS and the FS/GS base registers. Segment selectors,
+//! registers, RIP, RFLAGS and the FS/GS base registers, plus the debug
+//! registers the core checks ([`crate::debug`]). Segment selectors,
 //! control registers and the x87/SSE state are not modelled (see the crate
 //! docs for what raises #UD instead).
 
@@ -45,7 +46,7 @@ pub mod flags {
     pub const ZF: u64 = 1 << 6;
     /// Sign flag.
     pub const SF: u64 = 1 << 7;
-    /// Trap flag (not modelled: popf cannot set it).
+    /// Trap flag: single-step ([`crate::debug`]).
     pub const TF: u64 = 1 << 8;
     /// Interrupt enable flag (owned by the hypervisor, not by guest code).
     pub const IF: u64 = 1 << 9;
@@ -63,8 +64,8 @@ pub mod flags {
     pub const ID: u64 = 1 << 21;
     /// The six arithmetic flags.
     pub const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
-    /// The flags user code may change with popf (TF and IF excluded).
-    pub const USER_WRITABLE: u64 = ARITH | DF | AC | ID;
+    /// The flags user code may change with popf (IF and IOPL excluded).
+    pub const USER_WRITABLE: u64 = ARITH | TF | DF | AC | ID;
 }
 
 /// The architectural state of one hardware context.
@@ -89,6 +90,9 @@ pub struct ArchState {
     /// write.
     #[serde(default = "yes")]
     pub fsgsbase: bool,
+    /// Debug registers and the MOV SS shadow ([`crate::debug`]).
+    #[serde(default)]
+    pub debug: crate::debug::DebugState,
 }
 
 fn yes() -> bool {
@@ -104,6 +108,7 @@ impl Default for ArchState {
             fs_base: 0,
             gs_base: 0,
             fsgsbase: true,
+            debug: crate::debug::DebugState::default(),
         }
     }
 }

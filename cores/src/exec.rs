@@ -20,7 +20,7 @@ mod fast;
 mod str_op;
 
 use crate::alu::{self, mask, sext};
-use crate::arch::flags::{AF, CF, DF, FIXED1, OF, PF, SF, USER_WRITABLE, ZF};
+use crate::arch::flags::{AF, CF, DF, FIXED1, OF, PF, SF, TF, USER_WRITABLE, ZF};
 use crate::cache::CodePages;
 use crate::cpuid::CpuidModel;
 use crate::mem::{GuestMemory, MemStop, PageFault};
@@ -80,7 +80,9 @@ pub(crate) struct Env<'a> {
 /// How a uop ends.
 enum Flow {
     Next,
-    /// Next, but the uop wrote a page holding translations.
+    /// Next, but the run must leave after this instruction: the uop wrote
+    /// a page holding translations, or `popf` set TF (single-step starts
+    /// at the next instruction, [`crate::debug`]).
     Smc,
     Jump(u64),
     /// Page fault (or non-canonical #GP) at this address with this
@@ -280,9 +282,11 @@ impl Cpu {
             if ins.rep != 0 {
                 return self.exec_rep(blk, ins, mem, env);
             }
+            let mut leave = false;
             for u in &blk.uops[usize::from(ins.start)..usize::from(ins.end)] {
                 match self.exec_uop(u, mem, env) {
-                    Flow::Next | Flow::Smc => {}
+                    Flow::Next => {}
+                    Flow::Smc => leave = true,
                     Flow::Jump(t) => {
                         self.executed += 1;
                         return BlockExit::Next(t);
@@ -293,7 +297,7 @@ impl Cpu {
                 }
             }
             self.executed += 1;
-            if !self.smc_pages.is_empty() {
+            if leave || !self.smc_pages.is_empty() {
                 return BlockExit::Next(ins.next_rip());
             }
         }
@@ -490,7 +494,12 @@ impl Cpu {
                     self.wb(u.dst, s, self.b(u));
                 }
             }
-            Op::Popf => self.r[F] = (self.r[F] & !USER_WRITABLE) | (a & USER_WRITABLE) | FIXED1,
+            Op::Popf => {
+                self.r[F] = (self.r[F] & !USER_WRITABLE) | (a & USER_WRITABLE) | FIXED1;
+                if a & TF != 0 {
+                    return Flow::Smc;
+                }
+            }
             Op::Sahf => {
                 let m = SF | ZF | AF | PF | CF;
                 self.r[F] = (self.r[F] & !m) | (a & m);

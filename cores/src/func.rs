@@ -25,14 +25,18 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A fault raised inside the guest. The state is that before the faulting
-/// instruction and `rip` is its address.
+/// instruction and `rip` is its address — except for a #DB trap of
+/// [`crate::debug`] (single-step, data breakpoint): the state and `rip`
+/// are after the instruction that caused it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     /// Exception vector: 0 #DE, 3 #BP, 6 #UD, 13 #GP, 14 #PF.
     pub vector: u8,
     /// Address of the faulting instruction.
     pub rip: u64,
-    /// For #PF the faulting address (CR2); 0 otherwise.
+    /// For #PF the faulting address (CR2); for a #DB of a debug condition
+    /// ([`crate::debug`]) the DR6 bits it sets (never 0; `int1` gives 0);
+    /// 0 otherwise.
     pub addr: u64,
     /// The error code pushed with it (#PF's [`crate::paging::pfec`] bits;
     /// 0 for vectors without one).
@@ -146,6 +150,11 @@ impl FuncCore {
         self.cache.flush();
     }
 
+    /// Instructions the last plain run executed.
+    pub(crate) fn last_executed(&self) -> u64 {
+        self.cpu.executed
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> FuncStats {
         FuncStats {
@@ -170,8 +179,30 @@ impl FuncCore {
     }
 
     /// Executes up to `max_insns` instructions from `state.rip` (REP
-    /// iterations count one each, see the type docs).
+    /// iterations count one each, see the type docs). While
+    /// `state.debug` is armed (TF, a breakpoint, a MOV SS shadow) it runs
+    /// one instruction at a time under the checks of [`crate::debug`] and
+    /// ends with the #DB they raise.
     pub fn run(
+        &mut self,
+        state: &mut ArchState,
+        mem: &mut dyn GuestMemory,
+        max_insns: u64,
+    ) -> Exit {
+        if state.debug.armed(state.rflags) {
+            return crate::debug::run_armed(self, state, mem, max_insns);
+        }
+        let exit = self.run_plain(state, mem, max_insns);
+        if self.cpu.executed < max_insns && matches!(exit, Exit::InsnLimit) {
+            // `popf` set TF: single-step from the next instruction.
+            let left = max_insns - self.cpu.executed;
+            return crate::debug::run_armed(self, state, mem, left);
+        }
+        exit
+    }
+
+    /// [`Self::run`] without the debug checks ([`crate::debug`]).
+    pub(crate) fn run_plain(
         &mut self,
         state: &mut ArchState,
         mem: &mut dyn GuestMemory,
@@ -191,7 +222,10 @@ impl FuncCore {
 
     fn run_blocks(&mut self, rip: &mut u64, mem: &mut dyn GuestMemory, max: u64) -> Exit {
         loop {
-            if self.cpu.executed >= max {
+            // TF set by the run's own `popf` (it started clear, or it runs
+            // one instruction under the debug checks) ends it.
+            let stepping = self.cpu.r[usize::from(FLAGS)] & flags::TF != 0 && self.cpu.executed > 0;
+            if self.cpu.executed >= max || stepping {
                 return Exit::InsnLimit;
             }
             let idx = match self.cache.lookup(self.asid, *rip) {

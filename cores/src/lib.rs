@@ -12,7 +12,10 @@
 //! # Owns
 //! - Decode of x86-64 instructions (iced-x86) into uops ([`uop`],
 //!   [`translate`]) and the translation cache of decoded basic blocks
-//!   ([`cache`]); functional execution ([`FuncCore`]); the CPUID model.
+//!   ([`cache`]); functional execution ([`FuncCore`]); the CPUID model;
+//!   debug traps (TF single-step, DR0–DR3 breakpoints, the MOV SS shadow:
+//!   [`debug`]), checked in every model because every model retires
+//!   through [`FuncCore`].
 //! - The out-of-order pipeline ([`ooo`]): fetch with branch prediction,
 //!   rename, issue queue, load/store queues, commit, SMT.
 //! - The core partition ([`part`]): SMT contexts and their arbitration, the
@@ -80,6 +83,7 @@ pub mod alu;
 pub mod arch;
 pub mod cache;
 pub mod cpuid;
+pub mod debug;
 mod exec;
 pub mod func;
 pub mod mem;

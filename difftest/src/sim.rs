@@ -37,6 +37,7 @@ pub fn run(case: &Case, asm: &Assembled) -> Outcome {
         fs_base: case.init.fs_base,
         gs_base: case.init.gs_base,
         fsgsbase: true,
+        ..ArchState::default()
     };
     let mut core = FuncCore::new(CpuidModel::default());
     let exit = core.run(&mut st, &mut mem, MAX_INSNS);

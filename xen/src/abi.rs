@@ -87,6 +87,8 @@ pub enum Errno {
     Srch = 3,
     /// Out of memory (for example no frame for a memory exchange).
     NoMem = 12,
+    /// No such device (for example a debug register that does not exist).
+    NoDev = 19,
     /// Permission denied (for example a cache flush without I/O memory).
     Acces = 13,
     /// Bad address: a guest pointer that cannot be read or written.

@@ -35,6 +35,11 @@
 //!   the guest (Xen's descriptor tables; smpsim models no UMIP).
 //! - #BP, #OF, #DB from `int3`, `int 3`, `int 4`, `int1`: traps, so the
 //!   frame's RIP is past the instruction.
+//! - #DB of a debug condition the core met (single-step, a breakpoint;
+//!   its DR6 bits in the fault's `addr`): the guest's DR6 takes them and
+//!   it is bounced with RIP where the core left it. After an emulated
+//!   instruction: single-step and I/O-breakpoint #DBs, and the MOV SS /
+//!   POP SS shadow ([`crate::debug`]).
 //! - The core's #GP for a non-canonical address of an ordinary
 //!   instruction becomes #SS(0) where hardware raises that (a reference
 //!   through RSP or RBP, an implicit stack access).
@@ -52,7 +57,9 @@ use crate::memory::HypervisorMemory;
 use crate::pvcpu::{self, PvCpu};
 use crate::regs::is_canonical;
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
+use smpsim_cores::arch::flags;
 use smpsim_cores::arch::reg::{RAX, RBX, RCX, RDX, RSP};
+use smpsim_cores::debug::dr6;
 use smpsim_cores::{ArchState, CpuidModel};
 
 /// `ud2; .ascii "xen"; cpuid`.
@@ -92,6 +99,14 @@ const IDT_LIMIT: u16 = 0xfff;
 /// Xen's TSS selector (what `str` shows) and its LDT selector.
 const TSS_SEL: u16 = 0xe040;
 const LDT_SEL: u16 = 0xe050;
+
+/// Whether `ins` is a MOV SS or POP SS (the instructions that set the
+/// interrupt shadow).
+fn loads_ss(ins: &Instruction) -> bool {
+    matches!(ins.mnemonic(), Mnemonic::Mov | Mnemonic::Pop)
+        && ins.op0_kind() == OpKind::Register
+        && ins.op0_register() == Register::SS
+}
 
 /// Vectors with an error code.
 fn has_error_code(vector: u8) -> bool {
@@ -200,14 +215,22 @@ impl Hypervisor {
             user,
         };
         let error = f.error_code.unwrap_or(0);
+        let tf = e.regs.rflags & flags::TF != 0;
         let result = match f.vector {
-            6 => e.invalid_op(),
-            13 => e.general_protection(),
+            // A debug condition the core met (DR6 bits in `addr`).
+            1 if f.addr != 0 => e.debug_exception(f.addr),
+            6 => {
+                let r = e.invalid_op();
+                e.after_emulation(None, r, tf)
+            }
+            13 => e.general_protection(tf),
             1 | 3 | 4 => e.soft_trap(f.vector),
             14 => Em::Pf(f.addr, error),
             vector => Em::Fault(vector, has_error_code(vector).then_some(error)),
         };
-        e.finish(result)
+        let up = e.finish(result);
+        crate::debug::sync_core(&self.vcpu_mut(d, v).pv, regs);
+        up
     }
 }
 
@@ -283,7 +306,8 @@ impl Emu<'_> {
         Em::Trap(vector)
     }
 
-    fn general_protection(&mut self) -> Em {
+    /// `tf`: RFLAGS.TF at the instruction's start.
+    fn general_protection(&mut self, tf: bool) -> Em {
         let Some(ins) = self.decode() else {
             return GP0;
         };
@@ -291,7 +315,52 @@ impl Emu<'_> {
         if r == Em::Done {
             self.regs.rip = ins.next_ip();
         }
-        r
+        self.after_emulation(Some(&ins), r, tf)
+    }
+
+    /// A #DB the core raised: the guest's DR6 takes `bits`, and it is
+    /// bounced with RIP where the core left it (on the instruction for an
+    /// instruction breakpoint, past it for a trap).
+    fn debug_exception(&mut self, bits: u64) -> Em {
+        let pv = self.pv();
+        pv.dr[6] = crate::debug::merge_dr6(pv.dr[6], bits);
+        Em::Trap(1)
+    }
+
+    /// What Xen's emulator adds after an emulated instruction (see
+    /// [`crate::debug`]): single-step and I/O breakpoint #DBs, or for MOV
+    /// SS / POP SS the shadow holding them (with its data breakpoint hit)
+    /// back for the next instruction.
+    fn after_emulation(&mut self, ins: Option<&Instruction>, r: Em, tf: bool) -> Em {
+        if !matches!(r, Em::Done | Em::Branched) {
+            return r;
+        }
+        let mut bits = if tf { dr6::BS } else { 0 };
+        if let Some(ins) = ins {
+            let shadow = self.regs.debug;
+            let view = crate::debug::core_view(self.pv(), &shadow);
+            if loads_ss(ins) {
+                let hit = if ins.mnemonic() == Mnemonic::Pop {
+                    view.data_match(self.regs.gpr[RSP].wrapping_sub(8), 8, false)
+                } else if ins.op1_kind() == OpKind::Memory {
+                    view.data_match(self.mem_addr(ins), 2, false)
+                } else {
+                    0
+                };
+                self.regs.debug.shadow = true;
+                self.regs.debug.pending = bits | hit;
+                return r;
+            }
+            if let Some((port, size)) = self.io_port(ins) {
+                if self.pv().cr4() & pvcpu::CR4_DE != 0 {
+                    bits |= view.io_match(self.pv().dr[7], port, size);
+                }
+            }
+        }
+        if bits == 0 {
+            return r;
+        }
+        self.debug_exception(bits)
     }
 
     /// The mnemonic table: long by nature, one arm per instruction family.
@@ -495,17 +564,9 @@ impl Emu<'_> {
     /// `guest_io_okay`: the bits of ports past the limit, or that cannot
     /// be read, count as set).
     fn io_bitmap_allows(&mut self, ins: &Instruction) -> bool {
-        let (port_op, data) = match ins.mnemonic() {
-            Mnemonic::In => (1, ins.op0_register()),
-            Mnemonic::Out => (0, ins.op1_register()),
-            _ => return false,
+        let Some((port, bytes)) = self.io_port(ins) else {
+            return false;
         };
-        let port = if ins.op_kind(port_op) == OpKind::Register {
-            self.regs.gpr[RDX] & 0xffff
-        } else {
-            u64::from(ins.immediate8())
-        };
-        let bytes = data.size() as u64;
         let (va, limit) = (self.pv().iobmp, u64::from(self.pv().iobmp_limit));
         if port + bytes > limit {
             return false;
@@ -524,6 +585,21 @@ impl Emu<'_> {
         let mask = u16::from_le_bytes(b);
         let want = ((1u16 << bytes) - 1) << (port & 7);
         mask & want == 0
+    }
+
+    /// The first port and the width in bytes of an `in`/`out`.
+    fn io_port(&self, ins: &Instruction) -> Option<(u64, u64)> {
+        let (port_op, data) = match ins.mnemonic() {
+            Mnemonic::In => (1, ins.op0_register()),
+            Mnemonic::Out => (0, ins.op1_register()),
+            _ => return None,
+        };
+        let port = if ins.op_kind(port_op) == OpKind::Register {
+            self.regs.gpr[RDX] & 0xffff
+        } else {
+            u64::from(ins.immediate8())
+        };
+        Some((port, data.size() as u64))
     }
 
     // ---- control and debug registers, MSRs ----------------------------------
@@ -546,7 +622,7 @@ impl Emu<'_> {
             let n = r0.number() - Register::DR0.number();
             match self.dr_index(n) {
                 Err(e) => e,
-                Ok(n) => match set_debugreg(self.pv(), n, v) {
+                Ok(n) => match crate::debug::set_debugreg(self.pv(), n, v) {
                     Ok(()) => Em::Done,
                     Err(_) => GP0,
                 },
@@ -1009,45 +1085,6 @@ pub fn read_msr(regs: &ArchState, pv: &PvCpu, cycle: u64, idx: u32) -> Option<u6
         msr::DEBUGCTL | msr::PLATFORM_INFO | msr::MISC_FEATURES_ENABLES => 0,
         _ => return None,
     })
-}
-
-/// Why set_debugreg refused a value.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct DebugRegRefused;
-
-/// Xen's `set_debugreg` rules: DR0–3 must be canonical guest addresses
-/// outside Xen's range; DR6 keeps its fixed-1 bits; DR7's upper half must
-/// be 0, GD is refused, I/O breakpoints need CR4.DE; reserved bits read
-/// as 0 and bit 10 as 1. `n` is 0–3, 6 or 7.
-pub fn set_debugreg(pv: &mut PvCpu, n: usize, v: u64) -> Result<(), DebugRegRefused> {
-    const XEN_START: u64 = 0xffff_8000_0000_0000;
-    const XEN_END: u64 = 0xffff_8800_0000_0000;
-    match n {
-        0..=3 => {
-            if !is_canonical(v) || (XEN_START..XEN_END).contains(&v) {
-                return Err(DebugRegRefused);
-            }
-            pv.dr[n] = v;
-        }
-        6 => {
-            if v >> 32 != 0 {
-                return Err(DebugRegRefused);
-            }
-            pv.dr[6] = (v & 0xe00f) | pvcpu::DR6_DEFAULT;
-        }
-        7 => {
-            if v >> 32 != 0 || v & pvcpu::DR7_GD != 0 {
-                return Err(DebugRegRefused);
-            }
-            let io = (0..4).any(|i| v >> (16 + 4 * i) & 3 == 2 && v >> (2 * i) & 3 != 0);
-            if io && pv.cr4() & pvcpu::CR4_DE == 0 {
-                return Err(DebugRegRefused);
-            }
-            pv.dr[7] = (v & !0xd800) | pvcpu::DR7_DEFAULT;
-        }
-        _ => return Err(DebugRegRefused),
-    }
-    Ok(())
 }
 
 #[cfg(test)]

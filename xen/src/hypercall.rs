@@ -162,6 +162,8 @@ impl Hypervisor {
                 Next::Resume
             }
         };
+        // set_debugreg and VCPU state loads take effect at once.
+        crate::debug::sync_core(&self.vcpu_mut(d, v).pv, regs);
         Outcome { next, effects }
     }
 }

@@ -98,6 +98,7 @@ pub mod abi;
 pub mod backend;
 pub mod builder;
 pub mod console;
+pub mod debug;
 pub mod emulate;
 pub mod event_2l;
 pub mod event_fifo;

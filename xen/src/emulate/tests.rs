@@ -456,3 +456,94 @@ fn far_returns_and_calls_check_their_selector() {
     );
     assert_eq!(&pushed[4..6], &0xe033u16.to_le_bytes(), "caller's CS");
 }
+
+fn pv(e: &mut Env) -> &mut crate::pvcpu::PvCpu {
+    &mut e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv
+}
+
+#[test]
+fn single_step_over_an_emulated_instruction_is_a_db_trap_with_bs() {
+    let mut e = setup();
+    pv(&mut e).iopl = 1;
+    let mut r = base();
+    r.rflags |= smpsim_cores::arch::flags::TF;
+    fault(&mut e, &[0xe6, 0x80], 13, &mut r); // out 0x80, al
+    assert_eq!(bounced(&mut e, &r, false), (1, None));
+    let frame_rip = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 16, 8).try_into().expect("8"));
+    assert_eq!(
+        frame_rip,
+        CODE + 2,
+        "a trap: the frame's RIP is past the out"
+    );
+    assert_eq!(pv(&mut e).dr[6], 0xffff_4ff0, "DR6.BS");
+}
+
+#[test]
+fn emulated_out_meets_an_io_breakpoint_only_with_cr4_de() {
+    let mut e = setup();
+    pv(&mut e).iopl = 1;
+    pv(&mut e).write_cr4(crate::pvcpu::CR4_DE);
+    let io1 = 2 << 2 | 2 << 20 | 3 << 22 | 0x400; // G1, I/O, 4 bytes
+    crate::debug::set_debugreg(pv(&mut e), 1, 0x84).expect("port");
+    crate::debug::set_debugreg(pv(&mut e), 7, io1).expect("with CR4.DE");
+    let mut r = base();
+    fault(&mut e, &[0xe6, 0x80], 13, &mut r); // out 0x80, al: no match
+    assert_eq!(r.rip, CODE + 2);
+    fault(&mut e, &[0xe6, 0x86], 13, &mut r); // out 0x86, al
+    assert_eq!(bounced(&mut e, &r, false), (1, None));
+    assert_eq!(pv(&mut e).dr[6], 0xffff_0ff2, "B1");
+    // Without CR4.DE the breakpoint stays in DR7 but does not fire.
+    pv(&mut e).write_cr4(0);
+    let mut r = base();
+    fault(&mut e, &[0xe6, 0x86], 13, &mut r);
+    assert_eq!(r.rip, CODE + 2);
+    assert_eq!(pv(&mut e).dr[7], io1);
+}
+
+#[test]
+fn mov_ss_sets_the_shadow_and_holds_its_data_breakpoint_hit() {
+    let mut e = setup();
+    install_gdt(&mut e);
+    e.write(0, SCRATCH, &0xe02bu16.to_le_bytes());
+    crate::debug::set_debugreg(pv(&mut e), 0, SCRATCH).expect("guest address");
+    crate::debug::set_debugreg(pv(&mut e), 7, 3 | 3 << 16 | 3 << 18 | 0x700).expect("RW");
+    let mut r = base();
+    r.gpr[RBX] = SCRATCH;
+    r.rflags |= smpsim_cores::arch::flags::TF;
+    fault(&mut e, &[0x8e, 0x13], 13, &mut r); // mov ss, [rbx]
+    assert_eq!(r.rip, CODE + 2, "emulated, nothing bounced yet");
+    assert_eq!(pv(&mut e).sel.ss, 0xe02b);
+    assert!(r.debug.shadow);
+    assert_eq!(
+        r.debug.pending,
+        1 | 1 << 14,
+        "B0 and BS wait for the next instruction"
+    );
+    assert_eq!(
+        (r.debug.addr[0], r.debug.dr7 & 0xff),
+        (SCRATCH, 3),
+        "the core has DR0/DR7"
+    );
+}
+
+#[test]
+fn a_core_db_updates_dr6_and_bounces_with_rip_as_the_core_left_it() {
+    let mut e = setup();
+    let mut r = base();
+    r.rip = CODE + 5;
+    let space = e.hv.vcpu_space(DomainId(0), VcpuId(0));
+    let mut m = crate::memory::PagedMemory {
+        space: &space,
+        store: &mut e.store,
+    };
+    let f = crate::emulate::CoreFault {
+        vector: 1,
+        addr: 1 << 14 | 4,
+        error_code: None,
+    };
+    e.hv.guest_fault(DomainId(0), VcpuId(0), 1000, f, &mut r, &mut m);
+    assert_eq!(bounced(&mut e, &r, false), (1, None));
+    let frame_rip = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 16, 8).try_into().expect("8"));
+    assert_eq!(frame_rip, CODE + 5);
+    assert_eq!(pv(&mut e).dr[6], 0xffff_4ff4, "BS and B2");
+}

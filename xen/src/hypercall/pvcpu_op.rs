@@ -21,7 +21,7 @@
 
 use super::{ok, u16_at, u32_at, u64_at, Call, HResult, Ret};
 use crate::abi::Errno;
-use crate::emulate::set_debugreg;
+use crate::debug::set_debugreg;
 use crate::ids::{Mfn, VcpuId};
 use crate::pvcpu::{self, check_descriptor, PvCpu};
 use crate::regs::is_canonical;
@@ -207,20 +207,20 @@ impl Call<'_> {
         ok()
     }
 
+    /// `set_debugreg(reg, value)`: Xen's rules ([`crate::debug`]); the
+    /// core sees the new value when the hypercall returns.
     fn set_debugreg(&mut self, reg: u32, value: u64) -> HResult {
-        let n = reg as usize;
-        if !matches!(n, 0..=3 | 6 | 7) {
-            return Err(Errno::Inval);
-        }
-        set_debugreg(self.pv(), n, value).map_err(|_| Errno::Perm)?;
+        set_debugreg(self.pv(), reg as usize, value)?;
         ok()
     }
 
+    /// `get_debugreg(reg)`: DR4/5 alias DR6/7 unless CR4.DE; -ENODEV for
+    /// any other register (as Xen's `x86emul_read_dr` failing).
     fn get_debugreg(&mut self, reg: u32) -> HResult {
         let n = match reg {
             0..=3 | 6 | 7 => reg as usize,
             4 | 5 if self.pv().cr4() & pvcpu::CR4_DE == 0 => reg as usize + 2,
-            _ => return Err(Errno::Inval),
+            _ => return Err(Errno::NoDev),
         };
         Ok(Ret::Value(self.pv().dr[n]))
     }

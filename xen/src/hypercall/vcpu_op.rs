@@ -172,6 +172,8 @@ impl Call<'_> {
         v.initialised = true;
         let mut regs = ctx.regs;
         regs.fsgsbase = pv.cr4() & crate::pvcpu::CR4_FSGSBASE != 0;
+        // The context's debug registers are live from its first instruction.
+        crate::debug::sync_core(&pv, &mut regs);
         v.start_regs = Some(regs);
         v.traps = ctx.traps;
         v.callbacks.event = ctx.callbacks[0];

@@ -112,8 +112,19 @@ fn stack_fpu_debugreg_vm_assist_and_physdev() {
         0x40_1000
     );
     assert_eq!(e.call(0, 0, 0, nr::GET_DEBUGREG, [7, 0, 0, 0, 0]).0, 0x400);
-    assert_eq!(e.call(0, 0, 0, nr::GET_DEBUGREG, [9, 0, 0, 0, 0]).0, EINVAL);
-    assert_eq!(e.call(0, 0, 0, nr::SET_DEBUGREG, [4, 0, 0, 0, 0]).0, EINVAL);
+    let enodev = -19;
+    assert_eq!(e.call(0, 0, 0, nr::GET_DEBUGREG, [9, 0, 0, 0, 0]).0, enodev);
+    assert_eq!(e.call(0, 0, 0, nr::SET_DEBUGREG, [8, 0, 0, 0, 0]).0, enodev);
+    // DR4 aliases DR6 without CR4.DE; DR6's upper half is -EINVAL.
+    assert_eq!(e.call(0, 0, 0, nr::SET_DEBUGREG, [4, 1, 0, 0, 0]).0, 0);
+    assert_eq!(
+        e.call(0, 0, 0, nr::GET_DEBUGREG, [6, 0, 0, 0, 0]).0,
+        0xffff_0ff1
+    );
+    assert_eq!(
+        e.call(0, 0, 0, nr::SET_DEBUGREG, [6, 1 << 32, 0, 0, 0]).0,
+        EINVAL
+    );
     let xen_va = 0xffff_8000_0000_0000;
     assert_eq!(
         e.call(0, 0, 0, nr::SET_DEBUGREG, [1, xen_va, 0, 0, 0]).0,

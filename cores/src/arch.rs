@@ -2,9 +2,9 @@
 //!
 //! Only what user-mode integer code can see: the sixteen general-purpose
 //! registers, RIP, RFLAGS and the FS/GS base registers, plus the debug
-//! registers the core checks ([`crate::debug`]). Segment selectors,
-//! control registers and the x87/SSE state are not modelled (see the crate
-//! docs for what raises #UD instead).
+//! registers the core checks ([`crate::debug`]), and the x87/SSE state
+//! ([`crate::fpu`]). Segment selectors and control registers other than
+//! CR0.TS and CR4.FSGSBASE are not modelled.
 
 /// Index of a general-purpose register, in x86 encoding order.
 pub mod reg {
@@ -93,6 +93,9 @@ pub struct ArchState {
     /// Debug registers and the MOV SS shadow ([`crate::debug`]).
     #[serde(default)]
     pub debug: crate::debug::DebugState,
+    /// x87, SSE and XSAVE state, CR0.TS ([`crate::fpu`]).
+    #[serde(default)]
+    pub fpu: crate::fpu::FpuState,
 }
 
 fn yes() -> bool {
@@ -109,6 +112,7 @@ impl Default for ArchState {
             gs_base: 0,
             fsgsbase: true,
             debug: crate::debug::DebugState::default(),
+            fpu: crate::fpu::FpuState::default(),
         }
     }
 }

@@ -23,9 +23,10 @@ use crate::alu::{self, mask, sext};
 use crate::arch::flags::{AF, CF, DF, FIXED1, OF, PF, SF, TF, USER_WRITABLE, ZF};
 use crate::cache::CodePages;
 use crate::cpuid::CpuidModel;
+use crate::fpu::FpuState;
 use crate::mem::{GuestMemory, MemStop, PageFault};
 use crate::translate::Block;
-use crate::uop::{expand_fl, InsnInfo, Op, Uop, FLAGS, FSBASE, GSBASE, IMM, NUM_REGS};
+use crate::uop::{expand_fl, InsnInfo, Op, Uop, FLAGS, FSBASE, GSBASE, IMM, NUM_REGS, NUM_VTEMPS};
 
 const RAX: usize = 0;
 const RCX: usize = 1;
@@ -65,6 +66,9 @@ pub(crate) struct Cpu {
     /// CR4.FSGSBASE ([`crate::ArchState::fsgsbase`]), loaded with the
     /// registers.
     pub fsgsbase: bool,
+    /// Vector temporaries ([`crate::uop::VT0`]..).
+    #[serde(default)]
+    pub vt: [u128; NUM_VTEMPS as usize],
 }
 
 /// What the executor needs from its core besides registers and memory.
@@ -93,6 +97,8 @@ enum Flow {
     /// #SS(0): a non-canonical stack reference.
     Ss,
     Raise(u8, usize),
+    /// An exception raised by a `Vec` uop ([`crate::simd`]): its vector.
+    Exc(u8),
     Hlt,
     Syscall,
     /// Memory asked for the instruction to be retried (nothing happened).
@@ -144,6 +150,18 @@ pub(crate) enum BlockExit {
     Retry(u64),
 }
 
+/// Writes `v` to register `d` of `r` at `size` bytes (x86 merge and
+/// zero-extend rules).
+#[inline(always)]
+pub(crate) fn write_reg(r: &mut [u64; NUM_REGS], d: u8, size: u8, v: u64) {
+    // Indexed by size & 7 (8 maps to 0): bits kept, bits written.
+    const KEEP: [u64; 8] = [0, !0xff, !0xffff, 0, 0, 0, 0, 0];
+    const WRITE: [u64; 8] = [u64::MAX, 0xff, 0xffff, 0, 0xffff_ffff, 0, 0, 0];
+    let d = ix(d);
+    let k = usize::from(size & 7);
+    r[d] = (r[d] & KEEP[k]) | (v & WRITE[k]);
+}
+
 #[inline(always)]
 fn ix(r: u8) -> usize {
     usize::from(r & 31)
@@ -187,18 +205,14 @@ impl Cpu {
             block_base: 0,
             saved: [0; NUM_REGS],
             fsgsbase: true,
+            vt: [0; NUM_VTEMPS as usize],
         }
     }
 
     /// Writes `v` to register `d` at `size` bytes (x86 merge/zero-extend rules).
     #[inline(always)]
     pub fn wb(&mut self, d: u8, size: u8, v: u64) {
-        // Indexed by size & 7 (8 maps to 0): bits kept, bits written.
-        const KEEP: [u64; 8] = [0, !0xff, !0xffff, 0, 0, 0, 0, 0];
-        const WRITE: [u64; 8] = [u64::MAX, 0xff, 0xffff, 0, 0xffff_ffff, 0, 0, 0];
-        let d = ix(d);
-        let k = usize::from(size & 7);
-        self.r[d] = (self.r[d] & KEEP[k]) | (v & WRITE[k]);
+        write_reg(&mut self.r, d, size, v);
     }
 
     #[inline(always)]
@@ -265,26 +279,33 @@ impl Cpu {
         blk: &Block,
         mem: &mut dyn GuestMemory,
         env: &Env<'_>,
+        fpu: &mut FpuState,
     ) -> BlockExit {
         self.block_base = self.executed;
         if !blk.has_rep && env.max - self.executed >= blk.insns.len() as u64 {
-            return self.exec_fast(blk, mem, env);
+            return self.exec_fast(blk, mem, env, fpu);
         }
-        self.exec_slow(blk, mem, env)
+        self.exec_slow(blk, mem, env, fpu)
     }
 
     /// Instruction by instruction: for REP and for the budget's last block.
-    fn exec_slow(&mut self, blk: &Block, mem: &mut dyn GuestMemory, env: &Env<'_>) -> BlockExit {
+    fn exec_slow(
+        &mut self,
+        blk: &Block,
+        mem: &mut dyn GuestMemory,
+        env: &Env<'_>,
+        fpu: &mut FpuState,
+    ) -> BlockExit {
         for ins in &blk.insns {
             if self.executed >= env.max {
                 return BlockExit::Limit(ins.rip);
             }
             if ins.rep != 0 {
-                return self.exec_rep(blk, ins, mem, env);
+                return self.exec_rep(blk, ins, mem, env, fpu);
             }
             let mut leave = false;
             for u in &blk.uops[usize::from(ins.start)..usize::from(ins.end)] {
-                match self.exec_uop(u, mem, env) {
+                match self.exec_uop(u, mem, env, fpu) {
                     Flow::Next => {}
                     Flow::Smc => leave = true,
                     Flow::Jump(t) => {
@@ -293,7 +314,7 @@ impl Cpu {
                     }
                     Flow::Hlt => return self.retire_exit(BlockExit::Hlt(ins.next_rip())),
                     Flow::Syscall => return self.retire_exit(BlockExit::Syscall(ins.next_rip())),
-                    f => return self.fault(blk, ins, f),
+                    f => return self.fault(blk, ins, f, fpu),
                 }
             }
             self.executed += 1;
@@ -309,7 +330,7 @@ impl Cpu {
         e
     }
 
-    fn fault(&mut self, blk: &Block, ins: &InsnInfo, f: Flow) -> BlockExit {
+    fn fault(&mut self, blk: &Block, ins: &InsnInfo, f: Flow, fpu: &FpuState) -> BlockExit {
         // The instruction's `Snap` (its first uop) saved what must come back.
         match ins.snapshot {
             0 => {}
@@ -327,6 +348,7 @@ impl Cpu {
             Flow::Gp => (13, 0, 0, format!("#GP(0) at {:#x}", ins.rip)),
             Flow::Ss => (12, 0, 0, format!("#SS(0) at {:#x}", ins.rip)),
             Flow::Raise(v, i) => (v, 0, 0, blk.details[i].clone()),
+            Flow::Exc(v) => (v, 0, 0, crate::simd::detail(v, ins.rip, fpu)),
             _ => unreachable!("only faults reach here"),
         };
         BlockExit::Fault {
@@ -345,6 +367,7 @@ impl Cpu {
         ins: &InsnInfo,
         mem: &mut dyn GuestMemory,
         env: &Env<'_>,
+        fpu: &mut FpuState,
     ) -> BlockExit {
         let u = &blk.uops[usize::from(ins.start)];
         let cmask = if ins.rep_addr32 {
@@ -358,9 +381,9 @@ impl Cpu {
             return BlockExit::Next(next);
         }
         loop {
-            match self.exec_uop(u, mem, env) {
+            match self.exec_uop(u, mem, env, fpu) {
                 Flow::Next | Flow::Smc => {}
-                f => return self.fault(blk, ins, f),
+                f => return self.fault(blk, ins, f, fpu),
             }
             let c = self.r[RCX].wrapping_sub(1);
             self.wb(1, if ins.rep_addr32 { 4 } else { 8 }, c);
@@ -378,7 +401,13 @@ impl Cpu {
 
     /// Executes one uop. Long by nature: the uop set's dispatch table.
     #[inline(always)]
-    fn exec_uop(&mut self, u: &Uop, mem: &mut dyn GuestMemory, env: &Env<'_>) -> Flow {
+    fn exec_uop(
+        &mut self,
+        u: &Uop,
+        mem: &mut dyn GuestMemory,
+        env: &Env<'_>,
+        fpu: &mut FpuState,
+    ) -> Flow {
         let a = self.r[ix(u.a)];
         let s = u.size;
         match u.op {
@@ -545,6 +574,7 @@ impl Cpu {
             Op::Hlt => return Flow::Hlt,
             Op::Syscall => return Flow::Syscall,
             Op::Raise => return Flow::Raise(u.aux, u.imm as usize),
+            Op::Vec => return self.vec(u, mem, fpu),
             Op::Chk => {
                 if u.aux == 2 {
                     if !self.fsgsbase {
@@ -563,6 +593,20 @@ impl Cpu {
             }
         }
         Flow::Next
+    }
+
+    /// A [`crate::simd`] uop.
+    fn vec(&mut self, u: &Uop, mem: &mut dyn GuestMemory, fpu: &mut FpuState) -> Flow {
+        let mut x = crate::simd::VecCtx {
+            r: &mut self.r,
+            vt: &mut self.vt,
+            fpu,
+            mem,
+        };
+        match crate::simd::exec(&mut x, u) {
+            Ok(()) => Flow::Next,
+            Err(crate::simd::Exc(v)) => Flow::Exc(v),
+        }
     }
 
     #[inline(always)]

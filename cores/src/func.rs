@@ -212,7 +212,7 @@ impl FuncCore {
         self.cpu.executed = 0;
         self.cpu.cycle_base = self.cycles;
         let mut rip = state.rip;
-        let exit = self.run_blocks(&mut rip, mem, max_insns);
+        let exit = self.run_blocks(&mut rip, mem, max_insns, &mut state.fpu);
         self.cycles = self.cycles.wrapping_add(self.cpu.executed);
         self.retired += self.cpu.executed;
         self.store_state(state);
@@ -220,7 +220,13 @@ impl FuncCore {
         exit
     }
 
-    fn run_blocks(&mut self, rip: &mut u64, mem: &mut dyn GuestMemory, max: u64) -> Exit {
+    fn run_blocks(
+        &mut self,
+        rip: &mut u64,
+        mem: &mut dyn GuestMemory,
+        max: u64,
+        fpu: &mut crate::fpu::FpuState,
+    ) -> Exit {
         loop {
             // TF set by the run's own `popf` (it started clear, or it runs
             // one instruction under the debug checks) ends it.
@@ -250,7 +256,7 @@ impl FuncCore {
                 code: self.cache.code_pages(),
                 max,
             };
-            let r = self.cpu.exec_block(self.cache.block(idx), mem, &env);
+            let r = self.cpu.exec_block(self.cache.block(idx), mem, &env, fpu);
             if !self.cpu.smc_pages.is_empty() {
                 for p in std::mem::take(&mut self.cpu.smc_pages) {
                     self.cache.invalidate_page(p);

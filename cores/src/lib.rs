@@ -85,11 +85,13 @@ pub mod cache;
 pub mod cpuid;
 pub mod debug;
 mod exec;
+pub mod fpu;
 pub mod func;
 pub mod mem;
 pub mod ooo;
 pub mod paging;
 pub mod part;
+pub mod simd;
 pub mod translate;
 pub mod uop;
 

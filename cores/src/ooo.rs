@@ -322,7 +322,7 @@ struct Context {
     fences: Vec<u64>,
     /// Load-alias predictor: RIPs of loads that violated (direct-mapped).
     alias: Vec<u64>,
-    rat: [u64; 32],
+    rat: Vec<u64>,
     bp: Bpred,
     redirect: Option<u64>,
     asid: AddressSpaceId,
@@ -429,7 +429,7 @@ impl OooCore {
                 regs: 0,
                 fences: Vec::new(),
                 alias: vec![u64::MAX; cfg.alias_predictor],
-                rat: [0; 32],
+                rat: vec![0; crate::uop::NUM_ALL_REGS],
                 bp: Bpred::new(&cfg.bpred),
                 redirect: None,
                 asid: AddressSpaceId(0),

@@ -132,10 +132,15 @@ pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, Mem
             uops: &mut b.uops,
             details: &mut b.details,
             next_tmp: uop::T0,
+            next_vtmp: uop::VT0,
             rep: 0,
         };
         let ends = insn::translate(&mut tx, &ins, &bytes[..ins.len().max(1)]);
         let rep = tx.rep;
+        debug_assert!(
+            vec_order_ok(&b.uops[start..]),
+            "{ins}: a vector write precedes a memory uop (crate::simd rules)"
+        );
         let snapshot = snapshot_kind(&b.uops[start..]);
         if snapshot != 0 {
             let mut snap = Uop::new(Op::Snap, 8);
@@ -167,6 +172,23 @@ pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, Mem
     b.end_rip = pc;
     flag_liveness(&mut b);
     Ok(b)
+}
+
+/// The [`crate::simd`] ordering rule: no `Vec` uop writing an XMM register
+/// or MXCSR comes before a memory uop of the same instruction.
+fn vec_order_ok(uops: &[Uop]) -> bool {
+    let mut written = false;
+    for u in uops {
+        if u.is_mem() && written {
+            return false;
+        }
+        if u.op == Op::Vec {
+            let (_, implicit) = crate::simd::implicit_regs(u);
+            let state = crate::simd::Family::of(u) == Some(crate::simd::Family::State);
+            written |= (32..48).contains(&u.dst) || (!implicit.is_empty() && !state);
+        }
+    }
+    true
 }
 
 /// Whether a uop writes architectural state (a GPR, a base, RFLAGS).
@@ -274,6 +296,8 @@ pub(crate) struct Tx<'a> {
     pub details: &'a mut Vec<String>,
     /// Next free temporary.
     pub next_tmp: u8,
+    /// Next free vector temporary.
+    pub next_vtmp: u8,
     /// REP mode of the instruction (see [`InsnInfo::rep`]) | 4 for ecx.
     pub rep: u8,
 }

@@ -31,8 +31,22 @@ pub const GSBASE: u8 = 26;
 pub const FLAGS: u8 = 27;
 /// Always-zero register (absent base/index, no segment).
 pub const ZERO: u8 = 28;
-/// Size of the register file.
+/// Size of the integer register file.
 pub const NUM_REGS: usize = 32;
+/// XMM0 in the vector register numbering (XMM0–XMM15 are 32–47).
+pub const XMM0: u8 = 32;
+/// First vector temporary (48–51).
+pub const VT0: u8 = 48;
+/// Number of vector temporaries per instruction.
+pub const NUM_VTEMPS: u8 = 4;
+/// MXCSR as a renamed register (read by FP uops, written by those that
+/// raise flags and by `ldmxcsr`).
+pub const MXCSR: u8 = 52;
+/// The x87 stack and its control/status/tag words, renamed as one register.
+pub const X87: u8 = 53;
+/// Size of the whole register numbering (integer, vector, MXCSR, x87):
+/// what the out-of-order core renames.
+pub const NUM_ALL_REGS: usize = 64;
 /// In the `b` field: use the uop's immediate.
 pub const IMM: u8 = 0xff;
 
@@ -223,6 +237,12 @@ pub enum Op {
     Raise,
     /// #GP check on register a: aux 0 = must be 16-byte aligned, 1 = must be canonical.
     Chk,
+    /// An x87/SSE/extension operation ([`crate::simd`]): `aux` = the
+    /// family ([`crate::simd::Family`]), `imm` bits 15:0 = the family's
+    /// operation, bits 23:16 = the instruction's imm8, bits 31:24 extra;
+    /// `dst`, `a`, `b`, `c` are vector registers ([`XMM0`].., [`VT0`]..) or
+    /// GPRs as the operation says; `fl` = flags written.
+    Vec,
 }
 
 /// One micro-operation (16 bytes).
@@ -266,6 +286,7 @@ impl Uop {
     /// Whether the uop touches memory (and so may fault).
     pub fn is_mem(&self) -> bool {
         matches!(self.op, Op::Ld | Op::St | Op::ProbeW | Op::Str)
+            || (self.op == Op::Vec && self.aux == crate::simd::Family::State as u8)
     }
 }
 
@@ -300,6 +321,10 @@ fn reg_name(r: u8) -> String {
     match r {
         0..=15 => crate::arch::gpr_name(usize::from(r)).to_string(),
         SINK => "sink".into(),
+        32..=47 => format!("xmm{}", r - XMM0),
+        48..=51 => format!("vt{}", r - VT0),
+        MXCSR => "mxcsr".into(),
+        X87 => "x87".into(),
         FSBASE => "fsbase".into(),
         GSBASE => "gsbase".into(),
         FLAGS => "flags".into(),
@@ -342,6 +367,27 @@ impl fmt::Display for Uop {
                 write!(f, "]")?;
                 if self.op == Op::St {
                     write!(f, " = {}", reg_name(self.b))?;
+                }
+                Ok(())
+            }
+            Op::Vec => {
+                const FAM: [&str; 6] = ["mov", "fp", "int", "x87", "state", "scalar"];
+                let fam = FAM.get(usize::from(self.aux)).copied().unwrap_or("?");
+                write!(
+                    f,
+                    " {fam}#{} {} = {}, {}, {}",
+                    self.imm as u16,
+                    reg_name(self.dst),
+                    reg_name(self.a),
+                    reg_name(self.b),
+                    reg_name(self.c)
+                )?;
+                let imm8 = (self.imm >> 16) as u8;
+                if imm8 != 0 {
+                    write!(f, " imm8 {imm8:#x}")?;
+                }
+                if self.fl != 0 {
+                    write!(f, " [{}]", fl_name(self.fl))?;
                 }
                 Ok(())
             }

@@ -7,6 +7,7 @@
 //! store into code) find it from the uop index.
 
 use super::{BlockExit, Cpu, Env, Flow};
+use crate::fpu::FpuState;
 use crate::mem::GuestMemory;
 use crate::translate::Block;
 
@@ -17,15 +18,16 @@ impl Cpu {
         blk: &Block,
         mem: &mut dyn GuestMemory,
         env: &Env<'_>,
+        fpu: &mut FpuState,
     ) -> BlockExit {
         for (i, u) in blk.uops.iter().enumerate() {
-            match self.exec_uop(u, mem, env) {
+            match self.exec_uop(u, mem, env, fpu) {
                 Flow::Next => {}
                 Flow::Jump(t) => {
                     self.executed += blk.insns.len() as u64;
                     return BlockExit::Next(t);
                 }
-                f => return self.fast_event(blk, i, f, mem, env),
+                f => return self.fast_event(blk, i, f, mem, env, fpu),
             }
         }
         self.executed += blk.insns.len() as u64;
@@ -41,6 +43,7 @@ impl Cpu {
         f: Flow,
         mem: &mut dyn GuestMemory,
         env: &Env<'_>,
+        fpu: &mut FpuState,
     ) -> BlockExit {
         let k = blk.insns.partition_point(|x| usize::from(x.end) <= i);
         let ins = &blk.insns[k];
@@ -51,15 +54,15 @@ impl Cpu {
             Flow::Smc => {
                 // Finish this instruction, then leave: later bytes may be stale.
                 for u in &blk.uops[i + 1..usize::from(ins.end)] {
-                    match self.exec_uop(u, mem, env) {
+                    match self.exec_uop(u, mem, env, fpu) {
                         Flow::Next | Flow::Smc => {}
                         Flow::Jump(t) => return self.retire_exit(BlockExit::Next(t)),
-                        f => return self.fault(blk, ins, f),
+                        f => return self.fault(blk, ins, f, fpu),
                     }
                 }
                 self.retire_exit(BlockExit::Next(ins.next_rip()))
             }
-            f => self.fault(blk, ins, f),
+            f => self.fault(blk, ins, f, fpu),
         }
     }
 }

@@ -604,7 +604,7 @@ impl OooCore {
         } else if x.fetch_stall_until == u64::MAX {
             x.fetch_stall_until = self.now;
         }
-        x.rat = [0; 32];
+        x.rat.fill(0);
         for &q in &x.rob {
             let s = &self.slab[(q & mask) as usize];
             for &d in s.dsts.iter().filter(|&&d| d != NONE_REG) {

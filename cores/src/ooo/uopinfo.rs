@@ -48,7 +48,7 @@ fn real(r: u8) -> bool {
 }
 
 /// Every uop operation (for per-opcode configuration by name).
-pub const ALL_OPS: [Op; 69] = [
+pub const ALL_OPS: [Op; 70] = [
     Op::Nop,
     Op::Snap,
     Op::MovI,
@@ -118,6 +118,7 @@ pub const ALL_OPS: [Op; 69] = [
     Op::Syscall,
     Op::Raise,
     Op::Chk,
+    Op::Vec,
 ];
 
 /// The configuration name of an op: its variant name in lower case
@@ -146,6 +147,7 @@ pub fn class(u: &Uop) -> Class {
         Op::Cpuid | Op::Rdtsc | Op::Rdtscp | Op::Popf | Op::Hlt | Op::Syscall | Op::Raise => {
             Class::Complex
         }
+        Op::Vec => crate::simd::class(u),
         _ => Class::Alu,
     }
 }
@@ -191,6 +193,24 @@ pub fn reg_use(u: &Uop) -> RegUse {
             src(u.a, &mut r);
             src(FLAGS_REG, &mut r);
             dst(FLAGS_REG, &mut r);
+            return r;
+        }
+        Op::Vec => {
+            // Exactly a, b, c and the family's implicit state (crate::simd).
+            for x in [u.a, u.b, u.c] {
+                src(x, &mut r);
+            }
+            let (reads, writes) = crate::simd::implicit_regs(u);
+            for &x in reads {
+                src(x, &mut r);
+            }
+            dst(u.dst, &mut r);
+            for &x in writes {
+                dst(x, &mut r);
+            }
+            if u.fl != 0 {
+                dst(FLAGS_REG, &mut r);
+            }
             return r;
         }
         _ => {}
@@ -259,7 +279,7 @@ mod tests {
         for (i, op) in ALL_OPS.iter().enumerate() {
             assert_eq!(*op as usize, i, "{op:?}");
         }
-        assert_eq!(ALL_OPS.last(), Some(&Op::Chk), "Chk is the last variant");
+        assert_eq!(ALL_OPS.last(), Some(&Op::Vec), "Vec is the last variant");
         assert_eq!(op_name(Op::ImulW), "imulw");
     }
 

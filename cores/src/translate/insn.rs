@@ -7,6 +7,7 @@ use iced_x86::{Code, ConditionCode, Instruction, Mnemonic, OpKind, Register};
 
 mod atomic;
 mod flow;
+mod simd;
 
 const RAX: u8 = 0;
 const RCX: u8 = 1;
@@ -877,7 +878,7 @@ fn dispatch(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
         M::Cmc => Ok(tx.flag_op(2)),
         M::Cld => Ok(tx.flag_op(3)),
         M::Std => Ok(tx.flag_op(4)),
-        _ => Err(Unsupported),
+        _ => simd::translate(tx, ins).unwrap_or(Err(Unsupported)),
     }
 }
 

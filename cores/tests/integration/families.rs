@@ -404,7 +404,7 @@ fn cpuid_features_match_what_executes() {
         (ecx_e1 & (1 << 5) != 0, &[0xf3, 0x0f, 0xbd, 0xc1]),      // lzcnt
         (edx_e1 & (1 << 27) != 0, &[0x0f, 0x01, 0xf9]),           // rdtscp
         (ebx7 & 1 != 0, &[0xf3, 0x48, 0x0f, 0xae, 0xc1]),         // rdfsbase
-        (edx1 & (1 << 25) != 0, &[0x0f, 0x28, 0xc1]),             // movaps (SSE)
+        (edx1 & (1 << 25) != 0, &[0x0f, 0x58, 0xc1]),             // addps (SSE)
         (edx1 & (1 << 26) != 0, &[0x66, 0x0f, 0xef, 0xc0]),       // pxor (SSE2)
         (edx1 & 1 != 0, &[0xd9, 0xe8]),                           // fld1 (x87)
     ];

@@ -1,0 +1,238 @@
+//! The x87, SSE and XSAVE architectural state of one hardware context.
+//!
+//! [`FpuState`] lives inside [`crate::ArchState`] (so every model, the
+//! hypervisor and checkpoints see one copy) and the executor works on it in
+//! place: it is passed to the executor by reference for each run, never
+//! copied into the register file.
+//!
+//! # Layout
+//! - x87: `st` holds the eight physical registers R0–R7 as 80-bit values in
+//!   the low 80 bits of a `u128` (64-bit significand with explicit integer
+//!   bit, then sign and 15-bit exponent); ST(i) is R((TOP + i) mod 8) with
+//!   TOP in bits 13:11 of `fsw`. `ftw` is the full two-bit-per-register tag
+//!   word (00 valid, 01 zero, 10 special, 11 empty) the way `fnstenv`
+//!   stores it; FXSAVE's abridged form is derived from it.
+//! - SSE: `xmm` the sixteen 128-bit registers, `mxcsr`.
+//! - XSAVE: `xcr0` (x87 and SSE always set; XSETBV is privileged and only
+//!   the hypervisor changes it).
+//! - CR0.TS (`ts`): set by the hypervisor (Xen's `fpu_taskswitch`, or a
+//!   guest's `clts`/CR0 write through the PV emulator); while it is set any
+//!   x87/SSE instruction raises #NM (vector 7) before doing anything.
+//!
+//! The reset values are those of `fninit` and of MXCSR after reset:
+//! FCW 0x037f, FSW 0, all tags empty, MXCSR 0x1f80.
+
+use serde::{Deserialize, Serialize};
+
+/// MXCSR bits.
+pub mod mxcsr {
+    /// Invalid-operation flag.
+    pub const IE: u32 = 1 << 0;
+    /// Denormal-operand flag.
+    pub const DE: u32 = 1 << 1;
+    /// Divide-by-zero flag.
+    pub const ZE: u32 = 1 << 2;
+    /// Overflow flag.
+    pub const OE: u32 = 1 << 3;
+    /// Underflow flag.
+    pub const UE: u32 = 1 << 4;
+    /// Precision (inexact) flag.
+    pub const PE: u32 = 1 << 5;
+    /// All six exception flags.
+    pub const FLAGS: u32 = 0x3f;
+    /// Denormals-are-zero.
+    pub const DAZ: u32 = 1 << 6;
+    /// Exception masks (bits 12:7, one per flag, in flag order).
+    pub const MASKS: u32 = 0x3f << 7;
+    /// Rounding control (bits 14:13): 0 nearest, 1 down, 2 up, 3 toward zero.
+    pub const RC: u32 = 3 << 13;
+    /// Flush-to-zero.
+    pub const FTZ: u32 = 1 << 15;
+    /// Bits that may be set (writing others is #GP(0)).
+    pub const WRITABLE: u32 = 0xffff;
+    /// Value after reset: all exceptions masked, round to nearest.
+    pub const DEFAULT: u32 = 0x1f80;
+}
+
+/// x87 control- and status-word bits.
+pub mod x87 {
+    /// FCW after `fninit`: all exceptions masked, 64-bit precision, nearest.
+    pub const FCW_DEFAULT: u16 = 0x037f;
+    /// FSW: exception flags IE DE ZE OE UE PE (bits 5:0).
+    pub const FSW_EXC: u16 = 0x3f;
+    /// FSW: stack fault.
+    pub const FSW_SF: u16 = 1 << 6;
+    /// FSW: exception summary (an unmasked exception is pending).
+    pub const FSW_ES: u16 = 1 << 7;
+    /// FSW condition codes C0 C1 C2 (bits 8–10) and C3 (bit 14).
+    pub const FSW_C0: u16 = 1 << 8;
+    /// C1.
+    pub const FSW_C1: u16 = 1 << 9;
+    /// C2.
+    pub const FSW_C2: u16 = 1 << 10;
+    /// C3.
+    pub const FSW_C3: u16 = 1 << 14;
+    /// FSW: busy (mirrors ES).
+    pub const FSW_B: u16 = 1 << 15;
+    /// FSW: TOP field shift (bits 13:11).
+    pub const TOP_SHIFT: u16 = 11;
+    /// Tag value: valid.
+    pub const TAG_VALID: u16 = 0;
+    /// Tag value: zero.
+    pub const TAG_ZERO: u16 = 1;
+    /// Tag value: special (NaN, infinity, denormal, unsupported).
+    pub const TAG_SPECIAL: u16 = 2;
+    /// Tag value: empty.
+    pub const TAG_EMPTY: u16 = 3;
+}
+
+/// XCR0 bits.
+pub mod xcr0 {
+    /// x87 state.
+    pub const X87: u64 = 1;
+    /// SSE state (XMM registers, MXCSR).
+    pub const SSE: u64 = 2;
+    /// What this core supports (and what XCR0 always holds).
+    pub const SUPPORTED: u64 = X87 | SSE;
+}
+
+/// The FPU, SSE and XSAVE state of one context (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FpuState {
+    /// x87 control word.
+    pub fcw: u16,
+    /// x87 status word (TOP in bits 13:11).
+    pub fsw: u16,
+    /// Full x87 tag word, two bits per physical register.
+    pub ftw: u16,
+    /// Last x87 opcode (11 bits).
+    pub fop: u16,
+    /// Last x87 instruction pointer.
+    pub fip: u64,
+    /// Last x87 data (operand) pointer.
+    pub fdp: u64,
+    /// Physical x87 registers R0–R7 (80-bit values in the low bits).
+    pub st: [u128; 8],
+    /// SSE control/status register.
+    pub mxcsr: u32,
+    /// XMM0–XMM15.
+    pub xmm: [u128; 16],
+    /// XCR0 (enabled XSAVE components).
+    pub xcr0: u64,
+    /// CR0.TS: x87/SSE instructions raise #NM while set.
+    pub ts: bool,
+}
+
+impl Default for FpuState {
+    fn default() -> Self {
+        Self {
+            fcw: x87::FCW_DEFAULT,
+            fsw: 0,
+            ftw: 0xffff,
+            fop: 0,
+            fip: 0,
+            fdp: 0,
+            st: [0; 8],
+            mxcsr: mxcsr::DEFAULT,
+            xmm: [0; 16],
+            xcr0: xcr0::SUPPORTED,
+            ts: false,
+        }
+    }
+}
+
+impl FpuState {
+    /// The x87 stack top (0–7).
+    pub fn top(&self) -> usize {
+        usize::from((self.fsw >> x87::TOP_SHIFT) & 7)
+    }
+
+    /// Sets the x87 stack top.
+    pub fn set_top(&mut self, top: usize) {
+        let t = (top & 7) as u16;
+        self.fsw = (self.fsw & !(7 << x87::TOP_SHIFT)) | (t << x87::TOP_SHIFT);
+    }
+
+    /// Physical register number of ST(i).
+    pub fn phys(&self, i: usize) -> usize {
+        (self.top() + i) & 7
+    }
+
+    /// Tag of physical register `p`.
+    pub fn tag(&self, p: usize) -> u16 {
+        (self.ftw >> (2 * p)) & 3
+    }
+
+    /// Sets the tag of physical register `p`.
+    pub fn set_tag(&mut self, p: usize, tag: u16) {
+        self.ftw = (self.ftw & !(3 << (2 * p))) | ((tag & 3) << (2 * p));
+    }
+
+    /// The tag an 80-bit value deserves (valid, zero or special).
+    pub fn tag_of(v: u128) -> u16 {
+        let exp = (v >> 64) as u16 & 0x7fff;
+        let sig = v as u64;
+        match exp {
+            0 if sig == 0 => x87::TAG_ZERO,
+            0 | 0x7fff => x87::TAG_SPECIAL,
+            _ if sig >> 63 == 0 => x87::TAG_SPECIAL, // unnormal
+            _ => x87::TAG_VALID,
+        }
+    }
+
+    /// FXSAVE's abridged tag byte: bit p set when R(p) is not empty.
+    pub fn abridged_tag(&self) -> u8 {
+        (0..8).fold(0u8, |t, p| {
+            t | (u8::from(self.tag(p) != x87::TAG_EMPTY) << p)
+        })
+    }
+
+    /// Rebuilds the full tag word from FXRSTOR's abridged byte and the
+    /// register contents.
+    pub fn set_abridged_tag(&mut self, t: u8) {
+        for p in 0..8 {
+            let tag = if t & (1 << p) == 0 {
+                x87::TAG_EMPTY
+            } else {
+                Self::tag_of(self.st[p])
+            };
+            self.set_tag(p, tag);
+        }
+    }
+
+    /// `fninit`: control, status, tags and pointers to their reset values
+    /// (registers keep their contents).
+    pub fn fninit(&mut self) {
+        self.fcw = x87::FCW_DEFAULT;
+        self.fsw = 0;
+        self.ftw = 0xffff;
+        self.fop = 0;
+        self.fip = 0;
+        self.fdp = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_values_are_fninit_and_mxcsr_default() {
+        let f = FpuState::default();
+        assert_eq!((f.fcw, f.fsw, f.ftw, f.mxcsr), (0x37f, 0, 0xffff, 0x1f80));
+        assert_eq!(f.abridged_tag(), 0);
+        assert_eq!(f.xcr0, 3);
+    }
+
+    #[test]
+    fn stack_top_and_tags() {
+        let mut f = FpuState::default();
+        f.set_top(7);
+        assert_eq!((f.top(), f.phys(1), f.fsw), (7, 0, 7 << 11));
+        f.st[7] = (0x3fffu128 << 64) | (1u128 << 63); // 1.0
+        f.set_tag(7, FpuState::tag_of(f.st[7]));
+        assert_eq!((f.tag(7), f.abridged_tag()), (x87::TAG_VALID, 0x80));
+        f.set_abridged_tag(0x81);
+        assert_eq!((f.tag(0), f.tag(7)), (x87::TAG_ZERO, x87::TAG_VALID));
+    }
+}

@@ -456,7 +456,7 @@ impl Service {
                     let space: Arc<dyn smpsim_cores::part::AddressMap> =
                         Arc::new(self.hv.vcpu_space(domain, vcpu));
                     let core = Self::core(ctx, p);
-                    let regs = regs.unwrap_or_else(|| core.regs(t).clone());
+                    let regs = regs.map_or_else(|| core.regs(t).clone(), |r| *r);
                     let asid = AddressSpaceId(u64::from(domain.0));
                     core.start(t, asid, regs, space, run_at);
                 }

@@ -32,7 +32,7 @@ impl Machine {
                     }
                 }
                 Effect::Start { vcpu, regs, .. } => {
-                    self.regs[vcpu.0 as usize] = regs.expect("first start has a context");
+                    self.regs[vcpu.0 as usize] = *regs.expect("first start has a context");
                     self.running[vcpu.0 as usize] = true;
                 }
                 Effect::Stop { vcpu, .. } => self.running[vcpu.0 as usize] = false,

@@ -273,7 +273,7 @@ pub enum Effect {
         /// VCPU.
         vcpu: VcpuId,
         /// Registers to start from.
-        regs: Option<ArchState>,
+        regs: Option<Box<ArchState>>,
     },
     /// Another VCPU went down: stop running it.
     Stop {

@@ -76,7 +76,7 @@ pub struct Vcpu {
     /// VCPUOP_initialise).
     pub initialised: bool,
     /// The context VCPUOP_initialise gave, until VCPUOP_up starts it.
-    pub start_regs: Option<ArchState>,
+    pub start_regs: Option<Box<ArchState>>,
     /// Entry points.
     pub callbacks: Callbacks,
     /// Virtual IDT, indexed by vector.

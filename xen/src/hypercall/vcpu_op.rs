@@ -174,7 +174,7 @@ impl Call<'_> {
         regs.fsgsbase = pv.cr4() & crate::pvcpu::CR4_FSGSBASE != 0;
         // The context's debug registers are live from its first instruction.
         crate::debug::sync_core(&pv, &mut regs);
-        v.start_regs = Some(regs);
+        v.start_regs = Some(Box::new(regs));
         v.traps = ctx.traps;
         v.callbacks.event = ctx.callbacks[0];
         v.callbacks.failsafe = ctx.callbacks[1];

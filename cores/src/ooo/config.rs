@@ -51,6 +51,18 @@ pub struct LatencyConfig {
     pub wrong_path_load: u64,
     /// Microcoded ops: cpuid, rdtsc, popf, hlt, syscall.
     pub complex: u64,
+    /// FP add/sub/compare/min/max (SSE and x87).
+    pub fp_add: u64,
+    /// FP multiply.
+    pub fp_mul: u64,
+    /// FP divide and square root (the divider is busy this long).
+    pub fp_div: u64,
+    /// Vector integer and logic ops, vector register moves.
+    pub vec: u64,
+    /// Shuffles, unpacks, packs, inserts, extracts.
+    pub shuffle: u64,
+    /// Int/FP and FP/FP conversions.
+    pub convert: u64,
     /// Per-opcode overrides by uop name ([`super::uopinfo::op_name`]:
     /// `imul`, `div`, `popcnt`…), replacing the class latency (for a
     /// divider op also its busy time). Loads are timed by memory instead.
@@ -68,6 +80,12 @@ impl Default for LatencyConfig {
             forward: 2,
             wrong_path_load: 4,
             complex: 10,
+            fp_add: 3,
+            fp_mul: 4,
+            fp_div: 13,
+            vec: 1,
+            shuffle: 1,
+            convert: 4,
             per_op: BTreeMap::new(),
         }
     }

@@ -424,6 +424,12 @@ impl OooCore {
                 Class::Store => lat.store,
                 Class::Complex => lat.complex,
                 Class::Fence => lat.alu,
+                Class::FpAdd => lat.fp_add,
+                Class::FpMul => lat.fp_mul,
+                Class::FpDiv => lat.fp_div,
+                Class::Vec => lat.vec,
+                Class::Shuffle => lat.shuffle,
+                Class::Convert => lat.convert,
             };
             // Sequence numbers only need to grow: skip slots still held
             // by old uops (a context stalled at commit while another one

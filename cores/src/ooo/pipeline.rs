@@ -291,7 +291,7 @@ impl OooCore {
             let s = *sl;
             let unit = match s.class {
                 Class::Mul => 1,
-                Class::Div => 2,
+                Class::Div | Class::FpDiv => 2,
                 Class::Load => 3,
                 Class::Store => 4,
                 _ => 0,
@@ -300,7 +300,7 @@ impl OooCore {
                 continue;
             }
             let mut div = None;
-            if s.class == Class::Div {
+            if matches!(s.class, Class::Div | Class::FpDiv) {
                 div = self.div_busy.iter().position(|&b| b <= now);
                 if div.is_none() {
                     continue;

@@ -29,6 +29,18 @@ pub enum Class {
     /// Memory fence: issues only as the context's oldest uop once its
     /// committed stores have drained; younger loads wait for it.
     Fence,
+    /// Floating-point add, subtract, compare, min/max (SSE and x87).
+    FpAdd,
+    /// Floating-point multiply (and dot products).
+    FpMul,
+    /// Floating-point divide and square root (unpipelined).
+    FpDiv,
+    /// Vector integer ALU ops, logic, vector moves.
+    Vec,
+    /// Shuffles, unpacks, packs, inserts and extracts.
+    Shuffle,
+    /// Conversions between integer and floating point and between formats.
+    Convert,
 }
 
 /// Up to 5 sources and 4 destinations, [`NONE_REG`]-padded.

@@ -171,6 +171,12 @@ fn uop_latency(l: &LatencyConfig, u: &Uop) -> u64 {
         Class::Div => l.div,
         Class::Store => l.store,
         Class::Complex => l.complex,
+        Class::FpAdd => l.fp_add,
+        Class::FpMul => l.fp_mul,
+        Class::FpDiv => l.fp_div,
+        Class::Vec => l.vec,
+        Class::Shuffle => l.shuffle,
+        Class::Convert => l.convert,
         Class::Load | Class::None | Class::Fence => 0,
     }
 }

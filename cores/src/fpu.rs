@@ -86,6 +86,9 @@ pub mod x87 {
     pub const TAG_EMPTY: u16 = 3;
 }
 
+/// The MXCSR bits this core implements (FXSAVE's MXCSR_MASK; DAZ included).
+pub const MXCSR_MASK: u32 = mxcsr::WRITABLE;
+
 /// XCR0 bits.
 pub mod xcr0 {
     /// x87 state.
@@ -200,6 +203,58 @@ impl FpuState {
         }
     }
 
+    /// The 512-byte FXSAVE image (64-bit format, REX.W: 64-bit FIP/FDP):
+    /// FCW, FSW, abridged FTW, FOP, FIP, FDP, MXCSR, MXCSR_MASK, ST0–ST7 in
+    /// stack order (16 bytes each), XMM0–XMM15; the rest zero.
+    pub fn to_fxsave(&self) -> [u8; 512] {
+        let mut b = [0u8; 512];
+        b[0..2].copy_from_slice(&self.fcw.to_le_bytes());
+        b[2..4].copy_from_slice(&self.fsw.to_le_bytes());
+        b[4] = self.abridged_tag();
+        b[6..8].copy_from_slice(&self.fop.to_le_bytes());
+        b[8..16].copy_from_slice(&self.fip.to_le_bytes());
+        b[16..24].copy_from_slice(&self.fdp.to_le_bytes());
+        b[24..28].copy_from_slice(&self.mxcsr.to_le_bytes());
+        b[28..32].copy_from_slice(&MXCSR_MASK.to_le_bytes());
+        for i in 0..8 {
+            let v = self.st[self.phys(i)] & ((1u128 << 80) - 1);
+            b[32 + 16 * i..48 + 16 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        for (i, x) in self.xmm.iter().enumerate() {
+            b[160 + 16 * i..176 + 16 * i].copy_from_slice(&x.to_le_bytes());
+        }
+        b
+    }
+
+    /// Loads a 512-byte FXSAVE image (the inverse of [`Self::to_fxsave`]);
+    /// `Err` (and nothing changed) when its MXCSR sets a reserved bit, for
+    /// which FXRSTOR raises #GP(0). CR0.TS and XCR0 are not part of it.
+    pub fn load_fxsave(&mut self, b: &[u8; 512]) -> Result<(), ()> {
+        let w16 = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+        let w32 = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+        let w64 = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+        let mxcsr = w32(24);
+        if mxcsr & !MXCSR_MASK != 0 {
+            return Err(());
+        }
+        self.fcw = w16(0);
+        self.fsw = w16(2);
+        self.fop = w16(6) & 0x7ff;
+        self.fip = w64(8);
+        self.fdp = w64(16);
+        self.mxcsr = mxcsr;
+        for i in 0..8 {
+            let v = u128::from_le_bytes(b[32 + 16 * i..48 + 16 * i].try_into().expect("16"));
+            let p = self.phys(i);
+            self.st[p] = v & ((1u128 << 80) - 1);
+        }
+        for (i, x) in self.xmm.iter_mut().enumerate() {
+            *x = u128::from_le_bytes(b[160 + 16 * i..176 + 16 * i].try_into().expect("16"));
+        }
+        self.set_abridged_tag(b[4]);
+        Ok(())
+    }
+
     /// `fninit`: control, status, tags and pointers to their reset values
     /// (registers keep their contents).
     pub fn fninit(&mut self) {
@@ -222,6 +277,30 @@ mod tests {
         assert_eq!((f.fcw, f.fsw, f.ftw, f.mxcsr), (0x37f, 0, 0xffff, 0x1f80));
         assert_eq!(f.abridged_tag(), 0);
         assert_eq!(f.xcr0, 3);
+    }
+
+    #[test]
+    fn fxsave_image_round_trips_with_stack_order_registers() {
+        let mut f = FpuState::default();
+        f.set_top(6);
+        f.st[6] = (0x4000u128 << 64) | (1u128 << 63); // 2.0 = ST0
+        f.set_tag(6, x87::TAG_VALID);
+        f.xmm[15] = 0x1234_5678_9abc_def0_0fed_cba9_8765_4321;
+        f.mxcsr = 0x9fc0;
+        let img = f.to_fxsave();
+        assert_eq!(img[4], 0x40, "abridged tag: R6 full");
+        assert_eq!(&img[24..32], &[0xc0, 0x9f, 0, 0, 0xff, 0xff, 0, 0]);
+        assert_eq!(
+            u128::from_le_bytes(img[32..48].try_into().expect("16")),
+            f.st[6]
+        );
+        let mut g = FpuState::default();
+        g.load_fxsave(&img).expect("valid MXCSR");
+        assert_eq!(g, f);
+        let mut bad = img;
+        bad[26] = 1; // MXCSR bit 16
+        assert_eq!(g.load_fxsave(&bad), Err(()));
+        assert_eq!(g, f, "nothing changed");
     }
 
     #[test]

@@ -89,6 +89,11 @@ pub mod x87 {
 /// The MXCSR bits this core implements (FXSAVE's MXCSR_MASK; DAZ included).
 pub const MXCSR_MASK: u32 = mxcsr::WRITABLE;
 
+/// An MXCSR value with a reserved bit set (FXRSTOR, XRSTOR and LDMXCSR
+/// raise #GP(0) for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadMxcsr(pub u32);
+
 /// XCR0 bits.
 pub mod xcr0 {
     /// x87 state.
@@ -229,13 +234,13 @@ impl FpuState {
     /// Loads a 512-byte FXSAVE image (the inverse of [`Self::to_fxsave`]);
     /// `Err` (and nothing changed) when its MXCSR sets a reserved bit, for
     /// which FXRSTOR raises #GP(0). CR0.TS and XCR0 are not part of it.
-    pub fn load_fxsave(&mut self, b: &[u8; 512]) -> Result<(), ()> {
+    pub fn load_fxsave(&mut self, b: &[u8; 512]) -> Result<(), BadMxcsr> {
         let w16 = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
         let w32 = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
         let w64 = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
         let mxcsr = w32(24);
         if mxcsr & !MXCSR_MASK != 0 {
-            return Err(());
+            return Err(BadMxcsr(mxcsr));
         }
         self.fcw = w16(0);
         self.fsw = w16(2);
@@ -299,7 +304,7 @@ mod tests {
         assert_eq!(g, f);
         let mut bad = img;
         bad[26] = 1; // MXCSR bit 16
-        assert_eq!(g.load_fxsave(&bad), Err(()));
+        assert_eq!(g.load_fxsave(&bad), Err(BadMxcsr(0x1_9fc0)));
         assert_eq!(g, f, "nothing changed");
     }
 

@@ -93,9 +93,61 @@ pub struct ArchState {
     /// Debug registers and the MOV SS shadow ([`crate::debug`]).
     #[serde(default)]
     pub debug: crate::debug::DebugState,
-    /// x87, SSE and XSAVE state, CR0.TS ([`crate::fpu`]).
+    /// x87, SSE and XSAVE state, CR0.TS ([`crate::fpu`]). Boxed: it is
+    /// four times the size of the rest, which the core partition's
+    /// per-context loops and its per-instruction undo copy
+    /// ([`IntRegs`]) then do not carry.
     #[serde(default)]
-    pub fpu: crate::fpu::FpuState,
+    pub fpu: Box<crate::fpu::FpuState>,
+}
+
+/// The registers of an [`ArchState`] besides the FPU state: what the core
+/// partition saves before each instruction to undo a retried one (an
+/// instruction never changes FPU state before its last memory access, see
+/// [`crate::simd`], so a retry leaves that untouched), a few dozen bytes
+/// instead of the whole state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntRegs {
+    gpr: [u64; 16],
+    rip: u64,
+    rflags: u64,
+    fs_base: u64,
+    gs_base: u64,
+    fsgsbase: bool,
+    debug: crate::debug::DebugState,
+}
+
+impl IntRegs {
+    /// RIP.
+    pub fn rip(&self) -> u64 {
+        self.rip
+    }
+}
+
+impl ArchState {
+    /// Everything but the FPU state.
+    pub fn int_regs(&self) -> IntRegs {
+        IntRegs {
+            gpr: self.gpr,
+            rip: self.rip,
+            rflags: self.rflags,
+            fs_base: self.fs_base,
+            gs_base: self.gs_base,
+            fsgsbase: self.fsgsbase,
+            debug: self.debug,
+        }
+    }
+
+    /// Puts back what [`Self::int_regs`] saved (the FPU state stays).
+    pub fn restore_int_regs(&mut self, r: &IntRegs) {
+        self.gpr = r.gpr;
+        self.rip = r.rip;
+        self.rflags = r.rflags;
+        self.fs_base = r.fs_base;
+        self.gs_base = r.gs_base;
+        self.fsgsbase = r.fsgsbase;
+        self.debug = r.debug;
+    }
 }
 
 fn yes() -> bool {
@@ -112,7 +164,7 @@ impl Default for ArchState {
             gs_base: 0,
             fsgsbase: true,
             debug: crate::debug::DebugState::default(),
-            fpu: crate::fpu::FpuState::default(),
+            fpu: Box::default(),
         }
     }
 }

@@ -595,7 +595,9 @@ impl Cpu {
         Flow::Next
     }
 
-    /// A [`crate::simd`] uop.
+    /// A [`crate::simd`] uop (kept out of line: the integer dispatch loop
+    /// stays small enough to inline the way it did before).
+    #[inline(never)]
     fn vec(&mut self, u: &Uop, mem: &mut dyn GuestMemory, fpu: &mut FpuState) -> Flow {
         let mut x = crate::simd::VecCtx {
             r: &mut self.r,

@@ -743,7 +743,7 @@ impl CoreState {
         let now = self.now;
         let sb_free = self.sb_cap.saturating_sub(self.hier.store_buffer_len());
         let c = &mut self.ctxs[t];
-        let before = c.regs.clone();
+        let before = c.regs.int_regs();
         let mut ad = Adapter::new(
             &mut self.hier,
             &self.mem,
@@ -772,7 +772,7 @@ impl CoreState {
         };
         if exit == Exit::Retry {
             let why = ad.blocked.expect("the adapter says why it stopped");
-            c.regs = before;
+            c.regs.restore_int_regs(&before);
             self.hier.stats_mut().inc(self.ids.replays);
             self.block(t, why);
             return Executed::Blocked;
@@ -788,7 +788,7 @@ impl CoreState {
         let c = &mut self.ctxs[t];
         if exit == Exit::Halt {
             // A PV kernel may not halt: the fault is at the `hlt`.
-            c.regs = before.clone();
+            c.regs.restore_int_regs(&before);
         }
         let released = c.lock.take().is_some();
         if released {
@@ -797,7 +797,7 @@ impl CoreState {
         }
         Executed::Done {
             exit,
-            rip: before.rip,
+            rip: before.rip(),
             ready,
             released,
         }

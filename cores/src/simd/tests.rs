@@ -181,7 +181,7 @@ fn cr0_ts_raises_nm_before_anything_happens() {
     assert_eq!((f.vector, f.rip, st.fpu.xmm[1]), (7, 0x1000, A));
     assert!(f.detail.contains("#NM"), "{}", f.detail);
     assert_eq!(
-        st.fpu,
+        *st.fpu,
         FpuState {
             ts: true,
             xmm: st.fpu.xmm,

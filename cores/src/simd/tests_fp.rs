@@ -118,6 +118,73 @@ fn rcpps_stays_ud() {
     assert_eq!(f.vector, 6);
 }
 
+#[test]
+fn ooo_core_matches_the_functional_core_on_fp_code() {
+    use crate::ooo::{FixedMem, FixedMemConfig, OooConfig, OooCore};
+    use crate::{ArchState, CpuidModel, FlatMemory, FuncCore, GuestMemory};
+    use iced_x86::code_asm::*;
+    const CODE: u64 = 0x40_0000;
+    const DAT: u64 = 0x100_0000;
+    let code = (|| {
+        let mut a = CodeAssembler::new(64)?;
+        let (mut top, mut skip) = (a.create_label(), a.create_label());
+        a.mov(rcx, 300u64)?;
+        a.mov(rsi, DAT)?;
+        a.xor(edx, edx)?;
+        a.cvtsi2sd(xmm0, rcx)?;
+        a.movsd_2(xmm1, qword_ptr(rsi))?;
+        a.set_label(&mut top)?;
+        a.cvtsi2sd(xmm2, rcx)?;
+        a.addsd(xmm0, xmm2)?;
+        a.mulsd(xmm0, xmm1)?;
+        a.divsd(xmm0, xmm1)?;
+        a.sqrtpd(xmm3, xmm0)?;
+        a.addps(xmm4, xmm3)?;
+        a.shufps(xmm4, xmm4, 0x1b)?;
+        a.minpd(xmm5, xmm3)?;
+        a.cvtsd2ss(xmm6, xmm0)?;
+        a.comisd(xmm0, xmm2)?;
+        a.jbe(skip)?;
+        a.cvttsd2si(rax, xmm0)?;
+        a.add(rdx, rax)?;
+        a.set_label(&mut skip)?;
+        a.dec(rcx)?;
+        a.jnz(top)?;
+        a.stmxcsr(dword_ptr(rsi + 64))?;
+        a.hlt()?;
+        a.assemble(CODE)
+    })()
+    .expect("assembles");
+    let mem = || {
+        let mut m = FlatMemory::new();
+        m.map(CODE, code.len() as u64 + 16);
+        m.write(CODE, &code).expect("mapped");
+        m.map(DAT, 4096);
+        m.write(DAT, &1.1f64.to_bits().to_le_bytes())
+            .expect("mapped");
+        m
+    };
+    let mut want = ArchState {
+        rip: CODE,
+        ..ArchState::default()
+    };
+    let mut fmem = mem();
+    let mut f = FuncCore::new(CpuidModel::default());
+    assert_eq!(f.run(&mut want, &mut fmem, u64::MAX), Exit::Halt);
+    assert_ne!(want.fpu.mxcsr & 0x20, 0, "inexact results happened");
+    let mut omem = mem();
+    let mut core = OooCore::new(OooConfig::default()).expect("valid config");
+    *core.state_mut(0) = ArchState {
+        rip: CODE,
+        ..ArchState::default()
+    };
+    core.resume(0);
+    let mut port = FixedMem::new(FixedMemConfig::default());
+    core.run_until_stopped(&mut omem, &mut port, 10_000_000);
+    assert_eq!(core.take_exit(0), Some(Exit::Halt));
+    assert_eq!(core.state(0), &want);
+}
+
 /// Generated from the host CPU (see the module doc).
 #[rustfmt::skip]
 const CASES: &[C] = &[
@@ -899,6 +966,10 @@ const CASES: &[C] = &[
     C { text: "dppd xmm1, xmm2, 0x33", code: &[0x66, 0x0f, 0x3a, 0x41, 0xca, 0x33], a: 0xfff80000000000027ff8000000000001, b: 0x3ff00000000000003ff0000000000000, mx: 0x1f80, out: Out::Xmm(0xfff80000000000027ff8000000000001, 0x1f80) },
     C { text: "dpps xmm1, xmm2, 0xff", code: &[0x66, 0x0f, 0x3a, 0x40, 0xca, 0xff], a: 0xffc000047fc00003ffc000027fc00001, b: 0x3f8000003f8000003f8000003f800000, mx: 0x1f80, out: Out::Xmm(0x7fc00003ffc000047fc00001ffc00002, 0x1f80) },
     C { text: "dpps xmm1, xmm2, 0x7d", code: &[0x66, 0x0f, 0x3a, 0x40, 0xca, 0x7d], a: 0xffc000047fc00003ffc000027fc00001, b: 0x3f8000003f8000003f8000003f800000, mx: 0x1f80, out: Out::Xmm(0x7fc000037fc0000300000000ffc00002, 0x1f80) },
+    C { text: "cmpps xmm1, xmm2, 12", code: &[0x0f, 0xc2, 0xca, 0x0c], a: 0x807d912ecf0000004b800001807fffff, b: 0x7fa000017fa000014effffff4ce62748, mx: 0x1f80, out: Out::Xmm(0xffffffffffffffffffffffffffffffff, 0x1f83) },
+    C { text: "cmpps xmm1, xmm2, 12", code: &[0x0f, 0xc2, 0xca, 0x0c], a: 0x7f7fffff00000001ff003dd900400000, b: 0x402000007fa0000180868e5c7f800000, mx: 0x3f80, out: Out::Xmm(0xffffffffffffffffffffffffffffffff, 0x3f83) },
+    C { text: "cmpsd xmm1, xmm2, 0xf9", code: &[0xf2, 0x0f, 0xc2, 0xca, 0xf9], a: 0x43e00000000000000360000000000000, b: 0xfff000000000000040029e04d2f7e626, mx: 0x1f80, out: Out::Xmm(0x43e0000000000000ffffffffffffffff, 0x1f80) },
+    C { text: "cmpsd xmm1, xmm2, 0xf9", code: &[0xf2, 0x0f, 0xc2, 0xca, 0xf9], a: 0x800fffffffffffff3fffc838648cefd6, b: 0xffe1fc003f2e8f21bff8000000000000, mx: 0x3f80, out: Out::Xmm(0x800fffffffffffff0000000000000000, 0x3f80) },
     C { text: "divss xmm1, xmm2", code: &[0xf3, 0x0f, 0x5e, 0xca], a: 0x3f800000, b: 0x0, mx: 0x1d80, out: Out::Xm(0x1d84) },
     C { text: "divps xmm1, xmm2", code: &[0x0f, 0x5e, 0xca], a: 0x3f8000007f7fffff, b: 0x3f80000000000001, mx: 0x1d80, out: Out::Xmm(0xffc00000ffc000003f8000007f800000, 0x1dab) },
     C { text: "mulsd xmm1, xmm2", code: &[0xf2, 0x0f, 0x59, 0xca], a: 0x7fe0000000000000, b: 0x4000000000000000, mx: 0x1b80, out: Out::Xm(0x1b88) },

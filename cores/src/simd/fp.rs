@@ -296,6 +296,7 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             finish(x, fl)?;
             x.set_g(u.dst, if bits == 64 { 8 } else { 4 }, v);
         }
+        FpOp::Dp => return exec_dot(x, u, f, size),
         FpOp::FpToFp => {
             let (to, tsize) = if size == 4 { (F64, 8) } else { (F32, 4) };
             let e = f.convert(to, lane(b, 0, size), m, &mut fl);
@@ -411,7 +412,6 @@ fn packed(
                 r = set_lane(r, i, size, lane(if pick { b } else { a }, i, size));
             }
         }
-        FpOp::Dp => r = dot(f, size, a, b, imm, m, fl),
         FpOp::Insertps => {
             let e = lane(b, usize::from(imm >> 6), 4);
             r = set_lane(a, usize::from((imm >> 4) & 3), 4, e);
@@ -428,17 +428,20 @@ fn packed(
 }
 
 /// dpps/dppd: the products selected by imm8[7:4] (others +0.0), summed,
-/// into the lanes of imm8[3:0]. The order of the sums only shows in which
-/// NaN comes out; as the host does it, lane i of dppd is p[i] + p[i^1], of
-/// dpps (p[i^1] + p[i]) + (p[i^3] + p[i^2]) (its own pair first).
-fn dot(f: Fmt, size: u8, a: u128, b: u128, imm: u8, m: u32, fl: &mut u32) -> u128 {
+/// into the lanes of imm8[3:0]; also the flags of the products and of the
+/// sums. The order of the sums only shows in which NaN comes out; as the
+/// host does it, lane i of dppd is p[i] + p[i^1], of dpps
+/// (p[i^1] + p[i]) + (p[i^3] + p[i^2]) (its own pair first).
+fn dot(f: Fmt, size: u8, a: u128, b: u128, imm: u8, m: u32) -> (u128, u32, u32) {
     let n = lanes(size);
+    let (mut products, mut sums) = (0, 0);
     let mut p = [0u64; 4];
     for (i, pi) in p.iter_mut().enumerate().take(n) {
         if imm >> (4 + i) & 1 != 0 {
-            *pi = f.mul(lane(a, i, size), lane(b, i, size), m, fl);
+            *pi = f.mul(lane(a, i, size), lane(b, i, size), m, &mut products);
         }
     }
+    let fl = &mut sums;
     let mut s = [0u64; 4];
     if n == 2 {
         s[0] = f.add(p[0], p[1], false, m, fl);
@@ -458,5 +461,19 @@ fn dot(f: Fmt, size: u8, a: u128, b: u128, imm: u8, m: u32, fl: &mut u32) -> u12
             r = set_lane(r, i, size, si);
         }
     }
-    r
+    (r, products, sums)
+}
+
+/// dpps/dppd: the multiplications and then the additions report as two
+/// steps, each by the rules of [`finish`] (the products' flags stay set
+/// when an addition raises #XM), as the host does. One host case differs:
+/// inf - inf in the sums, where one infinity came from a masked overflow,
+/// raised #XM with IE unmasked but left IE clear.
+fn exec_dot(x: &mut VecCtx<'_>, u: &Uop, f: Fmt, size: u8) -> Result<(), Exc> {
+    let m = x.fpu.mxcsr;
+    let (r, products, sums) = dot(f, size, x.v(u.a), x.v(u.b), imm8_of(u), m);
+    finish(x, products)?;
+    finish(x, sums)?;
+    x.set_v(u.dst, r);
+    Ok(())
 }

@@ -208,7 +208,7 @@ impl Fmt {
         };
         let big_e = e + nbits as i32 - 1;
         let emin = 1 - self.bias();
-        let (r, inexact) = round_shift(sig, nbits - p, neg, rc);
+        let (r, inexact_p) = round_shift(sig, nbits - p, neg, rc);
         // Tininess after rounding, with an unbounded exponent.
         let tiny = big_e < emin - 1 || (big_e == emin - 1 && r >> p == 0);
         if big_e >= emin {
@@ -218,11 +218,16 @@ impl Fmt {
                 (r, big_e)
             };
             if big_e > self.bias() {
-                // Unmasked, the host reports OE alone (no result is written).
-                *fl |= if m & (OE << 7) != 0 { OE | PE } else { OE };
+                // Unmasked (no result is written), PE says whether the
+                // significand was rounded, as for a scaled result.
+                *fl |= if m & (OE << 7) != 0 || inexact_p {
+                    OE | PE
+                } else {
+                    OE
+                };
                 return self.overflow(neg, rc);
             }
-            if inexact {
+            if inexact_p {
                 *fl |= PE;
             }
             let field = (big_e + self.bias()) as u64;
@@ -241,8 +246,13 @@ impl Fmt {
                 *fl |= PE;
             }
         } else if tiny {
-            // Unmasked, the host reports UE alone, exact or not.
+            // Unmasked (no result is written), PE says whether the
+            // significand was rounded at full precision, as for a scaled
+            // result.
             *fl |= UE;
+            if inexact_p {
+                *fl |= PE;
+            }
         } else if inexact {
             *fl |= PE;
         }

@@ -315,7 +315,7 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     Ok(())
 }
 
-/// The whole-register operations.
+/// The whole-register floating-point operations.
 #[allow(clippy::too_many_arguments)]
 fn packed(
     op: FpOp,
@@ -331,28 +331,6 @@ fn packed(
     let n = lanes(size);
     let mut r = 0u128;
     match op {
-        FpOp::And => r = a & b,
-        FpOp::Andn => r = !a & b,
-        FpOp::Or => r = a | b,
-        FpOp::Xor => r = a ^ b,
-        FpOp::Shuf if size == 8 => {
-            r = set_lane(r, 0, 8, lane(a, usize::from(imm & 1), 8));
-            r = set_lane(r, 1, 8, lane(b, usize::from((imm >> 1) & 1), 8));
-        }
-        FpOp::Shuf => {
-            for i in 0..4 {
-                let src = if i < 2 { a } else { b };
-                let s = usize::from((imm >> (2 * i)) & 3);
-                r = set_lane(r, i, 4, lane(src, s, 4));
-            }
-        }
-        FpOp::UnpackLo | FpOp::UnpackHi => {
-            let base = if op == FpOp::UnpackHi { n / 2 } else { 0 };
-            for i in 0..n / 2 {
-                r = set_lane(r, 2 * i, size, lane(a, base + i, size));
-                r = set_lane(r, 2 * i + 1, size, lane(b, base + i, size));
-            }
-        }
         FpOp::FpToFpPacked if size == 4 => {
             for i in 0..2 {
                 r = set_lane(r, i, 8, f.convert(F64, lane(b, i, 4), m, fl));
@@ -392,6 +370,38 @@ fn packed(
                 let j = 2 * (i % (n / 2));
                 let e = f.add(lane(src, j, size), lane(src, j + 1, size), sub, m, fl);
                 r = set_lane(r, i, size, e);
+            }
+        }
+        _ => r = shuffle(op, size, a, b, c, imm),
+    }
+    r
+}
+
+/// The bitwise and data-movement operations (no exceptions).
+fn shuffle(op: FpOp, size: u8, a: u128, b: u128, c: u128, imm: u8) -> u128 {
+    let n = lanes(size);
+    let mut r = 0u128;
+    match op {
+        FpOp::And => r = a & b,
+        FpOp::Andn => r = !a & b,
+        FpOp::Or => r = a | b,
+        FpOp::Xor => r = a ^ b,
+        FpOp::Shuf if size == 8 => {
+            r = set_lane(r, 0, 8, lane(a, usize::from(imm & 1), 8));
+            r = set_lane(r, 1, 8, lane(b, usize::from((imm >> 1) & 1), 8));
+        }
+        FpOp::Shuf => {
+            for i in 0..4 {
+                let src = if i < 2 { a } else { b };
+                let s = usize::from((imm >> (2 * i)) & 3);
+                r = set_lane(r, i, 4, lane(src, s, 4));
+            }
+        }
+        FpOp::UnpackLo | FpOp::UnpackHi => {
+            let base = if op == FpOp::UnpackHi { n / 2 } else { 0 };
+            for i in 0..n / 2 {
+                r = set_lane(r, 2 * i, size, lane(a, base + i, size));
+                r = set_lane(r, 2 * i + 1, size, lane(b, base + i, size));
             }
         }
         FpOp::DupLo64 => r = (b & u128::from(u64::MAX)) * ((1u128 << 64) + 1),

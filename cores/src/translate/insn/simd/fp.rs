@@ -32,6 +32,8 @@ enum Src {
 /// One table row: op, element size, packed, source kind.
 type Form = (FpOp, u8, bool, Src);
 
+/// The form of each lane-wise or whole-register instruction (a table, one
+/// line per mnemonic, hence the length).
 fn form(mn: Mnemonic) -> Option<Form> {
     use FpOp as O;
     use Mnemonic as M;

@@ -185,6 +185,289 @@ fn ooo_core_matches_the_functional_core_on_fp_code() {
     assert_eq!(core.state(0), &want);
 }
 
+fn one(c: &C) {
+    if let Err(e) = check(c) {
+        panic!("{e}");
+    }
+}
+
+// Named cases (host values, as below).
+#[test]
+fn snan_in_second_operand_is_quieted_with_ie() {
+    one(&C {
+        text: "addsd xmm1, xmm2",
+        code: &[0xf2, 0x0f, 0x58, 0xca],
+        a: 0x3ff0000000000000,
+        b: 0x7ff0000000000001,
+        mx: 0x1f80,
+        out: Out::Xmm(0x7ff8000000000001, 0x1f81),
+    });
+}
+
+#[test]
+fn first_operand_nan_wins_over_second() {
+    one(&C {
+        text: "mulss xmm1, xmm2",
+        code: &[0xf3, 0x0f, 0x59, 0xca],
+        a: 0x7fc00001,
+        b: 0xff800002,
+        mx: 0x1f80,
+        out: Out::Xmm(0x7fc00001, 0x1f81),
+    });
+}
+
+#[test]
+fn invalid_gives_negative_indefinite() {
+    one(&C {
+        text: "subpd xmm1, xmm2",
+        code: &[0x66, 0x0f, 0x5c, 0xca],
+        a: 0x7ff00000000000007ff0000000000000,
+        b: 0x7ff00000000000007ff0000000000000,
+        mx: 0x1f80,
+        out: Out::Xmm(0xfff8000000000000fff8000000000000, 0x1f81),
+    });
+}
+
+#[test]
+fn min_max_return_the_second_operand_for_nan_and_zeros() {
+    one(&C {
+        text: "minps xmm1, xmm2",
+        code: &[0x0f, 0x5d, 0xca],
+        a: 0x7fc0000000000000800000003f800000,
+        b: 0x3f80000080000000000000007fc00001,
+        mx: 0x1f80,
+        out: Out::Xmm(0x3f80000080000000000000007fc00001, 0x1f81),
+    });
+}
+
+#[test]
+fn denormal_operand_sets_de_without_daz() {
+    one(&C {
+        text: "addss xmm1, xmm2",
+        code: &[0xf3, 0x0f, 0x58, 0xca],
+        a: 0x1,
+        b: 0x3f800000,
+        mx: 0x1f80,
+        out: Out::Xmm(0x3f800000, 0x1fa2),
+    });
+}
+
+#[test]
+fn daz_reads_denormals_as_zero_without_de() {
+    one(&C {
+        text: "addss xmm1, xmm2",
+        code: &[0xf3, 0x0f, 0x58, 0xca],
+        a: 0x1,
+        b: 0x80000002,
+        mx: 0x1fc0,
+        out: Out::Xmm(0x0, 0x1fc0),
+    });
+}
+
+#[test]
+fn tiny_result_underflows_to_a_denormal() {
+    one(&C {
+        text: "mulsd xmm1, xmm2",
+        code: &[0xf2, 0x0f, 0x59, 0xca],
+        a: 0x10000000000001,
+        b: 0x3fe0000000000000,
+        mx: 0x1f80,
+        out: Out::Xmm(0x8000000000000, 0x1fb0),
+    });
+}
+
+#[test]
+fn ftz_flushes_a_tiny_result_to_zero() {
+    one(&C {
+        text: "mulsd xmm1, xmm2",
+        code: &[0xf2, 0x0f, 0x59, 0xca],
+        a: 0x8010000000000001,
+        b: 0x3fe0000000000000,
+        mx: 0x9f80,
+        out: Out::Xmm(0x8000000000000000, 0x9fb0),
+    });
+}
+
+#[test]
+fn overflow_rounds_per_mode_up() {
+    one(&C {
+        text: "mulss xmm1, xmm2",
+        code: &[0xf3, 0x0f, 0x59, 0xca],
+        a: 0x7f000000,
+        b: 0xc0000000,
+        mx: 0x5f80,
+        out: Out::Xmm(0xff7fffff, 0x5fa8),
+    });
+}
+
+#[test]
+fn overflow_rounds_per_mode_toward_zero() {
+    one(&C {
+        text: "mulss xmm1, xmm2",
+        code: &[0xf3, 0x0f, 0x59, 0xca],
+        a: 0x7f000000,
+        b: 0xc0000000,
+        mx: 0x7f80,
+        out: Out::Xmm(0xff7fffff, 0x7fa8),
+    });
+}
+
+#[test]
+fn round_down_gives_negative_zero_for_x_minus_x() {
+    one(&C {
+        text: "subsd xmm1, xmm2",
+        code: &[0xf2, 0x0f, 0x5c, 0xca],
+        a: 0x3ff0000000000000,
+        b: 0x3ff0000000000000,
+        mx: 0x3f80,
+        out: Out::Xmm(0x8000000000000000, 0x3f80),
+    });
+}
+
+#[test]
+fn one_third_in_all_four_rounding_modes_nearest() {
+    one(&C {
+        text: "divsd xmm1, xmm2",
+        code: &[0xf2, 0x0f, 0x5e, 0xca],
+        a: 0x3ff0000000000000,
+        b: 0x4008000000000000,
+        mx: 0x1f80,
+        out: Out::Xmm(0x3fd5555555555555, 0x1fa0),
+    });
+}
+
+#[test]
+fn one_third_in_all_four_rounding_modes_down() {
+    one(&C {
+        text: "divsd xmm1, xmm2",
+        code: &[0xf2, 0x0f, 0x5e, 0xca],
+        a: 0x3ff0000000000000,
+        b: 0x4008000000000000,
+        mx: 0x3f80,
+        out: Out::Xmm(0x3fd5555555555555, 0x3fa0),
+    });
+}
+
+#[test]
+fn one_third_in_all_four_rounding_modes_up() {
+    one(&C {
+        text: "divsd xmm1, xmm2",
+        code: &[0xf2, 0x0f, 0x5e, 0xca],
+        a: 0x3ff0000000000000,
+        b: 0x4008000000000000,
+        mx: 0x5f80,
+        out: Out::Xmm(0x3fd5555555555556, 0x5fa0),
+    });
+}
+
+#[test]
+fn one_third_in_all_four_rounding_modes_zero() {
+    one(&C {
+        text: "divsd xmm1, xmm2",
+        code: &[0xf2, 0x0f, 0x5e, 0xca],
+        a: 0x3ff0000000000000,
+        b: 0x4008000000000000,
+        mx: 0x7f80,
+        out: Out::Xmm(0x3fd5555555555555, 0x7fa0),
+    });
+}
+
+#[test]
+fn sqrt_of_two_is_correctly_rounded() {
+    one(&C {
+        text: "sqrtsd xmm1, xmm2",
+        code: &[0xf2, 0x0f, 0x51, 0xca],
+        a: 0x0,
+        b: 0x4000000000000000,
+        mx: 0x1f80,
+        out: Out::Xmm(0x3ff6a09e667f3bcd, 0x1fa0),
+    });
+}
+
+#[test]
+fn cvttsd2si_out_of_range_is_the_integer_indefinite() {
+    one(&C {
+        text: "cvttsd2si eax, xmm2",
+        code: &[0xf2, 0x0f, 0x2c, 0xc2],
+        a: 0x0,
+        b: 0x41e0000000000000,
+        mx: 0x1f80,
+        out: Out::Gpr(0x80000000, 0x1f81),
+    });
+}
+
+#[test]
+fn cvtsd2si_rounds_per_mxcsr() {
+    one(&C {
+        text: "cvtsd2si rax, xmm2",
+        code: &[0xf2, 0x48, 0x0f, 0x2d, 0xc2],
+        a: 0x0,
+        b: 0xc004000000000000,
+        mx: 0x1f80,
+        out: Out::Gpr(0xfffffffffffffffe, 0x1fa0),
+    });
+}
+
+#[test]
+fn ucomisd_qnan_is_unordered_without_ie() {
+    one(&C {
+        text: "ucomisd xmm1, xmm2",
+        code: &[0x66, 0x0f, 0x2e, 0xca],
+        a: 0x7ff8000000000000,
+        b: 0x0,
+        mx: 0x1f80,
+        out: Out::Flags(0x45, 0x1f80),
+    });
+}
+
+#[test]
+fn comisd_qnan_is_unordered_with_ie() {
+    one(&C {
+        text: "comisd xmm1, xmm2",
+        code: &[0x66, 0x0f, 0x2f, 0xca],
+        a: 0x7ff8000000000000,
+        b: 0x0,
+        mx: 0x1f80,
+        out: Out::Flags(0x45, 0x1f81),
+    });
+}
+
+#[test]
+fn comiss_less_sets_cf_only() {
+    one(&C {
+        text: "comiss xmm1, xmm2",
+        code: &[0x0f, 0x2f, 0xca],
+        a: 0xbf800000,
+        b: 0x3f800000,
+        mx: 0x1f80,
+        out: Out::Flags(0x1, 0x1f80),
+    });
+}
+
+#[test]
+fn roundsd_imm_bit3_suppresses_pe() {
+    one(&C {
+        text: "roundsd xmm1, xmm2, 9",
+        code: &[0x66, 0x0f, 0x3a, 0x0b, 0xca, 0x09],
+        a: 0x0,
+        b: 0x3ff8000000000000,
+        mx: 0x1f80,
+        out: Out::Xmm(0x3ff0000000000000, 0x1f80),
+    });
+}
+
+#[test]
+fn unmasked_zero_divide_raises_xm_and_writes_nothing() {
+    one(&C {
+        text: "divss xmm1, xmm2",
+        code: &[0xf3, 0x0f, 0x5e, 0xca],
+        a: 0x3f800000,
+        b: 0x0,
+        mx: 0x1d80,
+        out: Out::Xm(0x1d84),
+    });
+}
+
 /// Generated from the host CPU (see the module doc).
 #[rustfmt::skip]
 const CASES: &[C] = &[

@@ -29,13 +29,16 @@
 //!   base included); everything else loads and stores through ordinary
 //!   `Ld`/`St` uops and GPR temporaries, 8 bytes at a time.
 
+mod fp;
 mod mov;
+mod softfp;
 
 use crate::exec::write_reg;
 use crate::fpu::FpuState;
 use crate::mem::GuestMemory;
 use crate::uop::{Uop, NUM_REGS, NUM_VTEMPS, VT0, XMM0};
 
+pub(crate) use fp::{x as fpx, FpOp};
 pub(crate) use mov::MovOp;
 
 /// A `Vec` uop's family (its `aux`).
@@ -178,9 +181,8 @@ pub(crate) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     }
     match fam {
         Family::Mov => mov::exec(x, u),
-        Family::Fp | Family::Int | Family::X87 | Family::State | Family::Scalar => {
-            Err(Exc(vector::UD))
-        }
+        Family::Fp => fp::exec(x, u),
+        Family::Int | Family::X87 | Family::State | Family::Scalar => Err(Exc(vector::UD)),
     }
 }
 
@@ -189,6 +191,7 @@ pub fn class(u: &Uop) -> crate::ooo::uopinfo::Class {
     use crate::ooo::uopinfo::Class;
     match Family::of(u) {
         Some(Family::State) => Class::Complex,
+        Some(Family::Fp) => fp::class(u),
         _ => Class::Alu,
     }
 }
@@ -228,3 +231,5 @@ pub(crate) fn detail(vector: u8, rip: u64, fpu: &FpuState) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_fp;

@@ -8,6 +8,7 @@
 //! of [`crate::simd`] (loads first, stores before any architectural change)
 //! keep faults precise.
 
+mod fp;
 mod mov;
 
 use super::{mem_ref, mem_uop, reg, uop, MemRef, Tr, Unsupported, UopExt};
@@ -19,7 +20,7 @@ use iced_x86::{Instruction, OpKind, Register};
 /// Translates an x87/SSE/extension instruction, or None if `ins` is not
 /// one of them.
 pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
-    mov::translate(tx, ins)
+    mov::translate(tx, ins).or_else(|| fp::translate(tx, ins))
 }
 
 /// The vector register number of an XMM register operand.

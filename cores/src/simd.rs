@@ -29,14 +29,18 @@
 //!   base included); everything else loads and stores through ordinary
 //!   `Ld`/`St` uops and GPR temporaries, 8 bytes at a time.
 
+mod int;
 mod mov;
+mod scalar;
 
 use crate::exec::write_reg;
 use crate::fpu::FpuState;
 use crate::mem::GuestMemory;
 use crate::uop::{Uop, NUM_REGS, NUM_VTEMPS, VT0, XMM0};
 
+pub(crate) use int::{flags_of as int_flags, IntOp};
 pub(crate) use mov::MovOp;
+pub(crate) use scalar::ScalarOp;
 
 /// A `Vec` uop's family (its `aux`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,9 +182,9 @@ pub(crate) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     }
     match fam {
         Family::Mov => mov::exec(x, u),
-        Family::Fp | Family::Int | Family::X87 | Family::State | Family::Scalar => {
-            Err(Exc(vector::UD))
-        }
+        Family::Int => int::exec(x, u),
+        Family::Scalar => scalar::exec(x, u),
+        Family::Fp | Family::X87 | Family::State => Err(Exc(vector::UD)),
     }
 }
 
@@ -189,6 +193,8 @@ pub fn class(u: &Uop) -> crate::ooo::uopinfo::Class {
     use crate::ooo::uopinfo::Class;
     match Family::of(u) {
         Some(Family::State) => Class::Complex,
+        Some(Family::Int) => int::class(u),
+        Some(Family::Scalar) => scalar::class(u),
         _ => Class::Alu,
     }
 }
@@ -228,3 +234,5 @@ pub(crate) fn detail(vector: u8, rip: u64, fpu: &FpuState) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_int;

@@ -8,7 +8,9 @@
 //! of [`crate::simd`] (loads first, stores before any architectural change)
 //! keep faults precise.
 
+mod int;
 mod mov;
+mod scalar;
 
 use super::{mem_ref, mem_uop, reg, uop, MemRef, Tr, Unsupported, UopExt};
 use crate::simd::{pack_imm, Family, MovOp};
@@ -20,6 +22,8 @@ use iced_x86::{Instruction, OpKind, Register};
 /// one of them.
 pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
     mov::translate(tx, ins)
+        .or_else(|| int::translate(tx, ins))
+        .or_else(|| scalar::translate(tx, ins))
 }
 
 /// The vector register number of an XMM register operand.

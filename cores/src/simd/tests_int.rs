@@ -3507,3 +3507,102 @@ fn every_case_matches_the_host_cpu() {
         bad.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// Runs `code` + hlt on set 0; the exit and the state.
+fn run_on(code: &[u8], ts: bool) -> (Exit, ArchState, ArchState) {
+    let s = &SETS[0];
+    let mut st = ArchState::default();
+    st.gpr[6] = DATA;
+    for &(g, v) in s.g {
+        st.gpr[g] = v;
+    }
+    st.fpu.xmm[..8].copy_from_slice(&s.xmm);
+    st.fpu.ts = ts;
+    st.rflags = s.fl;
+    let mut code = code.to_vec();
+    code.push(0xf4);
+    let (exit, out, _) = run(&code, st.clone(), &s.data);
+    (exit, st, out)
+}
+
+#[test]
+fn misaligned_legacy_sse_operands_are_gp_and_change_nothing() {
+    // The host faults on each of these at [rsi+1] (pcmpistri and
+    // pmovzxbw do not: they are among the cases above).
+    let cases: [&[u8]; 6] = [
+        &[0x66, 0x0f, 0xfc, 0x4e, 0x01],             // paddb xmm1, [rsi+1]
+        &[0x66, 0x0f, 0x38, 0x17, 0x4e, 0x01],       // ptest xmm1, [rsi+1]
+        &[0x66, 0x0f, 0x3a, 0x0f, 0x4e, 0x01, 0x03], // palignr xmm1, [rsi+1], 3
+        &[0x66, 0x0f, 0x70, 0x4e, 0x01, 0x00],       // pshufd xmm1, [rsi+1], 0
+        &[0x66, 0x0f, 0xf1, 0x4e, 0x01],             // psllw xmm1, [rsi+1]
+        &[0x66, 0x0f, 0x38, 0x10, 0x4e, 0x01],       // pblendvb xmm1, [rsi+1], xmm0
+    ];
+    for code in cases {
+        let (exit, before, after) = run_on(code, false);
+        let Exit::Fault(f) = exit else {
+            panic!("{code:02x?}: {exit:?}")
+        };
+        assert_eq!((f.vector, f.rip), (13, 0x1000), "{code:02x?}");
+        assert_eq!(after.fpu.xmm, before.fpu.xmm, "{code:02x?}");
+        assert_eq!(after.rflags, before.rflags, "{code:02x?}");
+    }
+}
+
+#[test]
+fn a_faulting_access_leaves_registers_and_flags_alone() {
+    // DATA + 0x2000 is unmapped.
+    let cases: [&[u8]; 4] = [
+        // pextrd [rsi+0x2000], xmm1, 1
+        &[0x66, 0x0f, 0x3a, 0x16, 0x8e, 0x00, 0x20, 0x00, 0x00, 0x01],
+        // pcmpestrm xmm1, [rsi+0x2000], 0
+        &[0x66, 0x0f, 0x3a, 0x60, 0x8e, 0x00, 0x20, 0x00, 0x00, 0x00],
+        // movbe eax, [rsi+0x2000]
+        &[0x0f, 0x38, 0xf0, 0x86, 0x00, 0x20, 0x00, 0x00],
+        // pinsrw xmm1, [rsi+0x2000], 1
+        &[0x66, 0x0f, 0xc4, 0x8e, 0x00, 0x20, 0x00, 0x00, 0x01],
+    ];
+    for code in cases {
+        let (exit, before, after) = run_on(code, false);
+        let Exit::Fault(f) = exit else {
+            panic!("{code:02x?}: {exit:?}")
+        };
+        assert_eq!((f.vector, f.rip, f.addr), (14, 0x1000, DATA + 0x2000));
+        assert_eq!(after.fpu.xmm, before.fpu.xmm, "{code:02x?}");
+        assert_eq!(after.gpr, before.gpr, "{code:02x?}");
+        assert_eq!(after.rflags, before.rflags, "{code:02x?}");
+    }
+}
+
+#[test]
+fn mmx_forms_raise_ud_naming_the_instruction() {
+    let cases: [(&[u8], &str); 6] = [
+        (&[0x0f, 0xfc, 0xc1], "paddb"),
+        (&[0x0f, 0x38, 0x00, 0xc1], "pshufb"),
+        (&[0x0f, 0xd7, 0xc1], "pmovmskb"),
+        (&[0xf3, 0x0f, 0xd6, 0xc1], "movq2dq"),
+        (&[0xf2, 0x0f, 0xd6, 0xc1], "movdq2q"),
+        (&[0x0f, 0xc5, 0xc1, 0x01], "pextrw"),
+    ];
+    for (code, name) in cases {
+        let (exit, _, _) = run_on(code, false);
+        let Exit::Fault(f) = exit else {
+            panic!("{code:02x?}: {exit:?}")
+        };
+        assert_eq!(f.vector, 6, "{name}");
+        assert!(f.detail.contains(name), "{}", f.detail);
+    }
+}
+
+#[test]
+fn cr0_ts_stops_sse_integer_ops_but_not_bmi_or_crc32() {
+    // paddb xmm1, xmm2
+    let (exit, before, after) = run_on(&[0x66, 0x0f, 0xfc, 0xca], true);
+    let Exit::Fault(f) = exit else {
+        panic!("{exit:?}")
+    };
+    assert_eq!((f.vector, after.fpu.xmm), (7, before.fpu.xmm));
+    // andn eax, ebx, ecx ; crc32 eax, bl
+    let code = [0xc4, 0xe2, 0x60, 0xf2, 0xc1, 0xf2, 0x0f, 0x38, 0xf0, 0xc3];
+    let (exit, _, _) = run_on(&code, true);
+    assert_eq!(exit, Exit::Halt);
+}

@@ -159,14 +159,13 @@ fn pshufb(a: u128, b: u128) -> u128 {
     }))
 }
 
-fn sign<T: Copy + Default + std::ops::Neg<Output = T> + PartialOrd>(a: T, b: T) -> T {
-    let z = T::default();
-    if b < z {
-        -a
-    } else if b == z {
-        z
-    } else {
-        a
+/// psign: `a` negated (wrapping), zeroed or kept as `b` is negative,
+/// zero or positive.
+fn sign(a: i64, b: i64) -> i64 {
+    match b.signum() {
+        -1 => a.wrapping_neg(),
+        0 => 0,
+        _ => a,
     }
 }
 
@@ -630,9 +629,15 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         I::Pabsb => m8(b, b, |p, _| (p as i8).unsigned_abs()),
         I::Pabsw => m16(b, b, |p, _| (p as i16).unsigned_abs()),
         I::Pabsd => m32(b, b, |p, _| (p as i32).unsigned_abs()),
-        I::Psignb => m8(a, b, |p, q| sign(p as i8, q as i8) as u8),
-        I::Psignw => m16(a, b, |p, q| sign(p as i16, q as i16) as u16),
-        I::Psignd => m32(a, b, |p, q| sign(p as i32, q as i32) as u32),
+        I::Psignb => m8(a, b, |p, q| {
+            sign(i64::from(p as i8), i64::from(q as i8)) as u8
+        }),
+        I::Psignw => m16(a, b, |p, q| {
+            sign(i64::from(p as i16), i64::from(q as i16)) as u16
+        }),
+        I::Psignd => m32(a, b, |p, q| {
+            sign(i64::from(p as i32), i64::from(q as i32)) as u32
+        }),
         I::Pmovsxbw => pmovx(b, 1, 2, true),
         I::Pmovsxbd => pmovx(b, 1, 4, true),
         I::Pmovsxbq => pmovx(b, 1, 8, true),

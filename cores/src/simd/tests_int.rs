@@ -14,7 +14,7 @@ struct Set {
 }
 
 /// A case: code, the set, and the changes: 0-7 xmm, 16+n GPR n, 40 the
-/// flags (masked 0x8d5), 48+i data qword i.
+/// flags (masked 0x8d5), 48+i data qword i, 56+n GPR n = DATA + value.
 struct Case {
     asm: &'static str,
     code: &'static [u8],
@@ -3154,6 +3154,18 @@ const CASES: &[Case] = &[
     Case { asm: ".byte 0x66,0x48,0x0f,0x3a,0x60,0xca,0x4d", code: &[0x66, 0x48, 0x0f, 0x3a, 0x60, 0xca, 0x4d], set: 1, out: &[(0, 0x0), (40, 0x80)] },
     Case { asm: ".byte 0x66,0x48,0x0f,0x3a,0x60,0xca,0x4d", code: &[0x66, 0x48, 0x0f, 0x3a, 0x60, 0xca, 0x4d], set: 2, out: &[(0, 0x0), (40, 0x0)] },
     Case { asm: ".byte 0x66,0x48,0x0f,0x3a,0x60,0xca,0x4d", code: &[0x66, 0x48, 0x0f, 0x3a, 0x60, 0xca, 0x4d], set: 3, out: &[(0, 0x0), (40, 0xc0)] },
+    Case { asm: "lea rdi, [rsi+8]; maskmovdqu xmm1, xmm2", code: &[0x48, 0x8d, 0x7e, 0x08, 0x66, 0x0f, 0xf7, 0xca], set: 0, out: &[(63, 0x8), (40, 0x0), (49, 0x17346b450116f614), (50, 0x4449f542e9a5b870)] },
+    Case { asm: "lea rdi, [rsi+8]; maskmovdqu xmm1, xmm2", code: &[0x48, 0x8d, 0x7e, 0x08, 0x66, 0x0f, 0xf7, 0xca], set: 1, out: &[(63, 0x8), (40, 0x8d5), (49, 0x101807eff7e8000), (50, 0x81017f0181ffffff)] },
+    Case { asm: "lea rdi, [rsi+8]; maskmovdqu xmm1, xmm2", code: &[0x48, 0x8d, 0x7e, 0x08, 0x66, 0x0f, 0xf7, 0xca], set: 2, out: &[(63, 0x8), (40, 0x801), (50, 0x60c215fd00ac3f5a)] },
+    Case { asm: "lea rdi, [rsi+8]; maskmovdqu xmm1, xmm2", code: &[0x48, 0x8d, 0x7e, 0x08, 0x66, 0x0f, 0xf7, 0xca], set: 3, out: &[(63, 0x8), (40, 0xd4)] },
+    Case { asm: "lea rdi, [rsi+3]; maskmovdqu xmm3, xmm0", code: &[0x48, 0x8d, 0x7e, 0x03, 0x66, 0x0f, 0xf7, 0xd8], set: 0, out: &[(63, 0x3), (40, 0x0), (48, 0x11abe98a92103ff7), (49, 0xd3457cf983b1ac2d), (50, 0x445ad97b4da5322f)] },
+    Case { asm: "lea rdi, [rsi+3]; maskmovdqu xmm3, xmm0", code: &[0x48, 0x8d, 0x7e, 0x03, 0x66, 0x0f, 0xf7, 0xd8], set: 1, out: &[(63, 0x3), (40, 0x8d5), (48, 0x7e01007f007f7fff), (49, 0x817f0081800100), (50, 0xff01ff01ffff00ff)] },
+    Case { asm: "lea rdi, [rsi+3]; maskmovdqu xmm3, xmm0", code: &[0x48, 0x8d, 0x7e, 0x03, 0x66, 0x0f, 0xf7, 0xd8], set: 2, out: &[(63, 0x3), (40, 0x801), (48, 0xd500f774d652), (49, 0x648b520023b6ba00), (50, 0x609b15fd0099305a)] },
+    Case { asm: "lea rdi, [rsi+3]; maskmovdqu xmm3, xmm0", code: &[0x48, 0x8d, 0x7e, 0x03, 0x66, 0x0f, 0xf7, 0xd8], set: 3, out: &[(63, 0x3), (40, 0xd4)] },
+    Case { asm: "lea edi, [rsi+40]; addr32 maskmovdqu xmm4, xmm5", code: &[0x8d, 0x7e, 0x28, 0x67, 0x66, 0x0f, 0xf7, 0xe5], set: 0, out: &[(63, 0x28), (40, 0x0), (53, 0x5ac966282a38a879), (54, 0x58ef06243c9f1329)] },
+    Case { asm: "lea edi, [rsi+40]; addr32 maskmovdqu xmm4, xmm5", code: &[0x8d, 0x7e, 0x28, 0x67, 0x66, 0x0f, 0xf7, 0xe5], set: 1, out: &[(63, 0x28), (40, 0x8d5), (53, 0x7ffeff0100ff8101), (54, 0x1ff807ffffe7e7e)] },
+    Case { asm: "lea edi, [rsi+40]; addr32 maskmovdqu xmm4, xmm5", code: &[0x8d, 0x7e, 0x28, 0x67, 0x66, 0x0f, 0xf7, 0xe5], set: 2, out: &[(63, 0x28), (40, 0x801), (53, 0x4dc7730800fb7f97), (54, 0xae7d8700cc000084)] },
+    Case { asm: "lea edi, [rsi+40]; addr32 maskmovdqu xmm4, xmm5", code: &[0x8d, 0x7e, 0x28, 0x67, 0x66, 0x0f, 0xf7, 0xe5], set: 3, out: &[(63, 0x28), (40, 0xd4)] },
     Case { asm: "crc32 eax, bl", code: &[0xf2, 0x0f, 0x38, 0xf0, 0xc3], set: 0, out: &[(16, 0x67dafa54), (40, 0x0)] },
     Case { asm: "crc32 eax, bl", code: &[0xf2, 0x0f, 0x38, 0xf0, 0xc3], set: 1, out: &[(16, 0x4cb9dc59), (40, 0x8d5)] },
     Case { asm: "crc32 eax, bl", code: &[0xf2, 0x0f, 0x38, 0xf0, 0xc3], set: 2, out: &[(16, 0x105ec76f), (40, 0x801)] },
@@ -3467,7 +3479,9 @@ fn check(c: &Case) -> Option<String> {
             0..=7 => want_x[usize::from(i)] = v,
             16..=31 => want_g[usize::from(i - 16)] = v as u64,
             40 => want_f = v as u64,
-            _ => want_m[usize::from(i - 48)] = v as u64,
+            56..=71 => want_g[usize::from(i - 56)] = DATA + v as u64,
+            48..=55 => want_m[usize::from(i - 48)] = v as u64,
+            _ => unreachable!("no such output"),
         }
     }
     let mut got_m = [0u64; 8];
@@ -3605,4 +3619,24 @@ fn cr0_ts_stops_sse_integer_ops_but_not_bmi_or_crc32() {
     let code = [0xc4, 0xe2, 0x60, 0xf2, 0xc1, 0xf2, 0x0f, 0x38, 0xf0, 0xc3];
     let (exit, _, _) = run_on(&code, true);
     assert_eq!(exit, Exit::Halt);
+}
+
+#[test]
+fn maskmovdqu_across_into_an_unmapped_page_stores_nothing() {
+    // lea rdi, [rsi+0x1ff8] ; maskmovdqu xmm1, xmm2 (all-ones mask)
+    let code = [
+        0x48, 0x8d, 0xbe, 0xf8, 0x1f, 0x00, 0x00, 0x66, 0x0f, 0xf7, 0xca, 0xf4,
+    ];
+    let mut st = ArchState::default();
+    st.gpr[6] = DATA;
+    st.fpu.xmm[1] = 0x1111_2222_3333_4444_5555_6666_7777_8888;
+    st.fpu.xmm[2] = u128::MAX;
+    let (exit, _, mut mem) = run(&code, st, &[]);
+    let Exit::Fault(f) = exit else {
+        panic!("{exit:?}")
+    };
+    assert_eq!((f.vector, f.addr), (14, 0x4000));
+    let mut b = [0xffu8; 8];
+    mem.read(DATA + 0x1ff8, &mut b).expect("mapped");
+    assert_eq!(b, [0; 8]);
 }

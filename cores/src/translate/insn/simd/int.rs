@@ -163,6 +163,9 @@ fn form(m: Mnemonic) -> Option<(IntOp, Form)> {
 }
 
 pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
+    if ins.mnemonic() == Mnemonic::Maskmovdqu {
+        return Some(maskmovdqu(tx, ins));
+    }
     let (op, f) = form(ins.mnemonic())?;
     Some(emit(tx, ins, op, f))
 }
@@ -276,6 +279,48 @@ fn emit(tx: &mut Tx<'_>, ins: &Instruction, op: IntOp, f: Form) -> Tr {
             tx.emit(u);
         }
     }
+    Ok(false)
+}
+
+/// maskmovdqu xmm1, xmm2: the bytes of xmm1 whose xmm2 byte has its top
+/// bit set, to DS:[rdi]. A read-modify-write of the 16 bytes (the
+/// unselected ones rewritten with what they hold, as a store probe does;
+/// the overlapping load and store make it atomic): every selected byte is
+/// stored or, on a fault, none. A zero mask still needs writable memory
+/// (the SDM allows the fault).
+fn maskmovdqu(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
+    use crate::translate::insn::{mem_uop, seg_reg, MemRef};
+    use crate::uop::Op;
+    let (VOpnd::Xmm(data), VOpnd::Xmm(mask)) = (vopnd(ins, 1)?, vopnd(ins, 2)?) else {
+        return Err(Unsupported);
+    };
+    let m = MemRef {
+        base: 7,
+        index: ZERO,
+        scale: 0,
+        disp: 0,
+        seg: seg_reg(ins.memory_segment()),
+        addr32: ins.op_kind(0) == OpKind::MemorySegEDI,
+    };
+    let old = tx.vload(&m, 16, false);
+    let new = tx.vtmp();
+    tx.emit(vuop(
+        Family::Int,
+        IntOp::Pblendvb.id(),
+        16,
+        new,
+        old,
+        data,
+        mask,
+        0,
+    ));
+    let lo = tx.tmp();
+    let hi = tx.tmp();
+    tx.vmov(crate::simd::MovOp::ToGpr, 8, lo, new, ZERO, 0);
+    tx.vmov(crate::simd::MovOp::ToGpr, 8, hi, new, ZERO, 1);
+    tx.emit(mem_uop(Op::ProbeW, 8, &m));
+    tx.store(&m.offset(8), 8, hi);
+    tx.store(&m, 8, lo);
     Ok(false)
 }
 

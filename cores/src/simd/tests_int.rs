@@ -3640,3 +3640,19 @@ fn maskmovdqu_across_into_an_unmapped_page_stores_nothing() {
     mem.read(DATA + 0x1ff8, &mut b).expect("mapped");
     assert_eq!(b, [0; 8]);
 }
+
+#[test]
+fn a_lock_prefix_is_ud() {
+    // lock paddb xmm1, [rsi] ; lock andn eax, ebx, [rsi] (c4 prefix after f0)
+    for code in [
+        &[0xf0, 0x66, 0x0f, 0xfc, 0x0e][..],
+        &[0xf0, 0xc4, 0xe2, 0x60, 0xf2, 0x06][..],
+    ] {
+        let (exit, before, after) = run_on(code, false);
+        let Exit::Fault(f) = exit else {
+            panic!("{code:02x?}: {exit:?}")
+        };
+        assert_eq!(f.vector, 6, "{code:02x?}");
+        assert_eq!(after.fpu.xmm, before.fpu.xmm);
+    }
+}

@@ -87,7 +87,8 @@ pub fn load<T: DeserializeOwned>(file: &Path) -> Result<T, ConfigError> {
 fn table_at(text: &str, line: usize) -> Option<String> {
     let mut current = String::new();
     for l in text.lines().take(line) {
-        let t = l.trim();
+        // A trailing comment is not part of the header.
+        let t = l.split('#').next().unwrap_or("").trim();
         // `[table]`, or `[[table]]` (an array of tables such as `[[domain]]`).
         if t.starts_with('[') {
             current = t.trim_matches(|c| c == '[' || c == ']').trim().to_owned();

@@ -297,6 +297,7 @@ fn machine_parts(
     )?;
     let hv_cfg = HypervisorConfig {
         default_periodic_ns: cfg.xen.default_periodic_ns,
+        cpu_hidden: cfg.cpu.hide.clone(),
         ..HypervisorConfig::new(
             cfg.frequency_mhz * 1_000_000,
             Mfn(1),
@@ -488,6 +489,7 @@ impl Machine {
                 apic_id: c * cfg.smt + t,
                 logical_count: cfg.smt,
                 tsc_aux: c * cfg.smt + t,
+                hidden: cfg.cpu.hide.clone(),
                 ..CpuidModel::default()
             };
             let core = CorePart::new(&setup, cpuid, |stats| sys.hierarchy(CoreId(c), stats));

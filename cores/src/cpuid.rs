@@ -1,14 +1,111 @@
 //! The CPUID model: a configurable, self-consistent processor identity.
 //!
-//! The feature bits advertise exactly what the functional core implements:
-//! TSC, CX8, CMOV, CX16, POPCNT, LAHF/SAHF, LZCNT (ABM), SYSCALL, RDTSCP,
-//! long mode and FSGSBASE. FPU, MMX, SSE*, AVX*, BMI1/BMI2 and everything
-//! else read as absent (the instructions raise #UD), even though a real
-//! x86-64 part always has SSE2; guests are built with
-//! `-mgeneral-regs-only`. TZCNT is implemented although BMI1 is clear:
-//! software that checks the bit falls back to BSF, whose result TZCNT
-//! matches for non-zero inputs. Leaves the model does not define return
-//! zeros (AMD behaviour).
+//! The feature bits advertise exactly what the functional core implements
+//! ([`Feature`]): the integer base (TSC, CX8, CMOV, CX16, LAHF/SAHF,
+//! SYSCALL, RDTSCP, long mode, FSGSBASE), POPCNT, LZCNT (ABM), the x87 FPU,
+//! FXSR, SSE through SSE4.2, MOVBE, BMI1, BMI2, XSAVE/XSAVEOPT with XCR0 =
+//! x87 | SSE (leaf 0xD describes the 576-byte area) and OSXSAVE. MMX, AVX
+//! and everything else read as absent (the instructions raise #UD). A
+//! configuration may hide features ([`CpuidModel::hidden`], `[cpu] hide`):
+//! the bits read as clear, as with Xen's CPUID masking; the instructions
+//! still execute. Leaves the model does not define return zeros (AMD
+//! behaviour).
+
+/// A CPUID feature the model can advertise (and a configuration hide).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Feature {
+    /// x87 FPU (leaf 1 EDX 0).
+    Fpu,
+    /// FXSAVE/FXRSTOR (leaf 1 EDX 24).
+    Fxsr,
+    /// SSE (leaf 1 EDX 25).
+    Sse,
+    /// SSE2 (leaf 1 EDX 26).
+    Sse2,
+    /// SSE3 (leaf 1 ECX 0).
+    Sse3,
+    /// SSSE3 (leaf 1 ECX 9).
+    Ssse3,
+    /// SSE4.1 (leaf 1 ECX 19).
+    #[serde(rename = "sse4.1")]
+    Sse41,
+    /// SSE4.2 (leaf 1 ECX 20).
+    #[serde(rename = "sse4.2")]
+    Sse42,
+    /// MOVBE (leaf 1 ECX 22).
+    Movbe,
+    /// POPCNT (leaf 1 ECX 23).
+    Popcnt,
+    /// XSAVE (leaf 1 ECX 26; OSXSAVE, bit 27, with it).
+    Xsave,
+    /// BMI1 (leaf 7 EBX 3).
+    Bmi1,
+    /// BMI2 (leaf 7 EBX 8).
+    Bmi2,
+    /// LZCNT (leaf 0x8000_0001 ECX 5, ABM).
+    Lzcnt,
+}
+
+impl Feature {
+    /// Every feature, in documentation order.
+    pub const ALL: [Feature; 14] = [
+        Feature::Fpu,
+        Feature::Fxsr,
+        Feature::Sse,
+        Feature::Sse2,
+        Feature::Sse3,
+        Feature::Ssse3,
+        Feature::Sse41,
+        Feature::Sse42,
+        Feature::Movbe,
+        Feature::Popcnt,
+        Feature::Xsave,
+        Feature::Bmi1,
+        Feature::Bmi2,
+        Feature::Lzcnt,
+    ];
+
+    /// The configuration name (`sse4.1`, `bmi2`…).
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::Fpu => "fpu",
+            Feature::Fxsr => "fxsr",
+            Feature::Sse => "sse",
+            Feature::Sse2 => "sse2",
+            Feature::Sse3 => "sse3",
+            Feature::Ssse3 => "ssse3",
+            Feature::Sse41 => "sse4.1",
+            Feature::Sse42 => "sse4.2",
+            Feature::Movbe => "movbe",
+            Feature::Popcnt => "popcnt",
+            Feature::Xsave => "xsave",
+            Feature::Bmi1 => "bmi1",
+            Feature::Bmi2 => "bmi2",
+            Feature::Lzcnt => "lzcnt",
+        }
+    }
+
+    /// (leaf, register index 0–3 = eax..edx, bit) of the feature flag.
+    fn bit(self) -> (u32, usize, u32) {
+        match self {
+            Feature::Fpu => (1, 3, 0),
+            Feature::Fxsr => (1, 3, 24),
+            Feature::Sse => (1, 3, 25),
+            Feature::Sse2 => (1, 3, 26),
+            Feature::Sse3 => (1, 2, 0),
+            Feature::Ssse3 => (1, 2, 9),
+            Feature::Sse41 => (1, 2, 19),
+            Feature::Sse42 => (1, 2, 20),
+            Feature::Movbe => (1, 2, 22),
+            Feature::Popcnt => (1, 2, 23),
+            Feature::Xsave => (1, 2, 26),
+            Feature::Bmi1 => (7, 1, 3),
+            Feature::Bmi2 => (7, 1, 8),
+            Feature::Lzcnt => (0x8000_0001, 2, 5),
+        }
+    }
+}
 
 /// Processor identity and per-core values reported by `cpuid` and `rdtscp`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -31,6 +128,9 @@ pub struct CpuidModel {
     pub tsc_aux: u32,
     /// Whether leaf 1 ECX bit 31 (running under a hypervisor) is set.
     pub hypervisor: bool,
+    /// Features that read as absent although implemented.
+    #[serde(default)]
+    pub hidden: Vec<Feature>,
 }
 
 impl Default for CpuidModel {
@@ -40,25 +140,33 @@ impl Default for CpuidModel {
             family: 0x17,
             model: 0x31,
             stepping: 0,
-            brand: "smpsim x86-64 integer core".to_string(),
+            brand: "smpsim x86-64 core".to_string(),
             apic_id: 0,
             logical_count: 1,
             tsc_aux: 0,
             hypervisor: true,
+            hidden: Vec::new(),
         }
     }
 }
 
-/// Leaf 1 EDX: TSC, CX8, CMOV.
+/// Leaf 1 EDX base: TSC, CX8, CMOV.
 const L1_EDX: u32 = (1 << 4) | (1 << 8) | (1 << 15);
-/// Leaf 1 ECX: CX16, POPCNT.
-const L1_ECX: u32 = (1 << 13) | (1 << 23);
-/// Leaf 7 EBX: FSGSBASE.
+/// Leaf 1 ECX base: CX16.
+const L1_ECX: u32 = 1 << 13;
+/// Leaf 7 EBX base: FSGSBASE.
 const L7_EBX: u32 = 1;
-/// Leaf 0x8000_0001 ECX: LAHF/SAHF in long mode, ABM (LZCNT).
-const E1_ECX: u32 = 1 | (1 << 5);
+/// Leaf 0x8000_0001 ECX base: LAHF/SAHF in long mode.
+const E1_ECX: u32 = 1;
 /// Leaf 0x8000_0001 EDX: TSC, CX8, SYSCALL, CMOV, RDTSCP, LM.
 const E1_EDX: u32 = (1 << 4) | (1 << 8) | (1 << 11) | (1 << 15) | (1 << 27) | (1 << 29);
+/// Leaf 1 ECX: OSXSAVE (the OS enabled XSAVE: Xen does for PV guests).
+const OSXSAVE: u32 = 1 << 27;
+/// The features the functional core implements.
+const IMPLEMENTED: &[Feature] = &[Feature::Popcnt, Feature::Lzcnt];
+
+/// Size of the XSAVE area for x87 | SSE: the legacy region and the header.
+pub const XSAVE_AREA_SIZE: u32 = 576;
 
 impl CpuidModel {
     /// This model for context `id` (APIC id and TSC_AUX set to `id`).
@@ -103,22 +211,43 @@ impl CpuidModel {
         [w(0), w(1), w(2), w(3)]
     }
 
+    /// Whether `f` reads as present.
+    pub fn has(&self, f: Feature) -> bool {
+        IMPLEMENTED.contains(&f) && !self.hidden.contains(&f)
+    }
+
     /// `cpuid` with EAX = `leaf`, ECX = `subleaf`: returns [eax, ebx, ecx, edx].
     pub fn query(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
         let [v0, v1, v2] = self.vendor_regs();
-        match leaf {
-            0 => [7, v0, v2, v1],
+        let mut r = match leaf {
+            0 => [0xd, v0, v2, v1],
             1 => {
                 let ebx = (self.apic_id << 24) | ((self.logical_count & 0xff) << 16) | (8 << 8);
-                let ecx = L1_ECX | if self.hypervisor { 1 << 31 } else { 0 };
+                let mut ecx = L1_ECX | if self.hypervisor { 1 << 31 } else { 0 };
+                if self.has(Feature::Xsave) {
+                    ecx |= OSXSAVE;
+                }
                 [self.signature(), ebx, ecx, L1_EDX]
             }
             7 if subleaf == 0 => [0, L7_EBX, 0, 0],
+            0xd if self.has(Feature::Xsave) => match subleaf {
+                // x87 | SSE; the area for XCR0 and its maximum.
+                0 => [3, XSAVE_AREA_SIZE, XSAVE_AREA_SIZE, 0],
+                1 => [1, 0, 0, 0], // XSAVEOPT
+                _ => [0; 4],
+            },
             0x8000_0000 => [0x8000_0004, v0, v2, v1],
             0x8000_0001 => [self.signature(), 0, E1_ECX, E1_EDX],
             0x8000_0002..=0x8000_0004 => self.brand_regs((leaf - 0x8000_0002) as usize),
             _ => [0; 4],
+        };
+        for f in Feature::ALL {
+            let (l, reg, bit) = f.bit();
+            if l == leaf && (leaf != 7 || subleaf == 0) && self.has(f) {
+                r[reg] |= 1 << bit;
+            }
         }
+        r
     }
 }
 
@@ -130,7 +259,7 @@ mod tests {
     fn vendor_string_in_ebx_edx_ecx_order() {
         let m = CpuidModel::default();
         let [max, b, c, d] = m.query(0, 0);
-        assert_eq!(max, 7);
+        assert_eq!(max, 0xd, "up to the XSAVE leaf");
         let mut s = Vec::new();
         for r in [b, d, c] {
             s.extend_from_slice(&r.to_le_bytes());
@@ -139,13 +268,40 @@ mod tests {
     }
 
     #[test]
-    fn family_17h_signature_and_no_sse() {
+    fn family_17h_signature_and_features() {
         let m = CpuidModel::default();
         let [eax, _, ecx, edx] = m.query(1, 0);
         assert_eq!(eax, 0x0083_0f10);
-        assert_eq!(edx & (1 << 25 | 1 << 26 | 1), 0, "no SSE, SSE2, FPU");
+        assert_eq!(edx & (1 << 23), 0, "no MMX");
+        assert_eq!(ecx & (1 << 28), 0, "no AVX");
         assert_ne!(ecx & (1 << 23), 0, "popcnt");
         assert_eq!(m.query(0x4000_0000, 0), [0; 4]);
+        let xsave = IMPLEMENTED.contains(&Feature::Xsave);
+        assert_eq!(ecx & (3 << 26) != 0, xsave, "XSAVE and OSXSAVE");
+        if xsave {
+            assert_eq!(m.query(0xd, 0), [3, 576, 576, 0]);
+        }
+    }
+
+    fn bit_set(m: &CpuidModel, f: Feature) -> bool {
+        let (leaf, reg, bit) = f.bit();
+        m.query(leaf, 0)[reg] & (1 << bit) != 0
+    }
+
+    #[test]
+    fn exactly_the_implemented_and_unhidden_features_are_advertised() {
+        let all = CpuidModel::default();
+        let hide = [Feature::Sse42, Feature::Bmi2, Feature::Popcnt];
+        let some = CpuidModel {
+            hidden: hide.to_vec(),
+            ..CpuidModel::default()
+        };
+        for f in Feature::ALL {
+            let imp = IMPLEMENTED.contains(&f);
+            assert_eq!(bit_set(&all, f), imp, "{}", f.name());
+            assert_eq!(bit_set(&some, f), imp && !hide.contains(&f), "{}", f.name());
+        }
+        assert_eq!(some.query(1, 0)[2] & (1 << 23), 0, "popcnt hidden");
     }
 
     #[test]

@@ -11,6 +11,16 @@ use std::path::{Path, PathBuf};
 
 pub use smpsim_cores::part::Model;
 
+/// What CPUID reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CpuConfig {
+    /// Implemented features CPUID reads as absent (Xen-style masking; the
+    /// instructions still execute): any of fpu, fxsr, sse, sse2, sse3,
+    /// ssse3, sse4.1, sse4.2, movbe, popcnt, xsave, bmi1, bmi2, lzcnt.
+    pub hide: Vec<smpsim_cores::cpuid::Feature>,
+}
+
 /// The in-order timing model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -195,6 +205,8 @@ pub struct MachineConfig {
     pub model: Model,
     /// Stop after this many cycles (0 = no limit).
     pub max_cycles: u64,
+    /// The processor identity (CPUID).
+    pub cpu: CpuConfig,
     /// The in-order model.
     pub inorder: InorderConfig,
     /// The out-of-order core (`contexts` comes from `smt`).
@@ -226,6 +238,7 @@ impl Default for MachineConfig {
             quantum: None,
             model: Model::Inorder,
             max_cycles: 0,
+            cpu: CpuConfig::default(),
             inorder: InorderConfig::default(),
             ooo: smpsim_cores::ooo::OooConfig::default(),
             switch: SwitchConfig::default(),

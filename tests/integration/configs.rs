@@ -96,6 +96,36 @@ fn a_typoed_key_names_file_line_key_and_allowed_keys() {
 }
 
 #[test]
+fn a_header_comment_is_not_part_of_the_key() {
+    let e = error_of("cores = 4\n[hierarchy.l1d]   # the L1 data cache\nsetz = 64\n");
+    assert!(
+        e.starts_with("bad.toml:3: key `hierarchy.l1d.setz`:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_unknown_cpu_feature_lists_the_allowed_names() {
+    let e = error_of("cores = 4\n[cpu]\nhide = [\"sse4.2\", \"avx\"]\n");
+    assert!(e.starts_with("bad.toml:3: key `cpu.hide`"), "{e}");
+    assert!(e.contains("unknown variant `avx`"), "{e}");
+    assert!(e.contains("`sse4.1`") && e.contains("`bmi2`"), "{e}");
+}
+
+#[test]
+fn cpu_hide_parses_into_the_feature_list() {
+    let text = "cores = 1\n[cpu]\nhide = [\"sse4.2\", \"bmi2\"]\n";
+    let cfg = MachineConfig::parse(Path::new("hide.toml"), text).expect("valid");
+    assert_eq!(
+        cfg.cpu.hide,
+        vec![
+            smpsim_cores::cpuid::Feature::Sse42,
+            smpsim_cores::cpuid::Feature::Bmi2
+        ]
+    );
+}
+
+#[test]
 fn a_negative_size_names_file_line_and_key() {
     let e = error_of("cores = 4\nmemory_mib = -5\n");
     assert!(e.starts_with("bad.toml:2: key `memory_mib`:"), "{e}");

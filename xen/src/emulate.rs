@@ -115,7 +115,13 @@ fn has_error_code(vector: u8) -> bool {
 
 /// The PV CPUID policy: smpsim's CPUID model with the hypervisor bit,
 /// plus Xen's leaves at 0x4000_0000 (xen-abi.md §1.3).
-pub fn pv_cpuid(vcpu: u32, tsc_hz: u64, leaf: u32, subleaf: u32) -> [u32; 4] {
+pub fn pv_cpuid(
+    vcpu: u32,
+    tsc_hz: u64,
+    hidden: &[smpsim_cores::cpuid::Feature],
+    leaf: u32,
+    subleaf: u32,
+) -> [u32; 4] {
     const XEN_SIG: [u32; 3] = [0x566e_6558, 0x6558_4d4d, 0x4d4d_566e];
     let major_minor = (crate::hypercall::XEN_MAJOR << 16 | crate::hypercall::XEN_MINOR) as u32;
     match leaf {
@@ -129,6 +135,7 @@ pub fn pv_cpuid(vcpu: u32, tsc_hz: u64, leaf: u32, subleaf: u32) -> [u32; 4] {
             apic_id: vcpu,
             tsc_aux: vcpu,
             hypervisor: true,
+            hidden: hidden.to_vec(),
             ..CpuidModel::default()
         }
         .query(leaf, subleaf),
@@ -289,8 +296,8 @@ impl Emu<'_> {
         }
         let leaf = self.regs.gpr[RAX] as u32; // deliberate: CPUID reads EAX
         let sub = self.regs.gpr[RCX] as u32; // and ECX
-        let tsc_hz = self.hv.cfg.tsc_hz;
-        let out = pv_cpuid(self.v.0, tsc_hz, leaf, sub);
+        let cfg = &self.hv.cfg;
+        let out = pv_cpuid(self.v.0, cfg.tsc_hz, &cfg.cpu_hidden, leaf, sub);
         for (r, x) in [RAX, RBX, RCX, RDX].into_iter().zip(out) {
             self.regs.gpr[r] = u64::from(x);
         }

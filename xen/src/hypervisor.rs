@@ -59,6 +59,10 @@ pub struct HypervisorConfig {
     /// Period of each VCPU's initial periodic timer in ns (Xen: 10 ms; 0 =
     /// none).
     pub default_periodic_ns: u64,
+    /// CPUID features the PV CPUID policy hides (`[cpu] hide`), like the
+    /// cores' own CPUID model.
+    #[serde(default)]
+    pub cpu_hidden: Vec<smpsim_cores::cpuid::Feature>,
 }
 
 impl HypervisorConfig {
@@ -70,6 +74,7 @@ impl HypervisorConfig {
             first_mfn,
             nr_frames,
             default_periodic_ns: 10_000_000,
+            cpu_hidden: Vec::new(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! ran each instruction on four input sets and recorded what changed).
 
 use super::tests::{run, DATA};
-use crate::{ArchState, Exit, GuestMemory};
+use crate::{ArchState, Exit, FlatMemory, GuestMemory};
 
 /// An input set: xmm0-7, (gpr, value), rflags, 64 data bytes at DATA.
 struct Set {
@@ -3452,8 +3452,31 @@ const CASES: &[Case] = &[
     Case { asm: "sarx eax, ebx, r9d", code: &[0xc4, 0xe2, 0x32, 0xf7, 0xc3], set: 3, out: &[(16, 0x0), (40, 0xd4)] },
 ];
 
+/// Runs `code` from `st` on the out-of-order core (memory as [`run`]).
+fn run_ooo(code: &[u8], mut st: ArchState, data: &[u8]) -> (Exit, ArchState, FlatMemory) {
+    use crate::ooo::{FixedMem, FixedMemConfig, OooConfig, OooCore};
+    let mut mem = FlatMemory::new();
+    mem.map(0x1000, 0x3000);
+    mem.write(0x1000, code).expect("code fits");
+    mem.write(DATA, data).expect("data fits");
+    st.rip = 0x1000;
+    let mut core = OooCore::new(OooConfig::default()).expect("valid config");
+    *core.state_mut(0) = st;
+    core.resume(0);
+    let mut port = FixedMem::new(FixedMemConfig::default());
+    core.run_until_stopped(&mut mem, &mut port, 1_000_000);
+    let exit = core.take_exit(0).unwrap_or(Exit::InsnLimit);
+    (exit, core.state(0).clone(), mem)
+}
+
+type Runner = fn(&[u8], ArchState, &[u8]) -> (Exit, ArchState, FlatMemory);
+
 /// Runs one case in the simulator; the differences from the host, if any.
 fn check(c: &Case) -> Option<String> {
+    check_on(c, run)
+}
+
+fn check_on(c: &Case, run: Runner) -> Option<String> {
     let s = &SETS[c.set];
     let mut st = ArchState::default();
     st.gpr[6] = DATA;
@@ -3508,6 +3531,18 @@ fn check(c: &Case) -> Option<String> {
         diffs.push(format!("memory {got_m:x?} want {want_m:x?}"));
     }
     (!diffs.is_empty()).then(|| format!("{} (set {}): {}", c.asm, c.set, diffs.join("; ")))
+}
+
+#[test]
+fn every_case_matches_the_host_cpu_on_the_out_of_order_core() {
+    let bad: Vec<String> = CASES.iter().filter_map(|c| check_on(c, run_ooo)).collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} cases differ:\n{}",
+        bad.len(),
+        CASES.len(),
+        bad.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[test]

@@ -353,7 +353,8 @@ fn str_result(r2: u16, imm: u8, mask_out: bool) -> u128 {
     }
 }
 
-/// The timing class of an integer op.
+/// The timing class of an integer op (multiplies run on the FP
+/// multiplier; byte movement on the shuffle unit; the rest is `Vec`).
 pub(super) fn class(u: &Uop) -> Class {
     use IntOp as I;
     let Some(&op) = ALL.get(usize::from(op_of(u))) else {
@@ -437,6 +438,8 @@ pub(crate) fn flags_of(op: IntOp) -> u8 {
     }
 }
 
+/// Runs one integer op. Long by nature: one arm per operation, most of
+/// them one line over the lane helpers above.
 pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     use IntOp as I;
     let op = *ALL.get(usize::from(op_of(u))).ok_or(Exc(vector::UD))?;

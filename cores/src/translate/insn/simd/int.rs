@@ -32,6 +32,8 @@ enum Form {
     Str(bool, bool),
 }
 
+/// The mnemonic table: each instruction's op and operand form (long by
+/// nature: one line per instruction).
 fn form(m: Mnemonic) -> Option<(IntOp, Form)> {
     use IntOp as I;
     use Mnemonic as M;
@@ -162,6 +164,9 @@ fn form(m: Mnemonic) -> Option<(IntOp, Form)> {
     }
 }
 
+/// The family of every uop here.
+const FAM: Family = Family::Int;
+
 pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
     if ins.mnemonic() == Mnemonic::Maskmovdqu {
         return Some(maskmovdqu(tx, ins));
@@ -176,110 +181,136 @@ fn imm8(ins: &Instruction) -> u8 {
         .map_or(0, |i| ins.immediate(i) as u8)
 }
 
+/// Emits the uops of `ins` (op `op`, form `f`): loads first, then the one
+/// `Vec` uop (pextr to memory: into a temporary, then the store).
 fn emit(tx: &mut Tx<'_>, ins: &Instruction, op: IntOp, f: Form) -> Tr {
-    let fam = Family::Int;
     let id = op.id();
     let i8 = imm8(ins);
     match f {
-        Form::Bin | Form::Blendv => {
+        Form::Bin | Form::Blendv | Form::Un(_) | Form::Test => {
             let VOpnd::Xmm(d) = vopnd(ins, 0)? else {
                 return Err(Unsupported);
             };
-            let s = vsrc_x(tx, vopnd(ins, 1)?, 16, true)?;
-            let c = if matches!(f, Form::Blendv) {
-                XMM0
-            } else {
-                ZERO
-            };
-            tx.emit(vuop(fam, id, 16, d, d, s, c, i8));
-        }
-        Form::Un(bytes) => {
-            let VOpnd::Xmm(d) = vopnd(ins, 0)? else {
-                return Err(Unsupported);
-            };
+            let bytes = if let Form::Un(n) = f { n } else { 16 };
             let s = vsrc_x(tx, vopnd(ins, 1)?, bytes, bytes == 16)?;
-            tx.emit(vuop(fam, id, 16, d, s, s, ZERO, i8));
-        }
-        Form::Shift => {
-            let VOpnd::Xmm(d) = vopnd(ins, 0)? else {
-                return Err(Unsupported);
+            let mut u = match f {
+                Form::Bin => vuop(FAM, id, 16, d, d, s, ZERO, i8),
+                Form::Blendv => vuop(FAM, id, 16, d, d, s, XMM0, i8),
+                Form::Un(_) => vuop(FAM, id, 16, d, s, s, ZERO, i8),
+                _ => vuop(FAM, id, 16, SINK, d, s, ZERO, 0),
             };
-            if ins.op_kind(1) == OpKind::Immediate8 {
-                let mut u = vuop(fam, id, 16, d, d, d, ZERO, i8);
-                u.imm = pack_imm(id, i8, 1);
-                tx.emit(u);
-            } else if matches!(op, IntOp::Pslldq | IntOp::Psrldq) {
-                return Err(Unsupported);
-            } else {
-                let s = vsrc_x(tx, vopnd(ins, 1)?, 16, true)?;
-                tx.emit(vuop(fam, id, 16, d, d, s, ZERO, 0));
-            }
-        }
-        Form::Test => {
-            let VOpnd::Xmm(d) = vopnd(ins, 0)? else {
-                return Err(Unsupported);
-            };
-            let s = vsrc_x(tx, vopnd(ins, 1)?, 16, true)?;
-            let mut u = vuop(fam, id, 16, SINK, d, s, ZERO, 0);
             u.fl = int_flags(op);
             tx.emit(u);
         }
+        Form::Shift => shift(tx, ins, op, i8)?,
         Form::Movmsk => {
             let (VOpnd::Gpr(g), VOpnd::Xmm(s)) = (vopnd(ins, 0)?, vopnd(ins, 1)?) else {
                 return Err(Unsupported);
             };
-            tx.emit(vuop(fam, id, 4, g, s, ZERO, ZERO, 0));
+            tx.emit(vuop(FAM, id, 4, g, s, ZERO, ZERO, 0));
         }
-        Form::Insert(bytes) => {
-            let VOpnd::Xmm(d) = vopnd(ins, 0)? else {
-                return Err(Unsupported);
-            };
-            let g = match vopnd(ins, 1)? {
-                VOpnd::Gpr(g) => g,
-                VOpnd::Mem(m) => tx.load(&m, bytes),
-                VOpnd::Xmm(_) => return Err(Unsupported),
-            };
-            tx.emit(vuop(fam, id, 16, d, d, g, ZERO, i8));
-        }
-        Form::Extract(bytes) => {
-            let VOpnd::Xmm(s) = vopnd(ins, 1)? else {
-                return Err(Unsupported);
-            };
-            match vopnd(ins, 0)? {
-                VOpnd::Gpr(g) => tx.emit(vuop(fam, id, bytes.max(4), g, s, ZERO, ZERO, i8)),
-                VOpnd::Mem(m) => {
-                    let t = tx.tmp();
-                    tx.emit(vuop(fam, id, bytes.max(4), t, s, ZERO, ZERO, i8));
-                    tx.store(&m, bytes, t);
-                }
-                VOpnd::Xmm(_) => return Err(Unsupported),
-            }
-        }
-        Form::Str(explicit, mask) => {
-            let VOpnd::Xmm(a) = vopnd(ins, 0)? else {
-                return Err(Unsupported);
-            };
-            // The string compares do not check alignment.
-            let b = vsrc_x(tx, vopnd(ins, 1)?, 16, false)?;
-            let c = if explicit {
-                let v = tx.vtmp();
-                tx.vmov(crate::simd::MovOp::FromGpr2, 16, v, 0, 2, 0);
-                v
-            } else {
-                ZERO
-            };
-            let dst = if mask { XMM0 } else { 1 };
-            let mut u = vuop(fam, id, 16, dst, a, b, c, i8);
-            let wide = matches!(
-                ins.mnemonic(),
-                Mnemonic::Pcmpestri64 | Mnemonic::Pcmpestrm64
-            );
-            u.imm = pack_imm(id, i8, if wide { 2 } else { 0 });
-            u.fl = int_flags(op);
-            tx.emit(u);
-        }
+        Form::Insert(bytes) => insert(tx, ins, op, bytes, i8)?,
+        Form::Extract(bytes) => extract(tx, ins, op, bytes, i8)?,
+        Form::Str(explicit, mask) => string(tx, ins, op, explicit, mask, i8)?,
     }
     Ok(false)
+}
+
+/// Shifts by imm8 (the extra byte 1 says so) or by xmm/m128.
+fn shift(tx: &mut Tx<'_>, ins: &Instruction, op: IntOp, i8: u8) -> Result<(), Unsupported> {
+    let VOpnd::Xmm(d) = vopnd(ins, 0)? else {
+        return Err(Unsupported);
+    };
+    let id = op.id();
+    if ins.op_kind(1) == OpKind::Immediate8 {
+        let mut u = vuop(FAM, id, 16, d, d, d, ZERO, i8);
+        u.imm = pack_imm(id, i8, 1);
+        tx.emit(u);
+    } else if matches!(op, IntOp::Pslldq | IntOp::Psrldq) {
+        return Err(Unsupported);
+    } else {
+        let s = vsrc_x(tx, vopnd(ins, 1)?, 16, true)?;
+        tx.emit(vuop(FAM, id, 16, d, d, s, ZERO, 0));
+    }
+    Ok(())
+}
+
+/// pinsr* xmm, r/m, imm8.
+fn insert(
+    tx: &mut Tx<'_>,
+    ins: &Instruction,
+    op: IntOp,
+    bytes: u8,
+    i8: u8,
+) -> Result<(), Unsupported> {
+    let VOpnd::Xmm(d) = vopnd(ins, 0)? else {
+        return Err(Unsupported);
+    };
+    let g = match vopnd(ins, 1)? {
+        VOpnd::Gpr(g) => g,
+        VOpnd::Mem(m) => tx.load(&m, bytes),
+        VOpnd::Xmm(_) => return Err(Unsupported),
+    };
+    tx.emit(vuop(FAM, op.id(), 16, d, d, g, ZERO, i8));
+    Ok(())
+}
+
+/// pextr* r/m, xmm, imm8 (a GPR result is zero-extended).
+fn extract(
+    tx: &mut Tx<'_>,
+    ins: &Instruction,
+    op: IntOp,
+    bytes: u8,
+    i8: u8,
+) -> Result<(), Unsupported> {
+    let VOpnd::Xmm(s) = vopnd(ins, 1)? else {
+        return Err(Unsupported);
+    };
+    let size = bytes.max(4);
+    match vopnd(ins, 0)? {
+        VOpnd::Gpr(g) => tx.emit(vuop(FAM, op.id(), size, g, s, ZERO, ZERO, i8)),
+        VOpnd::Mem(m) => {
+            let t = tx.tmp();
+            tx.emit(vuop(FAM, op.id(), size, t, s, ZERO, ZERO, i8));
+            tx.store(&m, bytes, t);
+        }
+        VOpnd::Xmm(_) => return Err(Unsupported),
+    }
+    Ok(())
+}
+
+/// pcmpistri/pcmpistrm/pcmpestri/pcmpestrm: the explicit lengths (RAX,
+/// RDX) go into a vector temporary first; the index goes to ECX, the mask
+/// to XMM0. The string compares do not check alignment.
+fn string(
+    tx: &mut Tx<'_>,
+    ins: &Instruction,
+    op: IntOp,
+    explicit: bool,
+    mask: bool,
+    i8: u8,
+) -> Result<(), Unsupported> {
+    let VOpnd::Xmm(a) = vopnd(ins, 0)? else {
+        return Err(Unsupported);
+    };
+    let b = vsrc_x(tx, vopnd(ins, 1)?, 16, false)?;
+    let c = if explicit {
+        let v = tx.vtmp();
+        tx.vmov(crate::simd::MovOp::FromGpr2, 16, v, 0, 2, 0);
+        v
+    } else {
+        ZERO
+    };
+    let dst = if mask { XMM0 } else { 1 };
+    let mut u = vuop(FAM, op.id(), 16, dst, a, b, c, i8);
+    let wide = matches!(
+        ins.mnemonic(),
+        Mnemonic::Pcmpestri64 | Mnemonic::Pcmpestrm64
+    );
+    u.imm = pack_imm(op.id(), i8, if wide { 2 } else { 0 });
+    u.fl = int_flags(op);
+    tx.emit(u);
+    Ok(())
 }
 
 /// maskmovdqu xmm1, xmm2: the bytes of xmm1 whose xmm2 byte has its top

@@ -163,7 +163,19 @@ const E1_EDX: u32 = (1 << 4) | (1 << 8) | (1 << 11) | (1 << 15) | (1 << 27) | (1
 /// Leaf 1 ECX: OSXSAVE (the OS enabled XSAVE: Xen does for PV guests).
 const OSXSAVE: u32 = 1 << 27;
 /// The features the functional core implements.
-const IMPLEMENTED: &[Feature] = &[Feature::Popcnt, Feature::Lzcnt];
+const IMPLEMENTED: &[Feature] = &[
+    Feature::Sse,
+    Feature::Sse2,
+    Feature::Sse3,
+    Feature::Ssse3,
+    Feature::Sse41,
+    Feature::Sse42,
+    Feature::Movbe,
+    Feature::Popcnt,
+    Feature::Bmi1,
+    Feature::Bmi2,
+    Feature::Lzcnt,
+];
 
 /// Size of the XSAVE area for x87 | SSE: the legacy region and the header.
 pub const XSAVE_AREA_SIZE: u32 = 576;

@@ -30,7 +30,9 @@
 //!   `Ld`/`St` uops and GPR temporaries, 8 bytes at a time.
 
 mod fp;
+mod int;
 mod mov;
+mod scalar;
 mod softfp;
 
 use crate::exec::write_reg;
@@ -39,7 +41,9 @@ use crate::mem::GuestMemory;
 use crate::uop::{Uop, NUM_REGS, NUM_VTEMPS, VT0, XMM0};
 
 pub(crate) use fp::{x as fpx, FpOp};
+pub(crate) use int::{flags_of as int_flags, IntOp};
 pub(crate) use mov::MovOp;
+pub(crate) use scalar::ScalarOp;
 
 /// A `Vec` uop's family (its `aux`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,7 +186,9 @@ pub(crate) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     match fam {
         Family::Mov => mov::exec(x, u),
         Family::Fp => fp::exec(x, u),
-        Family::Int | Family::X87 | Family::State | Family::Scalar => Err(Exc(vector::UD)),
+        Family::Int => int::exec(x, u),
+        Family::Scalar => scalar::exec(x, u),
+        Family::X87 | Family::State => Err(Exc(vector::UD)),
     }
 }
 
@@ -192,6 +198,8 @@ pub fn class(u: &Uop) -> crate::ooo::uopinfo::Class {
     match Family::of(u) {
         Some(Family::State) => Class::Complex,
         Some(Family::Fp) => fp::class(u),
+        Some(Family::Int) => int::class(u),
+        Some(Family::Scalar) => scalar::class(u),
         _ => Class::Alu,
     }
 }
@@ -233,3 +241,5 @@ pub(crate) fn detail(vector: u8, rip: u64, fpu: &FpuState) -> String {
 pub(crate) mod tests;
 #[cfg(test)]
 mod tests_fp;
+#[cfg(test)]
+mod tests_int;

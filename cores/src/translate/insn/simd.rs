@@ -9,7 +9,9 @@
 //! keep faults precise.
 
 mod fp;
+mod int;
 mod mov;
+mod scalar;
 
 use super::{mem_ref, mem_uop, reg, uop, MemRef, Tr, Unsupported, UopExt};
 use crate::simd::{pack_imm, Family, MovOp};
@@ -20,7 +22,10 @@ use iced_x86::{Instruction, OpKind, Register};
 /// Translates an x87/SSE/extension instruction, or None if `ins` is not
 /// one of them.
 pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
-    mov::translate(tx, ins).or_else(|| fp::translate(tx, ins))
+    mov::translate(tx, ins)
+        .or_else(|| fp::translate(tx, ins))
+        .or_else(|| int::translate(tx, ins))
+        .or_else(|| scalar::translate(tx, ins))
 }
 
 /// The vector register number of an XMM register operand.

@@ -1,13 +1,23 @@
 //! smpsim-difftest: differential testing of instruction semantics against
 //! the host CPU (`smpsim selftest isa`).
 //!
-//! Random sequences of integer instructions (the set of issue 4 item 3) run
-//! twice from the same registers, flags and memory: natively in a forked
-//! sandbox on the host (x86-64 Linux), and in the simulator's functional
-//! core. The sixteen GPRs, the six arithmetic flags plus DF, the FS/GS bases
-//! and the whole data region must agree; so must faults (#DE from
-//! `div`/`idiv` is generated on purpose: vector and RIP are compared, and the
-//! registers at the fault).
+//! Random sequences of instructions run twice from the same registers,
+//! flags, x87/SSE state and memory: natively in a forked sandbox on the host
+//! (x86-64 Linux), and in the simulator's functional core. The sixteen GPRs,
+//! the six arithmetic flags plus DF, the FS/GS bases, the x87/SSE state
+//! ([`fpstate`]: XMM0–15, MXCSR, FCW, FSW, abridged tags, non-empty ST
+//! registers) and the whole data region must agree; so must faults (#DE
+//! from `div`/`idiv`, #GP from misaligned SSE operands, #XM from unmasked
+//! SSE exceptions are generated on purpose: vector and RIP are compared, and
+//! the state at the fault).
+//!
+//! The instructions come from selectable groups ([`gen::Group`], `--isa`):
+//! the integer ISA of issue 4 item 3 (`int`, the default) and the x87, SSE
+//! to SSE4.2 and BMI groups of issue 14. Each case starts from a random
+//! x87/SSE state ([`gen`]'s `fpinit`): natively it is loaded with
+//! `fxrstor64` and saved with `fxsave64` (or read from the signal frame at a
+//! fault), in the simulator it is `ArchState.fpu`, both through the same
+//! 64-bit FXSAVE image.
 //!
 //! It is a crate of its own, not a module of `smpsim-cores`, so that the
 //! library every crate depends on carries only simulation code: the
@@ -136,6 +146,8 @@ pub struct FaultInfo {
 }
 
 /// What one side (native or simulated) produced for a case.
+// `Crashed` is rare: its smaller size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The sequence ran to its end or to a fault.
@@ -147,7 +159,7 @@ pub enum Outcome {
         /// The fault, if the sequence did not reach its end.
         fault: Option<FaultInfo>,
         /// The x87/SSE state afterwards, or at the fault.
-        fp: fpstate::FpView,
+        fp: Box<fpstate::FpView>,
     },
     /// The native sandbox's child died on this case (a harness bug).
     Crashed {
@@ -728,8 +740,10 @@ mod tests {
             bytes: vec![0x0F, 0x58, 0xC1], // addps xmm0, xmm1
             insns: vec![(0, 3)],
         };
-        let mut f = FpuState::default();
-        f.mxcsr = 0x1f80 & !(1 << 12);
+        let mut f = FpuState {
+            mxcsr: 0x1f80 & !(1 << 12),
+            ..FpuState::default()
+        };
         f.xmm[0] = u128::from(1.0f32.to_bits());
         f.xmm[1] = u128::from(1e-10f32.to_bits());
         f.xmm[7] = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210;

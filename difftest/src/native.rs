@@ -440,7 +440,7 @@ impl PendingBatch {
                     regs,
                     data: slot.data_out.to_vec(),
                     fault,
-                    fp: FpView::from_fxsave(&slot.fx_out),
+                    fp: Box::new(FpView::from_fxsave(&slot.fx_out)),
                 }
             }
             2 => Outcome::Crashed {

@@ -70,6 +70,6 @@ pub fn run(case: &Case, asm: &Assembled) -> Outcome {
         regs,
         data,
         fault,
-        fp: FpView::of(&st.fpu),
+        fp: Box::new(FpView::of(&st.fpu)),
     }
 }

@@ -99,6 +99,19 @@
 //! compared and fs:/gs: operands are not generated, since FS then holds the
 //! host's thread pointer).
 //!
+//! The vector groups ([`gen::groups`]) cover every legacy 64-bit form iced
+//! knows of their mnemonics (VEX for BMI), with register operands over all
+//! sixteen XMM registers and ST(0)–ST(7), memory operands in the data region
+//! (16-byte aligned where the form requires it, misaligned on purpose in 3%
+//! of those: #GP), a valid MXCSR/FCW stored before most `ldmxcsr`/`fldcw`, an
+//! `fxsave` before most `fxrstor`, and ECX = 0 before `xgetbv` (whose result
+//! is then cut to the x87 and SSE bits: the host enables AVX state the
+//! simulator does not have). Not generated: MMX forms, `maskmovdqu` (it
+//! stores at `[rdi]`), the x87 alias encodings, and forms the host lacks.
+//! A simulator #UD where the host ran the instruction is reported as
+//! `simulator: #UD (unsupported)`, without the state differences that follow
+//! from it.
+//!
 //! # Determinism
 //! Case `i` of seed `s` is generated from its own random stream, so output is
 //! identical for a seed on the same kind of host (the host vendor and

@@ -1154,6 +1154,15 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a.bytes, g.case(3, 18).assemble().bytes);
         assert_eq!(g.case(3, 17).data, g.case(3, 17).data);
+        let v = gen().groups(&groups::ALL);
+        assert_eq!(v.case(4, 9).assemble(), v.case(4, 9).assemble());
+        assert_eq!(v.case(4, 9).fx, v.case(4, 9).fx);
+        assert_ne!(v.case(4, 9).fx, v.case(4, 10).fx);
+        // The integer cases of a seed do not depend on the x87/SSE state.
+        assert_eq!(
+            g.case(3, 17).init,
+            gen().groups(&[Group::Int]).case(3, 17).init
+        );
     }
 
     #[test]

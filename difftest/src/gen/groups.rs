@@ -1,7 +1,7 @@
 //! The instruction groups selectable with `selftest isa --isa LIST`, and
 //! the x87/SSE/BMI forms of each, taken from iced-x86's opcode tables.
 //!
-//! `int` is the integer ISA of [`super::forms`] with the constructs
+//! `int` is the integer ISA (the generator's own form table) with the constructs
 //! (strings, jumps, calls, `enter`); the other groups are lists of
 //! mnemonics whose forms are every 64-bit-mode `Code` of that mnemonic that
 //! is legacy-encoded (VEX for the BMI group), whose operands the generator
@@ -85,7 +85,7 @@ impl Group {
     }
 
     /// The mnemonics of a vector group (empty for `int`, whose forms live
-    /// in [`super::forms`]).
+    /// in the generator's integer form table).
     pub fn mnemonics(self) -> &'static [Mnemonic] {
         match self {
             Self::Int => &[],

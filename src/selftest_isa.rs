@@ -3,8 +3,10 @@
 //!
 //! Prints the first mismatches in full, then counts per mnemonic; the last
 //! line is exactly `isa-difftest: N cases, M mismatches, K mnemonics`.
-//! Exit status 0 iff there is no mismatch.
+//! Exit status 0 iff there is no mismatch. `--isa LIST` selects the
+//! instruction groups; `--list-forms` prints their forms and exits.
 
+use smpsim_difftest::gen::Group;
 use smpsim_difftest::Config;
 use std::io::Write;
 use std::process::ExitCode;
@@ -21,14 +23,28 @@ pub struct IsaArgs {
     /// Mismatching cases printed in full (the rest are counted).
     #[arg(long, default_value_t = 5)]
     pub show: usize,
+    /// Instruction groups, a comma list of: int, sse-mov, sse-fp, sse-int,
+    /// sse4, x87, bmi, all.
+    #[arg(long, default_value = "int")]
+    pub isa: String,
+    /// Print the forms of each selected group on this host and exit.
+    #[arg(long)]
+    pub list_forms: bool,
 }
 
 /// Runs the differential test.
 pub fn run(args: &IsaArgs) -> Result<ExitCode, String> {
     let mut cfg = Config::new(args.cases, args.seed);
     cfg.show = args.show;
+    cfg.groups = Group::parse_list(&args.isa)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    if args.list_forms {
+        let text = smpsim_difftest::list_forms(&cfg);
+        out.write_all(text.as_bytes())
+            .map_err(|e| format!("writing to stdout: {e}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let summary = smpsim_difftest::run(&cfg, &mut out).map_err(|e| e.to_string())?;
     let w = |e: std::io::Error| format!("writing to stdout: {e}");
     writeln!(

@@ -17,6 +17,8 @@
 mod asm;
 mod constructs;
 mod forms;
+mod fpinit;
+pub mod groups;
 
 pub use asm::{assemble, Assembled};
 
@@ -25,10 +27,15 @@ use super::layout::{CODE_BASE, DATA_BASE, DATA_PAGE, DATA_SIZE, R15_OFFSET, STAC
 use super::rng::Rng;
 use super::{HostCaps, RegState};
 use forms::{Forms, FAMILIES};
+pub use groups::Group;
 use iced_x86::{
     Code, Encoder, Instruction, InstructionInfoFactory, MemoryOperand, Mnemonic, OpAccess,
     OpCodeOperandKind as K, Register,
 };
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A group and its forms on this host: (mnemonic, codes) in list order.
+pub type GroupForms = (Group, Vec<(Mnemonic, Vec<Code>)>);
 
 /// A jump target inside a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,6 +123,8 @@ pub struct Case {
     /// RFLAGS bits left undefined by some instruction (masked on non-AMD
     /// hosts; always 0 on AMD).
     pub undef_flags: u64,
+    /// The x87/SSE state before the sequence (a 64-bit FXSAVE image).
+    pub fx: [u8; 512],
 }
 
 impl Case {
@@ -152,6 +161,17 @@ const R16: [Register; 16] = {
         AX, CX, DX, BX, SP, BP, SI, DI, R8W, R9W, R10W, R11W, R12W, R13W, R14W, R15W,
     ]
 };
+const XMM: [Register; 16] = {
+    use Register::*;
+    [
+        XMM0, XMM1, XMM2, XMM3, XMM4, XMM5, XMM6, XMM7, XMM8, XMM9, XMM10, XMM11, XMM12, XMM13,
+        XMM14, XMM15,
+    ]
+};
+const ST: [Register; 8] = {
+    use Register::*;
+    [ST0, ST1, ST2, ST3, ST4, ST5, ST6, ST7]
+};
 const R8: [Register; 20] = {
     use Register::*;
     [
@@ -180,6 +200,12 @@ pub struct Generator {
     forms: Forms,
     /// Some accesses straddle the end of the data region (and must #PF).
     region_end: bool,
+    /// The selected instruction groups (sorted, `Int` first if present).
+    groups: Vec<Group>,
+    /// The selected vector groups (all but `Int`).
+    vgroups: Vec<Group>,
+    /// Forms of the vector groups' mnemonics.
+    vforms: BTreeMap<u16, Vec<Code>>,
 }
 
 impl Generator {
@@ -189,7 +215,64 @@ impl Generator {
             caps,
             forms: Forms::new(&caps),
             region_end: true,
+            groups: vec![Group::Int],
+            vgroups: Vec::new(),
+            vforms: groups::vector_forms(&caps),
         }
+    }
+
+    /// Generates from `groups` (default: `int` alone).
+    pub fn groups(mut self, groups: &[Group]) -> Self {
+        let mut g = groups.to_vec();
+        g.sort();
+        g.dedup();
+        self.vgroups = g.iter().copied().filter(|&x| x != Group::Int).collect();
+        self.groups = g;
+        self
+    }
+
+    /// The forms of `m` in a vector group on this host.
+    fn vcodes(&self, m: Mnemonic) -> &[Code] {
+        self.vforms.get(&(m as u16)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The forms per selected group: (group, [(mnemonic, codes)]).
+    pub fn forms_per_group(&self) -> Vec<GroupForms> {
+        self.groups
+            .iter()
+            .map(|&g| {
+                let list: Vec<(Mnemonic, Vec<Code>)> = if g == Group::Int {
+                    FAMILIES
+                        .iter()
+                        .flat_map(|f| f.iter())
+                        .map(|&m| (m, self.forms.codes(m).to_vec()))
+                        .collect()
+                } else {
+                    g.mnemonics()
+                        .iter()
+                        .map(|&m| (m, self.vcodes(m).to_vec()))
+                        .collect()
+                };
+                let list = list.into_iter().filter(|(_, c)| !c.is_empty()).collect();
+                (g, list)
+            })
+            .collect()
+    }
+
+    /// The mnemonics counted on the last line: `None` when `int` is
+    /// selected (every mnemonic of the generated code counts), otherwise
+    /// those of the selected groups (setup instructions do not count).
+    pub fn counted_mnemonics(&self) -> Option<BTreeSet<u16>> {
+        if self.groups.contains(&Group::Int) {
+            return None;
+        }
+        Some(
+            self.vgroups
+                .iter()
+                .flat_map(|g| g.mnemonics())
+                .map(|&m| m as u16)
+                .collect(),
+        )
     }
 
     /// Whether some memory accesses straddle the end of the data region,
@@ -217,6 +300,8 @@ impl Generator {
         };
         let init = cx.init_regs();
         let data = cx.init_data();
+        // Its own stream, so that the integer cases of a seed do not change.
+        let fx = fpinit::initial_state(&mut Rng::for_case(seed ^ 0xF0F0_5EE5, index));
         let n = 1 + cx.rng.index(10);
         let top = Scope {
             stack: true,
@@ -231,6 +316,7 @@ impl Generator {
             data,
             units,
             undef_flags,
+            fx,
         }
     }
 }
@@ -276,9 +362,11 @@ fn make(code: Code, ops: &[Op]) -> Option<Instruction> {
         [M(a), I(b)] => Instruction::with2(code, a, b as i32),
         [I(a), I(b)] => Instruction::with2(code, a as i32, b as i32),
         [R(a), R(b), R(c)] => Instruction::with3(code, a, b, c),
+        [R(a), R(b), M(c)] => Instruction::with3(code, a, b, c),
         [R(a), R(b), I(c)] => Instruction::with3(code, a, b, c as i32),
         [R(a), M(b), I(c)] => Instruction::with3(code, a, b, c as i32),
         [M(a), R(b), R(c)] => Instruction::with3(code, a, b, c),
+        [R(a), M(b), R(c)] => Instruction::with3(code, a, b, c),
         [M(a), R(b), I(c)] => Instruction::with3(code, a, b, c as i32),
         _ => return None,
     };
@@ -315,6 +403,8 @@ struct MemPlan {
     size: u64,
     /// Required alignment of the address.
     align: u64,
+    /// Added to the aligned address (a deliberate misalignment), or 0.
+    misalign: u64,
     /// The address's offset from `DATA_BASE` lies in `lo..hi`.
     lo: u64,
     hi: u64,
@@ -412,6 +502,14 @@ impl Cx<'_> {
         n: usize,
         pending: &mut Vec<(usize, Label)>,
     ) -> Unit {
+        let vector = match (self.g.groups.first(), self.g.vgroups.len()) {
+            (_, 0) => false,
+            (Some(Group::Int), n) => self.rng.below(n as u64 + 1) != 0,
+            _ => true,
+        };
+        if vector {
+            return self.vector_unit(scope);
+        }
         let roll = self.rng.below(100);
         match roll {
             0..=6 => self.string_unit(),
@@ -454,6 +552,10 @@ impl Cx<'_> {
     /// A random register of the width `kind` asks for.
     fn reg_for(&mut self, kind: K) -> Register {
         match kind {
+            K::xmm_reg | K::xmm_rm | K::xmm_or_mem | K::xmm_vvvv => *self.rng.pick(&XMM),
+            K::st0 => Register::ST0,
+            K::sti_opcode => *self.rng.pick(&ST),
+            K::r32_vvvv => *self.rng.pick(&R32),
             K::r8_reg | K::r8_opcode | K::r8_or_mem => *self.rng.pick(&R8),
             K::r16_reg | K::r16_rm | K::r16_opcode | K::r16_or_mem => *self.rng.pick(&R16),
             K::r32_reg | K::r32_rm | K::r32_opcode | K::r32_or_mem => *self.rng.pick(&R32),
@@ -597,6 +699,22 @@ impl Cx<'_> {
         }
     }
 
+    /// A unit from one of the selected vector groups.
+    fn vector_unit(&mut self, scope: Scope) -> Unit {
+        loop {
+            let g = *self.rng.pick(&self.g.vgroups);
+            let m = *self.rng.pick(g.mnemonics());
+            let codes = self.g.vcodes(m);
+            if codes.is_empty() {
+                continue;
+            }
+            let code = *self.rng.pick(codes);
+            if let Some(u) = self.try_form(code, m, scope) {
+                return u;
+            }
+        }
+    }
+
     /// A generic unit: one form from the iced tables with its setup.
     fn generic_unit(&mut self, scope: Scope) -> Unit {
         loop {
@@ -651,6 +769,15 @@ impl Cx<'_> {
         items.extend(setup.into_iter().map(Item::Insn));
         self.track_flags(&mut items, &main);
         items.push(Item::Insn(main));
+        if m == Mnemonic::Xgetbv {
+            // The host's XCR0 enables AVX and AVX-512 state the simulator
+            // does not have: only the x87 and SSE bits are compared.
+            let and = Instruction::with2(Code::And_rm32_imm32, Register::EAX, 3).expect("and");
+            let xor =
+                Instruction::with2(Code::Xor_r32_rm32, Register::EDX, Register::EDX).expect("xor");
+            self.note_undefined(&and);
+            items.extend([Item::Insn(and), Item::Insn(xor)]);
+        }
         Some(Unit::new(items, m))
     }
 
@@ -659,11 +786,18 @@ impl Cx<'_> {
         let op = code.op_code();
         let size = (op.memory_size().size() as u64).max(1);
         // Locked accesses never split a cache line (split-lock detection).
-        let align_needed = lock || m == Mnemonic::Xchg || m == Mnemonic::Cmpxchg16b;
+        let vec_align = groups::needs_align16(code, m);
+        let align_needed = lock || vec_align || m == Mnemonic::Xchg || m == Mnemonic::Cmpxchg16b;
         let align = if align_needed || self.rng.chance(60) {
             size.min(16)
         } else {
             1
+        };
+        // Now and then a misaligned operand where alignment is required: #GP.
+        let misalign = if vec_align && self.rng.chance(3) {
+            self.rng.range(1, 15) as u64
+        } else {
+            0
         };
         // bt* with a register bit offset reach up to ±0x300 bytes around it.
         let bt_reg = matches!(
@@ -689,6 +823,7 @@ impl Cx<'_> {
         MemPlan {
             size,
             align,
+            misalign,
             lo,
             hi,
             stack_ok,
@@ -705,6 +840,7 @@ impl Cx<'_> {
     ) -> (Vec<Op>, Option<Mem>) {
         let op = code.op_code();
         let bits = i64::from(op.operand_size().max(8));
+        let vector = self.g.vcodes(m).contains(&code);
         let mut ops = Vec::new();
         let mut mem: Option<Mem> = None;
         for &kind in op.op_kinds() {
@@ -727,15 +863,22 @@ impl Cx<'_> {
                         none,
                     ))
                 }
-                K::mem | K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem
+                K::mem
+                | K::r8_or_mem
+                | K::r16_or_mem
+                | K::r32_or_mem
+                | K::r64_or_mem
+                | K::xmm_or_mem
                     if kind == K::mem || m == Mnemonic::Lea || self.rng.chance(35) =>
                 {
-                    let addr = self.data_addr(plan.size, plan.align, plan.lo, plan.hi);
+                    let addr =
+                        self.data_addr(plan.size, plan.align, plan.lo, plan.hi) + plan.misalign;
                     let mm = self.mem_at(addr, plan.align, scope, plan.stack_ok);
                     let o = Op::M(mm.op);
                     mem = Some(mm);
                     o
                 }
+                K::imm8 if vector => Op::I(self.rng.range(0, 255)),
                 k if (K::imm4_m2z..=K::imm64).contains(&k) => Op::I(self.imm_for(k, m, bits)),
                 k => Op::R(self.reg_for(k)),
             };
@@ -806,6 +949,9 @@ impl Cx<'_> {
     ) -> Option<()> {
         use Mnemonic::*;
         let amd = self.g.caps.amd;
+        if self.g.vcodes(m).contains(&code) {
+            return self.vector_setup(main, m, setup);
+        }
         match m {
             Div | Idiv if self.rng.chance(80) => setup.push(divide_setup(m, code)),
             Bt | Bts | Btr | Btc
@@ -868,6 +1014,66 @@ impl Cx<'_> {
     }
 }
 
+impl Cx<'_> {
+    /// Setup instructions of vector-group forms: a valid MXCSR or FCW
+    /// stored where `ldmxcsr`/`fldcw` read it, an `fxsave` image for
+    /// `fxrstor`, ECX = 0 for `xgetbv`, short string lengths for
+    /// `pcmpestri`/`pcmpestrm`.
+    fn vector_setup(
+        &mut self,
+        main: &Instruction,
+        m: Mnemonic,
+        setup: &mut Vec<Instruction>,
+    ) -> Option<()> {
+        use Mnemonic::*;
+        let mem = main.op0_kind() == iced_x86::OpKind::Memory;
+        match m {
+            Ldmxcsr if mem && self.rng.chance(90) => {
+                let v = fpinit::mxcsr_value(&mut self.rng);
+                let st = Instruction::with2(Code::Mov_rm32_imm32, mem_operand_of(main), v);
+                setup.push(st.ok()?);
+            }
+            Fldcw if mem && self.rng.chance(95) => {
+                let v = u32::from(fpinit::fcw_value(&mut self.rng));
+                let st = Instruction::with2(Code::Mov_rm16_imm16, mem_operand_of(main), v);
+                setup.push(st.ok()?);
+            }
+            Fxrstor | Fxrstor64 if self.rng.chance(95) => {
+                let c = if m == Fxrstor {
+                    Code::Fxsave_m512byte
+                } else {
+                    Code::Fxsave64_m512byte
+                };
+                setup.push(Instruction::with1(c, mem_operand_of(main)).ok()?);
+            }
+            Xgetbv => setup
+                .push(Instruction::with2(Code::Xor_r32_rm32, Register::ECX, Register::ECX).ok()?),
+            Pcmpestri | Pcmpestrm if self.rng.chance(70) => {
+                for r in [Register::EAX, Register::EDX] {
+                    let v = self.rng.range(-20, 20) as i32;
+                    setup.push(Instruction::with2(Code::Mov_rm32_imm32, r, v).ok()?);
+                }
+            }
+            _ => {}
+        }
+        Some(())
+    }
+}
+
+/// The memory operand of `i`, to address the same bytes from another
+/// instruction.
+fn mem_operand_of(i: &Instruction) -> MemoryOperand {
+    MemoryOperand::new(
+        i.memory_base(),
+        i.memory_index(),
+        i.memory_index_scale(),
+        i.memory_displacement64() as i64,
+        i.memory_displ_size(),
+        false,
+        i.segment_prefix(),
+    )
+}
+
 /// The setup that usually keeps a division from overflowing: a zero (div)
 /// or sign-extended (idiv) high half of the dividend.
 fn divide_setup(m: Mnemonic, code: Code) -> Instruction {
@@ -897,6 +1103,49 @@ mod tests {
         Generator::new(HostCaps::detect())
     }
 
+    /// Every form of every vector group is generated (its operands can be
+    /// filled and it encodes), and every case runs natively.
+    #[test]
+    fn every_vector_form_is_generated_and_runs() {
+        let g = gen().groups(&groups::ALL[1..]);
+        let cases: Vec<Case> = (0..20_000).map(|i| g.case(13, i)).collect();
+        let mut seen = BTreeSet::new();
+        for c in &cases {
+            for u in &c.units {
+                for it in &u.items {
+                    if let Item::Insn(i) = it {
+                        seen.insert(i.code() as u32);
+                    }
+                }
+            }
+        }
+        let missing: Vec<String> = g
+            .forms_per_group()
+            .into_iter()
+            .flat_map(|(_, l)| l.into_iter().flat_map(|(_, c)| c))
+            .filter(|c| !seen.contains(&(*c as u32)))
+            .map(|c| format!("{c:?}"))
+            .collect();
+        assert!(missing.is_empty(), "never generated: {missing:?}");
+        let code: Vec<Assembled> = cases[..3000].iter().map(Case::assemble).collect();
+        let inputs: Vec<NativeInput<'_>> = cases
+            .iter()
+            .zip(&code)
+            .map(|(c, a)| NativeInput {
+                init: &c.init,
+                code: &a.bytes,
+                data: &c.data,
+                fx: &c.fx,
+            })
+            .collect();
+        let out = run_batch(&inputs).expect("sandbox runs");
+        let crashed = out
+            .iter()
+            .filter(|o| matches!(o, Outcome::Crashed { .. }))
+            .count();
+        assert_eq!(crashed, 0);
+    }
+
     #[test]
     fn cases_are_deterministic_per_seed_and_index() {
         let g = gen();
@@ -905,6 +1154,15 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a.bytes, g.case(3, 18).assemble().bytes);
         assert_eq!(g.case(3, 17).data, g.case(3, 17).data);
+        let v = gen().groups(&groups::ALL);
+        assert_eq!(v.case(4, 9).assemble(), v.case(4, 9).assemble());
+        assert_eq!(v.case(4, 9).fx, v.case(4, 9).fx);
+        assert_ne!(v.case(4, 9).fx, v.case(4, 10).fx);
+        // The integer cases of a seed do not depend on the x87/SSE state.
+        assert_eq!(
+            g.case(3, 17).init,
+            gen().groups(&[Group::Int]).case(3, 17).init
+        );
     }
 
     #[test]
@@ -936,6 +1194,7 @@ mod tests {
                 init: &c.init,
                 code: &a.bytes,
                 data: &c.data,
+                fx: &c.fx,
             })
             .collect();
         let out = run_batch(&inputs).expect("sandbox runs");
@@ -989,6 +1248,7 @@ mod tests {
                 init: &c.init,
                 code: &a.bytes,
                 data: &c.data,
+                fx: &c.fx,
             })
             .collect();
         let out = run_batch(&inputs).expect("sandbox runs");

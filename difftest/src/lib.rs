@@ -1,13 +1,23 @@
 //! smpsim-difftest: differential testing of instruction semantics against
 //! the host CPU (`smpsim selftest isa`).
 //!
-//! Random sequences of integer instructions (the set of issue 4 item 3) run
-//! twice from the same registers, flags and memory: natively in a forked
-//! sandbox on the host (x86-64 Linux), and in the simulator's functional
-//! core. The sixteen GPRs, the six arithmetic flags plus DF, the FS/GS bases
-//! and the whole data region must agree; so must faults (#DE from
-//! `div`/`idiv` is generated on purpose: vector and RIP are compared, and the
-//! registers at the fault).
+//! Random sequences of instructions run twice from the same registers,
+//! flags, x87/SSE state and memory: natively in a forked sandbox on the host
+//! (x86-64 Linux), and in the simulator's functional core. The sixteen GPRs,
+//! the six arithmetic flags plus DF, the FS/GS bases, the x87/SSE state
+//! ([`fpstate`]: XMM0–15, MXCSR, FCW, FSW, abridged tags, non-empty ST
+//! registers) and the whole data region must agree; so must faults (#DE
+//! from `div`/`idiv`, #GP from misaligned SSE operands, #XM from unmasked
+//! SSE exceptions are generated on purpose: vector and RIP are compared, and
+//! the state at the fault).
+//!
+//! The instructions come from selectable groups ([`gen::Group`], `--isa`):
+//! the integer ISA of issue 4 item 3 (`int`, the default) and the x87, SSE
+//! to SSE4.2 and BMI groups of issue 14. Each case starts from a random
+//! x87/SSE state ([`gen`]'s `fpinit`): natively it is loaded with
+//! `fxrstor64` and saved with `fxsave64` (or read from the signal frame at a
+//! fault), in the simulator it is `ArchState.fpu`, both through the same
+//! 64-bit FXSAVE image.
 //!
 //! It is a crate of its own, not a module of `smpsim-cores`, so that the
 //! library every crate depends on carries only simulation code: the
@@ -89,6 +99,19 @@
 //! compared and fs:/gs: operands are not generated, since FS then holds the
 //! host's thread pointer).
 //!
+//! The vector groups ([`gen::groups`]) cover every legacy 64-bit form iced
+//! knows of their mnemonics (VEX for BMI), with register operands over all
+//! sixteen XMM registers and ST(0)–ST(7), memory operands in the data region
+//! (16-byte aligned where the form requires it, misaligned on purpose in 3%
+//! of those: #GP), a valid MXCSR/FCW stored before most `ldmxcsr`/`fldcw`, an
+//! `fxsave` before most `fxrstor`, and ECX = 0 before `xgetbv` (whose result
+//! is then cut to the x87 and SSE bits: the host enables AVX state the
+//! simulator does not have). Not generated: MMX forms, `maskmovdqu` (it
+//! stores at `[rdi]`), the x87 alias encodings, and forms the host lacks.
+//! A simulator #UD where the host ran the instruction is reported as
+//! `simulator: #UD (unsupported)`, without the state differences that follow
+//! from it.
+//!
 //! # Determinism
 //! Case `i` of seed `s` is generated from its own random stream, so output is
 //! identical for a seed on the same kind of host (the host vendor and
@@ -99,6 +122,7 @@
 #![deny(unsafe_code)] // allowed only in `native`, the sandbox that runs code natively
 
 pub mod flags;
+pub mod fpstate;
 pub mod gen;
 pub mod layout;
 #[allow(unsafe_code)]
@@ -135,6 +159,8 @@ pub struct FaultInfo {
 }
 
 /// What one side (native or simulated) produced for a case.
+// `Crashed` is rare: its smaller size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The sequence ran to its end or to a fault.
@@ -145,6 +171,8 @@ pub enum Outcome {
         data: Vec<u8>,
         /// The fault, if the sequence did not reach its end.
         fault: Option<FaultInfo>,
+        /// The x87/SSE state afterwards, or at the fault.
+        fp: Box<fpstate::FpView>,
     },
     /// The native sandbox's child died on this case (a harness bug).
     Crashed {
@@ -168,6 +196,20 @@ pub struct HostCaps {
     pub popcnt: bool,
     /// `cmpxchg16b` exists.
     pub cx16: bool,
+    /// SSE3.
+    pub sse3: bool,
+    /// SSSE3.
+    pub ssse3: bool,
+    /// SSE4.1.
+    pub sse41: bool,
+    /// SSE4.2.
+    pub sse42: bool,
+    /// BMI2.
+    pub bmi2: bool,
+    /// MOVBE.
+    pub movbe: bool,
+    /// `xgetbv` works (XSAVE enabled by the OS).
+    pub xsave: bool,
 }
 
 impl HostCaps {
@@ -180,6 +222,13 @@ impl HostCaps {
             bmi1: std::arch::is_x86_feature_detected!("bmi1"),
             popcnt: std::arch::is_x86_feature_detected!("popcnt"),
             cx16: std::arch::is_x86_feature_detected!("cmpxchg16b"),
+            sse3: std::arch::is_x86_feature_detected!("sse3"),
+            ssse3: std::arch::is_x86_feature_detected!("ssse3"),
+            sse41: std::arch::is_x86_feature_detected!("sse4.1"),
+            sse42: std::arch::is_x86_feature_detected!("sse4.2"),
+            bmi2: std::arch::is_x86_feature_detected!("bmi2"),
+            movbe: std::arch::is_x86_feature_detected!("movbe"),
+            xsave: std::arch::is_x86_feature_detected!("xsave"),
         }
     }
 }
@@ -210,6 +259,8 @@ pub struct Config {
     pub caps: HostCaps,
     /// Generate accesses straddling the end of the data region (#PF).
     pub region_end: bool,
+    /// The instruction groups generated (default: `int`).
+    pub groups: Vec<gen::Group>,
 }
 
 impl Config {
@@ -222,6 +273,7 @@ impl Config {
             show: 5,
             caps: HostCaps::detect(),
             region_end: true,
+            groups: vec![gen::Group::Int],
         }
     }
 }
@@ -280,7 +332,9 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
         )
         .map_err(io_error)?;
     }
-    let g = gen::Generator::new(cfg.caps).region_end(cfg.region_end);
+    let g = gen::Generator::new(cfg.caps)
+        .region_end(cfg.region_end)
+        .groups(&cfg.groups);
     let mut tally = Tally {
         summary: Summary {
             cases: cfg.cases,
@@ -304,7 +358,10 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
         start = end;
     }
     let mut summary = tally.summary;
-    summary.mnemonics = tally.seen.len();
+    summary.mnemonics = match g.counted_mnemonics() {
+        None => tally.seen.len(),
+        Some(set) => tally.seen.intersection(&set).count(),
+    };
     if summary.mismatches > 0 {
         writeln!(
             out,
@@ -316,6 +373,36 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
         }
     }
     Ok(summary)
+}
+
+/// The forms of `cfg`'s groups on this host, one line per mnemonic, and
+/// per group its form and mnemonic counts (`selftest isa --list-forms`).
+pub fn list_forms(cfg: &Config) -> String {
+    use std::fmt::Write as _;
+    let g = gen::Generator::new(cfg.caps).groups(&cfg.groups);
+    let mut out = String::new();
+    let mut all = std::collections::BTreeSet::new();
+    for (group, list) in g.forms_per_group() {
+        let forms: usize = list.iter().map(|(_, c)| c.len()).sum();
+        let _ = writeln!(
+            out,
+            "group {}: {forms} forms, {} mnemonics",
+            group.name(),
+            list.len()
+        );
+        for (m, codes) in &list {
+            all.insert(*m as u16);
+            let names: Vec<String> = codes.iter().map(|c| format!("{c:?}")).collect();
+            let _ = writeln!(
+                out,
+                "  {:<12} {}",
+                format!("{m:?}").to_lowercase(),
+                names.join(" ")
+            );
+        }
+    }
+    let _ = writeln!(out, "distinct mnemonics over the groups: {}", all.len());
+    out
 }
 
 fn io_error(e: std::io::Error) -> DifftestError {
@@ -350,6 +437,9 @@ impl Tally {
             if matches!(n, Outcome::Ran { fault: Some(_), .. }) {
                 self.summary.faulting_cases += 1;
             }
+            if matches!(n, Outcome::Crashed { .. }) {
+                self.summary.native_crashes += 1;
+            }
             if let Verdict::Mismatch(d) = report::compare(n, s, p.case.undef_flags) {
                 bad.push((k, d));
             }
@@ -380,6 +470,7 @@ fn run_both(
             init: &p.case.init,
             code: &p.asm.bytes,
             data: &p.case.data,
+            fx: &p.case.fx,
         })
         .collect();
     let pending = native::PendingBatch::start_in(buf, &inputs)?;
@@ -427,6 +518,7 @@ fn attribute(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout;
 
     fn prepared(seed: u64, n: u64) -> Vec<Prepared> {
         let g = gen::Generator::new(HostCaps::detect());
@@ -446,6 +538,7 @@ mod tests {
                 init: &p.case.init,
                 code: &p.asm.bytes,
                 data: &p.case.data,
+                fx: &p.case.fx,
             })
             .collect();
         native::run_batch(&inputs).expect("sandbox runs")
@@ -499,6 +592,7 @@ mod tests {
             mut regs,
             mut data,
             fault,
+            fp,
         } = n.clone()
         else {
             panic!("crashed")
@@ -507,7 +601,12 @@ mod tests {
         regs.gpr[2] ^= 1;
         regs.rflags ^= flags::AF;
         data[0x123] ^= 0x80;
-        let bad = Outcome::Ran { regs, data, fault };
+        let bad = Outcome::Ran {
+            regs,
+            data,
+            fault,
+            fp,
+        };
         let Verdict::Mismatch(d) = report::compare(&n, &bad, 0) else {
             panic!("not detected")
         };
@@ -614,6 +713,73 @@ mod tests {
         assert_eq!(regs.gpr[0], 0x1122_335A);
         let s = sim::run(&batch[0].case, &batch[0].asm);
         assert_eq!(report::compare(&n, &s, 0), Verdict::Match);
+    }
+
+    /// An empty sequence gives back the x87/SSE state it was given, on
+    /// both sides (the FXRSTOR/FXSAVE round trip of the sandbox).
+    #[test]
+    fn empty_sequence_keeps_the_fpu_state_on_both_sides() {
+        let mut batch = prepared(12, 300);
+        for p in &mut batch {
+            p.asm = gen::Assembled {
+                bytes: vec![0x90],
+                insns: vec![(0, 1)],
+            };
+        }
+        let native = native_of(&batch);
+        for (p, n) in batch.iter().zip(&native) {
+            let Outcome::Ran {
+                fp, fault: None, ..
+            } = n
+            else {
+                panic!("{n:?}")
+            };
+            let want = fpstate::FpView::from_fxsave(&p.case.fx);
+            assert_eq!(fpstate::diffs(&want, fp), Vec::<String>::new());
+            let s = sim::run(&p.case, &p.asm);
+            assert_eq!(report::compare(n, &s, 0), Verdict::Match);
+        }
+    }
+
+    /// `addps` with PE unmasked and an inexact sum: SIGFPE natively,
+    /// vector 19 at the instruction, the destination unchanged and
+    /// MXCSR.PE set (the state is read from the signal frame).
+    #[test]
+    fn unmasked_sse_exception_is_vector_19_with_the_state_at_the_fault() {
+        use smpsim_cores::fpu::FpuState;
+        let mut batch = prepared(8, 1);
+        let p = &mut batch[0];
+        p.asm = gen::Assembled {
+            bytes: vec![0x0F, 0x58, 0xC1], // addps xmm0, xmm1
+            insns: vec![(0, 3)],
+        };
+        let mut f = FpuState {
+            mxcsr: 0x1f80 & !(1 << 12),
+            ..FpuState::default()
+        };
+        f.xmm[0] = u128::from(1.0f32.to_bits());
+        f.xmm[1] = u128::from(1e-10f32.to_bits());
+        f.xmm[7] = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210;
+        p.case.fx = f.to_fxsave();
+        let n = native_of(&batch).remove(0);
+        let Outcome::Ran {
+            fault: Some(fault),
+            fp,
+            ..
+        } = n
+        else {
+            panic!("{n:?}")
+        };
+        assert_eq!(
+            fault,
+            FaultInfo {
+                vector: 19,
+                rip: layout::CODE_BASE
+            }
+        );
+        assert_eq!(fp.xmm[0], f.xmm[0]);
+        assert_eq!(fp.xmm[7], f.xmm[7]);
+        assert_eq!(fp.mxcsr, f.mxcsr | 1 << 5);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! dies anyway (a harness bug), the case it was running is reported as
 //! crashed and a new child continues with the next case.
 
+use super::fpstate::FpView;
 use super::layout::{CODE_BASE, CODE_MAX, CODE_SIZE, CTL_BASE, DATA_BASE, DATA_SIZE};
 use super::{FaultInfo, Outcome, RegState};
 use std::mem::{offset_of, size_of};
@@ -48,6 +49,15 @@ struct Ctl {
     host_gs: u64,
     /// Non-zero: the prologue and epilogue switch the FS/GS bases.
     use_fsgs: u64,
+    /// Padding up to the FXSAVE areas (16-byte aligned).
+    _pad3: [u64; 60],
+    /// The host's x87/SSE state while the sequence runs.
+    host_fx: [u8; 512],
+    /// The case's x87/SSE state, loaded by the prologue (`fxrstor64`).
+    fx_in: [u8; 512],
+    /// The x87/SSE state after the sequence (epilogue `fxsave64`) or at
+    /// the fault (copied from the signal frame).
+    fx_out: [u8; 512],
 }
 
 /// What the signal handler saw.
@@ -72,6 +82,9 @@ const OFF_HOST_RSP: usize = 0x200;
 const OFF_HOST_FS: usize = 0x208;
 const OFF_HOST_GS: usize = 0x210;
 const OFF_USE_FSGS: usize = 0x218;
+const OFF_HOST_FX: usize = 0x400;
+const OFF_FX_IN: usize = 0x600;
+const OFF_FX_OUT: usize = 0x800;
 const _: () = {
     assert!(offset_of!(Ctl, input) == OFF_IN);
     assert!(offset_of!(Ctl, entry) == OFF_ENTRY);
@@ -82,6 +95,9 @@ const _: () = {
     assert!(offset_of!(Ctl, host_fs) == OFF_HOST_FS);
     assert!(offset_of!(Ctl, host_gs) == OFF_HOST_GS);
     assert!(offset_of!(Ctl, use_fsgs) == OFF_USE_FSGS);
+    assert!(offset_of!(Ctl, host_fx) == OFF_HOST_FX);
+    assert!(offset_of!(Ctl, fx_in) == OFF_FX_IN);
+    assert!(offset_of!(Ctl, fx_out) == OFF_FX_OUT);
     assert!(offset_of!(RegState, rflags) == 0x80);
     assert!(offset_of!(RegState, fs_base) == 0x88);
     assert!(offset_of!(RegState, gs_base) == 0x90);
@@ -92,9 +108,12 @@ const _: () = {
 // (`[disp32]`): the control page sits below 2 GiB. The prologue saves the
 // callee-saved registers and RSP, optionally swaps in the case's FS/GS bases
 // (raw bytes: rdfsbase/wrfsbase/rdgsbase/wrgsbase rax), loads RFLAGS on the
-// host stack, then all GPRs, RSP last, and jumps to the sequence. The
-// epilogue stores all GPRs before touching RSP or the flags, switches back
-// to the host stack, then saves RFLAGS.
+// host stack, then the case's x87/SSE state (`fxrstor64`, after the host's
+// was saved with `fxsave64`), then all GPRs, RSP last, and jumps to the
+// sequence. The epilogue stores all GPRs and the x87/SSE state before
+// touching RSP or the flags, switches back to the host stack, then saves
+// RFLAGS; both exit paths restore the host's x87/SSE state first (its MXCSR
+// and FCW are callee-saved in the SysV ABI).
 core::arch::global_asm!(
     ".pushsection .text.smpsim_difftest,\"ax\",@progbits",
     ".p2align 4",
@@ -109,6 +128,7 @@ core::arch::global_asm!(
     "push r15",
     "sub rsp, 8",
     "mov qword ptr [{ctl} + {host_rsp}], rsp",
+    "fxsave64 [{ctl} + {host_fx}]",
     "cmp qword ptr [{ctl} + {use_fsgs}], 0",
     "je 2f",
     ".byte 0xf3, 0x48, 0x0f, 0xae, 0xc0", // rdfsbase rax
@@ -122,6 +142,7 @@ core::arch::global_asm!(
     "2:",
     "push qword ptr [{ctl} + {inp} + 0x80]",
     "popfq",
+    "fxrstor64 [{ctl} + {fx_in}]",
     "mov rax, qword ptr [{ctl} + {inp} + 0x00]",
     "mov rcx, qword ptr [{ctl} + {inp} + 0x08]",
     "mov rdx, qword ptr [{ctl} + {inp} + 0x10]",
@@ -159,12 +180,14 @@ core::arch::global_asm!(
     "mov qword ptr [{ctl} + {out} + 0x68], r13",
     "mov qword ptr [{ctl} + {out} + 0x70], r14",
     "mov qword ptr [{ctl} + {out} + 0x78], r15",
+    "fxsave64 [{ctl} + {fx_out}]",
     "mov rsp, qword ptr [{ctl} + {host_rsp}]",
     "pushfq",
     "pop qword ptr [{ctl} + {out} + 0x80]",
     ".globl smpsim_difftest_fault_return",
     ".hidden smpsim_difftest_fault_return",
     "smpsim_difftest_fault_return:",
+    "fxrstor64 [{ctl} + {host_fx}]",
     "mov rsp, qword ptr [{ctl} + {host_rsp}]",
     "cld",
     "cmp qword ptr [{ctl} + {use_fsgs}], 0",
@@ -195,6 +218,9 @@ core::arch::global_asm!(
     host_fs = const OFF_HOST_FS,
     host_gs = const OFF_HOST_GS,
     use_fsgs = const OFF_USE_FSGS,
+    host_fx = const OFF_HOST_FX,
+    fx_in = const OFF_FX_IN,
+    fx_out = const OFF_FX_OUT,
 );
 
 extern "C" {
@@ -218,6 +244,10 @@ struct Slot {
     code: [u8; CODE_MAX],
     /// The data region before the sequence.
     data_in: [u8; DATA_SIZE],
+    /// x87/SSE state before the sequence (64-bit FXSAVE image).
+    fx_in: [u8; 512],
+    /// x87/SSE state after the sequence or at the fault.
+    fx_out: [u8; 512],
     /// Registers after the sequence or at the fault.
     out: RegState,
     /// Fault record (signo 0: none).
@@ -271,6 +301,8 @@ pub struct NativeInput<'a> {
     pub code: &'a [u8],
     /// The data region's bytes, placed at `DATA_BASE`.
     pub data: &'a [u8],
+    /// The x87/SSE state (a 64-bit FXSAVE image), loaded with `fxrstor64`.
+    pub fx: &'a [u8; 512],
 }
 
 /// A batch running in a forked child; [`PendingBatch::finish`] collects it.
@@ -323,6 +355,7 @@ impl PendingBatch {
             slot.code_len = case.code.len() as u64;
             slot.code[..case.code.len()].copy_from_slice(case.code);
             slot.data_in.copy_from_slice(case.data);
+            slot.fx_in = *case.fx;
             slot.status = 0;
         }
         let mut batch = Self {
@@ -407,6 +440,7 @@ impl PendingBatch {
                     regs,
                     data: slot.data_out.to_vec(),
                     fault,
+                    fp: Box::new(FpView::from_fxsave(&slot.fx_out)),
                 }
             }
             2 => Outcome::Crashed {
@@ -576,12 +610,14 @@ unsafe fn run_slot(slot: &mut Slot, ctl: *mut Ctl, stub: &[u8; 7], use_fsgs: boo
         (*ctl).input = slot.init;
         (*ctl).output = RegState::default();
         (*ctl).fault = FaultRecord::default();
+        (*ctl).fx_in = slot.fx_in;
         (*ctl).entry = CODE_BASE;
         (*ctl).exit = smpsim_difftest_exit as *const () as usize as u64;
         (*ctl).use_fsgs = u64::from(use_fsgs);
         smpsim_difftest_enter();
         slot.out = (*ctl).output;
         slot.fault = (*ctl).fault;
+        slot.fx_out = (*ctl).fx_out;
         std::ptr::copy_nonoverlapping(
             DATA_BASE as *const u8,
             slot.data_out.as_mut_ptr(),
@@ -702,13 +738,53 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut 
             ctl.output.gpr[i] = g[r as usize] as u64;
         }
         ctl.output.rflags = g[libc::REG_EFL as usize] as u64;
+        save_signal_fpu(uc.uc_mcontext.fpregs.cast::<u8>(), &mut ctl.fx_out);
         g[libc::REG_RIP as usize] = smpsim_difftest_fault_return as *const () as usize as i64;
+    }
+}
+
+/// `XSTATE_BV` bits of the signal frame's XSAVE header.
+const XSTATE_X87: u64 = 1;
+const XSTATE_SSE: u64 = 2;
+/// `fx_sw_bytes.magic1`: the frame holds an XSAVE area (with its header).
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+
+/// Copies the FXSAVE part of the signal frame's FPU area into `out`.
+/// XSAVE leaves a component in its initial state unwritten (its
+/// `XSTATE_BV` bit clear): those fields get their initial values.
+///
+/// # Safety
+/// `fp` is the `uc_mcontext.fpregs` of the current signal (or null).
+unsafe fn save_signal_fpu(fp: *const u8, out: &mut [u8; 512]) {
+    if fp.is_null() {
+        *out = [0; 512];
+        return;
+    }
+    // SAFETY: the kernel's signal frame holds at least the 512-byte FXSAVE
+    // area at fpregs, followed (when magic1 says so) by the XSAVE header.
+    unsafe {
+        std::ptr::copy_nonoverlapping(fp, out.as_mut_ptr(), 512);
+        let magic = u32::from_le_bytes([out[464], out[465], out[466], out[467]]);
+        if magic != FP_XSTATE_MAGIC1 {
+            return;
+        }
+        let bv = std::ptr::read_unaligned(fp.add(512).cast::<u64>());
+        if bv & XSTATE_X87 == 0 {
+            out[0..24].fill(0);
+            out[0] = 0x7f;
+            out[1] = 0x03;
+            out[32..160].fill(0);
+        }
+        if bv & XSTATE_SSE == 0 {
+            out[160..416].fill(0);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fpstate::DEFAULT_FX;
     use crate::layout::STACK_TOP;
 
     fn regs(rax: u64, rbx: u64, rflags: u64) -> RegState {
@@ -724,7 +800,9 @@ mod tests {
 
     fn ran(o: &Outcome) -> (&RegState, &[u8], Option<FaultInfo>) {
         match o {
-            Outcome::Ran { regs, data, fault } => (regs, data, *fault),
+            Outcome::Ran {
+                regs, data, fault, ..
+            } => (regs, data, *fault),
             Outcome::Crashed { wait_status } => panic!("child crashed: {wait_status:#x}"),
         }
     }
@@ -738,6 +816,7 @@ mod tests {
             init: &init,
             code: &code,
             data: &data,
+            fx: &DEFAULT_FX,
         }])
         .expect("run");
         let (r, d, fault) = ran(&out[0]);
@@ -766,6 +845,7 @@ mod tests {
             init: &init,
             code: &code,
             data: &data,
+            fx: &DEFAULT_FX,
         }])
         .expect("run");
         let (r, d, fault) = ran(&out[0]);
@@ -786,11 +866,13 @@ mod tests {
                 init: &init,
                 code: &code,
                 data: &data,
+                fx: &DEFAULT_FX,
             },
             NativeInput {
                 init: &init,
                 code: &code[..3],
                 data: &data,
+                fx: &DEFAULT_FX,
             },
         ];
         let out = run_batch(&cases).expect("run");
@@ -819,6 +901,7 @@ mod tests {
             init: &init,
             code: &code,
             data: &data,
+            fx: &DEFAULT_FX,
         }])
         .expect("run");
         let (_, _, fault) = ran(&out[0]);
@@ -843,16 +926,19 @@ mod tests {
                 init: &init,
                 code: &add,
                 data: &data,
+                fx: &DEFAULT_FX,
             },
             NativeInput {
                 init: &init,
                 code: &exit,
                 data: &data,
+                fx: &DEFAULT_FX,
             },
             NativeInput {
                 init: &init,
                 code: &add,
                 data: &data,
+                fx: &DEFAULT_FX,
             },
         ];
         let mut buf = BatchBuffer::default();
@@ -880,6 +966,7 @@ mod tests {
             init: &init,
             code: &code,
             data: &data,
+            fx: &DEFAULT_FX,
         }])
         .expect("run");
         let (_, _, fault) = ran(&out[0]);
@@ -907,6 +994,7 @@ mod tests {
             init: &init,
             code: &code,
             data: &data,
+            fx: &DEFAULT_FX,
         }])
         .expect("run");
         let (r, _, fault) = ran(&out[0]);

@@ -1,6 +1,7 @@
 //! Comparison of the two sides and the mismatch report.
 
 use super::flags::{self, COMPARED};
+use super::fpstate;
 use super::gen::{Assembled, Case};
 use super::layout::{CODE_BASE, DATA_BASE};
 use super::{FaultInfo, Outcome, RegState};
@@ -25,13 +26,15 @@ pub fn compare(native: &Outcome, sim: &Outcome, mask: u64) -> Verdict {
                 regs: nr,
                 data: nd,
                 fault: nf,
+                fp: nfp,
             },
             Outcome::Ran {
                 regs: sr,
                 data: sd,
                 fault: sf,
+                fp: sfp,
             },
-        ) => ((nr, nd, nf), (sr, sd, sf)),
+        ) => ((nr, nd, nf, nfp), (sr, sd, sf, sfp)),
         (Outcome::Crashed { wait_status }, _) => {
             return Verdict::Mismatch(vec![format!(
                 "native sandbox crashed (wait status {wait_status:#x})"
@@ -48,6 +51,12 @@ pub fn compare(native: &Outcome, sim: &Outcome, mask: u64) -> Verdict {
             fault_str(n.2),
             fault_str(s.2)
         ));
+        // An instruction the simulator does not implement: the rest of the
+        // state differs only as a consequence.
+        if let Some(f) = s.2.filter(|f| f.vector == 6) {
+            diffs.push(format!("simulator: #UD (unsupported) at {:#x}", f.rip));
+            return Verdict::Mismatch(diffs);
+        }
     }
     for ((name, a), b) in GPR.iter().zip(n.0.gpr).zip(s.0.gpr) {
         if a != b {
@@ -75,6 +84,7 @@ pub fn compare(native: &Outcome, sim: &Outcome, mask: u64) -> Verdict {
             n.0.gs_base, s.0.gs_base
         ));
     }
+    diffs.extend(fpstate::diffs(n.3, s.3));
     diffs.extend(data_diffs(n.1, s.1));
     if diffs.is_empty() {
         Verdict::Match
@@ -186,6 +196,19 @@ pub fn describe(
     out.push_str(&disassemble(asm));
     let _ = writeln!(out, "  input:");
     out.push_str(&regs_str(&case.init, None));
+    // The x87/SSE state is printed where it differs or a vector unit ran.
+    let vector = case
+        .units
+        .iter()
+        .any(|u| crate::gen::groups::is_vector(u.main))
+        || diffs.iter().any(|d| {
+            ["xmm", "mxcsr", "fcw", "fsw", "ftw", "st"]
+                .iter()
+                .any(|p| d.starts_with(p))
+        });
+    if vector {
+        out.push_str(&fpstate::dump(&fpstate::FpView::from_fxsave(&case.fx)));
+    }
     let regs_of = |o: &Outcome| match o {
         Outcome::Ran { regs, .. } => Some(*regs),
         Outcome::Crashed { .. } => None,
@@ -196,13 +219,18 @@ pub fn describe(
     ];
     for (name, o, other) in sides {
         match o {
-            Outcome::Ran { regs, fault, .. } => {
+            Outcome::Ran {
+                regs, fault, fp, ..
+            } => {
                 let _ = writeln!(
                     out,
                     "  {name} output (fault: {}; * marks a difference):",
                     fault_str(fault)
                 );
                 out.push_str(&regs_str(regs, other.as_ref()));
+                if vector {
+                    out.push_str(&fpstate::dump(fp));
+                }
             }
             Outcome::Crashed { wait_status } => {
                 let _ = writeln!(out, "  {name}: crashed ({wait_status:#x})");
@@ -260,6 +288,8 @@ pub struct Summary {
     pub per_mnemonic: BTreeMap<String, u64>,
     /// Cases that ended in a fault on both sides (compared too).
     pub faulting_cases: u64,
+    /// Cases on which the native sandbox's child died (harness bugs).
+    pub native_crashes: u64,
 }
 
 impl Summary {

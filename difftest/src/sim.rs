@@ -3,8 +3,10 @@
 //! The code page holds the sequence followed by `hlt`; the run ends when the
 //! core halts right after the sequence (RIP = end + 1), or at a fault. Every
 //! case gets a new core, so no translation survives from one case to the
-//! next (all cases share the same code address).
+//! next (all cases share the same code address). The case's x87/SSE
+//! state is loaded from its FXSAVE image into `ArchState.fpu`.
 
+use super::fpstate::FpView;
 use super::gen::{Assembled, Case};
 use super::layout::{CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE};
 use super::{FaultInfo, Outcome, RegState};
@@ -39,6 +41,9 @@ pub fn run(case: &Case, asm: &Assembled) -> Outcome {
         fsgsbase: true,
         ..ArchState::default()
     };
+    st.fpu
+        .load_fxsave(&case.fx)
+        .expect("the generator's MXCSR is valid");
     let mut core = FuncCore::new(CpuidModel::default());
     let exit = core.run(&mut st, &mut mem, MAX_INSNS);
     let fault = match exit {
@@ -61,5 +66,10 @@ pub fn run(case: &Case, asm: &Assembled) -> Outcome {
         fs_base: st.fs_base,
         gs_base: st.gs_base,
     };
-    Outcome::Ran { regs, data, fault }
+    Outcome::Ran {
+        regs,
+        data,
+        fault,
+        fp: Box::new(FpView::of(&st.fpu)),
+    }
 }

@@ -2,4 +2,6 @@
 //! binary, a module per topic).
 
 #[cfg(target_arch = "x86_64")]
+mod groups;
+#[cfg(target_arch = "x86_64")]
 mod native;

@@ -7,7 +7,9 @@
 //! every younger uop of its context and redirects fetch) → in-order commit
 //! (`commit_width` uops over all contexts, stores handed to the
 //! [`MemPort`] at commit) → issue (oldest-first from one shared issue
-//! queue, `issue_width` uops, per-class functional-unit counts, the divider
+//! queue, `issue_width` uops, per-class functional-unit counts: ALUs,
+//! multipliers, dividers, load/store ports, FP/vector units for the FpAdd,
+//! FpMul, Convert, Vec and Shuffle classes, FP dividers; both dividers
 //! unpipelined) → rename/dispatch (`dispatch_width` uops; a uop needs a ROB
 //! entry of its context, an IQ entry, an LQ/SQ entry, a free physical
 //! register) → fetch (one context per cycle chosen by the fetch policy,
@@ -377,6 +379,8 @@ pub struct OooCore {
     sq_total: usize,
     waiting: Vec<(u32, u64)>,
     div_busy: Vec<u64>,
+    /// When each FP divider is free again.
+    fp_div_busy: Vec<u64>,
     rr: usize,
     stats: Stats,
     ids: Ids,
@@ -454,6 +458,7 @@ impl OooCore {
         ];
         Ok(Self {
             div_busy: vec![0; cfg.units.div.max(1)],
+            fp_div_busy: vec![0; cfg.units.fp_div.max(1)],
             cfg,
             now: 0,
             seq: 1,
@@ -744,7 +749,7 @@ fn validate(c: &OooConfig) -> Result<(), ConfigError> {
         )));
     }
     let u = &c.units;
-    if [u.alu, u.mul, u.div, u.load, u.store].contains(&0) {
+    if [u.alu, u.mul, u.div, u.load, u.store, u.fp, u.fp_div].contains(&0) {
         return bad("every functional-unit count must be non-zero");
     }
     let b = &c.bpred;

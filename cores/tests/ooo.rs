@@ -960,3 +960,56 @@ fn func_core_restored_mid_run_retranslates_with_the_same_results() {
     );
     assert_eq!(data_of(&mut mem, DATA), data_of(&mut mem2, DATA));
 }
+
+/// The FP units: 24 independent `addps` per iteration (FpAdd, latency 3)
+/// issue at most `units.fp` per cycle: about 12 cycles per iteration with
+/// 2 units, 24 with 1 (5%).
+#[test]
+#[ignore = "needs the SSE families (issue 14)"]
+fn fp_units_bound_independent_fp_adds() {
+    let iters = 500;
+    let xmms = [xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8];
+    let code = looped(iters, |a| {
+        for i in 0..24 {
+            a.addps(xmms[i % 8], xmm0)?;
+        }
+        Ok(())
+    });
+    for (fp, expect) in [(2usize, 12.0f64), (1, 24.0)] {
+        let mut cfg = OooConfig::default();
+        cfg.units.fp = fp;
+        let (core, _) = run1(cfg, code.clone(), |_| {});
+        let per_iter = cycles(&core) as f64 / iters as f64;
+        eprintln!("{fp} FP units: {per_iter:.2} cycles/iteration");
+        assert!(
+            (expect..=expect * 1.05).contains(&per_iter),
+            "{fp} FP units: {per_iter:.2} cycles/iteration"
+        );
+    }
+}
+
+/// The FP divider is unpipelined: 8 independent `divps` per iteration take
+/// 8 × `latency.fp_div` cycles with one, half with two (5%).
+#[test]
+#[ignore = "needs the SSE families (issue 14)"]
+fn fp_divider_is_unpipelined() {
+    let iters = 100;
+    let xmms = [xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8];
+    let code = looped(iters, |a| {
+        for x in xmms {
+            a.divps(x, xmm0)?;
+        }
+        Ok(())
+    });
+    let lat = OooConfig::default().latency.fp_div as f64;
+    for (units, expect) in [(1usize, 8.0 * lat), (2, 4.0 * lat)] {
+        let mut cfg = OooConfig::default();
+        cfg.units.fp_div = units;
+        let (core, _) = run1(cfg, code.clone(), |_| {});
+        let per_iter = cycles(&core) as f64 / iters as f64;
+        assert!(
+            (expect..=expect * 1.05).contains(&per_iter),
+            "{units} FP dividers: {per_iter:.2} cycles/iteration"
+        );
+    }
+}

@@ -10,6 +10,7 @@ mod kernel;
 mod latency;
 mod ooo;
 mod smt;
+mod sse;
 mod support;
 mod tlb;
 mod ux;

@@ -95,6 +95,12 @@ const MIB4: u64 = 4 << 20;
 const LINE: u64 = 64;
 
 impl Workload {
+    /// Whether the simulated cores cannot run this workload yet (it needs
+    /// the x87/SSE instruction families: [`AWAITING_SSE`]).
+    pub fn awaits_sse(&self) -> bool {
+        AWAITING_SSE.contains(&self.name)
+    }
+
     /// The image, parsed. Built-in images are checked by this crate's tests.
     pub fn elf(&self) -> ElfImage<'static> {
         ElfImage::parse(self.image).expect("built-in images parse (tested)")
@@ -506,7 +512,67 @@ static CATALOGUE: &[Workload] = &[
         data_bytes: |_, a| a[0] * 4096 + 2 * 4096,
         shared_bytes: no_shared,
     },
+    Workload {
+        name: "matmul",
+        description: "double-precision blocked matrix product C = A B, rows split over the VCPUs; checks every element against a naive product and the sum against colsum(A) rowsum(B), within tolerances",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[
+            arg("n", 64, "matrix order N (three N x N double matrices)").range(1, 2048),
+            arg("tile", 16, "tile size of the blocked product (at most N)").range(1, 2048),
+            arg("reps", 1, "times the product is computed"),
+        ],
+        image: images::IMAGE_MATMUL,
+        data_bytes: |_, a| 3 * (a[0] * a[0] * 8 + 64),
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "nbody",
+        description: "single-precision softened N-body, leapfrog, packed-float force loop, bodies split over the VCPUs; checks energy and momentum conservation within tolerances",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[
+            arg("bodies", 64, "bodies (padded to a multiple of 4)").range(1, 16384),
+            arg("steps", 4, "leapfrog steps"),
+        ],
+        image: images::IMAGE_NBODY,
+        data_bytes: |_, a| 10 * (a[0].div_ceil(4) * 16 + 64),
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "memcpy",
+        description: "glibc-style SSE2 memcpy and memset (movups/movaps/movntdq, overlapping head and tail) over every size to 128 and powers of two around 256..arg0, several alignments; verifies every byte and the guards",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[
+            arg("max", 4096, "largest power-of-two size (sizes reach 1.5 max + 5)").range(256, 1 << 24).pow2(),
+            arg("nt_bytes", 2048, "copies and sets this large use non-temporal stores"),
+        ],
+        image: images::IMAGE_MEMCPY,
+        data_bytes: |n, a| n * 2 * (2 * a[0] + 96 + 4096),
+        shared_bytes: no_shared,
+    },
+    Workload {
+        name: "ubench-fp",
+        description: "microbenchmark: scalar double FP add or mul, one dependent chain (30 per asm iteration) or 8 independent streams (32), inside the ROI; checks every accumulator bit-exactly against C, reports cycles/op",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[
+            arg("iters", 5000, "loop iterations on VCPU 0 (30 or 32 FP ops, 32 or 34 instructions each)"),
+            arg("mode", 0, "0 add chain, 1 mul chain, 2 add streams, 3 mul streams").range(0, 3),
+        ],
+        image: images::IMAGE_UBENCH_FP,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+    },
 ];
+
+/// The workloads whose object code needs the x87/SSE instruction families
+/// (issue 14; compiled with SSE by `build.rs`'s `SSE_WORKLOADS`), which the
+/// simulated cores do not implement yet: the catalogue lists them, the
+/// end-to-end tests skip them ([`Workload::awaits_sse`]) and their own
+/// tests are ignored. Empty this list when the families are merged.
+pub const AWAITING_SSE: &[&str] = &["matmul", "nbody", "memcpy", "ubench-fp"];
 
 #[cfg(test)]
 mod tests {
@@ -515,7 +581,7 @@ mod tests {
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, atomics, barrier, false-sharing, \
                        reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain, \
                        ubench-alu-indep, ubench-alu-chain, ubench-branch, ubench-mlp, ubench-stlf, \
-                       ubench-smt, ubench-tlb";
+                       ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp";
 
     #[test]
     fn find_error_lists_every_valid_name() {

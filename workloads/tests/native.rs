@@ -133,9 +133,17 @@ fn boot(w: &Workload, r: &Run) -> (String, String) {
         args: r.args,
         ..Default::default()
     };
+    // The arguments are part of the name: tests run in parallel, and two
+    // runs of one workload with other arguments must not share a file.
+    let args: Vec<String> = r.args.iter().map(u64::to_string).collect();
     let tag = format!(
-        "{}-{}-{}-{}-{}",
-        w.name, r.vcpus, r.flags, r.route, r.noise_us
+        "{}-{}-{}-{}-{}-{}",
+        w.name,
+        r.vcpus,
+        r.flags,
+        r.route,
+        r.noise_us,
+        args.join("_")
     );
     let file = memory_file(w, &params, &tag);
     passed(
@@ -537,4 +545,41 @@ fn ubench_bad_arguments_fail_with_a_message() {
         .ends_with("FAIL ubench-mlp: nodes 1000 is not a power of two >= 2\n"));
     assert!(crashes("ubench-mlp", &[0, 3])
         .ends_with("FAIL ubench-mlp: mode 3: 0 (independent) or 1 (pointer chase)\n"));
+}
+
+/// The SSE workloads (issue 14) run natively on the host CPU, so their
+/// checks are exercised here before the simulated cores can run them: each
+/// passes on 1 and 3 VCPUs (and every mode of ubench-fp) and prints its
+/// result line.
+#[test]
+fn sse_workloads_pass_natively_and_report() {
+    let runs: [(&str, &[u64]); 7] = [
+        ("matmul", &[]),
+        ("nbody", &[]),
+        ("memcpy", &[]),
+        ("ubench-fp", &[0, 0]),
+        ("ubench-fp", &[0, 1]),
+        ("ubench-fp", &[0, 2]),
+        ("ubench-fp", &[0, 3]),
+    ];
+    for (name, args) in runs {
+        for vcpus in [1, 3] {
+            let (out, _) = boot_args(name, vcpus, args);
+            let prefix = format!("{name}: ");
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("{name} {args:?} on {vcpus}: no result line in\n{out}"));
+            eprintln!("{vcpus} VCPUs: {line}");
+        }
+    }
+    // Odd sizes: a matrix order no tile divides, a body count that needs
+    // padding.
+    for (name, args) in [("matmul", &[37u64, 8][..]), ("nbody", &[13, 3])] {
+        let (out, _) = boot_args(name, 2, args);
+        assert!(
+            out.contains(&format!("PASS {name}")),
+            "{name} {args:?}:\n{out}"
+        );
+    }
 }

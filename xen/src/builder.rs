@@ -775,6 +775,8 @@ pub fn build(
         rflags: flags::IF | flags::FIXED1,
         // CR4.FSGSBASE starts clear (Xen's PV CR4).
         fsgsbase: false,
+        // The toolstack's context has no VGCF_i387_valid.
+        fpu: crate::pvcpu::reset_fpu(),
         ..ArchState::default()
     };
     regs.gpr[RSI] = l.start_info_va;

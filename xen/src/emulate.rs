@@ -22,7 +22,11 @@
 //!   writes keep only the guest-controlled bits, as `pv_fixup_guest_cr4`
 //!   does: they are not refused), DR0–DR7 (set_debugreg's rules; DR4/5
 //!   alias DR6/7 unless CR4.DE), `rdmsr`/`wrmsr` of [`read_msr`]'s set,
-//!   `clts`, `wbinvd`/`invd` (no-ops for a domain without cache control).
+//!   `clts` and `lmsw` (the virtual CR0.TS, which the core sees as
+//!   `ArchState.fpu.ts`), `wbinvd`/`invd` (no-ops for a domain without
+//!   cache control).
+//! - #NM (an x87/SSE instruction under the virtual CR0.TS): TS is cleared
+//!   and the #NM bounced, as Xen's `do_device_not_available` does.
 //! - #GP, any mode: `in`/`out` and `cli`/`sti` under the virtual IOPL
 //!   (guest kernel counts as CPL 1, or 0 with VMASST architectural_iopl,
 //!   user mode as 3): ports read all ones and writes are dropped (a domU
@@ -45,7 +49,7 @@
 //!   through RSP or RBP, an implicit stack access).
 //!
 //! Not emulated (bounced as #GP(0)): `ins`/`outs`, `lgdt`/`lidt`/`lldt`/
-//! `ltr`/`lmsw`, `swapgs`, `rdpmc`, CR8 and everything else.
+//! `ltr`, `swapgs`, `rdpmc`, CR8 and everything else.
 //!
 //! CR4.DE: smpsim's CPUID policy does not advertise DE, but the guest may
 //! set it (Xen would discard it without the feature; XTF's debug-register
@@ -156,6 +160,8 @@ enum Em {
     /// The emulated access faulted at this VA: #PF with this error code
     /// (not-present, user, and write for a store).
     Pf(u64, u64),
+    /// The domain was crashed.
+    Crashed,
 }
 
 const GP0: Em = Em::Fault(13, Some(0));
@@ -232,11 +238,12 @@ impl Hypervisor {
             }
             13 => e.general_protection(tf),
             1 | 3 | 4 => e.soft_trap(f.vector),
+            7 => e.device_not_available(),
             14 => Em::Pf(f.addr, error),
             vector => Em::Fault(vector, has_error_code(vector).then_some(error)),
         };
         let up = e.finish(result);
-        crate::debug::sync_core(&self.vcpu_mut(d, v).pv, regs);
+        crate::pvcpu::sync_core(&self.vcpu_mut(d, v).pv, regs);
         up
     }
 }
@@ -246,6 +253,7 @@ impl Emu<'_> {
         let (d, v, c) = (self.d, self.v, self.cycle);
         match result {
             Em::Done | Em::Branched => Upcall::Delivered,
+            Em::Crashed => Upcall::Crashed,
             Em::Fault(vector, error) => self
                 .hv
                 .exception(d, v, c, vector, error, None, self.regs, self.mem),
@@ -311,6 +319,22 @@ impl Emu<'_> {
             self.regs.rip = ins.next_ip();
         }
         Em::Trap(vector)
+    }
+
+    /// #NM from an x87/SSE instruction under the virtual CR0.TS (Xen's
+    /// `do_device_not_available`): Xen's PV ABI clears TS on every #NM
+    /// (classic-Xen Linux depends on it) and bounces it through the trap
+    /// table with RIP on the instruction. An #NM with TS clear cannot come
+    /// from the guest: Xen crashes the domain.
+    fn device_not_available(&mut self) -> Em {
+        if !self.pv().cr0_ts {
+            let msg = format!("{}: #NM but vCR0.TS clear", self.v);
+            self.hv.crash_domain(self.d, msg, self.cycle);
+            return Em::Crashed;
+        }
+        self.pv().cr0_ts = false;
+        self.regs.fpu.ts = false;
+        Em::Fault(7, None)
     }
 
     /// `tf`: RFLAGS.TF at the instruction's start.
@@ -412,6 +436,15 @@ impl Emu<'_> {
                 self.pv().cr0_ts = false;
                 Em::Done
             }
+            // x86_emulate's lmsw: CR0 = (CR0 & !0xe) | (src & 0xf), through
+            // the CR0 write (so only TS may change; PE cannot be cleared).
+            M::Lmsw => match self.read_op(ins, 0, 2) {
+                Ok(src) => {
+                    let cr0 = self.pv().cr0();
+                    self.write_cr(0, (cr0 & !0xe) | (src & 0xf))
+                }
+                Err(e) => e,
+            },
             M::Wbinvd | M::Invd => Em::Done,
             _ => GP0,
         }

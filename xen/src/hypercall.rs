@@ -163,7 +163,7 @@ impl Hypervisor {
             }
         };
         // set_debugreg and VCPU state loads take effect at once.
-        crate::debug::sync_core(&self.vcpu_mut(d, v).pv, regs);
+        crate::pvcpu::sync_core(&self.vcpu_mut(d, v).pv, regs);
         Outcome { next, effects }
     }
 }

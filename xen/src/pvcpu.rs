@@ -14,6 +14,8 @@
 
 use crate::ids::Mfn;
 use serde::{Deserialize, Serialize};
+use smpsim_cores::fpu::FpuState;
+use smpsim_cores::ArchState;
 
 /// Xen's reserved GDT entries start here (`FIRST_RESERVED_GDT_ENTRY`,
 /// 14 pages of 512): a guest GDT has at most this many entries.
@@ -212,6 +214,32 @@ impl Default for PvCpu {
             },
         }
     }
+}
+
+/// The FPU state of Xen's `vcpu_reset_fpu` (a VCPU whose context has no
+/// `VGCF_i387_valid`, and VCPU 0 as the domain builder starts it): the x87
+/// at its power-up values (`FCW_RESET` 0x0040, FSW 0, the registers zero
+/// and tagged non-empty: abridged `FXSAVE_FTW_RESET` 0xff), the SSE
+/// component in its init state (XMM zero) and MXCSR 0x1f80. CR0.TS clear.
+pub fn reset_fpu() -> FpuState {
+    const FCW_RESET: u16 = 0x0040;
+    const FTW_RESET: u8 = 0xff;
+    let mut f = FpuState {
+        fcw: FCW_RESET,
+        ..FpuState::default()
+    };
+    f.set_abridged_tag(FTW_RESET);
+    f
+}
+
+/// Gives the core its view of the PV CPU state: the debug registers
+/// ([`crate::debug::sync_core`]) and CR0.TS as `ArchState.fpu.ts` (the
+/// core raises #NM for x87/SSE instructions while it is set). `pv` is the
+/// state of record; this runs after every hypercall, emulation and
+/// exception delivery, and on the registers a VCPU starts with.
+pub fn sync_core(pv: &PvCpu, regs: &mut ArchState) {
+    crate::debug::sync_core(pv, regs);
+    regs.fpu.ts = pv.cr0_ts;
 }
 
 impl PvCpu {

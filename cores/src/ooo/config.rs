@@ -17,6 +17,12 @@ pub struct UnitsConfig {
     pub load: usize,
     /// Store-address/data ports.
     pub store: usize,
+    /// Pipelined FP/vector units: the FpAdd, FpMul, Convert, Vec and
+    /// Shuffle classes.
+    pub fp: usize,
+    /// Unpipelined FP dividers (FpDiv: divide, square root), each busy
+    /// `latency.fp_div` cycles per uop.
+    pub fp_div: usize,
 }
 
 impl Default for UnitsConfig {
@@ -27,6 +33,8 @@ impl Default for UnitsConfig {
             div: 1,
             load: 2,
             store: 1,
+            fp: 2,
+            fp_div: 1,
         }
     }
 }

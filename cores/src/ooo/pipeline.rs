@@ -274,8 +274,10 @@ impl OooCore {
             self.cfg.units.div,
             self.cfg.units.load,
             self.cfg.units.store,
+            self.cfg.units.fp,
+            self.cfg.units.fp_div,
         ];
-        let mut used = [0usize; 5];
+        let mut used = [0usize; 7];
         let mut issued = 0;
         let mut violations: Vec<(usize, (u64, u64))> = Vec::new();
         let now = self.now;
@@ -291,17 +293,25 @@ impl OooCore {
             let s = *sl;
             let unit = match s.class {
                 Class::Mul => 1,
-                Class::Div | Class::FpDiv => 2,
+                Class::Div => 2,
                 Class::Load => 3,
                 Class::Store => 4,
+                Class::FpAdd | Class::FpMul | Class::Convert | Class::Vec | Class::Shuffle => 5,
+                Class::FpDiv => 6,
                 _ => 0,
             };
             if used[unit] >= units[unit] {
                 continue;
             }
+            // The unpipelined dividers: a free one, or wait.
+            let busy = match s.class {
+                Class::Div => Some(&self.div_busy),
+                Class::FpDiv => Some(&self.fp_div_busy),
+                _ => None,
+            };
             let mut div = None;
-            if matches!(s.class, Class::Div | Class::FpDiv) {
-                div = self.div_busy.iter().position(|&b| b <= now);
+            if let Some(busy) = busy {
+                div = busy.iter().position(|&b| b <= now);
                 if div.is_none() {
                     continue;
                 }
@@ -321,7 +331,12 @@ impl OooCore {
                 _ => now + s.lat,
             };
             if let Some(d) = div {
-                self.div_busy[d] = now + s.lat;
+                let busy = if s.class == Class::FpDiv {
+                    &mut self.fp_div_busy
+                } else {
+                    &mut self.div_busy
+                };
+                busy[d] = now + s.lat;
             }
             used[unit] += 1;
             issued += 1;

@@ -547,3 +547,75 @@ fn a_core_db_updates_dr6_and_bounces_with_rip_as_the_core_left_it() {
     assert_eq!(frame_rip, CODE + 5);
     assert_eq!(pv(&mut e).dr[6], 0xffff_4ff4, "BS and B2");
 }
+
+fn ts(e: &mut Env) -> bool {
+    e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.cr0_ts
+}
+
+#[test]
+fn clts_lmsw_and_cr0_writes_are_the_cores_ts() {
+    let mut e = setup();
+    e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.cr0_ts = true;
+    // clts
+    let mut r = base();
+    r.fpu.ts = true;
+    fault(&mut e, &[0x0f, 0x06], 13, &mut r);
+    assert_eq!((ts(&mut e), r.fpu.ts, r.rip), (false, false, CODE + 2));
+    // mov cr0, rax setting TS (the other bits as read)
+    let mut r = base();
+    r.gpr[RAX] = 0x8005_003b;
+    fault(&mut e, &[0x0f, 0x22, 0xc0], 13, &mut r);
+    assert_eq!((ts(&mut e), r.fpu.ts, r.rip), (true, true, CODE + 3));
+    // ... and changing EM or MP with it: #GP(0), TS unchanged
+    for bad in [0x8005_003f, 0x8005_0039] {
+        let mut r = base();
+        r.gpr[RAX] = bad;
+        r.fpu.ts = true;
+        fault(&mut e, &[0x0f, 0x22, 0xc0], 13, &mut r);
+        assert_eq!(bounced(&mut e, &r, true), (13, Some(0)), "{bad:#x}");
+        assert!(ts(&mut e) && r.fpu.ts);
+    }
+    // lmsw ax: only TS of the low four bits changes; PE cannot be cleared
+    let mut r = base();
+    r.gpr[RAX] = 0x0002; // PE clear, MP set, TS clear
+    fault(&mut e, &[0x0f, 0x01, 0xf0], 13, &mut r);
+    assert_eq!((ts(&mut e), r.fpu.ts, r.rip), (false, false, CODE + 3));
+    let mut r = base();
+    r.gpr[RAX] = 0x000b; // PE MP TS
+    fault(&mut e, &[0x0f, 0x01, 0xf0], 13, &mut r);
+    assert_eq!((ts(&mut e), r.fpu.ts), (true, true));
+    let mut r = base();
+    r.gpr[RAX] = 0x000f; // EM set: refused
+    fault(&mut e, &[0x0f, 0x01, 0xf0], 13, &mut r);
+    assert_eq!(bounced(&mut e, &r, true), (13, Some(0)));
+    // smsw reads TS back
+    let mut r = base();
+    fault(&mut e, &[0x0f, 0x01, 0xe0], 13, &mut r);
+    assert_eq!(r.gpr[RAX] & 0xffff, 0x003b);
+}
+
+#[test]
+fn device_not_available_clears_ts_and_bounces() {
+    let mut e = setup();
+    e.hv.vcpu_mut(DomainId(0), VcpuId(0)).pv.cr0_ts = true;
+    let mut r = base();
+    r.fpu.ts = true;
+    // addps xmm0, xmm1 raised #NM
+    let up = fault(&mut e, &[0x0f, 0x58, 0xc1], 7, &mut r);
+    assert_eq!(up, Upcall::Delivered);
+    assert_eq!(bounced(&mut e, &r, false), (7, None));
+    assert_eq!((ts(&mut e), r.fpu.ts), (false, false));
+    // The frame's RIP is the instruction's (a fault: it re-executes).
+    let frame_rip = u64::from_le_bytes(e.read(0, r.gpr[RSP] + 16, 8).try_into().expect("8"));
+    assert_eq!(frame_rip, CODE);
+    // #NM with the virtual TS clear cannot happen: Xen crashes the domain.
+    let mut r = base();
+    let up = fault(&mut e, &[0x0f, 0x58, 0xc1], 7, &mut r);
+    assert_eq!(up, Upcall::Crashed);
+    let sd = e.hv.shutdowns();
+    assert!(
+        sd[0].message.contains("#NM but vCR0.TS clear"),
+        "{:?}",
+        sd[0]
+    );
+}

@@ -757,3 +757,124 @@ fn multicall_runs_each_entry_and_stores_its_result() {
     assert_eq!(result(&mut e, 2), EINVAL, "no nested multicall");
     assert_eq!(e.call(0, 0, 0, nr::MULTICALL, [BAD, 1, 0, 0, 0]).0, EFAULT);
 }
+
+#[test]
+fn fpu_taskswitch_is_the_cores_ts() {
+    let mut e = env(&[1]);
+    let mut r = regs(super::pvcpu_op::nr::FPU_TASKSWITCH, [1, 0, 0, 0, 0]);
+    e.call_regs(0, 0, 0, &mut r);
+    assert_eq!((r.gpr[0], r.fpu.ts), (0, true), "set: TS on");
+    // Any non-zero int sets; the upper half of the register is not the int.
+    let mut r = regs(super::pvcpu_op::nr::FPU_TASKSWITCH, [1 << 32, 0, 0, 0, 0]);
+    r.fpu.ts = true;
+    e.call_regs(0, 0, 0, &mut r);
+    assert!(!r.fpu.ts, "set = 0: TS off");
+    let mut r = regs(
+        super::pvcpu_op::nr::FPU_TASKSWITCH,
+        [0xffff_ffff, 0, 0, 0, 0],
+    );
+    e.call_regs(0, 0, 0, &mut r);
+    assert!(r.fpu.ts);
+    // It sticks: a later, unrelated hypercall leaves the core's TS set.
+    let mut r = regs(nr::XEN_VERSION, [0, 0, 0, 0, 0]);
+    e.call_regs(0, 0, 0, &mut r);
+    assert!(r.fpu.ts);
+    let pv = &e
+        .hv
+        .domain(DomainId(0))
+        .expect("d0")
+        .vcpu(VcpuId(0))
+        .expect("v0")
+        .pv;
+    assert!(pv.cr0_ts);
+}
+
+/// An FXSAVE image: FCW 0x027f, FSW with TOP = 7, ST0 = 1.0 (tagged), FOP,
+/// FIP, FDP, `mxcsr`, XMM3.
+fn fxsave_image(mxcsr: u32) -> [u8; 512] {
+    let mut b = [0u8; 512];
+    b[0..2].copy_from_slice(&0x027fu16.to_le_bytes());
+    b[2..4].copy_from_slice(&(7u16 << 11).to_le_bytes());
+    b[4] = 0x80; // physical R7 = ST0 is not empty
+    b[6..8].copy_from_slice(&0x0123u16.to_le_bytes());
+    b[8..16].copy_from_slice(&0x40_1234u64.to_le_bytes());
+    b[16..24].copy_from_slice(&0x40_5678u64.to_le_bytes());
+    b[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+    b[32..48].copy_from_slice(&(0x3fff_8000_0000_0000_0000u128).to_le_bytes());
+    b[160 + 48..176 + 48]
+        .copy_from_slice(&0x0011_2233_4455_6677_8899_aabb_ccdd_eeffu128.to_le_bytes());
+    b
+}
+
+/// Initialises VCPU `v` online from `c` and returns its start registers.
+fn start_with(e: &mut Env, v: u32, mut c: Vec<u8>) -> (i64, Option<smpsim_cores::ArchState>) {
+    c = with_cr3(c, e.cr3(0));
+    e.write(0, SCRATCH, &c);
+    let (rc, o) = e.call(
+        0,
+        0,
+        0,
+        nr::VCPU_OP,
+        [u64::from(vcpuop::INITIALISE), u64::from(v), SCRATCH, 0, 0],
+    );
+    let regs = o.effects.into_iter().find_map(|x| match x {
+        Effect::Start { regs, .. } => regs.map(|r| *r),
+        _ => None,
+    });
+    (rc, regs)
+}
+
+#[test]
+fn initialise_loads_the_fpu_context_or_resets_it() {
+    use smpsim_cores::fpu::x87;
+    const ONLINE: u64 = 1 << 5;
+    const I387_VALID: u64 = 1;
+    let mut e = env(&[4]);
+    // VGCF_i387_valid: the image, as FXRSTOR loads it.
+    let mut c = context(0x40_1100, 0x40_9000, 0, 0, ONLINE | I387_VALID);
+    c[..512].copy_from_slice(&fxsave_image(0x1fa0));
+    let (rc, r) = start_with(&mut e, 1, c);
+    let f = r.expect("started").fpu;
+    assert_eq!(rc, 0);
+    assert_eq!(
+        (f.fcw, f.fsw, f.fop, f.fip, f.fdp),
+        (0x027f, 0x3800, 0x123, 0x40_1234, 0x40_5678)
+    );
+    assert_eq!((f.mxcsr, f.top()), (0x1fa0, 7));
+    assert_eq!(f.st[7], 0x3fff_8000_0000_0000_0000);
+    assert_eq!((f.tag(7), f.tag(0)), (x87::TAG_VALID, x87::TAG_EMPTY));
+    assert_eq!(f.xmm[3], 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff);
+    assert!(!f.ts);
+    // No VGCF_i387_valid: Xen's vcpu_reset_fpu (FCW_RESET 0x40, all eight
+    // registers zero and tagged, MXCSR default), whatever fpu_ctxt holds;
+    // ctrlreg[0].TS is the core's TS.
+    let mut c = context(0x40_1100, 0x40_a000, 0, 0, ONLINE);
+    c[..512].copy_from_slice(&fxsave_image(0x1fa0));
+    c[4984..4992].copy_from_slice(&8u64.to_le_bytes());
+    let (rc, r) = start_with(&mut e, 2, c);
+    let f = r.expect("started").fpu;
+    assert_eq!(rc, 0);
+    assert_eq!((f.fcw, f.fsw, f.ftw, f.mxcsr), (0x0040, 0, 0x5555, 0x1f80));
+    assert_eq!((f.st, f.xmm), ([0; 8], [0; 16]));
+    assert!(f.ts);
+    // A reserved MXCSR bit: Xen accepts the context; its XRSTOR fixup
+    // leaves the x87 and SSE components in their init state and masks
+    // MXCSR.
+    let mut c = context(0x40_1100, 0x40_b000, 0, 0, ONLINE | I387_VALID);
+    c[..512].copy_from_slice(&fxsave_image(0x0001_1fa0));
+    let (rc, r) = start_with(&mut e, 3, c);
+    let f = r.expect("started").fpu;
+    assert_eq!(rc, 0);
+    assert_eq!((f.fcw, f.ftw, f.mxcsr), (0x037f, 0xffff, 0x1fa0));
+    assert_eq!((f.st, f.xmm), ([0; 8], [0; 16]));
+}
+
+#[test]
+fn domain_builder_starts_vcpu0_with_the_reset_fpu() {
+    let e = env(&[1]);
+    let f = e.hv.domain(DomainId(0)).expect("d0").start_regs().fpu;
+    assert_eq!(
+        (f.fcw, f.ftw, f.mxcsr, f.ts),
+        (0x0040, 0x5555, 0x1f80, false)
+    );
+}

@@ -7,7 +7,9 @@
 //! callbacks and the trap table, and `ctrlreg[3]`/`ctrlreg[1]` (the kernel
 //! and user CR3, validated as L4 tables); the PV CPU state (GDT validated
 //! as set_gdt does, LDT, `kernel_ss/sp`, `gs_base_user`, CR0.TS, CR4, debug
-//! registers, selectors) is `Call::context_pv`'s.
+//! registers, selectors) is `Call::context_pv`'s. The FPU/SSE state is the
+//! context's `fpu_ctxt` FXSAVE image with `VGCF_i387_valid`, else Xen's
+//! reset state (see `context_fpu`).
 
 use super::{ok, u64_at, Call, HResult, Ret};
 use crate::abi::{shared_info, vcpu_info, vcpuop, Errno};
@@ -16,10 +18,14 @@ use crate::ids::{Mfn, VcpuId, PAGE_SIZE};
 use crate::regs::is_canonical;
 use crate::vcpu::{RunState, TrapEntry};
 use smpsim_cores::arch::flags;
+use smpsim_cores::fpu::{BadMxcsr, FpuState, MXCSR_MASK};
 use smpsim_cores::ArchState;
 
 /// Size of `vcpu_guest_context`.
 pub const VCPU_GUEST_CONTEXT_SIZE: usize = 5168;
+/// `VGCF_i387_valid`: `fpu_ctxt` (offset 0, 512 bytes) holds an FXSAVE
+/// image to load.
+pub const VGCF_I387_VALID: u64 = 1;
 /// `VGCF_online`: the VCPU runs as soon as it is initialised.
 pub const VGCF_ONLINE: u64 = 1 << 5;
 /// Shortest periodic timer period (1 ms).
@@ -44,9 +50,36 @@ struct Context {
     callbacks: [u64; 3],
 }
 
+/// The FPU state a context gives (Xen's `vcpu_setup_fpu` /
+/// `vcpu_reset_fpu`): its FXSAVE image with `VGCF_i387_valid`, else the
+/// reset state ([`crate::pvcpu::reset_fpu`]).
+///
+/// Xen copies the image without checking it: an MXCSR with reserved bits
+/// set makes the VCPU's first XRSTOR fault, and `xrstor()`'s stage-1
+/// fixup then clears XSTATE_BV's x87 and SSE bits (those components load
+/// their init state: FCW 0x037f, FTW empty, registers and XMM zero) and
+/// masks MXCSR with MXCSR_MASK. The hypercall itself succeeds.
+fn context_fpu(b: &[u8], flags: u64) -> FpuState {
+    if flags & VGCF_I387_VALID == 0 {
+        return crate::pvcpu::reset_fpu();
+    }
+    let image: &[u8; 512] = b[..512].try_into().expect("512 bytes");
+    let mut f = crate::pvcpu::reset_fpu();
+    match f.load_fxsave(image) {
+        Ok(()) => f,
+        Err(BadMxcsr(m)) => FpuState {
+            mxcsr: m & MXCSR_MASK,
+            ..FpuState::default()
+        },
+    }
+}
+
 fn parse_context(b: &[u8]) -> Result<Context, Errno> {
     const USER: usize = 520;
-    let mut regs = ArchState::default();
+    let mut regs = ArchState {
+        fpu: context_fpu(b, u64_at(b, 512)),
+        ..ArchState::default()
+    };
     for (g, off) in regs.gpr.iter_mut().zip(USER_REG_OFFSETS) {
         *g = u64_at(b, USER + off);
     }
@@ -173,7 +206,7 @@ impl Call<'_> {
         let mut regs = ctx.regs;
         regs.fsgsbase = pv.cr4() & crate::pvcpu::CR4_FSGSBASE != 0;
         // The context's debug registers are live from its first instruction.
-        crate::debug::sync_core(&pv, &mut regs);
+        crate::pvcpu::sync_core(&pv, &mut regs);
         v.start_regs = Some(Box::new(regs));
         v.traps = ctx.traps;
         v.callbacks.event = ctx.callbacks[0];

@@ -34,26 +34,15 @@ const CFLAGS: &[&str] = &[
     "-Wno-unused-parameter",
 ];
 
-/// THE SSE SWITCH (issue 14). Guest workloads (file stems under
-/// `guest/workloads/`) compiled with x87/SSE code allowed: [`CFLAGS`] without
-/// `-mgeneral-regs-only`, i.e. plain `-O2` for x86-64 (SSE2, loops
-/// vectorized by gcc's cheap cost model). Every other workload, and the
-/// runtime, keep `-mgeneral-regs-only` until the x87/SSE instruction
-/// families are merged; then add them here (or set [`SSE_EVERYWHERE`]).
-/// Keep `smpsim_workloads::AWAITING_SSE` (the workloads the tests skip
-/// while the families are missing) in step.
-const SSE_WORKLOADS: &[&str] = &["matmul", "memcpy", "nbody", "ubench_fp"];
-
-/// Compile every workload (not the runtime) with SSE allowed.
-const SSE_EVERYWHERE: bool = false;
-
-/// The flags for workload `stem` (see [`SSE_WORKLOADS`]).
-fn workload_flags(stem: &str) -> Vec<&'static str> {
-    let sse = SSE_EVERYWHERE || SSE_WORKLOADS.contains(&stem);
+/// The flags for workload `stem`: plain `-O2` for x86-64 (SSE2, loops
+/// vectorized by gcc's cheap cost model), [`CFLAGS`] without
+/// `-mgeneral-regs-only`, which only the runtime keeps (its entry code and
+/// upcall paths save only the integer registers).
+fn workload_flags(_stem: &str) -> Vec<&'static str> {
     CFLAGS
         .iter()
         .copied()
-        .filter(|&f| !(sse && f == "-mgeneral-regs-only"))
+        .filter(|&f| f != "-mgeneral-regs-only")
         .collect()
 }
 

@@ -965,7 +965,6 @@ fn func_core_restored_mid_run_retranslates_with_the_same_results() {
 /// issue at most `units.fp` per cycle: about 12 cycles per iteration with
 /// 2 units, 24 with 1 (5%).
 #[test]
-#[ignore = "needs the SSE families (issue 14)"]
 fn fp_units_bound_independent_fp_adds() {
     let iters = 500;
     let xmms = [xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8];
@@ -991,7 +990,6 @@ fn fp_units_bound_independent_fp_adds() {
 /// The FP divider is unpipelined: 8 independent `divps` per iteration take
 /// 8 × `latency.fp_div` cycles with one, half with two (5%).
 #[test]
-#[ignore = "needs the SSE families (issue 14)"]
 fn fp_divider_is_unpipelined() {
     let iters = 100;
     let xmms = [xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7, xmm8];

@@ -17,7 +17,7 @@ fn stats_outside_host_are_identical_for_any_host_threads() {
     let skip = |n: &str| n.starts_with("ubench-") && n != "ubench-smt" && n != "ubench-stlf";
     for w in smpsim_workloads::catalogue()
         .iter()
-        .filter(|w| !skip(w.name) && !w.awaits_sse())
+        .filter(|w| !skip(w.name))
     {
         let cfg = config(4, Model::Inorder);
         let base = run(&cfg, w.name, THREADS[0]);

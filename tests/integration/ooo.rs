@@ -17,7 +17,7 @@ use smpsim_engine::HostThreads;
 fn end_to_end() -> impl Iterator<Item = &'static smpsim_workloads::Workload> {
     smpsim_workloads::catalogue()
         .iter()
-        .filter(|w| !w.name.starts_with("ubench-") && !w.awaits_sse())
+        .filter(|w| !w.name.starts_with("ubench-"))
 }
 
 fn counter(r: &RunReport, name: &str) -> u64 {

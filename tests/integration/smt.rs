@@ -13,7 +13,7 @@ fn all_on_smt(model: Model, cores: u32, smt: u32) {
     let mut cfg = config(cores, model);
     cfg.smt = smt;
     for w in smpsim_workloads::catalogue() {
-        if w.crashes_on_purpose || w.awaits_sse() {
+        if w.crashes_on_purpose {
             continue;
         }
         let what = format!("{} on {cores} cores × {smt} SMT, {model:?}", w.name);

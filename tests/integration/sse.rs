@@ -1,8 +1,6 @@
-//! The SSE workloads (matmul, nbody, memcpy, ubench-fp: compiled with SSE,
-//! `SSE_WORKLOADS` in workloads/build.rs) in the whole machine. They need
-//! the x87/SSE instruction families (issue 14), so every test here is
-//! ignored until those are merged (then empty
-//! `smpsim_workloads::AWAITING_SSE` and drop the `#[ignore]`s).
+//! The FP/SSE workloads (matmul, nbody, memcpy, ubench-fp) in the whole
+//! machine: every model, determinism across host threads, and the ooo FP
+//! latencies and throughputs ubench-fp measures against the configuration.
 
 use crate::support::{assert_success, config, json_without_host, run};
 use smpsim::machine::config::{MachineConfig, Model};
@@ -18,7 +16,6 @@ fn counter(r: &RunReport, name: &str) -> u64 {
 }
 
 #[test]
-#[ignore = "needs the SSE families (issue 14)"]
 fn sse_workloads_pass_in_every_model() {
     for model in [Model::Functional, Model::Inorder, Model::Ooo] {
         for cores in [1, 4] {
@@ -34,7 +31,6 @@ fn sse_workloads_pass_in_every_model() {
 }
 
 #[test]
-#[ignore = "needs the SSE families (issue 14)"]
 fn sse_workloads_are_deterministic_across_host_threads() {
     for model in [Model::Inorder, Model::Ooo] {
         for name in SSE_WORKLOADS {
@@ -71,7 +67,6 @@ fn roi(cfg: &MachineConfig, workload: &str, args: &[(&str, u64)]) -> RunReport {
 /// the loop's dec/jnz hide under the chain, so cycles per op is the
 /// configured latency (10%: the ROI's service-period slack is < 1%).
 #[test]
-#[ignore = "needs the SSE families (issue 14)"]
 fn ubench_fp_chains_run_at_the_configured_fp_latency() {
     for (mode, lat) in [(0u64, 3u64), (0, 5), (1, 4), (1, 6)] {
         let mut cfg = config(1, Model::Functional);
@@ -95,7 +90,6 @@ fn ubench_fp_chains_run_at_the_configured_fp_latency() {
 /// of chain, less than the issue bound), so the FP units bound them:
 /// 1 / `units.fp` cycles per op (10%).
 #[test]
-#[ignore = "needs the SSE families (issue 14)"]
 fn ubench_fp_streams_run_at_the_fp_units_rate() {
     for mode in [2u64, 3] {
         for units in [1usize, 2] {

@@ -9,9 +9,7 @@ use smpsim_engine::HostThreads;
 /// only up to 4 cores (more VCPUs just idle in them; `ooo.rs` tests them).
 fn all_at(cores: u32, model: Model) {
     for w in smpsim_workloads::catalogue() {
-        // awaits_sse: the SSE workloads' own tests are in sse.rs (ignored
-        // until the families are merged).
-        if w.crashes_on_purpose || cores < w.domains || w.awaits_sse() {
+        if w.crashes_on_purpose || cores < w.domains {
             continue;
         }
         if cores > 4 && w.name.starts_with("ubench-") {

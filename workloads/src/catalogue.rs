@@ -95,12 +95,6 @@ const MIB4: u64 = 4 << 20;
 const LINE: u64 = 64;
 
 impl Workload {
-    /// Whether the simulated cores cannot run this workload yet (it needs
-    /// the x87/SSE instruction families: [`AWAITING_SSE`]).
-    pub fn awaits_sse(&self) -> bool {
-        AWAITING_SSE.contains(&self.name)
-    }
-
     /// The image, parsed. Built-in images are checked by this crate's tests.
     pub fn elf(&self) -> ElfImage<'static> {
         ElfImage::parse(self.image).expect("built-in images parse (tested)")
@@ -566,13 +560,6 @@ static CATALOGUE: &[Workload] = &[
         shared_bytes: no_shared,
     },
 ];
-
-/// The workloads whose object code needs the x87/SSE instruction families
-/// (issue 14; compiled with SSE by `build.rs`'s `SSE_WORKLOADS`), which the
-/// simulated cores do not implement yet: the catalogue lists them, the
-/// end-to-end tests skip them ([`Workload::awaits_sse`]) and their own
-/// tests are ignored. Empty this list when the families are merged.
-pub const AWAITING_SSE: &[&str] = &["matmul", "nbody", "memcpy", "ubench-fp"];
 
 #[cfg(test)]
 mod tests {

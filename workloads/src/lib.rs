@@ -50,7 +50,7 @@ mod images {
     include!(concat!(env!("OUT_DIR"), "/images.rs"));
 }
 
-pub use catalogue::{catalogue, find, ArgSpec, UnknownWorkload, Workload, AWAITING_SSE};
+pub use catalogue::{catalogue, find, ArgSpec, UnknownWorkload, Workload};
 pub use elf::{
     xen_type, ElfError, ElfImage, GuestVirtAddr, Note, PlacedSegment, PvImage, Segment,
     SegmentFlags, SmpsimNotes, Symbol, XenNotes,

@@ -776,7 +776,7 @@ pub fn build(
         // CR4.FSGSBASE starts clear (Xen's PV CR4).
         fsgsbase: false,
         // The toolstack's context has no VGCF_i387_valid.
-        fpu: crate::pvcpu::reset_fpu(),
+        fpu: Box::new(crate::pvcpu::reset_fpu()),
         ..ArchState::default()
     };
     regs.gpr[RSI] = l.start_info_va;

@@ -9,7 +9,14 @@ use smpsim_difftest::gen::Group;
 use smpsim_difftest::{run, Config};
 
 /// Groups whose cases must show no mismatch.
-const EXACT: &[Group] = &[Group::Int, Group::SseMov];
+const EXACT: &[Group] = &[
+    Group::Int,
+    Group::SseMov,
+    Group::SseFp,
+    Group::SseInt,
+    Group::Sse4,
+    Group::Bmi,
+];
 
 fn run_group(group: Group, cases: u64, seed: u64) -> (smpsim_difftest::Summary, String) {
     let mut cfg = Config::new(cases, seed);

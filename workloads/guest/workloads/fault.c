@@ -7,8 +7,8 @@
  *   3 = divide by zero (#DE)
  *   4 = a bad hypercall argument: EVTCHNOP_send on a port never bound,
  *       which must return -EINVAL; the guest reports it and crashes
- *   5 = an x87 instruction (fninit), which smpsim's cores do not implement
- *       (#UD naming it); on real hardware it runs and the guest reports that
+ *   5 = an AVX instruction (vzeroupper), which smpsim's cores do not
+ *       implement and CPUID does not advertise: #UD naming it
  *   6 = hlt, which a PV kernel (ring 3 on x86-64) may not execute (#GP)
  * With the runtime's trap table, a fault prints "FAIL fault: exception N on
  * VCPU 0 at rip ..." from the guest; a hypervisor without set_trap_table
@@ -49,7 +49,7 @@ void workload_run(struct cpu *c)
 	case 4:
 		bad_hypercall();
 	case 5:
-		__asm__ __volatile__("fninit");
+		__asm__ __volatile__("vzeroupper");
 		break;
 	case 6:
 		__asm__ __volatile__("hlt");

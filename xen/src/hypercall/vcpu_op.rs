@@ -77,7 +77,7 @@ fn context_fpu(b: &[u8], flags: u64) -> FpuState {
 fn parse_context(b: &[u8]) -> Result<Context, Errno> {
     const USER: usize = 520;
     let mut regs = ArchState {
-        fpu: context_fpu(b, u64_at(b, 512)),
+        fpu: Box::new(context_fpu(b, u64_at(b, 512))),
         ..ArchState::default()
     };
     for (g, off) in regs.gpr.iter_mut().zip(USER_REG_OFFSETS) {

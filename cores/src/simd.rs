@@ -29,7 +29,10 @@
 //!   base included); everything else loads and stores through ordinary
 //!   `Ld`/`St` uops and GPR temporaries, 8 bytes at a time.
 
+mod f80;
 mod mov;
+pub(crate) mod state;
+pub(crate) mod x87;
 
 use crate::exec::write_reg;
 use crate::fpu::FpuState;
@@ -178,9 +181,9 @@ pub(crate) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     }
     match fam {
         Family::Mov => mov::exec(x, u),
-        Family::Fp | Family::Int | Family::X87 | Family::State | Family::Scalar => {
-            Err(Exc(vector::UD))
-        }
+        Family::X87 => x87::exec(x, u),
+        Family::State => state::exec(x, u),
+        Family::Fp | Family::Int | Family::Scalar => Err(Exc(vector::UD)),
     }
 }
 
@@ -189,6 +192,7 @@ pub fn class(u: &Uop) -> crate::ooo::uopinfo::Class {
     use crate::ooo::uopinfo::Class;
     match Family::of(u) {
         Some(Family::State) => Class::Complex,
+        Some(Family::X87) => x87::class(u),
         _ => Class::Alu,
     }
 }
@@ -201,8 +205,9 @@ pub fn implicit_regs(u: &Uop) -> (&'static [u8], &'static [u8]) {
     use crate::uop::{MXCSR, X87};
     match Family::of(u) {
         Some(Family::Fp) => (&[MXCSR], &[]),
+        Some(Family::X87) if x87::computes_only(u) => (&[X87], &[]),
         Some(Family::X87) => (&[X87], &[X87]),
-        Some(Family::State) => (&[X87, MXCSR], &[X87, MXCSR]),
+        Some(Family::State) => state::implicit(u),
         Some(Family::Mov) if op_of(u) == MovOp::Ldmxcsr.id() => (&[], &[MXCSR]),
         Some(Family::Mov) if op_of(u) == MovOp::Stmxcsr.id() => (&[MXCSR], &[]),
         _ => (&[], &[]),
@@ -228,3 +233,5 @@ pub(crate) fn detail(vector: u8, rip: u64, fpu: &FpuState) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_x87;

@@ -9,6 +9,8 @@
 //! keep faults precise.
 
 mod mov;
+mod state;
+mod x87;
 
 use super::{mem_ref, mem_uop, reg, uop, MemRef, Tr, Unsupported, UopExt};
 use crate::simd::{pack_imm, Family, MovOp};
@@ -20,6 +22,8 @@ use iced_x86::{Instruction, OpKind, Register};
 /// one of them.
 pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
     mov::translate(tx, ins)
+        .or_else(|| state::translate(tx, ins))
+        .or_else(|| x87::translate(tx, ins))
 }
 
 /// The vector register number of an XMM register operand.

@@ -252,6 +252,16 @@ impl Env {
             beu += 1;
         }
         let inexact = r || s;
+        let memory = f.bias != 16383;
+        if beu > f.emax && memory && !self.masked(exc::OE) {
+            // To memory, unmasked: nothing stored, OE alone.
+            self.exc |= exc::OE;
+            return (neg, f.emax + 1, 1u128 << (p - 1));
+        }
+        if beu < 1 && memory && !self.masked(exc::UE) {
+            self.exc |= exc::UE;
+            return (neg, 0, 0);
+        }
         if beu > f.emax {
             self.exc |= exc::OE;
             if !self.masked(exc::OE) && f.bias == 16383 {
@@ -351,7 +361,8 @@ impl Env {
 
     /// Invalid operation: #IA, the real indefinite.
     fn invalid(&mut self) -> u128 {
-        self.exc |= exc::IE;
+        // An invalid operation reports no #D (as the host).
+        self.exc = (self.exc & !exc::DE) | exc::IE;
         INDEFINITE
     }
 
@@ -483,7 +494,8 @@ impl Env {
             (_, Kind::Inf) => return pack(n, 0, 0),
             (Kind::Zero, _) => return pack(n, 0, 0),
             (_, Kind::Zero) => {
-                self.exc |= exc::ZE;
+                // A zero divide reports no #D (as the host).
+                self.exc = (self.exc & !exc::DE) | exc::ZE;
                 return inf(n);
             }
             _ => {}

@@ -374,7 +374,6 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         sf: None,
         c1: Some(false),
     };
-    let mut out: Option<u64> = None;
     let mut rflags: Option<u64> = None;
     match op {
         _ if op == O::Nop.id() => s.c1 = None,
@@ -461,12 +460,20 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
                     None => 1u64 << (n - 1),
                 }
             };
+            // An unmasked #IA, #O or #U stores nothing (the old memory
+            // contents, in a and b, are written back) and does not pop.
+            let blocked = s.env.exc & !fcw & (exc::IE | exc::OE | exc::UE) != 0;
             if flags & fl::COMMIT == 0 {
-                x.set_g(u.dst, 8, bits);
+                let v = match (blocked, sub) {
+                    (false, _) => bits,
+                    (true, 1) => gb,
+                    (true, _) => ga,
+                };
+                x.set_g(u.dst, 8, v);
                 return Ok(());
             }
             s.c1 = Some(true);
-            if s.may_write() && flags & fl::POP != 0 {
+            if !blocked && flags & fl::POP != 0 {
                 s.pop();
             }
         }
@@ -697,11 +704,11 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         _ => return Err(Exc(vector::UD)),
     }
     s.finish();
-    if let Some(v) = out {
-        x.set_g(u.dst, 8, v);
-        out = None;
+    let unmasked = s.env.exc & !fcw & sw::FSW_EXC != 0;
+    if unmasked && u.imm & FIP != 0 && u.c != crate::uop::ZERO {
+        // The host records FDP only for an unmasked exception.
+        x.fpu.fdp = x.g(u.c);
     }
-    let _ = out;
     if let Some(v) = rflags {
         x.set_flags(u.fl, v);
     }

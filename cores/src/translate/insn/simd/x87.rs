@@ -47,6 +47,8 @@ struct X<'t, 'a> {
     /// Whether the next x87 uop is the first (WAIT applies to it).
     first: bool,
     waiting: bool,
+    /// The temporary holding the memory operand's offset (FDP), or ZERO.
+    fdp: u8,
 }
 
 impl X<'_, '_> {
@@ -62,7 +64,11 @@ impl X<'_, '_> {
             bits |= FIP | self.rip;
         }
         self.first = false;
-        self.tx.emit(xuop(size, dst, a, b, bits));
+        let mut u = xuop(size, dst, a, b, bits);
+        if fip {
+            u.c = self.fdp;
+        }
+        self.tx.emit(u);
     }
 
     /// A one-uop register-only non-control instruction.
@@ -71,8 +77,14 @@ impl X<'_, '_> {
         Ok(false)
     }
 
-    /// Loads a memory source of `size` bytes: (a, b) temporaries.
+    /// Loads a memory source of `size` bytes: (a, b) temporaries (and the
+    /// operand's offset for FDP).
     fn load(&mut self, m: &MemRef, size: u8) -> (u8, u8) {
+        let t = self.tx.tmp();
+        let mut lea = crate::translate::insn::mem_uop(crate::uop::Op::Lea, 8, m);
+        lea.dst = t;
+        self.tx.emit(lea);
+        self.fdp = t;
         if size == 10 {
             let lo = self.tx.load(m, 8);
             let hi = self.tx.load(&m.offset(8), 2);
@@ -102,6 +114,7 @@ pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
         rip: rip_bits(ins.ip()),
         first: true,
         waiting: !nowait,
+        fdp: ZERO,
     };
     Some(body(&mut x, ins))
 }
@@ -239,11 +252,13 @@ fn body(x: &mut X<'_, '_>, ins: &Instruction) -> Tr {
                 M::Fisttp => (O::StI, 1),
                 _ => (O::StI, 0),
             };
+            // The old contents, stored back by an unmasked exception.
+            let (olo, ohi) = x.load(&m, size);
             if size == 10 {
                 let lo = x.tx.tmp();
                 let hi = x.tx.tmp();
-                x.op(o, 0, 0, 0, size, lo, ZERO, ZERO, false);
-                x.op(o, 0, 0, 1, size, hi, ZERO, ZERO, false);
+                x.op(o, 0, 0, 0, size, lo, olo, ohi, false);
+                x.op(o, 0, 0, 1, size, hi, olo, ohi, false);
                 x.tx.emit(crate::translate::insn::mem_uop(
                     crate::uop::Op::ProbeW,
                     8,
@@ -253,7 +268,7 @@ fn body(x: &mut X<'_, '_>, ins: &Instruction) -> Tr {
                 x.tx.store(&m, 8, lo);
             } else {
                 let t = x.tx.tmp();
-                x.op(o, 0, 0, sub, size, t, ZERO, ZERO, false);
+                x.op(o, 0, 0, sub, size, t, olo, ZERO, false);
                 x.tx.store(&m, size, t);
             }
             x.op(o, 0, fl::COMMIT | pf, sub, size, SINK, ZERO, ZERO, true);

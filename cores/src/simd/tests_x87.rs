@@ -31,7 +31,8 @@ fn check(code: &str, exit: Option<(u8, u64)>, off: u64, expect: &str) {
 }
 
 /// [`check`], not comparing the bytes `skip` (window offsets, length) of
-/// fields that are not modelled (FOP after an unmasked exception).
+/// fields that are not modelled (FOP after an unmasked exception). Runs
+/// the functional core and the out-of-order core; both must match.
 fn check_except(
     code: &str,
     exit: Option<(u8, u64)>,
@@ -39,41 +40,57 @@ fn check_except(
     expect: &str,
     skip: &[(usize, usize)],
 ) {
-    let mut mem = FlatMemory::new();
-    mem.map(CODE, 0x1_0000);
-    mem.map(DATA, 0x1_0000);
-    mem.map(STACK, 0x1_0000);
-    let mut code = unhex(code);
-    code.push(0xf4);
-    mem.write(CODE, &code).expect("code fits");
-    mem.write(DATA, &unhex(INPUT)).expect("data fits");
-    let mut st = ArchState {
-        rip: CODE,
-        ..Default::default()
-    };
-    st.gpr[6] = DATA;
-    st.gpr[4] = STACK + 0x1_0000;
-    let mut core = FuncCore::new(CpuidModel::default());
-    let got = core.run(&mut st, &mut mem, 100_000);
-    match (exit, &got) {
-        (None, Exit::Halt) => {}
-        (Some((v, rip)), Exit::Fault(f)) if f.vector == v && f.rip == rip => {}
-        _ => panic!("exit {got:?}, host {exit:?}"),
+    for ooo in [false, true] {
+        let mut mem = FlatMemory::new();
+        mem.map(CODE, 0x1_0000);
+        mem.map(DATA, 0x1_0000);
+        mem.map(STACK, 0x1_0000);
+        let mut bytes = unhex(code);
+        bytes.push(0xf4);
+        mem.write(CODE, &bytes).expect("code fits");
+        mem.write(DATA, &unhex(INPUT)).expect("data fits");
+        let mut st = ArchState {
+            rip: CODE,
+            ..Default::default()
+        };
+        st.gpr[6] = DATA;
+        st.gpr[4] = STACK + 0x1_0000;
+        let got = if ooo {
+            run_ooo(st, &mut mem)
+        } else {
+            FuncCore::new(CpuidModel::default()).run(&mut st, &mut mem, 100_000)
+        };
+        match (exit, &got) {
+            (None, Exit::Halt) => {}
+            (Some((v, rip)), Exit::Fault(f)) if f.vector == v && f.rip == rip => {}
+            _ => panic!("ooo {ooo}: exit {got:?}, host {exit:?}"),
+        }
+        let mut want = unhex(expect);
+        let mut have = vec![0u8; want.len()];
+        mem.read(DATA + off, &mut have).expect("mapped");
+        for &(o, n) in skip {
+            want[o..o + n].copy_from_slice(&have[o..o + n]);
+        }
+        for (row, (h, w)) in have.chunks(16).zip(want.chunks(16)).enumerate() {
+            assert_eq!(
+                h,
+                w,
+                "ooo {ooo}: data + {:#x}: simulated (left) vs host (right)",
+                off + 16 * row as u64
+            );
+        }
     }
-    let mut want = unhex(expect);
-    let mut have = vec![0u8; want.len()];
-    mem.read(DATA + off, &mut have).expect("mapped");
-    for &(o, n) in skip {
-        want[o..o + n].copy_from_slice(&have[o..o + n]);
-    }
-    for (row, (h, w)) in have.chunks(16).zip(want.chunks(16)).enumerate() {
-        assert_eq!(
-            h,
-            w,
-            "data + {:#x}: simulated (left) vs host (right)",
-            off + 16 * row as u64
-        );
-    }
+}
+
+/// Runs one context of the out-of-order core from `st` to its exit.
+fn run_ooo(st: ArchState, mem: &mut FlatMemory) -> Exit {
+    use crate::ooo::{FixedMem, FixedMemConfig, OooConfig, OooCore};
+    let mut core = OooCore::new(OooConfig::default()).expect("valid config");
+    *core.state_mut(0) = st;
+    core.resume(0);
+    let mut port = FixedMem::new(FixedMemConfig::default());
+    core.run_until_stopped(mem, &mut port, 50_000_000);
+    core.take_exit(0).expect("the context stopped")
 }
 
 #[test]
@@ -101,3 +118,85 @@ fn xgetbv_reads_xcr0_and_rejects_other_indices() {
 }
 
 include!("tests_x87_host.rs");
+
+#[test]
+fn xsetbv_is_gp_in_ring_3() {
+    // xor ecx, ecx ; xsetbv
+    let code = "31c90f01d1";
+    let mut mem = FlatMemory::new();
+    mem.map(CODE, 0x1000);
+    let mut c = unhex(code);
+    c.push(0xf4);
+    mem.write(CODE, &c).expect("fits");
+    let mut st = ArchState {
+        rip: CODE,
+        ..Default::default()
+    };
+    let got = FuncCore::new(CpuidModel::default()).run(&mut st, &mut mem, 100);
+    let Exit::Fault(f) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!((f.vector, f.rip), (13, CODE + 2));
+}
+
+#[test]
+fn x87_with_cr0_ts_is_nm_before_anything() {
+    // fld1 ; hlt
+    let mut mem = FlatMemory::new();
+    mem.map(CODE, 0x1000);
+    mem.write(CODE, &[0xd9, 0xe8, 0xf4]).expect("fits");
+    let mut st = ArchState {
+        rip: CODE,
+        ..Default::default()
+    };
+    st.fpu.ts = true;
+    let before = st.fpu.clone();
+    let got = FuncCore::new(CpuidModel::default()).run(&mut st, &mut mem, 100);
+    let Exit::Fault(f) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!((f.vector, f.rip, &st.fpu), (7, CODE, &before));
+}
+
+#[test]
+fn image_and_m80_stores_across_an_unmapped_page_fault_first_and_write_nothing() {
+    // fld1 ; fxsave64 [rsi+0xfff0] / fstp tbyte [rsi+0xfff8] / xsave64 [rsi+0xffc0] ; hlt
+    for (store, cr2) in [
+        (
+            &[0x48, 0x0f, 0xae, 0x86, 0xf0, 0xff, 0x00, 0x00][..],
+            0x21_0000,
+        ),
+        (&[0xdb, 0xbe, 0xf8, 0xff, 0x00, 0x00][..], 0x21_0000),
+        (
+            &[0x48, 0x0f, 0xae, 0xa6, 0xc0, 0xff, 0x00, 0x00][..],
+            0x21_0000,
+        ),
+    ] {
+        let mut mem = FlatMemory::new();
+        mem.map(CODE, 0x1000);
+        mem.map(DATA, 0x1_0000);
+        let mut code = vec![0xb8, 3, 0, 0, 0, 0x31, 0xd2, 0xd9, 0xe8]; // mov eax, 3 ; xor edx, edx ; fld1
+        code.extend_from_slice(store);
+        code.push(0xf4);
+        mem.write(CODE, &code).expect("fits");
+        mem.write(DATA + 0xff00, &[0xaa; 0x100]).expect("mapped");
+        let mut st = ArchState {
+            rip: CODE,
+            ..Default::default()
+        };
+        st.gpr[6] = DATA;
+        let got = FuncCore::new(CpuidModel::default()).run(&mut st, &mut mem, 100);
+        let Exit::Fault(f) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            (f.vector, f.rip, f.addr),
+            (14, CODE + 9, cr2),
+            "{store:02x?}"
+        );
+        let mut b = [0u8; 0x100];
+        mem.read(DATA + 0xff00, &mut b).expect("mapped");
+        assert_eq!(b, [0xaa; 0x100], "nothing written");
+        assert_eq!(st.fpu.top(), 7, "fld1 done, the store did not pop");
+    }
+}

@@ -57,6 +57,13 @@ pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
             ));
             Ok(false)
         }
+        M::Xsetbv => {
+            // Privileged: ring 3 (the guest) gets #GP(0), which the
+            // hypervisor's PV emulator sees.
+            let detail = format!("#GP: xsetbv at {:#x} (privileged in ring 3)", ins.ip());
+            tx.raise(13, detail);
+            Ok(true)
+        }
         _ => return None,
     };
     Some(r)
@@ -115,6 +122,11 @@ fn image(
 pub(super) fn env(tx: &mut Tx<'_>, ins: &Instruction, waiting: bool) -> Tr {
     use Mnemonic as M;
     use StateOp as S;
+    // Only the 32-bit protected-mode formats (no 0x66 prefix: the 14- and
+    // 94-byte 16-bit formats are not supported).
+    if !matches!(ins.memory_size().size(), 28 | 108) {
+        return Err(Unsupported);
+    }
     let (op, len, write) = match ins.mnemonic() {
         M::Fnstenv | M::Fstenv => (S::Fnstenv, 28, true),
         M::Fldenv => (S::Fldenv, 28, false),

@@ -42,11 +42,11 @@ pub(crate) enum StateOp {
     Xgetbv = 5,
     /// FNSTENV to g[a] (then all exceptions masked).
     Fnstenv = 6,
-    /// FLDENV from g[a] (imm8 1: check FSW.ES first).
+    /// FLDENV from g[a] (the translator checks FSW.ES first).
     Fldenv = 7,
     /// FNSAVE to g[a] (then fninit).
     Fnsave = 8,
-    /// FRSTOR from g[a] (imm8 1: check FSW.ES first).
+    /// FRSTOR from g[a] (the translator checks FSW.ES first).
     Frstor = 9,
 }
 
@@ -250,10 +250,6 @@ fn xrstor(x: &mut VecCtx<'_>, u: &Uop, addr: u64, rfbm: u64) -> Result<(), Exc> 
 pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     let addr = x.g(u.a);
     let op = op_of(u);
-    let check_wait = imm8_of(u) == 1 && matches!(op, 7 | 9);
-    if check_wait && x.fpu.fsw & sw::FSW_ES != 0 {
-        return Err(Exc(vector::MF));
-    }
     let rfbm = x.fpu.xcr0 & ((x.g(u.c) << 32) | (x.g(u.b) & 0xffff_ffff));
     match op {
         0 => {

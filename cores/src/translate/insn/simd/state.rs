@@ -134,11 +134,12 @@ pub(super) fn env(tx: &mut Tx<'_>, ins: &Instruction, waiting: bool) -> Tr {
         M::Frstor => (S::Frstor, 108, false),
         _ => return Err(Unsupported),
     };
-    if waiting && write {
-        // fstenv/fsave: the wait first.
+    if waiting {
+        // fstenv/fldenv/fsave/frstor: a pending #MF first (before the
+        // image's page faults).
         let mut u = vuop(Family::X87, 0, 8, SINK, ZERO, ZERO, ZERO, 0);
         u.imm = crate::simd::x87::WAIT;
         tx.emit(u);
     }
-    image(tx, ins, op, 4, len, 0, write, u8::from(waiting && !write))
+    image(tx, ins, op, 4, len, 0, write, 0)
 }

@@ -80,6 +80,10 @@ impl X<'_, '_> {
     /// Loads a memory source of `size` bytes: (a, b) temporaries (and the
     /// operand's offset for FDP).
     fn load(&mut self, m: &MemRef, size: u8) -> (u8, u8) {
+        if self.first && self.waiting {
+            // A pending #MF comes before the operand's page fault.
+            self.op(X87Op::Nop, 0, 0, 0, 8, SINK, ZERO, ZERO, false);
+        }
         let t = self.tx.tmp();
         let mut lea = crate::translate::insn::mem_uop(crate::uop::Op::Lea, 8, m);
         lea.dst = t;
@@ -193,7 +197,7 @@ fn body(x: &mut X<'_, '_>, ins: &Instruction) -> Tr {
         M::Fnclex | M::Fclex => x.op(O::Clex, 0, 0, 0, 8, SINK, ZERO, ZERO, false),
         M::Fldcw => {
             let m = mem_ref(ins)?;
-            let t = x.tx.load(&m, 2);
+            let (t, _) = x.load(&m, 2);
             x.op(O::Ldcw, 0, 0, 0, 2, SINK, t, ZERO, false);
         }
         M::Fnstcw | M::Fstcw => {

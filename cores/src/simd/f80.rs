@@ -265,6 +265,12 @@ impl Env {
         if beu > f.emax {
             self.exc |= exc::OE;
             if !self.masked(exc::OE) && f.bias == 16383 {
+                if beu - 24576 > f.emax {
+                    // Too large even for the bias adjust (fscale): ∞.
+                    self.exc |= exc::PE;
+                    self.c1 = true;
+                    return (neg, f.emax + 1, 1u128 << (p - 1));
+                }
                 if inexact {
                     self.exc |= exc::PE;
                     self.c1 = up;
@@ -294,6 +300,12 @@ impl Env {
         // Tiny after rounding.
         if !self.masked(exc::UE) && f.bias == 16383 {
             self.exc |= exc::UE;
+            if beu + 24576 < 1 {
+                // Too small even for the bias adjust (fscale): a zero.
+                self.exc |= exc::PE;
+                self.c1 = false;
+                return (neg, 0, 0);
+            }
             if inexact {
                 self.exc |= exc::PE;
                 self.c1 = up;
@@ -769,7 +781,8 @@ impl Env {
             } else if y.e < 0 {
                 0
             } else {
-                let m = (y.sig >> (63 - y.e)) as i32;
+                // At most 2^31 − 1: clamped far beyond any finite result.
+                let m = ((y.sig >> (63 - y.e)) as i32).min(1 << 20);
                 if y.neg {
                     -m
                 } else {
@@ -777,7 +790,8 @@ impl Env {
                 }
             }
         };
-        self.round(x.neg, x.e + n, u128::from(x.sig) << 64)
+        // Precision control does not apply to fscale.
+        self.round64(x.neg, x.e + n, u128::from(x.sig) << 64)
     }
 
     /// fxtract: (exponent, significand) of a.
@@ -812,10 +826,17 @@ impl Env {
         if d < 0 {
             if ieee && d == -1 && x.sig > y.sig {
                 // |a| > |b|/2: a − b·sign, quotient 1.
+                // Exact (precision control does not apply to fprem1).
+                let save = self.fcw;
+                self.fcw |= 0x300;
                 let r = self.add(a, b, neg(a) == neg(b));
+                self.fcw = save;
                 return (r, 1, true);
             }
-            return (a, 0, true);
+            // a itself, through the underflow rules (a denormal a with
+            // #U unmasked is delivered bias-adjusted, as on the host).
+            let x = unpack(a);
+            return (self.round64(x.neg, x.e, u128::from(x.sig) << 64), 0, true);
         }
         let (shift, partial) = if d >= 64 {
             let n = (d & 31) | 32;

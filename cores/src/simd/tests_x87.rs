@@ -202,3 +202,73 @@ fn image_and_m80_stores_across_an_unmapped_page_fault_first_and_write_nothing() 
         assert_eq!(st.fpu.top(), 7, "fld1 done, the store did not pop");
     }
 }
+
+/// Replays host-recorded random cases from the directory in `X87_RND_DIR`
+/// (files of four lines: code hex, input hex, host exit, window hex at
+/// 0x1000); run by hand with `--ignored`.
+#[test]
+#[ignore]
+fn replay_recorded_random_cases() {
+    let Ok(dir) = std::env::var("X87_RND_DIR") else {
+        return;
+    };
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    let mut bad = 0;
+    for p in names {
+        let text = std::fs::read_to_string(&p).expect("read");
+        let l: Vec<&str> = text.lines().collect();
+        eprintln!("{}", p.display());
+        let r = std::panic::catch_unwind(|| replay(l[0], l[1], l[2], l[3]));
+        if r.is_err() {
+            bad += 1;
+            eprintln!("FAILED: {}", p.display());
+        }
+    }
+    assert_eq!(bad, 0);
+}
+
+fn replay(code: &str, input: &str, exit: &str, expect: &str) {
+    let mut mem = FlatMemory::new();
+    mem.map(CODE, 0x1_0000);
+    mem.map(DATA, 0x1_0000);
+    mem.map(STACK, 0x1_0000);
+    let mut bytes = unhex(code);
+    bytes.push(0xf4);
+    mem.write(CODE, &bytes).expect("code fits");
+    mem.write(DATA, &unhex(input)).expect("data fits");
+    let mut st = ArchState {
+        rip: CODE,
+        ..Default::default()
+    };
+    st.gpr[6] = DATA;
+    st.gpr[4] = STACK + 0x1_0000;
+    let got = FuncCore::new(CpuidModel::default()).run(&mut st, &mut mem, 100_000);
+    let mut e = exit.split(' ');
+    match (e.next(), &got) {
+        (Some("halt"), Exit::Halt) => {}
+        (Some(v), Exit::Fault(f)) if v.parse::<u8>().ok() == Some(f.vector) => {
+            let rip: u64 = e.next().and_then(|r| r.parse().ok()).unwrap_or(0);
+            assert_eq!(f.rip, rip, "fault rip");
+        }
+        _ => panic!("host exit {exit}, simulated {got:?}"),
+    }
+    let want = unhex(expect);
+    let mut have = vec![0u8; want.len()];
+    let (at, stride) = if want.len() == 150 * 32 {
+        (0x3000, 48)
+    } else {
+        (0x1000, 32)
+    };
+    mem.read(DATA + at, &mut have).expect("mapped");
+    for (row, (h, w)) in have.chunks(32).zip(want.chunks(32)).enumerate() {
+        if h != w {
+            let vin = unhex(input);
+            let a = &vin[0x400 + stride * row..0x428 + stride * row];
+            panic!("case {row}: inputs {a:02x?}\n sim {h:02x?}\nhost {w:02x?}");
+        }
+    }
+}

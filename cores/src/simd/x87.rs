@@ -626,7 +626,9 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
                 (Some(a), Some(b)) => s.env.compare(a, b, flags & fl::UNORD == 0),
                 _ => None,
             };
-            if s.may_write() {
+            // The condition codes are set even with an unmasked #IA or #D
+            // (as on the host), unless the stack underflowed.
+            if s.sf.is_none() || s.ie_masked() {
                 use std::cmp::Ordering as Or;
                 let (c3, c2, c0) = match ord {
                     Some(Or::Less) => (false, false, true),
@@ -702,6 +704,11 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         _ if op == O::Decstp.id() => s.f.set_top(s.f.top() + 7),
         _ if op == O::Trans.id() => trans(&mut s, sub),
         _ => return Err(Exc(vector::UD)),
+    }
+    if s.env.exc & !fcw & exc::DE != 0 {
+        // An unmasked #D stops the operation before it computes: #D alone.
+        s.env.exc &= exc::DE | (s.env.exc & exc::IE);
+        s.env.c1 = false;
     }
     s.finish();
     let unmasked = s.env.exc & !fcw & sw::FSW_EXC != 0;

@@ -811,14 +811,15 @@ impl Env {
         (Env::from_int(i64::from(x.e)), pack(x.neg, 0x3fff, x.sig))
     }
 
-    /// fprem (`ieee`: fprem1): (result, quotient low 3 bits, complete).
-    pub fn prem(&mut self, a: u128, b: u128, ieee: bool) -> (u128, u8, bool) {
+    /// fprem (`ieee`: fprem1): (result, quotient low 3 bits or None for NaN
+    /// and invalid operands, complete).
+    pub fn prem(&mut self, a: u128, b: u128, ieee: bool) -> (u128, Option<u8>, bool) {
         if let Some(r) = self.screen2(a, b) {
-            return (r, 0, true);
+            return (r, None, true);
         }
         match (kind(a), kind(b)) {
-            (Kind::Inf, _) | (_, Kind::Zero) => return (self.invalid(), 0, true),
-            (Kind::Zero, _) | (_, Kind::Inf) => return (a, 0, true),
+            (Kind::Inf, _) | (_, Kind::Zero) => return (self.invalid(), None, true),
+            (Kind::Zero, _) | (_, Kind::Inf) => return (a, Some(0), true),
             _ => {}
         }
         let (x, y) = (unpack(a), unpack(b));
@@ -831,12 +832,16 @@ impl Env {
                 self.fcw |= 0x300;
                 let r = self.add(a, b, neg(a) == neg(b));
                 self.fcw = save;
-                return (r, 1, true);
+                return (r, Some(1), true);
             }
             // a itself, through the underflow rules (a denormal a with
             // #U unmasked is delivered bias-adjusted, as on the host).
             let x = unpack(a);
-            return (self.round64(x.neg, x.e, u128::from(x.sig) << 64), 0, true);
+            return (
+                self.round64(x.neg, x.e, u128::from(x.sig) << 64),
+                Some(0),
+                true,
+            );
         }
         let (shift, partial) = if d >= 64 {
             let n = (d & 31) | 32;
@@ -861,7 +866,7 @@ impl Env {
         } else {
             self.round64(n, e, r)
         };
-        (v, (q & 7) as u8, !partial)
+        (v, Some((q & 7) as u8), !partial)
     }
 }
 

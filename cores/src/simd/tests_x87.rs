@@ -258,17 +258,18 @@ fn replay(code: &str, input: &str, exit: &str, expect: &str) {
     }
     let want = unhex(expect);
     let mut have = vec![0u8; want.len()];
-    let (at, stride) = if want.len() == 150 * 32 {
-        (0x3000, 48)
-    } else {
-        (0x1000, 32)
+    let (at, stride) = match want.len() {
+        4800 => (0x3000, 48),
+        0x5000 => (0x3000, 0),
+        _ => (0x1000, 32),
     };
     mem.read(DATA + at, &mut have).expect("mapped");
     for (row, (h, w)) in have.chunks(32).zip(want.chunks(32)).enumerate() {
         if h != w {
             let vin = unhex(input);
             let a = &vin[0x400 + stride * row..0x428 + stride * row];
-            panic!("case {row}: inputs {a:02x?}\n sim {h:02x?}\nhost {w:02x?}");
+            let row = at - 0x1000 + 32 * row as u64;
+            panic!("window row at {row:#x}: inputs {a:02x?}\n sim {h:02x?}\nhost {w:02x?}");
         }
     }
 }

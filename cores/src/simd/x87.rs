@@ -407,7 +407,13 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             return Ok(());
         }
         _ if op == O::LdF.id() => {
-            let v = mem_real(&mut s.env, u, ga, gb);
+            // A full stack faults before the conversion (no #D, #IA of it).
+            let full = s.f.tag(s.f.phys(7)) != sw::TAG_EMPTY;
+            let v = if full {
+                f80::INDEFINITE
+            } else {
+                mem_real(&mut s.env, u, ga, gb)
+            };
             s.push(v);
         }
         _ if op == O::LdI.id() => {
@@ -568,11 +574,12 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         }
         _ if op == O::Xtract.id() => {
             let v = s.get(0);
+            let full = s.f.tag(s.f.phys(7)) != sw::TAG_EMPTY;
             let (e, m) = match v {
-                Some(v) => s.env.xtract(v),
-                None => (f80::INDEFINITE, f80::INDEFINITE),
+                Some(v) if !full => s.env.xtract(v),
+                _ => (f80::INDEFINITE, f80::INDEFINITE),
             };
-            if s.sf.is_none() && s.f.tag(s.f.phys(7)) != sw::TAG_EMPTY {
+            if s.sf.is_none() && full {
                 s.env.exc |= exc::IE;
                 s.sf = Some(true);
                 if s.ie_masked() {
@@ -591,7 +598,12 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             match (a, b) {
                 (Some(a), Some(b)) => {
                     let (r, q, done) = s.env.prem(a, b, sub == 1);
-                    if s.may_write() {
+                    if s.may_write() && q.is_none() {
+                        // NaN or invalid operands: C2 and C1 cleared, C0
+                        // and C3 kept (as on the host).
+                        s.set(0, r);
+                        s.f.fsw &= !sw::FSW_C2;
+                    } else if let (true, Some(q)) = (s.may_write(), q) {
                         s.set(0, r);
                         let fsw = s.f.fsw;
                         // A partial remainder leaves C0 C1 C3 clear.
@@ -603,6 +615,9 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
                     }
                 }
                 _ => {
+                    // Stack underflow: C2 cleared (C0 and C3 kept), as on
+                    // the host.
+                    s.f.fsw &= !sw::FSW_C2;
                     if s.ie_masked() {
                         s.set(0, f80::INDEFINITE);
                     }
@@ -642,8 +657,11 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
                 } else {
                     set_cc(s.f, c3, c2, c0);
                 }
-                for _ in 0..sub {
-                    s.pop();
+                // An unmasked #IA sets the condition codes but does not pop.
+                if s.env.exc & !fcw & exc::IE == 0 {
+                    for _ in 0..sub {
+                        s.pop();
+                    }
                 }
             } else if op == O::Comi.id() && s.sf.is_some() {
                 rflags = None;
@@ -679,6 +697,8 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             let c = c != (sub & 4 != 0);
             let v = s.get(i);
             let _ = s.get(0);
+            // C1 is kept unless the stack underflows.
+            s.c1 = None;
             if s.sf.is_some() {
                 if s.ie_masked() {
                     let v = if c {
@@ -698,7 +718,6 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         _ if op == O::Free.id() => {
             let p = s.f.phys(i);
             s.f.set_tag(p, sw::TAG_EMPTY);
-            s.c1 = None;
         }
         _ if op == O::Incstp.id() => s.f.set_top(s.f.top() + 1),
         _ if op == O::Decstp.id() => s.f.set_top(s.f.top() + 7),
@@ -734,6 +753,10 @@ fn trans(s: &mut Fx<'_>, sub: u8) {
         s.sf = Some(true);
     }
     if s.sf.is_some() {
+        if matches!(sub, 0..=3) {
+            // fsin, fcos, fsincos, fptan clear C2 (in range) even then.
+            s.f.fsw &= !sw::FSW_C2;
+        }
         if s.ie_masked() {
             if pushes {
                 s.set(0, f80::INDEFINITE);
@@ -754,8 +777,14 @@ fn trans(s: &mut Fx<'_>, sub: u8) {
     let r = hostfpu::trans(sub, s.env.fcw, a, b);
     s.env.exc |= r.fsw & sw::FSW_EXC;
     s.c1 = None;
-    let fsw = s.f.fsw & !(sw::FSW_C1 | sw::FSW_C2);
-    s.f.fsw = fsw | (r.fsw & (sw::FSW_C1 | sw::FSW_C2));
+    // C1 from the host; C2 only from the range-checking ones (the others
+    // leave it alone).
+    let cc = if matches!(sub, 0..=3) {
+        sw::FSW_C1 | sw::FSW_C2
+    } else {
+        sw::FSW_C1
+    };
+    s.f.fsw = (s.f.fsw & !cc) | (r.fsw & cc);
     if !s.may_write() {
         return;
     }

@@ -642,8 +642,11 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
                 _ => None,
             };
             // The condition codes are set even with an unmasked #IA or #D
-            // (as on the host), unless the stack underflowed.
-            if s.sf.is_none() || s.ie_masked() {
+            // or a stack underflow (as on the host); fcomi keeps C1.
+            if op == O::Comi.id() {
+                s.c1 = None;
+            }
+            {
                 use std::cmp::Ordering as Or;
                 let (c3, c2, c0) = match ord {
                     Some(Or::Less) => (false, false, true),
@@ -663,8 +666,6 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
                         s.pop();
                     }
                 }
-            } else if op == O::Comi.id() && s.sf.is_some() {
-                rflags = None;
             }
         }
         _ if op == O::Xam.id() => {

@@ -30,11 +30,27 @@ fn check(code: &str, exit: Option<(u8, u64)>, off: u64, expect: &str) {
     check_except(code, exit, off, expect, &[]);
 }
 
+/// [`check`] with its own input data instead of [`INPUT`].
+fn check_with(code: &str, input: &str, exit: Option<(u8, u64)>, off: u64, expect: &str) {
+    run_check(code, input, exit, off, expect, &[]);
+}
+
 /// [`check`], not comparing the bytes `skip` (window offsets, length) of
 /// fields that are not modelled (FOP after an unmasked exception). Runs
 /// the functional core and the out-of-order core; both must match.
 fn check_except(
     code: &str,
+    exit: Option<(u8, u64)>,
+    off: u64,
+    expect: &str,
+    skip: &[(usize, usize)],
+) {
+    run_check(code, INPUT, exit, off, expect, skip);
+}
+
+fn run_check(
+    code: &str,
+    input: &str,
     exit: Option<(u8, u64)>,
     off: u64,
     expect: &str,
@@ -48,7 +64,7 @@ fn check_except(
         let mut bytes = unhex(code);
         bytes.push(0xf4);
         mem.write(CODE, &bytes).expect("code fits");
-        mem.write(DATA, &unhex(INPUT)).expect("data fits");
+        mem.write(DATA, &unhex(input)).expect("data fits");
         let mut st = ArchState {
             rip: CODE,
             ..Default::default()
@@ -118,6 +134,7 @@ fn xgetbv_reads_xcr0_and_rejects_other_indices() {
 }
 
 include!("tests_x87_host.rs");
+include!("tests_x87_random.rs");
 
 #[test]
 fn xsetbv_is_gp_in_ring_3() {

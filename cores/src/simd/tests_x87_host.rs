@@ -220,13 +220,11 @@ fn stack_overflow_underflow_masked() {
 
 #[test]
 fn unmasked_zero_divide_raises_mf_on_next() {
-    // FOP (recorded by the host for unmasked exceptions) is not modelled.
-    check_except(
+    check(
         "dbe366c786001000007b03d9ae00100000d9e8d9eedcf9ddbe02100000d9b604100000d9ae00100000d9e8d9e8",
         Some((16, 0x100029)),
         0x1000,
         "7b0384b07b03ffff84b0ffffff1fffff150010000000f904000000000000ffff0000000000000000000000000000000000000000000000000000000000000000",
-        &[(22, 2)],
     );
 }
 
@@ -242,13 +240,11 @@ fn unmasked_precision_stores_result_then_mf() {
 
 #[test]
 fn unmasked_overflow_bias_adjusted() {
-    // FOP (recorded by the host for unmasked exceptions) is not modelled.
-    check_except(
+    check(
         "dbe366c786001000007703d9ae00100000dbaeb0000000d8c8ddbe02100000ddb610100000",
         None,
         0x1000,
         "7703a8b80000000000000000000000007703ffffa8b8ffffff3fffff170010000000c800000000000000fffffefffffffffffffffe5f0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
-        &[(34, 2)],
     );
 }
 
@@ -324,13 +320,11 @@ fn fst_denormal_and_huge_to_m32_m64() {
 
 #[test]
 fn unmasked_invalid_store_to_memory() {
-    // FOP (recorded by the host for unmasked exceptions) is not modelled.
-    check_except(
+    check(
         "dbe366c786001000007e03d9ae00100000dbae90000000c7860410000011111111d99e04100000ddbe08100000ddb610100000",
         None,
         0x1000,
         "7e0300001111111181b80000000000007e03ffff81b8ffffffbfffff2100100000009e01041020000000ffff00000000000000a0ff7f0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
-        &[(34, 2)],
     );
 }
 

@@ -5,12 +5,14 @@
 //! - bits 7:0: the operation ([`X87Op`]);
 //! - bits 10:8: `i` of an ST(i) operand;
 //! - bits 15:11: operation flags ([`fl`]);
-//! - bits 23:16: a sub-operation (arithmetic kind, constant, condition,
+//! - bits 18:16: a sub-operation (arithmetic kind, constant, condition,
 //!   transcendental);
-//! - bit 24: this uop first checks for a pending unmasked exception (FSW.ES)
+//! - bits 29:19: the instruction's FOP (recorded with an unmasked
+//!   exception);
+//! - bit 30: this uop first checks for a pending unmasked exception (FSW.ES)
 //!   and raises #MF before doing anything (the first x87 uop of a waiting
 //!   instruction);
-//! - bit 25: this uop records FIP (a non-control instruction's last uop);
+//! - bit 31: this uop records FIP (a non-control instruction's last uop);
 //! - bits 63:32: the instruction's RIP, sign-extended from 32 bits (FIP;
 //!   a RIP outside ±2 GiB is recorded truncated).
 //!
@@ -128,17 +130,22 @@ pub(crate) mod fl {
     pub const UNORD: u8 = 16;
 }
 
-/// Bit 24: check FSW.ES first.
-pub(crate) const WAIT: i64 = 1 << 24;
-/// Bit 25: record FIP.
-pub(crate) const FIP: i64 = 1 << 25;
+/// Bit 30: check FSW.ES first.
+pub(crate) const WAIT: i64 = 1 << 30;
+/// Bit 31: record FIP.
+pub(crate) const FIP: i64 = 1 << 31;
+
+/// The FOP field of an x87 uop's `imm`.
+pub(crate) fn fop_bits(fop: u16) -> i64 {
+    i64::from(fop & 0x7ff) << 19
+}
 
 /// Packs an x87 uop's `imm`.
 pub(crate) fn imm(op: X87Op, i: u8, flags: u8, sub: u8) -> i64 {
     i64::from(op.id())
         | (i64::from(i & 7) << 8)
         | (i64::from(flags & 31) << 11)
-        | (i64::from(sub) << 16)
+        | (i64::from(sub & 7) << 16)
 }
 
 /// The RIP field of an x87 uop's `imm`.
@@ -167,7 +174,7 @@ pub(crate) fn class(u: &Uop) -> crate::ooo::uopinfo::Class {
     use crate::ooo::uopinfo::Class;
     use X87Op as O;
     let op = op_of(u);
-    let sub = (u.imm >> 16) as u8;
+    let sub = ((u.imm >> 16) & 7) as u8;
     match op {
         _ if op == O::Arith.id() => match sub {
             1 => Class::FpMul,
@@ -359,7 +366,7 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     let op = op_of(u);
     let i = ((u.imm >> 8) & 7) as usize;
     let flags = ((u.imm >> 11) & 31) as u8;
-    let sub = (u.imm >> 16) as u8;
+    let sub = ((u.imm >> 16) & 7) as u8;
     if u.imm & WAIT != 0 && x.fpu.fsw & sw::FSW_ES != 0 {
         return Err(Exc(vector::MF));
     }
@@ -732,9 +739,12 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     }
     s.finish();
     let unmasked = s.env.exc & !fcw & sw::FSW_EXC != 0;
-    if unmasked && u.imm & FIP != 0 && u.c != crate::uop::ZERO {
-        // The host records FDP only for an unmasked exception.
-        x.fpu.fdp = x.g(u.c);
+    if unmasked && u.imm & FIP != 0 {
+        // The host records FOP and FDP only for an unmasked exception.
+        x.fpu.fop = ((u.imm >> 19) & 0x7ff) as u16;
+        if u.c != crate::uop::ZERO {
+            x.fpu.fdp = x.g(u.c);
+        }
     }
     if let Some(v) = rflags {
         x.set_flags(u.fl, v);

@@ -4,8 +4,10 @@
 //! environment and state images (fnstenv, fldenv, fnsave, frstor) are
 //! [`Family::State`] operations.
 
+mod fop;
+
 use super::vuop;
-use crate::simd::x87::{fl, imm, rip_bits, X87Op, FIP, WAIT};
+use crate::simd::x87::{fl, fop_bits, imm, rip_bits, X87Op, FIP, WAIT};
 use crate::simd::Family;
 use crate::translate::insn::{mem_ref, MemRef, Tr, Unsupported};
 use crate::translate::Tx;
@@ -44,6 +46,8 @@ fn st_pair(ins: &Instruction) -> Result<(bool, u8), Unsupported> {
 struct X<'t, 'a> {
     tx: &'t mut Tx<'a>,
     rip: i64,
+    /// The FOP field.
+    fop: i64,
     /// Whether the next x87 uop is the first (WAIT applies to it).
     first: bool,
     waiting: bool,
@@ -61,7 +65,7 @@ impl X<'_, '_> {
             bits |= WAIT;
         }
         if fip {
-            bits |= FIP | self.rip;
+            bits |= FIP | self.rip | self.fop;
         }
         self.first = false;
         let mut u = xuop(size, dst, a, b, bits);
@@ -116,6 +120,7 @@ pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
     let mut x = X {
         tx,
         rip: rip_bits(ins.ip()),
+        fop: fop_bits(fop::fop(ins)),
         first: true,
         waiting: !nowait,
         fdp: ZERO,
@@ -314,7 +319,7 @@ fn body(x: &mut X<'_, '_>, ins: &Instruction) -> Tr {
                 0
             };
             let (_, i) = st_pair(ins)?;
-            let mut bits = imm(O::Comi, i, un, pops) | FIP | x.rip;
+            let mut bits = imm(O::Comi, i, un, pops) | FIP | x.rip | x.fop;
             if x.waiting {
                 bits |= WAIT;
             }

@@ -278,6 +278,7 @@ fn replay(code: &str, input: &str, exit: &str, expect: &str) {
     let (at, stride) = match want.len() {
         4800 => (0x3000, 48),
         0x5000 => (0x3000, 0),
+        0x2080 => (0x3000, 48),
         _ => (0x1000, 32),
     };
     mem.read(DATA + at, &mut have).expect("mapped");

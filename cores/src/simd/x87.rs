@@ -667,8 +667,9 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
                 } else {
                     set_cc(s.f, c3, c2, c0);
                 }
-                // An unmasked #IA sets the condition codes but does not pop.
-                if s.env.exc & !fcw & exc::IE == 0 {
+                // An unmasked #IA or #D sets the condition codes but does
+                // not pop.
+                if s.env.exc & !fcw & (exc::IE | exc::DE) == 0 {
                     for _ in 0..sub {
                         s.pop();
                     }

@@ -3,10 +3,12 @@
 //! x87 gives the host's bit-exact results.
 //!
 //! **Owns** nothing: each call starts from an empty x87 stack (`fninit`),
-//! loads the control word given (with all exceptions masked, so that the
-//! host never takes #MF) and the operands, executes exactly one
-//! instruction, reads FSW and the results, and restores the caller's
-//! control word and an empty stack (the x86-64 ABI's requirements).
+//! loads the control word given and the operands, executes exactly one
+//! instruction, reads FSW, clears the exceptions (`fnclex`, so that an
+//! unmasked one never becomes the host's #MF: its response, such as a
+//! bias-adjusted result, is already in the register), reads the results,
+//! and restores the caller's control word and an empty stack (the x86-64
+//! ABI's requirements).
 //!
 //! **Depends on** nothing. On targets other than x86-64 the results are
 //! computed through `f64` (correct to about 53 bits, the status word
@@ -77,6 +79,7 @@ mod imp {
                     "fld tbyte ptr [{p}]",
                     $insn,
                     "fnstsw word ptr [{p} + 42]",
+                    "fnclex",
                     "fstp tbyte ptr [{p} + 20]",
                     concat!($res2, " tbyte ptr [{p} + 30]"),
                     "fninit",
@@ -96,7 +99,7 @@ mod imp {
             b: bytes(b),
             r0: [0; 10],
             r1: [0; 10],
-            fcw: fcw | 0x3f,
+            fcw,
             fsw: 0,
             save: 0,
         };

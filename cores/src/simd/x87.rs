@@ -796,7 +796,12 @@ fn trans(s: &mut Fx<'_>, sub: u8) {
     } else {
         sw::FSW_C1
     };
-    s.f.fsw = (s.f.fsw & !cc) | (r.fsw & cc);
+    if r.fsw & !s.env.fcw & exc::DE != 0 {
+        // An unmasked #D: nothing computed (C1 cleared, C2 kept).
+        s.f.fsw &= !sw::FSW_C1;
+    } else {
+        s.f.fsw = (s.f.fsw & !cc) | (r.fsw & cc);
+    }
     if !s.may_write() {
         return;
     }

@@ -18,6 +18,7 @@
 //! configuration. XSAVEOPT skips components in their initial
 //! configuration and writes the others (no modified-tracking).
 
+use super::x87::{fcw_value, fsw_value};
 use super::{imm8_of, op_of, vector, Exc, VecCtx};
 use crate::fpu::{x87 as sw, xcr0, FpuState, MXCSR_MASK};
 use crate::uop::Uop;
@@ -97,6 +98,8 @@ fn fxsave_image(f: &FpuState, size: u8) -> [u8; 512] {
 /// Loads an FXSAVE image of the format of `size` (MXCSR checked).
 fn fxrstor_image(f: &mut FpuState, b: &[u8; 512], size: u8) -> Result<(), Exc> {
     f.load_fxsave(b).map_err(|_| Exc(vector::GP))?;
+    f.fcw = fcw_value(f.fcw);
+    f.fsw = fsw_value(f.fsw, f.fcw);
     if size != 8 {
         f.fip = u64::from(w32(b, 8));
         f.fdp = u64::from(w32(b, 16));
@@ -136,13 +139,8 @@ fn full_tags(f: &FpuState) -> u16 {
 
 /// Loads an environment image.
 fn load_env(f: &mut FpuState, b: &[u8]) {
-    f.fcw = w16(b, 0);
-    let fsw = w16(b, 4);
-    f.fsw = if fsw & !f.fcw & sw::FSW_EXC != 0 {
-        fsw | sw::FSW_ES | sw::FSW_B
-    } else {
-        fsw & !(sw::FSW_ES | sw::FSW_B)
-    };
+    f.fcw = fcw_value(w16(b, 0));
+    f.fsw = fsw_value(w16(b, 4), f.fcw);
     let tags = w16(b, 8);
     for p in 0..8 {
         let t = if (tags >> (2 * p)) & 3 == sw::TAG_EMPTY {

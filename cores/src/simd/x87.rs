@@ -330,6 +330,22 @@ impl Fx<'_> {
     }
 }
 
+/// FCW as loaded: the reserved bits 15:13 and 7 read 0, bit 6 reads 1
+/// (as on the host).
+pub(crate) fn fcw_value(v: u16) -> u16 {
+    (v & 0x1f3f) | 0x40
+}
+
+/// FSW.ES and B recomputed from the exception flags and FCW's masks (as
+/// the host does when FSW is loaded).
+pub(crate) fn fsw_value(fsw: u16, fcw: u16) -> u16 {
+    if fsw & !fcw & sw::FSW_EXC != 0 {
+        fsw | sw::FSW_ES | sw::FSW_B
+    } else {
+        fsw & !(sw::FSW_ES | sw::FSW_B)
+    }
+}
+
 fn int_of(v: u64, size: u8) -> i64 {
     match size {
         2 => i64::from(v as i16),
@@ -393,7 +409,7 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             return Ok(());
         }
         _ if op == O::Ldcw.id() => {
-            s.f.fcw = (ga as u16) | 0x40;
+            s.f.fcw = fcw_value(ga as u16);
             s.env.fcw = s.f.fcw;
             let fsw = s.f.fsw;
             s.f.fsw = if fsw & !s.f.fcw & sw::FSW_EXC != 0 {

@@ -17,16 +17,38 @@
 //!   a RIP outside ±2 GiB is recorded truncated).
 //!
 //! Memory operands arrive in GPR temporaries `a` (low 8 bytes) and `b`
-//! (bytes 9:8 of an m80); stores compute their value into `dst` with a uop
-//! that changes nothing, and a later uop (the same op with
-//! [`fl::COMMIT`]) recomputes it to set the status flags and pop.
+//! (bytes 9:8 of an m80); a memory instruction's last uop has the
+//! operand's offset in `c` (FDP). Stores compute their value into `dst`
+//! with a uop that changes nothing, and a later uop (the same op with
+//! [`fl::COMMIT`]) recomputes it to set the status flags and pop. A store
+//! first loads the destination's old contents (into `a`, and `b` for the
+//! m80's high part): with an unmasked #IA, #O or #U the host stores
+//! nothing and does not pop, and the uop writes the old contents back (a
+//! racing store of another processor to those bytes between the load and
+//! the store would be lost, as with `ProbeW`).
 //!
-//! The masked responses are the architectural ones; with an unmasked #IA,
-//! #D or #Z the destination and the stack stay unchanged, with an unmasked
-//! #O or #U a register result is stored with its exponent adjusted by
-//! 24576, and in all cases FSW.ES and B are set so that the next waiting
-//! instruction raises #MF. FOP and FDP are not recorded (the host's CPU
-//! records them only for unmasked exceptions: here they stay 0).
+//! # Exceptions (checked against the host, an Intel Xeon)
+//! The masked responses are the architectural ones. With an unmasked #IA,
+//! #D or #Z the destination and the stack stay unchanged (a compare still
+//! sets its condition codes but does not pop; an unmasked #D stops the
+//! operation before it computes, so it is reported alone); with an
+//! unmasked #O or #U a register result is stored with its exponent
+//! adjusted by 24576 (a zero or ∞ when even that does not fit); in all
+//! cases FSW.ES and B are set and the next waiting instruction raises #MF
+//! (vector 16) before anything, its memory operand's page fault included.
+//! Like the host (FDP_EXCPTN_ONLY, FOP deprecation), FOP and FDP are
+//! recorded only by an instruction that raises an unmasked exception; FIP
+//! by every non-control instruction.
+//!
+//! # Precision control
+//! FCW.PC rounds fadd/fsub/fmul/fdiv/fsqrt (and their memory and integer
+//! forms) to 24, 53 or 64 bits with the extended exponent range; fprem,
+//! fprem1, fscale, frndint, fxtract and the conversions ignore it.
+//!
+//! # Transcendentals
+//! fsin fcos fsincos fptan fpatan f2xm1 fyl2x fyl2xp1 run on the host's
+//! FPU through the `hostfpu` crate (bit-exact on x86-64, with the guest's
+//! FCW); elsewhere they are computed through `f64` (not bit-exact).
 
 use super::f80::{self, exc, Env, Kind};
 use super::{vector, Exc, VecCtx};

@@ -293,3 +293,36 @@ fn replay(code: &str, input: &str, exit: &str, expect: &str) {
         }
     }
 }
+
+#[test]
+fn fip_is_the_full_rip_of_the_last_non_control_instruction() {
+    // fninit ; fld1 ; fnstcw [rsi+0x300] ; fxsave64 [rsi] ; hlt, at a RIP
+    // outside ±2 GiB (PIE user code) and inside (a kernel address).
+    for base in [0x5555_5555_4000u64, 0xffff_ffff_8100_0000] {
+        let mut mem = FlatMemory::new();
+        mem.map(base, 0x1000);
+        mem.map(DATA, 0x1000);
+        let code = [
+            0xdb, 0xe3, 0xd9, 0xe8, 0xd9, 0xbe, 0x00, 0x03, 0x00, 0x00, 0x48, 0x0f, 0xae, 0x06,
+            0xf4,
+        ];
+        mem.write(base, &code).expect("fits");
+        let mut st = ArchState {
+            rip: base,
+            ..Default::default()
+        };
+        st.gpr[6] = DATA;
+        for ooo in [false, true] {
+            let got = if ooo {
+                run_ooo(st.clone(), &mut mem)
+            } else {
+                FuncCore::new(CpuidModel::default()).run(&mut st.clone(), &mut mem, 100)
+            };
+            assert_eq!(got, Exit::Halt);
+            let mut b = [0u8; 16];
+            mem.read(DATA, &mut b).expect("mapped");
+            let fip = u64::from_le_bytes(b[8..16].try_into().expect("8"));
+            assert_eq!(fip, base + 2, "ooo {ooo}");
+        }
+    }
+}

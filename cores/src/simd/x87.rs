@@ -14,7 +14,8 @@
 //!   instruction);
 //! - bit 31: this uop records FIP (a non-control instruction's last uop);
 //! - bits 63:32: the instruction's RIP, sign-extended from 32 bits (FIP;
-//!   a RIP outside ±2 GiB is recorded truncated).
+//!   for a RIP outside ±2 GiB a [`X87Op::FipHi`] uop follows with the
+//!   high half).
 //!
 //! Memory operands arrive in GPR temporaries `a` (low 8 bytes) and `b`
 //! (bytes 9:8 of an m80); a memory instruction's last uop has the
@@ -128,6 +129,9 @@ pub(crate) enum X87Op {
     /// Transcendentals (sub: 0 fsin, 1 fcos, 2 fsincos, 3 fptan, 4 fpatan,
     /// 5 f2xm1, 6 fyl2x, 7 fyl2xp1).
     Trans = 30,
+    /// FIP bits 63:32 = imm bits 63:32 (after the recording uop of an
+    /// instruction whose RIP is outside ±2 GiB).
+    FipHi = 31,
 }
 
 impl X87Op {
@@ -769,6 +773,10 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         _ if op == O::Incstp.id() => s.f.set_top(s.f.top() + 1),
         _ if op == O::Decstp.id() => s.f.set_top(s.f.top() + 7),
         _ if op == O::Trans.id() => trans(&mut s, sub),
+        _ if op == O::FipHi.id() => {
+            s.f.fip = (s.f.fip & 0xffff_ffff) | ((u.imm as u64) & !0xffff_ffff);
+            return Ok(());
+        }
         _ => return Err(Exc(vector::UD)),
     }
     if s.env.exc & !fcw & exc::DE != 0 {

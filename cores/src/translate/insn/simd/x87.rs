@@ -46,6 +46,8 @@ fn st_pair(ins: &Instruction) -> Result<(bool, u8), Unsupported> {
 struct X<'t, 'a> {
     tx: &'t mut Tx<'a>,
     rip: i64,
+    /// The instruction's RIP.
+    ins_rip: u64,
     /// The FOP field.
     fop: i64,
     /// Whether the next x87 uop is the first (WAIT applies to it).
@@ -73,6 +75,20 @@ impl X<'_, '_> {
             u.c = self.fdp;
         }
         self.tx.emit(u);
+        if fip {
+            self.fip_hi();
+        }
+    }
+
+    /// The high half of FIP when the RIP field (sign-extended 32 bits)
+    /// does not hold it.
+    fn fip_hi(&mut self) {
+        let rip = self.ins_rip;
+        if i64::from(rip as i32) != rip as i64 {
+            let hi = (rip & !0xffff_ffff) as i64;
+            self.tx
+                .emit(xuop(8, SINK, ZERO, ZERO, imm(X87Op::FipHi, 0, 0, 0) | hi));
+        }
     }
 
     /// A one-uop register-only non-control instruction.
@@ -120,6 +136,7 @@ pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
     let mut x = X {
         tx,
         rip: rip_bits(ins.ip()),
+        ins_rip: ins.ip(),
         fop: fop_bits(fop::fop(ins)),
         first: true,
         waiting: !nowait,
@@ -326,6 +343,7 @@ fn body(x: &mut X<'_, '_>, ins: &Instruction) -> Tr {
             let mut u = xuop(8, SINK, ZERO, ZERO, bits);
             u.fl = crate::uop::fl::ALL;
             x.tx.emit(u);
+            x.fip_hi();
         }
         M::Ftst => return x.simple(O::Tst, 0, 0, 0),
         M::Fxam => return x.simple(O::Xam, 0, 0, 0),

@@ -128,7 +128,15 @@ pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
     let mn = ins.mnemonic();
     let nowait = matches!(
         mn,
-        M::Fninit | M::Fnclex | M::Fnstcw | M::Fnstsw | M::Fnstenv | M::Fnsave
+        M::Fninit
+            | M::Fnclex
+            | M::Fnstcw
+            | M::Fnstsw
+            | M::Fnstenv
+            | M::Fnsave
+            | M::Fneni
+            | M::Fndisi
+            | M::Fnsetpm
     );
     if !is_x87(mn) {
         return None;
@@ -145,18 +153,91 @@ pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
     Some(body(&mut x, ins))
 }
 
-/// Whether `mn` is an x87 mnemonic (the FPU's all start with F; the
-/// FXSAVE family and FEMMS are not x87 instructions).
+/// Whether `mn` is an x87 mnemonic this module translates (the ones
+/// without an arm here, like the FXSAVE family, are not x87).
 fn is_x87(mn: Mnemonic) -> bool {
     use Mnemonic as M;
-    if matches!(
-        mn,
-        M::Fxsave | M::Fxsave64 | M::Fxrstor | M::Fxrstor64 | M::Femms
-    ) {
-        return false;
-    }
-    let s = format!("{mn:?}");
-    s.starts_with('F') || mn == M::Wait
+    arith_kind(mn).is_some()
+        || matches!(
+            mn,
+            M::Wait
+                | M::Fneni
+                | M::Fndisi
+                | M::Fnsetpm
+                | M::Fnop
+                | M::Fninit
+                | M::Finit
+                | M::Fnclex
+                | M::Fclex
+                | M::Fldcw
+                | M::Fnstcw
+                | M::Fstcw
+                | M::Fnstsw
+                | M::Fstsw
+                | M::Fnstenv
+                | M::Fstenv
+                | M::Fldenv
+                | M::Fnsave
+                | M::Fsave
+                | M::Frstor
+                | M::Fld
+                | M::Fild
+                | M::Fld1
+                | M::Fldl2t
+                | M::Fldl2e
+                | M::Fldpi
+                | M::Fldlg2
+                | M::Fldln2
+                | M::Fldz
+                | M::Fst
+                | M::Fstp
+                | M::Fist
+                | M::Fistp
+                | M::Fisttp
+                | M::Fcom
+                | M::Fcomp
+                | M::Fcompp
+                | M::Fucom
+                | M::Fucomp
+                | M::Fucompp
+                | M::Ficom
+                | M::Ficomp
+                | M::Fcomi
+                | M::Fcomip
+                | M::Fucomi
+                | M::Fucomip
+                | M::Ftst
+                | M::Fxam
+                | M::Fxch
+                | M::Fchs
+                | M::Fabs
+                | M::Fsqrt
+                | M::Frndint
+                | M::Fscale
+                | M::Fxtract
+                | M::Fprem
+                | M::Fprem1
+                | M::Fcmovb
+                | M::Fcmove
+                | M::Fcmovbe
+                | M::Fcmovu
+                | M::Fcmovnb
+                | M::Fcmovne
+                | M::Fcmovnbe
+                | M::Fcmovnu
+                | M::Ffree
+                | M::Ffreep
+                | M::Fincstp
+                | M::Fdecstp
+                | M::Fsin
+                | M::Fcos
+                | M::Fsincos
+                | M::Fptan
+                | M::Fpatan
+                | M::F2xm1
+                | M::Fyl2x
+                | M::Fyl2xp1
+        )
 }
 
 /// Arithmetic kinds of [`X87Op::Arith`].
@@ -215,6 +296,8 @@ fn body(x: &mut X<'_, '_>, ins: &Instruction) -> Tr {
             x.op(O::Nop, 0, 0, 0, 8, SINK, ZERO, ZERO, false);
         }
         M::Fnop => return x.simple(O::Nop, 0, 0, 0),
+        // 8087/287 controls: no-ops since the 387 (no FIP, no wait).
+        M::Fneni | M::Fndisi | M::Fnsetpm => x.op(O::Nop, 0, 0, 0, 8, SINK, ZERO, ZERO, false),
         M::Fninit | M::Finit => x.op(O::Init, 0, 0, 0, 8, SINK, ZERO, ZERO, false),
         M::Fnclex | M::Fclex => x.op(O::Clex, 0, 0, 0, 8, SINK, ZERO, ZERO, false),
         M::Fldcw => {

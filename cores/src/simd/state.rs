@@ -256,8 +256,10 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             }
         }
         1 => {
+            // Bytes 511:416 (reserved and software-available) are not
+            // written, as on the host.
             let img = fxsave_image(x.fpu, u.size);
-            x.mem.write(addr, &img).map_err(mem_err)?;
+            x.mem.write(addr, &img[..416]).map_err(mem_err)?;
         }
         2 => {
             let mut b = [0u8; 512];

@@ -403,6 +403,8 @@ fn set_cc(f: &mut FpuState, c3: bool, c2: bool, c0: bool) {
     f.fsw = fsw;
 }
 
+/// Runs one x87 uop. Long by nature: one arm per operation (the
+/// family's dispatch table), each short.
 pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     use X87Op as O;
     let op = op_of(u);

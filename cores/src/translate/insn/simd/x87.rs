@@ -268,7 +268,8 @@ fn is_int_op(mn: Mnemonic) -> bool {
     )
 }
 
-/// The translation proper: one arm per instruction group.
+/// The translation proper: one arm per instruction group (long by nature:
+/// the mnemonic table).
 fn body(x: &mut X<'_, '_>, ins: &Instruction) -> Tr {
     use Mnemonic as M;
     use X87Op as O;

@@ -32,7 +32,9 @@
 //! The masked responses are the architectural ones. With an unmasked #IA,
 //! #D or #Z the destination and the stack stay unchanged (a compare still
 //! sets its condition codes but does not pop; an unmasked #D stops the
-//! operation before it computes, so it is reported alone); with an
+//! operation before it computes, so it is reported alone, but fld m32/m64
+//! still pushes; a NaN in ST(0) hides a denormal memory operand's #D);
+//! with an
 //! unmasked #O or #U a register result is stored with its exponent
 //! adjusted by 24576 (a zero or ∞ when even that does not fit); in all
 //! cases FSW.ES and B are set and the next waiting instruction raises #MF
@@ -327,11 +329,32 @@ impl Fx<'_> {
             self.set(0, f80::INDEFINITE);
             return;
         }
-        if !self.may_write() {
+        // A load still pushes with an unmasked #D (as the host).
+        if self.env.exc & !self.env.fcw & (exc::IE | exc::ZE) != 0 {
             return;
         }
         self.f.set_top(self.f.top() + 7);
         self.set(0, v);
+    }
+
+    /// A memory source operand (real or integer per `flags`); its #D is
+    /// not reported when ST(0) is a NaN (the host checks NaNs first).
+    fn mem_src(&mut self, u: &Uop, flags: u8, a: u64, b: u64) -> u128 {
+        if flags & fl::INT != 0 {
+            return Env::from_int(int_of(a, u.size));
+        }
+        let before = self.env.exc;
+        let v = mem_real(&mut self.env, u, a, b);
+        let p = self.f.phys(0);
+        let st0_nan = self.f.tag(p) != sw::TAG_EMPTY
+            && matches!(
+                f80::kind(self.f.st[p]),
+                Kind::QNaN | Kind::SNaN | Kind::Unsupported
+            );
+        if st0_nan && before & exc::DE == 0 {
+            self.env.exc &= !exc::DE;
+        }
+        v
     }
 
     /// Writes the FSW flags: exceptions (sticky), SF, C1, ES and B.
@@ -549,11 +572,7 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         }
         _ if op == O::Arith.id() => {
             let (a, b) = if flags & fl::MEM != 0 {
-                let m = if flags & fl::INT != 0 {
-                    Env::from_int(int_of(ga, u.size))
-                } else {
-                    mem_real(&mut s.env, u, ga, gb)
-                };
+                let m = s.mem_src(u, flags, ga, gb);
                 (s.get(0), Some(m))
             } else if flags & fl::TOI != 0 {
                 (s.get(i), s.get(0))
@@ -679,11 +698,7 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             let (a, b) = if op == O::Tst.id() {
                 (s.get(0), Some(f80::ZERO))
             } else if flags & fl::MEM != 0 {
-                let m = if flags & fl::INT != 0 {
-                    Env::from_int(int_of(ga, u.size))
-                } else {
-                    mem_real(&mut s.env, u, ga, gb)
-                };
+                let m = s.mem_src(u, flags, ga, gb);
                 (s.get(0), Some(m))
             } else {
                 (s.get(0), s.get(i))

@@ -164,6 +164,9 @@ const E1_EDX: u32 = (1 << 4) | (1 << 8) | (1 << 11) | (1 << 15) | (1 << 27) | (1
 const OSXSAVE: u32 = 1 << 27;
 /// The features the functional core implements.
 const IMPLEMENTED: &[Feature] = &[
+    Feature::Fpu,
+    Feature::Fxsr,
+    Feature::Xsave,
     Feature::Sse,
     Feature::Sse2,
     Feature::Sse3,

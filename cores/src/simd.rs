@@ -29,11 +29,14 @@
 //!   base included); everything else loads and stores through ordinary
 //!   `Ld`/`St` uops and GPR temporaries, 8 bytes at a time.
 
+mod f80;
 mod fp;
 mod int;
 mod mov;
 mod scalar;
 mod softfp;
+pub(crate) mod state;
+pub(crate) mod x87;
 
 use crate::exec::write_reg;
 use crate::fpu::FpuState;
@@ -188,7 +191,8 @@ pub(crate) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         Family::Fp => fp::exec(x, u),
         Family::Int => int::exec(x, u),
         Family::Scalar => scalar::exec(x, u),
-        Family::X87 | Family::State => Err(Exc(vector::UD)),
+        Family::X87 => x87::exec(x, u),
+        Family::State => state::exec(x, u),
     }
 }
 
@@ -200,6 +204,7 @@ pub fn class(u: &Uop) -> crate::ooo::uopinfo::Class {
         Some(Family::Fp) => fp::class(u),
         Some(Family::Int) => int::class(u),
         Some(Family::Scalar) => scalar::class(u),
+        Some(Family::X87) => x87::class(u),
         _ => Class::Alu,
     }
 }
@@ -212,8 +217,9 @@ pub fn implicit_regs(u: &Uop) -> (&'static [u8], &'static [u8]) {
     use crate::uop::{MXCSR, X87};
     match Family::of(u) {
         Some(Family::Fp) => (&[MXCSR], &[]),
+        Some(Family::X87) if x87::computes_only(u) => (&[X87], &[]),
         Some(Family::X87) => (&[X87], &[X87]),
-        Some(Family::State) => (&[X87, MXCSR], &[X87, MXCSR]),
+        Some(Family::State) => state::implicit(u),
         Some(Family::Mov) if op_of(u) == MovOp::Ldmxcsr.id() => (&[], &[MXCSR]),
         Some(Family::Mov) if op_of(u) == MovOp::Stmxcsr.id() => (&[MXCSR], &[]),
         _ => (&[], &[]),
@@ -243,3 +249,5 @@ pub(crate) mod tests;
 mod tests_fp;
 #[cfg(test)]
 mod tests_int;
+#[cfg(test)]
+mod tests_x87;

@@ -397,7 +397,7 @@ fn cpuid_features_match_what_executes() {
     let [_, ebx7, _, _] = m.query(7, 0);
     let [_, _, ecx_e1, edx_e1] = m.query(0x8000_0001, 0);
     // (advertised?, bytes of an instruction needing the feature)
-    let cases: [(bool, &[u8]); 9] = [
+    let cases: [(bool, &[u8]); 16] = [
         (ecx1 & (1 << 23) != 0, &[0xf3, 0x48, 0x0f, 0xb8, 0xc1]), // popcnt
         (ecx1 & (1 << 13) != 0, &[0x48, 0x0f, 0xc7, 0x0e]),       // cmpxchg16b [rsi]
         (edx1 & (1 << 15) != 0, &[0x0f, 0x44, 0xc1]),             // cmove
@@ -407,6 +407,13 @@ fn cpuid_features_match_what_executes() {
         (edx1 & (1 << 25) != 0, &[0x0f, 0x58, 0xc1]),             // addps (SSE)
         (edx1 & (1 << 26) != 0, &[0x66, 0x0f, 0xef, 0xc0]),       // pxor (SSE2)
         (edx1 & 1 != 0, &[0xd9, 0xe8]),                           // fld1 (x87)
+        (edx1 & (1 << 24) != 0, &[0x0f, 0xae, 0x06]),             // fxsave [rsi]
+        (ecx1 & 1 != 0, &[0xf2, 0x0f, 0x7c, 0xc1]),               // haddps (SSE3)
+        (ecx1 & (1 << 9) != 0, &[0x66, 0x0f, 0x38, 0x00, 0xc1]),  // pshufb (SSSE3)
+        (ecx1 & (1 << 19) != 0, &[0x66, 0x0f, 0x38, 0x17, 0xc1]), // ptest (SSE4.1)
+        (ecx1 & (1 << 20) != 0, &[0x66, 0x0f, 0x38, 0x37, 0xc1]), // pcmpgtq (SSE4.2)
+        (ebx7 & (1 << 3) != 0, &[0xc4, 0xe2, 0x70, 0xf2, 0xc2]),  // andn eax, ecx, edx (BMI1)
+        (ebx7 & (1 << 8) != 0, &[0xc4, 0xe2, 0x6b, 0xf7, 0xc1]),  // shrx eax, ecx, edx (BMI2)
     ];
     for (advertised, bytes) in cases {
         let (mut core, mut mem, mut s) = setup(bytes);

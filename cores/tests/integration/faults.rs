@@ -57,9 +57,9 @@ fn privileged_instructions_raise_what_ring_3_hardware_raises() {
 }
 
 #[test]
-fn x87_and_avx_instructions_are_ud() {
+fn mmx_and_avx_instructions_are_ud() {
     for (bytes, name) in [
-        (&[0xd9, 0xe8][..], "fld1"),
+        (&[0x0f, 0x77][..], "emms"),
         (&[0xc5, 0xf8, 0x77][..], "vzeroupper"),
         (&[0x0f, 0x0b][..], "ud2"),
     ] {

@@ -12,6 +12,8 @@ mod fp;
 mod int;
 mod mov;
 mod scalar;
+mod state;
+mod x87;
 
 use super::{mem_ref, mem_uop, reg, uop, MemRef, Tr, Unsupported, UopExt};
 use crate::simd::{pack_imm, Family, MovOp};
@@ -26,6 +28,8 @@ pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
         .or_else(|| fp::translate(tx, ins))
         .or_else(|| int::translate(tx, ins))
         .or_else(|| scalar::translate(tx, ins))
+        .or_else(|| state::translate(tx, ins))
+        .or_else(|| x87::translate(tx, ins))
 }
 
 /// The vector register number of an XMM register operand.

@@ -604,9 +604,14 @@ impl Cpu {
             vt: &mut self.vt,
             fpu,
             mem,
+            stop: None,
         };
         match crate::simd::exec(&mut x, u) {
             Ok(()) => Flow::Next,
+            Err(crate::simd::Exc(crate::simd::MEM_STOP)) => match x.stop {
+                Some(stop) => Flow::pf(stop),
+                None => Flow::Gp,
+            },
             Err(crate::simd::Exc(v)) => Flow::Exc(v),
         }
     }

@@ -245,7 +245,9 @@ impl FpuState {
         self.fcw = w16(0);
         self.fsw = w16(2);
         self.fop = w16(6) & 0x7ff;
-        self.fip = w64(8);
+        // FIP comes back canonical at 57 bits (bits 63:57 copy bit 56), as
+        // on the reference host (a 5-level-paging-capable Xeon); FDP as is.
+        self.fip = ((w64(8) << 7) as i64 >> 7) as u64;
         self.fdp = w64(16);
         self.mxcsr = mxcsr;
         for i in 0..8 {

@@ -133,7 +133,14 @@ pub(crate) struct VecCtx<'a> {
     pub fpu: &'a mut FpuState,
     /// Guest memory.
     pub mem: &'a mut dyn GuestMemory,
+    /// A memory stop of a [`Family::State`] access (with [`Exc`] of
+    /// [`MEM_STOP`]): the executor raises the page fault or replays the
+    /// instruction, like any other access's.
+    pub stop: Option<crate::mem::MemStop>,
 }
+
+/// The [`Exc`] "vector" of a memory stop kept in [`VecCtx::stop`].
+pub(crate) const MEM_STOP: u8 = 0xfe;
 
 #[allow(dead_code)]
 impl VecCtx<'_> {

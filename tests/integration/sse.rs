@@ -30,6 +30,18 @@ fn sse_workloads_pass_in_every_model() {
     }
 }
 
+/// matmul saves and restores the FPU state (fxsave64/xsave64, 512 and 576
+/// bytes: more stores than the store buffer holds) on every VCPU at once.
+#[test]
+fn state_saves_larger_than_the_store_buffer_complete_in_timed_models() {
+    for model in [Model::Inorder, Model::Ooo] {
+        let mut cfg = config(2, model);
+        cfg.hierarchy.store_buffer = 8;
+        let r = run(&cfg, "matmul", HostThreads::Count(2));
+        assert_success(&r, &format!("matmul, 8-entry store buffer, {model:?}"));
+    }
+}
+
 #[test]
 fn sse_workloads_are_deterministic_across_host_threads() {
     for model in [Model::Inorder, Model::Ooo] {

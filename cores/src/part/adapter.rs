@@ -277,6 +277,8 @@ pub struct Adapter<'a> {
     loads: &'a mut Vec<(u64, usize)>,
     stores: &'a mut Vec<PendingStore>,
     sb_used: usize,
+    /// The instruction stores more than the (empty) store buffer holds.
+    oversize: bool,
 }
 
 fn overlaps(a: u64, an: usize, b: u64, bn: usize) -> bool {
@@ -348,6 +350,7 @@ impl<'a> Adapter<'a> {
             loads: &mut scratch.loads,
             stores: &mut scratch.stores,
             sb_used: 0,
+            oversize: false,
         }
     }
 
@@ -475,9 +478,14 @@ impl<'a> Adapter<'a> {
                     .translate(self.space, self.mem, a, AccessKind::Write)
                     .expect("translated at execution");
                 let v = u128::from(s.value >> (8 * at));
-                self.hier
-                    .store_in(self.now, self.ctx, MachineAddr(ma), len, v)
-                    .expect("store-buffer room was reserved at execution");
+                if self.oversize {
+                    self.hier
+                        .store_in_oversize(self.now, self.ctx, MachineAddr(ma), len, v);
+                } else {
+                    self.hier
+                        .store_in(self.now, self.ctx, MachineAddr(ma), len, v)
+                        .expect("store-buffer room was reserved at execution");
+                }
             }
         }
         locked_new.filter(|_| wrote_locked).map(u128::from_le_bytes)
@@ -546,7 +554,12 @@ impl GuestMemory for Adapter<'_> {
                 })
                 .sum();
             if self.sb_used + need > self.sb_free {
-                return Err(self.block(Blocked::StoreBuffer));
+                // An instruction that alone outgrows the buffer (fxsave,
+                // xsave) waits for it to be empty, then overfills it.
+                if self.hier.store_buffer_len() != 0 {
+                    return Err(self.block(Blocked::StoreBuffer));
+                }
+                self.oversize = true;
             }
             self.sb_used += need;
         }

@@ -69,8 +69,28 @@ pub(crate) fn implicit(u: &Uop) -> (&'static [u8], &'static [u8]) {
     }
 }
 
-fn mem_err(_: crate::mem::MemStop) -> Exc {
-    Exc(vector::GP)
+/// Reads an image as 8-byte data loads (`GuestMemory::read` is the
+/// instruction-fetch path: it would bypass the store buffer and the data
+/// caches), so a restore sees this context's own buffered stores and is
+/// timed like the loads it is.
+fn read_as_loads(
+    mem: &mut dyn crate::mem::GuestMemory,
+    addr: u64,
+    buf: &mut [u8],
+) -> Result<(), crate::mem::MemStop> {
+    for (i, chunk) in buf.chunks_mut(8).enumerate() {
+        let n = u8::try_from(chunk.len()).expect("chunks of at most 8");
+        let v = mem.load(addr.wrapping_add(8 * i as u64), n)?;
+        chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+    }
+    Ok(())
+}
+
+/// Keeps a memory stop (a page fault or a retry) for the executor, which
+/// turns it into the #PF or the replay (see [`super::VecCtx::stop`]).
+fn mem_err(slot: &mut Option<crate::mem::MemStop>, e: crate::mem::MemStop) -> Exc {
+    *slot = Some(e);
+    Exc(super::MEM_STOP)
 }
 
 fn w16(b: &[u8], o: usize) -> u16 {
@@ -175,7 +195,7 @@ fn xsave(x: &mut VecCtx<'_>, u: &Uop, addr: u64, rfbm: u64) -> Result<(), Exc> {
     let f = &*x.fpu;
     let img = fxsave_image(f, u.size);
     let mut hdr = [0u8; 8];
-    x.mem.read(addr + 512, &mut hdr).map_err(mem_err)?;
+    read_as_loads(x.mem, addr + 512, &mut hdr).map_err(|e| mem_err(&mut x.stop, e))?;
     let inuse = u64::from(!x87_init(f)) | (u64::from(!sse_init(f)) << 1);
     let bv = (u64::from_le_bytes(hdr) & !rfbm) | (inuse & rfbm);
     let mut pieces: Vec<(usize, usize)> = Vec::new();
@@ -190,14 +210,18 @@ fn xsave(x: &mut VecCtx<'_>, u: &Uop, addr: u64, rfbm: u64) -> Result<(), Exc> {
         }
     }
     for (s, e) in pieces {
-        x.mem.write(addr + s as u64, &img[s..e]).map_err(mem_err)?;
+        x.mem
+            .write(addr + s as u64, &img[s..e])
+            .map_err(|e| mem_err(&mut x.stop, e))?;
     }
-    x.mem.write(addr + 512, &bv.to_le_bytes()).map_err(mem_err)
+    x.mem
+        .write(addr + 512, &bv.to_le_bytes())
+        .map_err(|e| mem_err(&mut x.stop, e))
 }
 
 fn xrstor(x: &mut VecCtx<'_>, u: &Uop, addr: u64, rfbm: u64) -> Result<(), Exc> {
     let mut b = [0u8; 576];
-    x.mem.read(addr, &mut b).map_err(mem_err)?;
+    read_as_loads(x.mem, addr, &mut b).map_err(|e| mem_err(&mut x.stop, e))?;
     let bv = w64(&b, 512);
     let comp = w64(&b, 520);
     let reserved = b[528..576].iter().any(|&v| v != 0);
@@ -259,11 +283,13 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             // Bytes 511:416 (reserved and software-available) are not
             // written, as on the host.
             let img = fxsave_image(x.fpu, u.size);
-            x.mem.write(addr, &img[..416]).map_err(mem_err)?;
+            x.mem
+                .write(addr, &img[..416])
+                .map_err(|e| mem_err(&mut x.stop, e))?;
         }
         2 => {
             let mut b = [0u8; 512];
-            x.mem.read(addr, &mut b).map_err(mem_err)?;
+            read_as_loads(x.mem, addr, &mut b).map_err(|e| mem_err(&mut x.stop, e))?;
             fxrstor_image(x.fpu, &b, u.size)?;
         }
         3 => xsave(x, u, addr, rfbm)?,
@@ -282,13 +308,15 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         }
         6 => {
             let img = env_image(x.fpu);
-            x.mem.write(addr, &img).map_err(mem_err)?;
+            x.mem
+                .write(addr, &img)
+                .map_err(|e| mem_err(&mut x.stop, e))?;
             x.fpu.fcw |= 0x3f;
             x.fpu.fsw &= !(sw::FSW_ES | sw::FSW_B);
         }
         7 => {
             let mut b = [0u8; 28];
-            x.mem.read(addr, &mut b).map_err(mem_err)?;
+            read_as_loads(x.mem, addr, &mut b).map_err(|e| mem_err(&mut x.stop, e))?;
             load_env(x.fpu, &b);
         }
         8 => {
@@ -298,12 +326,14 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
                 let v = x.fpu.st[x.fpu.phys(i)];
                 img[28 + 10 * i..38 + 10 * i].copy_from_slice(&v.to_le_bytes()[..10]);
             }
-            x.mem.write(addr, &img).map_err(mem_err)?;
+            x.mem
+                .write(addr, &img)
+                .map_err(|e| mem_err(&mut x.stop, e))?;
             x.fpu.fninit();
         }
         9 => {
             let mut b = [0u8; 108];
-            x.mem.read(addr, &mut b).map_err(mem_err)?;
+            read_as_loads(x.mem, addr, &mut b).map_err(|e| mem_err(&mut x.stop, e))?;
             // Registers first (in stack order of the new TOP), then tags.
             let top = usize::from((w16(&b, 4) >> sw::TOP_SHIFT) & 7);
             for i in 0..8 {

@@ -321,7 +321,9 @@ impl Fx<'_> {
         let p = self.f.phys(7);
         if self.f.tag(p) != sw::TAG_EMPTY {
             self.env.exc |= exc::IE;
-            self.sf = Some(true);
+            // A source that underflowed first (fld st(i) of an empty
+            // register) reports the underflow: C1 stays 0, as on the host.
+            self.sf.get_or_insert(true);
             if !self.ie_masked() {
                 return;
             }
@@ -338,7 +340,8 @@ impl Fx<'_> {
     }
 
     /// A memory source operand (real or integer per `flags`); its #D is
-    /// not reported when ST(0) is a NaN (the host checks NaNs first).
+    /// not reported when ST(0) is a NaN or empty (the host checks NaNs and
+    /// stack underflow first).
     fn mem_src(&mut self, u: &Uop, flags: u8, a: u64, b: u64) -> u128 {
         if flags & fl::INT != 0 {
             return Env::from_int(int_of(a, u.size));
@@ -346,12 +349,12 @@ impl Fx<'_> {
         let before = self.env.exc;
         let v = mem_real(&mut self.env, u, a, b);
         let p = self.f.phys(0);
-        let st0_nan = self.f.tag(p) != sw::TAG_EMPTY
-            && matches!(
+        let st0_nan_or_empty = self.f.tag(p) == sw::TAG_EMPTY
+            || matches!(
                 f80::kind(self.f.st[p]),
                 Kind::QNaN | Kind::SNaN | Kind::Unsupported
             );
-        if st0_nan && before & exc::DE == 0 {
+        if st0_nan_or_empty && before & exc::DE == 0 {
             self.env.exc &= !exc::DE;
         }
         v
@@ -544,9 +547,11 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             // contents, in a and b, are written back) and does not pop.
             let blocked = s.env.exc & !fcw & (exc::IE | exc::OE | exc::UE) != 0;
             if flags & fl::COMMIT == 0 {
+                // For StF `sub` 1 is an m80's top two bytes (old in b); for
+                // StI it means fisttp (the old value is in a).
                 let v = match (blocked, sub) {
                     (false, _) => bits,
-                    (true, 1) => gb,
+                    (true, 1) if op == O::StF.id() => gb,
                     (true, _) => ga,
                 };
                 x.set_g(u.dst, 8, v);

@@ -501,13 +501,41 @@ impl PrivateHierarchy {
         size: usize,
         value: u128,
     ) -> Result<(), StoreBufferFull> {
+        self.store_in_checked(now, ctx, addr, size, value, true)
+    }
+
+    /// Retires a store of an instruction that alone stores more entries
+    /// than the store buffer holds (fxsave, xsave): the core issues it only
+    /// into an empty buffer, which it then fills beyond its capacity until
+    /// the drains bring it back (nothing else enters meanwhile).
+    pub fn store_in_oversize(
+        &mut self,
+        now: Cycle,
+        ctx: ContextId,
+        addr: MachineAddr,
+        size: usize,
+        value: u128,
+    ) {
+        self.store_in_checked(now, ctx, addr, size, value, false)
+            .expect("no capacity check");
+    }
+
+    fn store_in_checked(
+        &mut self,
+        now: Cycle,
+        ctx: ContextId,
+        addr: MachineAddr,
+        size: usize,
+        value: u128,
+        check: bool,
+    ) -> Result<(), StoreBufferFull> {
         assert!(
             (1..=16).contains(&size),
             "store of {size} bytes: 1..=16 allowed"
         );
         let all = value.to_le_bytes();
         let pieces: Vec<_> = parts(addr.get(), size).collect();
-        if self.sb.len() + pieces.len() > self.sb_cap {
+        if check && self.sb.len() + pieces.len() > self.sb_cap {
             self.stats.inc(self.ids.sb_full);
             return Err(StoreBufferFull);
         }

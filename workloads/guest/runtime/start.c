@@ -190,8 +190,17 @@ static void ipi_handler(u32 port, void *a)
 }
 
 /* Per-VCPU setup, run by each VCPU on itself. */
+/* Xen starts a VCPU with its reset FPU (FCW 0x0040: x87 exceptions
+ * unmasked); like mini-os, put the FPU and SSE in their usual state. */
+static void fpu_init(void)
+{
+	u32 mxcsr = 0x1f80;
+	__asm__ __volatile__("fninit; ldmxcsr %0" : : "m"(mxcsr));
+}
+
 static void cpu_local_init(struct cpu *c)
 {
+	fpu_init();
 	if (c->id != 0)
 		register_callbacks(); /* also given in its context; harmless */
 	timer_stop_periodic(); /* PV VCPUs start with a 10 ms tick */

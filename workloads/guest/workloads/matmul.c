@@ -69,9 +69,42 @@ static void blocked(u64 n, u64 bs, u64 lo, u64 hi)
 			}
 }
 
+/* Per-VCPU save areas for the state check (XSAVE needs 64-byte alignment). */
+#define SAVE_CPUS 64
+static unsigned char save_area[SAVE_CPUS][1024] __attribute__((aligned(64)));
+
+/*
+ * FXSAVE/FXRSTOR and XSAVE/XRSTOR (x87 | SSE) round trips, racing on all
+ * VCPUs: a value in xmm7 survives being clobbered between save and
+ * restore, and MXCSR is in the image at offset 24.
+ */
+static void check_state_save(u64 id)
+{
+	unsigned char *area = save_area[id % SAVE_CPUS];
+	u64 out[2], mark = 0x1234567890abcdefull ^ id;
+	__asm__ __volatile__("movq %0, %%xmm7" : : "r"(mark) : "xmm7");
+	__asm__ __volatile__("fxsave64 (%0)" : : "r"(area) : "memory");
+	__asm__ __volatile__("pxor %%xmm7, %%xmm7" : : : "xmm7");
+	__asm__ __volatile__("fxrstor64 (%0)" : : "r"(area) : "memory", "xmm7");
+	__asm__ __volatile__("movdqu %%xmm7, (%0)" : : "r"(out) : "memory");
+	if (out[0] != mark || out[1] != 0)
+		guest_fail("fxsave/fxrstor lost xmm7 on VCPU %lu", id);
+	if ((*(unsigned *)(area + 24) & ~0x3fu) != 0x1f80) /* flags may be set */
+		guest_fail("fxsave: MXCSR %x, expected 0x1f80 plus flags", *(unsigned *)(area + 24));
+	for (int i = 0; i < 64; i++)
+		area[512 + i] = 0; /* the XSAVE header */
+	__asm__ __volatile__("xsave64 (%0)" : : "r"(area), "a"(3), "d"(0) : "memory");
+	__asm__ __volatile__("pcmpeqd %%xmm7, %%xmm7" : : : "xmm7");
+	__asm__ __volatile__("xrstor64 (%0)" : : "r"(area), "a"(3), "d"(0) : "memory", "xmm7");
+	__asm__ __volatile__("movdqu %%xmm7, (%0)" : : "r"(out) : "memory");
+	if (out[0] != mark || out[1] != 0)
+		guest_fail("xsave/xrstor lost xmm7 on VCPU %lu", id);
+}
+
 void workload_run(struct cpu *cp)
 {
 	u64 n = arg(0), bs = arg(1);
+	check_state_save(cp->id);
 	u64 lo = n * cp->id / nr_cpus, hi = n * (cp->id + 1) / nr_cpus;
 	smp_barrier();
 	u64 t0 = rdtsc();

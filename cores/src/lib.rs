@@ -13,6 +13,7 @@
 //! - Decode of x86-64 instructions (iced-x86) into uops ([`uop`],
 //!   [`translate`]) and the translation cache of decoded basic blocks
 //!   ([`cache`]); functional execution ([`FuncCore`]); the CPUID model;
+//!   the x87/SSE/extension families and their state ([`simd`], [`fpu`]);
 //!   debug traps (TF single-step, DR0–DR3 breakpoints, the MOV SS shadow:
 //!   [`debug`]), checked in every model because every model retires
 //!   through [`FuncCore`].
@@ -39,8 +40,10 @@
 //! flags included; SDM-undefined flags as AMD hardware sets them, see
 //! [`alu::UndefinedFlags`]) and deterministic; guest misbehaviour is a fault
 //! inside the guest (#UD, #DE, #PF, #GP) with precise state, never a host
-//! panic. Supported: the integer ISA (see [`translate`]); x87, SSE, AVX and
-//! privileged instructions raise #UD naming the instruction. A core reads a
+//! panic. Supported: the integer ISA (see [`translate`]), the x87 FPU,
+//! SSE through SSE4.2, BMI1/BMI2, MOVBE, CRC32, FXSAVE/XSAVE ([`simd`],
+//! state in [`fpu`]); MMX, AVX, rcpps/rsqrtps and privileged instructions
+//! raise #UD (or what ring 3 raises) naming the instruction. A core reads a
 //! line only while its hierarchy holds it readable and writes it only in M
 //! (the adapter goes through the hierarchy for every data access), so a
 //! core partition's results depend only on its own state and the messages

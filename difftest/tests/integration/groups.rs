@@ -63,9 +63,15 @@ fn sse4_runs() {
     check(Group::Sse4);
 }
 
+/// x87 matches the host but for rare corner cases still open (about 1 case
+/// in 10 000 random sequences: NaN choice with unsupported operands,
+/// fprem1's C2 on some huge quotients); the bound catches any regression.
 #[test]
-fn x87_runs() {
+fn x87_matches_the_host_but_for_rare_corner_cases() {
     check(Group::X87);
+    let (s, text) = run_group(Group::X87, 3000, 21);
+    assert!(s.mismatches <= 2, "{text}{}", s.last_line());
+    assert!(s.mnemonics >= 80, "{}", s.last_line());
 }
 
 #[test]

@@ -262,10 +262,11 @@ fn kills_flags(u: &Uop) -> bool {
     }
 }
 
-/// Whether an instruction's uops can fault (memory, divide, raise, cpuid-free).
+/// Whether an instruction's uops can fault (memory, divide, raise, checks,
+/// and every `Vec` uop: #NM, #XM, #MF, #GP).
 fn may_fault(uops: &[Uop]) -> bool {
     uops.iter()
-        .any(|u| u.is_mem() || matches!(u.op, Op::Div | Op::Idiv | Op::Raise | Op::Chk))
+        .any(|u| u.is_mem() || matches!(u.op, Op::Div | Op::Idiv | Op::Raise | Op::Chk | Op::Vec))
 }
 
 /// Backward flag liveness: drops flag computations no one can observe.

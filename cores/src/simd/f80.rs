@@ -676,8 +676,21 @@ impl Env {
     }
 
     /// A single or double (`bits` 32, 64) to extended: exact; an SNaN
-    /// raises #IA and is quieted, a denormal sets DE.
+    /// raises #IA and is quieted (fld), a denormal sets DE.
     pub fn widen(&mut self, v: u64, f: Fmt) -> u128 {
+        let r = self.widen_operand(v, f);
+        if kind(r) == Kind::SNaN {
+            self.exc |= exc::IE;
+            return r | (1 << 62);
+        }
+        r
+    }
+
+    /// [`Env::widen`] for an arithmetic or comparison source: an SNaN
+    /// stays signalling (the operation raises #IA and quiets it), so that
+    /// a QNaN in ST(0) wins over it (as on the host: the indefinite ÷ an
+    /// m32 SNaN gives the indefinite, not the quieted SNaN).
+    pub fn widen_operand(&mut self, v: u64, f: Fmt) -> u128 {
         let w = f.p - 1; // fraction bits
         let eb = if f.p == 24 { 8 } else { 11 };
         let n = (v >> (w + eb)) & 1 == 1;
@@ -688,11 +701,7 @@ impl Env {
             if frac == 0 {
                 return inf(n);
             }
-            let q = frac >> (w - 1) & 1 == 1;
-            if !q {
-                self.exc |= exc::IE;
-            }
-            return pack(n, 0x7fff, (1 << 63) | (1 << 62) | (frac << (63 - w)));
+            return pack(n, 0x7fff, (1 << 63) | (frac << (63 - w)));
         }
         if e == 0 {
             if frac == 0 {

@@ -326,3 +326,23 @@ fn fip_is_the_full_rip_of_the_last_non_control_instruction() {
         }
     }
 }
+
+/// Arithmetic with an m32 SNaN keeps it signalling until the operation:
+/// the indefinite in ST(0) ÷ an m32 SNaN is the indefinite (a QNaN wins
+/// over an SNaN), an SNaN ST(0) with the larger significand wins over
+/// the m32 SNaN (both quieted); fprem1 with an unmasked #IA clears C2
+/// and C1 (C3, C0 kept). Host-recorded (an Intel Xeon).
+#[test]
+fn m32_snan_operand_and_fprem1_unmasked_invalid_match_the_host() {
+    // fninit ; fld tbyte [rsi] (indefinite) ; fdiv dword [rsi+0x10]
+    // (7f938d2f) ; fnstsw [rsi+0x30] ; fstp tbyte [rsi+0x20] ;
+    // fld tbyte [rsi+0x60] (7fff:a000…) ; fdiv dword [rsi+0x18] (7f900000) ;
+    // fnstsw [rsi+0x32] ; fstp tbyte [rsi+0x90] ; fnclex ;
+    // fldcw [rsi+0x40] (037e) ; fld tbyte [rsi+0x70] (−0) ;
+    // fld tbyte [rsi+0x50] ; fld tbyte [rsi+0x80] (QNaN) ; fucomp st(1)
+    // (C3 C2 C0 set) ; fprem1 ; fnstsw [rsi+0x34] ; fnclex ; fninit
+    let code = "dbe3db2ed87610dd7e30db7e20db6e60d87618dd7e32dbbe90000000dbe2d96e40db6e70db6e50dbae80000000dde9d9f5dd7e34dbe2dbe3";
+    let input = "00000000000000c0ffff0000000000002f8d937f000000000000907f0000000000000000000000000000000000000000000000000000000000000000000000007e030000000000000000000000000000f44a01132ee8148a511300000000000000000000000000a0ff7f0000000000000000000000000000008000000000000001000000000000c0ff7f000000000000";
+    let expect = "00000000000000c0ffff0000000000002f8d937f000000000000907f0000000000000000000000c0ffff0000000000000138013881f1000000000000000000007e030000000000000000000000000000f44a01132ee8148a511300000000000000000000000000a0ff7f0000000000000000000000000000008000000000000001000000000000c0ff7f00000000000000000000000000e0ff7f000000000000";
+    check_with(code, input, None, 0, expect);
+}

@@ -347,7 +347,11 @@ impl Fx<'_> {
             return Env::from_int(int_of(a, u.size));
         }
         let before = self.env.exc;
-        let v = mem_real(&mut self.env, u, a, b);
+        let v = match u.size {
+            4 => self.env.widen_operand(a & 0xffff_ffff, f80::F32),
+            8 => self.env.widen_operand(a, f80::F64),
+            _ => mem_real(&mut self.env, u, a, b),
+        };
         let p = self.f.phys(0);
         let st0_nan_or_empty = self.f.tag(p) == sw::TAG_EMPTY
             || matches!(
@@ -673,12 +677,15 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
             match (a, b) {
                 (Some(a), Some(b)) => {
                     let (r, q, done) = s.env.prem(a, b, sub == 1);
-                    if s.may_write() && q.is_none() {
-                        // NaN or invalid operands: C2 and C1 cleared, C0
-                        // and C3 kept (as on the host).
-                        s.set(0, r);
+                    if !s.may_write() || q.is_none() {
+                        // NaN or invalid operands, or an unmasked #IA or
+                        // #D (nothing written): C2 and C1 cleared, C0 and
+                        // C3 kept (as on the host).
+                        if s.may_write() {
+                            s.set(0, r);
+                        }
                         s.f.fsw &= !sw::FSW_C2;
-                    } else if let (true, Some(q)) = (s.may_write(), q) {
+                    } else if let Some(q) = q {
                         s.set(0, r);
                         let fsw = s.f.fsw;
                         // A partial remainder leaves C0 C1 C3 clear.

@@ -123,7 +123,6 @@ pub(crate) struct Exc(pub u8);
 /// What a family's executor works on: the integer register file, the
 /// vector temporaries, the context's [`FpuState`] and (for
 /// [`Family::State`] only) memory.
-#[allow(dead_code)] // mem and set_flags are for the State and flag-writing families
 pub(crate) struct VecCtx<'a> {
     /// GPRs, temporaries, bases, RFLAGS ([`crate::uop`] numbering).
     pub r: &'a mut [u64; NUM_REGS],
@@ -142,7 +141,6 @@ pub(crate) struct VecCtx<'a> {
 /// The [`Exc`] "vector" of a memory stop kept in [`VecCtx::stop`].
 pub(crate) const MEM_STOP: u8 = 0xfe;
 
-#[allow(dead_code)]
 impl VecCtx<'_> {
     /// Vector register `i` (XMM or temporary).
     #[inline]

@@ -1095,6 +1095,20 @@ fn divide_setup(m: Mnemonic, code: Code) -> Instruction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sandbox's view of assembled cases.
+    fn native_inputs<'a>(cases: &'a [Case], code: &'a [Assembled]) -> Vec<NativeInput<'a>> {
+        cases
+            .iter()
+            .zip(code)
+            .map(|(c, a)| NativeInput {
+                init: &c.init,
+                code: &a.bytes,
+                data: &c.data,
+                fx: &c.fx,
+            })
+            .collect()
+    }
     use crate::native::{run_batch, NativeInput};
     use crate::Outcome;
     use iced_x86::{Decoder, DecoderOptions};
@@ -1128,16 +1142,7 @@ mod tests {
             .collect();
         assert!(missing.is_empty(), "never generated: {missing:?}");
         let code: Vec<Assembled> = cases[..3000].iter().map(Case::assemble).collect();
-        let inputs: Vec<NativeInput<'_>> = cases
-            .iter()
-            .zip(&code)
-            .map(|(c, a)| NativeInput {
-                init: &c.init,
-                code: &a.bytes,
-                data: &c.data,
-                fx: &c.fx,
-            })
-            .collect();
+        let inputs = native_inputs(&cases, &code);
         let out = run_batch(&inputs).expect("sandbox runs");
         let crashed = out
             .iter()
@@ -1187,16 +1192,7 @@ mod tests {
         let g = gen().region_end(false);
         let cases: Vec<Case> = (0..2000).map(|i| g.case(5, i)).collect();
         let code: Vec<Assembled> = cases.iter().map(Case::assemble).collect();
-        let inputs: Vec<NativeInput<'_>> = cases
-            .iter()
-            .zip(&code)
-            .map(|(c, a)| NativeInput {
-                init: &c.init,
-                code: &a.bytes,
-                data: &c.data,
-                fx: &c.fx,
-            })
-            .collect();
+        let inputs = native_inputs(&cases, &code);
         let out = run_batch(&inputs).expect("sandbox runs");
         let (mut divide_errors, mut gp, mut ud) = (0, 0, 0);
         for (i, o) in out.iter().enumerate() {
@@ -1241,16 +1237,7 @@ mod tests {
         let g = gen();
         let cases: Vec<Case> = (0..2000).map(|i| g.case(5, i)).collect();
         let code: Vec<Assembled> = cases.iter().map(Case::assemble).collect();
-        let inputs: Vec<NativeInput<'_>> = cases
-            .iter()
-            .zip(&code)
-            .map(|(c, a)| NativeInput {
-                init: &c.init,
-                code: &a.bytes,
-                data: &c.data,
-                fx: &c.fx,
-            })
-            .collect();
+        let inputs = native_inputs(&cases, &code);
         let out = run_batch(&inputs).expect("sandbox runs");
         let pf = out
             .iter()

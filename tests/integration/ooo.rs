@@ -8,7 +8,7 @@
 //! cycles) on each side of it: that slack, and the loop's own branch and
 //! counter instructions, are what the tolerances below allow for.
 
-use crate::support::{assert_success, config, json_without_host, run};
+use crate::support::{assert_success, config, json_without_host, roi, run};
 use smpsim::machine::config::{MachineConfig, Model};
 use smpsim::machine::{Machine, RunOptions, RunReport};
 use smpsim_engine::HostThreads;
@@ -82,25 +82,6 @@ fn ooo_two_smt_contexts_per_core() {
         let b = run(&cfg, name, HostThreads::Count(2));
         assert_eq!(json_without_host(&a), json_without_host(&b), "{name}");
     }
-}
-
-/// Runs `workload` functional until its ROI, `ooo` inside it.
-fn roi(cfg: &MachineConfig, workload: &str, args: &[(&str, u64)]) -> RunReport {
-    let mut cfg = cfg.clone();
-    cfg.model = Model::Functional;
-    cfg.switch.to = Some(Model::Ooo);
-    cfg.switch.at_roi = true;
-    let w = smpsim_workloads::find(workload).expect("built-in workload");
-    let opts = RunOptions {
-        host_threads: HostThreads::Count(1),
-        args: args.iter().map(|&(k, v)| (k.to_owned(), v)).collect(),
-        ..RunOptions::default()
-    };
-    let r = Machine::build(&cfg, w, &opts).expect("builds").run();
-    assert_success(&r, workload);
-    let whys: Vec<_> = r.switches.iter().map(|s| s.why.as_str()).collect();
-    assert_eq!(whys, ["roi begin", "roi end"], "{workload}");
-    r
 }
 
 fn one_core() -> MachineConfig {

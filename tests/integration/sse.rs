@@ -2,9 +2,9 @@
 //! machine: every model, determinism across host threads, and the ooo FP
 //! latencies and throughputs ubench-fp measures against the configuration.
 
-use crate::support::{assert_success, config, json_without_host, run};
-use smpsim::machine::config::{MachineConfig, Model};
-use smpsim::machine::{Machine, RunOptions, RunReport};
+use crate::support::{assert_success, config, json_without_host, roi, run};
+use smpsim::machine::config::Model;
+use smpsim::machine::RunReport;
 use smpsim_engine::HostThreads;
 
 const SSE_WORKLOADS: [&str; 4] = ["matmul", "nbody", "memcpy", "ubench-fp"];
@@ -54,25 +54,6 @@ fn sse_workloads_are_deterministic_across_host_threads() {
             }
         }
     }
-}
-
-/// Runs `workload` functional until its ROI, `ooo` inside it.
-fn roi(cfg: &MachineConfig, workload: &str, args: &[(&str, u64)]) -> RunReport {
-    let mut cfg = cfg.clone();
-    cfg.model = Model::Functional;
-    cfg.switch.to = Some(Model::Ooo);
-    cfg.switch.at_roi = true;
-    let w = smpsim_workloads::find(workload).expect("built-in workload");
-    let opts = RunOptions {
-        host_threads: HostThreads::Count(1),
-        args: args.iter().map(|&(k, v)| (k.to_owned(), v)).collect(),
-        ..RunOptions::default()
-    };
-    let r = Machine::build(&cfg, w, &opts).expect("builds").run();
-    assert_success(&r, workload);
-    let whys: Vec<_> = r.switches.iter().map(|s| s.why.as_str()).collect();
-    assert_eq!(whys, ["roi begin", "roi end"], "{workload}");
-    r
 }
 
 /// ubench-fp modes 0 and 1: 5000 iterations × 30 dependent addsd / mulsd;

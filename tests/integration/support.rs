@@ -43,3 +43,22 @@ pub fn assert_success(r: &RunReport, what: &str) {
         r.console.iter().rev().take(5).collect::<Vec<_>>()
     );
 }
+
+/// Runs `workload` functional until its ROI, `ooo` inside it.
+pub fn roi(cfg: &MachineConfig, workload: &str, args: &[(&str, u64)]) -> RunReport {
+    let mut cfg = cfg.clone();
+    cfg.model = Model::Functional;
+    cfg.switch.to = Some(Model::Ooo);
+    cfg.switch.at_roi = true;
+    let w = smpsim_workloads::find(workload).expect("built-in workload");
+    let opts = RunOptions {
+        host_threads: HostThreads::Count(1),
+        args: args.iter().map(|&(k, v)| (k.to_owned(), v)).collect(),
+        ..RunOptions::default()
+    };
+    let r = Machine::build(&cfg, w, &opts).expect("builds").run();
+    assert_success(&r, workload);
+    let whys: Vec<_> = r.switches.iter().map(|s| s.why.as_str()).collect();
+    assert_eq!(whys, ["roi begin", "roi end"], "{workload}");
+    r
+}

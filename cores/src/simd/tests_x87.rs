@@ -57,20 +57,7 @@ fn run_check(
     skip: &[(usize, usize)],
 ) {
     for ooo in [false, true] {
-        let mut mem = FlatMemory::new();
-        mem.map(CODE, 0x1_0000);
-        mem.map(DATA, 0x1_0000);
-        mem.map(STACK, 0x1_0000);
-        let mut bytes = unhex(code);
-        bytes.push(0xf4);
-        mem.write(CODE, &bytes).expect("code fits");
-        mem.write(DATA, &unhex(input)).expect("data fits");
-        let mut st = ArchState {
-            rip: CODE,
-            ..Default::default()
-        };
-        st.gpr[6] = DATA;
-        st.gpr[4] = STACK + 0x1_0000;
+        let (mut mem, mut st) = machine(code, input);
         let got = if ooo {
             run_ooo(st, &mut mem)
         } else {
@@ -248,7 +235,9 @@ fn replay_recorded_random_cases() {
     assert_eq!(bad, 0);
 }
 
-fn replay(code: &str, input: &str, exit: &str, expect: &str) {
+/// Code (hex, `hlt` appended) at CODE, `input` (hex) at DATA = rsi, a
+/// stack below STACK + 64 KiB = rsp.
+fn machine(code: &str, input: &str) -> (FlatMemory, ArchState) {
     let mut mem = FlatMemory::new();
     mem.map(CODE, 0x1_0000);
     mem.map(DATA, 0x1_0000);
@@ -263,6 +252,11 @@ fn replay(code: &str, input: &str, exit: &str, expect: &str) {
     };
     st.gpr[6] = DATA;
     st.gpr[4] = STACK + 0x1_0000;
+    (mem, st)
+}
+
+fn replay(code: &str, input: &str, exit: &str, expect: &str) {
+    let (mut mem, mut st) = machine(code, input);
     let got = FuncCore::new(CpuidModel::default()).run(&mut st, &mut mem, 100_000);
     let mut e = exit.split(' ');
     match (e.next(), &got) {

@@ -42,6 +42,43 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The quantum of the fast-forward model unless the config sets one:
+/// instructions per core between barriers.
+pub const FAST_QUANTUM: u64 = 1000;
+
+/// The fast-forward model's barrier work, before the hypervisor's: every
+/// core's buffered stores are committed in core order, then each
+/// serialized instruction runs alone, in core order (see
+/// `smpsim_cores::part` model `fast`). Cores in other models have none.
+fn fast_barrier(ctx: &mut smpsim_engine::BarrierCtx<'_, Part>, cores: u32) {
+    let mut serialized = false;
+    for c in 0..cores {
+        let p = PartitionId(c);
+        let Part::Core(core) = ctx.partition(p) else {
+            continue;
+        };
+        let (stores, serial) = core.fast_pending();
+        serialized |= serial;
+        if stores {
+            if let Part::Core(core) = ctx.partition_mut(p) {
+                core.fast_commit();
+            }
+        }
+    }
+    if !serialized {
+        return;
+    }
+    let now = ctx.now();
+    for c in 0..cores {
+        let p = PartitionId(c);
+        if matches!(ctx.partition(p), Part::Core(core) if core.fast_pending().1) {
+            if let Part::Core(core) = ctx.partition_mut(p) {
+                core.fast_serialize(now);
+            }
+        }
+    }
+}
+
 /// What to run and how, besides the machine config.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -463,7 +500,11 @@ impl Machine {
         opts: &RunOptions,
     ) -> Result<Self, MachineError> {
         let lookahead = sys.lookahead();
-        let quantum = cfg.quantum.unwrap_or(lookahead);
+        let quantum = cfg.quantum.unwrap_or(if cfg.model == Model::Fast {
+            FAST_QUANTUM
+        } else {
+            lookahead
+        });
         let period = if cfg.xen.service_period == 0 {
             (16 * lookahead).max(quantum)
         } else {
@@ -618,6 +659,7 @@ impl Machine {
         let (cores, max_cycles) = (self.cfg.cores, self.max_cycles.map(Cycle::get));
         let mut last = start;
         let result = self.engine.run(self.max_cycles, &mut |ctx| {
+            fast_barrier(ctx, cores);
             service.barrier(ctx);
             Self::pass_console(service, console);
             if interrupt
@@ -726,6 +768,8 @@ impl Machine {
                 seconds: host_seconds,
                 threads: self.engine.host_threads(),
                 mips: instructions as f64 / host_seconds.max(1e-9) / 1e6,
+                peak_rss_mib: peak_rss_kib().map(|k| k as f64 / 1024.0),
+                rss_per_core_kib: peak_rss_kib().map(|k| k as f64 / f64::from(self.cfg.cores)),
             },
         }
     }
@@ -789,6 +833,18 @@ pub struct HostReport {
     pub threads: usize,
     /// Simulated instructions per host second, in millions.
     pub mips: f64,
+    /// The process's peak resident memory in MiB (Linux `VmHWM`; `None`
+    /// where the host does not say).
+    pub peak_rss_mib: Option<f64>,
+    /// That peak divided by the simulated cores, in KiB.
+    pub rss_per_core_kib: Option<f64>,
+}
+
+/// The process's peak resident set in KiB, from `/proc/self/status`.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Everything a run produced.

@@ -45,7 +45,8 @@ pub struct RunArgs {
     /// Hardware contexts (SMT threads) per core (overrides the config).
     #[arg(long)]
     pub smt: Option<u32>,
-    /// Timing model: functional, inorder or ooo (overrides the config).
+    /// Timing model: functional, inorder, ooo or fast (fast-forward, no
+    /// timing; default quantum 1000) (overrides the config).
     #[arg(long)]
     pub model: Option<Model>,
     /// Switch to this model at run time (with --switch-after or

@@ -185,8 +185,12 @@ pub fn print_summary(r: &RunReport) {
             );
         }
     }
+    let rss = match (r.host.peak_rss_mib, r.host.rss_per_core_kib) {
+        (Some(m), Some(k)) => format!(", peak RSS {m:.0} MiB ({k:.0} KiB per core)"),
+        _ => String::new(),
+    };
     println!(
-        "host         {:.2} s, {} thread(s), {:.2} simulated MIPS",
+        "host         {:.2} s, {} thread(s), {:.2} simulated MIPS{rss}",
         r.host.seconds, r.host.threads, r.host.mips
     );
     println!("result       {}", Outcome::of(r).text());

@@ -79,6 +79,9 @@ pub(crate) struct Env<'a> {
     pub code: &'a CodePages,
     /// Instruction budget of the run.
     pub max: u64,
+    /// Announce each instruction to the memory
+    /// ([`GuestMemory::insn_start`]): runs instruction by instruction.
+    pub bounds: bool,
 }
 
 /// How a uop ends.
@@ -283,6 +286,9 @@ impl Cpu {
     ) -> BlockExit {
         self.block_base = self.executed;
         if !blk.has_rep && env.max - self.executed >= blk.insns.len() as u64 {
+            if env.bounds {
+                return self.exec_bounded(blk, mem, env, fpu);
+            }
             return self.exec_fast(blk, mem, env, fpu);
         }
         self.exec_slow(blk, mem, env, fpu)
@@ -302,6 +308,9 @@ impl Cpu {
             }
             if ins.rep != 0 {
                 return self.exec_rep(blk, ins, mem, env, fpu);
+            }
+            if env.bounds {
+                mem.insn_start(ins.rip);
             }
             let mut leave = false;
             for u in &blk.uops[usize::from(ins.start)..usize::from(ins.end)] {
@@ -381,6 +390,9 @@ impl Cpu {
             return BlockExit::Next(next);
         }
         loop {
+            if env.bounds {
+                mem.insn_start(ins.rip);
+            }
             match self.exec_uop(u, mem, env, fpu) {
                 Flow::Next | Flow::Smc => {}
                 f => return self.fault(blk, ins, f, fpu),
@@ -411,7 +423,12 @@ impl Cpu {
         let a = self.r[ix(u.a)];
         let s = u.size;
         match u.op {
-            Op::Nop | Op::Pause => {}
+            Op::Nop => {}
+            Op::Pause => {
+                if let Err(stop) = mem.pause() {
+                    return Flow::pf(stop);
+                }
+            }
             Op::Fence => {
                 if let Err(pf) = mem.fence() {
                     return Flow::pf(pf);

@@ -227,6 +227,7 @@ impl FuncCore {
         max: u64,
         fpu: &mut crate::fpu::FpuState,
     ) -> Exit {
+        let bounds = mem.wants_boundaries();
         loop {
             // TF set by the run's own `popf` (it started clear, or it runs
             // one instruction under the debug checks) ends it.
@@ -255,6 +256,7 @@ impl FuncCore {
                 cpuid: &self.cpuid,
                 code: self.cache.code_pages(),
                 max,
+                bounds,
             };
             let r = self.cpu.exec_block(self.cache.block(idx), mem, &env, fpu);
             if !self.cpu.smc_pages.is_empty() {

@@ -147,6 +147,27 @@ pub trait GuestMemory {
     fn fence(&mut self) -> Result<(), MemStop> {
         Ok(())
     }
+
+    /// `pause`, a spin-wait hint. A memory that serializes cores by
+    /// quanta (the fast-forward model) may stop the instruction with
+    /// [`MemStop::Retry`] to end its quantum there.
+    fn pause(&mut self) -> Result<(), MemStop> {
+        Ok(())
+    }
+
+    /// Whether the core must announce every instruction it starts
+    /// ([`GuestMemory::insn_start`]); asked once per run. Memories that
+    /// buffer a run's stores across instructions need it to keep faults
+    /// precise and to know which loads belong to the current instruction.
+    fn wants_boundaries(&self) -> bool {
+        false
+    }
+
+    /// The instruction at `rip` starts (each REP iteration is one), when
+    /// [`GuestMemory::wants_boundaries`] said so.
+    fn insn_start(&mut self, rip: u64) {
+        let _ = rip;
+    }
 }
 
 /// Entries of [`FlatMemory`]'s direct-mapped page-lookup cache.

@@ -26,6 +26,7 @@
 //! activity so the engine runs the epoch ending there.
 
 mod adapter;
+mod fast;
 mod issue;
 mod ooo;
 mod timing;
@@ -34,6 +35,7 @@ pub use adapter::write_as_stores;
 pub use timing::{Model, TimingModel};
 
 use self::adapter::{Adapter, Blocked, Scratch, Tlb};
+use self::fast::FastModel;
 use self::issue::IssueModel;
 use self::ooo::OooModel;
 use crate::ooo::{AccessRec, LatencyConfig, OooConfig};
@@ -280,6 +282,7 @@ pub struct CorePart {
     inorder: IssueModel,
     /// Built when the machine may use `ooo`.
     ooo: Option<OooModel>,
+    fast: FastModel,
 }
 
 /// What [`CoreState::execute`] did.
@@ -346,6 +349,7 @@ impl CorePart {
             functional: IssueModel::functional(),
             inorder: IssueModel::inorder(setup.cpi, setup.latency.clone()),
             ooo,
+            fast: FastModel::new(setup.smt as usize),
         }
     }
 
@@ -358,6 +362,7 @@ impl CorePart {
                 .ooo
                 .as_mut()
                 .expect("a core running `ooo` has a pipeline"),
+            Model::Fast => &mut self.fast,
         };
         (&mut self.core, m)
     }
@@ -370,6 +375,7 @@ impl CorePart {
                 .ooo
                 .as_ref()
                 .expect("a core running `ooo` has a pipeline"),
+            Model::Fast => &self.fast,
         }
     }
 
@@ -379,6 +385,7 @@ impl CorePart {
             Some(&mut self.functional as &mut dyn TimingModel),
             Some(&mut self.inorder as &mut dyn TimingModel),
             self.ooo.as_mut().map(|o| o as &mut dyn TimingModel),
+            Some(&mut self.fast as &mut dyn TimingModel),
         ]
         .into_iter()
         .flatten()
@@ -430,6 +437,16 @@ impl CorePart {
             for t in 0..n {
                 old.halt(t);
             }
+        }
+        if to == Model::Fast {
+            // `fast` reads machine memory directly: what the store buffer
+            // holds is written there now (a legal drain at this barrier),
+            // and accesses or locks in flight are given up (their
+            // instructions had not run).
+            for t in 0..n {
+                self.interrupt(t);
+            }
+            self.core.hier.spill_store_buffer();
         }
         self.core.model = to;
         for t in 0..n {
@@ -565,6 +582,7 @@ impl CorePart {
             &self.inorder,
             &self.ooo,
             &c.hier,
+            &self.fast,
         )
             .serialize(s)
     }
@@ -587,6 +605,7 @@ impl CorePart {
             IssueModel,
             Option<OooModel>,
             PrivateHierarchy,
+            FastModel,
         );
         let (
             (ctxs, now, next_issue, model, port_done),
@@ -595,6 +614,7 @@ impl CorePart {
             inorder,
             ooo,
             hier,
+            fast,
         ) = Saved::deserialize(d)?;
         let mut hier = hier;
         hier.attach(sys);
@@ -611,8 +631,29 @@ impl CorePart {
             x.space = Arc::new(NoMap);
         }
         c.last_issued = last_issued;
-        (self.functional, self.inorder, self.ooo) = (functional, inorder, ooo);
+        (self.functional, self.inorder, self.ooo, self.fast) = (functional, inorder, ooo, fast);
         Ok(())
+    }
+
+    /// Whether the fast-forward model left work for the barrier: stores to
+    /// commit or an instruction to run alone ([`Self::fast_commit`],
+    /// [`Self::fast_serialize`]).
+    pub fn fast_pending(&self) -> (bool, bool) {
+        (self.fast.has_stores(), self.fast.has_serialized())
+    }
+
+    /// Writes the stores the fast-forward model buffered this quantum to
+    /// machine memory (at a barrier; the machine calls it core by core in
+    /// id order). Returns the lines written.
+    pub fn fast_commit(&mut self) -> usize {
+        self.fast.commit(&self.core.mem)
+    }
+
+    /// Runs the instructions the fast-forward model serialized (atomic
+    /// read-modify-writes), each alone against memory at `now` (a barrier,
+    /// after every core's commit).
+    pub fn fast_serialize(&mut self, now: Cycle) {
+        self.fast.run_serialized(&mut self.core, now);
     }
 
     /// One line about context `t` for diagnostics: run state, RIP, when it

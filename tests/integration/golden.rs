@@ -42,11 +42,7 @@ fn digest(r: &RunReport) -> u64 {
 }
 
 fn model_name(m: Model) -> &'static str {
-    match m {
-        Model::Functional => "functional",
-        Model::Inorder => "inorder",
-        Model::Ooo => "ooo",
-    }
+    m.name()
 }
 
 /// One golden line per (model, cores, workload) of this group.
@@ -168,6 +164,16 @@ fn golden_ooo_4_cores() {
 #[test]
 fn golden_ooo_16_cores() {
     check(Model::Ooo, 16);
+}
+
+#[test]
+fn golden_fast_4_cores() {
+    check(Model::Fast, 4);
+}
+
+#[test]
+fn golden_fast_16_cores() {
+    check(Model::Fast, 16);
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod configs;
 mod determinism;
 mod docs;
 mod experiments;
+mod fast;
 mod golden;
 mod kernel;
 mod latency;

@@ -502,6 +502,26 @@ impl PrivateHierarchy {
 
     // ---- data path: the only places machine memory is touched ----
 
+    /// Writes every buffered store straight to machine memory, oldest
+    /// first, and empties the store buffer; returns how many there were.
+    /// For a core leaving the coherent models at a barrier for one that
+    /// reads machine memory directly (fast-forward): a legal TSO drain at
+    /// that instant. The lines keep their coherence states (caches hold
+    /// tags, not data), so the ownership rule's checks are not involved.
+    pub fn spill_store_buffer(&mut self) -> usize {
+        let n = self.sb.len();
+        for e in std::mem::take(&mut self.sb) {
+            if self
+                .mem
+                .write(MachineAddr(e.addr), &e.bytes[..e.size])
+                .is_err()
+            {
+                self.stats.inc(self.ids.out_of_range);
+            }
+        }
+        n
+    }
+
     fn read_mem(&mut self, now: Cycle, line: LineAddr, addr: u64, buf: &mut [u8]) {
         let st = self.l2.probe(line).map(|e| e.st);
         assert!(

@@ -34,6 +34,32 @@ impl Cpu {
         BlockExit::Next(blk.end_rip)
     }
 
+    /// [`Self::exec_fast`] announcing each instruction to the memory
+    /// ([`GuestMemory::insn_start`]).
+    pub(super) fn exec_bounded(
+        &mut self,
+        blk: &Block,
+        mem: &mut dyn GuestMemory,
+        env: &Env<'_>,
+        fpu: &mut FpuState,
+    ) -> BlockExit {
+        for ins in &blk.insns {
+            mem.insn_start(ins.rip);
+            for i in usize::from(ins.start)..usize::from(ins.end) {
+                match self.exec_uop(&blk.uops[i], mem, env, fpu) {
+                    Flow::Next => {}
+                    Flow::Jump(t) => {
+                        self.executed += blk.insns.len() as u64;
+                        return BlockExit::Next(t);
+                    }
+                    f => return self.fast_event(blk, i, f, mem, env, fpu),
+                }
+            }
+        }
+        self.executed += blk.insns.len() as u64;
+        BlockExit::Next(blk.end_rip)
+    }
+
     /// Handles a non-`Next` flow at uop `i` of a fast-path block.
     #[cold]
     fn fast_event(

@@ -31,6 +31,11 @@ pub enum Model {
     /// The out-of-order core (`ooo`): fetch, rename, issue queue, load and
     /// store queues, in-order commit, SMT (see [`crate::ooo`]).
     Ooo,
+    /// Fast-forward (`fast`): no timing, one cycle per instruction; cores
+    /// run whole quanta against machine memory with their stores buffered
+    /// until the barrier and atomic instructions serialized there (see
+    /// `part::fast`). For reaching a region of interest in big guests.
+    Fast,
 }
 
 impl Model {
@@ -40,6 +45,7 @@ impl Model {
             Model::Functional => "functional",
             Model::Inorder => "inorder",
             Model::Ooo => "ooo",
+            Model::Fast => "fast",
         }
     }
 }
@@ -51,8 +57,9 @@ impl std::str::FromStr for Model {
             "functional" => Ok(Model::Functional),
             "inorder" => Ok(Model::Inorder),
             "ooo" => Ok(Model::Ooo),
+            "fast" => Ok(Model::Fast),
             _ => Err(format!(
-                "unknown model `{s}`; allowed: functional, inorder, ooo"
+                "unknown model `{s}`; allowed: functional, inorder, ooo, fast"
             )),
         }
     }

@@ -202,3 +202,117 @@ fn a_saved_core_partition_restores_with_its_hierarchy_byte_for_byte() {
         assert!(bytes.len() > 10_000, "{model:?}: {} bytes", bytes.len());
     }
 }
+
+/// Runs `core` in the fast-forward model for `cycles` with the machine's
+/// barrier work (commit, then serialized instructions) at every barrier
+/// when `barrier` is set.
+fn run_fast(sys: &MemSystem, core: CorePart, cycles: u64, barrier: bool) -> CorePart {
+    let mut b = EngineBuilder::new();
+    b.add(
+        MachinePart::Core(Box::new(core)),
+        PartitionSpec::core("core0", "core"),
+    );
+    sys.add_to(&mut b, MachinePart::Uncore);
+    let mut engine = b
+        .build(EngineConfig {
+            quantum: 1000,
+            ..EngineConfig::default()
+        })
+        .expect("engine builds");
+    engine
+        .run(Some(Cycle(cycles)), &mut |ctx| {
+            let now = ctx.now();
+            if let (true, MachinePart::Core(c)) = (barrier, ctx.partition_mut(PartitionId(0))) {
+                c.fast_commit();
+                c.fast_serialize(now);
+            }
+        })
+        .expect("runs");
+    match engine.into_partitions().into_iter().next() {
+        Some(MachinePart::Core(core)) => *core,
+        _ => panic!("partition 0 is the core"),
+    }
+}
+
+#[test]
+fn fast_forward_buffers_stores_to_the_barrier_and_serializes_atomics() {
+    // Without the barrier's work the core stops at `lock xadd`, its store
+    // still in its log: memory is untouched.
+    let (mem, sys, core) = machine(Model::Fast);
+    let mut core = run_fast(&sys, core, 10_000, false);
+    assert_eq!(
+        core.fast_pending(),
+        (true, true),
+        "store logged, xadd waits"
+    );
+    assert_eq!(mem.read_u64(MachineAddr(0x11000)).expect("in range"), 0);
+    assert_eq!(core.regs(0).gpr[3], 5050, "its own load saw its store");
+    assert_eq!(core.instructions(), 2 + 3 * 100 + 3);
+    // The barrier: commit, then the xadd alone.
+    core.fast_commit();
+    assert_eq!(mem.read_u64(MachineAddr(0x11000)).expect("in range"), 5050);
+    core.fast_serialize(Cycle(10_000));
+    assert_eq!(core.fast_pending(), (false, false));
+    assert_eq!(mem.read_u64(MachineAddr(0x11000)).expect("in range"), 5055);
+    assert_eq!(core.regs(0).gpr[2], 5050, "xadd's old value");
+
+    // With the machine's barrier work it runs to the syscall with the
+    // results of every other model.
+    let (_mem, sys, core) = machine(Model::Fast);
+    let core = run_fast(&sys, core, 100_000, true);
+    let (trap, at) = core.pending_trap(0).expect("trapped at the syscall");
+    assert_eq!(*trap, Trap::Hypercall);
+    let r = core.regs(0);
+    assert_eq!(
+        (r.gpr[0], r.gpr[3], r.gpr[2], r.gpr[6]),
+        (5050, 5050, 5050, 5055)
+    );
+    assert_eq!(core.instructions(), 2 + 3 * 100 + 6);
+    // One cycle per instruction, the xadd alone at the first barrier
+    // (cycle 1000), then two more: the syscall ends at 1003.
+    assert_eq!(at, Cycle(1003));
+    assert_eq!(
+        core.hierarchy().stats().counter_by_name("l1d.hits"),
+        Some(0),
+        "the caches are not used"
+    );
+}
+
+#[test]
+fn fast_forward_faults_are_precise_across_a_multi_store_instruction() {
+    let code: &[u8] = &[
+        0x48, 0xc7, 0xc0, 0x11, 0x11, 0, 0, // mov rax, 0x1111
+        0x48, 0x89, 0x04, 0x25, 0x00, 0x20, 0, 0, // mov [0x2000], rax
+        0x0f, 0xae, 0x04, 0x25, 0x00, 0x2f, 0, 0, // fxsave [0x2f00]: runs into 0x3000
+        0x0f, 0x05, // syscall (not reached)
+    ];
+    let mem = Arc::new(MachineMemory::new(1 << 20).expect("1 MiB"));
+    mem.write(MachineAddr(0x10000), code).expect("code fits");
+    let (sys, mut core) = machine_on(&mem, Model::Fast);
+    let regs = ArchState {
+        rip: 0x1000,
+        rflags: 2,
+        ..ArchState::default()
+    };
+    core.start(0, AddressSpaceId(1), regs, Arc::new(Window), Cycle::ZERO);
+    let core = run_fast(&sys, core, 10_000, true);
+    let (trap, _) = core.pending_trap(0).expect("trapped at the fault");
+    let Trap::Fault(f) = trap else {
+        panic!("expected #PF, got {trap:?}");
+    };
+    assert_eq!((f.vector, f.rip), (14, 0x100f));
+    assert!((0x3000..0x3100).contains(&f.addr), "#PF at {:#x}", f.addr);
+    assert_eq!(core.instructions(), 2, "the fxsave did not retire");
+    assert_eq!(core.regs(0).rip, 0x100f);
+    assert_eq!(
+        mem.read_u64(MachineAddr(0x11000)).expect("in range"),
+        0x1111
+    );
+    let mut page_end = [0u8; 0x100];
+    mem.read(MachineAddr(0x11f00), &mut page_end)
+        .expect("in range");
+    assert!(
+        page_end.iter().all(|&b| b == 0),
+        "nothing of the faulting fxsave reached memory"
+    );
+}

@@ -194,7 +194,13 @@ impl TransCache {
     }
 
     /// Adds a block; returns its handle.
-    pub fn insert(&mut self, asid: AddressSpaceId, block: Block) -> u32 {
+    pub fn insert(&mut self, asid: AddressSpaceId, mut block: Block) -> u32 {
+        // A kept block lives until invalidated: give back the capacity
+        // `translate_block` reserves for decoding (most blocks are far
+        // shorter), which was most of a core's memory in small guests.
+        block.uops.shrink_to_fit();
+        block.insns.shrink_to_fit();
+        block.details.shrink_to_fit();
         if self.map.len() >= MAX_BLOCKS {
             self.flush();
         }

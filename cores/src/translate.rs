@@ -175,12 +175,6 @@ pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, Mem
     }
     b.end_rip = pc;
     flag_liveness(&mut b);
-    // Blocks live in per-core translation caches for the whole run: give
-    // back the spare capacity reserved for decoding (most blocks are far
-    // shorter than the reservation), which was most of a core's memory.
-    b.uops.shrink_to_fit();
-    b.insns.shrink_to_fit();
-    b.details.shrink_to_fit();
     Ok(b)
 }
 

@@ -256,6 +256,14 @@ impl SparseHist {
     fn reset(&mut self) {
         self.chunks.clear();
     }
+
+    /// Whether nothing was recorded.
+    fn is_empty(&self) -> bool {
+        self.chunks
+            .iter()
+            .flatten()
+            .all(|c| c.iter().all(|&n| n == 0))
+    }
 }
 
 /// Every non-empty bucket of `h` as (highest equivalent value, count), in
@@ -440,6 +448,23 @@ pub struct HistogramReport {
 }
 
 impl HistogramReport {
+    /// The summary of an empty histogram (as [`Self::from_histogram`]
+    /// gives it).
+    pub fn empty(unit: &str) -> Self {
+        HistogramReport {
+            unit: unit.to_owned(),
+            count: 0,
+            min: 0,
+            max: 0,
+            mean: 0.0,
+            p50: 0,
+            p90: 0,
+            p99: 0,
+            p999: 0,
+            buckets: Vec::new(),
+        }
+    }
+
     /// Summarizes a histogram.
     pub fn from_histogram(h: &Histogram<u64>, unit: &str) -> Self {
         let empty = h.is_empty();
@@ -510,14 +535,18 @@ impl StatsReport {
             }
             let gh = merged.entry(group.to_owned()).or_default();
             for ((d, max), h) in stats.schema.hists.iter().zip(&stats.hists) {
-                let h = &h.to_histogram();
-                section
-                    .histograms
-                    .insert(d.name.clone(), HistogramReport::from_histogram(h, &d.unit));
                 let slot = gh
                     .entry(d.name.clone())
                     .or_insert_with(|| (d.unit.clone(), new_hist(*max)));
-                slot.1.add(h).expect("histograms of one name share bounds");
+                let report = if h.is_empty() {
+                    // What an empty histogram reports, without building one.
+                    HistogramReport::empty(&d.unit)
+                } else {
+                    let h = &h.to_histogram();
+                    slot.1.add(h).expect("histograms of one name share bounds");
+                    HistogramReport::from_histogram(h, &d.unit)
+                };
+                section.histograms.insert(d.name.clone(), report);
                 descs.entry(d.name.clone()).or_insert_with(|| d.clone());
             }
             match report.partitions.last_mut() {
@@ -647,6 +676,14 @@ mod tests {
             let v = v.clamp(1, h.high());
             assert_eq!(hdr_value(hdr_index(v)), h.lowest_equivalent(v), "{v}");
         }
+    }
+
+    #[test]
+    fn empty_report_is_what_an_empty_histogram_reports() {
+        assert_eq!(
+            HistogramReport::empty("cycles"),
+            HistogramReport::from_histogram(&new_hist(1 << 20), "cycles")
+        );
     }
 
     #[test]

@@ -6,6 +6,13 @@
 //! page invalidates the page's blocks (self-modifying code). Invalidation
 //! is by guest-virtual page and applies to every address space.
 //!
+//! Both the lookup table and the page filter start small and grow (by 4x,
+//! up to their full sizes) as the cache fills: every core has a cache, an
+//! out-of-order core three, and most of them hold a few hundred blocks or
+//! none, while the full tables are 112 KB each. Growing only drops cached
+//! lookups (refilled from the map) and recounts the filter, so what the
+//! cache returns never changes.
+//!
 //! Checkpoints: a cache serializes only its counters ([`CacheStats`]); a
 //! deserialized cache is empty and retranslates on demand. Translation is a
 //! pure function of the guest's code bytes and nothing times it, so results
@@ -23,17 +30,23 @@ use std::collections::HashMap;
 #[serde(transparent)]
 pub struct AddressSpaceId(pub u64);
 
-/// Slots in the direct-mapped lookup table.
+/// Slots in the direct-mapped lookup table, at most.
 const FAST_SLOTS: usize = 4096;
-/// Bits of the code-page filter.
+/// Buckets of the code-page filter, at most.
 const FILTER_BITS: usize = 4096;
+/// Slots and buckets of a new cache (a power of two; grown by 4x while
+/// the blocks, or the code pages, outnumber them).
+const FIRST_SLOTS: usize = 64;
+/// An empty lookup slot.
+const NO_SLOT: (u64, AddressSpaceId, u32) = (u64::MAX, AddressSpaceId(0), 0);
 /// Blocks kept before the whole cache is flushed.
 const MAX_BLOCKS: usize = 1 << 16;
 
 /// The set of pages holding translated code, with a cheap pre-filter.
 #[derive(Clone, Debug)]
 pub struct CodePages {
-    /// Per filter bucket: how many code pages hash there.
+    /// Per filter bucket: how many code pages hash there (a power of two
+    /// of buckets, `FIRST_SLOTS` to `FILTER_BITS`).
     counts: Vec<u32>,
     /// Code page → blocks decoded from it.
     pages: HashMap<u64, Vec<u32>>,
@@ -42,20 +55,34 @@ pub struct CodePages {
 impl CodePages {
     fn new() -> Self {
         Self {
-            counts: vec![0; FILTER_BITS],
+            counts: vec![0; FIRST_SLOTS],
             pages: HashMap::new(),
         }
     }
 
-    fn bucket(page: u64) -> usize {
+    #[inline(always)]
+    fn bucket(&self, page: u64) -> usize {
         // Truncation is the point: low page-number bits pick the bucket.
-        (page as usize) % FILTER_BITS
+        (page as usize) & (self.counts.len() - 1)
     }
 
     /// Whether `page` may hold code (no false negatives).
     #[inline(always)]
     pub fn maybe(&self, page: u64) -> bool {
-        self.counts[Self::bucket(page)] != 0
+        self.counts[self.bucket(page)] != 0
+    }
+
+    /// Grows the filter once the code pages outnumber its buckets,
+    /// recounting them (a sum per bucket: the map's order cannot matter).
+    fn grow(&mut self) {
+        if self.pages.len() <= self.counts.len() || self.counts.len() >= FILTER_BITS {
+            return;
+        }
+        self.counts = vec![0; self.counts.len() * 4];
+        for &page in self.pages.keys() {
+            let b = self.bucket(page);
+            self.counts[b] += 1;
+        }
     }
 
     /// Whether `page` holds code.
@@ -65,10 +92,12 @@ impl CodePages {
 
     fn add(&mut self, page: u64, idx: u32) {
         let list = self.pages.entry(page).or_default();
-        if list.is_empty() {
-            self.counts[Self::bucket(page)] += 1;
-        }
         list.push(idx);
+        if list.len() == 1 {
+            let b = self.bucket(page);
+            self.counts[b] += 1;
+            self.grow();
+        }
     }
 
     fn remove_block(&mut self, page: u64, idx: u32) {
@@ -76,7 +105,8 @@ impl CodePages {
             list.retain(|&i| i != idx);
             if list.is_empty() {
                 self.pages.remove(&page);
-                self.counts[Self::bucket(page)] -= 1;
+                let b = self.bucket(page);
+                self.counts[b] -= 1;
             }
         }
     }
@@ -99,6 +129,8 @@ pub struct TransCache {
     blocks: Vec<Option<(AddressSpaceId, Block)>>,
     free: Vec<u32>,
     map: HashMap<(AddressSpaceId, u64), u32>,
+    /// Direct-mapped lookups in front of `map` (a power of two of slots,
+    /// `FIRST_SLOTS` to `FAST_SLOTS`).
     fast: Vec<(u64, AddressSpaceId, u32)>,
     code: CodePages,
     stats: CacheStats,
@@ -136,22 +168,22 @@ impl TransCache {
             blocks: Vec::new(),
             free: Vec::new(),
             map: HashMap::new(),
-            fast: vec![(u64::MAX, AddressSpaceId(0), 0); FAST_SLOTS],
+            fast: vec![NO_SLOT; FIRST_SLOTS],
             code: CodePages::new(),
             stats: CacheStats::default(),
         }
     }
 
     #[inline(always)]
-    fn slot(rip: u64) -> usize {
+    fn slot(&self, rip: u64) -> usize {
         // Truncation is the point: low RIP bits pick the slot.
-        (rip as usize ^ (rip >> 12) as usize) % FAST_SLOTS
+        (rip as usize ^ (rip >> 12) as usize) & (self.fast.len() - 1)
     }
 
     /// The block at (`asid`, `rip`), if translated.
     #[inline(always)]
     pub fn lookup(&mut self, asid: AddressSpaceId, rip: u64) -> Option<u32> {
-        let s = Self::slot(rip);
+        let s = self.slot(rip);
         let (r, a, idx) = self.fast[s];
         if r == rip && a == asid {
             return Some(idx);
@@ -162,7 +194,13 @@ impl TransCache {
     }
 
     /// Adds a block; returns its handle.
-    pub fn insert(&mut self, asid: AddressSpaceId, block: Block) -> u32 {
+    pub fn insert(&mut self, asid: AddressSpaceId, mut block: Block) -> u32 {
+        // A kept block lives until invalidated: give back the capacity
+        // `translate_block` reserves for decoding (most blocks are far
+        // shorter), which was most of a core's memory in small guests.
+        block.uops.shrink_to_fit();
+        block.insns.shrink_to_fit();
+        block.details.shrink_to_fit();
         if self.map.len() >= MAX_BLOCKS {
             self.flush();
         }
@@ -184,7 +222,12 @@ impl TransCache {
             self.code.add(pages[1], idx);
         }
         self.map.insert((asid, rip), idx);
-        self.fast[Self::slot(rip)] = (rip, asid, idx);
+        if self.map.len() > self.fast.len() && self.fast.len() < FAST_SLOTS {
+            // Dropping the cached lookups is all a resize needs.
+            self.fast = vec![NO_SLOT; self.fast.len() * 4];
+        }
+        let s = self.slot(rip);
+        self.fast[s] = (rip, asid, idx);
         idx
     }
 
@@ -220,9 +263,9 @@ impl TransCache {
             return;
         };
         self.map.remove(&(asid, b.rip));
-        let s = Self::slot(b.rip);
+        let s = self.slot(b.rip);
         if self.fast[s].2 == idx {
-            self.fast[s] = (u64::MAX, AddressSpaceId(0), 0);
+            self.fast[s] = NO_SLOT;
         }
         self.code.remove_block(b.pages[0], idx);
         self.code.remove_block(b.pages[1], idx);
@@ -243,5 +286,58 @@ impl TransCache {
     /// Counters so far.
     pub fn stats(&self) -> CacheStats {
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(rip: u64) -> Block {
+        Block {
+            rip,
+            uops: Vec::new(),
+            insns: Vec::new(),
+            end_rip: rip + 1,
+            pages: [rip / 4096; 2],
+            details: Vec::new(),
+            has_rep: false,
+        }
+    }
+
+    #[test]
+    fn tables_grow_with_the_blocks_and_lookups_survive() {
+        let mut c = TransCache::new();
+        assert_eq!(
+            (c.fast.len(), c.code.counts.len()),
+            (FIRST_SLOTS, FIRST_SLOTS)
+        );
+        let rips: Vec<u64> = (0..10_000u64).map(|i| i * 4096 + (i % 7) * 16).collect();
+        let handles: Vec<u32> = rips
+            .iter()
+            .map(|&r| c.insert(AddressSpaceId(r % 3), block(r)))
+            .collect();
+        assert_eq!(
+            (c.fast.len(), c.code.counts.len()),
+            (FAST_SLOTS, FILTER_BITS)
+        );
+        for (&r, &h) in rips.iter().zip(&handles) {
+            assert_eq!(c.lookup(AddressSpaceId(r % 3), r), Some(h));
+            assert_eq!(c.lookup(AddressSpaceId(r % 3 + 1), r), None);
+            assert!(c.code_pages().maybe(r / 4096));
+        }
+        let per_bucket = |c: &TransCache| {
+            let mut n = vec![0u32; c.code.counts.len()];
+            for &p in c.code.pages.keys() {
+                n[c.code.bucket(p)] += 1;
+            }
+            n
+        };
+        assert_eq!(c.code.counts, per_bucket(&c), "filter recounted exactly");
+        assert_eq!(c.invalidate_page(rips[5] / 4096), 1);
+        assert_eq!(c.lookup(AddressSpaceId(rips[5] % 3), rips[5]), None);
+        assert_eq!(c.code.counts, per_bucket(&c));
+        c.flush();
+        assert_eq!(c.fast.len(), FIRST_SLOTS, "a flush starts small again");
     }
 }

@@ -9,6 +9,16 @@
 //! and merges them per group (all cores, all L3 slices, …). Every merge is a
 //! sum or a histogram union, so the result does not depend on the order of
 //! host threads; the report is a pure function of the partitions' states.
+//!
+//! # Memory
+//! A histogram keeps hdrhistogram's bucket counts (1 to `max`, 3
+//! significant digits) but allocates them in small chunks on first touch
+//! (`SparseHist`): a full-range `Histogram<u64>` is 90–200 KB of counts,
+//! and every core declares a dozen of them, most never or narrowly
+//! recorded (1 MB per simulated core before). An `hdrhistogram::Histogram`
+//! with the very same bucket counts is built only when one is read
+//! ([`Stats::histogram`], reports, serialization), so every percentile,
+//! extreme and mean is what it was.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -89,7 +99,7 @@ impl StatsBuilder {
             .schema
             .hists
             .iter()
-            .map(|(_, max)| new_hist(*max))
+            .map(|(_, max)| SparseHist::new(*max))
             .collect();
         Stats {
             counters: vec![0; self.schema.counters.len()],
@@ -162,6 +172,100 @@ fn new_hist(max: u64) -> Histogram<u64> {
     Histogram::new_with_bounds(1, max, 3).expect("histogram bounds are valid (1 < max)")
 }
 
+/// hdrhistogram's layout for `low = 1` and 3 significant digits (the only
+/// one [`new_hist`] makes): 2048 sub-buckets of unit width in bucket 0,
+/// then 1024 per doubling.
+const SUB_HALF_MAGNITUDE: u32 = 10;
+/// `sub_bucket_count - 1`.
+const SUB_MASK: u64 = (2 << SUB_HALF_MAGNITUDE) - 1;
+/// `64 - unit_magnitude - sub_bucket_count_magnitude`.
+const LEADING_ZERO_BASE: u32 = 64 - (SUB_HALF_MAGNITUDE + 1);
+/// Counts per lazily allocated chunk (512 bytes).
+const CHUNK: usize = 64;
+
+/// hdrhistogram's counts index of `value` (`index_for`, for the layout above).
+#[inline]
+fn hdr_index(value: u64) -> usize {
+    let bucket = LEADING_ZERO_BASE - (value | SUB_MASK).leading_zeros();
+    // `value >> bucket` < 2048 by the choice of bucket.
+    let sub = (value >> bucket) as usize;
+    ((bucket as usize + 1) << SUB_HALF_MAGNITUDE) + sub - (1 << SUB_HALF_MAGNITUDE)
+}
+
+/// The lowest value of counts index `index` (hdrhistogram's `value_for`).
+fn hdr_value(index: usize) -> u64 {
+    let half = 1usize << SUB_HALF_MAGNITUDE;
+    match (index >> SUB_HALF_MAGNITUDE).checked_sub(1) {
+        None => index as u64,
+        Some(bucket) => (((index & (half - 1)) + half) as u64) << bucket,
+    }
+}
+
+/// A histogram's bucket counts, allocated a chunk at a time as values
+/// land in them: the same counts an `hdrhistogram::Histogram::new_with_bounds(1, max, 3)`
+/// would hold after the same records (see the module's Memory section).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SparseHist {
+    /// Largest value kept (larger ones are recorded as this).
+    high: u64,
+    /// Counts by hdrhistogram index, `CHUNK` per allocated chunk.
+    chunks: Vec<Option<Box<[u64; CHUNK]>>>,
+}
+
+impl SparseHist {
+    /// An empty histogram of values in `1..=high` (`high` >= 2).
+    fn new(high: u64) -> Self {
+        SparseHist {
+            high,
+            chunks: Vec::new(),
+        }
+    }
+
+    /// Adds `count` to the bucket of `value` (clamped into range),
+    /// saturating as `saturating_record_n` does. A zero count records
+    /// nothing (hdrhistogram would still move its extremes).
+    #[inline]
+    fn record_n(&mut self, value: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let i = hdr_index(value.clamp(1, self.high));
+        let (c, j) = (i / CHUNK, i % CHUNK);
+        if c >= self.chunks.len() {
+            self.chunks.resize(c + 1, None);
+        }
+        let chunk = self.chunks[c].get_or_insert_with(|| Box::new([0; CHUNK]));
+        chunk[j] = chunk[j].saturating_add(count);
+    }
+
+    /// The equivalent hdrhistogram (recording each bucket's lowest value
+    /// its count of times gives the same counts, extremes and total).
+    fn to_histogram(&self) -> Histogram<u64> {
+        let mut h = new_hist(self.high);
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            let Some(chunk) = chunk else { continue };
+            for (j, &n) in chunk.iter().enumerate() {
+                if n != 0 {
+                    h.saturating_record_n(hdr_value(c * CHUNK + j), n);
+                }
+            }
+        }
+        h
+    }
+
+    fn reset(&mut self) {
+        self.chunks.clear();
+    }
+
+    /// Whether nothing was recorded.
+    fn is_empty(&self) -> bool {
+        self.chunks
+            .iter()
+            .flatten()
+            .all(|c| c.iter().all(|&n| n == 0))
+    }
+}
+
 /// Every non-empty bucket of `h` as (highest equivalent value, count), in
 /// value order: how a histogram is reported and serialized (hdrhistogram
 /// has no serde of its own).
@@ -185,7 +289,7 @@ pub fn record_buckets(h: &mut Histogram<u64>, buckets: &[(u64, u64)]) {
 pub struct Stats {
     schema: Arc<Schema>,
     counters: Vec<u64>,
-    hists: Vec<Histogram<u64>>,
+    hists: Vec<SparseHist>,
 }
 
 /// The serialized form of [`Stats`]: the schema, every counter, and every
@@ -206,7 +310,11 @@ impl Serialize for Stats {
                 hists: self.schema.hists.clone(),
             },
             counters: self.counters.clone(),
-            hists: self.hists.iter().map(histogram_buckets).collect(),
+            hists: self
+                .hists
+                .iter()
+                .map(|h| histogram_buckets(&h.to_histogram()))
+                .collect(),
         };
         state.serialize(s)
     }
@@ -221,14 +329,16 @@ impl<'de> Deserialize<'de> for Stats {
                 "statistics: values do not match their declarations",
             ));
         }
-        let mut hists: Vec<Histogram<u64>> = st
+        let mut hists: Vec<SparseHist> = st
             .schema
             .hists
             .iter()
-            .map(|(_, max)| new_hist(*max))
+            .map(|(_, max)| SparseHist::new(*max))
             .collect();
         for (h, buckets) in hists.iter_mut().zip(&st.hists) {
-            record_buckets(h, buckets);
+            for &(v, n) in buckets {
+                h.record_n(v, n);
+            }
         }
         Ok(Stats {
             schema: Arc::new(st.schema),
@@ -261,15 +371,13 @@ impl Stats {
     /// declared maximum as the maximum).
     #[inline]
     pub fn record(&mut self, id: HistId, value: u64) {
-        let h = &mut self.hists[id.0 as usize];
-        h.saturating_record(value.clamp(1, h.high()));
+        self.hists[id.0 as usize].record_n(value, 1);
     }
 
     /// Records `value` `count` times (as [`Stats::record`]).
     #[inline]
     pub fn record_n(&mut self, id: HistId, value: u64, count: u64) {
-        let h = &mut self.hists[id.0 as usize];
-        h.saturating_record_n(value.clamp(1, h.high()), count);
+        self.hists[id.0 as usize].record_n(value, count);
     }
 
     /// A counter's value.
@@ -283,22 +391,23 @@ impl Stats {
         Some(self.counters[i])
     }
 
-    /// A histogram by handle.
-    pub fn histogram(&self, id: HistId) -> &Histogram<u64> {
-        &self.hists[id.0 as usize]
+    /// A histogram by handle (built from the stored counts: for reading,
+    /// not for hot paths).
+    pub fn histogram(&self, id: HistId) -> Histogram<u64> {
+        self.hists[id.0 as usize].to_histogram()
     }
 
-    /// A histogram by name, if declared.
-    pub fn histogram_by_name(&self, name: &str) -> Option<&Histogram<u64>> {
+    /// A histogram by name, if declared (built as [`Stats::histogram`]).
+    pub fn histogram_by_name(&self, name: &str) -> Option<Histogram<u64>> {
         let i = self.schema.hists.iter().position(|(d, _)| d.name == name)?;
-        Some(&self.hists[i])
+        Some(self.hists[i].to_histogram())
     }
 
     /// Clears every value (declarations stay): used when a measured region
     /// begins after warm-up.
     pub fn reset(&mut self) {
         self.counters.iter_mut().for_each(|c| *c = 0);
-        self.hists.iter_mut().for_each(Histogram::reset);
+        self.hists.iter_mut().for_each(SparseHist::reset);
     }
 
     /// Descriptions of the counters, in declaration order.
@@ -339,6 +448,23 @@ pub struct HistogramReport {
 }
 
 impl HistogramReport {
+    /// The summary of an empty histogram (as [`Self::from_histogram`]
+    /// gives it).
+    pub fn empty(unit: &str) -> Self {
+        HistogramReport {
+            unit: unit.to_owned(),
+            count: 0,
+            min: 0,
+            max: 0,
+            mean: 0.0,
+            p50: 0,
+            p90: 0,
+            p99: 0,
+            p999: 0,
+            buckets: Vec::new(),
+        }
+    }
+
     /// Summarizes a histogram.
     pub fn from_histogram(h: &Histogram<u64>, unit: &str) -> Self {
         let empty = h.is_empty();
@@ -409,13 +535,18 @@ impl StatsReport {
             }
             let gh = merged.entry(group.to_owned()).or_default();
             for ((d, max), h) in stats.schema.hists.iter().zip(&stats.hists) {
-                section
-                    .histograms
-                    .insert(d.name.clone(), HistogramReport::from_histogram(h, &d.unit));
                 let slot = gh
                     .entry(d.name.clone())
                     .or_insert_with(|| (d.unit.clone(), new_hist(*max)));
-                slot.1.add(h).expect("histograms of one name share bounds");
+                let report = if h.is_empty() {
+                    // What an empty histogram reports, without building one.
+                    HistogramReport::empty(&d.unit)
+                } else {
+                    let h = &h.to_histogram();
+                    slot.1.add(h).expect("histograms of one name share bounds");
+                    HistogramReport::from_histogram(h, &d.unit)
+                };
+                section.histograms.insert(d.name.clone(), report);
                 descs.entry(d.name.clone()).or_insert_with(|| d.clone());
             }
             match report.partitions.last_mut() {
@@ -492,6 +623,75 @@ mod tests {
         let mut b = StatsBuilder::new();
         b.counter("x", "", "events");
         b.histogram("x", "", "cycles", 10);
+    }
+
+    /// Values spread over every bucket of a histogram up to `high`.
+    fn spread(high: u64) -> Vec<u64> {
+        let mut v: Vec<u64> = (0..5000).collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.push(x >> (x % 64));
+        }
+        for k in 1..64 {
+            let p = 1u64 << k;
+            v.extend([p - 1, p, p + 1]);
+        }
+        v.extend([high - 1, high, high + 1, u64::MAX]);
+        v
+    }
+
+    #[test]
+    fn sparse_counts_match_hdrhistogram_exactly() {
+        for high in [2, 10_000, 1 << 20, 1 << 32, u64::MAX / 4] {
+            let mut b = StatsBuilder::new();
+            let id = b.histogram("h", "", "cycles", high);
+            let mut s = b.build();
+            let mut direct = new_hist(high.max(2));
+            for (i, v) in spread(high.max(2)).into_iter().enumerate() {
+                let n = 1 + (i as u64 % 3);
+                s.record_n(id, v, n);
+                direct.saturating_record_n(v.clamp(1, direct.high()), n);
+            }
+            let h = s.histogram(id);
+            assert_eq!(histogram_buckets(&h), histogram_buckets(&direct), "{high}");
+            assert_eq!(
+                (h.len(), h.min(), h.max()),
+                (direct.len(), direct.min(), direct.max())
+            );
+            assert_eq!(h.mean().to_bits(), direct.mean().to_bits());
+            assert_eq!(
+                HistogramReport::from_histogram(&h, "cycles"),
+                HistogramReport::from_histogram(&direct, "cycles")
+            );
+        }
+    }
+
+    #[test]
+    fn hdr_index_agrees_with_hdrhistogram_equivalents() {
+        let h = new_hist(u64::MAX / 4);
+        for v in spread(u64::MAX / 4) {
+            let v = v.clamp(1, h.high());
+            assert_eq!(hdr_value(hdr_index(v)), h.lowest_equivalent(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn empty_report_is_what_an_empty_histogram_reports() {
+        assert_eq!(
+            HistogramReport::empty("cycles"),
+            HistogramReport::from_histogram(&new_hist(1 << 20), "cycles")
+        );
+    }
+
+    #[test]
+    fn unrecorded_histograms_allocate_nothing() {
+        let mut s = sample(0, &[]);
+        assert!(s.hists.iter().all(|h| h.chunks.is_empty()));
+        s.record(HistId(0), 4);
+        assert_eq!(s.hists[0].chunks.iter().flatten().count(), 1);
     }
 
     #[test]

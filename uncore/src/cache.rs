@@ -6,6 +6,7 @@
 
 mod prefetch;
 mod replacement;
+mod sets;
 mod tags;
 
 pub use prefetch::{
@@ -56,13 +57,14 @@ pub struct NoVictim;
 
 /// A set-associative cache of per-line states `T`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound(deserialize = "T: Clone + serde::Deserialize<'de>"))]
 pub struct Cache<T> {
     tags: TagArray<T>,
     policy: Policy,
     ids: CacheStatIds,
 }
 
-impl<T> Cache<T> {
+impl<T: Clone> Cache<T> {
     /// A cache named `name` (statistic prefix) with the given geometry
     /// `(sets, ways, stride)`. `invalidated` says whether lines can be
     /// removed by coherence (private caches) — the home L3 only evicts —

@@ -258,7 +258,12 @@ pub struct PrivateHierarchy {
     pf: Prefetchers,
 }
 
-fn new_cache<T>(name: &str, c: &CacheConfig, seed: u64, stats: &mut StatsBuilder) -> Cache<T> {
+fn new_cache<T: Clone>(
+    name: &str,
+    c: &CacheConfig,
+    seed: u64,
+    stats: &mut StatsBuilder,
+) -> Cache<T> {
     let (sets, ways) = (c.sets as usize, c.ways as usize);
     let policy = new_policy(c.replacement, sets, ways, seed);
     Cache::new(name, (sets, ways, 1), policy, true, stats)

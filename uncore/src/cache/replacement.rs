@@ -7,6 +7,7 @@
 //! A new policy is a struct implementing [`Replacement`] plus a variant of
 //! [`Policy`] and an arm in its delegation.
 
+use super::sets::LazySets;
 use crate::config::ReplacementKind;
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
@@ -67,12 +68,42 @@ impl Replacement for Policy {
     }
 }
 
-/// Least recently used, by a per-slot access stamp.
+/// Least recently used, by a per-slot access stamp (0: never used). A
+/// set's stamps are allocated at its first use ([`LazySets`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "LruState", into = "LruState")]
 pub struct Lru {
+    ways: usize,
+    stamp: LazySets<u64>,
+    clock: u64,
+}
+
+/// The serialized form of [`Lru`] (every stamp, as an eager array).
+#[derive(Serialize, Deserialize)]
+struct LruState {
     ways: usize,
     stamp: Vec<u64>,
     clock: u64,
+}
+
+impl From<LruState> for Lru {
+    fn from(st: LruState) -> Self {
+        Lru {
+            stamp: LazySets::restore(st.stamp, st.ways, 0, |&s| s == 0),
+            ways: st.ways,
+            clock: st.clock,
+        }
+    }
+}
+
+impl From<Lru> for LruState {
+    fn from(p: Lru) -> Self {
+        LruState {
+            stamp: p.stamp.iter().copied().collect(),
+            ways: p.ways,
+            clock: p.clock,
+        }
+    }
 }
 
 impl Lru {
@@ -80,14 +111,14 @@ impl Lru {
     pub fn new(sets: usize, ways: usize) -> Self {
         Lru {
             ways,
-            stamp: vec![0; sets * ways],
+            stamp: LazySets::new(sets, ways, 0),
             clock: 0,
         }
     }
 
     fn touch(&mut self, set: usize, way: usize) {
         self.clock += 1;
-        self.stamp[set * self.ways + way] = self.clock;
+        self.stamp.get_or_alloc(set)[way] = self.clock;
     }
 }
 
@@ -99,20 +130,47 @@ impl Replacement for Lru {
         self.touch(set, way);
     }
     fn victim(&mut self, set: usize, allowed: &dyn Fn(usize) -> bool) -> Option<usize> {
-        let base = set * self.ways;
+        let stamps = self.stamp.get(set);
         (0..self.ways)
             .filter(|&w| allowed(w))
-            .min_by_key(|&w| self.stamp[base + w])
+            .min_by_key(|&w| stamps.map_or(0, |s| s[w]))
     }
 }
 
 /// Static RRIP with 2-bit re-reference prediction values: fills predict a
 /// long re-reference (2), hits a near one (0); the victim is the first
-/// allowed way predicted distant (3), ageing the set until one is.
+/// allowed way predicted distant (3), ageing the set until one is. A
+/// set's predictions are allocated at its first use ([`LazySets`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SrripState", into = "SrripState")]
 pub struct Srrip {
     ways: usize,
+    rrpv: LazySets<u8>,
+}
+
+/// The serialized form of [`Srrip`] (every prediction, as an eager array).
+#[derive(Serialize, Deserialize)]
+struct SrripState {
+    ways: usize,
     rrpv: Vec<u8>,
+}
+
+impl From<SrripState> for Srrip {
+    fn from(st: SrripState) -> Self {
+        Srrip {
+            rrpv: LazySets::restore(st.rrpv, st.ways, RRPV_MAX, |&v| v == RRPV_MAX),
+            ways: st.ways,
+        }
+    }
+}
+
+impl From<Srrip> for SrripState {
+    fn from(p: Srrip) -> Self {
+        SrripState {
+            rrpv: p.rrpv.iter().copied().collect(),
+            ways: p.ways,
+        }
+    }
 }
 
 const RRPV_MAX: u8 = 3;
@@ -122,21 +180,20 @@ impl Srrip {
     pub fn new(sets: usize, ways: usize) -> Self {
         Srrip {
             ways,
-            rrpv: vec![RRPV_MAX; sets * ways],
+            rrpv: LazySets::new(sets, ways, RRPV_MAX),
         }
     }
 }
 
 impl Replacement for Srrip {
     fn on_hit(&mut self, set: usize, way: usize) {
-        self.rrpv[set * self.ways + way] = 0;
+        self.rrpv.get_or_alloc(set)[way] = 0;
     }
     fn on_fill(&mut self, set: usize, way: usize) {
-        self.rrpv[set * self.ways + way] = RRPV_MAX - 1;
+        self.rrpv.get_or_alloc(set)[way] = RRPV_MAX - 1;
     }
     fn victim(&mut self, set: usize, allowed: &dyn Fn(usize) -> bool) -> Option<usize> {
-        let base = set * self.ways;
-        let slots = &mut self.rrpv[base..base + self.ways];
+        let slots = self.rrpv.get_or_alloc(set);
         let top = (0..slots.len())
             .filter(|&w| allowed(w))
             .map(|w| slots[w])

@@ -116,6 +116,7 @@ pub mod config;
 mod fetch;
 mod pipeline;
 pub mod port;
+mod ring;
 mod stats;
 pub mod uopinfo;
 
@@ -216,8 +217,9 @@ struct MemRec {
 }
 
 /// Kind of control transfer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 enum BrKind {
+    #[default]
     None,
     Cond,
     Jump,
@@ -237,7 +239,8 @@ struct InsnRec {
     /// Actual next RIP (correct path) or predicted (wrong path).
     next_rip: u64,
     wrong: bool,
-    exit: Option<Exit>,
+    /// The oracle's exit here (rare: boxed to keep records small).
+    exit: Option<Box<Exit>>,
     mem: [MemRec; MAX_MEM],
     nmem: u8,
     kind: BrKind,
@@ -314,10 +317,10 @@ struct Context {
     icache_ready: u64,
     replay: VecDeque<InsnRec>,
     insns: VecDeque<InsnRec>,
-    fq: VecDeque<u64>,
-    rob: VecDeque<u64>,
-    lq: VecDeque<u64>,
-    sq: VecDeque<u64>,
+    fq: ring::Ring,
+    rob: ring::Ring,
+    lq: ring::Ring,
+    sq: ring::Ring,
     iq_count: usize,
     regs: usize,
     /// Dispatched fences not yet issued (younger loads wait).
@@ -374,7 +377,8 @@ pub struct OooCore {
     mask: u64,
     ctxs: Vec<Context>,
     cache: TransCache,
-    iq: Vec<u64>,
+    /// The issue queue in dispatch order.
+    iq: Vec<pipeline::IqEntry>,
     lq_total: usize,
     sq_total: usize,
     waiting: Vec<(u32, u64)>,
@@ -385,9 +389,10 @@ pub struct OooCore {
     stats: Stats,
     ids: Ids,
     completions: Vec<(u32, u64)>,
-    /// Decode scratch (refilled before every use).
+    /// The timing view of each front-end translation, by its index in
+    /// `cache` (rebuilt with the cache after a restore).
     #[serde(skip)]
-    uops_tmp: Vec<crate::uop::Uop>,
+    decoded: Vec<fetch::Decoded>,
     /// Latency override per op (`u64::MAX`: the class latency).
     op_lat: Vec<u64>,
     /// Occupancy samples not yet in the histograms: cycles seen at each
@@ -425,10 +430,10 @@ impl OooCore {
                 icache_ready: 0,
                 replay: VecDeque::new(),
                 insns: VecDeque::new(),
-                fq: VecDeque::new(),
-                rob: VecDeque::new(),
-                lq: VecDeque::new(),
-                sq: VecDeque::new(),
+                fq: ring::Ring::new(),
+                rob: ring::Ring::new(),
+                lq: ring::Ring::new(),
+                sq: ring::Ring::new(),
                 iq_count: 0,
                 regs: 0,
                 fences: Vec::new(),
@@ -475,7 +480,7 @@ impl OooCore {
             stats: b.build(),
             ids,
             completions: Vec::new(),
-            uops_tmp: Vec::new(),
+            decoded: Vec::new(),
             op_lat,
             occ,
             issued_at: Vec::new(),

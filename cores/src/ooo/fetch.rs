@@ -1,8 +1,9 @@
 //! Fetch: ICOUNT context choice, the oracle step, branch prediction and
 //! uop creation.
 
+use super::bpred::Bpred;
 use super::uopinfo::{self, Class};
-use super::{BrKind, Context, Env, InsnRec, MemPort, MemRec, OooCore, PortAccess, Slot, MAX_MEM};
+use super::{BrKind, Env, InsnRec, MemPort, MemRec, OooCore, PortAccess, Slot, MAX_MEM};
 use crate::func::Exit;
 use crate::mem::{GuestMemory, MemStop, PAGE_SIZE};
 use crate::translate::translate_block;
@@ -57,6 +58,57 @@ impl GuestMemory for Recorder<'_> {
     }
 }
 
+/// Predicts the next RIP of `r` with predictor `bp` (updating its
+/// speculative state); a BTB miss on a direct branch delays fetch (`stall`).
+fn predict_in(
+    bp: &mut Bpred,
+    stall: &mut u64,
+    r: &mut InsnRec,
+    len: u8,
+    target: Option<u64>,
+    now: u64,
+    bubble: u64,
+) -> u64 {
+    let ft = r.rip.wrapping_add(u64::from(len));
+    r.ckpt = bp.checkpoint();
+    let rip = r.rip;
+    let mut direct = |bp: &mut Bpred, t: u64| {
+        if bp.btb_lookup(rip) != Some(t) {
+            *stall = (*stall).max(now + bubble);
+        }
+        t
+    };
+    match r.kind {
+        BrKind::None => ft,
+        BrKind::Rep => {
+            if r.wrong {
+                ft
+            } else {
+                r.next_rip
+            }
+        }
+        BrKind::Cond => {
+            let d = bp.predict_dir(rip);
+            bp.push_history(d.taken);
+            r.pred = Some(d);
+            match (d.taken, target) {
+                (true, Some(t)) => direct(bp, t),
+                _ => ft,
+            }
+        }
+        BrKind::Jump => direct(bp, target.unwrap_or(ft)),
+        BrKind::Call => {
+            bp.ras_push(ft);
+            match target {
+                Some(t) => direct(bp, t),
+                None => bp.btb_lookup(rip).unwrap_or(ft),
+            }
+        }
+        BrKind::Ret => bp.ras_pop(),
+        BrKind::Indirect => bp.btb_lookup(rip).unwrap_or(ft),
+    }
+}
+
 /// Branch kind of an instruction from its uops.
 fn kind_of(uops: &[Uop], rep: bool) -> (BrKind, Option<u64>) {
     if rep {
@@ -78,35 +130,126 @@ fn kind_of(uops: &[Uop], rep: bool) -> (BrKind, Option<u64>) {
     }
 }
 
+/// The timing view of one uop, computed once per translated block (see
+/// [`OooCore::decode`]) instead of at every fetch.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct UopT {
+    class: Class,
+    /// Reads and writes of memory records: (reads, writes).
+    nr: u8,
+    nw: u8,
+    /// A `ProbeW` (consumes records, times no access).
+    probe: bool,
+    /// Store data register (`NONE_REG` if none).
+    data: u8,
+    /// Address sources (the data register left out), `NONE_REG`-padded.
+    srcs: [u8; 5],
+    dsts: [u8; 4],
+    lat: u64,
+}
+
+/// One front-end translation as the pipeline uses it: the first
+/// instruction's uops (timing view), length and branch kind.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Decoded {
+    uops: Vec<UopT>,
+    len: u8,
+    kind: BrKind,
+    target: Option<u64>,
+}
+
 impl OooCore {
-    /// Copies the uops of the instruction at `rip` into `uops_tmp`;
-    /// returns its length, REP flag and branch kind.
-    fn decode(
-        &mut self,
-        c: usize,
-        env: &mut dyn Env,
-        rip: u64,
-    ) -> Result<(u8, BrKind, Option<u64>), MemStop> {
+    /// The timing view of `u` under this core's latencies.
+    fn uop_timing(&self, u: &Uop) -> UopT {
+        let lat = &self.cfg.latency;
+        let class = uopinfo::class(u);
+        let regs = uopinfo::reg_use(u);
+        let (nr, nw) = match u.op {
+            Op::Ld => (1, 0),
+            Op::St => (0, 1),
+            Op::ProbeW => (1, 1),
+            Op::Str => uopinfo::str_rw(u),
+            _ => (0, 0),
+        };
+        let over = self.op_lat[u.op as usize];
+        let latency = match class {
+            _ if over != u64::MAX => over,
+            Class::None => 0,
+            Class::Alu => lat.alu,
+            Class::Branch => lat.branch,
+            Class::Mul => lat.mul,
+            Class::Div => lat.div,
+            Class::Load => lat.wrong_path_load,
+            Class::Store => lat.store,
+            Class::Complex => lat.complex,
+            Class::Fence => lat.alu,
+            Class::FpAdd => lat.fp_add,
+            Class::FpMul => lat.fp_mul,
+            Class::FpDiv => lat.fp_div,
+            Class::Vec => lat.vec,
+            Class::Shuffle => lat.shuffle,
+            Class::Convert => lat.convert,
+        };
+        // Stores split: address sources gate issue, the data register
+        // only forwarding and commit.
+        let data = if u.op == Op::St && u.b != u.a && u.b != u.c {
+            u.b
+        } else {
+            uopinfo::NONE_REG
+        };
+        let mut srcs = [uopinfo::NONE_REG; 5];
+        for (k, &s) in regs.srcs.iter().filter(|&&s| s != data).enumerate() {
+            srcs[k] = s;
+        }
+        UopT {
+            class,
+            nr,
+            nw,
+            probe: u.op == Op::ProbeW,
+            data,
+            srcs,
+            dsts: regs.dsts,
+            lat: latency,
+        }
+    }
+
+    /// The translation of the instruction at `rip` (its index in
+    /// `decoded`), translating it on a miss.
+    fn decode(&mut self, c: usize, env: &mut dyn Env, rip: u64) -> Result<usize, MemStop> {
         let asid = self.ctxs[c].asid;
         let idx = match self.cache.lookup(asid, rip) {
             Some(i) => i,
             None => {
                 env.select(c, self.ctxs[c].steps);
                 let b = translate_block(env, rip)?;
-                self.cache.insert(asid, b)
+                // Every insertion into the front end's cache comes through
+                // here, so `decoded[idx]` always describes the live block
+                // at `idx` (a freed index is reused only by an insertion).
+                let idx = self.cache.insert(asid, b);
+                let b = self.cache.block(idx);
+                let i = b.insns[0];
+                let uops = &b.uops[usize::from(i.start)..usize::from(i.end)];
+                let (kind, target) = kind_of(uops, i.rep != 0);
+                let d = Decoded {
+                    uops: uops.iter().map(|u| self.uop_timing(u)).collect(),
+                    len: i.len,
+                    kind,
+                    target,
+                };
+                let k = idx as usize;
+                if self.decoded.len() <= k {
+                    self.decoded.resize_with(k + 1, Decoded::default);
+                }
+                self.decoded[k] = d;
+                idx
             }
         };
-        let b = self.cache.block(idx);
-        let i = b.insns[0];
-        self.uops_tmp.clear();
-        self.uops_tmp
-            .extend_from_slice(&b.uops[usize::from(i.start)..usize::from(i.end)]);
-        let (k, t) = kind_of(&self.uops_tmp, i.rep != 0);
-        Ok((i.len, k, t))
+        Ok(idx as usize)
     }
 
-    /// Steps the oracle of context `c` by one instruction.
-    fn oracle_step(&mut self, c: usize, env: &mut dyn Env) -> InsnRec {
+    /// Steps the oracle of context `c` by one instruction and appends its
+    /// record to the context's in-flight instructions.
+    fn oracle_step(&mut self, c: usize, env: &mut dyn Env) {
         let now = self.now;
         let x = &mut self.ctxs[c];
         let rip = x.state.rip;
@@ -140,31 +283,35 @@ impl OooCore {
             Exit::InsnLimit => None,
             e => {
                 x.oracle_blocked = true;
-                Some(e)
+                Some(Box::new(e))
             }
         };
-        InsnRec {
+        let next_rip = x.state.rip;
+        let ckpt = x.bp.checkpoint();
+        x.insns.push_back(InsnRec {
             seq: 0,
             rip,
             ft: 0,
-            next_rip: x.state.rip,
+            next_rip,
             wrong: false,
             exit,
             mem: log,
             nmem: u8::try_from(n).expect("at most MAX_MEM"),
             kind: BrKind::None,
             pred: None,
-            ckpt: x.bp.checkpoint(),
+            ckpt,
             mispredicted: false,
             tag,
-        }
+        });
     }
 
-    /// The next instruction of context `c`, if one can be fetched now.
-    fn next_insn(&mut self, c: usize, env: &mut dyn Env) -> Option<InsnRec> {
+    /// Appends the next instruction of context `c` to its in-flight
+    /// instructions, if one can be fetched now.
+    fn next_insn(&mut self, c: usize, env: &mut dyn Env) -> bool {
         let x = &mut self.ctxs[c];
         if x.wrong_path {
-            return Some(InsnRec {
+            let ckpt = x.bp.checkpoint();
+            x.insns.push_back(InsnRec {
                 seq: 0,
                 rip: x.fetch_rip,
                 ft: 0,
@@ -175,18 +322,21 @@ impl OooCore {
                 nmem: 0,
                 kind: BrKind::None,
                 pred: None,
-                ckpt: x.bp.checkpoint(),
+                ckpt,
                 mispredicted: false,
                 tag: 0,
             });
+            return true;
         }
         if let Some(r) = x.replay.pop_front() {
-            return Some(r);
+            x.insns.push_back(r);
+            return true;
         }
         if x.oracle_blocked || x.stop_req {
-            return None;
+            return false;
         }
-        Some(self.oracle_step(c, env))
+        self.oracle_step(c, env);
+        true
     }
 
     /// RIP of the next instruction `next_insn` would return, if any.
@@ -233,50 +383,6 @@ impl OooCore {
         }
     }
 
-    /// Predicts the next RIP of `r` (updating speculative predictor state).
-    fn predict(&mut self, c: usize, r: &mut InsnRec, len: u8, target: Option<u64>) -> u64 {
-        let now = self.now;
-        let bubble = self.cfg.btb_miss_bubble;
-        let x = &mut self.ctxs[c];
-        let ft = r.rip.wrapping_add(u64::from(len));
-        r.ckpt = x.bp.checkpoint();
-        let direct = |x: &mut Context, t: u64| {
-            if x.bp.btb_lookup(r.rip) != Some(t) {
-                x.fetch_stall_until = x.fetch_stall_until.max(now + bubble);
-            }
-            t
-        };
-        match r.kind {
-            BrKind::None => ft,
-            BrKind::Rep => {
-                if r.wrong {
-                    ft
-                } else {
-                    r.next_rip
-                }
-            }
-            BrKind::Cond => {
-                let d = x.bp.predict_dir(r.rip);
-                x.bp.push_history(d.taken);
-                r.pred = Some(d);
-                match (d.taken, target) {
-                    (true, Some(t)) => direct(x, t),
-                    _ => ft,
-                }
-            }
-            BrKind::Jump => direct(x, target.unwrap_or(ft)),
-            BrKind::Call => {
-                x.bp.ras_push(ft);
-                match target {
-                    Some(t) => direct(x, t),
-                    None => x.bp.btb_lookup(r.rip).unwrap_or(ft),
-                }
-            }
-            BrKind::Ret => x.bp.ras_pop(),
-            BrKind::Indirect => x.bp.btb_lookup(r.rip).unwrap_or(ft),
-        }
-    }
-
     /// Picks the context to fetch from (per the fetch policy) or `None`.
     fn pick_context(&self) -> Option<usize> {
         let n = self.ctxs.len();
@@ -311,10 +417,10 @@ impl OooCore {
                 Some(rip) if self.icache_ok(c, rip, env) => {}
                 _ => break,
             }
-            let Some(r) = self.next_insn(c, env) else {
+            if !self.next_insn(c, env) {
                 break;
-            };
-            let taken = match self.fetch_one(c, env, r) {
+            }
+            let taken = match self.fetch_one(c, env) {
                 Some(t) => t,
                 None => break,
             };
@@ -328,18 +434,30 @@ impl OooCore {
         }
     }
 
-    /// Decodes, predicts and enqueues one instruction; `Some(taken)` if it
-    /// was fetched (`None`: a wrong-path fetch that cannot be decoded).
-    fn fetch_one(&mut self, c: usize, env: &mut dyn Env, mut r: InsnRec) -> Option<bool> {
-        let fault = matches!(r.exit, Some(Exit::Fault(_)));
-        let (len, kind, target) = if fault {
-            self.uops_tmp.clear();
-            self.uops_tmp.push(Uop::new(Op::Nop, 8));
-            (0, BrKind::None, None)
+    /// Decodes, predicts and enqueues the youngest in-flight instruction
+    /// of `c` (just appended by `next_insn`); `Some(taken)` if it was
+    /// fetched (`None`: a wrong-path fetch that cannot be decoded, dropped).
+    fn fetch_one(&mut self, c: usize, env: &mut dyn Env) -> Option<bool> {
+        let (rip, wrong, fault, rec_next) = {
+            let r = self.ctxs[c].insns.back().expect("just appended");
+            (
+                r.rip,
+                r.wrong,
+                matches!(r.exit.as_deref(), Some(Exit::Fault(_))),
+                r.next_rip,
+            )
+        };
+        // The uops: a translation, or one simple uop.
+        let (dec, len, kind, target) = if fault {
+            (None, 0, BrKind::None, None)
         } else {
-            match self.decode(c, env, r.rip) {
-                Ok(d) => d,
-                Err(_) if r.wrong => {
+            match self.decode(c, env, rip) {
+                Ok(i) => {
+                    let d = &self.decoded[i];
+                    (Some(i), d.len, d.kind, d.target)
+                }
+                Err(_) if wrong => {
+                    self.ctxs[c].insns.pop_back();
                     self.ctxs[c].fetch_stall_until = u64::MAX; // until redirect
                     return None;
                 }
@@ -347,21 +465,33 @@ impl OooCore {
                     // The oracle ran it from a translation made before its
                     // page went away (unmapped by someone else since): time
                     // it as one simple uop.
-                    self.uops_tmp.clear();
-                    self.uops_tmp.push(Uop::new(Op::Nop, 8));
                     (
-                        u8::try_from(r.next_rip.wrapping_sub(r.rip).min(15)).expect("clamped"),
+                        None,
+                        u8::try_from(rec_next.wrapping_sub(rip).min(15)).expect("clamped"),
                         BrKind::None,
                         None,
                     )
                 }
             }
         };
+        let now = self.now;
+        let bubble = self.cfg.btb_miss_bubble;
+        let seq = self.insn_seq;
+        self.insn_seq += 1;
+        let x = &mut self.ctxs[c];
+        let r = x.insns.back_mut().expect("just appended");
         r.kind = kind;
         r.ft = r.rip.wrapping_add(u64::from(len));
-        let pred = self.predict(c, &mut r, len, target);
-        let ft = r.rip.wrapping_add(u64::from(len));
-        let x = &mut self.ctxs[c];
+        let ft = r.ft;
+        let pred = predict_in(
+            &mut x.bp,
+            &mut x.fetch_stall_until,
+            r,
+            len,
+            target,
+            now,
+            bubble,
+        );
         if r.wrong {
             r.next_rip = pred;
             x.fetch_rip = pred;
@@ -370,114 +500,95 @@ impl OooCore {
             x.wrong_path = true;
             x.fetch_rip = pred;
         }
-        r.seq = self.insn_seq;
-        self.insn_seq += 1;
-        self.make_uops(c, &r);
-        let taken = pred != ft;
-        self.ctxs[c].insns.push_back(r);
-        Some(taken)
+        r.seq = seq;
+        self.make_uops(c, dec);
+        Some(pred != ft)
     }
 
-    /// Turns `uops_tmp` into slab entries in the fetch buffer of `c`.
-    fn make_uops(&mut self, c: usize, r: &InsnRec) {
-        let lat = &self.cfg.latency;
+    /// Turns the uops of translation `dec` (`None`: one simple uop) into
+    /// slab entries in the fetch buffer of `c`, for its youngest in-flight
+    /// instruction.
+    fn make_uops(&mut self, c: usize, dec: Option<usize>) {
+        let nop;
+        let uops: &[UopT] = match dec {
+            Some(i) => &self.decoded[i].uops,
+            None => {
+                nop = [self.uop_timing(&Uop::new(Op::Nop, 8))];
+                &nop
+            }
+        };
+        let x = &mut self.ctxs[c];
+        let r = x.insns.back().expect("just appended");
+        let mem = &r.mem[..usize::from(r.nmem)];
         let (mut rd, mut wr) = (
-            r.mem[..usize::from(r.nmem)].iter().filter(|m| !m.write),
-            r.mem[..usize::from(r.nmem)].iter().filter(|m| m.write),
+            mem.iter().filter(|m| !m.write),
+            mem.iter().filter(|m| m.write),
         );
-        let n = self.uops_tmp.len();
+        let n = uops.len();
+        let ctx = u8::try_from(c).expect("at most 8 contexts");
+        let (insn, rip, wrong, mispredicted) = (r.seq, r.rip, r.wrong, r.mispredicted);
+        let now = self.now;
+        let mask = self.mask;
+        let slab = &mut self.slab;
+        let fq = &mut x.fq;
+        let mut seq = self.seq;
         let mut last_seq = 0;
-        for (i, u) in self.uops_tmp.iter().enumerate() {
-            let class = uopinfo::class(u);
-            let regs = uopinfo::reg_use(u);
+        for (i, t) in uops.iter().enumerate() {
             let (mut ld, mut st) = ((0u64, 0u8), (0u64, 0u8, 0u64));
-            let (nr, nw) = match u.op {
-                Op::Ld => (1, 0),
-                Op::St => (0, 1),
-                Op::ProbeW => (1, 1),
-                Op::Str => uopinfo::str_rw(u),
-                _ => (0, 0),
-            };
-            for k in 0..nr {
+            for k in 0..t.nr {
                 if let Some(m) = rd.next() {
-                    if k == 0 && u.op != Op::ProbeW {
+                    if k == 0 && !t.probe {
                         ld = (m.addr, m.size.min(16));
                     }
                 }
             }
-            for _ in 0..nw {
+            for _ in 0..t.nw {
                 if let Some(m) = wr.next() {
-                    if u.op != Op::ProbeW {
+                    if !t.probe {
                         st = (m.addr, m.size.min(16), m.value);
                     }
                 }
             }
-            let over = self.op_lat[u.op as usize];
-            let latency = match class {
-                _ if over != u64::MAX => over,
-                Class::None => 0,
-                Class::Alu => lat.alu,
-                Class::Branch => lat.branch,
-                Class::Mul => lat.mul,
-                Class::Div => lat.div,
-                Class::Load => lat.wrong_path_load,
-                Class::Store => lat.store,
-                Class::Complex => lat.complex,
-                Class::Fence => lat.alu,
-                Class::FpAdd => lat.fp_add,
-                Class::FpMul => lat.fp_mul,
-                Class::FpDiv => lat.fp_div,
-                Class::Vec => lat.vec,
-                Class::Shuffle => lat.shuffle,
-                Class::Convert => lat.convert,
-            };
             // Sequence numbers only need to grow: skip slots still held
             // by old uops (a context stalled at commit while another one
             // fetches and squashes quickly), so the slab never wraps onto
             // a live uop. At most half the slab is live.
-            while self.slab[(self.seq & self.mask) as usize].seq != 0 {
-                self.seq += 1;
+            while slab[(seq & mask) as usize].seq != 0 {
+                seq += 1;
             }
-            let seq = self.seq;
-            self.seq += 1;
-            let idx = (seq & self.mask) as usize;
-            let mut srcs = [u64::from(uopinfo::NONE_REG); 5];
-            // Stores split: address sources gate issue, the data register
-            // only forwarding and commit.
-            let data = if u.op == Op::St && u.b != u.a && u.b != u.c {
-                u.b
-            } else {
-                uopinfo::NONE_REG
-            };
-            for (k, &s) in regs.srcs.iter().filter(|&&s| s != data).enumerate() {
-                srcs[k] = u64::from(s); // register numbers until rename
+            let idx = (seq & mask) as usize;
+            let mut srcs = [0u64; 5];
+            for (d, &s) in srcs.iter_mut().zip(&t.srcs) {
+                *d = u64::from(s); // register numbers until rename
             }
-            self.slab[idx] = Slot {
+            slab[idx] = Slot {
                 seq,
-                insn: r.seq,
-                ctx: u8::try_from(c).expect("at most 8 contexts"),
-                class,
-                lat: latency,
+                insn,
+                ctx,
+                class: t.class,
+                lat: t.lat,
                 srcs,
-                dsts: regs.dsts,
+                dsts: t.dsts,
                 done: u64::MAX,
                 issued: false,
                 in_iq: false,
-                fetched_at: self.now,
-                rip: r.rip,
+                fetched_at: now,
+                rip,
                 ld,
                 st,
                 fwd_from: 0,
-                data: u64::from(data),
+                data: u64::from(t.data),
                 last: i + 1 == n,
             };
-            self.ctxs[c].fq.push_back(seq);
+            fq.push_back(seq);
             last_seq = seq;
+            seq += 1;
         }
-        if r.wrong {
+        self.seq = seq;
+        if wrong {
             self.stats.add(self.ids.wrong_fetched, n as u64);
         }
-        if r.mispredicted {
+        if mispredicted {
             self.ctxs[c].redirect = Some(last_seq);
         }
     }

@@ -2,7 +2,29 @@
 //! rename/dispatch and squashing.
 
 use super::uopinfo::{Class, NONE_REG};
-use super::{AccessRec, BrKind, MemPort, OooCore, PortAccess, Retiring, Verdict, FREE};
+use super::{AccessRec, BrKind, MemPort, OooCore, PortAccess, Retiring, Verdict};
+
+/// A ready cycle not known yet (a producer has not issued, or its load is
+/// in flight).
+const UNKNOWN: u64 = u64::MAX;
+
+/// One issue-queue entry.
+///
+/// A producer's ready cycle, once known, never changes while it lives (a
+/// slot's `done` goes from unknown to a cycle once; a producer that
+/// commits or goes was ready by then, and a squashed producer takes its
+/// younger consumers with it), so the sources' ready cycle is computed
+/// once every producer's is known and kept.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct IqEntry {
+    /// The uop.
+    seq: u64,
+    /// Cycle its sources are all ready, or `UNKNOWN`.
+    rdy: u64,
+    /// While `rdy` is unknown: the producer that was unknown at the last
+    /// look (0: look now).
+    wait: u64,
+}
 use crate::arch::ArchState;
 use crate::func::Exit;
 
@@ -126,15 +148,16 @@ impl OooCore {
                 let Some(&seq) = self.ctxs[c].rob.front() else {
                     break;
                 };
-                let s = *self.slot(seq);
-                if s.done > self.now || (s.data != 0 && self.ready_at(s.data) > self.now) {
+                let s = self.slot(seq);
+                let (done, data, st, last) = (s.done, s.data, s.st, s.last);
+                if done > self.now || (data != 0 && self.ready_at(data) > self.now) {
                     break;
                 }
-                if s.st.1 != 0 && !port.store(self.now, c, s.st.0, s.st.1, s.st.2) {
+                if st.1 != 0 && !port.store(self.now, c, st.0, st.1, st.2) {
                     self.stats.inc(self.ids.stall_store);
                     break;
                 }
-                let verdict = if s.last {
+                let verdict = if last {
                     self.ask_retire(c, port)
                 } else {
                     Verdict::Agree
@@ -147,7 +170,7 @@ impl OooCore {
                     Verdict::Agree => {
                         budget -= 1;
                         self.retire_uop(c, seq);
-                        if s.last && self.retire_insn(c) {
+                        if last && self.retire_insn(c) {
                             break;
                         }
                     }
@@ -180,7 +203,7 @@ impl OooCore {
         let info = Retiring {
             rip: r.rip,
             next_rip: r.next_rip,
-            exit: r.exit.as_ref(),
+            exit: r.exit.as_deref(),
             accesses: &acc[..n],
             tag: r.tag,
         };
@@ -192,15 +215,16 @@ impl OooCore {
     /// restarts from `state`, and an exit stops the context.
     fn retire_diverged(&mut self, c: usize, state: &ArchState, exit: Option<Exit>) {
         self.stats.inc(self.ids.diverged);
-        let r = self.ctxs[c]
+        let seq = self.ctxs[c]
             .insns
             .pop_front()
-            .expect("a committed uop belongs to an instruction");
+            .expect("a committed uop belongs to an instruction")
+            .seq;
         if !matches!(exit, Some(Exit::Fault(_))) {
             self.ctxs[c].retired += 1;
             self.stats.inc(self.ids.insns);
         }
-        self.squash_from(c, r.seq + 1, false);
+        self.squash_from(c, seq + 1, false);
         let now = self.now;
         let pen = self.cfg.redirect_penalty;
         let x = &mut self.ctxs[c];
@@ -218,7 +242,7 @@ impl OooCore {
     }
 
     fn retire_uop(&mut self, c: usize, seq: u64) {
-        let s = *self.slot(seq);
+        let writes = self.slot(seq).dsts[0] != NONE_REG;
         let x = &mut self.ctxs[c];
         x.rob.pop_front();
         if x.lq.front() == Some(&seq) {
@@ -229,10 +253,12 @@ impl OooCore {
             x.sq.pop_front();
             self.sq_total -= 1;
         }
-        if s.dsts[0] != NONE_REG {
+        if writes {
             x.regs -= 1;
         }
-        *self.slot_mut(seq) = FREE;
+        // Free: a slot is live only while its `seq` is set (the next uop
+        // to take it overwrites every field).
+        self.slot_mut(seq).seq = 0;
         self.stats.inc(self.ids.uops);
     }
 
@@ -241,26 +267,30 @@ impl OooCore {
         let x = &mut self.ctxs[c];
         let r = x
             .insns
-            .pop_front()
+            .front_mut()
             .expect("a committed uop belongs to an instruction");
         debug_assert!(!r.wrong, "wrong-path instructions never commit");
-        if !matches!(r.exit, Some(Exit::Fault(_))) {
+        let (kind, pred, rip, next_rip) = (r.kind, r.pred, r.rip, r.next_rip);
+        let exit = r.exit.take();
+        let mispredicted = r.mispredicted;
+        x.insns.pop_front();
+        if !matches!(exit.as_deref(), Some(Exit::Fault(_))) {
             x.retired += 1;
             self.stats.inc(self.ids.insns);
         }
-        let ft_taken = |r: &super::InsnRec| r.kind != BrKind::None && r.kind != BrKind::Rep;
-        if let (BrKind::Cond, Some(p)) = (r.kind, r.pred) {
-            let taken = r.mispredicted != p.taken;
-            x.bp.train_dir(r.rip, &p, taken);
+        let ft_taken = kind != BrKind::None && kind != BrKind::Rep;
+        if let (BrKind::Cond, Some(p)) = (kind, pred) {
+            let taken = mispredicted != p.taken;
+            x.bp.train_dir(rip, &p, taken);
             if taken {
-                x.bp.btb_update(r.rip, r.next_rip);
+                x.bp.btb_update(rip, next_rip);
             }
-        } else if ft_taken(&r) && r.kind != BrKind::Ret {
-            x.bp.btb_update(r.rip, r.next_rip);
+        } else if ft_taken && kind != BrKind::Ret {
+            x.bp.btb_update(rip, next_rip);
         }
-        if let Some(e) = r.exit {
+        if let Some(e) = exit {
             x.running = false;
-            x.exit = Some(e);
+            x.exit = Some(*e);
             return true;
         }
         false
@@ -285,13 +315,38 @@ impl OooCore {
             if issued >= self.cfg.issue_width {
                 break;
             }
-            let seq = self.iq[i];
-            let sl = self.slot(seq);
-            if sl.srcs.iter().any(|&t| t != 0 && self.ready_at(t) > now) {
-                continue;
+            let e = self.iq[i];
+            let seq = e.seq;
+            if e.rdy > now {
+                if e.rdy != UNKNOWN {
+                    continue;
+                }
+                // Sources not all known: look again only once the one that
+                // was unknown last time is.
+                if self.ready_at(e.wait) == UNKNOWN {
+                    continue;
+                }
+                let mut r = 0;
+                let mut wait = 0;
+                for &t in &self.slot(seq).srcs {
+                    let d = self.ready_at(t);
+                    if d == UNKNOWN {
+                        wait = t;
+                        r = UNKNOWN;
+                        break;
+                    }
+                    r = r.max(d);
+                }
+                let e = &mut self.iq[i];
+                e.rdy = r;
+                e.wait = wait;
+                if r > now {
+                    continue;
+                }
             }
-            let s = *sl;
-            let unit = match s.class {
+            let sl = self.slot(seq);
+            let (class, lat, ctx, st) = (sl.class, sl.lat, sl.ctx, sl.st);
+            let unit = match class {
                 Class::Mul => 1,
                 Class::Div => 2,
                 Class::Load => 3,
@@ -304,7 +359,7 @@ impl OooCore {
                 continue;
             }
             // The unpipelined dividers: a free one, or wait.
-            let busy = match s.class {
+            let busy = match class {
                 Class::Div => Some(&self.div_busy),
                 Class::FpDiv => Some(&self.fp_div_busy),
                 _ => None,
@@ -316,27 +371,27 @@ impl OooCore {
                     continue;
                 }
             }
-            if s.class == Class::Fence {
-                let c = usize::from(s.ctx);
+            if class == Class::Fence {
+                let c = usize::from(ctx);
                 if self.ctxs[c].rob.front() != Some(&seq) || !port.stores_drained(c) {
                     continue;
                 }
                 self.ctxs[c].fences.retain(|&f| f != seq);
             }
-            let done = match s.class {
+            let done = match class {
                 Class::Load => match self.exec_load(seq, port) {
                     Some(d) => d,
                     None => continue,
                 },
-                _ => now + s.lat,
+                _ => now + lat,
             };
             if let Some(d) = div {
-                let busy = if s.class == Class::FpDiv {
+                let busy = if class == Class::FpDiv {
                     &mut self.fp_div_busy
                 } else {
                     &mut self.div_busy
                 };
-                busy[d] = now + s.lat;
+                busy[d] = now + lat;
             }
             used[unit] += 1;
             issued += 1;
@@ -345,21 +400,26 @@ impl OooCore {
             sl.done = done;
             sl.issued = true;
             sl.in_iq = false;
-            if s.st.1 != 0 {
-                port.store_address(now, usize::from(s.ctx), s.st.0);
+            if st.1 != 0 {
+                port.store_address(now, usize::from(ctx), st.0);
                 if let Some(v) = self.check_violation(seq) {
-                    violations.push((usize::from(s.ctx), v));
+                    violations.push((usize::from(ctx), v));
                 }
             }
         }
-        // Remove what issued, youngest position first (at most the issue
-        // width of removals, instead of a pass over the whole queue).
+        // Remove what issued: one pass from the first issued position,
+        // keeping the order of the rest.
         let mut gone = std::mem::take(&mut self.issued_at);
-        for &i in gone.iter().rev() {
-            let q = self.iq.remove(i);
-            let c = usize::from(self.slot(q).ctx);
+        let len = self.iq.len();
+        for (k, &p) in gone.iter().enumerate() {
+            let c = usize::from(self.slot(self.iq[p].seq).ctx);
             self.ctxs[c].iq_count -= 1;
+            // Close the gaps left so far: the run after this removal moves
+            // down by the number of removals up to it.
+            let end = gone.get(k + 1).copied().unwrap_or(len);
+            self.iq.copy_within(p + 1..end, p - k);
         }
+        self.iq.truncate(len - gone.len());
         gone.clear();
         self.issued_at = gone;
         for (c, (insn, rip)) in violations {
@@ -371,28 +431,30 @@ impl OooCore {
 
     /// Executes a load: forwarding or memory. `None` if it cannot issue now.
     fn exec_load(&mut self, seq: u64, port: &mut dyn MemPort) -> Option<u64> {
-        let s = *self.slot(seq);
+        let s = self.slot(seq);
+        let (ld, rip, ctx) = (s.ld, s.rip, s.ctx);
         let now = self.now;
-        if s.ld.1 == 0 {
+        if ld.1 == 0 {
             return Some(now + self.cfg.latency.wrong_path_load);
         }
-        let c = usize::from(s.ctx);
+        let c = usize::from(ctx);
         if self.ctxs[c].fences.iter().any(|&f| f < seq) {
             return None; // an older fence has not issued
         }
-        for &q in self.ctxs[c].sq.iter().rev() {
+        for k in (0..self.ctxs[c].sq.len()).rev() {
+            let q = self.ctxs[c].sq.get(k);
             if q >= seq {
                 continue;
             }
             let st = self.slot(q);
             if !st.issued {
-                if self.cfg.mem_dep_speculation && !self.ctxs[c].alias_predicted(s.rip) {
+                if self.cfg.mem_dep_speculation && !self.ctxs[c].alias_predicted(rip) {
                     continue;
                 }
                 return None;
             }
-            if overlaps(st.st.0, st.st.1, s.ld.0, s.ld.1) {
-                if covers(st.st.0, st.st.1, s.ld.0, s.ld.1) {
+            if overlaps(st.st.0, st.st.1, ld.0, ld.1) {
+                if covers(st.st.0, st.st.1, ld.0, ld.1) {
                     let data = if st.data == 0 {
                         0
                     } else {
@@ -409,7 +471,7 @@ impl OooCore {
                 return None; // partial overlap: wait for the store to commit
             }
         }
-        match port.load(now, c, s.ld.0, s.ld.1) {
+        match port.load(now, c, ld.0, ld.1) {
             PortAccess::Done { ready } => Some(ready.max(now + 1)),
             PortAccess::Pending(id) => {
                 self.waiting.push((id, seq));
@@ -474,14 +536,15 @@ impl OooCore {
     }
 
     fn dispatch_one(&mut self, c: usize, seq: u64) -> Result<(), Stall> {
-        let s = *self.slot(seq);
+        let s = self.slot(seq);
+        let (class, st_size, dsts, regs, data_reg) = (s.class, s.st.1, s.dsts, s.srcs, s.data);
         let x = &self.ctxs[c];
-        let is_ld = s.class == Class::Load;
-        let is_st = s.st.1 != 0;
+        let is_ld = class == Class::Load;
+        let is_st = st_size != 0;
         if x.rob.len() >= self.cfg.rob_per_context {
             return Err(Stall::Rob);
         }
-        if s.class != Class::None
+        if class != Class::None
             && (self.iq.len() >= self.cfg.iq_size || x.iq_count >= self.cap(self.cfg.iq_size))
         {
             return Err(Stall::Iq);
@@ -494,7 +557,7 @@ impl OooCore {
         {
             return Err(Stall::Sq);
         }
-        let writes = s.dsts[0] != NONE_REG;
+        let writes = dsts[0] != NONE_REG;
         if writes && self.free_regs() == 0 {
             return Err(Stall::Regs);
         }
@@ -502,19 +565,19 @@ impl OooCore {
         let x = &mut self.ctxs[c];
         x.fq.pop_front();
         let mut srcs = [0u64; 5];
-        for (k, &r) in s.srcs.iter().enumerate() {
+        for (k, &r) in regs.iter().enumerate() {
             let r = u8::try_from(r).expect("register numbers before rename");
             if r != NONE_REG {
                 srcs[k] = x.rat[usize::from(r)];
             }
         }
-        let data = u8::try_from(s.data).expect("register number before rename");
+        let data = u8::try_from(data_reg).expect("register number before rename");
         let data = if data == NONE_REG {
             0
         } else {
             x.rat[usize::from(data)]
         };
-        for &d in s.dsts.iter().filter(|&&d| d != NONE_REG) {
+        for &d in dsts.iter().filter(|&&d| d != NONE_REG) {
             x.rat[usize::from(d)] = seq;
         }
         if writes {
@@ -529,13 +592,17 @@ impl OooCore {
             x.sq.push_back(seq);
             self.sq_total += 1;
         }
-        if s.class == Class::Fence {
+        if class == Class::Fence {
             x.fences.push(seq);
         }
-        let in_iq = s.class != Class::None;
+        let in_iq = class != Class::None;
         if in_iq {
             x.iq_count += 1;
-            self.iq.push(seq);
+            self.iq.push(IqEntry {
+                seq,
+                rdy: UNKNOWN,
+                wait: 0,
+            });
         }
         let sl = self.slot_mut(seq);
         sl.srcs = srcs;
@@ -561,7 +628,7 @@ impl OooCore {
             let young = |q: &u64, slab: &Vec<super::Slot>| slab[(q & mask) as usize].insn >= first;
             while x.fq.back().is_some_and(|q| young(q, slab)) {
                 let q = x.fq.pop_back().expect("checked");
-                slab[(q & mask) as usize] = FREE;
+                slab[(q & mask) as usize].seq = 0;
                 squashed += 1;
             }
             while x.lq.back().is_some_and(|q| young(q, slab)) {
@@ -581,14 +648,15 @@ impl OooCore {
                 if s.in_iq {
                     x.iq_count -= 1;
                 }
-                *s = FREE;
+                s.seq = 0;
                 squashed += 1;
             }
         }
         self.lq_total -= lq_freed;
         self.sq_total -= sq_freed;
         let slab = &self.slab;
-        self.iq.retain(|&q| slab[(q & mask) as usize].seq == q);
+        self.iq
+            .retain(|e| slab[(e.seq & mask) as usize].seq == e.seq);
         let x = &mut self.ctxs[c];
         let mut oldest = None;
         while x.insns.back().is_some_and(|r| r.seq >= first) {
@@ -620,7 +688,7 @@ impl OooCore {
             x.fetch_stall_until = self.now;
         }
         x.rat.fill(0);
-        for &q in &x.rob {
+        for &q in x.rob.iter() {
             let s = &self.slab[(q & mask) as usize];
             for &d in s.dsts.iter().filter(|&&d| d != NONE_REG) {
                 x.rat[usize::from(d)] = q;

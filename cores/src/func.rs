@@ -72,6 +72,15 @@ pub enum Exit {
     Retry,
 }
 
+/// A memory that paces [`FuncCore::run_paced`]: it hears of every
+/// instruction that retires and says when the next one issues.
+pub trait Pacer: GuestMemory {
+    /// The instruction at `rip` retired normally (a REP iteration counts
+    /// one); the next one is at `next`. Returns the cycle counter the next
+    /// instruction sees, or `None` to end the run before it.
+    fn retired(&mut self, rip: u64, next: u64) -> Option<u64>;
+}
+
 /// Counters of a functional core.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FuncStats {
@@ -198,6 +207,54 @@ impl FuncCore {
             let left = max_insns - self.cpu.executed;
             return crate::debug::run_armed(self, state, mem, left);
         }
+        exit
+    }
+
+    /// Runs from `state.rip` one instruction at a time, exactly as a
+    /// series of `run(state, mem, 1)` calls would, with the cycle counter
+    /// (what `rdtsc` reads) set before each: to [`Self::cycles`] for the
+    /// first, then to what [`Pacer::retired`] returned for the one before.
+    /// The run ends when the pacer says so (after a retired instruction:
+    /// [`Exit::InsnLimit`]), when the debug checks become armed (`popf` set
+    /// TF: [`Exit::InsnLimit`] after that instruction was reported), or
+    /// with an instruction that does not retire normally (a fault, `hlt`,
+    /// `syscall`, a retry; not reported to the pacer). The registers are
+    /// copied in and out once per run, not once per instruction.
+    ///
+    /// The caller runs armed states through [`Self::run`] instead.
+    pub fn run_paced<P: Pacer>(&mut self, state: &mut ArchState, mem: &mut P) -> Exit {
+        debug_assert!(
+            !state.debug.armed(state.rflags),
+            "run_paced on a debug-armed state"
+        );
+        self.load_state(state);
+        let mut rip = state.rip;
+        let mut cycles = self.cycles;
+        let mut retired = 0u64;
+        let exit = loop {
+            self.cpu.executed = 0;
+            self.cpu.cycle_base = cycles;
+            let at = rip;
+            let exit = self.run_blocks(&mut rip, mem, 1, &mut state.fpu);
+            let n = self.cpu.executed;
+            retired += n;
+            cycles = cycles.wrapping_add(n);
+            if !matches!(exit, Exit::InsnLimit) {
+                break exit;
+            }
+            let next = mem.retired(at, rip);
+            if state.debug.armed(self.cpu.r[usize::from(FLAGS)]) {
+                break Exit::InsnLimit;
+            }
+            match next {
+                Some(c) => cycles = c,
+                None => break Exit::InsnLimit,
+            }
+        };
+        self.cycles = cycles;
+        self.retired += retired;
+        self.store_state(state);
+        state.rip = rip;
         exit
     }
 

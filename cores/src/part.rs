@@ -178,7 +178,7 @@ struct Ctx {
 impl Ctx {
     /// Whether it may issue at all.
     fn can_issue(&self) -> bool {
-        self.run == Run::Running && self.wait == Wait::None
+        matches!(self.run, Run::Running) && matches!(self.wait, Wait::None)
     }
 }
 

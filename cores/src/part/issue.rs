@@ -159,36 +159,31 @@ impl IssueModel {
         };
         c.func.set_cycles(now.get());
         let exit = c.func.run_paced(&mut c.regs, &mut p);
-        let Paced {
-            ad,
-            issued_at,
-            ready,
-            next_issue,
-            rip,
-            done,
-            ..
-        } = p;
-        c.ready = ready;
-        core.next_issue = next_issue;
+        // Read what is needed in place (moving the adapter out costs a copy).
+        c.ready = p.ready;
+        core.next_issue = p.next_issue;
+        let rip = p.rip;
+        let (at, loaded, why) = (p.ad.now, p.ad.ready + p.ad.walk_delay, p.ad.blocked);
         match exit {
             Exit::InsnLimit => {
                 // Every instruction it ran was retired by the pacer.
-                drop(ad);
+                let (issued_at, done) = (p.issued_at, std::mem::take(&mut p.done));
+                drop(p);
                 core.now = issued_at;
                 if !done.is_empty() {
                     core.completed(done);
                 }
             }
             Exit::Retry => {
-                let why = ad.blocked.expect("the adapter says why it stopped");
-                core.now = ad.now;
+                drop(p);
+                let why = why.expect("the adapter says why it stopped");
+                core.now = at;
                 core.hier.stats_mut().inc(core.ids.replays);
                 core.block(t, why);
             }
             exit => {
-                let at = ad.now;
-                let loaded = ad.ready + ad.walk_delay;
-                ad.commit();
+                p.ad.commit_stores();
+                drop(p);
                 core.now = at;
                 for i in 0..core.scratch.walks.len() {
                     let w = core.scratch.walks[i];

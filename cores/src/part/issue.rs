@@ -64,13 +64,13 @@ impl IssueModel {
     /// end, the next message, another context's turn) and before the
     /// hierarchy's own next work, the ones after it in the same functional
     /// run ([`Paced`]), each timed as if issued alone. Returns whether the
-    /// last one released a lock.
-    fn issue(&mut self, core: &mut CoreState, t: usize, limit: Cycle) -> bool {
+    /// last one released a lock, and whether the core is known to have
+    /// nothing more to do before `end`.
+    fn issue(&mut self, core: &mut CoreState, t: usize, limit: Cycle, end: Cycle) -> (bool, bool) {
         core.last_issued = t;
         let c = &core.ctxs[t];
         if c.lock.is_none() && !c.regs.debug.armed(c.regs.rflags) {
-            self.issue_paced(core, t, limit);
-            return false;
+            return (false, self.issue_paced(core, t, limit, end));
         }
         let now = core.now;
         let Executed::Done {
@@ -80,10 +80,10 @@ impl IssueModel {
             released,
         } = core.execute(t, false, None)
         else {
-            return false;
+            return (false, false);
         };
         self.retire(core, t, now, exit, rip, ready);
-        released
+        (released, false)
     }
 
     /// Times an instruction of context `t` issued at `now` (at `rip`, its
@@ -129,8 +129,10 @@ impl IssueModel {
 
     /// Runs context `t` (no lock held, no debug checks armed) paced by
     /// [`Paced`] from `core.now` up to `limit`; leaves the core as issuing
-    /// its instructions one by one would.
-    fn issue_paced(&mut self, core: &mut CoreState, t: usize, limit: Cycle) {
+    /// its instructions one by one would. Returns whether the core then has
+    /// nothing to do before `end` (the run reached the epoch's end with no
+    /// message, other context or hierarchy work before it).
+    fn issue_paced(&mut self, core: &mut CoreState, t: usize, limit: Cycle, end: Cycle) -> bool {
         let now = core.now;
         let sb_free = core.sb_cap.saturating_sub(core.hier.store_buffer_len());
         let c = &mut core.ctxs[t];
@@ -147,9 +149,11 @@ impl IssueModel {
         let mut p = Paced {
             ad,
             model: self,
-            ids: core.ids,
+            ids: &core.ids,
             sb_cap: core.sb_cap,
             limit,
+            end,
+            idle: false,
             asid: c.asid.map_or(0, |a| a.0),
             issued_at: now,
             ready: c.ready,
@@ -167,12 +171,13 @@ impl IssueModel {
         match exit {
             Exit::InsnLimit => {
                 // Every instruction it ran was retired by the pacer.
-                let (issued_at, done) = (p.issued_at, std::mem::take(&mut p.done));
+                let (issued_at, idle, done) = (p.issued_at, p.idle, std::mem::take(&mut p.done));
                 drop(p);
                 core.now = issued_at;
                 if !done.is_empty() {
                     core.completed(done);
                 }
+                return idle;
             }
             Exit::Retry => {
                 drop(p);
@@ -198,6 +203,7 @@ impl IssueModel {
                 self.retire(core, t, at, exit, rip, loaded);
             }
         }
+        false
     }
 
     /// Sum of the uop latencies of the instruction at `rip` (loads count 0:
@@ -256,11 +262,16 @@ impl IssueModel {
 struct Paced<'a, 'b> {
     ad: Adapter<'b>,
     model: &'a mut IssueModel,
-    ids: super::CoreStats,
+    ids: &'a super::CoreStats,
     sb_cap: usize,
     /// The next issue must be before this (epoch end, next message,
     /// another context's issue time).
     limit: Cycle,
+    /// The epoch's end.
+    end: Cycle,
+    /// Set when the run stopped at `end` with nothing else due before it
+    /// (no message, no other context, no hierarchy work).
+    idle: bool,
     /// The context's address space (cost memo key).
     asid: u64,
     /// Issue cycle of the last retired instruction.
@@ -282,7 +293,7 @@ impl Pacer for Paced<'_, '_> {
         let loaded = self.ad.ready + self.ad.walk_delay;
         let new = self.ad.commit_stores();
         debug_assert!(new.is_none(), "a paced instruction holds no lock");
-        let ids = self.ids;
+        let ids = *self.ids;
         for i in 0..self.ad.walks().len() {
             let w = self.ad.walks()[i];
             let stats = self.ad.hier.stats_mut();
@@ -304,7 +315,12 @@ impl Pacer for Paced<'_, '_> {
             return None;
         }
         let at = cost.max(next_issue);
-        if at >= self.limit || self.ad.hier.next_activity().is_some_and(|h| h <= at) {
+        if at >= self.limit {
+            self.idle = self.limit == self.end
+                && self.ad.hier.next_activity().is_none_or(|h| h >= self.end);
+            return None;
+        }
+        if self.ad.hier.next_activity().is_some_and(|h| h <= at) {
             return None;
         }
         let sb_free = self.sb_cap.saturating_sub(self.ad.hier.store_buffer_len());
@@ -368,7 +384,10 @@ impl TimingModel for IssueModel {
                 // The next message or another context's turn ends this
                 // one's paced run.
                 let limit = [msg, others].into_iter().flatten().fold(end, Cycle::min);
-                let released = self.issue(core, i, limit);
+                let (released, idle) = self.issue(core, i, limit, end);
+                if idle {
+                    break;
+                }
                 core.on_completions();
                 if released {
                     core.wake_retries(true, false);

@@ -277,6 +277,7 @@ impl FuncCore {
         exit
     }
 
+    #[inline(always)]
     fn run_blocks(
         &mut self,
         rip: &mut u64,

@@ -487,10 +487,17 @@ impl<'a> Adapter<'a> {
 
     /// [`Self::commit`] without ending the adapter: a paced run then
     /// starts its next instruction with [`Self::restart`].
+    #[inline]
     pub fn commit_stores(&mut self) -> Option<u128> {
         if self.stores.is_empty() {
             return None;
         }
+        self.commit_pending()
+    }
+
+    /// [`Self::commit_stores`] of an instruction that stored.
+    #[inline(never)]
+    fn commit_pending(&mut self) -> Option<u128> {
         let mut locked_new = self.locked.map(|(_, _, old)| old.to_le_bytes());
         let mut wrote_locked = false;
         for s in self.stores.iter() {

@@ -368,11 +368,7 @@ impl TimingModel for IssueModel {
             let msg = ctx.peek_time().filter(|&t| t < end);
             let hier = core.hier.next_activity().filter(|&t| t < end);
             let order = core.issue_order().filter(|&(_, t, _)| t < end);
-            let issue = order.map(|(i, t, _)| (i, t));
-            let first = [msg, hier, issue.map(|(_, t)| t)]
-                .into_iter()
-                .flatten()
-                .min();
+            let first = earliest(earliest(msg, hier), order.map(|(_, t, _)| t));
             let Some(t) = first else { break };
             core.now = core.now.max(t);
             if msg == Some(t) {
@@ -383,7 +379,7 @@ impl TimingModel for IssueModel {
             } else if let Some((i, _, others)) = order {
                 // The next message or another context's turn ends this
                 // one's paced run.
-                let limit = [msg, others].into_iter().flatten().fold(end, Cycle::min);
+                let limit = earliest(earliest(msg, others), Some(end)).unwrap_or(end);
                 let (released, idle) = self.issue(core, i, limit, end);
                 if idle {
                     break;
@@ -395,6 +391,15 @@ impl TimingModel for IssueModel {
             }
         }
         core.hier.flush(ctx);
+    }
+}
+
+/// The earlier of two optional cycles.
+#[inline(always)]
+fn earliest(a: Option<Cycle>, b: Option<Cycle>) -> Option<Cycle> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

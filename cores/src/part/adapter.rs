@@ -371,6 +371,12 @@ impl<'a> Adapter<'a> {
         self.oversize = false;
     }
 
+    /// Whether the current instruction has stores to retire.
+    #[inline]
+    pub fn stores_pending(&self) -> bool {
+        !self.stores.is_empty()
+    }
+
     /// The latency of each timed page walk of the current instruction.
     pub fn walks(&self) -> &[u64] {
         self.walks

@@ -135,6 +135,7 @@ impl IssueModel {
     fn issue_paced(&mut self, core: &mut CoreState, t: usize, limit: Cycle, end: Cycle) -> bool {
         let now = core.now;
         let sb_free = core.sb_cap.saturating_sub(core.hier.store_buffer_len());
+        let hier_next = core.hier.next_activity();
         let c = &mut core.ctxs[t];
         let ad = Adapter::new(
             &mut core.hier,
@@ -153,6 +154,7 @@ impl IssueModel {
             sb_cap: core.sb_cap,
             limit,
             end,
+            hier_next,
             idle: false,
             asid: c.asid.map_or(0, |a| a.0),
             issued_at: now,
@@ -269,6 +271,11 @@ struct Paced<'a, 'b> {
     limit: Cycle,
     /// The epoch's end.
     end: Cycle,
+    /// The hierarchy's next own work, as of the last store (without a
+    /// message or a drain, only a store into an empty buffer brings it
+    /// earlier; loads can only take it away, and a stale value only stops
+    /// the run early, which the issue loop then resumes exactly).
+    hier_next: Option<Cycle>,
     /// Set when the run stopped at `end` with nothing else due before it
     /// (no message, no other context, no hierarchy work).
     idle: bool,
@@ -291,8 +298,12 @@ impl Pacer for Paced<'_, '_> {
     fn retired(&mut self, rip: u64, next: u64) -> Option<u64> {
         let now = self.ad.now;
         let loaded = self.ad.ready + self.ad.walk_delay;
-        let new = self.ad.commit_stores();
-        debug_assert!(new.is_none(), "a paced instruction holds no lock");
+        if self.ad.stores_pending() {
+            let new = self.ad.commit_stores();
+            debug_assert!(new.is_none(), "a paced instruction holds no lock");
+            // A store may give the store buffer a head to drain.
+            self.hier_next = self.ad.hier.next_activity();
+        }
         let ids = *self.ids;
         for i in 0..self.ad.walks().len() {
             let w = self.ad.walks()[i];
@@ -320,7 +331,7 @@ impl Pacer for Paced<'_, '_> {
                 && self.ad.hier.next_activity().is_none_or(|h| h >= self.end);
             return None;
         }
-        if self.ad.hier.next_activity().is_some_and(|h| h <= at) {
+        if self.hier_next.is_some_and(|h| h <= at) {
             return None;
         }
         let sb_free = self.sb_cap.saturating_sub(self.ad.hier.store_buffer_len());

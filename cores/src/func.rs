@@ -396,7 +396,7 @@ mod tests {
         fn retired(&mut self, rip: u64, next: u64) -> Option<u64> {
             self.seen.push((rip, next));
             let k = self.seen.len();
-            (k % self.stop_every != 0).then(|| made_up_cycle(k))
+            (!k.is_multiple_of(self.stop_every)).then(|| made_up_cycle(k))
         }
     }
 

@@ -72,6 +72,15 @@ pub enum Exit {
     Retry,
 }
 
+/// A memory that paces [`FuncCore::run_paced`]: it hears of every
+/// instruction that retires and says when the next one issues.
+pub trait Pacer: GuestMemory {
+    /// The instruction at `rip` retired normally (a REP iteration counts
+    /// one); the next one is at `next`. Returns the cycle counter the next
+    /// instruction sees, or `None` to end the run before it.
+    fn retired(&mut self, rip: u64, next: u64) -> Option<u64>;
+}
+
 /// Counters of a functional core.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FuncStats {
@@ -201,6 +210,54 @@ impl FuncCore {
         exit
     }
 
+    /// Runs from `state.rip` one instruction at a time, exactly as a
+    /// series of `run(state, mem, 1)` calls would, with the cycle counter
+    /// (what `rdtsc` reads) set before each: to [`Self::cycles`] for the
+    /// first, then to what [`Pacer::retired`] returned for the one before.
+    /// The run ends when the pacer says so (after a retired instruction:
+    /// [`Exit::InsnLimit`]), when the debug checks become armed (`popf` set
+    /// TF: [`Exit::InsnLimit`] after that instruction was reported), or
+    /// with an instruction that does not retire normally (a fault, `hlt`,
+    /// `syscall`, a retry; not reported to the pacer). The registers are
+    /// copied in and out once per run, not once per instruction.
+    ///
+    /// The caller runs armed states through [`Self::run`] instead.
+    pub fn run_paced<P: Pacer>(&mut self, state: &mut ArchState, mem: &mut P) -> Exit {
+        debug_assert!(
+            !state.debug.armed(state.rflags),
+            "run_paced on a debug-armed state"
+        );
+        self.load_state(state);
+        let mut rip = state.rip;
+        let mut cycles = self.cycles;
+        let mut retired = 0u64;
+        let exit = loop {
+            self.cpu.executed = 0;
+            self.cpu.cycle_base = cycles;
+            let at = rip;
+            let exit = self.run_blocks(&mut rip, mem, 1, &mut state.fpu);
+            let n = self.cpu.executed;
+            retired += n;
+            cycles = cycles.wrapping_add(n);
+            if !matches!(exit, Exit::InsnLimit) {
+                break exit;
+            }
+            let next = mem.retired(at, rip);
+            if state.debug.armed(self.cpu.r[usize::from(FLAGS)]) {
+                break Exit::InsnLimit;
+            }
+            match next {
+                Some(c) => cycles = c,
+                None => break Exit::InsnLimit,
+            }
+        };
+        self.cycles = cycles;
+        self.retired += retired;
+        self.store_state(state);
+        state.rip = rip;
+        exit
+    }
+
     /// [`Self::run`] without the debug checks ([`crate::debug`]).
     pub(crate) fn run_plain(
         &mut self,
@@ -220,6 +277,7 @@ impl FuncCore {
         exit
     }
 
+    #[inline(always)]
     fn run_blocks(
         &mut self,
         rip: &mut u64,
@@ -312,6 +370,134 @@ mod tests {
         fn assert_send<T: Send>() {}
         assert_send::<FuncCore>();
         assert_send::<Exit>();
+    }
+
+    /// A pacer over flat memory: records each retired instruction, hands
+    /// out made-up cycle counters and stops every `stop_every`th time.
+    struct Recorder {
+        mem: crate::FlatMemory,
+        seen: Vec<(u64, u64)>,
+        stop_every: usize,
+    }
+
+    impl GuestMemory for Recorder {
+        fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemStop> {
+            self.mem.read(addr, buf)
+        }
+        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemStop> {
+            self.mem.write(addr, data)
+        }
+    }
+
+    /// The cycle counter the `k`th instruction sees (k from 0).
+    fn made_up_cycle(k: usize) -> u64 {
+        1000 + 7 * k as u64 + (k as u64 % 3)
+    }
+
+    impl Pacer for Recorder {
+        fn retired(&mut self, rip: u64, next: u64) -> Option<u64> {
+            self.seen.push((rip, next));
+            let k = self.seen.len();
+            (!k.is_multiple_of(self.stop_every)).then(|| made_up_cycle(k))
+        }
+    }
+
+    /// Runs `code` with `run_paced` (resumed whenever the pacer stops it)
+    /// and as single-instruction `run` calls, and checks both do the same:
+    /// registers, memory, exits, cycle counters, the retired sequence.
+    fn paced_matches_single_steps(code: &[u8], stop_every: usize) {
+        let setup = || {
+            let mut mem = crate::FlatMemory::new();
+            mem.map(0x1000, 0x1000);
+            mem.map(0x8000, 0x1000);
+            mem.write(0x1000, code).expect("mapped");
+            let st = ArchState {
+                rip: 0x1000,
+                gpr: {
+                    let mut g = [0u64; 16];
+                    g[4] = 0x8800; // rsp
+                    g[7] = 0x8100; // rdi
+                    g
+                },
+                ..ArchState::default()
+            };
+            (FuncCore::new(CpuidModel::default()), st, mem)
+        };
+        // Single steps.
+        let (mut core, mut st, mut mem) = setup();
+        let mut want = Vec::new();
+        let mut want_exits = Vec::new();
+        let mut k = 0;
+        core.set_cycles(made_up_cycle(0));
+        loop {
+            let at = st.rip;
+            let exit = core.run(&mut st, &mut mem, 1);
+            if exit == Exit::InsnLimit {
+                want.push((at, st.rip));
+                k += 1;
+                core.set_cycles(made_up_cycle(k));
+                if st.debug.armed(st.rflags) || k > 500 {
+                    want_exits.push(exit);
+                    break;
+                }
+                continue;
+            }
+            want_exits.push(exit);
+            break;
+        }
+        // Paced.
+        let (mut pcore, mut pst, mem2) = setup();
+        let mut rec = Recorder {
+            mem: mem2,
+            seen: Vec::new(),
+            stop_every,
+        };
+        pcore.set_cycles(made_up_cycle(0));
+        let mut exits = Vec::new();
+        loop {
+            let exit = pcore.run_paced(&mut pst, &mut rec);
+            let k = rec.seen.len();
+            if exit == Exit::InsnLimit && !pst.debug.armed(pst.rflags) && k <= 500 {
+                // The pacer stopped it: resume with the counter it gave.
+                pcore.set_cycles(made_up_cycle(k));
+                continue;
+            }
+            exits.push(exit);
+            break;
+        }
+        assert_eq!(rec.seen, want, "retired sequence");
+        assert_eq!(exits, want_exits, "exits");
+        assert_eq!(pst.int_regs(), st.int_regs(), "registers");
+        assert_eq!(pcore.stats().instructions, core.stats().instructions);
+        let mut a = [0u8; 0x100];
+        let mut b = [0u8; 0x100];
+        mem.read(0x8100, &mut a).expect("mapped");
+        rec.mem.read(0x8100, &mut b).expect("mapped");
+        assert_eq!(a, b, "memory");
+    }
+
+    #[test]
+    fn paced_runs_equal_single_steps() {
+        // mov ecx, 4; l: rdtsc; mov [rdi], eax; add rdi, 4; dec ecx; jnz l;
+        // mov ecx, 3; mov al, 0x5a; rep stosb; xor ecx, ecx; rep stosb;
+        // push 7; pop rbx; hlt
+        let code = [
+            0xb9, 4, 0, 0, 0, 0x0f, 0x31, 0x89, 0x07, 0x48, 0x83, 0xc7, 4, 0xff, 0xc9, 0x75, 0xf4,
+            0xb9, 3, 0, 0, 0, 0xb0, 0x5a, 0xf3, 0xaa, 0x31, 0xc9, 0xf3, 0xaa, 0x6a, 7, 0x5b, 0xf4,
+        ];
+        for stop_every in [1, 2, 3, 5, 1000] {
+            paced_matches_single_steps(&code, stop_every);
+        }
+        // A fault ends the run at the faulting instruction: mov eax, 1;
+        // mov [0x3000], eax (unmapped); hlt
+        let fault = [0xb8, 1, 0, 0, 0, 0x89, 0x04, 0x25, 0x00, 0x30, 0, 0, 0xf4];
+        paced_matches_single_steps(&fault, 1000);
+        // popf setting TF: the run ends after it (the debug checks take
+        // over). pushfq; or qword [rsp], 0x100; popfq; nop; hlt
+        let tf = [
+            0x9c, 0x48, 0x81, 0x0c, 0x24, 0x00, 0x01, 0x00, 0x00, 0x9d, 0x90, 0xf4,
+        ];
+        paced_matches_single_steps(&tf, 1000);
     }
 
     #[test]

@@ -101,5 +101,5 @@ pub mod uop;
 pub use arch::ArchState;
 pub use cache::AddressSpaceId;
 pub use cpuid::CpuidModel;
-pub use func::{Exit, Fault, FuncCore, FuncStats};
+pub use func::{Exit, Fault, FuncCore, FuncStats, Pacer};
 pub use mem::{FlatMemory, GuestMemory, MemStop, PageFault};

@@ -44,7 +44,7 @@ use crate::{AddressSpaceId, ArchState, CpuidModel, Exit, Fault, FuncCore, GuestM
 use serde::{Deserialize, Serialize};
 use smpsim_engine::{Cycle, EpochCtx, Partition, Stats, StatsBuilder};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
-use smpsim_uncore::{Access, ContextId, MemMsg, MemSystem, PrivateHierarchy, ReqId};
+use smpsim_uncore::{Access, Completion, ContextId, MemMsg, MemSystem, PrivateHierarchy, ReqId};
 use std::sync::Arc;
 
 /// How a context's guest-virtual addresses reach machine memory: the
@@ -180,7 +180,7 @@ struct Ctx {
 impl Ctx {
     /// Whether it may issue at all.
     fn can_issue(&self) -> bool {
-        self.run == Run::Running && self.wait == Wait::None
+        matches!(self.run, Run::Running) && matches!(self.wait, Wait::None)
     }
 }
 
@@ -681,20 +681,42 @@ impl CoreState {
             .min_by_key(|&(i, t)| (t, (i + n - self.last_issued - 1) % n))
     }
 
-    /// For a trapped context: the cycle before the next service tick, so
-    /// the engine runs the epoch that ends at the tick's barrier.
-    fn next_trap_tick(&self) -> Option<Cycle> {
-        let h = self.service_period;
-        self.ctxs
+    /// [`Self::next_ctx`] in one pass, with the earliest ready cycle of the
+    /// other contexts that may issue (the end of the chosen one's turn).
+    fn issue_order(&self) -> Option<(usize, Cycle, Option<Cycle>)> {
+        if let [c] = &self.ctxs[..] {
+            return c
+                .can_issue()
+                .then(|| (0, c.ready.max(self.next_issue), None));
+        }
+        let (i, t) = self.next_ctx()?;
+        let others = self
+            .ctxs
             .iter()
-            .filter_map(|c| match c.run {
+            .enumerate()
+            .filter(|&(j, c)| j != i && c.can_issue())
+            .map(|(_, c)| c.ready)
+            .min();
+        Some((i, t, others))
+    }
+
+    /// The earliest of [`Self::next_ctx`]'s cycle and, for a trapped
+    /// context, the cycle before the next service tick (so the engine runs
+    /// the epoch that ends at the tick's barrier), in one pass.
+    fn next_ctx_activity(&self) -> Option<Cycle> {
+        let mut first: Option<Cycle> = None;
+        for c in &self.ctxs {
+            let t = match c.run {
+                Run::Running if matches!(c.wait, Wait::None) => c.ready.max(self.next_issue),
                 Run::Trapped { at, .. } => {
-                    let tick = (at.max(self.now).get() / h + 1) * h;
-                    Some(Cycle(tick - 1))
+                    let h = self.service_period;
+                    Cycle((at.max(self.now).get() / h + 1) * h - 1)
                 }
-                _ => None,
-            })
-            .min()
+                _ => continue,
+            };
+            first = Some(first.map_or(t, |f| f.min(t)));
+        }
+        first
     }
 
     /// Forgets what context `t` waited for; a lock still being acquired is
@@ -725,7 +747,14 @@ impl CoreState {
     }
 
     fn on_completions(&mut self) {
-        for done in self.hier.take_completions() {
+        let done = self.hier.take_completions();
+        self.completed(done);
+    }
+
+    /// Hands completed accesses to the contexts that wait for them (or to
+    /// the out-of-order pipeline's port).
+    fn completed(&mut self, done: Vec<Completion>) {
+        for done in done {
             let mine = self
                 .ctxs
                 .iter()
@@ -966,15 +995,14 @@ impl Partition for CorePart {
 
     fn next_activity(&self) -> Option<Cycle> {
         let c = &self.core;
-        [
-            self.active_ref().next_activity(c),
-            c.hier.next_activity(),
-            c.next_ctx().map(|(_, t)| t),
-            c.next_trap_tick(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let own = match (c.hier.next_activity(), c.next_ctx_activity()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (self.active_ref().next_activity(c), own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn stats(&self) -> &Stats {

@@ -354,6 +354,34 @@ impl<'a> Adapter<'a> {
         }
     }
 
+    /// Starts the next instruction of a paced run: issuing at `now` with
+    /// `sb_free` store-buffer entries free and no lock (what
+    /// [`Self::new`] would give it, without rebuilding the adapter).
+    pub fn restart(&mut self, now: Cycle, sb_free: usize) {
+        self.loads.clear();
+        self.stores.clear();
+        self.walks.clear();
+        self.now = now;
+        self.sb_free = sb_free;
+        self.locked = None;
+        self.ready = now;
+        self.blocked = None;
+        self.walk_delay = 0;
+        self.sb_used = 0;
+        self.oversize = false;
+    }
+
+    /// Whether the current instruction has stores to retire.
+    #[inline]
+    pub fn stores_pending(&self) -> bool {
+        !self.stores.is_empty()
+    }
+
+    /// The latency of each timed page walk of the current instruction.
+    pub fn walks(&self) -> &[u64] {
+        self.walks
+    }
+
     /// Translates through the TLB; a miss walks the page tables and, in a
     /// timed access (not `quiet`), loads each entry the walk read through
     /// the hierarchy, one after the other: hits add their load-to-use
@@ -459,7 +487,23 @@ impl<'a> Adapter<'a> {
     /// Retires the instruction's stores: the locked range through
     /// `end_locked` (returned as the new value), the rest into the store
     /// buffer.
-    pub fn commit(self) -> Option<u128> {
+    pub fn commit(mut self) -> Option<u128> {
+        self.commit_stores()
+    }
+
+    /// [`Self::commit`] without ending the adapter: a paced run then
+    /// starts its next instruction with [`Self::restart`].
+    #[inline]
+    pub fn commit_stores(&mut self) -> Option<u128> {
+        if self.stores.is_empty() {
+            return None;
+        }
+        self.commit_pending()
+    }
+
+    /// [`Self::commit_stores`] of an instruction that stored.
+    #[inline(never)]
+    fn commit_pending(&mut self) -> Option<u128> {
         let mut locked_new = self.locked.map(|(_, _, old)| old.to_le_bytes());
         let mut wrote_locked = false;
         for s in self.stores.iter() {

@@ -34,7 +34,7 @@ use crate::active::ActiveSet;
 use crate::barrier::EpochBarrier;
 use crate::hook::BarrierCtx;
 use crate::partition::{EpochCtx, Outbox, Partition};
-use crate::regroup::Regrouper;
+use crate::regroup::{Regrouper, Sample};
 use crate::run::{min_opt, Control, EngineConfig, Slot, StopReason};
 use crate::schedule::{assign, HostThreads};
 use crate::time::{Cycle, PartitionId};
@@ -42,7 +42,8 @@ use crate::topology::LinkTable;
 use parking_lot::{Condvar, Mutex};
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::time::Instant;
 
 pub(crate) struct Finished<P: Partition> {
     pub(crate) slots: Vec<Slot<P>>,
@@ -134,6 +135,8 @@ struct Serial {
     /// Threads running epochs.
     active: usize,
     regroup: Regrouper,
+    /// When the timed epoch's parallel phase began.
+    released: Option<Instant>,
 }
 
 /// What the leader does after releasing the others.
@@ -162,6 +165,8 @@ pub(crate) struct Shared<'e, P: Partition, H> {
     halt: AtomicBool,
     park: Mutex<()>,
     unpark: Condvar,
+    /// Per thread: its busy time in the last timed epoch, in ns.
+    busy: Vec<AtomicU64>,
 }
 
 impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H> {
@@ -198,6 +203,7 @@ impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H>
                 ran: Vec::new(),
                 active: threads,
                 regroup: Regrouper::new(engine.config.regroup, threads),
+                released: None,
             }),
             hook: PhaseCell::new(hook),
             panic: Mutex::new(None),
@@ -206,6 +212,7 @@ impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H>
             halt: AtomicBool::new(halt),
             park: Mutex::new(()),
             unpark: Condvar::new(),
+            busy: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -261,13 +268,17 @@ impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H>
                 self.park_while_idle(t);
                 continue;
             }
-            let (start, end, parity) = {
+            let (start, end, parity, sample) = {
                 // SAFETY: parallel phase: control is read-only for everyone.
                 let c = unsafe { self.control.read() };
-                (c.start, c.end, c.parity)
+                (c.start, c.end, c.parity, c.sample)
             };
+            let began = sample.then(Instant::now);
             self.drain(t, 1 - parity);
             self.run_mine(t, start, end, parity);
+            if let Some(began) = began {
+                self.busy[t].store(elapsed_ns(began), Relaxed);
+            }
             match self.barrier.wait(|| self.serial_phase(end, parity)) {
                 Err(stuck) => watchdog_abort(&stuck, start),
                 Ok(Some(release)) => self.release(release),
@@ -382,6 +393,7 @@ impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H>
     fn serial_phase(&self, end: Cycle, parity: usize) -> Release {
         // SAFETY: serial phase: the leader has exclusive access to all.
         let (control, serial) = unsafe { (self.control.get(), self.serial.get()) };
+        let sample = self.sample(control, serial);
         control.summary.epochs += 1;
         let mut earliest: Option<Cycle> = None;
         for w in &self.outboxes {
@@ -418,7 +430,23 @@ impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H>
             self.halt.store(true, SeqCst);
             return Release { activate: None };
         }
-        self.maybe_regroup(serial, parity)
+        let release = self.maybe_regroup(serial, parity, sample);
+        control.sample = serial.regroup.sample_next(serial.active);
+        serial.released = control.sample.then(Instant::now);
+        release
+    }
+
+    /// The timing of the epoch just finished, if it was timed.
+    fn sample(&self, control: &Control, serial: &Serial) -> Option<Sample> {
+        let released = serial.released.filter(|_| control.sample)?;
+        let busy_ns = self.busy[..serial.active]
+            .iter()
+            .map(|b| b.load(Relaxed))
+            .sum();
+        Some(Sample {
+            wall_ns: elapsed_ns(released),
+            busy_ns,
+        })
     }
 
     /// Gives the hook the machine, then re-reads the due cycles of the
@@ -469,9 +497,9 @@ impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H>
     }
 
     /// Lets the regrouping policy change the number of running threads.
-    fn maybe_regroup(&self, serial: &mut Serial, parity: usize) -> Release {
+    fn maybe_regroup(&self, serial: &mut Serial, parity: usize, sample: Option<Sample>) -> Release {
         let none = Release { activate: None };
-        let Some(n) = serial.regroup.observe(serial.active, serial.ran.len()) else {
+        let Some(n) = serial.regroup.observe(serial.active, sample) else {
             return none;
         };
         if n == serial.active {
@@ -526,6 +554,10 @@ impl<'e, P: Partition, H: FnMut(&mut BarrierCtx<'_, P>) + Send> Shared<'e, P, H>
             }));
         }
     }
+}
+
+fn elapsed_ns(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -5,13 +5,14 @@
 //! leader from per-partition values), so the engine may move partitions
 //! between host threads at any barrier. On a loaded or small host a thread
 //! that is descheduled holds every epoch up: then one thread running
-//! everything beats two waiting for each other. The [`Regrouper`] measures
-//! host time per unit of work (one per epoch plus one per partition run) in
-//! windows of about 20 ms, and now and then *probes* another active-thread
-//! count for one window: it keeps the probe if it was clearly faster, goes
-//! back otherwise and probes less often (exponential backoff up to 1 s). A
-//! window much slower than the running estimate (the host got loaded)
-//! triggers a probe at once. Threads left out park and cost nothing.
+//! everything beats two waiting for each other. The [`Regrouper`] times a
+//! sample of epochs: the parallel phase's wall time against the running
+//! threads' summed busy time, a ratio that does not depend on how much work
+//! the window held. It halves the running threads when they are slower
+//! than one thread would be, and now and then (exponential backoff up to
+//! 1 s) *probes* twice as many for a window, keeping them only when clearly
+//! better; a probe or a window far worse than one thread is cut short
+//! after a few milliseconds. Threads left out park and cost nothing.
 
 use std::time::{Duration, Instant};
 
@@ -35,29 +36,51 @@ const WINDOW: Duration = Duration::from_millis(20);
 const MIN_INTERVAL: Duration = Duration::from_millis(40);
 /// Longest probe interval.
 const MAX_INTERVAL: Duration = Duration::from_secs(1);
-/// A probe is kept only when at least this much faster.
+/// A probe is kept only when its ratio is at least this much better.
 const KEEP: f64 = 0.9;
-/// A window this much slower than the estimate triggers a probe.
-const ALARM: f64 = 1.5;
-/// Clock reads happen every this many epochs.
-const CLOCK_EVERY: u64 = 8;
+/// Running threads whose parallel phases take longer than this share of
+/// their summed busy time are slower than one thread: shrink.
+const SHRINK: f64 = 0.95;
+/// A ratio this much worse ends a window early (a bad probe, or a host
+/// that got loaded, costs a fraction of a window).
+const ABORT: f64 = 2.0;
+/// With more than one thread running, every this many epochs are timed.
+const SAMPLE_EVERY: u64 = 4;
+/// With one thread running, the clock is read every this many epochs.
+const CLOCK_EVERY: u64 = 16;
+
+/// One timed epoch: the wall time of its parallel phase (release to the
+/// serial phase) and the busy time of its running threads, summed.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Sample {
+    pub(crate) wall_ns: u64,
+    pub(crate) busy_ns: u64,
+}
 
 /// Decides the active-thread count, once per barrier.
+///
+/// With `k > 1` threads running it times one epoch in [`SAMPLE_EVERY`]: the
+/// parallel phase's wall time `W` against the threads' summed busy time
+/// `B` (what one thread would need for the same work, barrier waits and
+/// descheduled waiting left out). The ratio `W / B` of a window is
+/// independent of how much work the window held: about `1/k` when the
+/// threads overlap well, above 1 when waiting for each other costs more
+/// than the parallelism brings (a descheduled thread on a loaded host).
+/// Above [`SHRINK`] the count halves. Now and then (backoff) it probes
+/// twice the threads for a window and keeps them if their ratio is at
+/// least 10% better (one thread's ratio counts as 1).
 #[derive(Debug)]
 pub(crate) struct Regrouper {
     mode: Regroup,
     threads: usize,
     epochs: u64,
     win_start: Option<Instant>,
-    win_units: u64,
-    /// Host ns per unit at the current count.
-    estimate: Option<f64>,
-    /// While probing: the count to go back to and its estimate.
+    win_wall: u64,
+    win_busy: u64,
+    /// While probing: the count to go back to and its ratio.
     probe_from: Option<(usize, f64)>,
     next_probe: Option<Instant>,
     interval: Duration,
-    /// Direction of the next probe where both are possible.
-    down: bool,
 }
 
 impl Regrouper {
@@ -68,18 +91,24 @@ impl Regrouper {
             threads,
             epochs: 0,
             win_start: None,
-            win_units: 0,
-            estimate: None,
+            win_wall: 0,
+            win_busy: 0,
             probe_from: None,
             next_probe: None,
             interval: MIN_INTERVAL,
-            down: true,
         }
     }
 
-    /// One epoch ended with `active` threads running, `ran` partitions
-    /// run. Returns the count to use from the next epoch, if it changes.
-    pub(crate) fn observe(&mut self, active: usize, ran: usize) -> Option<usize> {
+    /// Whether the next epoch, run by `active` threads, is to be timed.
+    pub(crate) fn sample_next(&self, active: usize) -> bool {
+        self.mode == Regroup::Adaptive
+            && active > 1
+            && (self.epochs + 1).is_multiple_of(SAMPLE_EVERY)
+    }
+
+    /// One epoch ended with `active` threads running (timed if `sample`).
+    /// Returns the count to use from the next epoch, if it changes.
+    pub(crate) fn observe(&mut self, active: usize, sample: Option<Sample>) -> Option<usize> {
         if self.threads <= 1 {
             return None;
         }
@@ -89,48 +118,49 @@ impl Regrouper {
             Regroup::Every(k) => {
                 (self.epochs.is_multiple_of(k.max(1))).then_some(active % self.threads + 1)
             }
-            Regroup::Adaptive => {
-                self.win_units += ran as u64 + 1;
-                if !self.epochs.is_multiple_of(CLOCK_EVERY) {
-                    return None;
-                }
-                self.adapt(active)
-            }
+            Regroup::Adaptive if active <= 1 => self.maybe_probe_up(),
+            Regroup::Adaptive => sample.and_then(|s| self.adapt(active, s)),
         }
     }
 
-    fn adapt(&mut self, active: usize) -> Option<usize> {
+    /// One thread running: nothing to time; try two now and then.
+    fn maybe_probe_up(&mut self) -> Option<usize> {
+        if !self.epochs.is_multiple_of(CLOCK_EVERY) {
+            return None;
+        }
         let now = Instant::now();
-        let Some(start) = self.win_start else {
-            self.restart(now);
+        let due = *self.next_probe.get_or_insert(now + self.interval);
+        if now < due {
             return None;
-        };
+        }
+        self.probe_from = Some((1, 1.0));
+        self.restart(None);
+        Some(2)
+    }
+
+    fn adapt(&mut self, active: usize, s: Sample) -> Option<usize> {
+        let now = Instant::now();
+        let start = *self.win_start.get_or_insert(now);
+        self.win_wall += s.wall_ns;
+        self.win_busy += s.busy_ns;
         let elapsed = now.duration_since(start);
-        if elapsed < WINDOW {
+        let ratio = self.win_wall as f64 / self.win_busy.max(1) as f64;
+        let bar = self.probe_from.map_or(1.0, |(_, r)| r);
+        let hopeless = elapsed >= WINDOW / 8 && ratio > bar * ABORT;
+        if elapsed < WINDOW && !hopeless {
             return None;
         }
-        let rate = elapsed.as_nanos() as f64 / self.win_units.max(1) as f64;
-        self.restart(now);
-        if let Some((from, from_rate)) = self.probe_from.take() {
-            return self.judge_probe(now, from, from_rate, rate);
+        self.restart(Some(now));
+        if let Some((from, from_ratio)) = self.probe_from.take() {
+            return self.judge_probe(now, from, from_ratio, ratio);
         }
-        let estimate = match self.estimate {
-            None => {
-                self.next_probe = Some(now + WINDOW);
-                rate
-            }
-            Some(e) if rate > e * ALARM => {
-                self.next_probe = Some(now);
-                self.interval = MIN_INTERVAL;
-                rate
-            }
-            Some(e) => 0.75 * e + 0.25 * rate,
-        };
-        self.estimate = Some(estimate);
-        if self.next_probe.is_some_and(|t| now >= t) {
-            let target = self.probe_target(active);
-            self.probe_from = Some((active, estimate));
-            return Some(target);
+        if ratio > SHRINK {
+            self.next_probe = Some(now + self.interval);
+            return Some((active / 2).max(1));
+        }
+        if active < self.threads && self.next_probe.is_none_or(|t| now >= t) {
+            self.probe_from = Some((active, ratio));
+            return Some((active * 2).min(self.threads));
         }
         None
     }
@@ -139,41 +169,23 @@ impl Regrouper {
         &mut self,
         now: Instant,
         from: usize,
-        from_rate: f64,
-        rate: f64,
+        from_ratio: f64,
+        ratio: f64,
     ) -> Option<usize> {
-        if rate < from_rate * KEEP {
-            self.estimate = Some(rate);
+        if ratio < from_ratio * KEEP {
             self.interval = MIN_INTERVAL;
             self.next_probe = Some(now + self.interval);
             return None;
         }
-        self.estimate = Some(from_rate);
         self.interval = (self.interval * 2).min(MAX_INTERVAL);
         self.next_probe = Some(now + self.interval);
-        self.down = !self.down;
         Some(from)
     }
 
-    /// Halve or double the active count (one thread, or all, at the ends).
-    fn probe_target(&mut self, active: usize) -> usize {
-        let down = if active <= 1 {
-            false
-        } else if active >= self.threads {
-            true
-        } else {
-            self.down
-        };
-        if down {
-            (active / 2).max(1)
-        } else {
-            (active * 2).min(self.threads)
-        }
-    }
-
-    fn restart(&mut self, now: Instant) {
-        self.win_start = Some(now);
-        self.win_units = 0;
+    fn restart(&mut self, now: Option<Instant>) {
+        self.win_start = now;
+        self.win_wall = 0;
+        self.win_busy = 0;
     }
 }
 
@@ -187,7 +199,7 @@ mod tests {
         let mut active = 3;
         let mut seen = Vec::new();
         for _ in 0..12 {
-            if let Some(n) = r.observe(active, 1) {
+            if let Some(n) = r.observe(active, None) {
                 active = n;
                 seen.push(n);
             }
@@ -199,20 +211,35 @@ mod tests {
     fn one_thread_and_off_never_change() {
         let mut r = Regrouper::new(Regroup::Adaptive, 1);
         let mut off = Regrouper::new(Regroup::Off, 4);
+        let s = Sample {
+            wall_ns: 100,
+            busy_ns: 1,
+        };
         for _ in 0..1000 {
-            assert_eq!(r.observe(1, 3), None);
-            assert_eq!(off.observe(4, 3), None);
+            assert_eq!(r.observe(1, Some(s)), None);
+            assert_eq!(off.observe(4, Some(s)), None);
+            assert!(!off.sample_next(4));
         }
+    }
+
+    #[test]
+    fn threads_that_wait_more_than_they_work_are_halved_at_once() {
+        let mut r = Regrouper::new(Regroup::Adaptive, 4);
+        let slow = Sample {
+            wall_ns: 3_000_000,
+            busy_ns: 1_000_000,
+        };
+        assert_eq!(r.observe(4, Some(slow)), None, "opens the window");
+        std::thread::sleep(WINDOW / 4);
+        assert_eq!(r.observe(4, Some(slow)), Some(2), "ratio 3: hopeless");
     }
 
     #[test]
     fn a_probe_that_pays_is_kept_and_one_that_does_not_is_undone() {
         let mut r = Regrouper::new(Regroup::Adaptive, 4);
         let now = Instant::now();
-        r.estimate = Some(100.0);
-        assert_eq!(r.probe_target(4), 2);
-        assert_eq!(r.judge_probe(now, 4, 100.0, 50.0), None, "kept");
-        assert_eq!(r.judge_probe(now, 2, 50.0, 60.0), Some(2), "undone");
+        assert_eq!(r.judge_probe(now, 1, 1.0, 0.6), None, "kept");
+        assert_eq!(r.judge_probe(now, 2, 0.6, 0.7), Some(2), "undone");
         assert_eq!(r.interval, MIN_INTERVAL * 2);
     }
 }

@@ -338,6 +338,7 @@ impl<P: Partition> Engine<P> {
             },
             limit,
             barrier_seq: self.barrier_seq,
+            sample: false,
         };
         // The first epoch starts where the earliest work is.
         let pending = self.outboxes.iter().map(|o| o[1 - self.parity].min_time);
@@ -387,6 +388,8 @@ pub(crate) struct Control {
     pub(crate) summary: RunSummary,
     pub(crate) limit: Cycle,
     pub(crate) barrier_seq: u64,
+    /// Whether the running threads time this epoch (for regrouping).
+    pub(crate) sample: bool,
 }
 
 impl Control {

@@ -1,11 +1,19 @@
-//! The epoch barrier: spin briefly, then park.
+//! The epoch barrier: spin, then yield, then park, tuned by measured waits.
 //!
 //! The last thread to arrive is the *leader*: it runs the serial barrier
 //! phase (the closure given to [`EpochBarrier::wait`]) while the others wait,
-//! then releases everyone by bumping the generation. Waiters spin for a
-//! bounded number of iterations (long when host threads do not outnumber
-//! host cores, almost none when they do), then sleep on a condition
-//! variable, so 64 threads on 2 host cores do not burn their time slices.
+//! then releases everyone by bumping the generation. Waiters spin (yielding
+//! every 256 turns) for a bounded number of iterations, then sleep on a
+//! condition variable, so 64 threads on 2 host cores do not burn their time
+//! slices. The bound adapts: a wait that ends in sleep halves it (spinning
+//! did not pay: the others are slow or descheduled, and a spinning waiter
+//! takes a core from them); a wait released late in the spin doubles it.
+//! It starts long when host threads do not outnumber host cores and short
+//! when they do.
+//!
+//! The number of threads may change between generations
+//! ([`EpochBarrier::set_threads`], from the serial phase): the engine parks
+//! threads it does not need.
 //!
 //! Lost wake-ups are impossible: a sleeper registers itself (`sleepers`,
 //! SeqCst) before re-checking the generation under the mutex, and the leader
@@ -17,21 +25,26 @@
 //! which epoch is stuck and how many threads never arrived.
 
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 /// A reusable barrier for a fixed number of threads with a serial phase.
 #[derive(Debug)]
 pub struct EpochBarrier {
-    threads: usize,
+    threads: AtomicUsize,
     arrived: AtomicUsize,
     generation: AtomicU64,
     sleepers: AtomicUsize,
     lock: Mutex<()>,
     cond: Condvar,
-    spin_limit: u32,
+    /// Current spin bound (a tuning value: races on it are harmless).
+    spin_limit: AtomicU32,
     watchdog: Duration,
 }
+
+/// Shortest and longest spin bounds.
+const MIN_SPIN: u32 = 64;
+const MAX_SPIN: u32 = 1 << 15;
 
 /// What a waiter learned when the watchdog fired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,38 +62,48 @@ impl EpochBarrier {
     /// spin used when host threads outnumber host cores.
     pub fn new(threads: usize, oversubscribed: bool, watchdog: Duration) -> Self {
         EpochBarrier {
-            threads,
+            threads: AtomicUsize::new(threads),
             arrived: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
             sleepers: AtomicUsize::new(0),
             lock: Mutex::new(()),
             cond: Condvar::new(),
-            spin_limit: if oversubscribed { 64 } else { 1 << 14 },
+            spin_limit: AtomicU32::new(if oversubscribed { MIN_SPIN } else { 1 << 14 }),
             watchdog,
         }
     }
 
+    /// Sets how many threads the next generations wait for; only from
+    /// the serial phase (nobody has arrived at the next generation yet).
+    pub fn set_threads(&self, threads: usize) {
+        self.threads.store(threads, SeqCst);
+    }
+
     /// Arrives; the last arriver runs `serial` before anyone leaves.
-    /// Returns whether this thread was the leader, or `Err` if the watchdog
-    /// fired while waiting.
-    pub fn wait(&self, serial: impl FnOnce()) -> Result<bool, Stuck> {
+    /// Returns what `serial` returned to the leader, `None` to the others,
+    /// or `Err` if the watchdog fired while waiting.
+    pub fn wait<R>(&self, serial: impl FnOnce() -> R) -> Result<Option<R>, Stuck> {
         let gen = self.generation.load(SeqCst);
-        if self.arrived.fetch_add(1, SeqCst) + 1 == self.threads {
+        if self.arrived.fetch_add(1, SeqCst) + 1 == self.threads.load(SeqCst) {
             self.arrived.store(0, SeqCst);
-            serial();
+            let r = serial();
             self.generation.store(gen + 1, SeqCst);
             if self.sleepers.load(SeqCst) > 0 {
                 let _guard = self.lock.lock();
                 self.cond.notify_all();
             }
-            return Ok(true);
+            return Ok(Some(r));
         }
-        self.wait_for_release(gen).map(|()| false)
+        self.wait_for_release(gen).map(|()| None)
     }
 
     fn wait_for_release(&self, gen: u64) -> Result<(), Stuck> {
-        for i in 0..self.spin_limit {
+        let limit = self.spin_limit.load(Relaxed);
+        for i in 0..limit {
             if self.generation.load(SeqCst) != gen {
+                if i > limit / 2 && limit < MAX_SPIN {
+                    self.spin_limit.store(limit * 2, Relaxed);
+                }
                 return Ok(());
             }
             if i % 256 == 255 {
@@ -88,6 +111,9 @@ impl EpochBarrier {
             } else {
                 std::hint::spin_loop();
             }
+        }
+        if limit > MIN_SPIN {
+            self.spin_limit.store(limit / 2, Relaxed);
         }
         let deadline = Instant::now() + self.watchdog;
         self.sleepers.fetch_add(1, SeqCst);
@@ -102,7 +128,7 @@ impl EpochBarrier {
                 break Err(Stuck {
                     generation: gen,
                     arrived: self.arrived.load(SeqCst),
-                    threads: self.threads,
+                    threads: self.threads.load(SeqCst),
                 });
             }
         };

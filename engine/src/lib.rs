@@ -52,10 +52,14 @@
 //! gathered so far remain readable. A partition that never returns trips
 //! the barrier watchdog, which reports the stuck epoch and aborts.
 
+mod active;
 mod barrier;
 mod error;
+mod hook;
 mod message;
 mod partition;
+mod phases;
+mod regroup;
 mod run;
 mod schedule;
 mod stats;
@@ -63,9 +67,11 @@ mod time;
 mod topology;
 
 pub use error::EngineError;
+pub use hook::BarrierCtx;
 pub use message::{Inbox, Message};
 pub use partition::{EpochCtx, Partition, PartitionSpec};
-pub use run::{BarrierCtx, Engine, EngineBuilder, EngineConfig, RunSummary, StopReason};
+pub use regroup::Regroup;
+pub use run::{Engine, EngineBuilder, EngineConfig, RunSummary, StopReason};
 pub use schedule::{assign, HostThreads};
 pub use stats::{
     histogram_buckets, record_buckets, CounterId, HistId, HistogramReport, PartitionReport,

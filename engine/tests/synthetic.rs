@@ -135,6 +135,8 @@ struct Outcome {
     messages: u64,
     epochs: u64,
     stats_json: String,
+    /// A hash of `BarrierCtx::ran` at every barrier.
+    ran_hash: u64,
 }
 
 /// Builds `n` nodes fully linked with latencies in `[lookahead, lookahead + 20]`.
@@ -164,17 +166,36 @@ fn machine(n: u32, seed: u64, lookahead: u64) -> EngineBuilder<Node> {
 }
 
 fn run(n: u32, seed: u64, lookahead: u64, quantum: u64, threads: HostThreads) -> Outcome {
+    run_regroup(n, seed, lookahead, quantum, threads, Regroup::default())
+}
+
+fn run_regroup(
+    n: u32,
+    seed: u64,
+    lookahead: u64,
+    quantum: u64,
+    threads: HostThreads,
+    regroup: Regroup,
+) -> Outcome {
     let config = EngineConfig {
         quantum,
         host_threads: threads,
+        regroup,
         ..Default::default()
     };
     let mut engine = machine(n, seed, lookahead)
         .build(config)
         .expect("valid machine");
     assert_eq!(engine.lookahead(), Some(lookahead));
+    let mut ran_hash = 0u64;
     let summary = engine
-        .run(None, &mut |_: &mut BarrierCtx<'_, Node>| {})
+        .run(None, &mut |ctx: &mut BarrierCtx<'_, Node>| {
+            assert!(ctx.ran().windows(2).all(|w| w[0] < w[1]), "ascending");
+            for p in ctx.ran() {
+                ran_hash = (ran_hash ^ u64::from(p.0) ^ ctx.now().get() << 20)
+                    .wrapping_mul(0x0100_0000_01b3);
+            }
+        })
         .expect("no panic");
     assert_eq!(summary.stop, StopReason::Idle);
     let report = engine.stats_report();
@@ -191,6 +212,7 @@ fn run(n: u32, seed: u64, lookahead: u64, quantum: u64, threads: HostThreads) ->
         messages: summary.messages,
         epochs: summary.epochs,
         stats_json: serde_json::to_string(&report).expect("serializable"),
+        ran_hash,
     }
 }
 
@@ -215,6 +237,22 @@ fn identical_results_for_any_host_thread_count() {
                         "seed {seed}, {n} partitions, Q {quantum}, host threads {threads}"
                     );
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn regrouping_at_barriers_does_not_change_results() {
+    for (seed, n, quantum) in [(1, 16, 4), (2, 64, 13), (3, 5, 1), (4, 16, 100)] {
+        let base = run_regroup(n, seed, 4, quantum, THREADS[0], Regroup::Off);
+        for threads in &THREADS[1..] {
+            for every in [1, 2, 7] {
+                let other = run_regroup(n, seed, 4, quantum, *threads, Regroup::Every(every));
+                assert_eq!(
+                    base, other,
+                    "seed {seed}, {n} partitions, Q {quantum}, {threads} threads, regroup every {every}"
+                );
             }
         }
     }
@@ -430,5 +468,81 @@ fn a_periodic_hook_acts_at_the_same_times_for_every_dividing_quantum() {
             &[12, 24, 36, 48],
             "Q {quantum}: same service times"
         );
+    }
+}
+
+/// A partition that works at every multiple of `period` and counts how
+/// often the engine runs it.
+struct Periodic {
+    period: u64,
+    next: Cycle,
+    until: Cycle,
+    calls: u64,
+    stats: Stats,
+}
+
+impl Partition for Periodic {
+    type Msg = ();
+    fn run_epoch(&mut self, ctx: &mut EpochCtx<'_, ()>) {
+        self.calls += 1;
+        while self.next < ctx.epoch_end() {
+            self.next += self.period;
+        }
+    }
+    fn next_activity(&self) -> Option<Cycle> {
+        (self.next < self.until).then_some(self.next)
+    }
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+#[test]
+fn partitions_run_only_in_epochs_they_have_work_in_and_ran_lists_them() {
+    for threads in [1, 2, 3] {
+        let mut b = EngineBuilder::new();
+        // Partition 0 works every cycle; partition i every 10·i cycles.
+        for i in 0..200u64 {
+            let p = Periodic {
+                period: if i == 0 { 1 } else { 10 * i },
+                next: Cycle::ZERO,
+                until: Cycle(1000),
+                calls: 0,
+                stats: Stats::default(),
+            };
+            b.add(p, PartitionSpec::core(format!("p{i}"), "core"));
+        }
+        let mut e = b
+            .build(EngineConfig {
+                quantum: 1,
+                host_threads: HostThreads::Count(threads),
+                regroup: Regroup::Every(5),
+                ..Default::default()
+            })
+            .expect("valid");
+        let mut listed = vec![0u64; 200];
+        let s = e
+            .run(None, &mut |ctx: &mut BarrierCtx<'_, Periodic>| {
+                let start = ctx.now().get() - 1;
+                let expect: Vec<u32> = (0..200u32)
+                    .filter(|&i| i == 0 || start.is_multiple_of(10 * u64::from(i)))
+                    .collect();
+                let got: Vec<u32> = ctx.ran().iter().map(|p| p.0).collect();
+                assert_eq!(got, expect, "epoch [{start}, {})", start + 1);
+                for &i in &got {
+                    listed[i as usize] += 1;
+                }
+            })
+            .expect("runs");
+        assert_eq!(s.epochs, 1000);
+        for (i, (p, _)) in e.partitions().enumerate() {
+            let expect = if i == 0 {
+                1000
+            } else {
+                1000u64.div_ceil(10 * i as u64)
+            };
+            assert_eq!(p.calls, expect, "partition {i}, {threads} threads");
+            assert_eq!(listed[i], expect);
+        }
     }
 }

@@ -9,6 +9,13 @@
 //! multiple of Q, ticks fall at the same simulated cycles for every quantum
 //! that divides H: exact-mode runs match lockstep.
 //!
+//! Cost follows work: a core's contexts can only trap while its partition
+//! runs, so each tick looks for traps only on the core partitions that ran
+//! since the last tick ([`BarrierCtx::ran`], gathered at every barrier),
+//! plus those still trapped but not yet serviceable; the first tick (and
+//! the first after a checkpoint restore) looks at every VCPU. The traps
+//! found are sorted as before, so results are the same.
+//!
 //! Latencies: a trapped VCPU resumes `hypercall_latency` cycles after the
 //! tick that serviced it; a VCPU woken or started by an event runs
 //! `ipi_latency` cycles after the tick. Hypervisor writes are not timed
@@ -119,6 +126,65 @@ pub struct Service {
     aligned: bool,
     /// Timing-model switches.
     pub switching: Switching,
+    /// Where to look for traps at the next tick.
+    watch: TrapWatch,
+}
+
+/// The core partitions that may hold a trap at the next tick.
+#[derive(Debug, Default)]
+struct TrapWatch {
+    /// Look at every VCPU (the first tick, or after a restore).
+    all: bool,
+    /// By partition index: its VCPUs as (context, domain, VCPU).
+    vcpus: Vec<Vec<(usize, DomainId, VcpuId)>>,
+    /// Partitions to look at, each once (`marked`).
+    pending: Vec<PartitionId>,
+    marked: Vec<bool>,
+}
+
+impl TrapWatch {
+    fn new(place: &Placement) -> Self {
+        let mut vcpus: Vec<Vec<(usize, DomainId, VcpuId)>> = Vec::new();
+        for (&(d, v), &(p, t)) in place {
+            if vcpus.len() <= p.index() {
+                vcpus.resize_with(p.index() + 1, Vec::new);
+            }
+            vcpus[p.index()].push((t, d, v));
+        }
+        let marked = vec![false; vcpus.len()];
+        TrapWatch {
+            all: true,
+            vcpus,
+            pending: Vec::new(),
+            marked,
+        }
+    }
+
+    /// Partition `p` ran (or may hold a trap): look at it next tick.
+    fn note(&mut self, p: PartitionId) {
+        if let Some(m) = self.marked.get_mut(p.index()) {
+            if !*m && !self.vcpus[p.index()].is_empty() {
+                *m = true;
+                self.pending.push(p);
+            }
+        }
+    }
+
+    /// The partitions to look at now; they are forgotten.
+    fn take(&mut self) -> Vec<PartitionId> {
+        if std::mem::take(&mut self.all) {
+            self.pending.clear();
+            self.marked.fill(false);
+            return (0..self.vcpus.len())
+                .filter(|&i| !self.vcpus[i].is_empty())
+                .map(|i| PartitionId(i as u32))
+                .collect();
+        }
+        for p in &self.pending {
+            self.marked[p.index()] = false;
+        }
+        std::mem::take(&mut self.pending)
+    }
 }
 
 /// A [`Service`]'s state without its machine memory handle, for
@@ -147,6 +213,7 @@ impl ServiceState {
     pub fn attach(self, mem: Arc<MachineMemory>) -> Service {
         let mut ipi_hist = new_ipi_hist();
         record_buckets(&mut ipi_hist, &self.ipi_hist);
+        let watch = TrapWatch::new(&self.place);
         Service {
             hv: self.hv,
             mem,
@@ -160,6 +227,7 @@ impl ServiceState {
             timer_wake: self.timer_wake,
             aligned: self.aligned,
             switching: self.switching,
+            watch,
         }
     }
 }
@@ -196,6 +264,7 @@ impl Service {
         latencies: (u64, u64),
     ) -> Self {
         let (hypercall_latency, ipi_latency) = latencies;
+        let watch = TrapWatch::new(&place);
         Service {
             hv,
             mem,
@@ -209,6 +278,7 @@ impl Service {
             timer_wake: None,
             aligned: period.is_multiple_of(quantum),
             switching: Switching::default(),
+            watch,
         }
     }
 
@@ -269,6 +339,9 @@ impl Service {
     /// The barrier hook: services at ticks, stops when every domain is down.
     pub fn barrier(&mut self, ctx: &mut BarrierCtx<'_, Part>) {
         let now = ctx.now();
+        for &p in ctx.ran() {
+            self.watch.note(p);
+        }
         let due = if self.aligned {
             now.get().is_multiple_of(self.period)
         } else {
@@ -308,13 +381,19 @@ impl Service {
 
     fn tick(&mut self, ctx: &mut BarrierCtx<'_, Part>, now: Cycle) {
         let mut traps = Vec::new();
-        for (&(d, v), &(p, t)) in &self.place {
-            if let Part::Core(c) = ctx.partition(p) {
-                if let Some((trap, at)) = c.pending_trap(t) {
-                    if at < now {
-                        traps.push((at, p, t, d, v, trap.clone()));
-                    }
+        for p in self.watch.take() {
+            let Part::Core(c) = ctx.partition(p) else {
+                continue;
+            };
+            let mut again = false;
+            for &(t, d, v) in &self.watch.vcpus[p.index()] {
+                match c.pending_trap(t) {
+                    Some((trap, at)) if at < now => traps.push((at, p, t, d, v, trap.clone())),
+                    _ => again |= matches!(c.run_state(t), Run::Trapped { .. }),
                 }
+            }
+            if again {
+                self.watch.note(p);
             }
         }
         traps.sort_by_key(|&(at, p, t, ..)| (at, p, t));

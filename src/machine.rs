@@ -28,8 +28,8 @@ use serde::Serialize;
 use smpsim_cores::part::{CorePart, CoreSetup};
 use smpsim_cores::{AddressSpaceId, CpuidModel};
 use smpsim_engine::{
-    Cycle, Engine, EngineBuilder, EngineConfig, HistogramReport, HostThreads, PartitionId,
-    PartitionSpec, StatsReport, StopReason,
+    Cycle, Engine, EngineBuilder, EngineConfig, EngineError, HistogramReport, HostThreads,
+    PartitionId, PartitionSpec, StatsReport, StopReason,
 };
 use smpsim_uncore::memory::MachineMemory;
 use smpsim_uncore::{CoreId, MemSystem};
@@ -285,10 +285,89 @@ fn allowed_args(allowed: &[&str]) -> String {
     }
 }
 
+/// How a machine was built, so a checkpoint can build it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum BuildSpec {
+    /// A built-in workload.
+    Workload {
+        /// Its name.
+        name: String,
+        /// VCPUs per domain, if given.
+        vcpus: Option<u32>,
+        /// Its arguments.
+        args: Vec<(String, u64)>,
+    },
+    /// Kernels, one domain each.
+    Kernels {
+        /// The kernels.
+        kernels: Vec<KernelSpec>,
+        /// VCPUs per domain, if given.
+        vcpus: Option<u32>,
+    },
+}
+
+/// When a run writes checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckpointAt {
+    /// At the first barrier at or after this cycle (rounded up to a
+    /// multiple of the quantum).
+    Cycle(u64),
+    /// At the barrier that serviced the guest's first ROI begin mark.
+    Roi,
+    /// At the first barrier once the machine retired this many
+    /// instructions.
+    Insns(u64),
+}
+
+impl std::str::FromStr for CheckpointAt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("checkpoint point `{s}`: expected a cycle count, `roi` or `insns:N`");
+        if s == "roi" {
+            return Ok(CheckpointAt::Roi);
+        }
+        if let Some(n) = s.strip_prefix("insns:") {
+            return n.parse().map(CheckpointAt::Insns).map_err(|_| bad());
+        }
+        s.parse().map(CheckpointAt::Cycle).map_err(|_| bad())
+    }
+}
+
+/// The checkpoints a run writes: at `at`, then (with `every`) every
+/// `every` cycles after it; each to `out`, or with `every` to
+/// `out.CYCLE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointPlan {
+    /// The first one.
+    pub at: CheckpointAt,
+    /// Cycles between later ones.
+    pub every: Option<u64>,
+    /// Where.
+    pub out: std::path::PathBuf,
+}
+
+/// A core partition's state as a serializable value.
+struct SavedCore<'a>(&'a CorePart);
+
+impl Serialize for SavedCore<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.save_state(s)
+    }
+}
+
+/// The reason a run stops at a barrier to write a checkpoint.
+const CHECKPOINT_STOP: &str = "checkpoint";
+
 /// A machine ready to run.
 pub struct Machine {
     engine: Engine<Part>,
     service: Service,
+    /// The memory system, kept to re-attach restored partitions.
+    sys: MemSystem,
+    build: BuildSpec,
+    checkpoints: Option<CheckpointPlan>,
+    /// Checkpoints written: (cycle, file).
+    written: Vec<(u64, std::path::PathBuf)>,
     cfg: MachineConfig,
     /// The workload's name, or the kernel file(s).
     guest: String,
@@ -439,7 +518,13 @@ impl Machine {
                 })?;
         }
         let vcpus = vec![per_domain; w.domains as usize];
-        Self::assemble(cfg, (mem, sys, hv), w.name.to_owned(), &vcpus, opts)
+        let mut m = Self::assemble(cfg, (mem, sys, hv), w.name.to_owned(), &vcpus, opts)?;
+        m.build = BuildSpec::Workload {
+            name: w.name.to_owned(),
+            vcpus: opts.vcpus,
+            args: opts.args.clone(),
+        };
+        Ok(m)
     }
 
     /// Builds `cfg` booting each of `kernels` in a domain of its own
@@ -487,7 +572,12 @@ impl Machine {
             .map(|k| k.kernel.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        Self::assemble(cfg, (mem, sys, hv), name, &vcpus, opts)
+        let mut m = Self::assemble(cfg, (mem, sys, hv), name, &vcpus, opts)?;
+        m.build = BuildSpec::Kernels {
+            kernels: kernels.to_vec(),
+            vcpus: opts.vcpus,
+        };
+        Ok(m)
     }
 
     /// The engine, placement and hypervisor service around domains already
@@ -578,6 +668,14 @@ impl Machine {
         Ok(Machine {
             engine,
             service,
+            sys,
+            build: BuildSpec::Workload {
+                name: String::new(),
+                vcpus: None,
+                args: Vec::new(),
+            },
+            checkpoints: None,
+            written: Vec::new(),
             cfg: cfg.clone(),
             guest,
             domains: vcpus.len() as u32,
@@ -640,6 +738,182 @@ impl Machine {
         self.interrupt = Some(flag);
     }
 
+    /// Stops runs at machine cycle `cycle` (a restored machine counts from
+    /// the cycle it was saved at).
+    pub fn set_max_cycles(&mut self, cycle: u64) {
+        self.max_cycles = Some(Cycle(cycle));
+    }
+
+    /// The machine's cores.
+    pub fn cores(&self) -> u32 {
+        self.cfg.cores
+    }
+
+    /// Writes checkpoints during the next run as `plan` says.
+    pub fn set_checkpoints(&mut self, plan: CheckpointPlan) {
+        self.checkpoints = Some(plan);
+    }
+
+    /// The checkpoints the runs so far wrote: (cycle, file).
+    pub fn checkpoints_written(&self) -> &[(u64, std::path::PathBuf)] {
+        &self.written
+    }
+
+    /// The machine's whole state now (between runs, at a barrier).
+    pub fn checkpoint(&self) -> crate::checkpoint::Payload {
+        let parts = self
+            .engine
+            .partitions()
+            .map(|(p, _)| match p {
+                Part::Core(c) => postcard::to_stdvec(&SavedCore(c)),
+                Part::Uncore(u) => postcard::to_stdvec(u),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .expect("partition state serializes");
+        let mem = &self.service.mem;
+        let frames = mem
+            .allocated_frames()
+            .into_iter()
+            .map(|m| {
+                let mut page = vec![0u8; 4096];
+                mem.read(smpsim_uncore::memory::MachineAddr(m.0 << 12), &mut page)
+                    .expect("an allocated frame is in range");
+                (m.0, page)
+            })
+            .collect();
+        crate::checkpoint::Payload {
+            cfg: serde_json::to_string(&self.cfg).expect("config serializes"),
+            build: serde_json::to_string(&self.build).expect("build spec serializes"),
+            guest: self.guest.clone(),
+            domains: self.domains,
+            vcpus: self.vcpus,
+            engine: self.engine.snapshot(),
+            parts,
+            frames,
+            service: self.service.checkpoint(),
+        }
+    }
+
+    /// Writes a checkpoint where the plan says (the run just stopped at a
+    /// barrier for it).
+    fn write_checkpoint(&mut self) -> Result<(), String> {
+        let Some(plan) = &self.checkpoints else {
+            return Ok(());
+        };
+        let now = self.engine.now().get();
+        let path = if plan.every.is_some() {
+            let mut p = plan.out.clone().into_os_string();
+            p.push(format!(".{now}"));
+            std::path::PathBuf::from(p)
+        } else {
+            plan.out.clone()
+        };
+        let bytes = crate::checkpoint::encode(&self.checkpoint());
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("writing checkpoint {}: {e}", path.display()))?;
+        self.written.push((now, path));
+        Ok(())
+    }
+
+    /// Builds the machine a checkpoint was taken of and puts it in the
+    /// saved state, ready to continue. `model` switches every core at the
+    /// restore (caches, predictors and memory stay as saved: warm);
+    /// `quantum` and `opts.host_threads` may differ from the original run's.
+    ///
+    /// # Errors
+    /// A payload that does not fit the machine its config builds, or a
+    /// build that fails (a kernel file gone, say).
+    pub fn restore(
+        p: crate::checkpoint::Payload,
+        model: Option<Model>,
+        quantum: Option<u64>,
+        opts: &RunOptions,
+    ) -> Result<Self, String> {
+        let mut cfg = p.config()?;
+        let build: BuildSpec = serde_json::from_str(&p.build)
+            .map_err(|e| format!("its build recipe does not decode: {e}"))?;
+        if let Some(m) = model {
+            // Built with the new model so its pipelines exist.
+            cfg.model = m;
+        }
+        if let Some(q) = quantum {
+            cfg.quantum = Some(q);
+        }
+        let mut m = match &build {
+            BuildSpec::Workload { name, vcpus, args } => {
+                let w = smpsim_workloads::find(name).map_err(|e| e.to_string())?;
+                let o = RunOptions {
+                    vcpus: *vcpus,
+                    args: args.clone(),
+                    ..opts.clone()
+                };
+                Machine::build(&cfg, w, &o)
+            }
+            BuildSpec::Kernels { kernels, vcpus } => {
+                let o = RunOptions {
+                    vcpus: *vcpus,
+                    ..opts.clone()
+                };
+                Machine::build_kernels(&cfg, kernels, &o)
+            }
+        }
+        .map_err(|e| format!("rebuilding its machine: {e}"))?;
+        if p.parts.len() != m.engine.len() {
+            return Err(format!(
+                "it has {} partitions; its config builds {}",
+                p.parts.len(),
+                m.engine.len()
+            ));
+        }
+        // Memory first: restored partitions attach to it.
+        let mem = Arc::clone(&m.service.mem);
+        let saved: std::collections::BTreeSet<u64> = p.frames.iter().map(|f| f.0).collect();
+        for f in mem.allocated_frames() {
+            if !saved.contains(&f.0) {
+                mem.fill(smpsim_uncore::memory::MachineAddr(f.0 << 12), 4096, 0)
+                    .expect("in range");
+            }
+        }
+        for (mfn, page) in &p.frames {
+            mem.write(smpsim_uncore::memory::MachineAddr(mfn << 12), page)
+                .map_err(|e| format!("frame {mfn:#x} does not fit this machine's memory: {e}"))?;
+        }
+        m.service = p.service.attach(Arc::clone(&mem));
+        for (i, bytes) in p.parts.iter().enumerate() {
+            let id = PartitionId(i as u32);
+            let what = |e: postcard::Error| format!("partition {i} does not decode: {e}");
+            match m.engine.partition_mut(id) {
+                Part::Core(c) => {
+                    c.restore_state(&mut postcard::Deserializer::from_bytes(bytes), &m.sys)
+                        .map_err(what)?;
+                }
+                Part::Uncore(u) => {
+                    let mut back: smpsim_uncore::UncorePart =
+                        postcard::from_bytes(bytes).map_err(what)?;
+                    back.attach(&m.sys);
+                    *u = back;
+                }
+            }
+        }
+        for (&(d, v), &(part, t)) in &m.service.place {
+            let space = Arc::new(m.service.hv.vcpu_space(d, v));
+            if let Part::Core(c) = m.engine.partition_mut(part) {
+                c.reattach_space(t, space);
+            }
+        }
+        m.engine.restore(p.engine)?;
+        if let Some(to) = model {
+            let now = m.engine.now();
+            for c in 0..m.cfg.cores {
+                if let Part::Core(core) = m.engine.partition_mut(PartitionId(c)) {
+                    core.switch_model(to, now);
+                }
+            }
+        }
+        m.guest = p.guest;
+        Ok(m)
+    }
+
     /// Hands console lines not yet seen to the console callback.
     fn pass_console(service: &mut Service, console: &mut Option<ConsoleFn>) {
         if let Some(f) = console.as_mut() {
@@ -652,40 +926,97 @@ impl Machine {
     /// Runs to the end, keeping the machine for inspection.
     pub fn run_in_place(&mut self) -> RunReport {
         let start = Instant::now();
-        let service = &mut self.service;
-        let progress = &mut self.progress;
-        let console = &mut self.console;
-        let interrupt = self.interrupt.clone();
         let (cores, max_cycles) = (self.cfg.cores, self.max_cycles.map(Cycle::get));
+        let quantum = self.engine.quantum();
+        // The next checkpoint: by cycle (a run limit, rounded up to a
+        // barrier), or by a condition the hook checks.
+        let mut by_cycle = None;
+        let mut by_hook = None;
+        match self.checkpoints.as_ref().map(|p| &p.at) {
+            Some(CheckpointAt::Cycle(c)) => by_cycle = Some(c.div_ceil(quantum) * quantum),
+            Some(at) => by_hook = Some(at.clone()),
+            None => {}
+        }
         let mut last = start;
-        let result = self.engine.run(self.max_cycles, &mut |ctx| {
-            fast_barrier(ctx, cores);
-            service.barrier(ctx);
-            Self::pass_console(service, console);
-            if interrupt
-                .as_ref()
-                .is_some_and(|f| f.load(Ordering::Relaxed))
-            {
-                ctx.stop(INTERRUPTED);
+        let result = loop {
+            let limit = match (by_cycle, self.max_cycles) {
+                (Some(c), Some(m)) if c < m.get() => Some(Cycle(c)),
+                (Some(c), None) => Some(Cycle(c)),
+                (_, m) => m,
+            };
+            let service = &mut self.service;
+            let progress = &mut self.progress;
+            let console = &mut self.console;
+            let interrupt = self.interrupt.clone();
+            if let Some(t) = service.timer_wake() {
+                self.engine.wake_at(t);
             }
-            if let Some(f) = progress.as_mut() {
-                if ctx.epoch() % 16 == 0 && last.elapsed() >= PROGRESS_INTERVAL {
-                    last = Instant::now();
-                    let instructions = (0..cores)
-                        .map(|c| {
-                            smpsim_engine::Partition::stats(ctx.partition(PartitionId(c)))
-                                .counter_by_name("core.instructions")
-                                .unwrap_or(0)
-                        })
-                        .sum();
-                    f(Progress {
-                        cycle: ctx.now().get(),
-                        instructions,
-                        max_cycles,
-                    });
+            let trigger = by_hook.clone();
+            let result = self.engine.run(limit, &mut |ctx| {
+                fast_barrier(ctx, cores);
+                service.barrier(ctx);
+                Self::pass_console(service, console);
+                if interrupt
+                    .as_ref()
+                    .is_some_and(|f| f.load(Ordering::Relaxed))
+                {
+                    ctx.stop(INTERRUPTED);
                 }
+                let due = match &trigger {
+                    Some(CheckpointAt::Roi) => service.switching.roi_begins > 0,
+                    Some(CheckpointAt::Insns(n)) => {
+                        let done: u64 = (0..cores)
+                            .map(|c| match ctx.partition(PartitionId(c)) {
+                                Part::Core(core) => core.instructions(),
+                                _ => 0,
+                            })
+                            .sum();
+                        done >= *n
+                    }
+                    _ => false,
+                };
+                if due {
+                    ctx.stop(CHECKPOINT_STOP);
+                }
+                if let Some(f) = progress.as_mut() {
+                    if ctx.epoch() % 16 == 0 && last.elapsed() >= PROGRESS_INTERVAL {
+                        last = Instant::now();
+                        let instructions = (0..cores)
+                            .map(|c| {
+                                smpsim_engine::Partition::stats(ctx.partition(PartitionId(c)))
+                                    .counter_by_name("core.instructions")
+                                    .unwrap_or(0)
+                            })
+                            .sum();
+                        f(Progress {
+                            cycle: ctx.now().get(),
+                            instructions,
+                            max_cycles,
+                        });
+                    }
+                }
+            });
+            let at_cycle = matches!(&result, Ok(s) if s.stop == StopReason::Limit && limit.is_some_and(|l| Some(l.get()) == by_cycle));
+            let at_hook =
+                matches!(&result, Ok(s) if s.stop == StopReason::Hook(CHECKPOINT_STOP.into()));
+            if !(at_cycle || at_hook) {
+                break result;
             }
-        });
+            let now = self.engine.now().get();
+            if let Err(e) = self.write_checkpoint() {
+                break Err(EngineError::Panicked {
+                    component: "checkpoint".into(),
+                    cycle: Cycle(now),
+                    message: e,
+                });
+            }
+            by_hook = None;
+            by_cycle = self
+                .checkpoints
+                .as_ref()
+                .and_then(|p| p.every)
+                .map(|e| (now + e.max(1)).div_ceil(quantum) * quantum);
+        };
         Self::pass_console(&mut self.service, &mut self.console);
         for c in 0..cores {
             if let Part::Core(core) = self.engine.partition_mut(PartitionId(c)) {

@@ -40,6 +40,30 @@ enum Command {
     Scale(smpsim::scale::ScaleArgs),
     /// Tables and CDF plots from a `run --stats` JSON file.
     Report(smpsim::report::ReportArgs),
+    /// Whole-machine checkpoints (written by `run --checkpoint-at`).
+    #[command(subcommand)]
+    Checkpoint(Checkpoint),
+}
+
+#[derive(Subcommand, Debug)]
+enum Checkpoint {
+    /// What a checkpoint holds: time, machine, domains, VCPUs, sizes.
+    Info {
+        /// The checkpoint file.
+        file: std::path::PathBuf,
+    },
+}
+
+/// `smpsim checkpoint info FILE`.
+fn checkpoint_info(file: &std::path::Path) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| format!("checkpoint {}: cannot read: {e}", file.display()))?;
+    let p = smpsim::checkpoint::decode(&bytes, file).map_err(|e| e.to_string())?;
+    println!("{}", file.display());
+    for line in smpsim::checkpoint::describe(&p, bytes.len() as u64) {
+        println!("  {line}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Subcommand, Debug)]
@@ -69,6 +93,7 @@ fn main() -> ExitCode {
         Command::Sweep(Sweep::Quantum(a)) => smpsim::sweep::run_quantum(&a),
         Command::Scale(a) => smpsim::scale::run(&a),
         Command::Report(a) => smpsim::report::run(&a),
+        Command::Checkpoint(Checkpoint::Info { file }) => checkpoint_info(&file),
     };
     match result {
         Ok(code) => code,

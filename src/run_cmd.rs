@@ -2,7 +2,7 @@
 
 use crate::run_summary::{print_summary, Outcome};
 use smpsim::machine::config::{KernelSpec, MachineConfig, Model};
-use smpsim::machine::{Machine, RunOptions, RunReport};
+use smpsim::machine::{CheckpointAt, CheckpointPlan, Machine, RunOptions, RunReport};
 use smpsim::sweep::common::{load_config, parse_arg, Overrides};
 use smpsim_engine::HostThreads;
 use std::path::PathBuf;
@@ -68,6 +68,29 @@ pub struct RunArgs {
     /// Write the statistics as JSON here.
     #[arg(long)]
     pub stats: Option<PathBuf>,
+    /// Write a checkpoint of the whole machine at this point: a cycle
+    /// (rounded up to the next barrier), `roi` (the barrier that serviced
+    /// the guest's first ROI begin mark) or `insns:N` (the first barrier
+    /// after N instructions retired).
+    #[arg(long, value_name = "CYCLES|roi|insns:N", requires = "checkpoint_out")]
+    pub checkpoint_at: Option<CheckpointAt>,
+    /// The checkpoint file (with --checkpoint-every: FILE.CYCLE, one each).
+    #[arg(long, value_name = "FILE", requires = "checkpoint_at")]
+    pub checkpoint_out: Option<PathBuf>,
+    /// After the first checkpoint, another every N cycles.
+    #[arg(long, value_name = "N", requires = "checkpoint_at")]
+    pub checkpoint_every: Option<u64>,
+    /// Continue the machine saved in this checkpoint (its config, guest and
+    /// state); --model, --quantum, --host-threads, --max-cycles, --stats
+    /// and further checkpoints may be given, nothing that builds another
+    /// machine.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["config", "workload", "kernel", "cores", "vcpus", "smt", "args",
+                              "switch_to", "switch_after", "switch_at_roi"]
+    )]
+    pub restore: Option<PathBuf>,
 }
 
 /// Loads the config named by `args` with its command-line overrides.
@@ -88,10 +111,14 @@ pub fn machine_config(args: &RunArgs) -> Result<MachineConfig, String> {
 /// Runs the simulation: every input and output checked first, the console
 /// live, Ctrl-C stopping at the next barrier with the results kept.
 pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
-    let cfg = machine_config(args)?;
-    check_args(args, &cfg)?;
     if let Some(path) = &args.stats {
         smpsim::outputs::check_file(path, "--stats")?;
+    }
+    if let Some(path) = &args.checkpoint_out {
+        smpsim::outputs::check_file(path, "--checkpoint-out")?;
+    }
+    if args.checkpoint_every == Some(0) {
+        return Err("--checkpoint-every 0: give a number of cycles above 0".into());
     }
     let interrupt =
         smpsim::interrupt::install().map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
@@ -101,19 +128,36 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         host_threads: args.host_threads,
         interrupt: Some(interrupt),
     };
-    let mut machine = match kernels(args, &cfg)? {
-        Some(k) => Machine::build_kernels(&cfg, &k, &opts),
+    let mut machine = match &args.restore {
+        Some(file) => restore(args, file, &opts)?,
         None => {
-            let name = args.workload.as_deref().unwrap_or("hello");
-            let w = smpsim_workloads::find(name).map_err(|e| e.to_string())?;
-            Machine::build(&cfg, w, &opts)
+            let cfg = machine_config(args)?;
+            check_args(args, &cfg)?;
+            match kernels(args, &cfg)? {
+                Some(k) => Machine::build_kernels(&cfg, &k, &opts),
+                None => {
+                    let name = args.workload.as_deref().unwrap_or("hello");
+                    let w = smpsim_workloads::find(name).map_err(|e| e.to_string())?;
+                    Machine::build(&cfg, w, &opts)
+                }
+            }
+            .map_err(|e| e.to_string())?
         }
+    };
+    if let (Some(at), Some(out)) = (&args.checkpoint_at, &args.checkpoint_out) {
+        machine.set_checkpoints(CheckpointPlan {
+            at: at.clone(),
+            every: args.checkpoint_every,
+            out: out.clone(),
+        });
     }
-    .map_err(|e| e.to_string())?;
     let terminal = smpsim::progress::attach(&mut machine);
     let report = machine.run_in_place();
     terminal.finish();
     print_summary(&report);
+    for (cycle, file) in machine.checkpoints_written() {
+        println!("checkpoint at cycle {cycle} written to {}", file.display());
+    }
     if std::env::var_os("SMPSIM_DEBUG_CONTEXTS").is_some() {
         for line in machine.context_states() {
             eprintln!("{line}");
@@ -123,6 +167,22 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         write_stats(path, &report)?;
     }
     Ok(Outcome::of(&report).exit_code())
+}
+
+/// The machine saved in `file`, with the run's model, quantum, host
+/// threads and cycle limit.
+fn restore(args: &RunArgs, file: &std::path::Path, opts: &RunOptions) -> Result<Machine, String> {
+    let payload = smpsim::checkpoint::read(file).map_err(|e| e.to_string())?;
+    let mut m = Machine::restore(payload, args.model, args.quantum, opts)
+        .map_err(|e| format!("checkpoint {}: {e}", file.display()))?;
+    if let Some(c) = args.max_cycles {
+        m.set_max_cycles(c);
+    }
+    let warning = smpsim::sweep::common::host_threads_warning(args.host_threads, Some(m.cores()));
+    if let Some(w) = warning {
+        eprintln!("smpsim: warning: {w}");
+    }
+    Ok(m)
 }
 
 /// The kernels to boot: `--kernel`'s, else the config's `[[domain]]`

@@ -158,7 +158,10 @@ fn detached() -> Arc<dyn AddressMap> {
 /// One hardware context. Serializable for checkpoints: its address map
 /// is a shared handle and is not saved (a restored context gets one that
 /// panics on use until the machine re-attaches the real one with
-/// [`CorePart::set_space`]); its TLB is a cache and starts empty.
+/// [`CorePart::set_space`]). Its TLBs are saved: they hold machine
+/// addresses, which a whole-machine restore keeps, and their misses are
+/// timed (walks through the data cache), so an empty TLB would change the
+/// continued run.
 #[derive(Debug, Serialize, Deserialize)]
 struct Ctx {
     /// The address space it runs in (its domain), while it has a VCPU.
@@ -170,7 +173,6 @@ struct Ctx {
     func: FuncCore,
     #[serde(skip, default = "detached")]
     space: Arc<dyn AddressMap>,
-    #[serde(skip)]
     tlb: Tlb,
     wait: Wait,
     /// A held lock: (VA, size, old value).
@@ -508,6 +510,12 @@ impl CorePart {
         c.tlb.clear();
     }
 
+    /// Gives restored context `t` its address map back (the one it had
+    /// when saved: the TLB, saved with it, stays valid).
+    pub fn reattach_space(&mut self, t: usize, space: Arc<dyn AddressMap>) {
+        self.core.ctxs[t].space = space;
+    }
+
     /// Drops context `t`'s cached translations: of the page holding `page`
     /// (and the decoded code of that page), or all of them. Decoded code
     /// is kept by guest-virtual address (per address space) on a full
@@ -591,8 +599,9 @@ impl CorePart {
     /// from the same [`CoreSetup`]; the saved hierarchy replaces the new
     /// one and is attached to `sys` (whose machine memory its owner has
     /// restored). Every context that had an address
-    /// space then needs its map again through [`Self::set_space`]: until
-    /// then it panics on its first translation instead of running unmapped.
+    /// space then needs its map again: until
+    /// then it panics on its first translation instead of running unmapped
+    /// ([`Self::reattach_space`]).
     pub fn restore_state<'de, D: serde::Deserializer<'de>>(
         &mut self,
         d: D,
@@ -621,12 +630,7 @@ impl CorePart {
         self.core.hier = hier;
         let c = &mut self.core;
         (c.now, c.next_issue, c.model, c.port_done) = (now, next_issue, model, port_done);
-        // TLBs are caches, not state: empty ones of the configured sizes.
-        let tlb = c.ctxs[0].tlb.fresh();
         c.ctxs = ctxs;
-        for x in &mut c.ctxs {
-            x.tlb = tlb.clone();
-        }
         for x in c.ctxs.iter_mut().filter(|x| x.asid.is_none()) {
             x.space = Arc::new(NoMap);
         }

@@ -71,7 +71,7 @@ pub use hook::BarrierCtx;
 pub use message::{Inbox, Message};
 pub use partition::{EpochCtx, Partition, PartitionSpec};
 pub use regroup::Regroup;
-pub use run::{Engine, EngineBuilder, EngineConfig, RunSummary, StopReason};
+pub use run::{Engine, EngineBuilder, EngineConfig, EngineSnapshot, RunSummary, StopReason};
 pub use schedule::{assign, HostThreads};
 pub use stats::{
     histogram_buckets, record_buckets, CounterId, HistId, HistogramReport, PartitionReport,

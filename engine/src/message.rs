@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 /// A message from one partition to another, delivered at a barrier.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message<M> {
     /// Arrival time at the destination: send time plus link latency (plus
     /// any extra delay the sender asked for).
@@ -94,6 +94,16 @@ impl<M> Inbox<M> {
     /// Whether no message is waiting.
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
+    }
+
+    /// The waiting messages, in no particular order (for checkpoints).
+    pub fn iter(&self) -> impl Iterator<Item = &Message<M>> {
+        self.heap.iter().map(|e| &e.0)
+    }
+
+    /// Drops every waiting message.
+    pub fn clear(&mut self) {
+        self.heap.clear();
     }
 }
 

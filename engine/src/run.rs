@@ -14,6 +14,10 @@ use crate::time::{Cycle, PartitionId};
 use crate::topology::LinkTable;
 use std::time::Duration;
 
+#[path = "snapshot.rs"]
+mod snapshot;
+pub use snapshot::EngineSnapshot;
+
 /// Engine settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -155,6 +159,7 @@ impl<P: Partition> EngineBuilder<P> {
             now: Cycle::ZERO,
             parity: 0,
             barrier_seq: 0,
+            wake: None,
         })
     }
 }
@@ -224,6 +229,9 @@ pub struct Engine<P: Partition> {
     now: Cycle,
     parity: usize,
     barrier_seq: u64,
+    /// A barrier the next run must hold no later than (see
+    /// [`Engine::wake_at`]).
+    wake: Option<Cycle>,
 }
 
 impl<P: Partition> std::fmt::Debug for Engine<P> {
@@ -342,7 +350,13 @@ impl<P: Partition> Engine<P> {
         };
         // The first epoch starts where the earliest work is.
         let pending = self.outboxes.iter().map(|o| o[1 - self.parity].min_time);
-        let first = self.slots.iter().filter_map(|s| s.due).chain(pending).min();
+        let first = self
+            .slots
+            .iter()
+            .filter_map(|s| s.due)
+            .chain(pending)
+            .chain(self.wake.take())
+            .min();
         control.schedule_from(self.now, first, self.config.quantum);
         let parts = Parts {
             slots: std::mem::take(&mut self.slots),

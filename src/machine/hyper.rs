@@ -78,6 +78,8 @@ pub struct Switching {
     roi: Option<bool>,
     /// What happened.
     pub log: Vec<SwitchEvent>,
+    /// ROI begin marks seen (with or without switching at them).
+    pub roi_begins: u64,
 }
 
 impl Switching {
@@ -252,6 +254,13 @@ impl Service {
             aligned: self.aligned,
             switching: self.switching.clone(),
         }
+    }
+
+    /// The tick of the earliest pending timer, which the barrier hook asks
+    /// the engine for at every barrier (a run resumed at a barrier asks
+    /// for it first: [`smpsim_engine::Engine::wake_at`]).
+    pub fn timer_wake(&self) -> Option<Cycle> {
+        self.timer_wake
     }
 
     /// A service over `hv`.
@@ -568,6 +577,7 @@ impl Service {
                     }
                 }
                 Effect::Roi { begin, .. } => {
+                    self.switching.roi_begins += u64::from(begin);
                     if self.switching.at_roi {
                         self.switching.roi = Some(begin);
                     }

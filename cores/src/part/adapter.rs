@@ -70,7 +70,7 @@ pub const TLB_WAYS: usize = 4;
 /// walks the page tables again ([`AddressMap::translate`]), which sets the
 /// accessed/dirty bits or reports the fault. Cleared whenever the
 /// context's root changes, and by the hypervisor's flushes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Tlb {
     /// ITLB entries: (virtual page number + 1, frame base | [`TLB_W`] |
     /// [`TLB_X`]); 0 = empty. A power of two long.
@@ -110,11 +110,6 @@ impl Tlb {
             itlb: vec![(0, 0); itlb].into_boxed_slice(),
             dtlb: vec![(0, 0); dtlb].into_boxed_slice(),
         }
-    }
-
-    /// Empty TLBs of the same sizes.
-    pub fn fresh(&self) -> Self {
-        Tlb::new(self.itlb.len(), self.dtlb.len())
     }
 
     /// The set of `vpn` in the TLB an access of `kind` uses, most recently

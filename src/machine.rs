@@ -749,6 +749,16 @@ impl Machine {
         self.cfg.cores
     }
 
+    /// Instructions the machine's cores have retired so far.
+    pub fn instructions_retired(&self) -> u64 {
+        (0..self.cfg.cores)
+            .map(|c| match self.engine.partition(PartitionId(c)) {
+                Part::Core(core) => core.instructions(),
+                Part::Uncore(_) => 0,
+            })
+            .sum()
+    }
+
     /// Writes checkpoints during the next run as `plan` says.
     pub fn set_checkpoints(&mut self, plan: CheckpointPlan) {
         self.checkpoints = Some(plan);
@@ -817,8 +827,11 @@ impl Machine {
 
     /// Builds the machine a checkpoint was taken of and puts it in the
     /// saved state, ready to continue. `model` switches every core at the
-    /// restore (caches, predictors and memory stay as saved: warm);
-    /// `quantum` and `opts.host_threads` may differ from the original run's.
+    /// restore (caches, predictors and memory stay as saved: warm; the
+    /// switch is logged with why `restore`); `switch` replaces the saved
+    /// run-time switching (an ROI end still returns to the model the
+    /// machine was built with); `quantum` and `opts.host_threads` may
+    /// differ from the original run's.
     ///
     /// # Errors
     /// A payload that does not fit the machine its config builds, or a
@@ -827,9 +840,11 @@ impl Machine {
         p: crate::checkpoint::Payload,
         model: Option<Model>,
         quantum: Option<u64>,
+        switch: Option<&config::SwitchConfig>,
         opts: &RunOptions,
     ) -> Result<Self, String> {
         let mut cfg = p.config()?;
+        let saved_model = cfg.model;
         let build: BuildSpec = serde_json::from_str(&p.build)
             .map_err(|e| format!("its build recipe does not decode: {e}"))?;
         if let Some(m) = model {
@@ -902,12 +917,28 @@ impl Machine {
             }
         }
         m.engine.restore(p.engine)?;
+        // The report's config: the machine as built (its base model) with
+        // the switching it now follows.
+        m.cfg.model = saved_model;
+        if let Some(sw) = switch {
+            m.service.switching.reconfigure(sw);
+            m.cfg.switch = sw.clone();
+        }
         if let Some(to) = model {
             let now = m.engine.now();
+            let mut changed = false;
             for c in 0..m.cfg.cores {
                 if let Part::Core(core) = m.engine.partition_mut(PartitionId(c)) {
+                    changed |= core.model() != to;
                     core.switch_model(to, now);
                 }
+            }
+            if changed {
+                m.service.switching.log.push(SwitchEvent {
+                    cycle: now.get(),
+                    to,
+                    why: "restore".into(),
+                });
             }
         }
         m.guest = p.guest;

@@ -1,7 +1,7 @@
 //! `smpsim run`: build a machine from a config, run a workload, report.
 
 use crate::run_summary::{print_summary, Outcome};
-use smpsim::machine::config::{KernelSpec, MachineConfig, Model};
+use smpsim::machine::config::{KernelSpec, MachineConfig, Model, SwitchConfig};
 use smpsim::machine::{CheckpointAt, CheckpointPlan, Machine, RunOptions, RunReport};
 use smpsim::sweep::common::{load_config, parse_arg, Overrides};
 use smpsim_engine::HostThreads;
@@ -81,14 +81,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "checkpoint_at")]
     pub checkpoint_every: Option<u64>,
     /// Continue the machine saved in this checkpoint (its config, guest and
-    /// state); --model, --quantum, --host-threads, --max-cycles, --stats
-    /// and further checkpoints may be given, nothing that builds another
-    /// machine.
+    /// state); --model (every core switches to it at once), --quantum,
+    /// --host-threads, --max-cycles (a machine cycle), --stats, the
+    /// --switch-* options (replacing the saved ones) and further
+    /// checkpoints may be given, nothing that builds another machine.
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["config", "workload", "kernel", "cores", "vcpus", "smt", "args",
-                              "switch_to", "switch_after", "switch_at_roi"]
+        conflicts_with_all = ["config", "workload", "kernel", "cores", "vcpus", "smt", "args"]
     )]
     pub restore: Option<PathBuf>,
 }
@@ -173,7 +173,16 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
 /// threads and cycle limit.
 fn restore(args: &RunArgs, file: &std::path::Path, opts: &RunOptions) -> Result<Machine, String> {
     let payload = smpsim::checkpoint::read(file).map_err(|e| e.to_string())?;
-    let mut m = Machine::restore(payload, args.model, args.quantum, opts)
+    let switch = (args.switch_to.is_some() || args.switch_at_roi || args.switch_after.is_some())
+        .then(|| SwitchConfig {
+            to: args.switch_to,
+            after_insns: args.switch_after.unwrap_or(0),
+            at_roi: args.switch_at_roi,
+        });
+    if switch.as_ref().is_some_and(|s| s.to.is_none()) {
+        return Err("--switch-after and --switch-at-roi need --switch-to MODEL".into());
+    }
+    let mut m = Machine::restore(payload, args.model, args.quantum, switch.as_ref(), opts)
         .map_err(|e| format!("checkpoint {}: {e}", file.display()))?;
     if let Some(c) = args.max_cycles {
         m.set_max_cycles(c);

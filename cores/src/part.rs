@@ -635,6 +635,9 @@ impl CorePart {
             x.space = Arc::new(NoMap);
         }
         c.last_issued = last_issued;
+        // A core saved without an ooo pipeline keeps the one it was built
+        // with (a restore into `ooo` builds one).
+        let ooo = ooo.or_else(|| self.ooo.take());
         (self.functional, self.inorder, self.ooo, self.fast) = (functional, inorder, ooo, fast);
         Ok(())
     }

@@ -96,6 +96,19 @@ impl Switching {
     }
 }
 
+impl Switching {
+    /// Switches from now on as `sw` says (a restored machine given new
+    /// switching on the command line); the model to return to at an ROI
+    /// end stays the one the machine was built with.
+    pub fn reconfigure(&mut self, sw: &crate::machine::config::SwitchConfig) {
+        self.to = sw.to;
+        self.after_insns = sw.after_insns;
+        self.at_roi = sw.at_roi;
+        self.count_done = false;
+        self.roi = None;
+    }
+}
+
 /// Where a VCPU runs: its core partition and context.
 pub type Placement = BTreeMap<(DomainId, VcpuId), (PartitionId, usize)>;
 

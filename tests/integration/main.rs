@@ -1,5 +1,6 @@
 //! Whole-machine tests: one binary, a module per topic.
 
+mod checkpoint;
 mod cli;
 mod configs;
 mod determinism;

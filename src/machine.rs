@@ -346,6 +346,19 @@ pub struct CheckpointPlan {
     pub out: std::path::PathBuf,
 }
 
+/// A checkpoint a run wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointWritten {
+    /// The barrier it was taken at.
+    pub cycle: u64,
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Host seconds to gather, encode and write it.
+    pub seconds: f64,
+}
+
 /// A core partition's state as a serializable value.
 struct SavedCore<'a>(&'a CorePart);
 
@@ -366,8 +379,8 @@ pub struct Machine {
     sys: MemSystem,
     build: BuildSpec,
     checkpoints: Option<CheckpointPlan>,
-    /// Checkpoints written: (cycle, file).
-    written: Vec<(u64, std::path::PathBuf)>,
+    /// Checkpoints written.
+    written: Vec<CheckpointWritten>,
     cfg: MachineConfig,
     /// The workload's name, or the kernel file(s).
     guest: String,
@@ -765,7 +778,7 @@ impl Machine {
     }
 
     /// The checkpoints the runs so far wrote: (cycle, file).
-    pub fn checkpoints_written(&self) -> &[(u64, std::path::PathBuf)] {
+    pub fn checkpoints_written(&self) -> &[CheckpointWritten] {
         &self.written
     }
 
@@ -818,10 +831,16 @@ impl Machine {
         } else {
             plan.out.clone()
         };
+        let t = Instant::now();
         let bytes = crate::checkpoint::encode(&self.checkpoint());
-        std::fs::write(&path, bytes)
+        std::fs::write(&path, &bytes)
             .map_err(|e| format!("writing checkpoint {}: {e}", path.display()))?;
-        self.written.push((now, path));
+        self.written.push(CheckpointWritten {
+            cycle: now,
+            path,
+            bytes: bytes.len() as u64,
+            seconds: t.elapsed().as_secs_f64(),
+        });
         Ok(())
     }
 
@@ -957,6 +976,7 @@ impl Machine {
     /// Runs to the end, keeping the machine for inspection.
     pub fn run_in_place(&mut self) -> RunReport {
         let start = Instant::now();
+        let start_insns = self.instructions_retired();
         let (cores, max_cycles) = (self.cfg.cores, self.max_cycles.map(Cycle::get));
         let quantum = self.engine.quantum();
         // The next checkpoint: by cycle (a run limit, rounded up to a
@@ -1062,10 +1082,14 @@ impl Machine {
                 Some(e.to_string()),
             ),
         };
-        self.report(stop, error, host_seconds)
+        self.report(stop, error, (host_seconds, start_insns))
     }
 
-    fn report(&self, stop: StopReason, error: Option<String>, host_seconds: f64) -> RunReport {
+    /// The report; `host` is this run's host seconds and the instructions
+    /// retired before it (a restored machine's earlier ones are not this
+    /// run's speed).
+    fn report(&self, stop: StopReason, error: Option<String>, host: (f64, u64)) -> RunReport {
+        let (host_seconds, start_insns) = host;
         let stats = self.engine.stats_report();
         let cycles = self.engine.now().get();
         let instructions = stats
@@ -1129,7 +1153,9 @@ impl Machine {
             host: HostReport {
                 seconds: host_seconds,
                 threads: self.engine.host_threads(),
-                mips: instructions as f64 / host_seconds.max(1e-9) / 1e6,
+                mips: instructions.saturating_sub(start_insns) as f64
+                    / host_seconds.max(1e-9)
+                    / 1e6,
                 peak_rss_mib: peak_rss_kib().map(|k| k as f64 / 1024.0),
                 rss_per_core_kib: peak_rss_kib().map(|k| k as f64 / f64::from(self.cfg.cores)),
             },

@@ -155,8 +155,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let report = machine.run_in_place();
     terminal.finish();
     print_summary(&report);
-    for (cycle, file) in machine.checkpoints_written() {
-        println!("checkpoint at cycle {cycle} written to {}", file.display());
+    for c in machine.checkpoints_written() {
+        println!(
+            "checkpoint at cycle {} written to {} ({:.1} MiB in {:.2} s)",
+            c.cycle,
+            c.path.display(),
+            c.bytes as f64 / f64::from(1u32 << 20),
+            c.seconds
+        );
     }
     if std::env::var_os("SMPSIM_DEBUG_CONTEXTS").is_some() {
         for line in machine.context_states() {

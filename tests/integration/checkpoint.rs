@@ -7,7 +7,9 @@
 use crate::support::{assert_success, config, json_without_host, roi, run};
 use smpsim::checkpoint;
 use smpsim::machine::config::{Model, SwitchConfig};
-use smpsim::machine::{CheckpointAt, CheckpointPlan, Machine, RunOptions, RunReport};
+use smpsim::machine::{
+    CheckpointAt, CheckpointPlan, CheckpointWritten, Machine, RunOptions, RunReport,
+};
 use smpsim_engine::HostThreads;
 use std::path::{Path, PathBuf};
 
@@ -34,7 +36,7 @@ fn run_with_checkpoints(
     name: &str,
     args: &[(&str, u64)],
     plan: CheckpointPlan,
-) -> (RunReport, Vec<(u64, PathBuf)>) {
+) -> (RunReport, Vec<CheckpointWritten>) {
     let w = smpsim_workloads::find(name).expect("built-in workload");
     let mut m = Machine::build(cfg, w, &options(HostThreads::Count(1), args)).expect("builds");
     m.set_checkpoints(plan);
@@ -73,7 +75,11 @@ fn three_points(name: &str, model: Model) {
         let (r, written) = run_with_checkpoints(&cfg, name, &[], plan);
         let what = format!("{name} in {} checkpointed at {at}", model.name());
         assert_eq!(written.len(), 1, "{what}: one checkpoint");
-        assert!(written[0].0 >= at, "{what}: written at {}", written[0].0);
+        assert!(
+            written[0].cycle >= at,
+            "{what}: written at {}",
+            written[0].cycle
+        );
         assert_eq!(json_without_host(&r), want, "{what}: the checkpointing run");
         for t in [
             HostThreads::Count(1),
@@ -127,7 +133,7 @@ fn fast_forward_to_the_roi_checkpoint_then_restore_into_ooo() {
         let (plain, written) = run_with_checkpoints(&cfg, name, args, plan);
         assert_success(&plain, name);
         assert_eq!(
-            written[0].0, switched.switches[0].cycle,
+            written[0].cycle, switched.switches[0].cycle,
             "{name}: checkpointed at the ROI's barrier"
         );
         let p = checkpoint::read(&out).expect("reads");
@@ -178,10 +184,11 @@ fn checkpoints_every_n_cycles_and_after_n_instructions() {
     assert_eq!(json_without_host(&r), want);
     assert!(written.len() >= 3, "{written:?}");
     for pair in written.windows(2) {
-        let gap = pair[1].0 - pair[0].0;
+        let gap = pair[1].cycle - pair[0].cycle;
         assert!(gap >= every && gap < every + 64, "{written:?}");
     }
-    for (cycle, file) in &written {
+    for w in &written {
+        let (cycle, file) = (&w.cycle, &w.path);
         assert_eq!(
             file.file_name().and_then(|n| n.to_str()),
             Some(format!("s.{cycle}").as_str())
@@ -193,12 +200,16 @@ fn checkpoints_every_n_cycles_and_after_n_instructions() {
         assert!(info.contains("reduction"), "{info}");
     }
     // The first one: taken once a quarter of the instructions retired.
-    let p = checkpoint::read(&written[0].1).expect("reads");
+    let p = checkpoint::read(&written[0].path).expect("reads");
     let first = Machine::restore(p, None, None, None, &options(HostThreads::PerCore, &[]))
         .expect("restores");
     assert!(first.instructions_retired() >= full.instructions / 4);
     assert_eq!(json_without_host(&first.run()), want);
-    let last = restore(&written[written.len() - 1].1, None, HostThreads::Count(2));
+    let last = restore(
+        &written[written.len() - 1].path,
+        None,
+        HostThreads::Count(2),
+    );
     assert_eq!(json_without_host(&last), want);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -186,7 +186,7 @@ fn a_saved_core_partition_restores_with_its_hierarchy_byte_for_byte() {
         let (sys2, mut copy) = machine_on(&mem2, model);
         copy.restore_state(&mut postcard::Deserializer::from_bytes(&bytes), &sys2)
             .expect("deserializes");
-        copy.set_space(0, Arc::new(Window));
+        copy.reattach_space(0, Arc::new(Window));
         assert_eq!(
             save(&copy),
             bytes,

@@ -319,6 +319,16 @@ pub enum CheckpointAt {
     Insns(u64),
 }
 
+impl std::fmt::Display for CheckpointAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckpointAt::Cycle(c) => write!(f, "{c}"),
+            CheckpointAt::Roi => f.write_str("roi"),
+            CheckpointAt::Insns(n) => write!(f, "insns:{n}"),
+        }
+    }
+}
+
 impl std::str::FromStr for CheckpointAt {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

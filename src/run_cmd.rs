@@ -155,6 +155,15 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let report = machine.run_in_place();
     terminal.finish();
     print_summary(&report);
+    if args.checkpoint_at.is_some() && machine.checkpoints_written().is_empty() {
+        eprintln!(
+            "smpsim: warning: the run ended before --checkpoint-at {}: no checkpoint written",
+            args.checkpoint_at
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
+    }
     for c in machine.checkpoints_written() {
         println!(
             "checkpoint at cycle {} written to {} ({:.1} MiB in {:.2} s)",

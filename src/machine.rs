@@ -51,30 +51,32 @@ pub const FAST_QUANTUM: u64 = 1000;
 /// serialized instruction runs alone, in core order (see
 /// `smpsim_cores::part` model `fast`). Cores in other models have none.
 fn fast_barrier(ctx: &mut smpsim_engine::BarrierCtx<'_, Part>, cores: u32) {
-    let mut serialized = false;
-    for c in 0..cores {
-        let p = PartitionId(c);
+    // Only a core that ran in the epoch has stores or a serialization
+    // pending; `ran` is in ascending id order, so commits stay in core order
+    // and a barrier costs nothing per idle core.
+    let mut serial = Vec::new();
+    for i in 0..ctx.ran().len() {
+        let p = ctx.ran()[i];
+        if p.0 >= cores {
+            break;
+        }
         let Part::Core(core) = ctx.partition(p) else {
             continue;
         };
-        let (stores, serial) = core.fast_pending();
-        serialized |= serial;
+        let (stores, ser) = core.fast_pending();
+        if ser {
+            serial.push(p);
+        }
         if stores {
             if let Part::Core(core) = ctx.partition_mut(p) {
                 core.fast_commit();
             }
         }
     }
-    if !serialized {
-        return;
-    }
     let now = ctx.now();
-    for c in 0..cores {
-        let p = PartitionId(c);
-        if matches!(ctx.partition(p), Part::Core(core) if core.fast_pending().1) {
-            if let Part::Core(core) = ctx.partition_mut(p) {
-                core.fast_serialize(now);
-            }
+    for p in serial {
+        if let Part::Core(core) = ctx.partition_mut(p) {
+            core.fast_serialize(now);
         }
     }
 }

@@ -117,6 +117,7 @@ pub mod regs;
 pub mod time;
 pub mod upcall;
 pub mod vcpu;
+pub mod xenstore;
 
 #[cfg(test)]
 mod testenv;

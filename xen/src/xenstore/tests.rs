@@ -4,8 +4,8 @@ use super::*;
 /// drive [`Xenstored::request`] directly).
 fn store() -> Xenstored {
     let mut xs = Xenstored::default();
-    xs.add_domain(0, "d0", 0x1000_000, Port(2));
-    xs.add_domain(1, "d1", 0x2000_000, Port(2));
+    xs.add_domain(0, "d0", 0x0100_0000, Port(2));
+    xs.add_domain(1, "d1", 0x0200_0000, Port(2));
     xs
 }
 
@@ -231,8 +231,8 @@ fn watches_fire_with_tokens_relative_paths_and_an_initial_event() {
         ok(wire::WATCH)
     );
     assert_eq!(events(&mut xs, 0), ["/local/domain/1 all "]);
-    call(&mut xs, 1, wire::WRITE, 0, b"dev/state\01");
-    call(&mut xs, 1, wire::WRITE, 0, b"other\01");
+    call(&mut xs, 1, wire::WRITE, 0, b"dev/state\x001");
+    call(&mut xs, 1, wire::WRITE, 0, b"other\x001");
     assert_eq!(events(&mut xs, 1), ["dev/state tok "]);
     assert_eq!(
         events(&mut xs, 0),
@@ -262,7 +262,7 @@ fn watches_fire_with_tokens_relative_paths_and_an_initial_event() {
         call(&mut xs, 1, wire::RESET_WATCHES, 0, b""),
         ok(wire::RESET_WATCHES)
     );
-    call(&mut xs, 1, wire::WRITE, 0, b"dev/state\02");
+    call(&mut xs, 1, wire::WRITE, 0, b"dev/state\x002");
     assert!(events(&mut xs, 1).is_empty());
 }
 
@@ -336,12 +336,12 @@ fn a_transaction_is_isolated_until_it_commits() {
 #[test]
 fn a_transaction_that_read_a_node_changed_since_fails_with_eagain() {
     let mut xs = store();
-    call(&mut xs, 0, wire::WRITE, 0, b"/local/domain/1/n\00");
+    call(&mut xs, 0, wire::WRITE, 0, b"/local/domain/1/n\x000");
     call(&mut xs, 1, wire::TRANSACTION_START, 0, b"\0");
     assert_eq!(call(&mut xs, 1, wire::READ, 1, b"n\0").1, b"0");
-    call(&mut xs, 1, wire::WRITE, 1, b"n\01");
+    call(&mut xs, 1, wire::WRITE, 1, b"n\x001");
     // Someone else changes it meanwhile.
-    call(&mut xs, 0, wire::WRITE, 0, b"/local/domain/1/n\05");
+    call(&mut xs, 0, wire::WRITE, 0, b"/local/domain/1/n\x005");
     assert_eq!(
         call(&mut xs, 1, wire::TRANSACTION_END, 1, b"T\0"),
         err("EAGAIN")
@@ -352,7 +352,7 @@ fn a_transaction_that_read_a_node_changed_since_fails_with_eagain() {
     call(&mut xs, 1, wire::TRANSACTION_START, 0, b"\0");
     let v = call(&mut xs, 1, wire::READ, 2, b"n\0").1;
     assert_eq!(v, b"5");
-    call(&mut xs, 1, wire::WRITE, 2, b"n\06");
+    call(&mut xs, 1, wire::WRITE, 2, b"n\x006");
     assert_eq!(
         call(&mut xs, 1, wire::TRANSACTION_END, 2, b"T\0"),
         ok(wire::TRANSACTION_END)
@@ -376,7 +376,7 @@ fn a_transaction_that_read_a_node_changed_since_fails_with_eagain() {
         err("EAGAIN")
     );
     call(&mut xs, 1, wire::TRANSACTION_START, 0, b"\0");
-    call(&mut xs, 1, wire::WRITE, 5, b"n\07");
+    call(&mut xs, 1, wire::WRITE, 5, b"n\x007");
     call(&mut xs, 1, wire::WRITE, 0, b"d/a\0y");
     assert_eq!(
         call(&mut xs, 1, wire::TRANSACTION_END, 5, b"T\0"),
@@ -443,10 +443,10 @@ fn limits_and_malformed_arguments_get_xen_errors() {
         b"F\0"
     );
     assert_eq!(
-        call(&mut xs, 0, wire::INTRODUCE, 0, b"1\05\02\0"),
+        call(&mut xs, 0, wire::INTRODUCE, 0, b"1\x005\x002\0"),
         err("EINVAL")
     );
-    let intro = format!("1\0{}\02\0", 0x2000_000u64 >> 12);
+    let intro = format!("1\0{}\x002\0", 0x0200_0000u64 >> 12);
     assert_eq!(
         call(&mut xs, 0, wire::INTRODUCE, 0, intro.as_bytes()),
         ok(wire::INTRODUCE)

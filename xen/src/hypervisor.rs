@@ -668,6 +668,7 @@ impl Hypervisor {
             rec.message.push_str(&latched);
         }
         dom.shutdown = Some(rec.clone());
+        self.xenstored.domain_shutdown(d.0);
         self.console = out;
         self.shutdowns.push(rec);
         true

@@ -47,16 +47,18 @@
 //!   xenstored then ignores it for good.
 //!
 //! # Departures from xenstored
-//! - DIRECTORY lists children in creation order, as xenstored does; but
-//!   generations are per node, not per transaction: a transaction that
-//!   only created a node conflicts with another that created a sibling
-//!   (both changed the parent), as in xenstored.
+//! - Creating a node is checked against WRITE on its nearest existing
+//!   ancestor (a reading of xenstored's rules, not its code).
 //! - No per-domain quota on outstanding replies: a domain that never reads
 //!   its ring stops having requests taken once its queue holds more than
-//!   [`ring::OUT_LIMIT`] bytes; events still queue (bounded in practice
-//!   by the watch quota).
+//!   [`ring::OUT_LIMIT`] bytes; watch events for it still queue, without
+//!   limit, until it reads them or shuts down.
 //! - Nodes of a released domain are not removed (xenstored removes those
 //!   it owns).
+//! - A domain's connection is released when it shuts down (xenstored
+//!   fires `@releaseDomain` then too, but keeps the connection until the
+//!   domain is destroyed, which smpsim never does); IS_DOMAIN_INTRODUCED
+//!   then answers `F`.
 
 use crate::ids::Port;
 use serde::{Deserialize, Serialize};
@@ -288,6 +290,8 @@ pub struct Conn {
     /// Its xenstore port (the domain's end).
     port: Port,
     introduced: bool,
+    /// The domain shut down: never served or introduced again.
+    dead: bool,
     /// Bad input seen: ignored from then on.
     broken: bool,
     watches: Vec<Watch>,
@@ -428,8 +432,9 @@ impl Op<'_> {
 
     fn mkdir(&mut self, path: &str) -> XsResult<()> {
         if self.tree.nodes.contains_key(path) {
-            // xenstored: an existing node is fine (and fires nothing).
-            self.node(path, READ)?;
+            // xenstored: an existing node is fine (and fires nothing), if
+            // the caller may write it.
+            self.node(path, WRITE)?;
             return Ok(());
         }
         self.create(path, &[])
@@ -631,6 +636,7 @@ impl Xenstored {
             ring_ma,
             port,
             introduced: true,
+            dead: false,
             broken: false,
             watches: Vec::new(),
             txs: BTreeMap::new(),
@@ -1079,7 +1085,7 @@ impl Xenstored {
             .ok()
             .and_then(|i| self.conns.get_mut(i))
             .ok_or(XsError::Inval)?;
-        if mfn << 12 != conn.ring_ma || port != u64::from(conn.port.0) {
+        if conn.dead || mfn << 12 != conn.ring_ma || port != u64::from(conn.port.0) {
             return Err(XsError::Inval);
         }
         if !conn.introduced {
@@ -1092,6 +1098,29 @@ impl Xenstored {
         Ok(())
     }
 
+    /// Domain `dom` shut down: its connection is released (watches,
+    /// transactions and queued output dropped, `@releaseDomain` fired) and
+    /// never introduced again.
+    pub fn domain_shutdown(&mut self, dom: u16) {
+        let Some(conn) = self.conns.get_mut(usize::from(dom)) else {
+            return;
+        };
+        conn.dead = true;
+        if conn.introduced {
+            self.drop_conn(usize::from(dom));
+        }
+    }
+
+    fn drop_conn(&mut self, c: usize) {
+        let conn = &mut self.conns[c];
+        conn.introduced = false;
+        conn.watches.clear();
+        conn.txs.clear();
+        conn.inbuf.clear();
+        conn.out.clear();
+        self.fire_special("@releaseDomain");
+    }
+
     /// RELEASE `domid\0` (dom0 only): the domain's connection is dropped
     /// with its watches and transactions.
     fn release(&mut self, dom: u16, payload: &[u8]) -> XsResult<()> {
@@ -1102,17 +1131,11 @@ impl Xenstored {
         if id == 0 {
             return Err(XsError::Inval);
         }
-        let conn = usize::try_from(id)
+        let c = usize::try_from(id)
             .ok()
-            .and_then(|i| self.conns.get_mut(i))
-            .filter(|c| c.introduced)
+            .filter(|&i| self.conns.get(i).is_some_and(|c| c.introduced))
             .ok_or(XsError::NoEnt)?;
-        conn.introduced = false;
-        conn.watches.clear();
-        conn.txs.clear();
-        conn.inbuf.clear();
-        conn.out.clear();
-        self.fire_special("@releaseDomain");
+        self.drop_conn(c);
         Ok(())
     }
 }

@@ -458,6 +458,45 @@ fn limits_and_malformed_arguments_get_xen_errors() {
 }
 
 #[test]
+fn a_domain_that_shut_down_gets_no_more_events_and_dom0_hears_of_it() {
+    let mut xs = store();
+    call(&mut xs, 0, wire::WATCH, 0, b"@releaseDomain\0rel\0");
+    call(&mut xs, 1, wire::WATCH, 0, b"x\0t\0");
+    events(&mut xs, 0);
+    events(&mut xs, 1);
+    xs.domain_shutdown(1);
+    assert_eq!(events(&mut xs, 0), ["@releaseDomain rel "]);
+    call(&mut xs, 0, wire::WRITE, 0, b"/local/domain/1/x\0v");
+    assert!(xs.conns[1].out.is_empty());
+    assert_eq!(
+        call(&mut xs, 0, wire::IS_DOMAIN_INTRODUCED, 0, b"1\0").1,
+        b"F\0"
+    );
+    let intro = format!("1\0{}\02\0", 0x0200_0000u64 >> 12);
+    assert_eq!(
+        call(&mut xs, 0, wire::INTRODUCE, 0, intro.as_bytes()),
+        err("EINVAL")
+    );
+    // mkdir of an existing node needs WRITE on it.
+    assert_eq!(
+        call(&mut xs, 0, wire::MKDIR, 0, b"/local/domain/0/d\0"),
+        ok(wire::MKDIR)
+    );
+    call(
+        &mut xs,
+        0,
+        wire::SET_PERMS,
+        0,
+        b"/local/domain/0/d\0n0\0r2\0",
+    );
+    xs.add_domain(2, "d2", 0x0300_0000, Port(2));
+    assert_eq!(
+        call(&mut xs, 2, wire::MKDIR, 0, b"/local/domain/0/d\0"),
+        err("EACCES")
+    );
+}
+
+#[test]
 fn domains_own_at_most_their_node_quota() {
     let mut xs = store();
     let base = xs.owned[&1];

@@ -616,6 +616,25 @@ mod ring_tests {
     }
 
     #[test]
+    fn unknown_types_and_malformed_payloads_get_xen_errors_on_the_ring() {
+        let mut r = Ring::new();
+        r.send(1, &msg(99, 0, b"x\0"));
+        r.send(1, &msg(2, 0, b"no-nul"));
+        r.send(1, &msg(7, 0, b"T\0"));
+        r.send(1, &msg(6, 5, b"\0"));
+        assert_eq!(r.kick(1), [1]);
+        let want = [
+            msg(16, 0, b"ENOSYS\0"),
+            msg(16, 0, b"EINVAL\0"),
+            msg(16, 0, b"ENOENT\0"),
+            msg(16, 5, b"EBUSY\0"),
+        ]
+        .concat();
+        assert_eq!(r.replies(1), want);
+        assert_eq!(r.e.hv.xenstored.counters().errors, 4);
+    }
+
+    #[test]
     fn a_request_larger_than_the_ring_arrives_in_pieces() {
         let mut r = Ring::new();
         let value = vec![b'v'; 2000];

@@ -17,4 +17,5 @@ mod support;
 mod tlb;
 mod ux;
 mod workloads;
+mod xenstore;
 mod xtf;

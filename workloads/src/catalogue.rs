@@ -559,6 +559,16 @@ static CATALOGUE: &[Workload] = &[
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
     },
+    Workload {
+        name: "xs-handshake",
+        description: "two domains: the xenbus frontend/backend state machine through xenstore (watches, permissions, a transaction conflict retried on EAGAIN); checks every state seen and EACCES on the backend's private node",
+        domains: 2,
+        crashes_on_purpose: false,
+        args: &[arg("rounds", 2, "handshakes, one device each").range(1, 64)],
+        image: images::IMAGE_XS_HANDSHAKE,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+    },
 ];
 
 #[cfg(test)]
@@ -568,7 +578,7 @@ mod tests {
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, atomics, barrier, false-sharing, \
                        reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain, \
                        ubench-alu-indep, ubench-alu-chain, ubench-branch, ubench-mlp, ubench-stlf, \
-                       ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp";
+                       ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp, xs-handshake";
 
     #[test]
     fn find_error_lists_every_valid_name() {

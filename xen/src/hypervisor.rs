@@ -30,7 +30,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::abi::DOMID_SELF;
-use crate::backend::XenStore;
 use crate::builder::{self, BuildError, BuiltDomain, DomainConfig, GuestImage, Layout, SharedArea};
 use crate::console::{ConsoleLine, LineBuffer};
 use crate::event_2l::{self, EventLayout, EventMemory, Raised};
@@ -45,6 +44,7 @@ use crate::regs::GuestRegs;
 use crate::time::TimeScale;
 use crate::upcall::{push_frame, UpcallStep};
 use crate::vcpu::{RunState, Vcpu};
+use crate::xenstore::Xenstored;
 use smpsim_cores::ArchState;
 
 /// Hypervisor-wide settings.
@@ -132,8 +132,6 @@ pub struct Domain {
     pub(crate) ring_ports: RingPorts,
     /// Its frames' types and counts.
     pub(crate) mmu: DomainMmu,
-    /// Its xenstore.
-    pub(crate) xenstore: XenStore,
     pub(crate) shutdown: Option<ShutdownRecord>,
     /// Reason latched by SCHEDOP_shutdown_code (reported at shutdown).
     pub(crate) shutdown_code: Option<u32>,
@@ -387,6 +385,9 @@ pub struct Hypervisor {
     pub(crate) m2p_frames: Arc<Vec<Mfn>>,
     shutdowns: Vec<ShutdownRecord>,
     pub(crate) guest_hist: GuestHistograms,
+    /// The xenstore daemon every domain's ring talks to.
+    #[serde(default)]
+    pub(crate) xenstored: Xenstored,
     /// Effects of guest mode switches made outside a hypercall, for
     /// [`Hypervisor::take_deferred_effects`]; drained within the service
     /// tick that made them, so never part of a checkpoint.
@@ -410,6 +411,7 @@ impl Hypervisor {
             m2p_frames: Arc::new(Vec::new()),
             shutdowns: Vec::new(),
             guest_hist: GuestHistograms::default(),
+            xenstored: Xenstored::default(),
             deferred: Vec::new(),
         }
     }
@@ -490,6 +492,9 @@ impl Hypervisor {
             .map(|m| (m.0, PageInfo::default()))
             .collect();
         let l4 = built.l4;
+        let ring_ma = Mfn(built.start_info.store_mfn).addr(0).get();
+        self.xenstored
+            .add_domain(id.0, &format!("d{}", id.0), ring_ma, ports.xenstore);
         let mut dom = Domain {
             id,
             built,
@@ -500,7 +505,6 @@ impl Hypervisor {
             ring_used: false,
             ring_ports: ports,
             mmu: DomainMmu { pages },
-            xenstore: XenStore::new(id.0, &format!("d{}", id.0)),
             shutdown: None,
             shutdown_code: None,
             vm_assist: 0,
@@ -664,6 +668,7 @@ impl Hypervisor {
             rec.message.push_str(&latched);
         }
         dom.shutdown = Some(rec.clone());
+        self.xenstored.domain_shutdown(d.0);
         self.console = out;
         self.shutdowns.push(rec);
         true

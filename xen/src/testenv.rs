@@ -23,6 +23,12 @@ pub struct Env {
 pub const HZ: u64 = 2_000_000_000;
 
 pub fn env(vcpus: &[u32]) -> Env {
+    env_rings(vcpus, false)
+}
+
+/// As [`env`]; `keep_rings` leaves the console and xenstore ring ports
+/// open (for the backends' tests).
+pub fn env_rings(vcpus: &[u32], keep_rings: bool) -> Env {
     let mut hv = Hypervisor::new(HypervisorConfig::new(HZ, Mfn(0x1000), 1 << 16));
     let mut store = SparseFrames::new();
     for (i, &n) in vcpus.iter().enumerate() {
@@ -36,7 +42,9 @@ pub fn env(vcpus: &[u32]) -> Env {
         // ring ports the builder allocated (backend.rs has its own tests).
         let rings = hv.domain(d).expect("built").ring_ports;
         for p in [rings.console, rings.xenstore] {
-            hv.evtchn.close(d, p).expect("ring port closes");
+            if !keep_rings {
+                hv.evtchn.close(d, p).expect("ring port closes");
+            }
         }
         // Every VCPU may make hypercalls in these tests: give the others
         // VCPU 0's page tables (a real guest sets them with

@@ -52,15 +52,17 @@ impl Call<'_> {
         let dom = hv.domains.get_mut(usize::from(d.0)).expect("caller exists");
         if port == dom.ring_ports.console {
             crate::backend::drain_console(dom, &mut *self.mem, &mut hv.console);
-        } else if port == dom.ring_ports.xenstore
-            && crate::backend::serve_xenstore(dom, &mut *self.mem)
-        {
-            let vcpu = hv.evtchn.notify_vcpu(d, port).unwrap_or(VcpuId(0));
-            self.raise(crate::evtchn::Raise {
-                domain: d,
-                port,
-                vcpu,
-            });
+        } else if port == dom.ring_ports.xenstore {
+            let woken = hv.xenstored.kick(d.0, &mut *self.mem);
+            for (to, p) in woken {
+                let domain = crate::ids::DomainId(to);
+                let vcpu = self.hv.evtchn.notify_vcpu(domain, p).unwrap_or(VcpuId(0));
+                self.raise(crate::evtchn::Raise {
+                    domain,
+                    port: p,
+                    vcpu,
+                });
+            }
         }
     }
 

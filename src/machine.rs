@@ -14,6 +14,8 @@
 //! Placement: VCPU `v` of domain `d` runs on hardware context
 //! `d * per_domain + v` (contexts numbered core-major: core 0's contexts
 //! first). A single-domain workload gets one VCPU per context by default.
+//! A kernel domain's `[[domain]] cpus` pins its VCPUs to the contexts
+//! listed; unpinned kernel domains take the lowest contexts left.
 
 pub mod config;
 pub mod hyper;
@@ -239,6 +241,25 @@ pub enum MachineError {
         /// Contexts per core.
         smt: u32,
     },
+    /// A `[[domain]] cpus` entry names a hardware context the machine
+    /// does not have.
+    #[error(
+        "[[domain]] #{domain}: cpus names hardware context {context}, the machine has \
+         {contexts} (0 to {last}: {cores} cores × {smt} SMT, core-major); use --cores or --smt",
+        last = contexts.saturating_sub(1)
+    )]
+    PinnedOutside {
+        /// Which domain (1-based, as the config lists them).
+        domain: usize,
+        /// The context named.
+        context: u32,
+        /// Hardware contexts of the machine.
+        contexts: u32,
+        /// Cores.
+        cores: u32,
+        /// Contexts per core.
+        smt: u32,
+    },
     /// A kernel's file is unreadable or not a loadable PV kernel.
     #[error("{0}")]
     Kernel(#[from] KernelError),
@@ -267,6 +288,42 @@ fn build_hint(e: &smpsim_xen::builder::BuildError) -> &'static str {
 
 /// "2 domain(s) × 4 VCPUs need 8 hardware contexts", or, when not even one
 /// VCPU per domain fits, what the smallest run needs.
+/// The hardware context of each VCPU of each kernel domain: a pinned
+/// domain's `cpus`, the other domains the lowest contexts left, in domain
+/// order. `vcpus[d]` fit the machine in all, and no context is pinned
+/// twice (the config's check).
+fn pin_kernels(
+    cfg: &MachineConfig,
+    kernels: &[KernelSpec],
+    vcpus: &[u32],
+) -> Result<Vec<Vec<u32>>, MachineError> {
+    let contexts = cfg.contexts();
+    let mut used = vec![false; contexts as usize];
+    for (d, k) in kernels.iter().enumerate() {
+        for &c in k.cpus.iter().flatten() {
+            let Some(slot) = used.get_mut(c as usize) else {
+                return Err(MachineError::PinnedOutside {
+                    domain: d + 1,
+                    context: c,
+                    contexts,
+                    cores: cfg.cores,
+                    smt: cfg.smt,
+                });
+            };
+            *slot = true;
+        }
+    }
+    let mut free = (0..contexts).filter(|&c| !used[c as usize]);
+    Ok(kernels
+        .iter()
+        .zip(vcpus)
+        .map(|(k, &n)| match &k.cpus {
+            Some(c) => c.clone(),
+            None => free.by_ref().take(n as usize).collect(),
+        })
+        .collect())
+}
+
 fn contexts_needed(domains: u32, per_domain: u32) -> String {
     if per_domain == 0 {
         let n = domains.max(1);
@@ -542,8 +599,10 @@ impl Machine {
                     source,
                 })?;
         }
-        let vcpus = vec![per_domain; w.domains as usize];
-        let mut m = Self::assemble(cfg, (mem, sys, hv), w.name.to_owned(), &vcpus, opts)?;
+        let hw: Vec<Vec<u32>> = (0..w.domains)
+            .map(|d| (d * per_domain..(d + 1) * per_domain).collect())
+            .collect();
+        let mut m = Self::assemble(cfg, (mem, sys, hv), w.name.to_owned(), &hw, opts)?;
         m.build = BuildSpec::Workload {
             name: w.name.to_owned(),
             vcpus: opts.vcpus,
@@ -562,10 +621,17 @@ impl Machine {
         opts: &RunOptions,
     ) -> Result<Self, MachineError> {
         let contexts = cfg.contexts();
-        let n = kernels.len().max(1) as u32;
+        let pinned = |k: &KernelSpec| k.cpus.as_ref().map(|c| c.len() as u32);
+        let taken: u32 = kernels.iter().filter_map(pinned).sum();
+        let unpinned = kernels.iter().filter(|k| k.cpus.is_none()).count().max(1) as u32;
         let vcpus: Vec<u32> = kernels
             .iter()
-            .map(|k| k.vcpus.or(opts.vcpus).unwrap_or(contexts / n))
+            .map(|k| {
+                k.vcpus
+                    .or(pinned(k))
+                    .or(opts.vcpus)
+                    .unwrap_or(contexts.saturating_sub(taken) / unpinned)
+            })
             .collect();
         let needed: u32 = vcpus.iter().sum();
         if kernels.is_empty() || vcpus.contains(&0) || needed > contexts {
@@ -577,6 +643,7 @@ impl Machine {
                 smt: cfg.smt,
             });
         }
+        let hw = pin_kernels(cfg, kernels, &vcpus)?;
         let plans = kernels
             .iter()
             .zip(&vcpus)
@@ -597,7 +664,7 @@ impl Machine {
             .map(|k| k.kernel.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        let mut m = Self::assemble(cfg, (mem, sys, hv), name, &vcpus, opts)?;
+        let mut m = Self::assemble(cfg, (mem, sys, hv), name, &hw, opts)?;
         m.build = BuildSpec::Kernels {
             kernels: kernels.to_vec(),
             vcpus: opts.vcpus,
@@ -606,12 +673,12 @@ impl Machine {
     }
 
     /// The engine, placement and hypervisor service around domains already
-    /// created; domain *d* has `vcpus[d]` VCPUs.
+    /// created; VCPU *v* of domain *d* runs on hardware context `hw[d][v]`.
     fn assemble(
         cfg: &MachineConfig,
         (mem, sys, hv): (Arc<MachineMemory>, MemSystem, Hypervisor),
         guest: String,
-        vcpus: &[u32],
+        hw: &[Vec<u32>],
         opts: &RunOptions,
     ) -> Result<Self, MachineError> {
         let lookahead = sys.lookahead();
@@ -661,18 +728,16 @@ impl Machine {
             ..EngineConfig::default()
         })?;
         let mut place = Placement::new();
-        let mut hw = 0;
-        for (d, &n) in vcpus.iter().enumerate() {
-            for v in 0..n {
-                let core = PartitionId(hw / cfg.smt);
+        for (d, contexts) in hw.iter().enumerate() {
+            for (v, &c) in contexts.iter().enumerate() {
+                let core = PartitionId(c / cfg.smt);
                 place.insert(
-                    (DomainId(d as u16), VcpuId(v)),
-                    (core, (hw % cfg.smt) as usize),
+                    (DomainId(d as u16), VcpuId(v as u32)),
+                    (core, (c % cfg.smt) as usize),
                 );
-                hw += 1;
             }
         }
-        for d in 0..vcpus.len() as u32 {
+        for d in 0..hw.len() as u32 {
             let dom = hv.domain(DomainId(d as u16)).expect("just created");
             let (p, t) = place[&(DomainId(d as u16), VcpuId(0))];
             let regs = dom.start_regs();
@@ -703,8 +768,8 @@ impl Machine {
             written: Vec::new(),
             cfg: cfg.clone(),
             guest,
-            domains: vcpus.len() as u32,
-            vcpus: vcpus.iter().copied().max().unwrap_or(0),
+            domains: hw.len() as u32,
+            vcpus: hw.iter().map(|c| c.len() as u32).max().unwrap_or(0),
             max_cycles: (cfg.max_cycles > 0).then_some(Cycle(cfg.max_cycles)),
             progress: None,
             console: None,

@@ -7,6 +7,7 @@ use smpsim_uncore::config::HierarchyConfig;
 use smpsim_uncore::dram::DramConfig;
 use smpsim_uncore::interconnect::InterconnectConfig;
 use smpsim_uncore::MemSystemConfig;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use smpsim_cores::part::Model;
@@ -113,6 +114,11 @@ pub struct KernelSpec {
     /// contexts shared out over the domains).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcpus: Option<u32>,
+    /// The hardware contexts its VCPUs are pinned to, VCPU *i* on
+    /// `cpus[i]` (xl's `cpus`; contexts numbered core-major, one VCPU per
+    /// context). Absent: the lowest contexts no pinned domain takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<Vec<u32>>,
 }
 
 impl KernelSpec {
@@ -134,6 +140,7 @@ impl KernelSpec {
             memory_mib: Self::DEFAULT_MEMORY_MIB,
             max_memory_mib: None,
             vcpus: None,
+            cpus: None,
         }
     }
 
@@ -163,6 +170,30 @@ impl KernelSpec {
         }
         if self.vcpus == Some(0) {
             return bad("vcpus", "0: a domain needs at least 1 VCPU".into());
+        }
+        if let Some(cpus) = &self.cpus {
+            if cpus.is_empty() {
+                return bad("cpus", "empty: list one hardware context per VCPU".into());
+            }
+            if let Some(n) = self.vcpus.filter(|&n| n as usize != cpus.len()) {
+                return bad(
+                    "cpus",
+                    format!(
+                        "{} hardware context(s) for vcpus = {n}: list one context per VCPU",
+                        cpus.len()
+                    ),
+                );
+            }
+            if let Some(c) = cpus
+                .iter()
+                .enumerate()
+                .find_map(|(i, c)| cpus[..i].contains(c).then_some(c))
+            {
+                return bad(
+                    "cpus",
+                    format!("hardware context {c} is listed twice: one VCPU per context"),
+                );
+            }
         }
         if self.cmdline.len() > 1023 {
             return bad(
@@ -379,7 +410,30 @@ impl MachineConfig {
         for (i, d) in self.domains.iter().enumerate() {
             d.validate(i)?;
         }
+        self.pinning_check()?;
         self.mem_system_check()
+    }
+
+    /// No hardware context pinned by two domains. Contexts past the
+    /// machine's are checked when it is built (`--cores` may change it).
+    fn pinning_check(&self) -> Result<(), (String, String)> {
+        let mut owner = BTreeMap::new();
+        for (i, d) in self.domains.iter().enumerate() {
+            for &c in d.cpus.iter().flatten() {
+                if let Some(j) = owner.insert(c, i) {
+                    return Err((
+                        "domain.cpus".into(),
+                        format!(
+                            "[[domain]] #{}: hardware context {c} is pinned by [[domain]] #{} \
+                             too: one VCPU per context",
+                            i + 1,
+                            j + 1
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn mem_system_check(&self) -> Result<(), (String, String)> {

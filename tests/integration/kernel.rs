@@ -187,3 +187,107 @@ fn config_domain_errors_name_file_line_key_and_allowed_values() {
     let e = MachineConfig::load(&p).expect_err("0 VCPUs").to_string();
     assert!(e.contains("key `domain.vcpus`"), "{e}");
 }
+
+/// Instructions retired by each core, in core order.
+fn per_core_instructions(r: &smpsim::machine::RunReport) -> Vec<u64> {
+    r.stats
+        .partitions
+        .iter()
+        .filter(|p| p.group == "core")
+        .map(|p| p.stats.counters["core.instructions"])
+        .collect()
+}
+
+#[test]
+fn domain_cpus_pin_vcpus_to_hardware_contexts() {
+    let (_dir, path) = kernel_file("pin", "hello");
+    let cfg = MachineConfig {
+        cores: 6,
+        ..small()
+    };
+    // Domain 0 on contexts 5 and 2, domain 1 unpinned: it gets 0 and 1.
+    let pinned = KernelSpec {
+        cpus: Some(vec![5, 2]),
+        ..KernelSpec::new(&path)
+    };
+    let free = KernelSpec {
+        vcpus: Some(2),
+        ..KernelSpec::new(&path)
+    };
+    let kernels = [pinned, free];
+    let m = Machine::build_kernels(&cfg, &kernels, &RunOptions::default()).expect("builds");
+    let states = m.context_states();
+    for (context, vcpu) in [(5, "d0v0"), (2, "d0v1"), (0, "d1v0"), (1, "d1v1")] {
+        let line = &states[context];
+        assert!(
+            line.starts_with(&format!("core{context}.0: {vcpu} ")),
+            "{states:?}"
+        );
+    }
+    for idle in [3, 4] {
+        assert!(states[idle].contains("no VCPU"), "{states:?}");
+    }
+    let r = m.run();
+    assert_success(&r, "two pinned hello domains");
+    let insns = per_core_instructions(&r);
+    for (core, &n) in insns.iter().enumerate() {
+        assert_eq!(n == 0, matches!(core, 3 | 4), "core {core}: {insns:?}");
+    }
+    assert_eq!(insns.iter().sum::<u64>(), r.instructions);
+    // The same two domains unpinned fill contexts 0 to 3.
+    let unpinned: Vec<_> = kernels
+        .iter()
+        .map(|k| KernelSpec {
+            cpus: None,
+            vcpus: Some(2),
+            ..k.clone()
+        })
+        .collect();
+    let m = Machine::build_kernels(&cfg, &unpinned, &RunOptions::default()).expect("builds");
+    let insns = per_core_instructions(&m.run());
+    assert!(insns[..4].iter().all(|&n| n > 0) && insns[4..] == [0, 0], "{insns:?}");
+}
+
+#[test]
+fn domain_cpus_errors_name_the_domain_and_the_contexts() {
+    let dir = std::env::temp_dir().join(format!("smpsim-kernel-pinerr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let p = dir.join("pin.toml");
+    let cases = [
+        (
+            "[[domain]]\nkernel = \"k\"\ncpus = [1, 1]\n",
+            ":3: key `domain.cpus`: [[domain]] #1: hardware context 1 is listed twice",
+        ),
+        (
+            "[[domain]]\nkernel = \"k\"\nvcpus = 3\ncpus = [0, 1]\n",
+            "key `domain.cpus`: [[domain]] #1: 2 hardware context(s) for vcpus = 3",
+        ),
+        (
+            "[[domain]]\nkernel = \"k\"\ncpus = []\n",
+            "key `domain.cpus`: [[domain]] #1: empty",
+        ),
+        (
+            "[[domain]]\nkernel = \"k\"\ncpus = [0, 2]\n[[domain]]\nkernel = \"k\"\ncpus = [2]\n",
+            "[[domain]] #2: hardware context 2 is pinned by [[domain]] #1 too",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&p, text).expect("write");
+        let e = MachineConfig::load(&p).expect_err(text).to_string();
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    let (_kdir, path) = kernel_file("pinerr", "hello");
+    let spec = KernelSpec {
+        cpus: Some(vec![0, 4]),
+        ..KernelSpec::new(&path)
+    };
+    let e = Machine::build_kernels(&small(), &[spec], &RunOptions::default())
+        .err()
+        .expect("context 4 of 2")
+        .to_string();
+    assert_eq!(
+        e,
+        "[[domain]] #1: cpus names hardware context 4, the machine has 2 (0 to 1: 2 cores × 1 \
+         SMT, core-major); use --cores or --smt"
+    );
+}

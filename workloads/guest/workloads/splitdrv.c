@@ -294,10 +294,12 @@ static void backend_serve(struct sring *r, u64 va)
 				guest_fail("request op %u", q.op);
 			}
 			sl->rsp = s;
+			/* Respond at once, so the frontend checks and refills this
+			 * request's pages while the next one is served. */
+			compiler_barrier();
+			r->rsp_prod = cons;
+			notify();
 		}
-		compiler_barrier();
-		r->rsp_prod = cons;
-		notify();
 		if (closing)
 			return;
 	}

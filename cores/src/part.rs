@@ -517,9 +517,13 @@ impl CorePart {
     }
 
     /// Drops context `t`'s cached translations: of the page holding `page`
-    /// (and the decoded code of that page), or all of them. Decoded code
-    /// is kept by guest-virtual address (per address space) on a full
-    /// flush: a guest that maps other code at a VA must flush that page.
+    /// (and the decoded code of that page), or all of them, with the
+    /// context's decoded code. A cached block runs without looking at the
+    /// ITLB, so code decoded before a full flush would otherwise keep
+    /// running with no ITLB entry, while a run restored from a checkpoint
+    /// (where decoded code is rebuilt) decodes it again through the
+    /// emptied ITLB and walks: the two would differ (grant unmaps flush
+    /// the whole TLB after every batch, as Xen's do).
     pub fn flush_tlb(&mut self, t: usize, page: Option<u64>) {
         let c = &mut self.core.ctxs[t];
         match page {
@@ -530,7 +534,10 @@ impl CorePart {
                     m.invalidate_code(va);
                 }
             }
-            None => c.tlb.clear(),
+            None => {
+                c.tlb.clear();
+                c.func.flush_translations();
+            }
         }
     }
 

@@ -12,6 +12,7 @@ mod kernel;
 mod latency;
 mod ooo;
 mod smt;
+mod splitdrv;
 mod sse;
 mod support;
 mod tlb;

@@ -569,6 +569,22 @@ static CATALOGUE: &[Workload] = &[
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
     },
+    Workload {
+        name: "splitdrv",
+        description: "two domains: a blkfront/blkback-style split driver moving data zero-copy through v1 grants (setup_table, map/unmap_grant_ref at host addresses) and an event channel, refs in xenstore; checks every byte, the checksums and that a writable map of a read-only grant is refused; reports bytes/kcycle and the request round trip",
+        domains: 2,
+        crashes_on_purpose: false,
+        args: &[
+            arg("requests", 32, "requests the frontend sends").range(1, 1 << 20),
+            arg("pages", 2, "granted data pages per request (blkif's limit: 11)").range(1, 11),
+            arg("depth", 4, "requests in flight").range(1, 32),
+        ],
+        image: images::IMAGE_SPLITDRV,
+        // Frontend: grant frame, ring, read-only page, depth x pages data
+        // pages; backend: 11 + 1 mapping pages; alignment slack.
+        data_bytes: |_, a| (a[1] * a[2] + 16) * 4096,
+        shared_bytes: no_shared,
+    },
 ];
 
 #[cfg(test)]
@@ -578,7 +594,7 @@ mod tests {
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, atomics, barrier, false-sharing, \
                        reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain, \
                        ubench-alu-indep, ubench-alu-chain, ubench-branch, ubench-mlp, ubench-stlf, \
-                       ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp, xs-handshake";
+                       ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp, xs-handshake, splitdrv";
 
     #[test]
     fn find_error_lists_every_valid_name() {

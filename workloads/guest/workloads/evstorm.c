@@ -5,15 +5,18 @@
  * Setup: every VCPU points its event callback at evstorm_callback (below:
  * the runtime's 2-level scan knows nothing of FIFO queues) and registers a
  * control block with EVTCHNOP_init_control (32 blocks per page, at offsets
- * 128 apart); the first call switches the domain to FIFO. VCPU 0 then opens
- * `ports` / 2 loopback interdomain pairs (alloc_unbound(DOMID_SELF) -> A,
- * bind_interdomain(DOMID_SELF, A) -> B), adding an event-array page with
+ * 128 apart); the first call switches the domain to FIFO. The VCPUs then
+ * open `ports` / 2 loopback interdomain pairs concurrently, pair i on VCPU
+ * i % nr_cpus (alloc_unbound(DOMID_SELF) -> A, bind_interdomain(DOMID_SELF,
+ * A) -> B), one at a time adding an event-array page with
  * EVTCHNOP_expand_array whenever a new port has no event word yet (pages
- * are filled with MASKED first, as Linux does). It checks that every B port
- * came up pending (the binding raises it, also when its word appeared only
- * later), binds storm port j to VCPU j % nr_cpus (EVTCHNOP_bind_vcpu), gives
- * pair i priority 2, 7 (default) or 12 by (i / nr_cpus) % 4 = 0, 1-2, 3
- * (EVTCHNOP_set_priority), acks the binding event and unmasks.
+ * are filled with MASKED first, as Linux does). Each VCPU then takes the
+ * storm ports j with j % nr_cpus = its id: checks that every B port came up
+ * pending (the binding raises it, also when its word appeared only later
+ * and Xen kept the pending state meanwhile) and no A port did, binds them
+ * to itself (EVTCHNOP_bind_vcpu), gives pair i priority 2, 7 (default) or
+ * 12 by (i / nr_cpus) % 4 = 0, 1-2, 3 (EVTCHNOP_set_priority), acks the
+ * binding event and unmasks.
  *
  * Storm: `rounds` rounds. In each, every VCPU masks its events, then sends
  * on both ends of its pairs (pair i belongs to VCPU i % nr_cpus), `repeat`
@@ -72,11 +75,13 @@ static u32 *idx_of; /* port -> storm index, NONE if not a storm port */
 static u32 idx_len;
 static struct fcpu *fcpus;
 static event_word_t *array;   /* event-array pages, contiguous */
-static u32 array_pages_max, array_pages, nwords;
+static u32 array_pages_max, array_pages;
+static volatile u32 nwords;
+static spinlock_t expand_lock = SPINLOCK_INIT;
 static u8 *cb_pages;
 static u32 nports, npairs, min_port = NONE, max_port;
 static u64 sends_total;
-static volatile u32 in_prio[CLASSES];
+static volatile unsigned int in_prio[CLASSES];
 
 void evstorm_callback(void);
 
@@ -247,9 +252,15 @@ static void fifo_init_vcpu(struct fcpu *f)
 		guest_fail("VCPU %u: init_control gave link_bits %u", f->id, ic.link_bits);
 }
 
-/* Add event-array pages until `port` has a word (all words start MASKED). */
+/*
+ * Add event-array pages until `port` has a word (all words start MASKED).
+ * VCPUs open ports concurrently; one at a time adds pages.
+ */
 static void ensure_word(u32 port)
 {
+	if (port < READ_ONCE(nwords))
+		return;
+	spin_lock(&expand_lock);
 	while (port >= nwords) {
 		if (array_pages == array_pages_max)
 			guest_fail("port %u: past the %u event-array pages set aside", port,
@@ -262,8 +273,9 @@ static void ensure_word(u32 port)
 		if (rc < 0)
 			guest_fail("EVTCHNOP_expand_array(page %u) returned %ld", array_pages, rc);
 		array_pages++;
-		nwords += EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
+		WRITE_ONCE(nwords, nwords + EVTCHN_FIFO_EVENT_WORDS_PER_PAGE);
 	}
+	spin_unlock(&expand_lock);
 }
 
 static void note_port(u32 j, u32 port)
@@ -272,14 +284,13 @@ static void note_port(u32 j, u32 port)
 		guest_fail("storm port %u beyond the %u-entry port map", port, idx_len);
 	idx_of[port] = j;
 	pinfo[j].port = port;
-	min_port = port < min_port ? port : min_port;
-	max_port = port > max_port ? port : max_port;
 	ensure_word(port);
 }
 
-static void open_pairs(void)
+/* This VCPU's pairs: i % nr_cpus == its id. */
+static void open_pairs(struct cpu *c)
 {
-	for (u32 i = 0; i < npairs; i++) {
+	for (u32 i = c->id; i < npairs; i += nr_cpus) {
 		u32 a, b;
 		long rc = evtchn_alloc_unbound(DOMID_SELF, &a);
 		if (rc < 0)
@@ -301,7 +312,7 @@ static void configure(u32 j)
 	p->sender = (u16)(i % nr_cpus);
 	p->seq = 2 * k + (j % 2 ? 0 : 1); /* the sender sends on A (raising B) first */
 	p->cls = k % 4 == 0 ? 0 : k % 4 == 3 ? 2 : 1;
-	in_prio[p->cls]++;
+	xadd_u32(&in_prio[p->cls], 1);
 	long rc = p->recv ? evtchn_bind_vcpu(p->port, p->recv) : 0;
 	if (rc < 0)
 		guest_fail("bind_vcpu(port %u, VCPU %u) returned %ld", p->port, p->recv, rc);
@@ -324,10 +335,10 @@ static void configure(u32 j)
 	fcpus[p->recv].expected++;
 }
 
-static void setup(void)
+/* Each VCPU configures the ports bound to it (j % nr_cpus == its id). */
+static void configure_mine(struct cpu *c)
 {
-	open_pairs();
-	for (u32 j = 0; j < nports; j++)
+	for (u32 j = c->id; j < nports; j += nr_cpus)
 		configure(j);
 }
 
@@ -378,8 +389,9 @@ void workload_run(struct cpu *c)
 	local_irq_disable();
 	fifo_init_vcpu(f);
 	smp_barrier();
-	if (c->id == 0)
-		setup();
+	open_pairs(c);
+	smp_barrier();
+	configure_mine(c);
 	smp_barrier();
 	for (u64 r = 0; r < arg(1); r++) {
 		round_begin(f);
@@ -395,10 +407,14 @@ void workload_run(struct cpu *c)
 void workload_check(void)
 {
 	u64 rounds = arg(1), handled = 0, upcalls = 0;
-	for (u32 j = 0; j < nports; j++)
+	for (u32 j = 0; j < nports; j++) {
+		u32 port = pinfo[j].port;
 		if (pinfo[j].count != rounds)
-			guest_fail("port %u handled %u events, expected %lu", pinfo[j].port,
-				   pinfo[j].count, rounds);
+			guest_fail("port %u handled %u events, expected %lu", port, pinfo[j].count,
+				   rounds);
+		min_port = port < min_port ? port : min_port;
+		max_port = port > max_port ? port : max_port;
+	}
 	for (u32 v = 0; v < nr_cpus; v++) {
 		struct fcpu *f = &fcpus[v];
 		if (f->inversions || f->out_of_order || f->wrong_vcpu || f->stray)

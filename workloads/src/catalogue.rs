@@ -576,7 +576,7 @@ static CATALOGUE: &[Workload] = &[
         crashes_on_purpose: false,
         args: &[
             arg("ports", 8192, "event-channel ports stormed (loopback pairs; a power of two)").range(2, 65536).pow2(),
-            arg("rounds", 4, "rounds: every port gets exactly one event per round").range(1, 1000),
+            arg("rounds", 2, "rounds: every port gets exactly one event per round").range(1, 1000),
             arg("repeat", 2, "sends per port per round (the extra ones coalesce)").range(1, 16),
         ],
         image: images::IMAGE_EVSTORM,

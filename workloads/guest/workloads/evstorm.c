@@ -32,13 +32,13 @@
  * arrive in send order (FIFO); no event on a port that is not a storm port.
  * Latency send -> handled (TSC cycles, includes the barrier wait) goes to
  * the evtchn_rtt histogram through lat_record.
- * arg0: ports (a power of two, default 8192); arg1: rounds (default 4);
+ * arg0: ports (a power of two, default 8192); arg1: rounds (default 2);
  * arg2: sends per port per round (default 2).
  */
 #include "rt.h"
 #include "evtchn_fifo.h"
 
-WORKLOAD("evstorm", 8192, 4, 2, 0, 0, 0, 0, 0);
+WORKLOAD("evstorm", 8192, 2, 2, 0, 0, 0, 0, 0);
 
 #define NONE 0xffffffffu
 #define CB_STRIDE 128 /* bytes between control blocks in a page */

@@ -181,12 +181,16 @@ fn quick_args(w: &Workload) -> [u64; NR_ARGS] {
     a
 }
 
+/// Single-domain workloads that end with PASS under mockxen: not `fault`,
+/// and not `evstorm`, which needs the FIFO event ABI (mockxen has only the
+/// 2-level one; the simulator's tests run it).
+fn native_passing(w: &&Workload) -> bool {
+    w.domains == 1 && !w.crashes_on_purpose && w.name != "evstorm"
+}
+
 #[test]
 fn every_single_domain_workload_passes_on_1_2_and_4_vcpus() {
-    for w in catalogue()
-        .iter()
-        .filter(|w| w.domains == 1 && !w.crashes_on_purpose)
-    {
+    for w in catalogue().iter().filter(native_passing) {
         for vcpus in [1, 2, 4] {
             let mut r = Run::new(vcpus);
             r.args = quick_args(w);
@@ -198,10 +202,7 @@ fn every_single_domain_workload_passes_on_1_2_and_4_vcpus() {
 #[test]
 fn every_workload_survives_upcalls_at_arbitrary_instructions() {
     let mut asynchronous = 0;
-    for w in catalogue()
-        .iter()
-        .filter(|w| w.domains == 1 && !w.crashes_on_purpose)
-    {
+    for w in catalogue().iter().filter(native_passing) {
         let mut r = Run::new(3);
         r.args = quick_args(w);
         r.noise_us = 100;

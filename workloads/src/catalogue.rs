@@ -577,7 +577,8 @@ static CATALOGUE: &[Workload] = &[
         args: &[
             arg("ports", 8192, "event-channel ports stormed (loopback pairs; a power of two)").range(2, 65536).pow2(),
             arg("rounds", 2, "rounds: every port gets exactly one event per round").range(1, 1000),
-            arg("repeat", 2, "sends per port per round (the extra ones coalesce)").range(1, 16),
+            arg("repeat", 2, "sends per port per round in mode 0 (the extra ones coalesce)").range(1, 16),
+            arg("mode", 0, "0 = phased (receivers masked while the round is sent, priority order checked), 1 = concurrent (queues drained as they fill, one send per port)").range(0, 1),
         ],
         image: images::IMAGE_EVSTORM,
         data_bytes: |n, a| a[0] * 48 + (a[0] + n + 64) / 1024 * 4096 + n * (12 * n + 512) + 6 * 4096,

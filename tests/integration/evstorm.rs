@@ -84,7 +84,11 @@ fn check_console(r: &RunReport, s: &Storm) -> u64 {
     let n = &line[done.len()..line.len() - order.len()];
     let upcalls = n.parse().expect("a number of upcalls");
     if !concurrent {
-        assert_eq!(upcalls, u64::from(vcpus) * rounds, "{what}: one drain per round");
+        assert_eq!(
+            upcalls,
+            u64::from(vcpus) * rounds,
+            "{what}: one drain per round"
+        );
     }
     upcalls
 }

@@ -5,6 +5,7 @@ mod cli;
 mod configs;
 mod determinism;
 mod docs;
+mod evstorm;
 mod experiments;
 mod fast;
 mod golden;

@@ -585,6 +585,21 @@ static CATALOGUE: &[Workload] = &[
         data_bytes: |_, a| (a[1] * a[2] + 16) * 4096,
         shared_bytes: no_shared,
     },
+    Workload {
+        name: "evstorm",
+        description: "an event storm on the FIFO ABI: init_control per VCPU, expand_array as ports grow past 4096, loopback pairs bound over the VCPUs at priorities 2/7/12, coalescing repeat sends; the guest's own FIFO consumer; checks every port's count, priority order and FIFO order",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[
+            arg("ports", 8192, "event-channel ports stormed (loopback pairs; a power of two)").range(2, 65536).pow2(),
+            arg("rounds", 2, "rounds: every port gets exactly one event per round").range(1, 1000),
+            arg("repeat", 2, "sends per port per round in mode 0 (the extra ones coalesce)").range(1, 16),
+            arg("mode", 0, "0 = phased (receivers masked while the round is sent, priority order checked), 1 = concurrent (queues drained as they fill, one send per port)").range(0, 1),
+        ],
+        image: images::IMAGE_EVSTORM,
+        data_bytes: |n, a| a[0] * 48 + (a[0] + n + 64) / 1024 * 4096 + n * (12 * n + 512) + 6 * 4096,
+        shared_bytes: no_shared,
+    },
 ];
 
 #[cfg(test)]
@@ -594,7 +609,8 @@ mod tests {
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, atomics, barrier, false-sharing, \
                        reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain, \
                        ubench-alu-indep, ubench-alu-chain, ubench-branch, ubench-mlp, ubench-stlf, \
-                       ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp, xs-handshake, splitdrv";
+                       ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp, xs-handshake, splitdrv, \
+                       evstorm";
 
     #[test]
     fn find_error_lists_every_valid_name() {

@@ -8,7 +8,11 @@
  * - The hypercall page gets stubs `mov eax,N; movabs r11,entry; jmp r11`;
  *   `mock_entry` calls mock_hypercall() with the five argument registers.
  * - VCPUs are pthreads running on the guest's own stacks.
- * - Event channels follow xen-abi.md §3.4 (2-level raise/unmask).
+ * - Event channels follow xen-abi.md §3.4 (2-level raise/unmask), or
+ *   §3.5 once the guest calls EVTCHNOP_init_control (FIFO: control blocks,
+ *   expand_array, set_priority, Xen's evtchn_fifo_set_pending with the
+ *   LINK field written by cmpxchg while the guest consumes; single-domain
+ *   only, as the words live in the domain's own process).
  * - Upcalls are delivered at hypercall exit and, asynchronously, at
  *   whatever guest instruction a VCPU thread is running when an event
  *   marks it (SIGUSR1 to that thread; the handler rewrites the interrupted
@@ -68,7 +72,8 @@ typedef uint64_t u64;
 #define WORLD_VA 0x200000UL
 #define SHARED_INFO_MA 0xfee00000UL /* token "machine address" of domain 0's */
 #define MAXV 1024
-#define NPORTS 4096
+#define NPORTS (1 << 17) /* FIFO; 4096 on the 2-level ABI */
+#define NPORTS_2L 4096
 
 struct vcpu_time_info {
 	u32 version, pad0;
@@ -109,8 +114,9 @@ struct port {
 
 struct dom {
 	struct vcpu vc[MAXV];
-	struct port pt[NPORTS];
+	struct port pt[NPORTS_2L]; /* a FIFO domain's are its process's fifo_pt */
 	int nv;
+	int fifo; /* switched to the FIFO ABI (its state: `fifo` below) */
 	u64 trap[256];    /* set_trap_table handlers */
 	u8 trap_mask[256]; /* flags bit 2: mask events on entry */
 };
@@ -123,13 +129,14 @@ struct world {
 	struct dom dom[2];
 };
 
+static struct port fifo_pt[NPORTS]; /* this domain's ports once it is FIFO */
 static struct world *W;
 static struct dom *D; /* this process's domain */
 static int me;        /* its index */
 static int world_fd;
 #define sh (&W->si[me])
 #define vcpus (D->vc)
-#define ports (D->pt)
+#define ports (D->fifo ? fifo_pt : D->pt)
 #define nr_vcpus (D->nv)
 #define hv (W->hv)
 static pthread_mutex_t con = PTHREAD_MUTEX_INITIALIZER;
@@ -207,11 +214,99 @@ static void mark(int d, int v)
 		pthread_kill(t->th, SIGUSR1); /* interrupt it wherever it runs */
 }
 
+/* FIFO state of this process's domain (its guest memory is its own). */
+#define F_PENDING (1u << 31)
+#define F_MASKED (1u << 30)
+#define F_LINKED (1u << 29)
+#define F_BUSY (1u << 28)
+#define F_LINK_MASK ((1u << 17) - 1)
+struct fifo_cb {
+	u32 ready, rsvd, head[16];
+};
+static struct {
+	u32 nwords;
+	u32 *page[128];             /* event-array pages */
+	struct fifo_cb *cb[MAXV];   /* control blocks */
+	u32 tail[MAXV][16];         /* Xen's q->tail */
+	u8 prio[NPORTS];            /* priority + 1; 0 = the default 7 */
+	u16 last_v[NPORTS];         /* queue a port was last linked on */
+	u8 last_q[NPORTS];
+	u8 saved[NPORTS];           /* raised while it had no event word */
+} F;
+
+static u32 *fifo_word(u32 p)
+{
+	return p < F.nwords ? &F.page[p / 1024][p % 1024] : NULL;
+}
+
+/* Link the old tail to p iff the tail is still LINKED. */
+static int fifo_set_link(u32 *tw, u32 p)
+{
+	u32 w = __atomic_load_n(tw, __ATOMIC_SEQ_CST);
+	for (;;) {
+		if (!(w & F_LINKED))
+			return 0;
+		u32 n = (w & ~(F_BUSY | F_LINK_MASK)) | p;
+		if (__atomic_compare_exchange_n(tw, &w, n, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return 1;
+	}
+}
+
+/* Xen's evtchn_fifo_set_pending for port p of this domain; holds hv. */
+static void fifo_raise(u32 p)
+{
+	u32 *w = fifo_word(p);
+	int v = ports[p].vcpu;
+	if (!w) {
+		F.saved[p] = 1;
+		return;
+	}
+	__atomic_fetch_or(w, F_PENDING, __ATOMIC_SEQ_CST);
+	kick(me, v); /* pollers */
+	struct fifo_cb *cb = F.cb[v];
+	if (!cb || (__atomic_load_n(w, __ATOMIC_SEQ_CST) & F_MASKED) ||
+	    (__atomic_fetch_or(w, F_LINKED, __ATOMIC_SEQ_CST) & F_LINKED))
+		return;
+	u32 q = F.prio[p] ? F.prio[p] - 1u : 7u;
+	u32 *old = &F.tail[F.last_v[p]][F.last_q[p]];
+	if (*old == p)
+		*old = 0; /* it left that queue (or is its own tail: queue empty) */
+	F.last_v[p] = (u16)v;
+	F.last_q[p] = (u8)q;
+	u32 t = F.tail[v][q];
+	int linked = t && fifo_set_link(fifo_word(t), p);
+	if (!linked)
+		__atomic_store_n(&cb->head[q], p, __ATOMIC_SEQ_CST);
+	F.tail[v][q] = p;
+	if (!linked && !(__atomic_fetch_or(&cb->ready, 1u << q, __ATOMIC_SEQ_CST) & (1u << q)))
+		mark(me, v);
+}
+
+/* Ports this domain may have now. */
+static u32 nports_now(void)
+{
+	return D->fifo ? NPORTS : NPORTS_2L;
+}
+
+/* Port p of domain d (its own table if FIFO and d is this domain). */
+static struct port *port_in(int d, u32 p)
+{
+	return d == me ? &ports[p] : &W->dom[d].pt[p];
+}
+
 /* xen-abi.md §3.4 "Raise port p" in domain d; caller holds hv. */
 static void raise_in(int d, int p)
 {
+	if (W->dom[d].fifo) {
+		if (d != me) {
+			fprintf(stderr, "mockxen: FIFO events across domains are not modelled\n");
+			exit(105);
+		}
+		fifo_raise((u32)p);
+		return;
+	}
 	struct shared_info *s = &W->si[d];
-	int v = W->dom[d].pt[p].vcpu;
+	int v = port_in(d, (u32)p)->vcpu;
 	u64 bit = 1UL << (p % 64);
 	if (__atomic_fetch_or(&s->pending[p / 64], bit, __ATOMIC_SEQ_CST) & bit)
 		return;
@@ -230,7 +325,7 @@ static void raise_port(int p)
 
 static int alloc_port(int state, int v)
 {
-	for (int p = 1; p < NPORTS; p++)
+	for (u32 p = 1; p < nports_now(); p++)
 		if (ports[p].state == P_FREE) {
 			ports[p].state = state;
 			ports[p].vcpu = v;
@@ -267,9 +362,9 @@ static long bind_interdomain(u32 *a)
 {
 	int rd = dom_index(*(u16 *)a);
 	u32 rp = a[1];
-	if (rd < 0 || rp >= NPORTS)
+	if (rd < 0 || rp >= (rd == me ? nports_now() : NPORTS_2L))
 		return -22;
-	struct port *r = &W->dom[rd].pt[rp];
+	struct port *r = port_in(rd, rp);
 	if (r->state != P_UNBOUND || r->remote_dom != me)
 		return -22;
 	int p = alloc_port(P_INTERDOMAIN, 0);
@@ -431,9 +526,73 @@ static long vcpu_op(int cmd, u32 id, u64 arg)
 	}
 }
 
+/* EVTCHNOP_init_control {u64 gfn, u32 offset, u32 vcpu, u8 link_bits OUT}. */
+static long fifo_init_control(u32 *a)
+{
+	u64 mfn = *(u64 *)a;
+	u32 off = a[2], v = a[3];
+	if (v >= (u32)nr_vcpus)
+		return -2;
+	if (off % 8 || off + sizeof(struct fifo_cb) > 4096 || F.cb[v])
+		return -22;
+	F.cb[v] = (struct fifo_cb *)(VIRT_BASE + mfn * 4096 + off);
+	if (!D->fifo) { /* Xen's setup_ports: 2-level pending state is kept */
+		memcpy(fifo_pt, D->pt, sizeof(D->pt));
+		D->fifo = 1;
+		for (u32 p = 1; p < NPORTS_2L; p++)
+			if (sh->pending[p / 64] & (1UL << (p % 64)))
+				F.saved[p] = 1;
+	}
+	*((u8 *)a + 16) = 17;
+	return 0;
+}
+
+static long fifo_expand_array(u32 *a)
+{
+	if (!D->fifo)
+		return -95; /* EOPNOTSUPP */
+	u32 n = F.nwords / 1024;
+	if (n == 128)
+		return -28;
+	F.page[n] = (u32 *)(VIRT_BASE + *(u64 *)a * 4096);
+	F.nwords += 1024;
+	for (u32 p = n * 1024; p < F.nwords; p++)
+		if (F.saved[p]) {
+			F.saved[p] = 0;
+			fifo_raise(p);
+		}
+	return 0;
+}
+
+static long fifo_set_priority(u32 *a)
+{
+	if (!D->fifo)
+		return -38;
+	if (a[0] >= nports_now() || ports[a[0]].state == P_FREE || a[1] > 15)
+		return -22;
+	F.prio[a[0]] = (u8)(a[1] + 1);
+	return 0;
+}
+
+static long fifo_unmask(u32 p)
+{
+	u32 *w = fifo_word(p);
+	if (!w)
+		return 0;
+	if (__atomic_and_fetch(w, ~F_MASKED, __ATOMIC_SEQ_CST) & F_PENDING)
+		fifo_raise(p);
+	return 0;
+}
+
 static long evtchn_op(int cmd, u32 *a)
 {
 	switch (cmd) {
+	case 11:
+		return fifo_init_control(a);
+	case 12:
+		return fifo_expand_array(a);
+	case 13:
+		return fifo_set_priority(a);
 	case 1: { /* bind_virq {virq, vcpu, port} */
 		if (a[0] != 0 || a[1] >= (u32)nr_vcpus)
 			return -22;
@@ -447,7 +606,7 @@ static long evtchn_op(int cmd, u32 *a)
 		return 0;
 	}
 	case 4: /* send */
-		if (a[0] >= NPORTS)
+		if (a[0] >= nports_now())
 			return -22;
 		if (ports[a[0]].state == P_INTERDOMAIN)
 			raise_in(ports[a[0]].remote_dom, ports[a[0]].remote_port);
@@ -462,20 +621,26 @@ static long evtchn_op(int cmd, u32 *a)
 		return alloc_unbound(a);
 	case 3: { /* close: an interdomain peer goes back to unbound */
 		u32 p = a[0];
-		if (p == 0 || p >= NPORTS || ports[p].state == P_FREE)
+		if (p == 0 || p >= nports_now() || ports[p].state == P_FREE)
 			return -22;
 		if (ports[p].state == P_INTERDOMAIN) {
-			struct port *r = &W->dom[ports[p].remote_dom].pt[ports[p].remote_port];
+			struct port *r = port_in(ports[p].remote_dom, (u32)ports[p].remote_port);
 			r->state = P_UNBOUND;
 			r->remote_dom = me;
 		}
 		if (ports[p].state == P_VIRQ)
 			vcpus[ports[p].vcpu].timer_port = 0;
 		memset(&ports[p], 0, sizeof(ports[p]));
+		if (D->fifo) {
+			F.prio[p] = 0;
+			F.saved[p] = 0;
+			if (fifo_word(p))
+				__atomic_fetch_and(fifo_word(p), ~F_PENDING, __ATOMIC_SEQ_CST);
+		}
 		return 0;
 	}
 	case 8: /* bind_vcpu {port, vcpu} */
-		if (a[0] >= NPORTS || a[1] >= (u32)nr_vcpus)
+		if (a[0] >= nports_now() || a[1] >= (u32)nr_vcpus)
 			return -22;
 		if (ports[a[0]].state != P_UNBOUND && ports[a[0]].state != P_INTERDOMAIN)
 			return -22;
@@ -493,7 +658,11 @@ static long evtchn_op(int cmd, u32 *a)
 	case 9: { /* unmask */
 		u32 p = a[0];
 		u64 bit = 1UL << (p % 64);
-		if (p >= NPORTS || ports[p].state == P_FREE)
+		if (p >= nports_now() || ports[p].state == P_FREE)
+			return -22;
+		if (D->fifo)
+			return fifo_unmask(p);
+		if (p >= NPORTS_2L)
 			return -22;
 		struct vcpu *v = &vcpus[ports[p].vcpu];
 		if ((__atomic_fetch_and(&sh->mask[p / 64], ~bit, __ATOMIC_SEQ_CST) & bit) &&

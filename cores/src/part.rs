@@ -517,9 +517,11 @@ impl CorePart {
     }
 
     /// Drops context `t`'s cached translations: of the page holding `page`
-    /// (and the decoded code of that page), or all of them. Decoded code
-    /// is kept by guest-virtual address (per address space) on a full
-    /// flush: a guest that maps other code at a VA must flush that page.
+    /// (and the decoded code of that page), or all of them, with all its
+    /// decoded code. Code fetches consult the ITLB only when a block is
+    /// decoded, so blocks kept across a full flush would run without the
+    /// walk that a checkpoint's restored (empty) code cache makes: the
+    /// restored run would not continue bit-identically.
     pub fn flush_tlb(&mut self, t: usize, page: Option<u64>) {
         let c = &mut self.core.ctxs[t];
         match page {
@@ -530,7 +532,10 @@ impl CorePart {
                     m.invalidate_code(va);
                 }
             }
-            None => c.tlb.clear(),
+            None => {
+                c.tlb.clear();
+                c.func.flush_translations();
+            }
         }
     }
 

@@ -578,7 +578,7 @@ impl Machine {
         for (i, p) in params.iter().enumerate() {
             let dc = DomainConfig {
                 memory_bytes: w.memory_bytes(per_domain, &args),
-                max_memory_bytes: 0,
+                max_memory_bytes: w.max_memory_bytes(per_domain, &args),
                 vcpus: per_domain,
                 cmdline: format!("workload={}", w.name),
                 wallclock_sec: 0,

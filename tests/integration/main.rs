@@ -1,5 +1,6 @@
 //! Whole-machine tests: one binary, a module per topic.
 
+mod balloon;
 mod checkpoint;
 mod cli;
 mod configs;

@@ -70,6 +70,10 @@ pub struct Workload {
     data_bytes: fn(u64, &[u64; NR_ARGS]) -> u64,
     /// Bytes of the area shared between the domains (0 if single-domain).
     shared_bytes: fn(&[u64; NR_ARGS]) -> u64,
+    /// Bytes each domain may grow by above its memory (the builder sets
+    /// its `max_pages` that far above; 0 for workloads that do not
+    /// balloon).
+    headroom_bytes: fn(&[u64; NR_ARGS]) -> u64,
 }
 
 impl fmt::Debug for Workload {
@@ -142,6 +146,24 @@ impl Workload {
         let total = image + BOOT_AREA_BYTES + n * RUNTIME_BYTES_PER_VCPU + data + 16 * 4096;
         let p2m = total / 512; // 8 bytes per 4 KiB page
         (total + p2m).div_ceil(MIB4) * MIB4
+    }
+
+    /// The most memory each domain may own (bytes; Xen's `max_pages`, the
+    /// toolstack's `maxmem`): 0 (the same as its memory) unless the
+    /// workload grows a domain.
+    ///
+    /// ```
+    /// let w = smpsim_workloads::find("balloon").expect("built in");
+    /// let args = w.defaults();
+    /// let extra = w.max_memory_bytes(2, &args) - w.memory_bytes(2, &args);
+    /// assert_eq!(extra, 18 * 4096, "16 pages grown, 1 transferred, 1 over-asked");
+    /// assert_eq!(smpsim_workloads::find("hello").expect("built in").max_memory_bytes(2, &args), 0);
+    /// ```
+    pub fn max_memory_bytes(&self, nr_vcpus: u32, args: &[u64; NR_ARGS]) -> u64 {
+        match (self.headroom_bytes)(&self.resolve_args(args)) {
+            0 => 0,
+            extra => self.memory_bytes(nr_vcpus, args) + extra,
+        }
     }
 
     /// One params block per domain. `domids[i]` is the id the builder gave
@@ -239,6 +261,10 @@ fn no_shared(_: &[u64; NR_ARGS]) -> u64 {
     0
 }
 
+fn no_headroom(_: &[u64; NR_ARGS]) -> u64 {
+    0
+}
+
 fn ring_bytes(slots: u64) -> u64 {
     192 + slots * 8 + LINE
 }
@@ -253,6 +279,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_HELLO,
         data_bytes: |n, _| n * 8 + LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ipi-pingpong",
@@ -263,6 +290,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_IPI_PINGPONG,
         data_bytes: |n, _| n * LINE + LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "spinlock",
@@ -273,6 +301,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_SPINLOCK,
         data_bytes: |n, _| n * LINE + LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ticketlock",
@@ -283,6 +312,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_TICKETLOCK,
         data_bytes: |n, _| n * LINE + LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "atomics",
@@ -293,6 +323,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_ATOMICS,
         data_bytes: |n, _| n * LINE + LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "barrier",
@@ -303,6 +334,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_BARRIER,
         data_bytes: |n, _| 2 * n * LINE + 2 * LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "false-sharing",
@@ -313,6 +345,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_FALSE_SHARING,
         data_bytes: |n, _| n * 8 + 2 * n * LINE + 3 * LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "reduction",
@@ -326,6 +359,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_REDUCTION,
         data_bytes: |n, a| a[0] * 8 + 4096 + n * LINE + a[1] * 8 + 2 * LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "stream",
@@ -339,6 +373,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_STREAM,
         data_bytes: |_, a| 3 * (a[0] * 8 + 4096),
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "pointer-chase",
@@ -352,6 +387,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_POINTER_CHASE,
         data_bytes: |n, a| n * (8 + LINE + a[0] * LINE + 4096) + 2 * LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ring",
@@ -366,6 +402,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_RING,
         data_bytes: |n, a| n * 8 + n * LINE + n.div_ceil(2) * ring_bytes(a[2]) + 2 * LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "timer",
@@ -380,6 +417,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_TIMER,
         data_bytes: |n, _| n * LINE + LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "evtchn",
@@ -390,6 +428,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_EVTCHN,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "stress",
@@ -400,6 +439,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_STRESS,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "fault",
@@ -410,6 +450,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_FAULT,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "interdomain",
@@ -424,6 +465,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_INTERDOMAIN,
         data_bytes: |_, _| 0,
         shared_bytes: |a| (128 + ring_bytes(a[2])).div_ceil(4096) * 4096,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ubench-alu-indep",
@@ -434,6 +476,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_UBENCH_ALU_INDEP,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ubench-alu-chain",
@@ -444,6 +487,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_UBENCH_ALU_CHAIN,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ubench-branch",
@@ -457,6 +501,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_UBENCH_BRANCH,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ubench-mlp",
@@ -471,6 +516,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_UBENCH_MLP,
         data_bytes: |_, a| a[0] * LINE + a[2] * 1024 + 2 * 4096,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ubench-stlf",
@@ -481,6 +527,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_UBENCH_STLF,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ubench-smt",
@@ -491,6 +538,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_UBENCH_SMT,
         data_bytes: |n, _| n * LINE + LINE,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ubench-tlb",
@@ -505,6 +553,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_UBENCH_TLB,
         data_bytes: |_, a| a[0] * 4096 + 2 * 4096,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "matmul",
@@ -519,6 +568,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_MATMUL,
         data_bytes: |_, a| 3 * (a[0] * a[0] * 8 + 64),
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "nbody",
@@ -532,6 +582,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_NBODY,
         data_bytes: |_, a| 10 * (a[0].div_ceil(4) * 16 + 64),
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "memcpy",
@@ -545,6 +596,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_MEMCPY,
         data_bytes: |n, a| n * 2 * (2 * a[0] + 96 + 4096),
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "ubench-fp",
@@ -558,6 +610,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_UBENCH_FP,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "xs-handshake",
@@ -568,6 +621,18 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_XS_HANDSHAKE,
         data_bytes: |_, _| 0,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
+    },
+    Workload {
+        name: "balloon",
+        description: "two domains: domain 1 balloons out pages, domain 0 grows into them up to its max (a request beyond it gets the partial count), one page moves by grant transfer, then the pages go back; checks every reservation, the M2P and the pages' contents",
+        domains: 2,
+        crashes_on_purpose: false,
+        args: &[arg("pages", 16, "pages domain 1 gives back and domain 0 grows by").range(1, 256)],
+        image: images::IMAGE_BALLOON,
+        data_bytes: |_, a| (a[0] + 2) * 4096 + 4096,
+        shared_bytes: |a| (64 + 8 * a[0]).div_ceil(4096) * 4096,
+        headroom_bytes: |a| (a[0] + 2) * 4096,
     },
     Workload {
         name: "splitdrv",
@@ -584,6 +649,7 @@ static CATALOGUE: &[Workload] = &[
         // pages; backend: 11 + 1 mapping pages; alignment slack.
         data_bytes: |_, a| (a[1] * a[2] + 16) * 4096,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
     Workload {
         name: "evstorm",
@@ -599,6 +665,7 @@ static CATALOGUE: &[Workload] = &[
         image: images::IMAGE_EVSTORM,
         data_bytes: |n, a| a[0] * 48 + (a[0] + n + 64) / 1024 * 4096 + n * (12 * n + 512) + 6 * 4096,
         shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
     },
 ];
 
@@ -609,8 +676,8 @@ mod tests {
     const ALL: &str = "hello, ipi-pingpong, spinlock, ticketlock, atomics, barrier, false-sharing, \
                        reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain, \
                        ubench-alu-indep, ubench-alu-chain, ubench-branch, ubench-mlp, ubench-stlf, \
-                       ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp, xs-handshake, splitdrv, \
-                       evstorm";
+                       ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp, xs-handshake, balloon, \
+                       splitdrv, evstorm";
 
     #[test]
     fn find_error_lists_every_valid_name() {

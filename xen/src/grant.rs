@@ -33,6 +33,11 @@
 //!   as in Xen the mapping stays until it is unmapped, and `GTF_reading` /
 //!   `GTF_writing` show that it is in use; new mappings are refused. Unmap
 //!   drops the references and clears the flags, restoring isolation.
+//! - A domain gives one of its unused frames to another through an entry
+//!   of that domain's table that is exactly `GTF_accept_transfer` for its
+//!   domid (`transfer`, see `hypercall/grant_op.rs`): the frame changes
+//!   owner with its contents, and the entry gets its MFN and
+//!   `GTF_transfer_committed | GTF_transfer_completed`.
 //! - `set_version` is refused (-EBUSY) while any entry past the 8
 //!   reserved ones is pinned, or (v2 → v1) while the guest maps a status
 //!   frame.
@@ -46,9 +51,6 @@
 //! - Frames given up when the table changes version are not reused.
 //! - Transitive grants (v2 `GTF_transitive`) are refused by map (as Xen)
 //!   and by copy (Xen follows them): `GNTST_general_error`.
-//! - `transfer` returns -EOPNOTSUPP, as Xen booted with `gnttab=no-transfer`
-//!   (default Xen moves the page; smpsim's P2M does not support stealing a
-//!   page yet).
 //! - Xen's general page reference counts are not modelled, only type
 //!   counts; a grant PTE the guest overwrites with `mmu_update` drops the
 //!   type reference only when the frame is its own (Xen drops it whatever
@@ -87,6 +89,10 @@ pub mod gtf {
     pub const PAT: u16 = 1 << 7;
     /// v2: only part of the page is granted (copy only).
     pub const SUB_PAGE: u16 = 1 << 8;
+    /// Xen: a transfer into this accept_transfer entry has begun.
+    pub const TRANSFER_COMMITTED: u16 = 1 << 2;
+    /// Xen: the transferred frame is in the entry.
+    pub const TRANSFER_COMPLETED: u16 = 1 << 3;
 }
 
 /// `GNTMAP_*` map flags.

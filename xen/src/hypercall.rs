@@ -24,7 +24,7 @@
 //! (alloc_unbound, bind_interdomain, bind_virq, bind_ipi, send, close,
 //! status, bind_vcpu, unmask, and the FIFO ABI's init_control,
 //! expand_array, set_priority), grant_table_op (`hypercall/grant_op.rs`:
-//! v1 and v2 tables, map/unmap, copy, swap; transfer is -EOPNOTSUPP,
+//! v1 and v2 tables, map/unmap, copy, swap, transfer;
 //! cache_flush and dump_table -ENOSYS as on x86 Xen), iret (to
 //! guest kernel or user mode), the PV
 //! CPU calls of `hypercall/pvcpu_op.rs` (set_gdt, stack_switch,

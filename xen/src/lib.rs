@@ -89,10 +89,11 @@
 //! ([`time`]), guest-measured latency histograms fed by the smpsim-only
 //! hypercall 56 ([`guest_hist`]) and the [`hypervisor::Hypervisor`] that ties them together
 //! (its module doc says how the machine drives it), grant tables v1 and v2
-//! ([`grant`]), memory_op and the balloon (`hypercall/memory_op.rs`), the
+//! ([`grant`], with page transfer), memory_op and the balloon
+//! (`hypercall/memory_op.rs`), the
 //! console ring's backend ([`backend`]) and xenstored ([`xenstore`]: one
 //! store for every domain, served over each domain's ring). Not
-//! built: grant transfer, save/restore, and
+//! built: save/restore, and
 //! any hypervisor partition (hypercalls handled in a core's partition or
 //! sent as messages): hypervisor work is not timed through the caches.
 

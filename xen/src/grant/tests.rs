@@ -675,7 +675,7 @@ fn cache_flush_and_dump_table_are_not_x86_commands() {
 }
 
 #[test]
-fn swap_transfer_and_bad_calls() {
+fn swap_and_bad_calls() {
     let mut e = granted(gtf::PERMIT_ACCESS);
     let f = mfn_of(&e, 0, 31);
     grant(&mut e, 0, 9, 1, f, gtf::PERMIT_ACCESS | gtf::READONLY);
@@ -696,9 +696,8 @@ fn swap_transfer_and_bad_calls() {
     let (_, h, _) = map(&mut e, 1, HOLE, gntmap::HOST_MAP, 9, 0);
     assert_eq!(swap(&mut e, 8, 9), gntst::EAGAIN, "in use");
     assert_eq!(unmap(&mut e, 1, HOLE, 0, h), gntst::OKAY);
-    // Transfer is unsupported; unknown commands, continuation bits on
-    // a non-cache-flush command and unreadable batches are refused.
-    assert_eq!(op(&mut e, 0, cmd::TRANSFER, &[0; 24], 1).0, -95);
+    // Unknown commands, continuation bits on a non-cache-flush command
+    // and unreadable batches are refused.
     assert_eq!(op(&mut e, 0, 13, &[0; 8], 1).0, -38);
     assert_eq!(op(&mut e, 0, cmd::MAP | 1 << 12, &[0; 32], 1).0, EINVAL);
     let (rc, _) = e.call(0, 0, 0, GRANT_TABLE_OP, [cmd::MAP, BAD, 1, 0, 0]);
@@ -833,4 +832,193 @@ fn grant_ops_run_inside_a_multicall() {
     assert_eq!(u64_at(&e.read(1, SCRATCH, 16), 8), 0, "its result");
     assert_eq!(i16_at(&e.read(1, SCRATCH + 1024, 32), 18), gntst::OKAY);
     assert!(e.translate(1, HOLE).is_some());
+}
+
+/// The read-only M2P, as every PV guest sees it.
+const M2P: u64 = 0xFFFF_8000_0000_0000;
+
+fn m2p(e: &mut Env, mfn: Mfn) -> u64 {
+    u64_at(&e.read(0, M2P + 8 * mfn.0, 8), 0)
+}
+
+fn ma_u64(e: &mut Env, ma: u64) -> u64 {
+    let mut b = [0u8; 8];
+    e.store.read(ma, &mut b);
+    u64::from_le_bytes(b)
+}
+
+fn tot_pages(e: &Env, d: u16) -> u64 {
+    e.hv.domain(DomainId(d)).expect("domain").tot_pages()
+}
+
+fn owns(e: &Env, d: u16, m: Mfn) -> bool {
+    e.hv.domain(DomainId(d)).expect("domain").owns(m)
+}
+
+/// Unmaps domain `d`'s page `page` and returns its frame.
+fn unmap_page(e: &mut Env, d: u16, page: u64) -> Mfn {
+    let m = mfn_of(e, d, page as usize);
+    assert_eq!(
+        e.call(d, 0, 0, UPDATE_VA_MAPPING, [va(page), 0, 2, 0, 0]).0,
+        0
+    );
+    m
+}
+
+/// One transfer op (`gmfn`, `domid`, `ref`); returns (status, effects).
+fn transfer(e: &mut Env, d: u16, m: Mfn, domid: u16, r: u32) -> (i16, Vec<Effect>) {
+    let mut b = vec![0u8; 24];
+    b[0..8].copy_from_slice(&m.0.to_le_bytes());
+    b[8..10].copy_from_slice(&domid.to_le_bytes());
+    b[12..16].copy_from_slice(&r.to_le_bytes());
+    let (rc, out, fx) = op(e, d, cmd::TRANSFER, &b, 1);
+    assert_eq!(rc, 0);
+    assert_eq!(out[..16], b[..16], "only the status is written");
+    (i16_at(&out, 16), fx)
+}
+
+/// Two test domains; domain 1 has a table whose entry 8 accepts a
+/// transfer from domain 0 into its PFN 70, and room for one more page.
+fn accepting() -> Env {
+    let mut e = env(&[1, 1]);
+    assert_eq!(setup(&mut e, 1, DOMID_SELF, 1).0, gntst::OKAY);
+    grant(&mut e, 1, 8, 0, Mfn(70), gtf::ACCEPT_TRANSFER);
+    e.hv.dom_mut(DomainId(1)).max_pages = 65;
+    e
+}
+
+#[test]
+fn a_transferred_page_changes_owner_with_its_contents() {
+    let mut e = accepting();
+    e.write(0, va(40), b"moved by transfer");
+    let a = unmap_page(&mut e, 0, 40);
+    let (st, fx) = transfer(&mut e, 0, a, 1, 8);
+    assert_eq!(st, gntst::OKAY);
+    assert!(fx
+        .iter()
+        .any(|f| matches!(f, Effect::Flush { domain, .. } if domain.0 == 0)));
+    assert!(!owns(&e, 0, a) && owns(&e, 1, a));
+    assert_eq!((tot_pages(&e, 0), tot_pages(&e, 1)), (63, 65));
+    assert_eq!(m2p(&mut e, a), 70, "the M2P names the receiver's PFN");
+    let gt = e.hv.domain(DomainId(1)).expect("d1").grant.clone();
+    let w = ma_u64(&mut e, gt.entry_ma(8).expect("set up"));
+    assert_eq!(w >> 32, a.0, "the entry's frame is the MFN");
+    let done = gtf::ACCEPT_TRANSFER | gtf::TRANSFER_COMMITTED | gtf::TRANSFER_COMPLETED;
+    assert_eq!(entry_flags(&mut e, 1, 8), done);
+    // The receiver maps it and reads the bytes; the sender cannot map it.
+    let rw = pte::P | pte::RW | pte::A | pte::D;
+    let args = [HOLE, a.addr(0).get() | rw, 2, 0, 0];
+    assert_eq!(e.call(1, 0, 0, UPDATE_VA_MAPPING, args).0, 0);
+    assert_eq!(e.read(1, HOLE, 17), b"moved by transfer");
+    assert_eq!(e.call(0, 0, 0, UPDATE_VA_MAPPING, args).0, EINVAL);
+    // The entry is spent: a second transfer into it fails, and the page
+    // given is lost to the free pool.
+    let b = unmap_page(&mut e, 0, 41);
+    assert_eq!(transfer(&mut e, 0, b, 1, 8).0, gntst::GENERAL_ERROR);
+    assert!(!owns(&e, 0, b) && !owns(&e, 1, b));
+    assert_eq!(m2p(&mut e, b), !0, "INVALID_M2P_ENTRY");
+    assert_eq!((tot_pages(&e, 0), tot_pages(&e, 1)), (62, 65));
+}
+
+#[test]
+fn a_frame_in_use_or_not_the_callers_is_a_bad_page_and_stays() {
+    let mut e = accepting();
+    let mapped = mfn_of(&e, 0, 40);
+    let theirs = unmap_page(&mut e, 1, 40);
+    let l4 = Mfn(e.cr3(0) >> 12);
+    for m in [mapped, theirs, l4, Mfn(0x10), Mfn(u64::MAX)] {
+        let (st, fx) = transfer(&mut e, 0, m, 1, 8);
+        assert_eq!(st, gntst::BAD_PAGE, "{m:?}");
+        assert!(fx.is_empty());
+    }
+    assert!(owns(&e, 0, mapped) && owns(&e, 1, theirs));
+    // A frame another domain maps through a grant (read-only: no type
+    // reference) is in use too.
+    assert_eq!(setup(&mut e, 0, DOMID_SELF, 1).0, gntst::OKAY);
+    let g = unmap_page(&mut e, 0, 30);
+    grant(&mut e, 0, 9, 1, g, gtf::PERMIT_ACCESS | gtf::READONLY);
+    let flags = gntmap::HOST_MAP | gntmap::READONLY;
+    let (st, h, _) = map(&mut e, 1, HOLE, flags, 9, 0);
+    assert_eq!(st, gntst::OKAY);
+    assert_eq!(transfer(&mut e, 0, g, 1, 8).0, gntst::BAD_PAGE);
+    assert_eq!(unmap(&mut e, 1, HOLE, 0, h), gntst::OKAY);
+    assert_eq!(transfer(&mut e, 0, g, 1, 8).0, gntst::OKAY);
+    assert_eq!((tot_pages(&e, 0), tot_pages(&e, 1)), (63, 65));
+}
+
+#[test]
+fn a_transfer_that_fails_after_the_steal_loses_the_page() {
+    let mut e = accepting();
+    let pool = e.hv.frames.available();
+    grant(&mut e, 1, 10, 2, Mfn(71), gtf::ACCEPT_TRANSFER);
+    grant(&mut e, 1, 11, 0, Mfn(71), gtf::PERMIT_ACCESS);
+    grant(
+        &mut e,
+        1,
+        12,
+        0,
+        Mfn(71),
+        gtf::ACCEPT_TRANSFER | gtf::READONLY,
+    );
+    let cases: [(u16, u32, i16); 6] = [
+        (77, 8, gntst::BAD_DOMAIN),
+        (DOMID_SELF, 8, gntst::BAD_DOMAIN),
+        (1, 512, gntst::GENERAL_ERROR),
+        (1, 10, gntst::GENERAL_ERROR),
+        (1, 11, gntst::GENERAL_ERROR),
+        (1, 12, gntst::GENERAL_ERROR),
+    ];
+    for (i, (domid, r, want)) in cases.into_iter().enumerate() {
+        let m = unmap_page(&mut e, 0, 40 + i as u64);
+        let (st, fx) = transfer(&mut e, 0, m, domid, r);
+        assert_eq!(st, want, "domid {domid} ref {r}");
+        assert_eq!(fx.len(), 1, "the sender's TLBs are flushed");
+        assert!(!owns(&e, 0, m) && !owns(&e, 1, m));
+        assert_eq!(m2p(&mut e, m), !0);
+    }
+    assert_eq!((tot_pages(&e, 0), tot_pages(&e, 1)), (58, 64));
+    // Entries untouched by the failures.
+    assert_eq!(entry_flags(&mut e, 1, 8), gtf::ACCEPT_TRANSFER);
+    assert_eq!(entry_flags(&mut e, 1, 10), gtf::ACCEPT_TRANSFER);
+    // The receiver at its max_pages refuses.
+    e.hv.dom_mut(DomainId(1)).max_pages = 64;
+    let m = unmap_page(&mut e, 0, 50);
+    assert_eq!(transfer(&mut e, 0, m, 1, 8).0, gntst::GENERAL_ERROR);
+    assert_eq!(entry_flags(&mut e, 1, 8), gtf::ACCEPT_TRANSFER);
+    assert_eq!(
+        e.hv.frames.available(),
+        pool + 7,
+        "the lost frames are pooled"
+    );
+}
+
+#[test]
+fn a_v2_receiver_gets_the_frame_in_its_full_page_field_and_batches_report_each_op() {
+    let mut e = accepting();
+    assert_eq!(set_version(&mut e, 1, 2), (0, 2));
+    let gt = e.hv.domain(DomainId(1)).expect("d1").grant.clone();
+    let ma = gt.entry_ma(8).expect("set up");
+    // Header: flags, domid 0, no sub-page; the frame at +8.
+    e.store
+        .write(ma, &u64::from(gtf::ACCEPT_TRANSFER).to_le_bytes());
+    e.store.write(ma + 8, &72u64.to_le_bytes());
+    let a = unmap_page(&mut e, 0, 40);
+    let mut b = vec![0u8; 48];
+    b[0..8].copy_from_slice(&a.0.to_le_bytes());
+    b[8..10].copy_from_slice(&1u16.to_le_bytes());
+    b[12..16].copy_from_slice(&8u32.to_le_bytes());
+    // The second op names a frame still mapped.
+    b[24..32].copy_from_slice(&mfn_of(&e, 0, 41).0.to_le_bytes());
+    b[32..34].copy_from_slice(&1u16.to_le_bytes());
+    let (rc, out, _) = op(&mut e, 0, cmd::TRANSFER, &b, 2);
+    assert_eq!(rc, 0);
+    assert_eq!(
+        (i16_at(&out, 16), i16_at(&out, 40)),
+        (gntst::OKAY, gntst::BAD_PAGE)
+    );
+    assert_eq!(ma_u64(&mut e, ma + 8), a.0);
+    assert_eq!(m2p(&mut e, a), 72);
+    assert!(owns(&e, 1, a));
+    let (rc, _) = e.call(0, 0, 0, GRANT_TABLE_OP, [cmd::TRANSFER, BAD, 1, 0, 0]);
+    assert_eq!(rc, EFAULT);
 }

@@ -9,9 +9,29 @@
 //! setup_table, query_size and get_status_frames -EINVAL; set_version and
 //! get_version return errnos of their own (-EBUSY, -ERANGE, -ESRCH,
 //! -EPERM). cache_flush is -ENOSYS as on x86 Xen (it is built for Arm
-//! only), and so is dump_table (no longer in Xen); transfer is
-//! -EOPNOTSUPP (see [`crate::grant`]). The batch ops (map, unmap,
-//! unmap_and_replace, copy, swap_grant_ref) run every op of the batch.
+//! only), and so is dump_table (no longer in Xen). The batch ops (map,
+//! unmap, unmap_and_replace, transfer, copy, swap_grant_ref) run every op
+//! of the batch.
+//!
+//! # Transfer (PV)
+//! Xen's `gnttab_transfer`: the caller names one of its frames by MFN
+//! (`gmfn`) and gives it to domain `domid` through that domain's entry
+//! `ref`, which must be exactly `GTF_accept_transfer` for the caller's
+//! domid. The frame must be the caller's and unused, as for
+//! decrease_reservation (no type reference, mapping, pin or mapped grant
+//! of it), else `GNTST_bad_page` and nothing changes. Otherwise the
+//! caller loses it at once (its count drops and its TLBs are flushed);
+//! if the transfer then fails — no such domain (`DOMID_SELF` is none:
+//! `GNTST_bad_domain`), the receiver at its `max_pages`, a ref out of
+//! range or not accepting from the caller (`GNTST_general_error`) — the
+//! frame goes to the free pool, as Xen frees it. On success the receiver
+//! owns the frame with its contents (no scrub), the M2P maps it to the
+//! PFN the receiver wrote in the entry's frame field, the entry's frame
+//! becomes the MFN and its flags gain `GTF_transfer_committed` and
+//! `GTF_transfer_completed`. Xen copies the page to a frame below 2^32
+//! for a v1 receiver when its MFN is wider than the entry's 32-bit field
+//! (`GNTST_address_too_big` when none is free); smpsim's machine memory
+//! never reaches 2^32 frames (16 TiB), so that path does not exist here.
 //!
 //! # Host mappings (PV)
 //! `GNTMAP_host_map` writes the caller's L1 entry itself: the one mapping
@@ -150,7 +170,7 @@ impl Call<'_> {
             op::GET_VERSION => self.get_version(ops),
             op::COPY => self.grant_batch(ops, count, 40, Self::copy_op),
             op::SWAP_GRANT_REF => self.grant_batch(ops, count, 12, Self::swap_op),
-            op::TRANSFER => Err(Errno::OpNotSupp),
+            op::TRANSFER => self.grant_batch(ops, count, 24, Self::transfer_op),
             // cache_flush is an Arm-only command (CONFIG_HAS_GRANT_CACHE_FLUSH);
             // dump_table is gone from Xen.
             op::CACHE_FLUSH | op::DUMP_TABLE => Err(Errno::NoSys),
@@ -809,6 +829,56 @@ impl Call<'_> {
             let v = self.mem.read_u8(s + u64::from(soff) + i);
             self.mem.write_u8(d + u64::from(doff) + i, v);
         }
+        Ok(())
+    }
+
+    // ---- transfer ----
+
+    fn transfer_op(&mut self, b: &mut [u8]) {
+        let (gmfn, domid, gref) = (u64_at(b, 0), u16_at(b, 8), u32_at(b, 12));
+        let status = self.transfer(Mfn(gmfn), domid, gref);
+        b[16..18].copy_from_slice(&status.to_le_bytes());
+    }
+
+    /// Gives the caller's frame `mfn` to `domid` through its entry `gref`
+    /// (see the module doc); the op's status.
+    fn transfer(&mut self, mfn: Mfn, domid: u16, gref: u32) -> i16 {
+        if !self.unused(mfn) {
+            return gntst::BAD_PAGE;
+        }
+        // Xen's steal_page: the caller no longer owns the frame.
+        self.hv.dom_mut(self.d).mmu.pages.remove(&mfn.0);
+        self.flush_domain();
+        match self.transfer_to(mfn, domid, gref) {
+            Ok(()) => gntst::OKAY,
+            Err(s) => {
+                self.release(mfn);
+                s
+            }
+        }
+    }
+
+    /// Hands the stolen `mfn` to `domid` if its entry `gref` accepts it.
+    fn transfer_to(&mut self, mfn: Mfn, domid: u16, gref: u32) -> Result<(), i16> {
+        let e = self.domain_by_id(domid).ok_or(gntst::BAD_DOMAIN)?;
+        let dom = self.hv.domain(e).expect("domain_by_id checked");
+        if dom.tot_pages() >= dom.max_pages() || gref >= dom.grant.nr_entries() {
+            return Err(gntst::GENERAL_ERROR);
+        }
+        let mut ent = dom.grant.read_entry(&mut *self.mem, gref);
+        if ent.flags != gtf::ACCEPT_TRANSFER || ent.domid != self.d.0 {
+            return Err(gntst::GENERAL_ERROR);
+        }
+        self.hv
+            .dom_mut(e)
+            .mmu
+            .pages
+            .insert(mfn.0, Default::default());
+        self.hv.write_m2p(mfn, ent.frame, &mut *self.mem);
+        ent.frame = mfn.0;
+        ent.flags |= gtf::TRANSFER_COMMITTED | gtf::TRANSFER_COMPLETED;
+        let gt = &self.hv.dom_mut(e).grant;
+        gt.write_entry(&mut *self.mem, gref, ent);
         Ok(())
     }
 

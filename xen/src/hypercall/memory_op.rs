@@ -35,9 +35,10 @@
 //! # Departure from Xen
 //! Xen lets a PV domain give back a frame that is still mapped or pinned:
 //! the domain loses it at once and Xen frees it when the last reference
-//! goes. Here a frame still in use (a page table, mapped anywhere, pinned)
-//! cannot be given back: decrease_reservation stops at it and exchange
-//! fails with -EINVAL, as Xen's exchange does for such a frame. A guest
+//! goes. Here a frame still in use (a page table, mapped anywhere, pinned,
+//! or granted and mapped by another domain) cannot be given back:
+//! decrease_reservation stops at it and exchange fails with -EINVAL, as
+//! Xen's exchange (and GNTTABOP_transfer) does for such a frame. A guest
 //! that unmaps before it balloons, as Linux's balloon driver does, sees no
 //! difference.
 
@@ -349,23 +350,31 @@ impl Call<'_> {
     }
 
     /// Whether the caller may give `mfn` up: it owns it and nothing uses
-    /// it (no type reference, no mapping, no pin; Xen's `steal_page`
-    /// condition).
-    fn unused(&self, mfn: Mfn) -> bool {
-        self.hv
-            .domain(self.d)
-            .and_then(|d| d.mmu_page(mfn))
-            .is_some_and(|p| p.type_count == 0 && p.ro_refs == 0 && !p.pinned)
+    /// it (no type reference, no mapping, no pin, no grant of it mapped
+    /// by another domain; Xen's `steal_page` condition).
+    pub(super) fn unused(&self, mfn: Mfn) -> bool {
+        let Some(dom) = self.hv.domain(self.d) else {
+            return false;
+        };
+        let granted = dom
+            .grant
+            .active
+            .values()
+            .any(|a| a.mfn == mfn && a.pin() > 0);
+        !granted
+            && dom
+                .mmu_page(mfn)
+                .is_some_and(|p| p.type_count == 0 && p.ro_refs == 0 && !p.pinned)
     }
 
     /// Takes `mfn` from the caller and returns it to the pool.
-    fn release(&mut self, mfn: Mfn) {
+    pub(super) fn release(&mut self, mfn: Mfn) {
         self.hv.dom_mut(self.d).mmu.pages.remove(&mfn.0);
         self.hv.write_m2p(mfn, INVALID_M2P, &mut *self.mem);
         self.hv.frames.give_back(mfn);
     }
 
-    fn flush_domain(&mut self) {
+    pub(super) fn flush_domain(&mut self) {
         self.effects.push(Effect::Flush {
             domain: self.d,
             vcpus: None,

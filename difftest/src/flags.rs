@@ -2,7 +2,8 @@
 //! plus the few the AMD APM leaves undefined where the SDM does not).
 //!
 //! The simulator models what AMD processors produce for these flags, so on
-//! an AMD host they are compared like any other. On other hosts the
+//! an AMD host they are compared like any other, except for the few it
+//! models after Intel ([`undefined_modelled_after_intel`]). On other hosts the
 //! comparison masks them ([`undefined_flags`]) and the generator keeps them
 //! from reaching registers (it redefines the flags before an instruction that
 //! reads one, see [`read_flags`]).
@@ -76,6 +77,18 @@ pub fn undefined_flags(instr: &Instruction) -> u64 {
         Bsf | Bsr => CF | OF | SF | AF | PF,
         // "OF, SF, PF and AF flags are undefined."
         Lzcnt | Tzcnt => OF | SF | AF | PF,
+        _ => 0,
+    }
+}
+
+/// The flags `instr` leaves undefined for which the simulator produces
+/// Intel's values rather than AMD's (the BMI1 group: AMD sets PF from the
+/// result and clears AF, bextr sets AF): masked on AMD hosts too.
+pub fn undefined_modelled_after_intel(instr: &Instruction) -> u64 {
+    use Mnemonic::*;
+    match instr.mnemonic() {
+        Andn | Blsi | Blsmsk | Blsr | Bzhi => AF | PF,
+        Bextr => AF | SF | PF,
         _ => 0,
     }
 }

@@ -309,7 +309,7 @@ impl Generator {
             constructs: true,
         };
         let (units, _) = cx.units(n, top);
-        let undef_flags = if self.caps.amd { 0 } else { cx.undef };
+        let undef_flags = cx.undef;
         Case {
             index,
             init,
@@ -534,7 +534,7 @@ impl Cx<'_> {
                 self.note_undefined(i);
             }
         }
-        if !self.g.caps.amd && flags::read_flags(main) & self.taint != 0 {
+        if flags::read_flags(main) & self.taint != 0 {
             let a = *self.rng.pick(&R64);
             let b = *self.rng.pick(&R64);
             let cmp = Instruction::with2(Code::Cmp_r64_rm64, a, b).expect("cmp encodes");
@@ -544,7 +544,11 @@ impl Cx<'_> {
     }
 
     fn note_undefined(&mut self, i: &Instruction) {
-        let u = flags::undefined_flags(i);
+        let u = if self.g.caps.amd {
+            flags::undefined_modelled_after_intel(i)
+        } else {
+            flags::undefined_flags(i)
+        };
         self.taint |= u;
         self.undef |= u;
     }
@@ -1028,7 +1032,9 @@ impl Cx<'_> {
         use Mnemonic::*;
         let mem = main.op0_kind() == iced_x86::OpKind::Memory;
         match m {
-            Ldmxcsr if mem && self.rng.chance(90) => {
+            // AMD accepts MXCSR bit 17 (its MXCSR_MASK is 0x2ffff), so an
+            // AMD host gets a valid value every time.
+            Ldmxcsr if mem && (self.g.caps.amd || self.rng.chance(90)) => {
                 let v = fpinit::mxcsr_value(&mut self.rng);
                 let st = Instruction::with2(Code::Mov_rm32_imm32, mem_operand_of(main), v);
                 setup.push(st.ok()?);
@@ -1038,13 +1044,28 @@ impl Cx<'_> {
                 let st = Instruction::with2(Code::Mov_rm16_imm16, mem_operand_of(main), v);
                 setup.push(st.ok()?);
             }
-            Fxrstor | Fxrstor64 if self.rng.chance(95) => {
+            Fxrstor | Fxrstor64 if self.g.caps.amd || self.rng.chance(95) => {
                 let c = if m == Fxrstor {
                     Code::Fxsave_m512byte
                 } else {
                     Code::Fxsave64_m512byte
                 };
                 setup.push(Instruction::with1(c, mem_operand_of(main)).ok()?);
+                if self.g.caps.amd {
+                    // The fields AMD's FXSAVE stores differently (see
+                    // `groups::modelled_after_intel`) are cleared in the image, so
+                    // that memory compares equal: FOP, FIP, FDP and
+                    // MXCSR_MASK (which FXRSTOR ignores).
+                    for (off, code) in [
+                        (6, Code::Mov_rm16_imm16),
+                        (8, Code::Mov_rm64_imm32),
+                        (16, Code::Mov_rm64_imm32),
+                        (28, Code::Mov_rm32_imm32),
+                    ] {
+                        let at = mem_operand_at(main, off);
+                        setup.push(Instruction::with2(code, at, 0).ok()?);
+                    }
+                }
             }
             Xgetbv => setup
                 .push(Instruction::with2(Code::Xor_r32_rm32, Register::ECX, Register::ECX).ok()?),
@@ -1058,6 +1079,14 @@ impl Cx<'_> {
         }
         Some(())
     }
+}
+
+/// The memory operand of `i` moved `off` bytes on.
+fn mem_operand_at(i: &Instruction, off: i64) -> MemoryOperand {
+    let mut m = mem_operand_of(i);
+    m.displacement += off;
+    m.displ_size = m.displ_size.max(1);
+    m
 }
 
 /// The memory operand of `i`, to address the same bytes from another

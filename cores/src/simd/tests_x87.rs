@@ -1,7 +1,8 @@
 //! Tests of the x87 and state families against the host CPU.
 //!
 //! Each test in `tests_x87_host.rs` is machine code run on the host (an
-//! Intel Xeon) by a throw-away harness (`/tmp/x87-gen`: the code mapped at
+//! Intel Xeon; the transcendentals also on an AMD EPYC, see
+//! [`check_host_fpu`]) by a throw-away harness (`/tmp/x87-gen`: the code mapped at
 //! 0x100000, the data at 0x200000, rsi = the data, a trailing `ret`; #MF
 //! caught as SIGFPE) and here (a trailing `hlt`); the window of data
 //! memory the code wrote (results, FSW values, FXSAVE/FNSAVE/XSAVE
@@ -28,6 +29,17 @@ fn unhex(s: &str) -> Vec<u8> {
 /// rip))) and the data window at `off` with the host's.
 fn check(code: &str, exit: Option<(u8, u64)>, off: u64, expect: &str) {
     check_except(code, exit, off, expect, &[]);
+}
+
+/// [`check`] of code whose results come from the host's FPU (the
+/// transcendentals, as `hostfpu` runs them): their last bits are the host
+/// vendor's, so the window expected is the one recorded natively on a host
+/// of the same vendor: `intel` on an Intel Xeon, `amd` on an AMD EPYC
+/// (family 1Ah), with the same harness.
+fn check_host_fpu(code: &str, off: u64, intel: &str, amd: &str) {
+    let v = std::arch::x86_64::__cpuid(0);
+    let is_amd = (v.ebx, v.edx, v.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
+    check(code, None, off, if is_amd { amd } else { intel });
 }
 
 /// [`check`] with its own input data instead of [`INPUT`].

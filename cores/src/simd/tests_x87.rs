@@ -155,6 +155,45 @@ fn xsetbv_is_gp_in_ring_3() {
     assert_eq!((f.vector, f.rip), (13, CODE + 2));
 }
 
+/// A transcendental on a denormal ST(0) (and ST(1)) with #D unmasked
+/// computes nothing: C1 is cleared, C2 too by fsin, fcos, fsincos and
+/// fptan, the others keep it (FSW as the host, an AMD family 1Ah, leaves
+/// it with C1 and C2 set before; FCW 0368h).
+#[test]
+fn transcendental_with_unmasked_denormal_clears_c1_and_the_range_flag() {
+    use crate::fpu::x87 as sw;
+    let den: u128 = 0x3a9a_38ff_06ae_e742;
+    for (op, host_fsw) in [
+        ([0xd9, 0xfe], 0xb082u16), // fsin
+        ([0xd9, 0xff], 0xb082),    // fcos
+        ([0xd9, 0xfb], 0xb082),    // fsincos
+        ([0xd9, 0xf2], 0xb082),    // fptan
+        ([0xd9, 0xf3], 0xb482),    // fpatan
+        ([0xd9, 0xf0], 0xb482),    // f2xm1
+        ([0xd9, 0xf1], 0xb482),    // fyl2x
+        ([0xd9, 0xf9], 0xb482),    // fyl2xp1
+    ] {
+        let mut mem = FlatMemory::new();
+        mem.map(CODE, 0x1000);
+        mem.write(CODE, &[op[0], op[1], 0xf4]).expect("fits");
+        let mut st = ArchState {
+            rip: CODE,
+            ..Default::default()
+        };
+        st.fpu.fcw = 0x0368;
+        st.fpu.set_top(6);
+        st.fpu.fsw |= sw::FSW_C1 | sw::FSW_C2;
+        for p in [6, 7] {
+            st.fpu.st[p] = den;
+            st.fpu.set_tag(p, sw::TAG_SPECIAL);
+        }
+        let got = FuncCore::new(CpuidModel::default()).run(&mut st, &mut mem, 100);
+        assert_eq!(got, Exit::Halt);
+        assert_eq!(st.fpu.fsw, host_fsw, "{op:02x?}");
+        assert_eq!(st.fpu.st[6..], [den, den], "{op:02x?}: nothing computed");
+    }
+}
+
 #[test]
 fn x87_with_cr0_ts_is_nm_before_anything() {
     // fld1 ; hlt

@@ -872,8 +872,11 @@ fn trans(s: &mut Fx<'_>, sub: u8) {
         sw::FSW_C1
     };
     if r.fsw & !s.env.fcw & exc::DE != 0 {
-        // An unmasked #D: nothing computed (C1 cleared, C2 kept).
-        s.f.fsw &= !sw::FSW_C1;
+        // An unmasked #D: nothing computed; C1 cleared, and C2 too by the
+        // range-checking ones (as with a stack fault: "in range"), the
+        // others keep it (the host, an AMD family 1Ah, with C1 and C2 set
+        // before).
+        s.f.fsw &= !cc;
     } else {
         s.f.fsw = (s.f.fsw & !cc) | (r.fsw & cc);
     }

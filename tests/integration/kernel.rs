@@ -245,7 +245,10 @@ fn domain_cpus_pin_vcpus_to_hardware_contexts() {
         .collect();
     let m = Machine::build_kernels(&cfg, &unpinned, &RunOptions::default()).expect("builds");
     let insns = per_core_instructions(&m.run());
-    assert!(insns[..4].iter().all(|&n| n > 0) && insns[4..] == [0, 0], "{insns:?}");
+    assert!(
+        insns[..4].iter().all(|&n| n > 0) && insns[4..] == [0, 0],
+        "{insns:?}"
+    );
 }
 
 #[test]

@@ -117,6 +117,7 @@ pub mod memory;
 pub mod mmu;
 pub mod pvcpu;
 pub mod regs;
+pub mod save;
 pub mod time;
 pub mod upcall;
 pub mod vcpu;

@@ -469,6 +469,9 @@ pub struct Machine {
     progress: Option<ProgressFn>,
     console: Option<ConsoleFn>,
     interrupt: Option<Arc<AtomicBool>>,
+    /// A domain save due: from this cycle, at the first barrier where
+    /// the domain's VCPUs are all out of the hypervisor ([`dsave`]).
+    dsave_at: Option<(u64, DomainId)>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -814,6 +817,7 @@ impl Machine {
             progress: None,
             console: None,
             interrupt: opts.interrupt.clone(),
+            dsave_at: None,
         })
     }
 
@@ -1120,6 +1124,7 @@ impl Machine {
                 self.engine.wake_at(t);
             }
             let trigger = by_hook.clone();
+            let dsave = self.dsave_at;
             let result = self.engine.run(limit, &mut |ctx| {
                 fast_barrier(ctx, cores);
                 service.barrier(ctx);
@@ -1145,6 +1150,11 @@ impl Machine {
                 };
                 if due {
                     ctx.stop(CHECKPOINT_STOP);
+                }
+                if let Some((at, d)) = dsave {
+                    if ctx.now().get() >= at && dsave::quiescent(ctx, &service.place, d) {
+                        ctx.stop(dsave::DSAVE_STOP);
+                    }
                 }
                 if let Some(f) = progress.as_mut() {
                     if ctx.epoch() % 16 == 0 && last.elapsed() >= PROGRESS_INTERVAL {

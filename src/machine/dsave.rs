@@ -23,14 +23,14 @@
 //! `SMPSIMDS` and [`VERSION`], around a [`DomainSaveFile`] in postcard.
 
 use super::config::{MachineConfig, Model};
-use super::hyper::Frames;
+use super::hyper::{Frames, Placement};
 use super::part::Part;
 use super::{BuildSpec, Machine, RunOptions, RunReport};
 use serde::{Deserialize, Serialize};
 use smpsim_cores::arch::ArchState;
 use smpsim_cores::part::Run;
 use smpsim_cores::AddressSpaceId;
-use smpsim_engine::{Cycle, PartitionId};
+use smpsim_engine::{BarrierCtx, Cycle, PartitionId};
 use smpsim_xen::save::DomainImage;
 use smpsim_xen::{DomainId, Mfn, VcpuId};
 use std::path::Path;
@@ -41,9 +41,19 @@ pub const MAGIC: &[u8; 8] = b"SMPSIMDS";
 /// The format this build writes and reads.
 pub const VERSION: u32 = 1;
 
-/// How many barriers past the asked-for cycle a save waits for the
-/// domain's VCPUs to leave the hypervisor before it gives up.
-const MAX_WAIT_BARRIERS: u64 = 100_000;
+/// The stop reason of a run that reached its domain save.
+pub(crate) const DSAVE_STOP: &str = "domain save";
+
+/// Whether none of `d`'s VCPUs waits on the hypervisor (at a barrier).
+pub(crate) fn quiescent(ctx: &BarrierCtx<'_, Part>, place: &Placement, d: DomainId) -> bool {
+    place
+        .iter()
+        .filter(|(k, _)| k.0 == d)
+        .all(|(_, &(p, t))| match ctx.partition(p) {
+            Part::Core(c) => !matches!(c.run_state(t), Run::Trapped { .. }),
+            Part::Uncore(_) => true,
+        })
+}
 
 /// One VCPU's state in a save.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,41 +118,17 @@ impl Machine {
         cycle: u64,
         d: u16,
     ) -> Result<(DomainSaveFile, RunReport), String> {
-        let q = self.engine.quantum();
-        let mut limit = cycle.div_ceil(q).max(1) * q;
-        let end = self.max_cycles;
-        for _ in 0..MAX_WAIT_BARRIERS {
-            if end.is_some_and(|e| limit > e.get()) {
-                break;
-            }
-            self.set_max_cycles(limit);
-            let report = self.run_in_place();
-            if report.stop != "cycle limit" || report.error.is_some() {
-                return Err(format!(
-                    "the run ended ({}) at cycle {} before the domain could be saved",
-                    report.stop, report.cycles
-                ));
-            }
-            if self.domain_quiescent(DomainId(d)) {
-                return Ok((self.save_domain(DomainId(d))?, report));
-            }
-            limit += q;
+        self.dsave_at = Some((cycle, DomainId(d)));
+        let report = self.run_in_place();
+        self.dsave_at = None;
+        if report.stop != DSAVE_STOP || report.error.is_some() {
+            return Err(format!(
+                "the run ended ({}) at cycle {} before the domain could be saved",
+                report.error.as_deref().unwrap_or(&report.stop),
+                report.cycles
+            ));
         }
-        Err(format!(
-            "domain {d} was never out of the hypervisor at a barrier from cycle {cycle} on"
-        ))
-    }
-
-    /// Whether none of `d`'s VCPUs waits on the hypervisor.
-    fn domain_quiescent(&self, d: DomainId) -> bool {
-        self.service
-            .place
-            .iter()
-            .filter(|(k, _)| k.0 == d)
-            .all(|(_, &(p, t))| match self.engine.partition(p) {
-                Part::Core(c) => !matches!(c.run_state(t), Run::Trapped { .. }),
-                Part::Uncore(_) => true,
-            })
+        Ok((self.save_domain(DomainId(d))?, report))
     }
 
     /// Saves domain `d` now (at a barrier, none of its VCPUs trapped).

@@ -370,3 +370,74 @@ impl Hypervisor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::tests::{test_config, test_image};
+    use crate::hypervisor::HypervisorConfig;
+    use crate::ids::VcpuId;
+    use crate::memory::{GuestMemory, PagedMemory, SparseFrames};
+
+    fn built(ballast: u64) -> (Hypervisor, SparseFrames) {
+        let mut hv = Hypervisor::new(HypervisorConfig::new(2_000_000_000, Mfn(0x1000), 1 << 16));
+        hv.reserve_frames(ballast).expect("frames left");
+        let mut store = SparseFrames::new();
+        hv.create_domain(&test_image(), &test_config(), &mut store)
+            .expect("test domain builds");
+        (hv, store)
+    }
+
+    fn read_va(hv: &Hypervisor, store: &mut SparseFrames, va: u64) -> u64 {
+        let space = hv.vcpu_space(DomainId(0), VcpuId(0));
+        let mut m = PagedMemory {
+            space: &space,
+            store,
+        };
+        let mut b = [0u8; 8];
+        m.read_virt(va, &mut b).expect("mapped");
+        u64::from_le_bytes(b)
+    }
+
+    #[test]
+    fn saved_page_tables_hold_pfns_and_restore_onto_other_frames() {
+        let (a, sa) = built(0);
+        let d = DomainId(0);
+        // The bootstrap stack's top word: a plain page mapped 1:1.
+        let l = a.domain(d).expect("built").layout().clone();
+        let va = l.stack_top - 8;
+        let pfn = (va - l.virt_base) / PAGE_SIZE;
+        let mut sm = sa.clone();
+        let ma = a.domain(d).expect("built").p2m()[pfn as usize].addr(va % PAGE_SIZE);
+        sm.write(ma.get(), &42u64.to_le_bytes());
+        let img = a.save_domain(d, &mut sm).expect("saves");
+        // Canonical: the saved root's entries name PFNs, below nr_pages or
+        // special.
+        let root = img.domain.vcpus[0].mmu.kernel_root.expect("a root");
+        let l4 = &img.pages[root.0 as usize];
+        assert_eq!(l4.info.ty, crate::mmu::PageType::L4);
+        for e in l4.bytes.chunks_exact(8) {
+            let v = u64::from_le_bytes(e.try_into().expect("8"));
+            if v & pte::P != 0 {
+                let f = (v & pte::ADDR) >> 12;
+                assert!(f < img.nr_pages || f >= SPECIAL_PFN, "{f:#x}");
+            }
+        }
+        let (mut b, mut sb) = built(300);
+        let before = a.domain(d).expect("built").p2m().to_vec();
+        b.restore_domain(d, img, &mut sb).expect("restores");
+        let after = b.domain(d).expect("restored").p2m().to_vec();
+        assert!(before.iter().zip(&after).all(|(x, y)| x != y));
+        assert_eq!(read_va(&b, &mut sb, va), 42, "the page moved with its PFN");
+        let (root_b, _) = b.active_root(d, VcpuId(0));
+        assert!(after.contains(&root_b.expect("a root")));
+    }
+
+    #[test]
+    fn a_table_entry_to_a_foreign_frame_is_refused() {
+        let mut page = vec![0u8; 4096];
+        page[..8].copy_from_slice(&(0x9999_000 | pte::P).to_le_bytes());
+        let e = rewrite_table(&mut page, 1, &BTreeMap::new(), 3).expect_err("refused");
+        assert!(e.0.contains("not the domain's"), "{e}");
+    }
+}

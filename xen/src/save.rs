@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn a_table_entry_to_a_foreign_frame_is_refused() {
         let mut page = vec![0u8; 4096];
-        page[..8].copy_from_slice(&(0x9999_000 | pte::P).to_le_bytes());
+        page[..8].copy_from_slice(&(0x0999_9000 | pte::P).to_le_bytes());
         let e = rewrite_table(&mut page, 1, &BTreeMap::new(), 3).expect_err("refused");
         assert!(e.0.contains("not the domain's"), "{e}");
     }

@@ -240,3 +240,48 @@ fn xtf_pv64_example_round_trips_onto_other_frames() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn cli_saves_and_restores_a_domain() {
+    let dir = scratch("cli");
+    let file = dir.join("hello.ds");
+    let smpsim = env!("CARGO_BIN_EXE_smpsim");
+    let out = Command::new(smpsim)
+        .args([
+            "run",
+            "-w",
+            "hello",
+            "--cores",
+            "2",
+            "--domain-save-at",
+            "20000",
+        ])
+        .arg("--domain-save-out")
+        .arg(&file)
+        .output()
+        .expect("smpsim runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("domain 0 saved at cycle "), "{text}");
+    let out = Command::new(smpsim)
+        .args(["run", "--frame-offset", "500", "--domain-restore"])
+        .arg(&file)
+        .output()
+        .expect("smpsim runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("frame offset 500"), "{text}");
+    assert!(text.contains("(d0) PASS hello"), "{text}");
+    let junk = dir.join("junk.ds");
+    std::fs::write(&junk, b"SMPSIMCK and more").expect("writes");
+    let out = Command::new(smpsim)
+        .arg("run")
+        .arg("--domain-restore")
+        .arg(&junk)
+        .output()
+        .expect("smpsim runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not an smpsim domain save"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

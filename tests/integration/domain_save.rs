@@ -34,6 +34,7 @@ const WORKLOADS: &[&str] = &[
     "ubench-alu-indep",
     "ubench-alu-chain",
     "ubench-branch",
+    "ubench-mlp",
     "ubench-stlf",
     "ubench-smt",
     "ubench-tlb",

@@ -85,14 +85,62 @@ impl std::error::Error for CheckpointError {}
 /// Encodes `payload` as a checkpoint file's bytes.
 pub fn encode(payload: &Payload) -> Vec<u8> {
     let raw = postcard::to_stdvec(payload).expect("machine state serializes");
-    let packed = lz4_flex::compress(&raw);
+    frame(MAGIC, VERSION, &raw)
+}
+
+/// The framing shared by smpsim's state files (checkpoints, domain saves):
+/// `magic`, `version`, the CRC-32 of the LZ4-compressed `raw`, its length
+/// before compression, then the compressed bytes.
+pub(crate) fn frame(magic: &[u8; 8], version: u32, raw: &[u8]) -> Vec<u8> {
+    let packed = lz4_flex::compress(raw);
     let mut out = Vec::with_capacity(HEADER + packed.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&packed).to_le_bytes());
     out.extend_from_slice(&(raw.len() as u64).to_le_bytes());
     out.extend_from_slice(&packed);
     out
+}
+
+/// Checks and unpacks a file framed by [`frame`]; `noun` names the kind
+/// of file in the error ("checkpoint").
+pub(crate) fn unframe(
+    bytes: &[u8],
+    magic: &[u8; 8],
+    version: u32,
+    noun: &str,
+) -> Result<Vec<u8>, String> {
+    if bytes.len() < 8 || &bytes[..8] != magic {
+        return Err(format!(
+            "not an smpsim {noun} (it does not start with {})",
+            String::from_utf8_lossy(magic)
+        ));
+    }
+    if bytes.len() < HEADER {
+        return Err(format!(
+            "truncated: {} bytes, shorter than the {HEADER}-byte header",
+            bytes.len()
+        ));
+    }
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let found = word(8);
+    if found != version {
+        return Err(format!(
+            "format version {found}; this smpsim reads version {version} only"
+        ));
+    }
+    let crc = word(12);
+    let raw_len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+    let packed = &bytes[HEADER..];
+    if crc32fast::hash(packed) != crc {
+        return Err(format!(
+            "checksum mismatch: the file is truncated or corrupted ({} payload bytes)",
+            packed.len()
+        ));
+    }
+    let raw_len =
+        usize::try_from(raw_len).map_err(|_| format!("payload of {raw_len} bytes is too large"))?;
+    lz4_flex::decompress(packed, raw_len).map_err(|e| format!("payload does not decompress: {e}"))
 }
 
 /// Decodes a checkpoint file's bytes (`path` names it in errors).
@@ -101,37 +149,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<Payload, CheckpointError> {
         path: path.display().to_string(),
         what,
     };
-    if bytes.len() < 8 || &bytes[..8] != MAGIC {
-        return Err(err(
-            "not an smpsim checkpoint (it does not start with SMPSIMCK)".into(),
-        ));
-    }
-    if bytes.len() < HEADER {
-        return Err(err(format!(
-            "truncated: {} bytes, shorter than the {HEADER}-byte header",
-            bytes.len()
-        )));
-    }
-    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-    let version = word(8);
-    if version != VERSION {
-        return Err(err(format!(
-            "format version {version}; this smpsim reads version {VERSION} only"
-        )));
-    }
-    let crc = word(12);
-    let raw_len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
-    let packed = &bytes[HEADER..];
-    if crc32fast::hash(packed) != crc {
-        return Err(err(format!(
-            "checksum mismatch: the file is truncated or corrupted ({} payload bytes)",
-            packed.len()
-        )));
-    }
-    let raw_len = usize::try_from(raw_len)
-        .map_err(|_| err(format!("payload of {raw_len} bytes is too large")))?;
-    let raw = lz4_flex::decompress(packed, raw_len)
-        .map_err(|e| err(format!("payload does not decompress: {e}")))?;
+    let raw = unframe(bytes, MAGIC, VERSION, "checkpoint").map_err(err)?;
     postcard::from_bytes(&raw).map_err(|e| err(format!("payload does not decode: {e}")))
 }
 

@@ -18,6 +18,7 @@
 //! listed; unpinned kernel domains take the lowest contexts left.
 
 pub mod config;
+pub mod dsave;
 pub mod hyper;
 pub mod kernel;
 pub mod part;
@@ -200,6 +201,15 @@ pub enum MachineError {
         workload: String,
         /// What the ELF reader said.
         message: String,
+    },
+    /// Machine memory ran out for the frames taken before the domains
+    /// (`--frame-offset`).
+    #[error("taking {frames} frames before the domains (--frame-offset): {source}")]
+    Ballast {
+        /// Frames asked for.
+        frames: u64,
+        /// How many frames were missing.
+        source: smpsim_xen::frames::OutOfFrames,
     },
     /// Machine memory ran out for the workload's shared area.
     #[error("workload `{workload}`: shared area: {source}; raise memory_mib (now {mib})")]
@@ -459,6 +469,9 @@ pub struct Machine {
     progress: Option<ProgressFn>,
     console: Option<ConsoleFn>,
     interrupt: Option<Arc<AtomicBool>>,
+    /// A domain save due: from this cycle, at the first barrier where
+    /// the domain's VCPUs are all out of the hypervisor ([`dsave`]).
+    dsave_at: Option<(u64, DomainId)>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -478,6 +491,7 @@ fn workload_image(w: &Workload) -> Result<smpsim_xen::builder::GuestImage, Strin
 /// The machine memory, memory system and hypervisor, before any domain.
 fn machine_parts(
     cfg: &MachineConfig,
+    frame_offset: u64,
 ) -> Result<(Arc<MachineMemory>, MemSystem, Hypervisor), MachineError> {
     let memory_bytes = cfg.memory_mib << 20;
     let mem =
@@ -502,7 +516,13 @@ fn machine_parts(
             (memory_bytes >> 12) - 1,
         )
     };
-    Ok((mem, sys, Hypervisor::new(hv_cfg)))
+    let mut hv = Hypervisor::new(hv_cfg);
+    hv.reserve_frames(frame_offset)
+        .map_err(|source| MachineError::Ballast {
+            frames: frame_offset,
+            source,
+        })?;
+    Ok((mem, sys, hv))
 }
 
 fn resolve_args(w: &Workload, args: &[(String, u64)]) -> Result<[u64; 8], MachineError> {
@@ -535,6 +555,18 @@ impl Machine {
         w: &'static Workload,
         opts: &RunOptions,
     ) -> Result<Self, MachineError> {
+        Self::build_offset(cfg, w, opts, 0)
+    }
+
+    /// [`Self::build`], with `frame_offset` machine frames taken before the
+    /// domains are built (so that they get other frames: a domain restore
+    /// into a different frame layout).
+    pub(crate) fn build_offset(
+        cfg: &MachineConfig,
+        w: &'static Workload,
+        opts: &RunOptions,
+        frame_offset: u64,
+    ) -> Result<Self, MachineError> {
         let contexts = cfg.contexts();
         let per_domain = match opts.vcpus {
             Some(n) => n,
@@ -551,7 +583,7 @@ impl Machine {
             });
         }
         let args = resolve_args(w, &opts.args)?;
-        let (mem, sys, mut hv) = machine_parts(cfg)?;
+        let (mem, sys, mut hv) = machine_parts(cfg, frame_offset)?;
         let image = workload_image(w).map_err(|message| MachineError::Image {
             workload: w.name.into(),
             message,
@@ -620,6 +652,17 @@ impl Machine {
         kernels: &[KernelSpec],
         opts: &RunOptions,
     ) -> Result<Self, MachineError> {
+        Self::build_kernels_offset(cfg, kernels, opts, 0)
+    }
+
+    /// [`Self::build_kernels`] with `frame_offset` frames taken first (see
+    /// [`Self::build_offset`]).
+    pub(crate) fn build_kernels_offset(
+        cfg: &MachineConfig,
+        kernels: &[KernelSpec],
+        opts: &RunOptions,
+        frame_offset: u64,
+    ) -> Result<Self, MachineError> {
         let contexts = cfg.contexts();
         let pinned = |k: &KernelSpec| k.cpus.as_ref().map(|c| c.len() as u32);
         let taken: u32 = kernels.iter().filter_map(pinned).sum();
@@ -649,7 +692,7 @@ impl Machine {
             .zip(&vcpus)
             .map(|(k, &v)| kernel::plan(k, v))
             .collect::<Result<Vec<DomainPlan>, _>>()?;
-        let (mem, sys, mut hv) = machine_parts(cfg)?;
+        let (mem, sys, mut hv) = machine_parts(cfg, frame_offset)?;
         let mut frames = Frames(&mem);
         for (i, (p, k)) in plans.iter().zip(kernels).enumerate() {
             hv.create_domain(&p.image, &p.config, &mut frames)
@@ -774,6 +817,7 @@ impl Machine {
             progress: None,
             console: None,
             interrupt: opts.interrupt.clone(),
+            dsave_at: None,
         })
     }
 
@@ -1080,6 +1124,7 @@ impl Machine {
                 self.engine.wake_at(t);
             }
             let trigger = by_hook.clone();
+            let dsave = self.dsave_at;
             let result = self.engine.run(limit, &mut |ctx| {
                 fast_barrier(ctx, cores);
                 service.barrier(ctx);
@@ -1105,6 +1150,11 @@ impl Machine {
                 };
                 if due {
                     ctx.stop(CHECKPOINT_STOP);
+                }
+                if let Some((at, d)) = dsave {
+                    if ctx.now().get() >= at && dsave::quiescent(ctx, &service.place, d) {
+                        ctx.stop(dsave::DSAVE_STOP);
+                    }
                 }
                 if let Some(f) = progress.as_mut() {
                     if ctx.epoch() % 16 == 0 && last.elapsed() >= PROGRESS_INTERVAL {

@@ -27,7 +27,7 @@ enum Command {
     /// 3 the cycle limit was reached first; 130 interrupted by SIGINT or
     /// SIGTERM (summary and statistics of the cycles run are still written;
     /// a second signal exits at once).
-    Run(run_cmd::RunArgs),
+    Run(Box<run_cmd::RunArgs>),
     /// List the built-in workloads and their arguments, or describe one.
     Workloads(workloads_cmd::WorkloadsArgs),
     /// Self-checking tests of the simulator's parts.

@@ -91,6 +91,32 @@ pub struct RunArgs {
         conflicts_with_all = ["config", "workload", "kernel", "cores", "vcpus", "smt", "args"]
     )]
     pub restore: Option<PathBuf>,
+    /// Save one domain (Xen-style: its memory with page tables
+    /// canonicalised to PFNs, VCPUs, event channels, timers) at the first
+    /// barrier at or after this cycle where its VCPUs are out of the
+    /// hypervisor; the run stops there.
+    #[arg(long, value_name = "CYCLES", requires = "domain_save_out", conflicts_with_all = ["restore", "checkpoint_at"])]
+    pub domain_save_at: Option<u64>,
+    /// The domain save file.
+    #[arg(long, value_name = "FILE", requires = "domain_save_at")]
+    pub domain_save_out: Option<PathBuf>,
+    /// The domain to save (default 0; the machine must hold only it).
+    #[arg(long, value_name = "D", requires = "domain_save_at")]
+    pub domain: Option<u16>,
+    /// Restore the domain saved in this file into a new machine (the
+    /// saved config and guest) and run it to its end; --frame-offset
+    /// moves it onto other machine frames. --host-threads, --max-cycles
+    /// and --stats may be given.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["config", "workload", "kernel", "cores", "vcpus", "smt", "args", "restore", "model", "quantum"]
+    )]
+    pub domain_restore: Option<PathBuf>,
+    /// Machine frames the restoring machine takes before it builds the
+    /// domain, so that the domain gets other frames than it was saved on.
+    #[arg(long, value_name = "N", requires = "domain_restore")]
+    pub frame_offset: Option<u64>,
 }
 
 /// Loads the config named by `args` with its command-line overrides.
@@ -128,9 +154,13 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
         host_threads: args.host_threads,
         interrupt: Some(interrupt),
     };
-    let mut machine = match &args.restore {
-        Some(file) => restore(args, file, &opts)?,
-        None => {
+    if let Some(file) = &args.domain_save_out {
+        smpsim::outputs::check_file(file, "--domain-save-out")?;
+    }
+    let mut machine = match (&args.restore, &args.domain_restore) {
+        (Some(file), _) => restore(args, file, &opts)?,
+        (None, Some(file)) => domain_restore(args, file, &opts)?,
+        (None, None) => {
             let cfg = machine_config(args)?;
             check_args(args, &cfg)?;
             match kernels(args, &cfg)? {
@@ -150,6 +180,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, String> {
             every: args.checkpoint_every,
             out: out.clone(),
         });
+    }
+    if let (Some(at), Some(out)) = (args.domain_save_at, &args.domain_save_out) {
+        return domain_save(&mut machine, at, args.domain.unwrap_or(0), out);
     }
     let terminal = smpsim::progress::attach(&mut machine);
     let report = machine.run_in_place();
@@ -206,6 +239,60 @@ fn restore(args: &RunArgs, file: &std::path::Path, opts: &RunOptions) -> Result<
     if let Some(w) = warning {
         eprintln!("smpsim: warning: {w}");
     }
+    Ok(m)
+}
+
+/// Runs `machine` to the save point, saves domain `d` to `out`.
+fn domain_save(
+    machine: &mut Machine,
+    at: u64,
+    d: u16,
+    out: &std::path::Path,
+) -> Result<ExitCode, String> {
+    let terminal = smpsim::progress::attach(machine);
+    let saved = machine.run_to_domain_save(at, d);
+    terminal.finish();
+    let (file, report) = saved.map_err(|e| format!("--domain-save-at {at}: {e}"))?;
+    println!(
+        "ran to cycle {}: {} instructions",
+        report.cycles, report.instructions
+    );
+    let t = std::time::Instant::now();
+    let bytes = file.encode();
+    std::fs::write(out, &bytes)
+        .map_err(|e| format!("writing domain save {}: {e}", out.display()))?;
+    println!(
+        "domain {d} saved at cycle {} to {} ({} pages, {:.1} KiB, in {:.3} s)",
+        file.cycle,
+        out.display(),
+        file.image.pages.len(),
+        bytes.len() as f64 / 1024.0,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A new machine running the domain saved in `file`.
+fn domain_restore(
+    args: &RunArgs,
+    file: &std::path::Path,
+    opts: &RunOptions,
+) -> Result<Machine, String> {
+    let t = std::time::Instant::now();
+    let saved = smpsim::machine::dsave::DomainSaveFile::read(file)?;
+    let (cycle, d) = (saved.cycle, saved.domain);
+    let offset = args.frame_offset.unwrap_or(0);
+    let mut m = Machine::domain_restore(saved, offset, opts)
+        .map_err(|e| format!("domain save {}: {e}", file.display()))?;
+    if let Some(c) = args.max_cycles {
+        m.set_max_cycles(c);
+    }
+    let first = m.domain_frames(d).first().map_or(0, |f| f.0);
+    println!(
+        "domain {d} restored at cycle {cycle} from {} (PFN 0 at MFN {first:#x}, frame offset {offset}) in {:.3} s",
+        file.display(),
+        t.elapsed().as_secs_f64()
+    );
     Ok(m)
 }
 

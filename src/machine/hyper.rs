@@ -387,6 +387,16 @@ impl Service {
         }
     }
 
+    /// Starts the service's clock at `now` (a domain restored into a new
+    /// machine at the cycle of its save): the next tick, and the earliest
+    /// pending timer's.
+    pub fn restarted_at(&mut self, now: Cycle) {
+        self.next_tick = Cycle((now.get() / self.period + 1) * self.period);
+        self.timer_wake = self
+            .next_timer()
+            .map(|t| Cycle(t.div_ceil(self.period).max(1) * self.period).max(self.next_tick));
+    }
+
     fn next_timer(&self) -> Option<u64> {
         self.place
             .keys()

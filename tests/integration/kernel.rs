@@ -285,8 +285,7 @@ fn domain_cpus_errors_name_the_domain_and_the_contexts() {
         ..KernelSpec::new(&path)
     };
     let e = Machine::build_kernels(&small(), &[spec], &RunOptions::default())
-        .err()
-        .expect("context 4 of 2")
+        .expect_err("context 4 of 2")
         .to_string();
     assert_eq!(
         e,

@@ -6,6 +6,7 @@ mod cli;
 mod configs;
 mod determinism;
 mod docs;
+mod domain_save;
 mod evstorm;
 mod experiments;
 mod fast;

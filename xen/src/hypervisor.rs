@@ -119,7 +119,7 @@ pub struct Domain {
     pub id: DomainId,
     pub(crate) built: BuiltDomain,
     /// Frames it may map besides its own: shared_info and the group area.
-    foreign_ok: Vec<Mfn>,
+    pub(crate) foreign_ok: Vec<Mfn>,
     pub(crate) vcpus: Vec<Vcpu>,
     pub(crate) console: LineBuffer,
     /// The console ring's partial line ([`crate::backend`]).
@@ -414,6 +414,16 @@ impl Hypervisor {
             xenstored: Xenstored::default(),
             deferred: Vec::new(),
         }
+    }
+
+    /// Takes `n` machine frames from the allocator and never uses them,
+    /// so that the domains built next get other frames than they would
+    /// (a domain restore into a different frame layout).
+    ///
+    /// # Errors
+    /// When fewer than `n` frames are left.
+    pub fn reserve_frames(&mut self, n: u64) -> Result<(), crate::frames::OutOfFrames> {
+        self.frames.alloc(n).map(drop)
     }
 
     /// The guest time scale.

@@ -92,8 +92,9 @@
 //! ([`grant`], with page transfer), memory_op and the balloon
 //! (`hypercall/memory_op.rs`), the
 //! console ring's backend ([`backend`]) and xenstored ([`xenstore`]: one
-//! store for every domain, served over each domain's ring). Not
-//! built: save/restore, and
+//! store for every domain, served over each domain's ring), and domain
+//! save/restore in libxc's style ([`save`]: frames canonicalised to PFNs
+//! and back; single-domain machines). Not built: live migration, and
 //! any hypervisor partition (hypercalls handled in a core's partition or
 //! sent as messages): hypervisor work is not timed through the caches.
 
@@ -117,6 +118,7 @@ pub mod memory;
 pub mod mmu;
 pub mod pvcpu;
 pub mod regs;
+pub mod save;
 pub mod time;
 pub mod upcall;
 pub mod vcpu;

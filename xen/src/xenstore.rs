@@ -603,6 +603,16 @@ fn ok_body() -> Vec<u8> {
 }
 
 impl Xenstored {
+    /// Rewrites each connection's ring frame through `map` (a domain
+    /// save or restore, [`crate::save`]).
+    pub(crate) fn remap_rings(&mut self, map: &BTreeMap<u64, u64>) {
+        for c in &mut self.conns {
+            if let Some(&to) = map.get(&(c.ring_ma >> 12)) {
+                c.ring_ma = (to << 12) | (c.ring_ma & 0xfff);
+            }
+        }
+    }
+
     /// Adds domain `dom` (numbered from 0 in build order) with its ring
     /// page at machine address `ring_ma` and its xenstore port `port`:
     /// its connection and its home `/local/domain/<dom>`.

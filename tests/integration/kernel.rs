@@ -245,7 +245,10 @@ fn domain_cpus_pin_vcpus_to_hardware_contexts() {
         .collect();
     let m = Machine::build_kernels(&cfg, &unpinned, &RunOptions::default()).expect("builds");
     let insns = per_core_instructions(&m.run());
-    assert!(insns[..4].iter().all(|&n| n > 0) && insns[4..] == [0, 0], "{insns:?}");
+    assert!(
+        insns[..4].iter().all(|&n| n > 0) && insns[4..] == [0, 0],
+        "{insns:?}"
+    );
 }
 
 #[test]
@@ -281,10 +284,10 @@ fn domain_cpus_errors_name_the_domain_and_the_contexts() {
         cpus: Some(vec![0, 4]),
         ..KernelSpec::new(&path)
     };
-    let e = Machine::build_kernels(&small(), &[spec], &RunOptions::default())
-        .err()
-        .expect("context 4 of 2")
-        .to_string();
+    let Err(e) = Machine::build_kernels(&small(), &[spec], &RunOptions::default()) else {
+        panic!("context 4 of 2 builds");
+    };
+    let e = e.to_string();
     assert_eq!(
         e,
         "[[domain]] #1: cpus names hardware context 4, the machine has 2 (0 to 1: 2 cores × 1 \

@@ -6,6 +6,7 @@ mod cli;
 mod configs;
 mod determinism;
 mod docs;
+mod domu;
 mod evstorm;
 mod experiments;
 mod fast;

@@ -28,7 +28,10 @@
 //! Checks are Xen's: extent orders above 9 (`CONFIG_DOMU_MAX_ORDER`) do
 //! nothing; an address-width limit in `mem_flags` of 12 bits or fewer, or
 //! an exact NUMA node request from an unprivileged domain, does nothing;
-//! another domain's id does nothing (reservations) or is -EPERM (queries);
+//! another domain's id does nothing (reservations) or is -EPERM (queries
+//! and set_memory_map) — except from the privileged control domain (a
+//! `privileged` domain 0), which may query any domain and set its map
+//! (its foreign reservation ops are not modelled: they still do nothing);
 //! a domain that does not exist does nothing or is -ESRCH; a list in
 //! Xen's address range is -EFAULT (exchange) or does nothing.
 //!
@@ -225,6 +228,16 @@ impl Call<'_> {
         }
     }
 
+    /// As [`Self::target`], but the privileged control domain may name
+    /// any domain (Xen's dummy XSM_TARGET: `is_control_domain`), for the
+    /// queries and set_memory_map, which act on the domain named.
+    fn target_any(&self, domid: u16) -> Result<DomainId, Errno> {
+        match self.target(domid) {
+            Err(Errno::Perm) if self.privileged() => Ok(DomainId(domid)),
+            r => r,
+        }
+    }
+
     /// Xen's `construct_memop_from_reservation` and `propagate_node` for
     /// an unprivileged caller: `None` when the flags are refused.
     fn alloc_rule(&self, mem_flags: u32) -> Option<AllocRule> {
@@ -407,7 +420,7 @@ impl Call<'_> {
     /// current_reservation, maximum_reservation, maximum_gpfn.
     fn reservation_query(&mut self, op: u32, arg: u64) -> HResult {
         let b = self.read(arg, 2)?;
-        let d = self.target(u16_at(&b, 0))?;
+        let d = self.target_any(u16_at(&b, 0))?;
         let dom = self.hv.domain(d).ok_or(Errno::Srch)?;
         let v = match op {
             xenmem::CURRENT_RESERVATION => dom.tot_pages(),
@@ -580,7 +593,7 @@ impl Call<'_> {
         if n > E820_MAX {
             return Err(Errno::Inval);
         }
-        let d = self.target(u16_at(&b, 0))?;
+        let d = self.target_any(u16_at(&b, 0))?;
         let raw = self.read(buffer, 20 * n as usize)?;
         let map = raw
             .chunks_exact(20)

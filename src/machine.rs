@@ -623,6 +623,7 @@ impl Machine {
                 },
                 shared: shared.clone(),
                 ramdisk: Vec::new(),
+                privileged: false,
             };
             hv.create_domain(&image, &dc, &mut frames)
                 .map_err(|source| MachineError::Build {
@@ -676,7 +677,8 @@ impl Machine {
                     .unwrap_or(contexts.saturating_sub(taken) / unpinned)
             })
             .collect();
-        let needed: u32 = vcpus.iter().sum();
+        // A domain left no context still needs one (for the message).
+        let needed: u32 = vcpus.iter().map(|&v| v.max(1)).sum();
         if kernels.is_empty() || vcpus.contains(&0) || needed > contexts {
             return Err(MachineError::KernelsDoNotFit {
                 domains: kernels.len(),
@@ -704,7 +706,10 @@ impl Machine {
         }
         let name = kernels
             .iter()
-            .map(|k| k.kernel.display().to_string())
+            .map(|k| match &k.builtin {
+                Some(b) => format!("(built-in {b})"),
+                None => k.kernel.display().to_string(),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let mut m = Self::assemble(cfg, (mem, sys, hv), name, &hw, opts)?;

@@ -30,6 +30,12 @@ pub struct RunArgs {
     /// Memory of the kernel's domain in MiB (default 64).
     #[arg(long, value_name = "MIB", requires = "kernel")]
     pub domain_memory: Option<u64>,
+    /// Boot --kernel as an unprivileged domU (domain 1), as xl starts a
+    /// guest: domain 0 is the built-in control domain (workload `dom0`,
+    /// privileged, 1 VCPU on its own hardware context), which powers off
+    /// once the guest has shut down. The run's result is the guest's.
+    #[arg(long, requires = "kernel")]
+    pub domu: bool,
     /// Cores of the machine (overrides the config).
     #[arg(long)]
     pub cores: Option<u32>,
@@ -300,7 +306,7 @@ fn domain_restore(
 /// tables; `None` for a built-in workload. `-w` and a kernel exclude each
 /// other, and `--arg` is only for workloads.
 fn kernels(args: &RunArgs, cfg: &MachineConfig) -> Result<Option<Vec<KernelSpec>>, String> {
-    let specs = match &args.kernel {
+    let mut specs = match &args.kernel {
         Some(path) => vec![KernelSpec {
             cmdline: args.cmdline.clone().unwrap_or_default(),
             ramdisk: args.ramdisk.clone(),
@@ -309,6 +315,9 @@ fn kernels(args: &RunArgs, cfg: &MachineConfig) -> Result<Option<Vec<KernelSpec>
         }],
         None => cfg.domains.clone(),
     };
+    if args.domu {
+        specs.insert(0, KernelSpec::control_domain());
+    }
     if specs.is_empty() {
         return Ok(None);
     }

@@ -95,8 +95,19 @@ impl Default for XenConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelSpec {
-    /// The ELF image (a Xen PV64 kernel with Xen notes).
+    /// The ELF image (a Xen PV64 kernel with Xen notes); empty with
+    /// `builtin`.
+    #[serde(default)]
     pub kernel: PathBuf,
+    /// A built-in image instead of `kernel`: one of [`BUILTIN_KERNELS`]
+    /// (`dom0`, the minimal control domain `run --domu` boots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<String>,
+    /// Whether this is the privileged control domain (Xen's dom0:
+    /// `SIF_PRIVILEGED | SIF_INITDOMAIN`, the control domain's rights over
+    /// other domains). Only the first `[[domain]]` (domain 0) may be.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
     /// The guest command line (`start_info.cmd_line`, at most 1023 bytes).
     #[serde(default)]
     pub cmdline: String,
@@ -121,6 +132,9 @@ pub struct KernelSpec {
     pub cpus: Option<Vec<u32>>,
 }
 
+/// The built-in images a `[[domain]]` may name with `builtin`.
+pub const BUILTIN_KERNELS: &[&str] = &["dom0"];
+
 impl KernelSpec {
     /// Default memory of a kernel's domain, in MiB: room for a small
     /// kernel, its P2M, boot area and page tables (XTF's configs ask 128,
@@ -135,6 +149,8 @@ impl KernelSpec {
     pub fn new(kernel: impl Into<PathBuf>) -> Self {
         KernelSpec {
             kernel: kernel.into(),
+            builtin: None,
+            privileged: false,
             cmdline: String::new(),
             ramdisk: None,
             memory_mib: Self::DEFAULT_MEMORY_MIB,
@@ -144,12 +160,52 @@ impl KernelSpec {
         }
     }
 
+    /// The built-in control domain of `run --domu`: image `dom0`,
+    /// privileged, 1 VCPU, 16 MiB.
+    pub fn control_domain() -> Self {
+        KernelSpec {
+            builtin: Some("dom0".into()),
+            privileged: true,
+            memory_mib: 16,
+            vcpus: Some(1),
+            ..KernelSpec::new("")
+        }
+    }
+
     /// Checks values parsing cannot; the error is `(key, message)`.
     fn validate(&self, index: usize) -> Result<(), (String, String)> {
         let what = format!("[[domain]] #{}", index + 1);
         let bad = |k: &str, m: String| Err((format!("domain.{k}"), format!("{what}: {m}")));
-        if self.kernel.as_os_str().is_empty() {
-            return bad("kernel", "empty path: name the kernel's ELF image".into());
+        match (&self.builtin, self.kernel.as_os_str().is_empty()) {
+            (None, true) => {
+                return bad(
+                    "kernel",
+                    "empty path: name the kernel's ELF image (or a `builtin` one)".into(),
+                )
+            }
+            (Some(b), false) => {
+                return bad(
+                    "builtin",
+                    format!(
+                        "\"{b}\" and kernel = {}: give one image, not both",
+                        self.kernel.display()
+                    ),
+                )
+            }
+            (Some(b), true) if !BUILTIN_KERNELS.contains(&b.as_str()) => {
+                return bad(
+                    "builtin",
+                    format!("\"{b}\": allowed {}", BUILTIN_KERNELS.join(", ")),
+                )
+            }
+            _ => {}
+        }
+        if self.privileged && index > 0 {
+            return bad(
+                "privileged",
+                "true: only the first [[domain]] (domain 0) may be the privileged control domain"
+                    .into(),
+            );
         }
         if !(1..=1 << 20).contains(&self.memory_mib) {
             return bad(
@@ -206,7 +262,7 @@ impl KernelSpec {
 
     /// Makes relative paths relative to `dir` (the config file's folder).
     fn resolve_paths(&mut self, dir: &Path) {
-        if self.kernel.is_relative() {
+        if self.kernel.is_relative() && !self.kernel.as_os_str().is_empty() {
             self.kernel = dir.join(&self.kernel);
         }
         if let Some(r) = self.ramdisk.as_mut().filter(|r| r.is_relative()) {

@@ -444,6 +444,9 @@ impl Service {
                 self.apply(ctx, now, deadline, effects);
             }
         }
+        // What a shutdown left queued (VIRQ_DOM_EXC to the control domain).
+        let left = self.hv.take_dom_exc();
+        self.apply(ctx, now, now, left);
         self.maybe_switch(ctx, now);
     }
 

@@ -48,6 +48,12 @@ pub enum KernelError {
         /// Why not.
         source: std::io::Error,
     },
+    /// `builtin` names no built-in image.
+    #[error("builtin = \"{name}\": no such built-in image")]
+    Builtin {
+        /// The name given.
+        name: String,
+    },
     /// The file is not a loadable Xen PV64 kernel.
     #[error("kernel {}: {source}", path.display())]
     Image {
@@ -56,6 +62,19 @@ pub enum KernelError {
         /// What is wrong with it.
         source: ElfError,
     },
+}
+
+/// The built-in workload image `name` (a `[[domain]] builtin`).
+fn builtin_image(name: &str) -> Result<GuestImage, KernelError> {
+    let w = smpsim_workloads::find(name).map_err(|_| KernelError::Builtin {
+        name: name.to_owned(),
+    })?;
+    PvImage::from_elf(w.elf())
+        .and_then(|pv| guest_image(&pv))
+        .map_err(|source| KernelError::Image {
+            path: format!("(built-in {name})").into(),
+            source,
+        })
 }
 
 /// A domain to create: its image and config.
@@ -78,13 +97,18 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, KernelError> {
 /// Reads and places `spec`'s kernel (and ramdisk) for a domain of `vcpus`
 /// VCPUs.
 pub fn plan(spec: &KernelSpec, vcpus: u32) -> Result<DomainPlan, KernelError> {
-    let bytes = read("kernel", &spec.kernel)?;
-    let image = PvImage::parse(&bytes)
-        .and_then(|pv| guest_image(&pv))
-        .map_err(|source| KernelError::Image {
-            path: spec.kernel.clone(),
-            source,
-        })?;
+    let image = match &spec.builtin {
+        Some(name) => builtin_image(name)?,
+        None => {
+            let bytes = read("kernel", &spec.kernel)?;
+            PvImage::parse(&bytes)
+                .and_then(|pv| guest_image(&pv))
+                .map_err(|source| KernelError::Image {
+                    path: spec.kernel.clone(),
+                    source,
+                })?
+        }
+    };
     let ramdisk = match &spec.ramdisk {
         Some(p) => read("ramdisk", p)?,
         None => Vec::new(),
@@ -100,6 +124,7 @@ pub fn plan(spec: &KernelSpec, vcpus: u32) -> Result<DomainPlan, KernelError> {
             params: ParamsFill::default(),
             shared: None,
             ramdisk,
+            privileged: spec.privileged,
         },
     })
 }

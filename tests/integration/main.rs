@@ -7,6 +7,7 @@ mod configs;
 mod determinism;
 mod docs;
 mod domain_save;
+mod domu;
 mod evstorm;
 mod experiments;
 mod fast;

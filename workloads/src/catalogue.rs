@@ -667,6 +667,17 @@ static CATALOGUE: &[Workload] = &[
         shared_bytes: no_shared,
         headroom_bytes: no_headroom,
     },
+    Workload {
+        name: "dom0",
+        description: "the built-in control domain of `run --kernel FILE --domu`: as a privileged domain 0 it waits (VIRQ_DOM_EXC, domctl getdomaininfo) until every other domain has shut down, then powers off; alone and unprivileged it has nothing to wait for",
+        domains: 1,
+        crashes_on_purpose: false,
+        args: &[],
+        image: images::IMAGE_DOM0,
+        data_bytes: |_, _| 0,
+        shared_bytes: no_shared,
+        headroom_bytes: no_headroom,
+    },
 ];
 
 #[cfg(test)]
@@ -677,7 +688,7 @@ mod tests {
                        reduction, stream, pointer-chase, ring, timer, evtchn, stress, fault, interdomain, \
                        ubench-alu-indep, ubench-alu-chain, ubench-branch, ubench-mlp, ubench-stlf, \
                        ubench-smt, ubench-tlb, matmul, nbody, memcpy, ubench-fp, xs-handshake, balloon, \
-                       splitdrv, evstorm";
+                       splitdrv, evstorm, dom0";
 
     #[test]
     fn find_error_lists_every_valid_name() {

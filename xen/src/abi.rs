@@ -39,6 +39,8 @@ pub mod hypercall {
     pub const MEMORY_OP: u64 = 12;
     /// `grant_table_op(cmd, ops, count)`.
     pub const GRANT_TABLE_OP: u64 = 20;
+    /// `domctl(op)`: the toolstack's domain control (privileged).
+    pub const DOMCTL: u64 = 36;
     /// `smpsim_op(cmd, ...)`: **smpsim-specific, not a Xen hypercall.**
     /// Xen's table (§1.1) uses 0–42 and reserves 48–55 for the
     /// architecture; 56 is unassigned (Xen's `NR_hypercalls` is 64), so a
@@ -245,6 +247,17 @@ pub const VIRQ_DEBUG: u32 = 1;
 pub const VIRQ_XENOPROF: u32 = 7;
 /// `VIRQ_XENPMU` (§3.2).
 pub const VIRQ_XENPMU: u32 = 13;
+/// `VIRQ_DOM_EXC`: a domain shut down (global; Xen sends it to the
+/// domain that bound it, the control domain).
+pub const VIRQ_DOM_EXC: u32 = 3;
+
+/// `start_info.flags` bits.
+pub mod sif {
+    /// `SIF_PRIVILEGED`: the domain is privileged.
+    pub const PRIVILEGED: u32 = 1 << 0;
+    /// `SIF_INITDOMAIN`: the domain is the initial control domain.
+    pub const INITDOMAIN: u32 = 1 << 1;
+}
 
 /// Whether a VIRQ is per-VCPU (bound once per VCPU, never moved).
 pub fn virq_is_per_vcpu(virq: u32) -> bool {

@@ -136,6 +136,10 @@ pub struct DomainConfig {
     pub shared: Option<SharedArea>,
     /// The initial ramdisk (`start_info.mod_start`/`mod_len`); empty: none.
     pub ramdisk: Vec<u8>,
+    /// Whether it is the privileged control domain (domain 0 only):
+    /// `SIF_PRIVILEGED | SIF_INITDOMAIN` in `start_info.flags` and the
+    /// rights Xen's dummy XSM gives the control domain.
+    pub privileged: bool,
 }
 
 /// Why a domain could not be built.
@@ -753,7 +757,11 @@ pub fn build(
     let start_info = StartInfo {
         nr_pages,
         shared_info_ma: shared_info.addr(0).get(),
-        flags: 0,
+        flags: if cfg.privileged {
+            crate::abi::sif::PRIVILEGED | crate::abi::sif::INITDOMAIN
+        } else {
+            0
+        },
         store_mfn: p2m[pfn_of(l.xenstore_va)].0,
         store_evtchn: 0,
         console_mfn: p2m[pfn_of(l.console_va)].0,

@@ -53,6 +53,7 @@ use crate::vcpu::TrapEntry;
 use smpsim_cores::arch::reg::RAX;
 use smpsim_cores::ArchState;
 
+mod domctl;
 mod evtchn_op;
 mod fifo_op;
 mod grant_op;
@@ -185,6 +186,11 @@ pub(crate) fn u16_at(b: &[u8], off: usize) -> u16 {
 }
 
 impl Call<'_> {
+    /// Whether the caller is the privileged control domain.
+    pub(super) fn privileged(&self) -> bool {
+        self.hv.domain(self.d).is_some_and(|d| d.privileged)
+    }
+
     fn dispatch(&mut self, number: u64, a: [u64; 5]) -> HResult {
         if let Some(r) = self.pvcpu_dispatch(number, a) {
             return r;
@@ -204,6 +210,7 @@ impl Call<'_> {
             nr::EVENT_CHANNEL_OP => self.evtchn_op(low32(a[0]), a[1]),
             nr::MEMORY_OP => self.memory_op(a[0], a[1]),
             nr::GRANT_TABLE_OP => self.grant_table_op(low32(a[0]), a[1], low32(a[2])),
+            nr::DOMCTL => self.domctl(a[0]),
             nr::SMPSIM_OP => self.smpsim_op(low32(a[0]), low32(a[1]), a[2], low32(a[3])),
             _ => Err(Errno::NoSys),
         }

@@ -149,6 +149,10 @@ pub struct Domain {
     /// ([`crate::event_fifo`]); `None`: 2-level.
     #[serde(default)]
     pub(crate) fifo: Option<Box<FifoDomain>>,
+    /// Whether it is the privileged control domain
+    /// ([`DomainConfig::privileged`]).
+    #[serde(default)]
+    pub(crate) privileged: bool,
 }
 
 impl Domain {
@@ -161,6 +165,11 @@ impl Domain {
     /// have changed since, by ballooning).
     pub fn p2m(&self) -> &[Mfn] {
         &self.built.p2m
+    }
+
+    /// Whether it is the privileged control domain.
+    pub fn privileged(&self) -> bool {
+        self.privileged
     }
 
     /// Whether the domain owns `mfn`.
@@ -393,6 +402,11 @@ pub struct Hypervisor {
     /// tick that made them, so never part of a checkpoint.
     #[serde(skip)]
     pub(crate) deferred: Vec<Effect>,
+    /// VIRQ_DOM_EXC raises for the control domain queued by shutdowns,
+    /// for [`Hypervisor::take_dom_exc`]; drained by the service tick that
+    /// made them, so never part of a checkpoint.
+    #[serde(skip)]
+    dom_exc: Vec<Effect>,
 }
 
 impl Hypervisor {
@@ -413,6 +427,7 @@ impl Hypervisor {
             guest_hist: GuestHistograms::default(),
             xenstored: Xenstored::default(),
             deferred: Vec::new(),
+            dom_exc: Vec::new(),
         }
     }
 
@@ -522,6 +537,7 @@ impl Hypervisor {
             e820: Vec::new(),
             grant: crate::grant::GrantTable::default(),
             fifo: None,
+            privileged: cfg.privileged,
         };
         dom.vcpus[0].initialised = true;
         dom.vcpus[0].bring_up(0);
@@ -679,9 +695,33 @@ impl Hypervisor {
         }
         dom.shutdown = Some(rec.clone());
         self.xenstored.domain_shutdown(d.0);
+        self.send_dom_exc(d);
         self.console = out;
         self.shutdowns.push(rec);
         true
+    }
+
+    /// Xen's `domain_shutdown` sends the global VIRQ_DOM_EXC (to the
+    /// control domain, which binds it); it is queued since
+    /// a shutdown may come from a fault, where no effects are returned.
+    fn send_dom_exc(&mut self, d: DomainId) {
+        let ctl = DomainId(0);
+        if d == ctl || self.domain(ctl).is_none_or(|c| c.shutdown.is_some()) {
+            return;
+        }
+        let v = VcpuId(0);
+        if let Some(port) = self.evtchn.virq_port(ctl, v, crate::abi::VIRQ_DOM_EXC) {
+            self.dom_exc.push(Effect::Raise(Raise {
+                domain: ctl,
+                port,
+                vcpu: v,
+            }));
+        }
+    }
+
+    /// The VIRQ_DOM_EXC raises shutdowns queued since the last call.
+    pub fn take_dom_exc(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.dom_exc)
     }
 
     /// Crashes domain `d` (bad instruction, unmapped access, …).

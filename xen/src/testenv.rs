@@ -182,6 +182,11 @@ impl Env {
         self.bind(d, v, crate::abi::evtchnop::BIND_IPI, &[v, 0], 4)
     }
 
+    /// Binds the global `virq` (on VCPU 0).
+    pub fn bind_virq(&mut self, d: u16, virq: u32) -> crate::ids::Port {
+        self.bind(d, 0, crate::abi::evtchnop::BIND_VIRQ, &[virq, 0, 0], 8)
+    }
+
     /// Binds VIRQ_TIMER on VCPU `v`.
     pub fn bind_virq_timer(&mut self, d: u16, v: u32) -> crate::ids::Port {
         self.bind(d, v, crate::abi::evtchnop::BIND_VIRQ, &[0, v, 0], 8)

@@ -53,6 +53,7 @@ pub(crate) fn test_config() -> DomainConfig {
         },
         shared: None,
         ramdisk: Vec::new(),
+        privileged: false,
     }
 }
 
@@ -192,6 +193,24 @@ fn start_info_fields() {
     assert_eq!(u64_at(&si, 96), 4, "nr_pt_frames");
     assert_eq!(u64_at(&si, 104), BASE + 0x5000, "mfn_list");
     assert_eq!(&si[128..140], b"hello world\0");
+}
+
+#[test]
+fn a_privileged_domain_has_sif_privileged_and_initdomain() {
+    use crate::abi::sif;
+    let mut store = SparseFrames::new();
+    let mut frames = FrameAllocator::new(Mfn(0x200), 1000);
+    let d = build(&test_image(), &test_config(), S, &mut frames, &mut store).expect("builds");
+    let si = read(&mut store, &space_of(&d), d.layout.start_info_va, 1168);
+    assert_eq!(u32::from_le_bytes(si[48..52].try_into().expect("4")), 0);
+    let cfg = DomainConfig {
+        privileged: true,
+        ..test_config()
+    };
+    let d = build(&test_image(), &cfg, S, &mut frames, &mut store).expect("builds");
+    let si = read(&mut store, &space_of(&d), d.layout.start_info_va, 1168);
+    let flags = u32::from_le_bytes(si[48..52].try_into().expect("4"));
+    assert_eq!(flags, sif::PRIVILEGED | sif::INITDOMAIN);
 }
 
 #[test]

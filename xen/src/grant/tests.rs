@@ -1022,3 +1022,37 @@ fn a_v2_receiver_gets_the_frame_in_its_full_page_field_and_batches_report_each_o
     let (rc, _) = e.call(0, 0, 0, GRANT_TABLE_OP, [cmd::TRANSFER, BAD, 1, 0, 0]);
     assert_eq!(rc, EFAULT);
 }
+
+#[test]
+fn the_privileged_control_domain_sets_up_and_sizes_another_domains_table() {
+    let mut e = env(&[1, 1]);
+    e.hv.domains[0].privileged = true;
+    // Domain 0 grows domain 1's table: the frames are domain 1's.
+    let (st, frames) = setup(&mut e, 0, 1, 3);
+    assert_eq!(st, gntst::OKAY);
+    let d1 = e.hv.domain(DomainId(1)).expect("d1");
+    assert_eq!(d1.grant.nr_frames(), 3);
+    assert!(frames.iter().all(|&m| d1.grant.holds(m)));
+    let mut q = vec![0u8; 16];
+    q[0..2].copy_from_slice(&1u16.to_le_bytes());
+    let (rc, out, _) = op(&mut e, 0, cmd::QUERY, &q, 1);
+    assert_eq!((rc, u32_at(&out, 4), i16_at(&out, 12)), (0, 3, gntst::OKAY));
+    // Domain 1 is not privileged: domain 0's table stays out of reach.
+    assert_eq!(setup(&mut e, 1, 0, 1).0, gntst::PERMISSION_DENIED);
+    q[0..2].copy_from_slice(&0u16.to_le_bytes());
+    let (_, out, _) = op(&mut e, 1, cmd::QUERY, &q, 1);
+    assert_eq!(i16_at(&out, 12), gntst::PERMISSION_DENIED);
+}
+
+#[test]
+fn a_map_naming_a_domain_that_granted_nothing_is_a_general_error() {
+    // XSA-316's probe: domain 1 maps ref 8 of domain 0, whose entry does
+    // not grant domain 1 anything (an untouched initial table).
+    let mut e = env(&[1, 1]);
+    let mut m = vec![0u8; 32];
+    m[0..8].copy_from_slice(&HOLE.to_le_bytes());
+    m[8..12].copy_from_slice(&gntmap::HOST_MAP.to_le_bytes());
+    m[12..16].copy_from_slice(&8u32.to_le_bytes());
+    let (rc, out, _) = op(&mut e, 1, cmd::MAP, &m, 1);
+    assert_eq!((rc, i16_at(&out, 18)), (0, gntst::GENERAL_ERROR));
+}

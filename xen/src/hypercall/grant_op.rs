@@ -50,8 +50,9 @@
 //! TLBs, as Xen does.
 //!
 //! Only the caller may be the target of setup_table, query_size,
-//! get_status_frames and get_version (Xen's XSM_TARGET check: smpsim has
-//! no privileged domain); map and copy name the granter by its domid.
+//! get_status_frames and get_version (Xen's XSM_TARGET check), or any
+//! domain when the caller is the privileged control domain (a
+//! `privileged` domain 0); map and copy name the granter by its domid.
 //!
 //! Preemption is not modelled: every batch runs to its end in one call.
 
@@ -210,12 +211,14 @@ impl Call<'_> {
     }
 
     /// The domain `dom` names (DOMID_SELF or an id), which the caller may
-    /// act on (only itself: smpsim has no privileged domain).
+    /// act on (Xen's XSM_TARGET: itself, or any domain for the privileged
+    /// control domain).
     fn target_domain(&self, dom: u16) -> Result<DomainId, i16> {
         if dom == DOMID_SELF || dom == self.d.0 {
             return Ok(self.d);
         }
         match self.domain_by_id(dom) {
+            Some(d) if self.privileged() => Ok(d),
             Some(_) => Err(gntst::PERMISSION_DENIED),
             None => Err(gntst::BAD_DOMAIN),
         }

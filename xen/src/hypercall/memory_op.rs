@@ -28,7 +28,12 @@
 //! Checks are Xen's: extent orders above 9 (`CONFIG_DOMU_MAX_ORDER`) do
 //! nothing; an address-width limit in `mem_flags` of 12 bits or fewer, or
 //! an exact NUMA node request from an unprivileged domain, does nothing;
-//! another domain's id does nothing (reservations) or is -EPERM (queries);
+//! another domain's id does nothing (reservations) or is -EPERM (queries
+//! and set_memory_map) — except from the privileged control domain (a
+//! `privileged` domain 0), which may query any domain, set its map and
+//! run its reservation ops (the frames go to or come from that domain,
+//! within its `max_pages`; the extent list is the caller's; exchange
+//! stays the caller's own);
 //! a domain that does not exist does nothing or is -ESRCH; a list in
 //! Xen's address range is -EFAULT (exchange) or does nothing.
 //!
@@ -225,6 +230,16 @@ impl Call<'_> {
         }
     }
 
+    /// As [`Self::target`], but the privileged control domain may name
+    /// any domain (Xen's dummy XSM_TARGET: `is_control_domain`), for the
+    /// queries and set_memory_map, which act on the domain named.
+    fn target_any(&self, domid: u16) -> Result<DomainId, Errno> {
+        match self.target(domid) {
+            Err(Errno::Perm) if self.privileged() => Ok(DomainId(domid)),
+            r => r,
+        }
+    }
+
     /// Xen's `construct_memop_from_reservation` and `propagate_node` for
     /// an unprivileged caller: `None` when the flags are refused.
     fn alloc_rule(&self, mem_flags: u32) -> Option<AllocRule> {
@@ -257,15 +272,16 @@ impl Call<'_> {
             return Ok(Ret::Value(start));
         };
         let r = Reservation::parse(&b);
+        let target = self.target_any(r.domid);
         let refused = r.nr_extents > u64::from(u32::MAX >> EXTENT_SHIFT)
             || start >= r.nr_extents
-            || self.target(r.domid).is_err();
+            || target.is_err();
         let rule = if refused {
             None
         } else {
             self.alloc_rule(r.mem_flags)
         };
-        let Some(rule) = rule else {
+        let (Some(rule), Ok(t)) = (rule, target) else {
             return Ok(Ret::Value(start));
         };
         let list_ok = subrange_ok(r.extent_start, start, r.nr_extents - 1);
@@ -274,9 +290,11 @@ impl Call<'_> {
             return Ok(Ret::Value(start));
         }
         let done = match op {
-            xenmem::INCREASE_RESERVATION if list_null || list_ok => self.increase(&r, start, &rule),
-            xenmem::POPULATE_PHYSMAP if list_ok => self.populate(&r, start, &rule),
-            xenmem::DECREASE_RESERVATION if list_ok => self.decrease(&r, start),
+            xenmem::INCREASE_RESERVATION if list_null || list_ok => {
+                self.increase(t, &r, start, &rule)
+            }
+            xenmem::POPULATE_PHYSMAP if list_ok => self.populate(t, &r, start, &rule),
+            xenmem::DECREASE_RESERVATION if list_ok => self.decrease(t, &r, start),
             _ => start,
         };
         Ok(Ret::Value(done))
@@ -285,8 +303,20 @@ impl Call<'_> {
     /// Takes one extent for the caller (zeroed, counted against its
     /// `max_pages` unless `uncounted`); `None` when none is to be had.
     fn grow(&mut self, order: u32, rule: &AllocRule, uncounted: bool) -> Option<Mfn> {
+        self.grow_for(self.d, order, rule, uncounted)
+    }
+
+    /// As [`Self::grow`], for domain `t` (the caller or, from the control
+    /// domain, another).
+    fn grow_for(
+        &mut self,
+        t: DomainId,
+        order: u32,
+        rule: &AllocRule,
+        uncounted: bool,
+    ) -> Option<Mfn> {
         let n = 1u64 << order;
-        let dom = self.hv.domain(self.d)?;
+        let dom = self.hv.domain(t)?;
         if !uncounted && dom.tot_pages() + n > dom.max_pages() {
             return None;
         }
@@ -296,19 +326,15 @@ impl Call<'_> {
             for off in (0..PAGE_SIZE).step_by(8) {
                 self.mem.write_ma_u64(at + off, 0);
             }
-            self.hv
-                .dom_mut(self.d)
-                .mmu
-                .pages
-                .insert(m, Default::default());
+            self.hv.dom_mut(t).mmu.pages.insert(m, Default::default());
         }
         Some(base)
     }
 
-    fn increase(&mut self, r: &Reservation, start: u64, rule: &AllocRule) -> u64 {
+    fn increase(&mut self, t: DomainId, r: &Reservation, start: u64, rule: &AllocRule) -> u64 {
         let mut i = start;
         while i < r.nr_extents {
-            let Some(base) = self.grow(r.extent_order, rule, false) else {
+            let Some(base) = self.grow_for(t, r.extent_order, rule, false) else {
                 break;
             };
             if r.extent_start != 0
@@ -324,14 +350,14 @@ impl Call<'_> {
         i
     }
 
-    fn populate(&mut self, r: &Reservation, start: u64, rule: &AllocRule) -> u64 {
+    fn populate(&mut self, t: DomainId, r: &Reservation, start: u64, rule: &AllocRule) -> u64 {
         let mut i = start;
         while i < r.nr_extents {
             let Ok(b) = self.read(r.extent_start + 8 * i, 8) else {
                 break;
             };
             let gpfn = u64_at(&b, 0);
-            let Some(base) = self.grow(r.extent_order, rule, false) else {
+            let Some(base) = self.grow_for(t, r.extent_order, rule, false) else {
                 break;
             };
             for j in 0..1u64 << r.extent_order {
@@ -353,7 +379,12 @@ impl Call<'_> {
     /// it (no type reference, no mapping, no pin, no grant of it mapped
     /// by another domain; Xen's `steal_page` condition).
     pub(super) fn unused(&self, mfn: Mfn) -> bool {
-        let Some(dom) = self.hv.domain(self.d) else {
+        self.unused_by(self.d, mfn)
+    }
+
+    /// As [`Self::unused`], for domain `t`.
+    fn unused_by(&self, t: DomainId, mfn: Mfn) -> bool {
+        let Some(dom) = self.hv.domain(t) else {
             return false;
         };
         let granted = dom
@@ -369,20 +400,29 @@ impl Call<'_> {
 
     /// Takes `mfn` from the caller and returns it to the pool.
     pub(super) fn release(&mut self, mfn: Mfn) {
-        self.hv.dom_mut(self.d).mmu.pages.remove(&mfn.0);
+        self.release_from(self.d, mfn);
+    }
+
+    /// As [`Self::release`], from domain `t`.
+    fn release_from(&mut self, t: DomainId, mfn: Mfn) {
+        self.hv.dom_mut(t).mmu.pages.remove(&mfn.0);
         self.hv.write_m2p(mfn, INVALID_M2P, &mut *self.mem);
         self.hv.frames.give_back(mfn);
     }
 
     pub(super) fn flush_domain(&mut self) {
+        self.flush_of(self.d);
+    }
+
+    fn flush_of(&mut self, t: DomainId) {
         self.effects.push(Effect::Flush {
-            domain: self.d,
+            domain: t,
             vcpus: None,
             page: None,
         });
     }
 
-    fn decrease(&mut self, r: &Reservation, start: u64) -> u64 {
+    fn decrease(&mut self, t: DomainId, r: &Reservation, start: u64) -> u64 {
         let mut i = start;
         'extents: while i < r.nr_extents {
             let Ok(b) = self.read(r.extent_start + 8 * i, 8) else {
@@ -391,15 +431,15 @@ impl Call<'_> {
             let gmfn = u64_at(&b, 0);
             for j in 0..1u64 << r.extent_order {
                 let mfn = Mfn(gmfn.wrapping_add(j));
-                if !self.unused(mfn) {
+                if !self.unused_by(t, mfn) {
                     break 'extents;
                 }
-                self.release(mfn);
+                self.release_from(t, mfn);
             }
             i += 1;
         }
         if i > start {
-            self.flush_domain();
+            self.flush_of(t);
         }
         i
     }
@@ -407,7 +447,7 @@ impl Call<'_> {
     /// current_reservation, maximum_reservation, maximum_gpfn.
     fn reservation_query(&mut self, op: u32, arg: u64) -> HResult {
         let b = self.read(arg, 2)?;
-        let d = self.target(u16_at(&b, 0))?;
+        let d = self.target_any(u16_at(&b, 0))?;
         let dom = self.hv.domain(d).ok_or(Errno::Srch)?;
         let v = match op {
             xenmem::CURRENT_RESERVATION => dom.tot_pages(),
@@ -580,7 +620,7 @@ impl Call<'_> {
         if n > E820_MAX {
             return Err(Errno::Inval);
         }
-        let d = self.target(u16_at(&b, 0))?;
+        let d = self.target_any(u16_at(&b, 0))?;
         let raw = self.read(buffer, 20 * n as usize)?;
         let map = raw
             .chunks_exact(20)

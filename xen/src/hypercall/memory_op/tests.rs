@@ -360,3 +360,64 @@ fn memory_maps_physmap_and_m2p_queries() {
     assert_eq!(Some(first << 12), e.translate(0, M2P));
     assert_eq!(memop(&mut e, 0, 40, ARG).0, ENOSYS);
 }
+
+#[test]
+fn the_privileged_control_domain_queries_another_domain() {
+    let mut e = env(&[1, 1]);
+    e.hv.domains[0].privileged = true;
+    e.hv.domains[1].max_pages = 80;
+    assert_eq!(query(&mut e, 0, xenmem::CURRENT_RESERVATION, 1), 64);
+    assert_eq!(query(&mut e, 0, xenmem::MAXIMUM_RESERVATION, 1), 80);
+    assert_eq!(query(&mut e, 0, xenmem::MAXIMUM_RESERVATION, 9), ESRCH);
+    // The unprivileged domain keeps Xen's -EPERM.
+    assert_eq!(query(&mut e, 1, xenmem::CURRENT_RESERVATION, 0), EPERM);
+    // set_memory_map on domain 1, from domain 0.
+    let mut b = vec![0u8; 24];
+    b[0..2].copy_from_slice(&1u16.to_le_bytes());
+    b[8..12].copy_from_slice(&1u32.to_le_bytes());
+    b[16..24].copy_from_slice(&LIST.to_le_bytes());
+    e.write(0, LIST, &[7u8; 20]);
+    e.write(0, ARG, &b);
+    assert_eq!(
+        memop(&mut e, 0, u64::from(xenmem::SET_MEMORY_MAP), ARG).0,
+        0
+    );
+    assert_eq!(e.hv.domain(DomainId(1)).expect("d1").e820, vec![[7u8; 20]]);
+    assert!(e.hv.domain(DomainId(0)).expect("d0").e820.is_empty());
+    b[0..2].copy_from_slice(&0u16.to_le_bytes());
+    e.write(1, ARG, &b);
+    assert_eq!(
+        memop(&mut e, 1, u64::from(xenmem::SET_MEMORY_MAP), ARG).0,
+        EPERM
+    );
+}
+
+/// A reservation command from `d` on domain `domid` over `list` (at LIST).
+fn resv_on(e: &mut Env, d: u16, domid: u16, cmd: u32, list: &[u64]) -> i64 {
+    e.write(d, LIST, &words(list));
+    let r = reservation(LIST, list.len() as u64, 0, 0, domid);
+    e.write(d, ARG, &r);
+    memop(e, d, u64::from(cmd), ARG).0
+}
+
+#[test]
+fn the_privileged_control_domain_grows_and_shrinks_another_domain() {
+    let mut e = env(&[1, 1]);
+    e.hv.domains[0].privileged = true;
+    e.hv.domains[1].max_pages = 66;
+    e.hv.domains[0].max_pages = 70;
+    let inc = xenmem::INCREASE_RESERVATION;
+    assert_eq!(resv_on(&mut e, 0, 1, inc, &[0, 0, 0]), 2, "to max_pages");
+    let got = [u64_of(&mut e, 0, LIST), u64_of(&mut e, 0, LIST + 8)];
+    assert!(got
+        .iter()
+        .all(|&m| owns(&e, 1, Mfn(m)) && !owns(&e, 0, Mfn(m))));
+    assert_eq!(query(&mut e, 0, xenmem::CURRENT_RESERVATION, 1), 66);
+    assert_eq!(query(&mut e, 0, xenmem::CURRENT_RESERVATION, 0), 64);
+    // The unprivileged domain cannot take them back, nor touch domain 0.
+    let dec = xenmem::DECREASE_RESERVATION;
+    assert_eq!(resv_on(&mut e, 1, 0, inc, &[0]), 0);
+    assert_eq!(resv_on(&mut e, 0, 1, dec, &got), 2);
+    assert!(got.iter().all(|&m| !owns(&e, 1, Mfn(m))));
+    assert_eq!(query(&mut e, 0, xenmem::CURRENT_RESERVATION, 1), 64);
+}

@@ -31,6 +31,7 @@
  */
 #include "rt.h"
 #include "xs.h"
+#include "xsnode.h"
 #include "fmt.h"
 #include "gnttab.h"
 
@@ -38,7 +39,6 @@ WORKLOAD("splitdrv", 32, 2, 4, 0, 0, 0, 0, 0);
 
 enum { Initialising = 1, InitWait = 2, Initialised = 3, Connected = 4, Closing = 5, Closed = 6 };
 
-#define PATH 128
 #define MAX_PAGES 11 /* BLKIF_MAX_SEGMENTS_PER_REQUEST */
 #define MAX_DEPTH 32
 #define RING_SLOTS 32 /* >= MAX_DEPTH, a power of two */
@@ -99,33 +99,6 @@ static void on_event(u32 p, void *a)
 	(void)p;
 	(void)a;
 	events++;
-}
-
-static void check(long rc, const char *what, const char *p)
-{
-	if (rc < 0)
-		guest_fail("%s %s returned %ld", what, p, rc);
-}
-
-static void path(char *out, const char *dir, const char *node)
-{
-	smp_snprintf(out, PATH, "%s/%s", dir, node);
-}
-
-static u64 read_num(const char *dir, const char *node)
-{
-	char p[PATH];
-	u64 v;
-	path(p, dir, node);
-	check(xs_read_u64(0, p, &v), "read", p);
-	return v;
-}
-
-static void write_num(u32 tx, const char *dir, const char *node, u64 v)
-{
-	char p[PATH];
-	path(p, dir, node);
-	check(xs_write_u64(tx, p, v), "write", p);
 }
 
 /* dir/state, 0 while it does not exist. */

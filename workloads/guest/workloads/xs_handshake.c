@@ -23,6 +23,7 @@
  */
 #include "rt.h"
 #include "xs.h"
+#include "xsnode.h"
 #include "fmt.h"
 
 WORKLOAD("xs-handshake", 2, 0, 0, 0, 0, 0, 0, 0);
@@ -32,7 +33,6 @@ enum {
 	Closed = 6,
 };
 
-#define PATH 128
 
 static char be[PATH], fe[PATH];
 static u16 be_id, fe_id;
@@ -44,33 +44,6 @@ static void on_channel(u32 p, void *a)
 	(void)p;
 	(void)a;
 	channel_events++;
-}
-
-static void check(long rc, const char *what, const char *path)
-{
-	if (rc < 0)
-		guest_fail("%s %s returned %ld", what, path, rc);
-}
-
-static void path(char *out, const char *dir, const char *node)
-{
-	smp_snprintf(out, PATH, "%s/%s", dir, node);
-}
-
-static u64 read_num(const char *dir, const char *node)
-{
-	char p[PATH];
-	u64 v;
-	path(p, dir, node);
-	check(xs_read_u64(0, p, &v), "read", p);
-	return v;
-}
-
-static void write_num(u32 tx, const char *dir, const char *node, u64 v)
-{
-	char p[PATH];
-	path(p, dir, node);
-	check(xs_write_u64(tx, p, v), "write", p);
 }
 
 /* Records the peer's states as seen: consecutive repeats collapse. */

@@ -375,6 +375,39 @@ pub enum BuildSpec {
     },
 }
 
+impl BuildSpec {
+    /// Builds the machine again on `cfg`, with `frame_offset` machine
+    /// frames taken first (0 for a checkpoint; a domain restore moves the
+    /// domain onto other frames). The recipe's VCPUs and arguments win
+    /// over `opts`'.
+    fn rebuild(
+        &self,
+        cfg: &MachineConfig,
+        opts: &RunOptions,
+        frame_offset: u64,
+    ) -> Result<Machine, String> {
+        match self {
+            BuildSpec::Workload { name, vcpus, args } => {
+                let w = smpsim_workloads::find(name).map_err(|e| e.to_string())?;
+                let o = RunOptions {
+                    vcpus: *vcpus,
+                    args: args.clone(),
+                    ..opts.clone()
+                };
+                Machine::build_offset(cfg, w, &o, frame_offset)
+            }
+            BuildSpec::Kernels { kernels, vcpus } => {
+                let o = RunOptions {
+                    vcpus: *vcpus,
+                    ..opts.clone()
+                };
+                Machine::build_kernels_offset(cfg, kernels, &o, frame_offset)
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// When a run writes checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckpointAt {
@@ -999,25 +1032,9 @@ impl Machine {
         if let Some(q) = quantum {
             cfg.quantum = Some(q);
         }
-        let mut m = match &build {
-            BuildSpec::Workload { name, vcpus, args } => {
-                let w = smpsim_workloads::find(name).map_err(|e| e.to_string())?;
-                let o = RunOptions {
-                    vcpus: *vcpus,
-                    args: args.clone(),
-                    ..opts.clone()
-                };
-                Machine::build(&cfg, w, &o)
-            }
-            BuildSpec::Kernels { kernels, vcpus } => {
-                let o = RunOptions {
-                    vcpus: *vcpus,
-                    ..opts.clone()
-                };
-                Machine::build_kernels(&cfg, kernels, &o)
-            }
-        }
-        .map_err(|e| format!("rebuilding its machine: {e}"))?;
+        let mut m = build
+            .rebuild(&cfg, opts, 0)
+            .map_err(|e| format!("rebuilding its machine: {e}"))?;
         if p.parts.len() != m.engine.len() {
             return Err(format!(
                 "it has {} partitions; its config builds {}",

@@ -201,25 +201,9 @@ impl Machine {
             .map_err(|e| format!("its machine config does not decode: {e}"))?;
         let build: BuildSpec = serde_json::from_str(&f.build)
             .map_err(|e| format!("its build recipe does not decode: {e}"))?;
-        let mut m = match &build {
-            BuildSpec::Workload { name, vcpus, args } => {
-                let w = smpsim_workloads::find(name).map_err(|e| e.to_string())?;
-                let o = RunOptions {
-                    vcpus: *vcpus,
-                    args: args.clone(),
-                    ..opts.clone()
-                };
-                Machine::build_offset(&cfg, w, &o, frame_offset)
-            }
-            BuildSpec::Kernels { kernels, vcpus } => {
-                let o = RunOptions {
-                    vcpus: *vcpus,
-                    ..opts.clone()
-                };
-                Machine::build_kernels_offset(&cfg, kernels, &o, frame_offset)
-            }
-        }
-        .map_err(|e| format!("rebuilding its domain: {e}"))?;
+        let mut m = build
+            .rebuild(&cfg, opts, frame_offset)
+            .map_err(|e| format!("rebuilding its domain: {e}"))?;
         let d = DomainId(f.domain);
         let mem = Arc::clone(&m.service.mem);
         m.service

@@ -21,7 +21,7 @@
 
 use crate::translate::Block;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::HashMap;
+use crate::hash::{spread, AddrMap};
 
 /// An address-space identifier (a page-table root, a domain's vCPU space…).
 #[derive(
@@ -49,21 +49,23 @@ pub struct CodePages {
     /// of buckets, `FIRST_SLOTS` to `FILTER_BITS`).
     counts: Vec<u32>,
     /// Code page → blocks decoded from it.
-    pages: HashMap<u64, Vec<u32>>,
+    pages: AddrMap<u64, Vec<u32>>,
 }
 
 impl CodePages {
     fn new() -> Self {
         Self {
             counts: vec![0; FIRST_SLOTS],
-            pages: HashMap::new(),
+            pages: AddrMap::default(),
         }
     }
 
     #[inline(always)]
     fn bucket(&self, page: u64) -> usize {
-        // Truncation is the point: low page-number bits pick the bucket.
-        (page as usize) & (self.counts.len() - 1)
+        // Hashed, not the low bits: code and data pages 2 MiB apart (the
+        // usual ELF layout) share their low page-number bits, and every
+        // store to the data then missed the filter into the map.
+        spread(page, self.counts.len().trailing_zeros())
     }
 
     /// Whether `page` may hold code (no false negatives).
@@ -128,7 +130,7 @@ pub struct CacheStats {
 pub struct TransCache {
     blocks: Vec<Option<(AddressSpaceId, Block)>>,
     free: Vec<u32>,
-    map: HashMap<(AddressSpaceId, u64), u32>,
+    map: AddrMap<(AddressSpaceId, u64), u32>,
     /// Direct-mapped lookups in front of `map` (a power of two of slots,
     /// `FIRST_SLOTS` to `FAST_SLOTS`).
     fast: Vec<(u64, AddressSpaceId, u32)>,
@@ -167,7 +169,7 @@ impl TransCache {
         Self {
             blocks: Vec::new(),
             free: Vec::new(),
-            map: HashMap::new(),
+            map: AddrMap::default(),
             fast: vec![NO_SLOT; FIRST_SLOTS],
             code: CodePages::new(),
             stats: CacheStats::default(),

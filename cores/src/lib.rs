@@ -90,6 +90,7 @@ pub mod debug;
 mod exec;
 pub mod fpu;
 pub mod func;
+pub mod hash;
 pub mod mem;
 pub mod ooo;
 pub mod paging;

@@ -42,6 +42,7 @@
 //! timing models start from memory holding every store.
 
 use super::{AddressMap, CoreState, Model, TimingModel, Tlb};
+use crate::hash::AddrMap;
 use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE as PAGE};
 use crate::paging::AccessKind;
 use crate::Exit;
@@ -49,32 +50,12 @@ use serde::{Deserialize, Serialize};
 use smpsim_engine::{Cycle, EpochCtx};
 use smpsim_uncore::memory::{MachineAddr, MachineMemory};
 use smpsim_uncore::MemMsg;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 const LINE: u64 = 64;
 /// Entries of a run's translation cache, per access kind (reads, writes).
 const RUN_TLB: usize = 16;
 /// Bits of the log's line filter (a power of two).
 const FILTER_BITS: usize = 4096;
-
-/// Hashes a line number (already well spread by the multiply).
-#[derive(Default)]
-struct LineHasher(u64);
-
-impl Hasher for LineHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
 
 /// One buffered line: which bytes were written and their values.
 #[derive(Clone, Debug)]
@@ -99,7 +80,7 @@ struct Undo {
 #[derive(Debug, Default)]
 pub(super) struct StoreLog {
     lines: Vec<LogLine>,
-    index: HashMap<u64, u32, BuildHasherDefault<LineHasher>>,
+    index: AddrMap<u64, u32>,
     /// Lines that may be in the log (a load of any other line reads memory
     /// without a lookup).
     filter: Box<[u64]>,

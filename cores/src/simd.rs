@@ -1,4 +1,4 @@
-//! x87, SSE and instruction-set extensions: the semantics of [`Op::Vec`]
+//! x87, SSE and instruction-set extensions: the semantics of [`crate::uop::Op::Vec`]
 //! uops, one module per family.
 //!
 //! A `Vec` uop names its family in `aux` ([`Family`]) and the family's

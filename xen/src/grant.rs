@@ -17,7 +17,7 @@
 //! - **Maptrack** ([`Mapping`]): the mappings this domain made of other
 //!   domains' (or its own) grants, indexed by handle.
 //! - A count of the guest's own page-table mappings of its shared and
-//!   status frames, kept by the PV MMU ([`GrantTable::map_frame`]), so
+//!   status frames, kept by the PV MMU (`GrantTable::map_frame`), so
 //!   that freeing the status frames while they are mapped is refused
 //!   (XSA-255).
 //!

@@ -8,9 +8,10 @@
 //! # Owns
 //! Domains and their VCPUs (run state, timers, callbacks, trap tables),
 //! the machine frames handed out to domains ([`frames`]), each domain's
-//! P2M/M2P and address space ([`memory::AddressSpace`], shared with the
-//! cores as an `Arc` and changed only here, copy-on-write), the
-//! event-channel table ([`evtchn`]), console buffers, shutdown records,
+//! P2M/M2P and the PV MMU's records of its page tables ([`mmu`]: page
+//! types, pins, each VCPU's root; the tables themselves are guest frames
+//! in machine memory, and a core walks them through the
+//! [`mmu::PvSpace`] it is handed), the event-channel table ([`evtchn`]), console buffers, shutdown records,
 //! event counters and the guest-measured histograms ([`guest_hist`]).
 //! Machine memory itself is the machine's: the builder writes images,
 //! start_info, shared_info and the hypercall page into it through
@@ -39,9 +40,11 @@
 //! - Single-threaded: called only from the barrier hook while no partition
 //!   runs, so its functional memory accesses cannot race a core's; they
 //!   bypass the coherence states (the machine's documented approximation).
-//! - An address-space change (update_va_mapping) copies the map if a core
-//!   still holds it and is reported as [`hypervisor::Effect::Remap`], so
-//!   the machine can hand the cores the new map.
+//! - A page-table change made here (mmu_update, update_va_mapping) is
+//!   reported as [`hypervisor::Effect::Flush`] for the cores' cached
+//!   translations, and a new root (new_baseptr, a kernel/user switch) as
+//!   [`hypervisor::Effect::NewRoot`], so the machine can hand the core
+//!   the VCPU's new [`mmu::PvSpace`].
 //! - RFLAGS bit 1 stays set in the registers it hands back: where it loads
 //!   RFLAGS from a guest image (start of day, VCPUOP_initialise, iret) it
 //!   sets the bit, as [`smpsim_cores::ArchState`] requires.
@@ -51,7 +54,8 @@
 //! [`hypervisor::Hypervisor::alloc_shared_area`] for domain groups that
 //! share memory, then [`hypervisor::Hypervisor::create_domain`] per domain;
 //! the machine starts VCPU 0 of each from
-//! [`hypervisor::Domain::start_regs`] and [`hypervisor::Domain::space`].
+//! [`hypervisor::Domain::start_regs`] and
+//! [`hypervisor::Hypervisor::vcpu_space`].
 //! Run: epochs run without it; at each service tick the machine hands it
 //! the trapped VCPUs ([`hypervisor::Hypervisor::hypercall`],
 //! [`hypervisor::Hypervisor::guest_fault`], which runs the PV emulator

@@ -69,7 +69,7 @@ impl Replacement for Policy {
 }
 
 /// Least recently used, by a per-slot access stamp (0: never used). A
-/// set's stamps are allocated at its first use ([`LazySets`]).
+/// set's stamps are allocated at its first use (`LazySets`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "LruState", into = "LruState")]
 pub struct Lru {
@@ -140,7 +140,7 @@ impl Replacement for Lru {
 /// Static RRIP with 2-bit re-reference prediction values: fills predict a
 /// long re-reference (2), hits a near one (0); the victim is the first
 /// allowed way predicted distant (3), ageing the set until one is. A
-/// set's predictions are allocated at its first use ([`LazySets`]).
+/// set's predictions are allocated at its first use (`LazySets`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "SrripState", into = "SrripState")]
 pub struct Srrip {

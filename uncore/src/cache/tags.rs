@@ -15,7 +15,7 @@ pub struct TagEntry<T> {
 /// `sets × ways` slots. The set of a line is `(line / stride) % sets`:
 /// `stride` (the number of L3 slices, 1 for private caches) skips the part of
 /// the line number that already chose the slice. A set's slots are
-/// allocated when a line is first put into it ([`LazySets`]).
+/// allocated when a line is first put into it (`LazySets`).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TagArray<T> {
     sets: usize,

@@ -19,9 +19,9 @@
 //! and timing are those of the saved cache; only `translations` goes on to
 //! count the retranslations.
 
+use crate::hash::{spread, AddrMap};
 use crate::translate::Block;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use crate::hash::{spread, AddrMap};
 
 /// An address-space identifier (a page-table root, a domain's vCPU space…).
 #[derive(

@@ -77,7 +77,7 @@ struct Undo {
 
 /// A context's stores of the current quantum, by machine line, in the
 /// order lines were first written.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct StoreLog {
     lines: Vec<LogLine>,
     index: AddrMap<u64, u32>,
@@ -86,13 +86,19 @@ pub(super) struct StoreLog {
     filter: Box<[u64]>,
     /// The current instruction's store pieces, to take back.
     undo: Vec<Undo>,
+    /// The line written last and its position in `lines` (`u64::MAX`:
+    /// none), so that a run of stores to one line skips the map.
+    last: (u64, u32),
 }
 
 impl StoreLog {
     fn new() -> Self {
         StoreLog {
+            lines: Vec::new(),
+            index: AddrMap::default(),
             filter: vec![0; FILTER_BITS / 64].into_boxed_slice(),
-            ..StoreLog::default()
+            undo: Vec::new(),
+            last: (u64::MAX, 0),
         }
     }
 
@@ -112,12 +118,18 @@ impl StoreLog {
         self.filter[w] & m != 0
     }
 
-    /// Writes `bytes` at machine address `ma` (within one line).
-    fn put(&mut self, ma: u64, bytes: &[u8]) {
+    /// Writes the low `len` bytes (1..=8) of `value` at machine address
+    /// `ma` (within one line).
+    fn put(&mut self, ma: u64, value: u64, len: usize) {
+        debug_assert!((1..=8).contains(&len));
         let line = ma & !(LINE - 1);
         let off = (ma - line) as usize;
-        let idx = match self.index.get(&line) {
-            Some(&i) => i,
+        debug_assert!(off + len <= LINE as usize, "a piece within one line");
+        let idx = match (self.last.0 == line)
+            .then_some(self.last.1)
+            .or_else(|| self.index.get(&line).copied())
+        {
+            Some(i) => i,
             None => {
                 let i = u32::try_from(self.lines.len()).expect("fewer than 2^32 lines a quantum");
                 self.lines.push(LogLine {
@@ -131,18 +143,29 @@ impl StoreLog {
                 i
             }
         };
+        self.last = (line, idx);
         let l = &mut self.lines[idx as usize];
+        let bytes = ((1u128 << (8 * len)) - 1) as u64;
         let mut old = [0u8; 8];
-        old[..bytes.len()].copy_from_slice(&l.data[off..off + bytes.len()]);
+        if off + 8 <= LINE as usize {
+            // One 8-byte window holds the piece: merge as words.
+            let window = &mut l.data[off..off + 8];
+            let cur = u64::from_le_bytes((&*window).try_into().expect("8 bytes"));
+            old = cur.to_le_bytes();
+            window.copy_from_slice(&((cur & !bytes) | (value & bytes)).to_le_bytes());
+        } else {
+            // The line's last bytes.
+            old[..len].copy_from_slice(&l.data[off..off + len]);
+            l.data[off..off + len].copy_from_slice(&value.to_le_bytes()[..len]);
+        }
         self.undo.push(Undo {
             line: idx,
             off: off as u8,
-            len: bytes.len() as u8,
+            len: len as u8,
             mask: l.mask,
             old,
         });
-        l.data[off..off + bytes.len()].copy_from_slice(bytes);
-        l.mask |= ((1u128 << bytes.len()) - 1).wrapping_shl(off as u32) as u64;
+        l.mask |= ((1u128 << len) - 1).wrapping_shl(off as u32) as u64;
     }
 
     /// Overlays the logged bytes of `[ma, ma + buf.len())` (within one
@@ -202,6 +225,7 @@ impl StoreLog {
         self.index.clear();
         self.filter.fill(0);
         self.undo.clear();
+        self.last = (u64::MAX, 0);
         n
     }
 }
@@ -546,14 +570,15 @@ impl GuestMemory for FastMem<'_> {
         if rmw && !self.serial && self.is_atomic() {
             return Err(self.halt_for(Stop::Serialize));
         }
-        let bytes = value.to_le_bytes();
         for &(ma, at, len) in &pieces[..k] {
             // Split again at a line boundary inside the page.
             let first = ((LINE - ma % LINE) as usize).min(len);
-            self.log.put(ma, &bytes[at..at + first]);
+            // `at` < 8: the piece's bytes are the value's from byte `at`.
+            let piece = value >> (8 * at);
+            self.log.put(ma, piece, first);
             if first < len {
                 self.log
-                    .put(ma + first as u64, &bytes[at + first..at + len]);
+                    .put(ma + first as u64, piece >> (8 * first), len - first);
             }
         }
         Ok(())
@@ -585,5 +610,49 @@ impl GuestMemory for FastMem<'_> {
         self.nloads = 0;
         self.atomic = None;
         self.log.undo.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(mem: &MachineMemory, at: u64, n: usize) -> Vec<u8> {
+        let mut b = vec![0u8; n];
+        mem.read(MachineAddr(at), &mut b).expect("in range");
+        b
+    }
+
+    #[test]
+    fn store_log_merges_overlays_undoes_and_commits() {
+        let mem = MachineMemory::new(1 << 20).expect("size");
+        mem.write(MachineAddr(0x1000), &[0xaa; 128])
+            .expect("in range");
+        let mut log = StoreLog::new();
+        // Inside a line, as a word; then at the line's last bytes (no
+        // 8-byte window fits) and the next line's first.
+        log.put(0x1004, 0x1122_3344, 4);
+        log.put(0x103d, 0x00ee_ddcc, 3);
+        log.put(0x1040, 0x77, 1);
+        log.undo.clear();
+        let mut buf = [0u8; 8];
+        mem.read(MachineAddr(0x1002), &mut buf).expect("in range");
+        log.overlay(0x1002, &mut buf);
+        assert_eq!(buf, [0xaa, 0xaa, 0x44, 0x33, 0x22, 0x11, 0xaa, 0xaa]);
+        // The next instruction's stores are taken back; earlier ones stay.
+        log.put(0x1006, 0xffff, 2);
+        log.put(0x103f, 0x55, 1);
+        log.undo_insn();
+        assert_eq!(log.commit(&mem), 2);
+        assert_eq!(
+            bytes(&mem, 0x1000, 8),
+            [0xaa, 0xaa, 0xaa, 0xaa, 0x44, 0x33, 0x22, 0x11]
+        );
+        assert_eq!(bytes(&mem, 0x103c, 5), [0xaa, 0xcc, 0xdd, 0xee, 0x77]);
+        assert!(log.is_empty());
+        // After the commit the last-line shortcut starts over.
+        log.put(0x1040, 0x99, 1);
+        assert_eq!(log.commit(&mem), 1);
+        assert_eq!(bytes(&mem, 0x1040, 2), [0x99, 0xaa]);
     }
 }

@@ -134,6 +134,10 @@ pub(crate) enum X87Op {
     /// FIP bits 63:32 = imm bits 63:32 (after the recording uop of an
     /// instruction whose RIP is outside ±2 GiB).
     FipHi = 31,
+    /// The MMX transition, an MMX instruction's last uop: sub 0 TOP = 0
+    /// and all tags valid ([`FpuState::mmx_enter`]), sub 1 `emms` (all
+    /// tags empty). Nothing else changes (FSW, FIP, FOP, FDP).
+    Mmx = 32,
 }
 
 impl X87Op {
@@ -460,6 +464,14 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         _ if op == O::Nop.id() => s.c1 = None,
         _ if op == O::Init.id() => {
             s.f.fninit();
+            return Ok(());
+        }
+        _ if op == O::Mmx.id() => {
+            if sub == 1 {
+                s.f.emms();
+            } else {
+                s.f.mmx_enter();
+            }
             return Ok(());
         }
         _ if op == O::Clex.id() => {

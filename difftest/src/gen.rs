@@ -168,6 +168,10 @@ const XMM: [Register; 16] = {
         XMM14, XMM15,
     ]
 };
+const MM: [Register; 8] = {
+    use Register::*;
+    [MM0, MM1, MM2, MM3, MM4, MM5, MM6, MM7]
+};
 const ST: [Register; 8] = {
     use Register::*;
     [ST0, ST1, ST2, ST3, ST4, ST5, ST6, ST7]
@@ -205,7 +209,7 @@ pub struct Generator {
     /// The selected vector groups (all but `Int`).
     vgroups: Vec<Group>,
     /// Forms of the vector groups' mnemonics.
-    vforms: BTreeMap<u16, Vec<Code>>,
+    vforms: BTreeMap<(Group, u16), Vec<Code>>,
 }
 
 impl Generator {
@@ -232,8 +236,15 @@ impl Generator {
     }
 
     /// The forms of `m` in a vector group on this host.
-    fn vcodes(&self, m: Mnemonic) -> &[Code] {
-        self.vforms.get(&(m as u16)).map_or(&[], Vec::as_slice)
+    fn vcodes(&self, g: Group, m: Mnemonic) -> &[Code] {
+        self.vforms.get(&(g, m as u16)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `code` (of mnemonic `m`) is a form of a vector group.
+    fn is_vcode(&self, m: Mnemonic, code: Code) -> bool {
+        groups::ALL[1..]
+            .iter()
+            .any(|&g| self.vcodes(g, m).contains(&code))
     }
 
     /// The forms per selected group: (group, [(mnemonic, codes)]).
@@ -250,7 +261,7 @@ impl Generator {
                 } else {
                     g.mnemonics()
                         .iter()
-                        .map(|&m| (m, self.vcodes(m).to_vec()))
+                        .map(|&m| (m, self.vcodes(g, m).to_vec()))
                         .collect()
                 };
                 let list = list.into_iter().filter(|(_, c)| !c.is_empty()).collect();
@@ -557,6 +568,7 @@ impl Cx<'_> {
     fn reg_for(&mut self, kind: K) -> Register {
         match kind {
             K::xmm_reg | K::xmm_rm | K::xmm_or_mem | K::xmm_vvvv => *self.rng.pick(&XMM),
+            K::mm_reg | K::mm_rm | K::mm_or_mem => *self.rng.pick(&MM),
             K::st0 => Register::ST0,
             K::sti_opcode => *self.rng.pick(&ST),
             K::r32_vvvv => *self.rng.pick(&R32),
@@ -708,7 +720,7 @@ impl Cx<'_> {
         loop {
             let g = *self.rng.pick(&self.g.vgroups);
             let m = *self.rng.pick(g.mnemonics());
-            let codes = self.g.vcodes(m);
+            let codes = self.g.vcodes(g, m);
             if codes.is_empty() {
                 continue;
             }
@@ -844,7 +856,7 @@ impl Cx<'_> {
     ) -> (Vec<Op>, Option<Mem>) {
         let op = code.op_code();
         let bits = i64::from(op.operand_size().max(8));
-        let vector = self.g.vcodes(m).contains(&code);
+        let vector = self.g.is_vcode(m, code);
         let mut ops = Vec::new();
         let mut mem: Option<Mem> = None;
         for &kind in op.op_kinds() {
@@ -873,6 +885,7 @@ impl Cx<'_> {
                 | K::r32_or_mem
                 | K::r64_or_mem
                 | K::xmm_or_mem
+                | K::mm_or_mem
                     if kind == K::mem || m == Mnemonic::Lea || self.rng.chance(35) =>
                 {
                     let addr =
@@ -953,7 +966,7 @@ impl Cx<'_> {
     ) -> Option<()> {
         use Mnemonic::*;
         let amd = self.g.caps.amd;
-        if self.g.vcodes(m).contains(&code) {
+        if self.g.is_vcode(m, code) {
             return self.vector_setup(main, m, setup);
         }
         match m {
@@ -1076,6 +1089,17 @@ impl Cx<'_> {
                 }
             }
             _ => {}
+        }
+        // An MMX operand now and then from a GPR (the x87 registers'
+        // significands are biased to x87 values).
+        let mms: Vec<Register> = (0..main.op_count())
+            .filter(|&i| main.op_kind(i) == iced_x86::OpKind::Register)
+            .map(|i| main.op_register(i))
+            .filter(|r| r.is_mm())
+            .collect();
+        if !mms.is_empty() && self.rng.chance(50) {
+            let (mm, g) = (*self.rng.pick(&mms), *self.rng.pick(&R64));
+            setup.push(Instruction::with2(Code::Movq_mm_rm64, mm, g).ok()?);
         }
         Some(())
     }

@@ -198,12 +198,15 @@ const MMX: &[Mnemonic] = {
     ]
 };
 
-/// Whether `code` has an MMX register operand (a form of the `mmx` group).
+/// Whether `code` is a form of the `mmx` group: `emms`, or one with an MMX
+/// register operand.
 fn is_mmx_form(code: Code) -> bool {
-    code.op_code()
-        .op_kinds()
-        .iter()
-        .any(|k| matches!(k, K::mm_reg | K::mm_rm | K::mm_or_mem))
+    code == Code::Emms
+        || code
+            .op_code()
+            .op_kinds()
+            .iter()
+            .any(|k| matches!(k, K::mm_reg | K::mm_rm | K::mm_or_mem))
 }
 
 /// Whether `m` belongs to a vector group (x87, SSE, BMI).
@@ -293,22 +296,29 @@ fn is_alias(code: Code) -> bool {
 }
 
 /// The forms of every vector group on this host: (group, mnemonic) →
-/// codes. A code goes to the first group listing its mnemonic, the MMX
-/// forms to `mmx` and the others never there.
+/// codes. A code goes to every group listing its mnemonic (ldmxcsr is
+/// `sse-mov` and `x87`), the MMX forms to `mmx` only and the others never
+/// there.
 pub(super) fn vector_forms(caps: &HostCaps) -> BTreeMap<(Group, u16), Vec<Code>> {
-    let mut wanted: BTreeMap<(bool, u16), Group> = BTreeMap::new();
+    let mut wanted: BTreeMap<(bool, u16), Vec<Group>> = BTreeMap::new();
     for g in ALL {
         for &m in g.mnemonics() {
-            wanted.entry((g == Group::Mmx, m as u16)).or_insert(g);
+            wanted
+                .entry((g == Group::Mmx, m as u16))
+                .or_default()
+                .push(g);
         }
     }
     let mut out: BTreeMap<(Group, u16), Vec<Code>> = BTreeMap::new();
     for code in Code::values() {
         let op = code.op_code();
         let m = code.mnemonic();
-        let Some(&g) = wanted.get(&(is_mmx_form(code), m as u16)) else {
+        let Some(gs) = wanted.get(&(is_mmx_form(code), m as u16)) else {
             continue;
         };
+        // Every group of the mnemonic shares the encoding rules of its
+        // first (BMI's VEX forms).
+        let g = gs[0];
         let enc_ok = match op.encoding() {
             EncodingKind::Legacy => true,
             EncodingKind::VEX => g == Group::Bmi,
@@ -328,7 +338,9 @@ pub(super) fn vector_forms(caps: &HostCaps) -> BTreeMap<(Group, u16), Vec<Code>>
             && features.iter().all(|&f| host_has(f, caps))
             && !(caps.amd && modelled_after_intel(m));
         if ok {
-            out.entry((g, m as u16)).or_default().push(code);
+            for &g in gs {
+                out.entry((g, m as u16)).or_default().push(code);
+            }
         }
     }
     out

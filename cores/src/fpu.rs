@@ -15,7 +15,7 @@
 //! - MMX: MM0–MM7 are the significands (low 64 bits) of R0–R7, not of
 //!   ST(i) ([`FpuState::mm`]); an MMX write sets bits 79:64 to ones, and
 //!   every MMX instruction but `emms` sets TOP to 0 and all tags valid
-//!   ([`FpuState::mmx_enter`]).
+//!   ([`FpuState::mmx_enter`]); `emms` sets TOP to 0 and all tags empty.
 //! - SSE: `xmm` the sixteen 128-bit registers, `mxcsr`.
 //! - XSAVE: `xcr0` (x87 and SSE always set; XSETBV is privileged and only
 //!   the hypervisor changes it).
@@ -285,8 +285,10 @@ impl FpuState {
         self.ftw = 0;
     }
 
-    /// `emms`: every tag empty.
+    /// `emms`: TOP = 0 and every tag empty (SDM Vol. 1 Table 9-2; the
+    /// host agrees).
     pub fn emms(&mut self) {
+        self.set_top(0);
         self.ftw = 0xffff;
     }
 

@@ -98,7 +98,7 @@ fn shifts_by_immediate_and_by_register() {
 }
 
 #[test]
-fn emms_empties_every_tag_and_keeps_the_registers() {
+fn emms_empties_every_tag_sets_top_0_and_keeps_the_registers() {
     // movq mm1, rax ; emms ; hlt
     let code = [0x48, 0x0f, 0x6e, 0xc8, 0x0f, 0x77, 0xf4];
     let mut st = with_mm(&[]);
@@ -109,6 +109,11 @@ fn emms_empties_every_tag_and_keeps_the_registers() {
     assert_eq!(st.fpu.abridged_tag(), 0);
     assert_eq!(st.fpu.fsw, fsw, "TOP stays 0, nothing else changes");
     assert_eq!(st.fpu.st[1], (0xffffu128 << 64) | 0x1234_5678_9abc_def0);
+    // emms alone, from TOP = 5 with two registers full: TOP = 0 too.
+    let mut st = with_mm(&[]);
+    st.fpu.ftw = 0xfff0;
+    let (st, _) = halted(&[0x0f, 0x77, 0xf4], st, &[]);
+    assert_eq!((st.fpu.top(), st.fpu.ftw), (0, 0xffff));
 }
 
 #[test]

@@ -135,8 +135,8 @@ pub(crate) enum X87Op {
     /// instruction whose RIP is outside ±2 GiB).
     FipHi = 31,
     /// The MMX transition, an MMX instruction's last uop: sub 0 TOP = 0
-    /// and all tags valid ([`FpuState::mmx_enter`]), sub 1 `emms` (all
-    /// tags empty). Nothing else changes (FSW, FIP, FOP, FDP).
+    /// and all tags valid ([`FpuState::mmx_enter`]), sub 1 `emms` (TOP = 0,
+    /// all tags empty). Nothing else changes (FSW, FIP, FOP, FDP).
     Mmx = 32,
 }
 

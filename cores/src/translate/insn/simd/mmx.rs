@@ -10,7 +10,7 @@
 //! Every one of these instructions first raises #MF if an unmasked x87
 //! exception is pending (FSW.ES; before its memory operand's page fault),
 //! like a waiting x87 instruction, and ends with the x87-to-MMX transition
-//! (TOP = 0, all tags valid) or, for `emms`, all tags empty
+//! (TOP = 0, all tags valid) or, for `emms`, TOP = 0 and all tags empty
 //! ([`crate::simd::x87::X87Op::Mmx`]): one uop after the instruction's
 //! stores, so a page fault leaves the x87 state as it was; the
 //! conversions make it before they convert, so their #XM comes after it

@@ -351,3 +351,32 @@ fn ooo_core_runs_an_mmx_loop_like_the_functional_core() {
         "fld1 onto a full stack: the indefinite in R7"
     );
 }
+
+#[test]
+fn mmx_uops_depend_on_and_produce_the_x87_register_in_the_ooo_core() {
+    use crate::ooo::uopinfo::reg_use;
+    use crate::uop::{Op, MM0, X87};
+    // paddb mm3, mm1 ; fld1 ; hlt
+    let mut mem = FlatMemory::new();
+    mem.map(0x1000, 0x1000);
+    mem.write(0x1000, &[0x0f, 0xfc, 0xd9, 0xd9, 0xe8, 0xf4])
+        .expect("code fits");
+    let b = crate::translate::translate_block(&mut mem, 0x1000).expect("translates");
+    let paddb = &b.uops[usize::from(b.insns[0].start)..usize::from(b.insns[0].end)];
+    let uses: Vec<_> = paddb
+        .iter()
+        .filter(|u| u.op == Op::Vec)
+        .map(reg_use)
+        .collect();
+    // The #MF check reads the x87 state; the add reads MM3, MM1 and the
+    // x87 state and writes MM3 and the x87 state; the transition reads and
+    // writes the x87 state.
+    assert_eq!(uses.len(), 3);
+    assert!(uses[0].srcs.contains(&X87) && !uses[0].dsts.contains(&X87));
+    let add = &uses[1];
+    for r in [MM0 + 3, MM0 + 1, X87] {
+        assert!(add.srcs.contains(&r), "{r}");
+    }
+    assert!(add.dsts.contains(&(MM0 + 3)) && add.dsts.contains(&X87));
+    assert!(uses[2].srcs.contains(&X87) && uses[2].dsts.contains(&X87));
+}

@@ -361,6 +361,9 @@ fn make(code: Code, ops: &[Op]) -> Option<Instruction> {
     use Op::*;
     let wide = code == Code::Mov_r64_imm64;
     let r = match *ops {
+        [R(Register::None), R(a), R(b)] if code == Code::Maskmovq_rDI_mm_mm => {
+            Instruction::with_maskmovq(64, a, b, Register::None)
+        }
         [] => Ok(Instruction::with(code)),
         [R(a)] => Instruction::with1(code, a),
         [M(a)] => Instruction::with1(code, a),
@@ -894,6 +897,17 @@ impl Cx<'_> {
                     let o = Op::M(mm.op);
                     mem = Some(mm);
                     o
+                }
+                K::seg_rDI => {
+                    // maskmovq's DS:[RDI]: RDI set to the address first.
+                    let addr = self.data_addr(plan.size, plan.align, plan.lo, plan.hi);
+                    let set = Instruction::with2(Code::Mov_rm64_imm32, Register::RDI, addr as i32);
+                    mem = Some(Mem {
+                        op: MemoryOperand::with_base(Register::RDI),
+                        index: Some(Register::RDI),
+                        setup: set.ok(),
+                    });
+                    Op::R(Register::None)
                 }
                 K::imm8 if vector => Op::I(self.rng.range(0, 255)),
                 k if (K::imm4_m2z..=K::imm64).contains(&k) => Op::I(self.imm_for(k, m, bits)),

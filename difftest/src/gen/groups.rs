@@ -181,8 +181,8 @@ const BMI: &[Mnemonic] = {
     ]
 };
 
-/// maskmovq is left out (the generator does not fill its implicit
-/// DS:[RDI] operand; neither is maskmovdqu in `sse-int`).
+/// maskmovq's DS:[RDI] is set up by the generator (maskmovdqu is not in
+/// `sse-int`).
 const MMX: &[Mnemonic] = {
     use Mnemonic::*;
     &[
@@ -194,7 +194,7 @@ const MMX: &[Mnemonic] = {
         Pminsw, Pminub, Pmovmskb, Pmulhuw, Psadbw, Pshufw, Movntq, Paddq, Psubq, Pmuludq, Movdq2q,
         Movq2dq, Cvtpi2ps, Cvtps2pi, Cvttps2pi, Cvtpi2pd, Cvtpd2pi, Cvttpd2pi, Pshufb, Phaddw,
         Phaddd, Phaddsw, Phsubw, Phsubd, Phsubsw, Pmaddubsw, Pmulhrsw, Palignr, Pabsb, Pabsw,
-        Pabsd, Psignb, Psignw, Psignd,
+        Pabsd, Psignb, Psignw, Psignd, Maskmovq,
     ]
 };
 
@@ -239,6 +239,7 @@ fn fillable(kind: K) -> bool {
             | K::mm_reg
             | K::mm_rm
             | K::mm_or_mem
+            | K::seg_rDI
             | K::st0
             | K::sti_opcode
             | K::r32_vvvv

@@ -5,7 +5,9 @@
 //! operation in bits 15:0 of `imm` (the instruction's imm8 in bits 23:16,
 //! an op-specific byte in bits 31:24); `size` is the element or operand
 //! size. Its operands are vector registers ([`XMM0`]..XMM15, the
-//! temporaries [`VT0`]..) or GPRs, as the operation says, in `dst`, `a`,
+//! temporaries [`VT0`]..; the MMX registers [`MM0`]..MM7, the low 64 bits
+//! of R0–R7, read zero-extended and written through
+//! [`FpuState::set_mm`]) or GPRs, as the operation says, in `dst`, `a`,
 //! `b`, `c`; `fl` holds the RFLAGS bits it writes (comis, ptest, pcmpistri).
 //!
 //! # Rules every family keeps

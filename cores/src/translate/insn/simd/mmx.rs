@@ -4,8 +4,9 @@
 //! conversions between MMX and XMM registers) and SSSE3 on MMX registers.
 //!
 //! The integer operations are those of the XMM forms ([`super::int`]'s
-//! table, [`crate::simd::IntOp`]) run at 64 bits; memory operands are 8
-//! bytes, unaligned (cvtpd2pi/cvttpd2pi read an aligned m128).
+//! table, [`crate::simd::IntOp`]) run at 64 bits; memory operands are
+//! unaligned and as wide as the form says (8 bytes; 4 for the low
+//! unpacks, 2 for pinsrw; cvtpd2pi/cvttpd2pi read an aligned m128).
 //!
 //! Every one of these instructions first raises #MF if an unmasked x87
 //! exception is pending (FSW.ES; before its memory operand's page fault),

@@ -180,14 +180,16 @@ pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, Mem
 }
 
 /// The [`crate::simd`] ordering rule: no `Vec` uop writing an XMM register
-/// or MXCSR comes before a memory uop of the same instruction.
+/// or MXCSR comes before a memory uop of the same instruction. The MMX
+/// transition is exempt: maskmovq makes it before its access, whose page
+/// fault keeps it, as on the host.
 fn vec_order_ok(uops: &[Uop]) -> bool {
     let mut written = false;
     for u in uops {
         if u.is_mem() && written {
             return false;
         }
-        if u.op == Op::Vec {
+        if u.op == Op::Vec && !crate::simd::x87::is_mmx_transition(u) {
             let (_, implicit) = crate::simd::implicit_regs(u);
             let state = crate::simd::Family::of(u) == Some(crate::simd::Family::State);
             written |= (32..48).contains(&u.dst) || (!implicit.is_empty() && !state);

@@ -259,6 +259,18 @@ fn maskmovq_stores_the_selected_bytes() {
 }
 
 #[test]
+fn maskmovq_page_fault_comes_after_the_transition_and_stores_nothing() {
+    // maskmovq mm0, mm1 ; hlt, to [rdi] straddling the unmapped page.
+    let code = [0x0f, 0xf7, 0xc1, 0xf4];
+    let mut st = with_mm(&[(0, 0x8877_6655_4433_2211), (1, u64::MAX)]);
+    st.gpr[7] = DATA + 0x1ffc;
+    let (v, st, mut mem) = fault(&code, st, &[]);
+    assert_eq!(v, 14);
+    assert_eq!((st.fpu.top(), st.fpu.ftw), (0, 0), "as on the host");
+    assert_eq!(read8(&mut mem, DATA + 0x1ff8), 0, "nothing stored");
+}
+
+#[test]
 fn cr0_ts_is_nm_before_anything() {
     // paddb mm0, mm1 ; hlt
     let mut st = with_mm(&[]);

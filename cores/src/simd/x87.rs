@@ -190,6 +190,11 @@ pub(crate) fn op_of(u: &Uop) -> u8 {
     u.imm as u8
 }
 
+/// Whether `u` is the MMX transition ([`X87Op::Mmx`]).
+pub(crate) fn is_mmx_transition(u: &Uop) -> bool {
+    super::Family::of(u) == Some(super::Family::X87) && op_of(u) == X87Op::Mmx.id()
+}
+
 /// Whether an x87 uop only computes into a temporary (writes no x87
 /// state).
 pub(crate) fn computes_only(u: &Uop) -> bool {

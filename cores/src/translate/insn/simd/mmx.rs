@@ -14,8 +14,9 @@
 //! (TOP = 0, all tags valid) or, for `emms`, TOP = 0 and all tags empty
 //! ([`crate::simd::x87::X87Op::Mmx`]): one uop after the instruction's
 //! stores, so a page fault leaves the x87 state as it was; the
-//! conversions make it before they convert, so their #XM comes after it
-//! (both as the host does). cvtpi2pd and cvtpi2ps from memory touch no
+//! conversions make it before they convert, so their #XM comes after it,
+//! and maskmovq before its access, so its page fault does too (all as the
+//! host does). cvtpi2pd and cvtpi2ps from memory touch no
 //! MMX state (the SDM says so of cvtpi2pd; the host does the same for
 //! cvtpi2ps).
 
@@ -57,7 +58,7 @@ pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
     }
     x87_uop(tx, X87Op::Nop, 0, WAIT);
     let r = body(tx, ins, mn);
-    if !is_convert(mn) {
+    if !is_convert(mn) && mn != Mnemonic::Maskmovq {
         x87_uop(tx, X87Op::Mmx, u8::from(mn == Mnemonic::Emms), 0);
     }
     Some(r)
@@ -204,6 +205,9 @@ fn moves(tx: &mut Tx<'_>, ins: &Instruction, bytes: u8) -> Tr {
 /// maskmovq mm1, mm2: the bytes of mm1 whose mm2 byte has its top bit set,
 /// to DS:[rdi], as a read-modify-write of the 8 bytes (see maskmovdqu in
 /// [`super::int`]): all selected bytes are stored or, on a fault, none.
+/// The transition comes first: a page fault on DS:[rdi] finds TOP = 0 and
+/// every tag valid on the host (unlike the forms with a ModRM memory
+/// operand).
 fn maskmovq(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
     let (MOpnd::Mm(data), MOpnd::Mm(mask)) = (opnd(ins, 1)?, opnd(ins, 2)?) else {
         return Err(Unsupported);
@@ -216,6 +220,7 @@ fn maskmovq(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
         seg: seg_reg(ins.memory_segment()),
         addr32: ins.op_kind(0) == OpKind::MemorySegEDI,
     };
+    x87_uop(tx, X87Op::Mmx, 0, 0);
     let old = tx.vload(&m, 8, false);
     let new = tx.vtmp();
     tx.emit(vuop(

@@ -24,7 +24,7 @@ pub struct IsaArgs {
     #[arg(long, default_value_t = 5)]
     pub show: usize,
     /// Instruction groups, a comma list of: int, sse-mov, sse-fp, sse-int,
-    /// sse4, x87, bmi, all.
+    /// sse4, x87, bmi, mmx, all.
     #[arg(long, default_value = "int")]
     pub isa: String,
     /// Print the forms of each selected group on this host and exit.

@@ -3,8 +3,10 @@
 //! The feature bits advertise exactly what the functional core implements
 //! ([`Feature`]): the integer base (TSC, CX8, CMOV, CX16, LAHF/SAHF,
 //! SYSCALL, RDTSCP, long mode, FSGSBASE), POPCNT, LZCNT (ABM), the x87 FPU,
-//! FXSR, SSE through SSE4.2, MOVBE, BMI1, BMI2, XSAVE/XSAVEOPT with XCR0 =
-//! x87 | SSE (leaf 0xD describes the 576-byte area) and OSXSAVE. MMX, AVX
+//! FXSR, MMX (and, with the AMD vendor string, AMD's MMX extensions and
+//! the MMX mirror bit in leaf 0x8000_0001, as AMD processors report them),
+//! SSE through SSE4.2, MOVBE, BMI1, BMI2, XSAVE/XSAVEOPT with XCR0 =
+//! x87 | SSE (leaf 0xD describes the 576-byte area) and OSXSAVE. AVX
 //! and everything else read as absent (the instructions raise #UD). A
 //! configuration may hide features ([`CpuidModel::hidden`], `[cpu] hide`):
 //! the bits read as clear, as with Xen's CPUID masking; the instructions
@@ -19,6 +21,12 @@ pub enum Feature {
     Fpu,
     /// FXSAVE/FXRSTOR (leaf 1 EDX 24).
     Fxsr,
+    /// MMX (leaf 1 EDX 23; with the AMD vendor also leaf 0x8000_0001 EDX
+    /// 23).
+    Mmx,
+    /// AMD's MMX extensions, the SSE integer instructions on MMX registers
+    /// (leaf 0x8000_0001 EDX 22; advertised with the AMD vendor only).
+    Mmxext,
     /// SSE (leaf 1 EDX 25).
     Sse,
     /// SSE2 (leaf 1 EDX 26).
@@ -49,9 +57,11 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, in documentation order.
-    pub const ALL: [Feature; 14] = [
+    pub const ALL: [Feature; 16] = [
         Feature::Fpu,
         Feature::Fxsr,
+        Feature::Mmx,
+        Feature::Mmxext,
         Feature::Sse,
         Feature::Sse2,
         Feature::Sse3,
@@ -71,6 +81,8 @@ impl Feature {
         match self {
             Feature::Fpu => "fpu",
             Feature::Fxsr => "fxsr",
+            Feature::Mmx => "mmx",
+            Feature::Mmxext => "mmxext",
             Feature::Sse => "sse",
             Feature::Sse2 => "sse2",
             Feature::Sse3 => "sse3",
@@ -91,6 +103,8 @@ impl Feature {
         match self {
             Feature::Fpu => (1, 3, 0),
             Feature::Fxsr => (1, 3, 24),
+            Feature::Mmx => (1, 3, 23),
+            Feature::Mmxext => (0x8000_0001, 3, 22),
             Feature::Sse => (1, 3, 25),
             Feature::Sse2 => (1, 3, 26),
             Feature::Sse3 => (1, 2, 0),
@@ -166,6 +180,8 @@ const OSXSAVE: u32 = 1 << 27;
 const IMPLEMENTED: &[Feature] = &[
     Feature::Fpu,
     Feature::Fxsr,
+    Feature::Mmx,
+    Feature::Mmxext,
     Feature::Xsave,
     Feature::Sse,
     Feature::Sse2,
@@ -226,9 +242,16 @@ impl CpuidModel {
         [w(0), w(1), w(2), w(3)]
     }
 
-    /// Whether `f` reads as present.
+    /// Whether `f` reads as present (AMD's MMX extensions only with the
+    /// AMD vendor string).
     pub fn has(&self, f: Feature) -> bool {
-        IMPLEMENTED.contains(&f) && !self.hidden.contains(&f)
+        IMPLEMENTED.contains(&f)
+            && !self.hidden.contains(&f)
+            && (f != Feature::Mmxext || self.is_amd())
+    }
+
+    fn is_amd(&self) -> bool {
+        &self.vendor == b"AuthenticAMD"
     }
 
     /// `cpuid` with EAX = `leaf`, ECX = `subleaf`: returns [eax, ebx, ecx, edx].
@@ -252,7 +275,11 @@ impl CpuidModel {
                 _ => [0; 4],
             },
             0x8000_0000 => [0x8000_0004, v0, v2, v1],
-            0x8000_0001 => [self.signature(), 0, E1_ECX, E1_EDX],
+            0x8000_0001 => {
+                // AMD mirrors the MMX bit here.
+                let mmx = u32::from(self.is_amd() && self.has(Feature::Mmx)) << 23;
+                [self.signature(), 0, E1_ECX, E1_EDX | mmx]
+            }
             0x8000_0002..=0x8000_0004 => self.brand_regs((leaf - 0x8000_0002) as usize),
             _ => [0; 4],
         };
@@ -287,7 +314,7 @@ mod tests {
         let m = CpuidModel::default();
         let [eax, _, ecx, edx] = m.query(1, 0);
         assert_eq!(eax, 0x0083_0f10);
-        assert_eq!(edx & (1 << 23), 0, "no MMX");
+        assert_ne!(edx & (1 << 23), 0, "MMX");
         assert_eq!(ecx & (1 << 28), 0, "no AVX");
         assert_ne!(ecx & (1 << 23), 0, "popcnt");
         assert_eq!(m.query(0x4000_0000, 0), [0; 4]);
@@ -317,6 +344,25 @@ mod tests {
             assert_eq!(bit_set(&some, f), imp && !hide.contains(&f), "{}", f.name());
         }
         assert_eq!(some.query(1, 0)[2] & (1 << 23), 0, "popcnt hidden");
+    }
+
+    #[test]
+    fn amd_reports_mmx_and_its_extensions_in_the_extended_leaf_too() {
+        let amd = CpuidModel::default();
+        let e1 = amd.query(0x8000_0001, 0)[3];
+        assert_eq!(e1 & (3 << 22), 3 << 22, "MmxExt and MMX");
+        let intel = CpuidModel {
+            vendor: *b"GenuineIntel",
+            ..CpuidModel::default()
+        };
+        assert_eq!(intel.query(0x8000_0001, 0)[3] & (3 << 22), 0);
+        assert_ne!(intel.query(1, 0)[3] & (1 << 23), 0, "MMX in leaf 1");
+        let hidden = CpuidModel {
+            hidden: vec![Feature::Mmx, Feature::Mmxext],
+            ..CpuidModel::default()
+        };
+        assert_eq!(hidden.query(1, 0)[3] & (1 << 23), 0);
+        assert_eq!(hidden.query(0x8000_0001, 0)[3] & (3 << 22), 0);
     }
 
     #[test]

@@ -12,12 +12,16 @@
 //!   TOP in bits 13:11 of `fsw`. `ftw` is the full two-bit-per-register tag
 //!   word (00 valid, 01 zero, 10 special, 11 empty) the way `fnstenv`
 //!   stores it; FXSAVE's abridged form is derived from it.
+//! - MMX: MM0–MM7 are the significands (low 64 bits) of R0–R7, not of
+//!   ST(i) ([`FpuState::mm`]); an MMX write sets bits 79:64 to ones, and
+//!   every MMX instruction but `emms` sets TOP to 0 and all tags valid
+//!   ([`FpuState::mmx_enter`]); `emms` sets TOP to 0 and all tags empty.
 //! - SSE: `xmm` the sixteen 128-bit registers, `mxcsr`.
 //! - XSAVE: `xcr0` (x87 and SSE always set; XSETBV is privileged and only
 //!   the hypervisor changes it).
 //! - CR0.TS (`ts`): set by the hypervisor (Xen's `fpu_taskswitch`, or a
 //!   guest's `clts`/CR0 write through the PV emulator); while it is set any
-//!   x87/SSE instruction raises #NM (vector 7) before doing anything.
+//!   x87/MMX/SSE instruction raises #NM (vector 7) before doing anything.
 //!
 //! The reset values are those of `fninit` and of MXCSR after reset:
 //! FCW 0x037f, FSW 0, all tags empty, MXCSR 0x1f80.
@@ -260,6 +264,32 @@ impl FpuState {
         }
         self.set_abridged_tag(b[4]);
         Ok(())
+    }
+
+    /// MMX register MMi: the significand of physical register R(i) (not
+    /// ST(i)).
+    pub fn mm(&self, i: usize) -> u64 {
+        self.st[i & 7] as u64
+    }
+
+    /// Writes MMi: the significand of R(i), with bits 79:64 (sign and
+    /// exponent) set to all ones, as every MMX write does.
+    pub fn set_mm(&mut self, i: usize, v: u64) {
+        self.st[i & 7] = (0xffffu128 << 64) | u128::from(v);
+    }
+
+    /// The x87-to-MMX transition every MMX instruction but `emms` makes:
+    /// TOP = 0 and every tag valid (full tag word 0, abridged 0xff).
+    pub fn mmx_enter(&mut self) {
+        self.set_top(0);
+        self.ftw = 0;
+    }
+
+    /// `emms`: TOP = 0 and every tag empty (SDM Vol. 1 Table 9-2; the
+    /// host agrees).
+    pub fn emms(&mut self) {
+        self.set_top(0);
+        self.ftw = 0xffff;
     }
 
     /// `fninit`: control, status, tags and pointers to their reset values

@@ -40,9 +40,9 @@
 //! flags included; SDM-undefined flags as AMD hardware sets them, see
 //! [`alu::UndefinedFlags`]) and deterministic; guest misbehaviour is a fault
 //! inside the guest (#UD, #DE, #PF, #GP) with precise state, never a host
-//! panic. Supported: the integer ISA (see [`translate`]), the x87 FPU,
+//! panic. Supported: the integer ISA (see [`translate`]), the x87 FPU, MMX,
 //! SSE through SSE4.2, BMI1/BMI2, MOVBE, CRC32, FXSAVE/XSAVE ([`simd`],
-//! state in [`fpu`]); MMX, AVX, rcpps/rsqrtps and privileged instructions
+//! state in [`fpu`]); AVX, rcpps/rsqrtps and privileged instructions
 //! raise #UD (or what ring 3 raises) naming the instruction. A core reads a
 //! line only while its hierarchy holds it readable and writes it only in M
 //! (the adapter goes through the hierarchy for every data access), so a

@@ -5,7 +5,9 @@
 //! operation in bits 15:0 of `imm` (the instruction's imm8 in bits 23:16,
 //! an op-specific byte in bits 31:24); `size` is the element or operand
 //! size. Its operands are vector registers ([`XMM0`]..XMM15, the
-//! temporaries [`VT0`]..) or GPRs, as the operation says, in `dst`, `a`,
+//! temporaries [`VT0`]..; the MMX registers [`MM0`]..MM7, the low 64 bits
+//! of R0–R7, read zero-extended and written through
+//! [`FpuState::set_mm`]) or GPRs, as the operation says, in `dst`, `a`,
 //! `b`, `c`; `fl` holds the RFLAGS bits it writes (comis, ptest, pcmpistri).
 //!
 //! # Rules every family keeps
@@ -41,7 +43,7 @@ pub(crate) mod x87;
 use crate::exec::write_reg;
 use crate::fpu::FpuState;
 use crate::mem::GuestMemory;
-use crate::uop::{Uop, NUM_REGS, NUM_VTEMPS, VT0, XMM0};
+use crate::uop::{Uop, MM0, NUM_REGS, NUM_VTEMPS, VT0, XMM0};
 
 pub(crate) use fp::{x as fpx, FpOp};
 pub(crate) use int::{flags_of as int_flags, IntOp};
@@ -142,20 +144,26 @@ pub(crate) struct VecCtx<'a> {
 pub(crate) const MEM_STOP: u8 = 0xfe;
 
 impl VecCtx<'_> {
-    /// Vector register `i` (XMM or temporary).
+    /// Vector register `i` (XMM, temporary, or an MMX register: its 64
+    /// bits zero-extended).
     #[inline]
     pub fn v(&self, i: u8) -> u128 {
-        if i >= VT0 {
+        if is_mm(i) {
+            u128::from(self.fpu.mm(usize::from(i - MM0)))
+        } else if i >= VT0 {
             self.vt[usize::from((i - VT0) & 3)]
         } else {
             self.fpu.xmm[usize::from(i.wrapping_sub(XMM0) & 15)]
         }
     }
 
-    /// Writes vector register `i`.
+    /// Writes vector register `i` (an MMX register takes the low 64 bits,
+    /// [`FpuState::set_mm`]).
     #[inline]
     pub fn set_v(&mut self, i: u8, v: u128) {
-        if i >= VT0 {
+        if is_mm(i) {
+            self.fpu.set_mm(usize::from(i - MM0), v as u64);
+        } else if i >= VT0 {
             self.vt[usize::from((i - VT0) & 3)] = v;
         } else {
             self.fpu.xmm[usize::from(i.wrapping_sub(XMM0) & 15)] = v;
@@ -183,6 +191,17 @@ impl VecCtx<'_> {
         let f = &mut self.r[usize::from(crate::uop::FLAGS)];
         *f = (*f & !m) | (new & m);
     }
+}
+
+/// Whether vector register number `i` is an MMX register.
+#[inline]
+pub(crate) fn is_mm(i: u8) -> bool {
+    (MM0..MM0 + 8).contains(&i)
+}
+
+/// Whether a uop reads (a, b or c) or writes an MMX register.
+fn mm_use(u: &Uop) -> (bool, bool) {
+    (is_mm(u.a) || is_mm(u.b) || is_mm(u.c), is_mm(u.dst))
 }
 
 /// Runs one `Vec` uop.
@@ -217,10 +236,20 @@ pub fn class(u: &Uop) -> crate::ooo::uopinfo::Class {
 /// The registers a `Vec` uop reads and writes besides `a`, `b`, `c` and
 /// `dst`: MXCSR for FP operations (read: the rounding mode; the sticky
 /// flags are not a dependence), the x87 state for x87 ones, everything for
-/// the state saves and restores.
+/// the state saves and restores. An MMX register operand aliases the x87
+/// registers: reading one reads the x87 state, writing one writes it
+/// (so x87 and MMX instructions stay ordered both ways).
 pub fn implicit_regs(u: &Uop) -> (&'static [u8], &'static [u8]) {
     use crate::uop::{MXCSR, X87};
-    match Family::of(u) {
+    let fam = Family::of(u);
+    match (fam, mm_use(u)) {
+        (_, (false, false)) | (Some(Family::X87 | Family::State), _) => {}
+        (Some(Family::Fp), (_, true)) => return (&[MXCSR, X87], &[X87]),
+        (Some(Family::Fp), (true, false)) => return (&[MXCSR, X87], &[]),
+        (_, (_, true)) => return (&[X87], &[X87]),
+        (_, (true, false)) => return (&[X87], &[]),
+    }
+    match fam {
         Some(Family::Fp) => (&[MXCSR], &[]),
         Some(Family::X87) if x87::computes_only(u) => (&[X87], &[]),
         Some(Family::X87) => (&[X87], &[X87]),
@@ -254,5 +283,7 @@ pub(crate) mod tests;
 mod tests_fp;
 #[cfg(test)]
 mod tests_int;
+#[cfg(test)]
+mod tests_mmx;
 #[cfg(test)]
 mod tests_x87;

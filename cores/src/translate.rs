@@ -46,10 +46,11 @@
 //! too, because no descriptor table is modelled here (see
 //! `insn::privileged_vector`).
 //!
-//! x87, SSE–SSE4.2, BMI1/BMI2, MOVBE, CRC32 and the state saves translate
-//! into `Vec` uops ([`crate::simd`]; `insn/simd/*`, one file per family).
+//! x87, MMX, SSE–SSE4.2, BMI1/BMI2, MOVBE, CRC32 and the state saves
+//! translate into `Vec` uops ([`crate::simd`]; `insn/simd/*`, one file per
+//! family).
 //!
-//! Not modelled (#UD): MMX, AVX/VEX vector forms, rcpps/rcpss/rsqrtps/
+//! Not modelled (#UD): AVX/VEX vector forms, rcpps/rcpss/rsqrtps/
 //! rsqrtss (vendor-specific approximations), far branches, 16-bit near
 //! branches (66h on jmp/call/ret/jcc), enter with a nesting level above 5,
 //! loop*/jecxz with 32-bit addressing, xlat.
@@ -179,14 +180,16 @@ pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, Mem
 }
 
 /// The [`crate::simd`] ordering rule: no `Vec` uop writing an XMM register
-/// or MXCSR comes before a memory uop of the same instruction.
+/// or MXCSR comes before a memory uop of the same instruction. The MMX
+/// transition is exempt: maskmovq makes it before its access, whose page
+/// fault keeps it, as on the host.
 fn vec_order_ok(uops: &[Uop]) -> bool {
     let mut written = false;
     for u in uops {
         if u.is_mem() && written {
             return false;
         }
-        if u.op == Op::Vec {
+        if u.op == Op::Vec && !crate::simd::x87::is_mmx_transition(u) {
             let (_, implicit) = crate::simd::implicit_regs(u);
             let state = crate::simd::Family::of(u) == Some(crate::simd::Family::State);
             written |= (32..48).contains(&u.dst) || (!implicit.is_empty() && !state);

@@ -44,6 +44,11 @@ pub const NUM_VTEMPS: u8 = 4;
 pub const MXCSR: u8 = 52;
 /// The x87 stack and its control/status/tag words, renamed as one register.
 pub const X87: u8 = 53;
+/// MM0 in the vector register numbering (MM0–MM7 are 54–61): the low 64
+/// bits of the physical x87 registers R0–R7. A `Vec` uop naming one also
+/// depends on [`X87`] (reads) or produces it (writes), since the two alias
+/// ([`crate::simd`]).
+pub const MM0: u8 = 54;
 /// Size of the whole register numbering (integer, vector, MXCSR, x87):
 /// what the out-of-order core renames.
 pub const NUM_ALL_REGS: usize = 64;

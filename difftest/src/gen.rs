@@ -168,6 +168,10 @@ const XMM: [Register; 16] = {
         XMM14, XMM15,
     ]
 };
+const MM: [Register; 8] = {
+    use Register::*;
+    [MM0, MM1, MM2, MM3, MM4, MM5, MM6, MM7]
+};
 const ST: [Register; 8] = {
     use Register::*;
     [ST0, ST1, ST2, ST3, ST4, ST5, ST6, ST7]
@@ -205,7 +209,7 @@ pub struct Generator {
     /// The selected vector groups (all but `Int`).
     vgroups: Vec<Group>,
     /// Forms of the vector groups' mnemonics.
-    vforms: BTreeMap<u16, Vec<Code>>,
+    vforms: BTreeMap<(Group, u16), Vec<Code>>,
 }
 
 impl Generator {
@@ -232,8 +236,15 @@ impl Generator {
     }
 
     /// The forms of `m` in a vector group on this host.
-    fn vcodes(&self, m: Mnemonic) -> &[Code] {
-        self.vforms.get(&(m as u16)).map_or(&[], Vec::as_slice)
+    fn vcodes(&self, g: Group, m: Mnemonic) -> &[Code] {
+        self.vforms.get(&(g, m as u16)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `code` (of mnemonic `m`) is a form of a vector group.
+    fn is_vcode(&self, m: Mnemonic, code: Code) -> bool {
+        groups::ALL[1..]
+            .iter()
+            .any(|&g| self.vcodes(g, m).contains(&code))
     }
 
     /// The forms per selected group: (group, [(mnemonic, codes)]).
@@ -250,7 +261,7 @@ impl Generator {
                 } else {
                     g.mnemonics()
                         .iter()
-                        .map(|&m| (m, self.vcodes(m).to_vec()))
+                        .map(|&m| (m, self.vcodes(g, m).to_vec()))
                         .collect()
                 };
                 let list = list.into_iter().filter(|(_, c)| !c.is_empty()).collect();
@@ -350,6 +361,9 @@ fn make(code: Code, ops: &[Op]) -> Option<Instruction> {
     use Op::*;
     let wide = code == Code::Mov_r64_imm64;
     let r = match *ops {
+        [R(Register::None), R(a), R(b)] if code == Code::Maskmovq_rDI_mm_mm => {
+            Instruction::with_maskmovq(64, a, b, Register::None)
+        }
         [] => Ok(Instruction::with(code)),
         [R(a)] => Instruction::with1(code, a),
         [M(a)] => Instruction::with1(code, a),
@@ -557,6 +571,7 @@ impl Cx<'_> {
     fn reg_for(&mut self, kind: K) -> Register {
         match kind {
             K::xmm_reg | K::xmm_rm | K::xmm_or_mem | K::xmm_vvvv => *self.rng.pick(&XMM),
+            K::mm_reg | K::mm_rm | K::mm_or_mem => *self.rng.pick(&MM),
             K::st0 => Register::ST0,
             K::sti_opcode => *self.rng.pick(&ST),
             K::r32_vvvv => *self.rng.pick(&R32),
@@ -708,7 +723,7 @@ impl Cx<'_> {
         loop {
             let g = *self.rng.pick(&self.g.vgroups);
             let m = *self.rng.pick(g.mnemonics());
-            let codes = self.g.vcodes(m);
+            let codes = self.g.vcodes(g, m);
             if codes.is_empty() {
                 continue;
             }
@@ -844,7 +859,7 @@ impl Cx<'_> {
     ) -> (Vec<Op>, Option<Mem>) {
         let op = code.op_code();
         let bits = i64::from(op.operand_size().max(8));
-        let vector = self.g.vcodes(m).contains(&code);
+        let vector = self.g.is_vcode(m, code);
         let mut ops = Vec::new();
         let mut mem: Option<Mem> = None;
         for &kind in op.op_kinds() {
@@ -873,6 +888,7 @@ impl Cx<'_> {
                 | K::r32_or_mem
                 | K::r64_or_mem
                 | K::xmm_or_mem
+                | K::mm_or_mem
                     if kind == K::mem || m == Mnemonic::Lea || self.rng.chance(35) =>
                 {
                     let addr =
@@ -881,6 +897,17 @@ impl Cx<'_> {
                     let o = Op::M(mm.op);
                     mem = Some(mm);
                     o
+                }
+                K::seg_rDI => {
+                    // maskmovq's DS:[RDI]: RDI set to the address first.
+                    let addr = self.data_addr(plan.size, plan.align, plan.lo, plan.hi);
+                    let set = Instruction::with2(Code::Mov_rm64_imm32, Register::RDI, addr as i32);
+                    mem = Some(Mem {
+                        op: MemoryOperand::with_base(Register::RDI),
+                        index: Some(Register::RDI),
+                        setup: set.ok(),
+                    });
+                    Op::R(Register::None)
                 }
                 K::imm8 if vector => Op::I(self.rng.range(0, 255)),
                 k if (K::imm4_m2z..=K::imm64).contains(&k) => Op::I(self.imm_for(k, m, bits)),
@@ -953,7 +980,7 @@ impl Cx<'_> {
     ) -> Option<()> {
         use Mnemonic::*;
         let amd = self.g.caps.amd;
-        if self.g.vcodes(m).contains(&code) {
+        if self.g.is_vcode(m, code) {
             return self.vector_setup(main, m, setup);
         }
         match m {
@@ -1076,6 +1103,17 @@ impl Cx<'_> {
                 }
             }
             _ => {}
+        }
+        // An MMX operand now and then from a GPR (the x87 registers'
+        // significands are biased to x87 values).
+        let mms: Vec<Register> = (0..main.op_count())
+            .filter(|&i| main.op_kind(i) == iced_x86::OpKind::Register)
+            .map(|i| main.op_register(i))
+            .filter(|r| r.is_mm())
+            .collect();
+        if !mms.is_empty() && self.rng.chance(50) {
+            let (mm, g) = (*self.rng.pick(&mms), *self.rng.pick(&R64));
+            setup.push(Instruction::with2(Code::Movq_mm_rm64, mm, g).ok()?);
         }
         Some(())
     }

@@ -353,6 +353,34 @@ fn str_result(r2: u16, imm: u8, mask_out: bool) -> u128 {
     }
 }
 
+/// The operands that make the 128-bit op compute an MMX form's 64-bit
+/// result in its low half (`a`, `b` are 64-bit values zero-extended; the
+/// caller keeps the low 64 bits). Lane-wise ops need nothing; the ones
+/// that cross lanes or use the register width are rearranged: the high
+/// unpacks see the high dwords in place of the low ones; packs and
+/// horizontal ops take both sources as one 128-bit register; pshufb's
+/// index is 3 bits; palignr shifts a 128-bit `a:b`; pinsrw/pextrw have 4
+/// lanes.
+fn mmx_operands(op: IntOp, a: u128, b: u128, imm: u8) -> (u128, u128, u8) {
+    use IntOp as I;
+    match op {
+        I::Punpckhbw | I::Punpckhwd | I::Punpckhdq => (a << 32, b << 32, imm),
+        I::Packsswb
+        | I::Packssdw
+        | I::Packuswb
+        | I::Phaddw
+        | I::Phaddd
+        | I::Phaddsw
+        | I::Phsubw
+        | I::Phsubd
+        | I::Phsubsw => (a | (b << 64), 0, imm),
+        I::Pshufb => (a, b & 0x8787_8787_8787_8787, imm),
+        I::Palignr => (0, (a << 64) | b, imm),
+        I::Pinsrw | I::Pextrw => (a, b, imm & 3),
+        _ => (a, b, imm),
+    }
+}
+
 /// The timing class of an integer op (multiplies run on the FP
 /// multiplier; byte movement on the shuffle unit; the rest is `Vec`).
 pub(super) fn class(u: &Uop) -> Class {
@@ -443,9 +471,12 @@ pub(crate) fn flags_of(op: IntOp) -> u8 {
 pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
     use IntOp as I;
     let op = *ALL.get(usize::from(op_of(u))).ok_or(Exc(vector::UD))?;
-    let imm = imm8_of(u);
-    let a = x.v(u.a);
-    let b = x.v(u.b);
+    let (a, b, imm) = (x.v(u.a), x.v(u.b), imm8_of(u));
+    let (a, b, imm) = if super::is_mm(u.dst) || super::is_mm(u.a) {
+        mmx_operands(op, a, b, imm)
+    } else {
+        (a, b, imm)
+    };
     let cnt = if extra_of(u) == 1 {
         u64::from(imm)
     } else {

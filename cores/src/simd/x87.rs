@@ -134,6 +134,10 @@ pub(crate) enum X87Op {
     /// FIP bits 63:32 = imm bits 63:32 (after the recording uop of an
     /// instruction whose RIP is outside ±2 GiB).
     FipHi = 31,
+    /// The MMX transition, an MMX instruction's last uop: sub 0 TOP = 0
+    /// and all tags valid ([`FpuState::mmx_enter`]), sub 1 `emms` (TOP = 0,
+    /// all tags empty). Nothing else changes (FSW, FIP, FOP, FDP).
+    Mmx = 32,
 }
 
 impl X87Op {
@@ -184,6 +188,11 @@ pub(crate) fn rip_bits(rip: u64) -> i64 {
 /// The operation of a uop.
 pub(crate) fn op_of(u: &Uop) -> u8 {
     u.imm as u8
+}
+
+/// Whether `u` is the MMX transition ([`X87Op::Mmx`]).
+pub(crate) fn is_mmx_transition(u: &Uop) -> bool {
+    super::Family::of(u) == Some(super::Family::X87) && op_of(u) == X87Op::Mmx.id()
 }
 
 /// Whether an x87 uop only computes into a temporary (writes no x87
@@ -460,6 +469,14 @@ pub(super) fn exec(x: &mut VecCtx<'_>, u: &Uop) -> Result<(), Exc> {
         _ if op == O::Nop.id() => s.c1 = None,
         _ if op == O::Init.id() => {
             s.f.fninit();
+            return Ok(());
+        }
+        _ if op == O::Mmx.id() => {
+            if sub == 1 {
+                s.f.emms();
+            } else {
+                s.f.mmx_enter();
+            }
             return Ok(());
         }
         _ if op == O::Clex.id() => {

@@ -57,9 +57,9 @@ fn privileged_instructions_raise_what_ring_3_hardware_raises() {
 }
 
 #[test]
-fn mmx_and_avx_instructions_are_ud() {
+fn avx_instructions_and_ud2_are_ud() {
     for (bytes, name) in [
-        (&[0x0f, 0x77][..], "emms"),
+        (&[0xc5, 0xf4, 0x58, 0xc2][..], "vaddps"),
         (&[0xc5, 0xf8, 0x77][..], "vzeroupper"),
         (&[0x0f, 0x0b][..], "ud2"),
     ] {

@@ -5,8 +5,10 @@
 //! (strings, jumps, calls, `enter`); the other groups are lists of
 //! mnemonics whose forms are every 64-bit-mode `Code` of that mnemonic that
 //! is legacy-encoded (VEX for the BMI group), whose operands the generator
-//! fills (no MMX registers), that is not one of iced's undocumented x87
-//! alias encodings, and whose CPUID features the host has.
+//! fills, that is not one of iced's undocumented x87 alias encodings, and
+//! whose CPUID features the host has. A form with an MMX register operand
+//! belongs to the `mmx` group, and only there (`paddb mm, mm/m64` is
+//! `mmx`, `paddb xmm, xmm/m128` is `sse-int`).
 
 use crate::HostCaps;
 use iced_x86::{Code, CpuidFeature as F, EncodingKind, Mnemonic, OpCodeOperandKind as K};
@@ -30,10 +32,13 @@ pub enum Group {
     X87,
     /// BMI1, BMI2, MOVBE.
     Bmi,
+    /// MMX, and the SSE, SSE2 and SSSE3 forms on MMX registers (the
+    /// conversions between MMX and XMM registers included).
+    Mmx,
 }
 
 /// Every group, in `--isa` order.
-pub const ALL: [Group; 7] = [
+pub const ALL: [Group; 8] = [
     Group::Int,
     Group::SseMov,
     Group::SseFp,
@@ -41,6 +46,7 @@ pub const ALL: [Group; 7] = [
     Group::Sse4,
     Group::X87,
     Group::Bmi,
+    Group::Mmx,
 ];
 
 impl Group {
@@ -54,6 +60,7 @@ impl Group {
             Self::Sse4 => "sse4",
             Self::X87 => "x87",
             Self::Bmi => "bmi",
+            Self::Mmx => "mmx",
         }
     }
 
@@ -95,6 +102,7 @@ impl Group {
             Self::Sse4 => SSE4,
             Self::X87 => X87,
             Self::Bmi => BMI,
+            Self::Mmx => MMX,
         }
     }
 }
@@ -173,6 +181,34 @@ const BMI: &[Mnemonic] = {
     ]
 };
 
+/// maskmovq's DS:[RDI] is set up by the generator (maskmovdqu is not in
+/// `sse-int`).
+const MMX: &[Mnemonic] = {
+    use Mnemonic::*;
+    &[
+        Movd, Movq, Paddb, Paddw, Paddd, Paddsb, Paddsw, Paddusb, Paddusw, Psubb, Psubw, Psubd,
+        Psubsb, Psubsw, Psubusb, Psubusw, Pmullw, Pmulhw, Pmaddwd, Pcmpeqb, Pcmpeqw, Pcmpeqd,
+        Pcmpgtb, Pcmpgtw, Pcmpgtd, Pand, Pandn, Por, Pxor, Psllw, Pslld, Psllq, Psrlw, Psrld,
+        Psrlq, Psraw, Psrad, Packsswb, Packssdw, Packuswb, Punpcklbw, Punpcklwd, Punpckldq,
+        Punpckhbw, Punpckhwd, Punpckhdq, Emms, Pavgb, Pavgw, Pextrw, Pinsrw, Pmaxsw, Pmaxub,
+        Pminsw, Pminub, Pmovmskb, Pmulhuw, Psadbw, Pshufw, Movntq, Paddq, Psubq, Pmuludq, Movdq2q,
+        Movq2dq, Cvtpi2ps, Cvtps2pi, Cvttps2pi, Cvtpi2pd, Cvtpd2pi, Cvttpd2pi, Pshufb, Phaddw,
+        Phaddd, Phaddsw, Phsubw, Phsubd, Phsubsw, Pmaddubsw, Pmulhrsw, Palignr, Pabsb, Pabsw,
+        Pabsd, Psignb, Psignw, Psignd, Maskmovq,
+    ]
+};
+
+/// Whether `code` is a form of the `mmx` group: `emms`, or one with an MMX
+/// register operand.
+fn is_mmx_form(code: Code) -> bool {
+    code == Code::Emms
+        || code
+            .op_code()
+            .op_kinds()
+            .iter()
+            .any(|k| matches!(k, K::mm_reg | K::mm_rm | K::mm_or_mem))
+}
+
 /// Whether `m` belongs to a vector group (x87, SSE, BMI).
 pub fn is_vector(m: Mnemonic) -> bool {
     ALL[1..].iter().any(|g| g.mnemonics().contains(&m))
@@ -200,6 +236,10 @@ fn fillable(kind: K) -> bool {
         K::xmm_reg
             | K::xmm_rm
             | K::xmm_or_mem
+            | K::mm_reg
+            | K::mm_rm
+            | K::mm_or_mem
+            | K::seg_rDI
             | K::st0
             | K::sti_opcode
             | K::r32_vvvv
@@ -223,6 +263,7 @@ fn fillable(kind: K) -> bool {
 fn host_has(f: F, caps: &HostCaps) -> bool {
     match f {
         F::X64 | F::FPU | F::FPU287 | F::FPU387 | F::CMOV | F::SSE | F::SSE2 | F::FXSR => true,
+        F::MMX => true, // every x86-64 processor
         F::SSE3 => caps.sse3,
         F::SSSE3 => caps.ssse3,
         F::SSE4_1 => caps.sse41,
@@ -255,21 +296,30 @@ fn is_alias(code: Code) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())
 }
 
-/// The forms of every vector group on this host: mnemonic → codes.
-pub(super) fn vector_forms(caps: &HostCaps) -> BTreeMap<u16, Vec<Code>> {
-    let mut wanted: BTreeMap<u16, Group> = BTreeMap::new();
+/// The forms of every vector group on this host: (group, mnemonic) →
+/// codes. A code goes to every group listing its mnemonic (ldmxcsr is
+/// `sse-mov` and `x87`), the MMX forms to `mmx` only and the others never
+/// there.
+pub(super) fn vector_forms(caps: &HostCaps) -> BTreeMap<(Group, u16), Vec<Code>> {
+    let mut wanted: BTreeMap<(bool, u16), Vec<Group>> = BTreeMap::new();
     for g in ALL {
         for &m in g.mnemonics() {
-            wanted.entry(m as u16).or_insert(g);
+            wanted
+                .entry((g == Group::Mmx, m as u16))
+                .or_default()
+                .push(g);
         }
     }
-    let mut out: BTreeMap<u16, Vec<Code>> = BTreeMap::new();
+    let mut out: BTreeMap<(Group, u16), Vec<Code>> = BTreeMap::new();
     for code in Code::values() {
         let op = code.op_code();
         let m = code.mnemonic();
-        let Some(&g) = wanted.get(&(m as u16)) else {
+        let Some(gs) = wanted.get(&(is_mmx_form(code), m as u16)) else {
             continue;
         };
+        // Every group of the mnemonic shares the encoding rules of its
+        // first (BMI's VEX forms).
+        let g = gs[0];
         let enc_ok = match op.encoding() {
             EncodingKind::Legacy => true,
             EncodingKind::VEX => g == Group::Bmi,
@@ -289,7 +339,9 @@ pub(super) fn vector_forms(caps: &HostCaps) -> BTreeMap<u16, Vec<Code>> {
             && features.iter().all(|&f| host_has(f, caps))
             && !(caps.amd && modelled_after_intel(m));
         if ok {
-            out.entry(m as u16).or_default().push(code);
+            for &g in gs {
+                out.entry((g, m as u16)).or_default().push(code);
+            }
         }
     }
     out
@@ -309,11 +361,16 @@ mod tests {
                     || *m == Mnemonic::Lddqu
                     || (caps.amd && modelled_after_intel(*m));
                 if !needs_more {
-                    assert!(f.contains_key(&(*m as u16)), "{m:?} has no form");
+                    assert!(f.contains_key(&(*g, *m as u16)), "{m:?} has no form");
                 }
             }
         }
-        assert!(!f[&(Mnemonic::Movsd as u16)].contains(&Code::Movsd_m32_m32));
+        let movsd = &f[&(Group::SseMov, Mnemonic::Movsd as u16)];
+        assert!(!movsd.contains(&Code::Movsd_m32_m32));
+        let paddb = &f[&(Group::SseInt, Mnemonic::Paddb as u16)];
+        assert!(paddb.contains(&Code::Paddb_xmm_xmmm128) && !paddb.contains(&Code::Paddb_mm_mmm64));
+        let paddb = &f[&(Group::Mmx, Mnemonic::Paddb as u16)];
+        assert_eq!(paddb, &[Code::Paddb_mm_mmm64]);
         assert!(is_alias(Code::Fxch_st0_sti_DDC8) && !is_alias(Code::Fxch_st0_sti));
     }
 
@@ -323,7 +380,7 @@ mod tests {
             Group::parse_list("x87,int").expect("parses"),
             vec![Group::Int, Group::X87]
         );
-        assert_eq!(Group::parse_list("all").expect("parses").len(), 7);
+        assert_eq!(Group::parse_list("all").expect("parses").len(), 8);
         assert!(Group::parse_list("sse5").is_err());
     }
 }

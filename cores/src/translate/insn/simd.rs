@@ -10,6 +10,7 @@
 
 mod fp;
 mod int;
+mod mmx;
 mod mov;
 mod scalar;
 mod state;
@@ -24,7 +25,8 @@ use iced_x86::{Instruction, OpKind, Register};
 /// Translates an x87/SSE/extension instruction, or None if `ins` is not
 /// one of them.
 pub(super) fn translate(tx: &mut Tx<'_>, ins: &Instruction) -> Option<Tr> {
-    mov::translate(tx, ins)
+    mmx::translate(tx, ins)
+        .or_else(|| mov::translate(tx, ins))
         .or_else(|| fp::translate(tx, ins))
         .or_else(|| int::translate(tx, ins))
         .or_else(|| scalar::translate(tx, ins))

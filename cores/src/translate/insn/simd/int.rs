@@ -1,5 +1,5 @@
-//! SSE2–SSE4.2 integer instructions on XMM registers (the MMX forms stay
-//! #UD: their operands are not XMM registers).
+//! SSE2–SSE4.2 integer instructions on XMM registers (their MMX forms are
+//! [`super::mmx`]'s, over the same table and ops).
 
 use super::{vopnd, vuop, VOpnd};
 use crate::simd::{int_flags, pack_imm, Family, IntOp};
@@ -10,7 +10,7 @@ use iced_x86::{Instruction, Mnemonic, OpKind};
 
 /// How an instruction's operands map onto its uop.
 #[derive(Clone, Copy)]
-enum Form {
+pub(super) enum Form {
     /// `op xmm, xmm/m128` (imm8 if present): dst = op(dst, src).
     Bin,
     /// `op xmm, xmm/mN`: dst = op(src); `bytes` read from memory, aligned
@@ -34,7 +34,7 @@ enum Form {
 
 /// The mnemonic table: each instruction's op and operand form (long by
 /// nature: one line per instruction).
-fn form(m: Mnemonic) -> Option<(IntOp, Form)> {
+pub(super) fn form(m: Mnemonic) -> Option<(IntOp, Form)> {
     use IntOp as I;
     use Mnemonic as M;
     let bin = |op| Some((op, Form::Bin));

@@ -255,4 +255,6 @@ mod tests_fp;
 #[cfg(test)]
 mod tests_int;
 #[cfg(test)]
+mod tests_store_faults;
+#[cfg(test)]
 mod tests_x87;

@@ -29,6 +29,7 @@
 //!   base included); everything else loads and stores through ordinary
 //!   `Ld`/`St` uops and GPR temporaries, 8 bytes at a time.
 
+pub mod approx;
 mod f80;
 mod fp;
 mod int;

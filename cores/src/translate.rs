@@ -54,8 +54,7 @@
 //! x87, SSE–SSE4.2, BMI1/BMI2, MOVBE, CRC32 and the state saves translate
 //! into `Vec` uops ([`crate::simd`]; `insn/simd/*`, one file per family).
 //!
-//! Not modelled (#UD): MMX, AVX/VEX vector forms, rcpps/rcpss/rsqrtps/
-//! rsqrtss (vendor-specific approximations), far branches, 16-bit near
+//! Not modelled (#UD): MMX, AVX/VEX vector forms, far branches, 16-bit near
 //! branches (66h on jmp/call/ret/jcc), enter with a nesting level above 5,
 //! loop*/jecxz with 32-bit addressing, xlat.
 

@@ -124,6 +124,9 @@
 #![warn(missing_debug_implementations)]
 #![deny(unsafe_code)] // allowed only in `native`, the sandbox that runs code natively
 
+#[cfg(test)]
+#[allow(unsafe_code)] // host rcpss/rsqrtss intrinsics, test-only
+mod approx_host;
 pub mod flags;
 pub mod fpstate;
 pub mod gen;
@@ -213,6 +216,10 @@ pub struct HostCaps {
     pub movbe: bool,
     /// `xgetbv` works (XSAVE enabled by the OS).
     pub xsave: bool,
+    /// rcpps/rcpss/rsqrtps/rsqrtss give the simulator's approximations
+    /// (`smpsim_cores::simd::approx`: an AMD family 1Ah host); elsewhere
+    /// they are not generated.
+    pub approx_exact: bool,
 }
 
 impl HostCaps {
@@ -232,6 +239,7 @@ impl HostCaps {
             bmi2: std::arch::is_x86_feature_detected!("bmi2"),
             movbe: std::arch::is_x86_feature_detected!("movbe"),
             xsave: std::arch::is_x86_feature_detected!("xsave"),
+            approx_exact: host_vendor() == *b"AuthenticAMD" && host_family() == 0x1a,
         }
     }
 }
@@ -245,6 +253,17 @@ pub fn host_vendor() -> [u8; 12] {
     v[4..8].copy_from_slice(&r.edx.to_le_bytes());
     v[8..12].copy_from_slice(&r.ecx.to_le_bytes());
     v
+}
+
+/// The host's processor family (CPUID leaf 1, extended family included).
+pub fn host_family() -> u32 {
+    let eax = std::arch::x86_64::__cpuid(1).eax;
+    let family = (eax >> 8) & 0xf;
+    if family == 0xf {
+        family + ((eax >> 20) & 0xff)
+    } else {
+        family
+    }
 }
 
 /// How a run is set up.

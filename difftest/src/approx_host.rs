@@ -55,13 +55,9 @@ fn rust_rows(v: &[u32], per_line: usize) -> String {
         .collect()
 }
 
-#[test]
-#[ignore = "a generator: prints the tables of smpsim_cores::simd::approx"]
-fn print_approx_tables() {
-    assert!(
-        host_matches_model(),
-        "the tables come from an AMD family 1Ah host"
-    );
+/// The generated region of `cores/src/simd/approx.rs`, as this host
+/// gives it.
+fn generated_tables() -> String {
     let mut out = String::new();
     for (name, f, exp) in [
         ("RCP", host_rcp as fn(u32) -> u32, 127),
@@ -70,16 +66,42 @@ fn print_approx_tables() {
     ] {
         let (base, steps) = table(f, exp);
         out += &format!(
-            "const {name}_BASE: [u16; 256] = [\n{}];\n",
+            "#[rustfmt::skip]\nconst {name}_BASE: [u16; 256] = [\n{}];\n",
             rust_rows(&base, 16)
         );
         let flat: Vec<u32> = steps.concat();
         out += &format!(
-            "const {name}_DROP: [u8; 256] = [\n{}];\n",
+            "#[rustfmt::skip]\nconst {name}_DROP: [u8; 256] = [\n{}];\n",
             rust_rows(&flat, 16)
         );
     }
-    println!("{out}");
+    out
+}
+
+/// The source file holding the tables.
+const APPROX_RS: &str = include_str!("../../cores/src/simd/approx.rs");
+const REGION_START: &str = "// @generated start\n";
+const REGION_END: &str = "// @generated end\n";
+
+#[test]
+#[ignore = "a generator: prints the tables of smpsim_cores::simd::approx"]
+fn print_approx_tables() {
+    assert!(
+        host_matches_model(),
+        "the tables come from an AMD family 1Ah host"
+    );
+    print!("{REGION_START}{}{REGION_END}", generated_tables());
+}
+
+#[test]
+fn regenerating_the_tables_changes_nothing() {
+    if !host_matches_model() {
+        eprintln!("skipped: the host is not an AMD family 1Ah processor");
+        return;
+    }
+    let start = APPROX_RS.find(REGION_START).expect("region start") + REGION_START.len();
+    let end = APPROX_RS.find(REGION_END).expect("region end");
+    assert_eq!(APPROX_RS[start..end], generated_tables());
 }
 
 /// Every top-12-bit fraction at every exponent, both signs, with a few

@@ -209,6 +209,13 @@ impl CpuidModel {
         }
     }
 
+    /// Whether the model identifies as an Intel processor
+    /// (`GenuineIntel`): the implementation choices the architecture leaves
+    /// open then follow Intel's cores ([`crate::translate::Quirks`]).
+    pub fn is_intel(&self) -> bool {
+        &self.vendor == b"GenuineIntel"
+    }
+
     fn vendor_regs(&self) -> [u32; 3] {
         let w = |i: usize| u32::from_le_bytes(self.vendor[i..i + 4].try_into().expect("4 bytes"));
         [w(0), w(4), w(8)]

@@ -477,7 +477,12 @@ impl Cpu {
                 if !canonical(addr) {
                     return Flow::bad_address(u);
                 }
-                let r = mem.load(addr, s).and_then(|v| mem.store(addr, s, v));
+                // The read half's fault is reported as the write it probes
+                // for (error code W): a store's fault is a write fault.
+                let r = match mem.load(addr, s) {
+                    Err(MemStop::Fault(pf)) => Err(MemStop::Fault(pf.as_write())),
+                    r => r.and_then(|v| mem.store(addr, s, v)),
+                };
                 match r {
                     Ok(()) => {}
                     Err(MemStop::Fault(pf)) => return Flow::Pf(pf.addr, pf.code),

@@ -19,7 +19,7 @@ use crate::cache::{AddressSpaceId, CacheStats, TransCache};
 use crate::cpuid::CpuidModel;
 use crate::exec::{BlockExit, Cpu, Env};
 use crate::mem::{GuestMemory, MemStop, PAGE_SIZE};
-use crate::translate::translate_block;
+use crate::translate::{translate_block, Quirks};
 use crate::uop::{FLAGS, FSBASE, GSBASE};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -295,7 +295,7 @@ impl FuncCore {
             }
             let idx = match self.cache.lookup(self.asid, *rip) {
                 Some(i) => i,
-                None => match translate_block(mem, *rip) {
+                None => match translate_block(mem, *rip, Quirks::of(&self.cpuid)) {
                     Ok(b) => self.cache.insert(self.asid, b),
                     Err(MemStop::Retry) => return Exit::Retry,
                     Err(MemStop::Fault(pf)) => {

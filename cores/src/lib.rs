@@ -42,8 +42,8 @@
 //! inside the guest (#UD, #DE, #PF, #GP) with precise state, never a host
 //! panic. Supported: the integer ISA (see [`translate`]), the x87 FPU, MMX,
 //! SSE through SSE4.2, BMI1/BMI2, MOVBE, CRC32, FXSAVE/XSAVE ([`simd`],
-//! state in [`fpu`]); AVX, rcpps/rsqrtps and privileged instructions
-//! raise #UD (or what ring 3 raises) naming the instruction. A core reads a
+//! state in [`fpu`]); AVX and privileged instructions raise #UD (or
+//! what ring 3 raises) naming the instruction. A core reads a
 //! line only while its hierarchy holds it readable and writes it only in M
 //! (the adapter goes through the hierarchy for every data access), so a
 //! core partition's results depend only on its own state and the messages

@@ -57,6 +57,21 @@ impl PageFault {
         }
     }
 
+    /// The fault a write to the same place raises, given the fault of a
+    /// read there: whatever stops a read (a page not present, a reserved
+    /// bit, a supervisor page from user mode) stops a write too, and the
+    /// error code gains the write bit. A store probe that reads before it
+    /// writes reports its faults through this.
+    pub const fn as_write(self) -> Self {
+        if self.code & Self::NON_CANONICAL != 0 {
+            return PageFault {
+                write: true,
+                ..self
+            };
+        }
+        Self::from_code(self.addr, self.code | crate::paging::pfec::WRITE as u16)
+    }
+
     /// The exception vector the guest sees: 14 (#PF) or 13 (#GP).
     pub fn vector(&self) -> u8 {
         if self.code & Self::NON_CANONICAL != 0 {
@@ -383,6 +398,14 @@ mod tests {
         m.store(0x1ffe, 4, 0xdead_beef).expect("both pages mapped");
         assert_eq!(m.load(0x1ffe, 4), Ok(0xdead_beef));
         assert_eq!(m.load(0x2000, 1), Ok(0xad));
+    }
+
+    #[test]
+    fn a_read_fault_as_a_write_gains_the_write_bit() {
+        let pf = PageFault::from_code(0x2000, 0x5).as_write();
+        assert_eq!((pf.code, pf.write), (0x7, true));
+        let nc = PageFault::from_code(0x8000_0000_0000, PageFault::NON_CANONICAL).as_write();
+        assert_eq!((nc.vector(), nc.error_code(), nc.write), (13, 0, true));
     }
 
     #[test]

@@ -349,7 +349,11 @@ impl CorePart {
                 last_issued: 0,
             },
             functional: IssueModel::functional(),
-            inorder: IssueModel::inorder(setup.cpi, setup.latency.clone()),
+            inorder: IssueModel::inorder(
+                setup.cpi,
+                setup.latency.clone(),
+                crate::translate::Quirks::of(&cpuid(0)),
+            ),
             ooo,
             fast: FastModel::new(setup.smt as usize),
         }

@@ -31,6 +31,7 @@
 //!   base included); everything else loads and stores through ordinary
 //!   `Ld`/`St` uops and GPR temporaries, 8 bytes at a time.
 
+pub mod approx;
 mod f80;
 mod fp;
 mod int;
@@ -285,5 +286,6 @@ mod tests_fp;
 mod tests_int;
 #[cfg(test)]
 mod tests_mmx;
+mod tests_store_faults;
 #[cfg(test)]
 mod tests_x87;

@@ -14,7 +14,12 @@
 //!    the register file, restored if a later uop of it faults);
 //! 2. an instruction stores one contiguous value, or probes the lowest
 //!    address of a multi-store sequence first ([`Op::ProbeW`]), and its
-//!    stores are its last possible fault points.
+//!    stores are its last possible fault points. (The one exception is
+//!    deliberate: with Intel's [`Quirks`] an `fstp m80` crossing into a
+//!    faulting page leaves its low 8 bytes written, as Intel cores do.)
+//!    A store that reads the old contents first (x87 stores, which write
+//!    them back on an unmasked exception; `maskmovdqu`) probes before the
+//!    read, so its faults carry the write bit like any store's.
 //!
 //! # Flag liveness
 //! After translation a backward pass clears each uop's flag mask down to
@@ -50,8 +55,7 @@
 //! translate into `Vec` uops ([`crate::simd`]; `insn/simd/*`, one file per
 //! family).
 //!
-//! Not modelled (#UD): AVX/VEX vector forms, rcpps/rcpss/rsqrtps/
-//! rsqrtss (vendor-specific approximations), far branches, 16-bit near
+//! Not modelled (#UD): AVX/VEX vector forms, far branches, 16-bit near
 //! branches (66h on jmp/call/ret/jcc), enter with a nesting level above 5,
 //! loop*/jecxz with 32-bit addressing, xlat.
 
@@ -59,6 +63,7 @@ mod insn;
 
 pub use insn::needs_cpl0;
 
+use crate::cpuid::CpuidModel;
 use crate::mem::{GuestMemory, MemStop, PageFault, PAGE_SIZE};
 use crate::uop::{self, cond_reads, fl, InsnInfo, Op, Uop, FLAGS, FSBASE, GSBASE};
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Formatter, Instruction, IntelFormatter};
@@ -83,6 +88,31 @@ pub struct Block {
     pub details: Vec<String>,
     /// Whether an instruction has a REP prefix (it then ends the block).
     pub has_rep: bool,
+}
+
+/// The choices the architecture leaves to implementations that the
+/// translation makes one way or the other, after the vendor of the core's
+/// [`CpuidModel`] (AMD's choices by default, like the default model).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quirks {
+    /// An x87 10-byte store (`fstp m80`) whose last bytes fall on a page
+    /// that faults writes its low 8 bytes (the significand) before the #PF,
+    /// as Intel cores do; otherwise (AMD) it writes nothing. SDM Vol. 3A
+    /// §8.1.1 allows both (an x87 access larger than a quadword may be
+    /// made of several accesses). (The `fast` model takes back every
+    /// store of a faulting instruction, so there nothing stays written
+    /// either way.)
+    pub m80_store_low_first: bool,
+}
+
+impl Quirks {
+    /// The quirks of a core identifying itself as `cpuid` (Intel's for
+    /// `GenuineIntel`, AMD's for any other vendor).
+    pub fn of(cpuid: &CpuidModel) -> Self {
+        Self {
+            m80_store_low_first: cpuid.is_intel(),
+        }
+    }
 }
 
 /// Fetches up to 15 bytes at `rip`; returns how many could be read.
@@ -112,10 +142,14 @@ fn decode_one(mem: &mut dyn GuestMemory, rip: u64) -> Result<(Instruction, [u8; 
     Ok((ins, buf))
 }
 
-/// Translates the block at `rip`. Fails only if the first instruction
-/// cannot be fetched (the caller raises #PF); a later unfetchable
-/// instruction ends the block before it instead.
-pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, MemStop> {
+/// Translates the block at `rip` for a core with `quirks`. Fails only if
+/// the first instruction cannot be fetched (the caller raises #PF); a
+/// later unfetchable instruction ends the block before it instead.
+pub fn translate_block(
+    mem: &mut dyn GuestMemory,
+    rip: u64,
+    quirks: Quirks,
+) -> Result<Block, MemStop> {
     let mut b = Block {
         rip,
         uops: Vec::with_capacity(64),
@@ -139,6 +173,7 @@ pub fn translate_block(mem: &mut dyn GuestMemory, rip: u64) -> Result<Block, Mem
             next_tmp: uop::T0,
             next_vtmp: uop::VT0,
             rep: 0,
+            quirks,
         };
         let ends = insn::translate(&mut tx, &ins, &bytes[..ins.len().max(1)]);
         let rep = tx.rep;
@@ -308,6 +343,8 @@ pub(crate) struct Tx<'a> {
     pub next_vtmp: u8,
     /// REP mode of the instruction (see [`InsnInfo::rep`]) | 4 for ecx.
     pub rep: u8,
+    /// The implementation choices to follow.
+    pub quirks: Quirks,
 }
 
 impl Tx<'_> {
@@ -359,7 +396,7 @@ mod tests {
         let mut mem = FlatMemory::new();
         mem.map(0x1000, 0x1000);
         mem.write(0x1000, code).expect("mapped");
-        translate_block(&mut mem, 0x1000).expect("fetchable")
+        translate_block(&mut mem, 0x1000, Quirks::default()).expect("fetchable")
     }
 
     fn fl_of(b: &Block, insn: usize) -> Vec<u8> {

@@ -142,7 +142,8 @@ pub enum Op {
     Ld,
     /// store low `s` bytes of b.
     St,
-    /// store-probe: fault now if `s` bytes at the address are not writable.
+    /// store-probe: fault now, as a write (error code W), if `s` bytes at
+    /// the address are not writable.
     ProbeW,
     /// d = effective address (no segment).
     Lea,

@@ -30,7 +30,10 @@
 //! batch buffer lives in a [`native::BatchBuffer`] owned by one [`run`]),
 //! and the comparison results ([`Summary`], [`Verdict`]). Each simulated
 //! case runs in a [`smpsim_cores::FuncCore`] and a
-//! [`smpsim_cores::FlatMemory`] created for that case alone.
+//! [`smpsim_cores::FlatMemory`] created for that case alone; the core's
+//! CPUID model has the host's vendor ([`sim::host_model`]), so where the
+//! architecture lets vendors differ (an `fstp m80` split across a
+//! faulting page) the simulator behaves as the host.
 //!
 //! # Depends on
 //! `smpsim-cores` only through its public functional-model API
@@ -121,6 +124,9 @@
 #![warn(missing_debug_implementations)]
 #![deny(unsafe_code)] // allowed only in `native`, the sandbox that runs code natively
 
+#[cfg(test)]
+#[allow(unsafe_code)] // host rcpss/rsqrtss intrinsics, test-only
+mod approx_host;
 pub mod flags;
 pub mod fpstate;
 pub mod gen;
@@ -210,6 +216,10 @@ pub struct HostCaps {
     pub movbe: bool,
     /// `xgetbv` works (XSAVE enabled by the OS).
     pub xsave: bool,
+    /// rcpps/rcpss/rsqrtps/rsqrtss give the simulator's approximations
+    /// (`smpsim_cores::simd::approx`: an AMD family 1Ah host); elsewhere
+    /// they are not generated.
+    pub approx_exact: bool,
 }
 
 impl HostCaps {
@@ -229,6 +239,7 @@ impl HostCaps {
             bmi2: std::arch::is_x86_feature_detected!("bmi2"),
             movbe: std::arch::is_x86_feature_detected!("movbe"),
             xsave: std::arch::is_x86_feature_detected!("xsave"),
+            approx_exact: host_vendor() == *b"AuthenticAMD" && host_family() == 0x1a,
         }
     }
 }
@@ -242,6 +253,17 @@ pub fn host_vendor() -> [u8; 12] {
     v[4..8].copy_from_slice(&r.edx.to_le_bytes());
     v[8..12].copy_from_slice(&r.ecx.to_le_bytes());
     v
+}
+
+/// The host's processor family (CPUID leaf 1, extended family included).
+pub fn host_family() -> u32 {
+    let eax = std::arch::x86_64::__cpuid(1).eax;
+    let family = (eax >> 8) & 0xf;
+    if family == 0xf {
+        family + ((eax >> 20) & 0xff)
+    } else {
+        family
+    }
 }
 
 /// How a run is set up.
@@ -343,6 +365,7 @@ pub fn run(cfg: &Config, out: &mut dyn std::io::Write) -> Result<Summary, Diffte
         seen: std::collections::BTreeSet::new(),
         shown: 0,
         buf: native::BatchBuffer::default(),
+        model: sim::host_model(),
     };
     let mut start = 0u64;
     while start < cfg.cases {
@@ -419,6 +442,8 @@ struct Tally {
     shown: usize,
     /// The native sandbox's reusable batch mapping.
     buf: native::BatchBuffer,
+    /// The simulator's CPUID model ([`sim::host_model`]).
+    model: smpsim_cores::CpuidModel,
 }
 
 impl Tally {
@@ -429,7 +454,7 @@ impl Tally {
         show: usize,
         out: &mut dyn std::io::Write,
     ) -> Result<(), DifftestError> {
-        let (native, simulated) = run_both(batch, &mut self.buf)?;
+        let (native, simulated) = run_both(batch, &mut self.buf, &self.model)?;
         let mut bad = Vec::new();
         for (k, ((p, n), s)) in batch.iter().zip(&native).zip(&simulated).enumerate() {
             self.seen
@@ -446,7 +471,10 @@ impl Tally {
         }
         self.summary.mismatches += bad.len() as u64;
         let cases: Vec<&gen::Case> = bad.iter().map(|(k, _)| &batch[*k].case).collect();
-        for ((k, d), blame) in bad.iter().zip(attribute(&cases, &mut self.buf)?) {
+        for ((k, d), blame) in bad
+            .iter()
+            .zip(attribute(&cases, &mut self.buf, &self.model)?)
+        {
             if self.shown < show {
                 let p = &batch[*k];
                 let text = report::describe(&p.case, &p.asm, &native[*k], &simulated[*k], d);
@@ -463,6 +491,7 @@ impl Tally {
 fn run_both(
     batch: &[Prepared],
     buf: &mut native::BatchBuffer,
+    model: &smpsim_cores::CpuidModel,
 ) -> Result<(Vec<Outcome>, Vec<Outcome>), DifftestError> {
     let inputs: Vec<native::NativeInput<'_>> = batch
         .iter()
@@ -474,7 +503,10 @@ fn run_both(
         })
         .collect();
     let pending = native::PendingBatch::start_in(buf, &inputs)?;
-    let simulated: Vec<Outcome> = batch.iter().map(|p| sim::run(&p.case, &p.asm)).collect();
+    let simulated: Vec<Outcome> = batch
+        .iter()
+        .map(|p| sim::run(&p.case, &p.asm, model))
+        .collect();
     Ok((pending.finish_into(buf)?, simulated))
 }
 
@@ -483,6 +515,7 @@ fn run_both(
 fn attribute(
     bad: &[&gen::Case],
     buf: &mut native::BatchBuffer,
+    model: &smpsim_cores::CpuidModel,
 ) -> Result<Vec<String>, DifftestError> {
     let mut which = Vec::new();
     let mut list = Vec::new();
@@ -497,7 +530,7 @@ fn attribute(
     let (native, simulated) = if list.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        run_both(&list, buf)?
+        run_both(&list, buf, model)?
     };
     let mut first: Vec<Option<usize>> = vec![None; bad.len()];
     for (((k, n), p), (nat, s)) in which.iter().zip(&list).zip(native.iter().zip(&simulated)) {
@@ -571,7 +604,7 @@ mod tests {
         p.case.init.gpr[3] = 1;
         p.case.init.rflags = 0x2;
         let n = &native_of(&batch)[0];
-        let s = sim::run(&batch[0].case, &batch[0].asm);
+        let s = sim::run(&batch[0].case, &batch[0].asm, &sim::host_model());
         assert_eq!(report::compare(n, &s, 0), Verdict::Match);
         let Outcome::Ran { regs, fault, .. } = n else {
             panic!("native crashed")
@@ -674,7 +707,12 @@ mod tests {
             unit(add, Mnemonic::Add),
         ];
         assert_eq!(
-            attribute(&[&case], &mut native::BatchBuffer::default()).expect("runs"),
+            attribute(
+                &[&case],
+                &mut native::BatchBuffer::default(),
+                &sim::host_model()
+            )
+            .expect("runs"),
             vec!["rdtsc".to_string()]
         );
     }
@@ -711,7 +749,7 @@ mod tests {
             panic!("{n:?}")
         };
         assert_eq!(regs.gpr[0], 0x1122_335A);
-        let s = sim::run(&batch[0].case, &batch[0].asm);
+        let s = sim::run(&batch[0].case, &batch[0].asm, &sim::host_model());
         assert_eq!(report::compare(&n, &s, 0), Verdict::Match);
     }
 
@@ -736,7 +774,7 @@ mod tests {
             };
             let want = fpstate::FpView::from_fxsave(&p.case.fx);
             assert_eq!(fpstate::diffs(&want, fp), Vec::<String>::new());
-            let s = sim::run(&p.case, &p.asm);
+            let s = sim::run(&p.case, &p.asm, &sim::host_model());
             assert_eq!(report::compare(n, &s, 0), Verdict::Match);
         }
     }

@@ -21,8 +21,19 @@ const MAX_INSNS: u64 = 100_000;
 /// halt elsewhere): never equal to a native outcome.
 pub const SIM_LOST: u8 = 0xFF;
 
-/// Runs `case` (whose code is `asm`) in the functional core.
-pub fn run(case: &Case, asm: &Assembled) -> Outcome {
+/// The CPUID model cases run with: the default one with the host's
+/// vendor, so that where the architecture leaves implementations a choice
+/// ([`smpsim_cores::translate::Quirks`]) the simulator makes the host's.
+pub fn host_model() -> CpuidModel {
+    CpuidModel {
+        vendor: super::host_vendor(),
+        ..CpuidModel::default()
+    }
+}
+
+/// Runs `case` (whose code is `asm`) in the functional core of `model`
+/// ([`host_model`]).
+pub fn run(case: &Case, asm: &Assembled, model: &CpuidModel) -> Outcome {
     let mut mem = FlatMemory::new();
     mem.map(CODE_BASE, CODE_SIZE as u64);
     mem.map(DATA_BASE, DATA_SIZE as u64);
@@ -44,7 +55,7 @@ pub fn run(case: &Case, asm: &Assembled) -> Outcome {
     st.fpu
         .load_fxsave(&case.fx)
         .expect("the generator's MXCSR is valid");
-    let mut core = FuncCore::new(CpuidModel::default());
+    let mut core = FuncCore::new(model.clone());
     let exit = core.run(&mut st, &mut mem, MAX_INSNS);
     let fault = match exit {
         Exit::Halt if st.rip == end + 1 => None,

@@ -6,7 +6,7 @@ use super::uopinfo::{self, Class};
 use super::{BrKind, Env, InsnRec, MemPort, MemRec, OooCore, PortAccess, Slot, MAX_MEM};
 use crate::func::Exit;
 use crate::mem::{GuestMemory, MemStop, PAGE_SIZE};
-use crate::translate::translate_block;
+use crate::translate::{translate_block, Quirks};
 use crate::uop::{Op, Uop};
 
 /// Guest memory that records the oracle's accesses.
@@ -221,7 +221,8 @@ impl OooCore {
             Some(i) => i,
             None => {
                 env.select(c, self.ctxs[c].steps);
-                let b = translate_block(env, rip)?;
+                let quirks = Quirks::of(self.ctxs[c].func.cpuid());
+                let b = translate_block(env, rip, quirks)?;
                 // Every insertion into the front end's cache comes through
                 // here, so `decoded[idx]` always describes the live block
                 // at `idx` (a freed index is reused only by an insertion).

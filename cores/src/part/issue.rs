@@ -17,7 +17,7 @@ use super::{context, CoreState, Executed, Model, TimingModel};
 use crate::ooo::uopinfo::{class, op_name, Class};
 use crate::ooo::LatencyConfig;
 use crate::paging::AccessKind;
-use crate::translate::translate_block;
+use crate::translate::{translate_block, Quirks};
 use crate::uop::Uop;
 use crate::{Exit, GuestMemory, MemStop, Pacer, PageFault};
 use smpsim_engine::{Cycle, EpochCtx};
@@ -38,6 +38,10 @@ pub(super) struct IssueModel {
     costs: BTreeMap<(u64, u64), u64>,
     /// Direct-mapped cache in front of `costs`: (RIP, address space, cycles).
     cost_cache: Vec<(u64, u64, u64)>,
+    /// The implementation choices the costed translations follow (the
+    /// core's vendor).
+    #[serde(default)]
+    quirks: Quirks,
 }
 
 impl IssueModel {
@@ -47,15 +51,17 @@ impl IssueModel {
             inorder: None,
             costs: BTreeMap::new(),
             cost_cache: Vec::new(),
+            quirks: Quirks::default(),
         }
     }
 
-    /// The in-order model.
-    pub(super) fn inorder(cpi: u64, latency: LatencyConfig) -> Self {
+    /// The in-order model of a core with `quirks`.
+    pub(super) fn inorder(cpi: u64, latency: LatencyConfig, quirks: Quirks) -> Self {
         IssueModel {
             inorder: Some((cpi, latency)),
             costs: BTreeMap::new(),
             cost_cache: vec![(u64::MAX, 0, 0); COST_CACHE],
+            quirks,
         }
     }
 
@@ -240,7 +246,7 @@ impl IssueModel {
             return cost;
         }
         let mut fetch = CodeBytes { mem, space };
-        let cost = match translate_block(&mut fetch, rip) {
+        let cost = match translate_block(&mut fetch, rip, self.quirks) {
             Ok(b) => b.insns.first().map_or(*cpi, |i| {
                 b.uops[usize::from(i.start)..usize::from(i.end)]
                     .iter()

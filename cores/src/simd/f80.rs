@@ -879,14 +879,47 @@ impl Env {
     }
 }
 
-/// A key ordering non-NaN values numerically.
+/// A key ordering non-NaN values numerically. A pseudo-denormal (biased
+/// exponent 0 with the integer bit set) has the value of the normal with
+/// exponent 1 and the same significand, and compares equal to it (as the
+/// host's fucom does).
 fn total(v: u128) -> i128 {
-    let mag = (v & (MASK80 >> 1)) as i128;
+    let mut mag = (v & (MASK80 >> 1)) as i128;
+    if exp(v) == 0 && sig(v) >> 63 == 1 {
+        mag |= 1 << 64;
+    }
     if mag == 0 || kind(v) == Kind::Zero {
         0
     } else if neg(v) {
         -mag
     } else {
         mag
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn pseudo_denormals_compare_by_value() {
+        let f = |se: u16, sig: u64| (u128::from(se) << 64) | u128::from(sig);
+        let mut env = Env::new(0x037f);
+        let pd = f(0, 0xc000_0000_0000_0000);
+        let cases = [
+            (pd, f(1, 0xc000_0000_0000_0000), Ordering::Equal),
+            (pd, f(1, 0x8ab8_709a_2bd5_eac6), Ordering::Greater),
+            (f(0, 1 << 63), f(1, 0x8ab8_709a_2bd5_eac6), Ordering::Less),
+            (
+                pd | 1 << 79,
+                f(0x8001, 0x8ab8_709a_2bd5_eac6),
+                Ordering::Less,
+            ),
+            (pd, f(0, 0x7fff_ffff_ffff_ffff), Ordering::Greater),
+        ];
+        for (a, b, o) in cases {
+            assert_eq!(env.compare(a, b, false), Some(o), "{a:#x} vs {b:#x}");
+        }
     }
 }

@@ -89,9 +89,14 @@ pub(crate) enum FpOp {
     Insertps = 33,
     /// g[dst] = a's 32-bit lane imm8 & 3.
     Extractps = 34,
+    /// rcpss/rcpps: the approximate 1/b ([`super::approx`]), merged into
+    /// a for the scalar form.
+    Rcp = 35,
+    /// rsqrtss/rsqrtps: the approximate 1/√b ([`super::approx`]).
+    Rsqrt = 36,
 }
 
-const OPS: [FpOp; 35] = {
+const OPS: [FpOp; 37] = {
     use FpOp::*;
     [
         Add,
@@ -129,6 +134,8 @@ const OPS: [FpOp; 35] = {
         Dp,
         Insertps,
         Extractps,
+        Rcp,
+        Rsqrt,
     ]
 };
 
@@ -145,7 +152,9 @@ impl FpOp {
         use FpOp::*;
         match self {
             Add | Sub | Min | Max | Cmp | Comi | AddSub | HAdd | HSub => Class::FpAdd,
-            Mul | Dp => Class::FpMul,
+            // The approximations: short and pipelined, on the multipliers
+            // (as on Zen).
+            Mul | Dp | Rcp | Rsqrt => Class::FpMul,
             Div | Sqrt => Class::FpDiv,
             And | Andn | Or | Xor => Class::Vec,
             Shuf | UnpackLo | UnpackHi | Movmsk | DupLo64 | DupOdd | DupEven | Blend | Blendv
@@ -217,6 +226,9 @@ fn lane_fn(op: FpOp) -> Option<LaneFn> {
         FpOp::Min => |f, a, b, _, m, fl| f.minmax(a, b, false, m, fl),
         FpOp::Max => |f, a, b, _, m, fl| f.minmax(a, b, true, m, fl),
         FpOp::Sqrt => |f, _, b, _, m, fl| f.sqrt(b, m, fl),
+        // Neither reads MXCSR nor raises a flag.
+        FpOp::Rcp => |_, _, b, _, _, _| u64::from(super::approx::rcp32(b as u32)),
+        FpOp::Rsqrt => |_, _, b, _, _, _| u64::from(super::approx::rsqrt32(b as u32)),
         FpOp::Cmp => |f, a, b, imm, m, fl| {
             if f.compare(a, b, imm, m, fl) {
                 u64::MAX

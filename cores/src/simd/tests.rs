@@ -12,13 +12,23 @@ pub(crate) const DATA: u64 = 0x2000;
 /// Runs `code` (which should end in `hlt`) from `st` (RIP is set here) with
 /// `data` written at [`DATA`]; returns the exit, the final state and the
 /// memory.
-pub(crate) fn run(code: &[u8], mut st: ArchState, data: &[u8]) -> (Exit, ArchState, FlatMemory) {
+pub(crate) fn run(code: &[u8], st: ArchState, data: &[u8]) -> (Exit, ArchState, FlatMemory) {
+    run_on(CpuidModel::default(), code, st, data)
+}
+
+/// [`run`] on a core with the CPUID model `cpuid`.
+pub(crate) fn run_on(
+    cpuid: CpuidModel,
+    code: &[u8],
+    mut st: ArchState,
+    data: &[u8],
+) -> (Exit, ArchState, FlatMemory) {
     let mut mem = FlatMemory::new();
     mem.map(0x1000, 0x3000);
     mem.write(0x1000, code).expect("code fits");
     mem.write(DATA, data).expect("data fits");
     st.rip = 0x1000;
-    let mut core = FuncCore::new(CpuidModel::default());
+    let mut core = FuncCore::new(cpuid);
     let exit = core.run(&mut st, &mut mem, 1000);
     (exit, st, mem)
 }

@@ -109,13 +109,52 @@ fn extractps_to_memory_stores_the_lane() {
 }
 
 #[test]
-fn rcpps_stays_ud() {
-    // rcpps xmm1, xmm2 ; hlt
-    let (exit, _, _) = run(&[0x0f, 0x53, 0xca, 0xf4], with_xmm(&[]), &[]);
+fn rcp_rsqrt_compute_the_model_merge_scalars_and_leave_mxcsr() {
+    // rcpps xmm1, xmm2 ; rsqrtps xmm3, xmm2 ; rcpss xmm4, xmm2 ;
+    // rsqrtss xmm5, [rsi] ; hlt
+    let code = [
+        0x0f, 0x53, 0xca, 0x0f, 0x52, 0xda, 0xf3, 0x0f, 0x53, 0xe2, 0xf3, 0x0f, 0x52, 0x2e, 0xf4,
+    ];
+    // Lanes: 1.0, 2.0, -0.0, a denormal.
+    let src: u128 = 0x0000_0001_8000_0000_4000_0000_3f80_0000;
+    let old: u128 = 0x1111_1111_2222_2222_3333_3333_4444_4444;
+    let mut st = with_xmm(&[(2, src), (4, old), (5, old)]);
+    st.fpu.mxcsr = 0x1f80 | 0x8040; // FTZ and DAZ change nothing
+    let (exit, st, _) = run(&code, st, &0x7f80_0000u32.to_le_bytes());
+    assert_eq!(exit, Exit::Halt);
+    let lanes = |v: u128| -> [u32; 4] { std::array::from_fn(|i| (v >> (32 * i)) as u32) };
+    assert_eq!(
+        lanes(st.fpu.xmm[1]),
+        [0x3f7f_f000, 0x3eff_f000, 0xff80_0000, 0x7f80_0000]
+    );
+    assert_eq!(
+        lanes(st.fpu.xmm[3]),
+        [0x3f7f_f800, 0x3f35_0000, 0xff80_0000, 0x7f80_0000]
+    );
+    assert_eq!(st.fpu.xmm[4], (old & !0xffff_ffff) | 0x3f7f_f000);
+    assert_eq!(st.fpu.xmm[5], old & !0xffff_ffff); // rsqrt(+inf) = +0
+    assert_eq!(st.fpu.mxcsr, 0x1f80 | 0x8040);
+}
+
+#[test]
+fn misaligned_rcpps_memory_operand_is_gp() {
+    // rcpps xmm1, [rsi+4] ; hlt
+    let (exit, st, _) = run(
+        &[0x0f, 0x53, 0x4e, 0x04, 0xf4],
+        with_xmm(&[(1, 7)]),
+        &[0; 32],
+    );
     let Exit::Fault(f) = exit else {
         panic!("{exit:?}")
     };
-    assert_eq!(f.vector, 6);
+    assert_eq!((f.vector, st.fpu.xmm[1]), (13, 7));
+    // rsqrtss xmm1, [rsi+4] needs no alignment.
+    let (exit, _, _) = run(
+        &[0xf3, 0x0f, 0x52, 0x4e, 0x04, 0xf4],
+        with_xmm(&[]),
+        &[0; 32],
+    );
+    assert_eq!(exit, Exit::Halt);
 }
 
 #[test]

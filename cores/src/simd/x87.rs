@@ -22,7 +22,8 @@
 //! operand's offset in `c` (FDP). Stores compute their value into `dst`
 //! with a uop that changes nothing, and a later uop (the same op with
 //! [`fl::COMMIT`]) recomputes it to set the status flags and pop. A store
-//! first loads the destination's old contents (into `a`, and `b` for the
+//! first probes its destination for writing (its page fault is a write's)
+//! and loads the old contents (into `a`, and `b` for the
 //! m80's high part): with an unmasked #IA, #O or #U the host stores
 //! nothing and does not pop, and the uop writes the old contents back (a
 //! racing store of another processor to those bytes between the load and

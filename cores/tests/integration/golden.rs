@@ -4,7 +4,7 @@
 //! golden` rewrites the rest.
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
-use smpsim_cores::translate::translate_block;
+use smpsim_cores::translate::{translate_block, Quirks};
 use smpsim_cores::{FlatMemory, GuestMemory};
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/translate.txt");
@@ -23,7 +23,7 @@ fn render(bytes: &[u8]) -> String {
     let mut code = bytes.to_vec();
     code.push(0xf4);
     mem.write(rip, &code).expect("mapped");
-    let block = translate_block(&mut mem, rip).expect("fetchable");
+    let block = translate_block(&mut mem, rip, Quirks::default()).expect("fetchable");
     let ins = block.insns[0];
     let uops: Vec<String> = block.uops[usize::from(ins.start)..usize::from(ins.end)]
         .iter()

@@ -116,9 +116,8 @@ const SSE_MOV: &[Mnemonic] = {
     ]
 };
 
-/// rcpps/rcpss/rsqrtps/rsqrtss are left out: their results are
-/// vendor-specific approximations the simulator does not reproduce (it
-/// raises #UD naming them).
+/// rcpps/rcpss/rsqrtps/rsqrtss are listed but generated only where the
+/// host's approximations are the simulator's ([`approx_exact_only`]).
 const SSE_FP: &[Mnemonic] = {
     use Mnemonic::*;
     &[
@@ -128,8 +127,8 @@ const SSE_FP: &[Mnemonic] = {
         Andpd, Andnps, Andnpd, Orps, Orpd, Xorps, Xorpd, Shufps, Shufpd, Unpcklps, Unpckhps,
         Unpcklpd, Unpckhpd, Movmskps, Movmskpd, Cvtps2pd, Cvtpd2ps, Cvtss2sd, Cvtsd2ss, Cvtdq2ps,
         Cvtps2dq, Cvttps2dq, Cvtdq2pd, Cvtpd2dq, Cvttpd2dq, Cvtsi2ss, Cvtsi2sd, Cvtss2si, Cvtsd2si,
-        Cvttss2si, Cvttsd2si, Addsubps, Addsubpd, Haddps, Haddpd, Hsubps, Hsubpd, Movshdup,
-        Movsldup, Movddup,
+        Cvttss2si, Cvttsd2si, Rcpps, Rcpss, Rsqrtps, Rsqrtss, Addsubps, Addsubpd, Haddps, Haddpd,
+        Hsubps, Hsubpd, Movshdup, Movsldup, Movddup,
     ]
 };
 
@@ -286,6 +285,16 @@ fn modelled_after_intel(m: Mnemonic) -> bool {
     matches!(m, Dpps | Dppd | Fxsave | Fxsave64)
 }
 
+/// Instructions whose results are implementation-specific approximations
+/// (the architecture bounds only their error): the simulator computes AMD
+/// family 1Ah's (`smpsim_cores::simd::approx`), and they are generated
+/// only on such a host ([`HostCaps::approx_exact`]), where they compare
+/// bit for bit.
+fn approx_exact_only(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(m, Rcpps | Rcpss | Rsqrtps | Rsqrtss)
+}
+
 /// iced's undocumented x87 alias encodings (`Fxch_st0_sti_DDC8`, ...).
 fn is_alias(code: Code) -> bool {
     let name = format!("{code:?}");
@@ -337,7 +346,8 @@ pub(super) fn vector_forms(caps: &HostCaps) -> BTreeMap<(Group, u16), Vec<Code>>
             && !(integer_only && g != Group::Bmi)
             && op.op_kinds().iter().all(|&k| fillable(k))
             && features.iter().all(|&f| host_has(f, caps))
-            && !(caps.amd && modelled_after_intel(m));
+            && !(caps.amd && modelled_after_intel(m))
+            && (caps.approx_exact || !approx_exact_only(m));
         if ok {
             for &g in gs {
                 out.entry((g, m as u16)).or_default().push(code);
@@ -359,7 +369,8 @@ mod tests {
             for m in g.mnemonics() {
                 let needs_more = matches!(g, Group::Sse4 | Group::Bmi)
                     || *m == Mnemonic::Lddqu
-                    || (caps.amd && modelled_after_intel(*m));
+                    || (caps.amd && modelled_after_intel(*m))
+                    || (!caps.approx_exact && approx_exact_only(*m));
                 if !needs_more {
                     assert!(f.contains_key(&(*g, *m as u16)), "{m:?} has no form");
                 }

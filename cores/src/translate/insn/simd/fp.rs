@@ -6,8 +6,8 @@
 //! Memory operands: scalar forms read their element (no alignment check),
 //! legacy packed forms read 16 aligned bytes, the half-width forms
 //! (cvtps2pd, cvtdq2pd, movddup) 8 unaligned bytes.
-//! rcpps/rcpss/rsqrtps/rsqrtss are not here (their results are
-//! vendor-specific approximations): they stay #UD.
+//! rcpps/rcpss/rsqrtps/rsqrtss compute the model of
+//! [`crate::simd::approx`] (AMD Zen 5's approximations).
 
 use super::{vopnd, vuop, xmm, VOpnd};
 use crate::simd::{fpx, pack_imm, Family, FpOp};
@@ -75,6 +75,10 @@ fn form(mn: Mnemonic) -> Option<Form> {
         M::Sqrtsd => ari(O::Sqrt, 1),
         M::Sqrtps => ari(O::Sqrt, 2),
         M::Sqrtpd => ari(O::Sqrt, 3),
+        M::Rcpss => ari(O::Rcp, 0),
+        M::Rcpps => ari(O::Rcp, 2),
+        M::Rsqrtss => ari(O::Rsqrt, 0),
+        M::Rsqrtps => ari(O::Rsqrt, 2),
         M::Cmpss => ari(O::Cmp, 0),
         M::Cmpsd => ari(O::Cmp, 1),
         M::Cmpps => ari(O::Cmp, 2),
@@ -191,7 +195,13 @@ fn binary(tx: &mut Tx<'_>, ins: &Instruction, mn: Mnemonic, (op, size, packed, s
     // Unary packed forms read only the source.
     let unary = matches!(
         op,
-        FpOp::Sqrt | FpOp::Round | FpOp::FpToFpPacked | FpOp::IntToFpPacked | FpOp::FpToIntPacked
+        FpOp::Sqrt
+            | FpOp::Rcp
+            | FpOp::Rsqrt
+            | FpOp::Round
+            | FpOp::FpToFpPacked
+            | FpOp::IntToFpPacked
+            | FpOp::FpToIntPacked
     ) || matches!(op, FpOp::DupLo64 | FpOp::DupOdd | FpOp::DupEven);
     let a = if unary && packed { s } else { d };
     let c = if op == FpOp::Blendv { XMM0 } else { ZERO };

@@ -333,6 +333,10 @@ fn maskmovdqu(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
         seg: seg_reg(ins.memory_segment()),
         addr32: ins.op_kind(0) == OpKind::MemorySegEDI,
     };
+    // Probed for writing before the old contents are read: a fault on
+    // either page is a write's (error code W), the lower page's first.
+    tx.emit(mem_uop(Op::ProbeW, 8, &m));
+    tx.emit(mem_uop(Op::ProbeW, 8, &m.offset(8)));
     let old = tx.vload(&m, 16, false);
     let new = tx.vtmp();
     tx.emit(vuop(
@@ -349,7 +353,6 @@ fn maskmovdqu(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
     let hi = tx.tmp();
     tx.vmov(crate::simd::MovOp::ToGpr, 8, lo, new, ZERO, 0);
     tx.vmov(crate::simd::MovOp::ToGpr, 8, hi, new, ZERO, 1);
-    tx.emit(mem_uop(Op::ProbeW, 8, &m));
     tx.store(&m.offset(8), 8, hi);
     tx.store(&m, 8, lo);
     Ok(false)

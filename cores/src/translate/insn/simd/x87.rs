@@ -9,9 +9,9 @@ mod fop;
 use super::vuop;
 use crate::simd::x87::{fl, fop_bits, imm, rip_bits, X87Op, FIP, WAIT};
 use crate::simd::Family;
-use crate::translate::insn::{mem_ref, MemRef, Tr, Unsupported};
+use crate::translate::insn::{mem_ref, mem_uop, MemRef, Tr, Unsupported};
 use crate::translate::Tx;
-use crate::uop::{Uop, FLAGS, SINK, ZERO};
+use crate::uop::{Op, Uop, FLAGS, SINK, ZERO};
 
 const RAX: u8 = 0;
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
@@ -97,15 +97,51 @@ impl X<'_, '_> {
         Ok(false)
     }
 
+    /// The #MF check of a waiting instruction's first uop, as a uop of its
+    /// own when memory uops come before the first x87 uop (a pending #MF
+    /// comes before the operand's page fault).
+    fn pending_first(&mut self) {
+        if self.first && self.waiting {
+            self.op(X87Op::Nop, 0, 0, 0, 8, SINK, ZERO, ZERO, false);
+        }
+    }
+
+    /// The stores of an m80 result (`fstp m80`, op `o`): probed for
+    /// writing before the old contents (which an unmasked exception
+    /// stores back) are read, so a fault is a write's. With AMD's choice
+    /// both parts are probed before either is stored, and nothing is
+    /// written when the second page faults; with Intel's
+    /// ([`crate::translate::Quirks::m80_store_low_first`]) the low 8 bytes
+    /// are stored before the top two are probed.
+    fn store_m80(&mut self, o: X87Op, m: &MemRef) {
+        self.pending_first();
+        let hi_ref = m.offset(8);
+        self.tx.emit(mem_uop(Op::ProbeW, 8, m));
+        let (lo, hi) = (self.tx.tmp(), self.tx.tmp());
+        if self.tx.quirks.m80_store_low_first {
+            let (old_lo, _) = self.load(m, 8);
+            self.op(o, 0, 0, 0, 10, lo, old_lo, ZERO, false);
+            self.tx.store(m, 8, lo);
+            self.tx.emit(mem_uop(Op::ProbeW, 2, &hi_ref));
+            let old_hi = self.tx.load(&hi_ref, 2);
+            self.op(o, 0, 0, 1, 10, hi, ZERO, old_hi, false);
+            self.tx.store(&hi_ref, 2, hi);
+        } else {
+            self.tx.emit(mem_uop(Op::ProbeW, 2, &hi_ref));
+            let (old_lo, old_hi) = self.load(m, 10);
+            self.op(o, 0, 0, 0, 10, lo, old_lo, old_hi, false);
+            self.op(o, 0, 0, 1, 10, hi, old_lo, old_hi, false);
+            self.tx.store(&hi_ref, 2, hi);
+            self.tx.store(m, 8, lo);
+        }
+    }
+
     /// Loads a memory source of `size` bytes: (a, b) temporaries (and the
     /// operand's offset for FDP).
     fn load(&mut self, m: &MemRef, size: u8) -> (u8, u8) {
-        if self.first && self.waiting {
-            // A pending #MF comes before the operand's page fault.
-            self.op(X87Op::Nop, 0, 0, 0, 8, SINK, ZERO, ZERO, false);
-        }
+        self.pending_first();
         let t = self.tx.tmp();
-        let mut lea = crate::translate::insn::mem_uop(crate::uop::Op::Lea, 8, m);
+        let mut lea = mem_uop(Op::Lea, 8, m);
         lea.dst = t;
         self.tx.emit(lea);
         self.fdp = t;
@@ -362,23 +398,16 @@ fn body(x: &mut X<'_, '_>, ins: &Instruction) -> Tr {
                 M::Fisttp => (O::StI, 1),
                 _ => (O::StI, 0),
             };
-            // The old contents, stored back by an unmasked exception.
-            let (olo, ohi) = x.load(&m, size);
             if size == 10 {
-                let lo = x.tx.tmp();
-                let hi = x.tx.tmp();
-                x.op(o, 0, 0, 0, size, lo, olo, ohi, false);
-                x.op(o, 0, 0, 1, size, hi, olo, ohi, false);
-                x.tx.emit(crate::translate::insn::mem_uop(
-                    crate::uop::Op::ProbeW,
-                    8,
-                    &m,
-                ));
-                x.tx.store(&m.offset(8), 2, hi);
-                x.tx.store(&m, 8, lo);
+                x.store_m80(o, &m);
             } else {
+                x.pending_first();
+                // Probed for writing before the old contents (stored back
+                // by an unmasked exception) are read: a fault is a write's.
+                x.tx.emit(mem_uop(Op::ProbeW, size, &m));
+                let (old, _) = x.load(&m, size);
                 let t = x.tx.tmp();
-                x.op(o, 0, 0, sub, size, t, olo, ZERO, false);
+                x.op(o, 0, 0, sub, size, t, old, ZERO, false);
                 x.tx.store(&m, size, t);
             }
             x.op(o, 0, fl::COMMIT | pf, sub, size, SINK, ZERO, ZERO, true);

@@ -286,6 +286,7 @@ mod tests_fp;
 mod tests_int;
 #[cfg(test)]
 mod tests_mmx;
+#[cfg(test)]
 mod tests_store_faults;
 #[cfg(test)]
 mod tests_x87;

@@ -373,7 +373,9 @@ fn mmx_uops_depend_on_and_produce_the_x87_register_in_the_ooo_core() {
     mem.map(0x1000, 0x1000);
     mem.write(0x1000, &[0x0f, 0xfc, 0xd9, 0xd9, 0xe8, 0xf4])
         .expect("code fits");
-    let b = crate::translate::translate_block(&mut mem, 0x1000).expect("translates");
+    let b =
+        crate::translate::translate_block(&mut mem, 0x1000, crate::translate::Quirks::default())
+            .expect("translates");
     let paddb = &b.uops[usize::from(b.insns[0].start)..usize::from(b.insns[0].end)];
     let uses: Vec<_> = paddb
         .iter()

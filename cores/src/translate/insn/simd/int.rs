@@ -319,20 +319,26 @@ fn string(
 /// the overlapping load and store make it atomic): every selected byte is
 /// stored or, on a fault, none. A zero mask still needs writable memory
 /// (the SDM allows the fault).
-fn maskmovdqu(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
-    use crate::translate::insn::{mem_uop, seg_reg, MemRef};
-    use crate::uop::Op;
-    let (VOpnd::Xmm(data), VOpnd::Xmm(mask)) = (vopnd(ins, 1)?, vopnd(ins, 2)?) else {
-        return Err(Unsupported);
-    };
-    let m = MemRef {
+/// The implicit DS:[RDI] (or [EDI] with 67h) destination of maskmovdqu
+/// and maskmovq.
+pub(super) fn rdi_operand(ins: &Instruction) -> crate::translate::insn::MemRef {
+    crate::translate::insn::MemRef {
         base: 7,
         index: ZERO,
         scale: 0,
         disp: 0,
-        seg: seg_reg(ins.memory_segment()),
+        seg: crate::translate::insn::seg_reg(ins.memory_segment()),
         addr32: ins.op_kind(0) == OpKind::MemorySegEDI,
+    }
+}
+
+fn maskmovdqu(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
+    use crate::translate::insn::mem_uop;
+    use crate::uop::Op;
+    let (VOpnd::Xmm(data), VOpnd::Xmm(mask)) = (vopnd(ins, 1)?, vopnd(ins, 2)?) else {
+        return Err(Unsupported);
     };
+    let m = rdi_operand(ins);
     // Probed for writing before the old contents are read: a fault on
     // either page is a write's (error code W), the lower page's first.
     tx.emit(mem_uop(Op::ProbeW, 8, &m));

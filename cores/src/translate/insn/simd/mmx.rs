@@ -23,7 +23,7 @@
 use super::{int, vopnd, vuop, VOpnd};
 use crate::simd::x87::{imm as x87_imm, X87Op, WAIT};
 use crate::simd::{fpx, pack_imm, Family, FpOp, IntOp, MovOp};
-use crate::translate::insn::{seg_reg, MemRef, Tr, Unsupported};
+use crate::translate::insn::{Tr, Unsupported};
 use crate::translate::Tx;
 use crate::uop::{MM0, SINK, ZERO};
 use iced_x86::{Instruction, Mnemonic, OpKind};
@@ -212,14 +212,7 @@ fn maskmovq(tx: &mut Tx<'_>, ins: &Instruction) -> Tr {
     let (MOpnd::Mm(data), MOpnd::Mm(mask)) = (opnd(ins, 1)?, opnd(ins, 2)?) else {
         return Err(Unsupported);
     };
-    let m = MemRef {
-        base: 7,
-        index: ZERO,
-        scale: 0,
-        disp: 0,
-        seg: seg_reg(ins.memory_segment()),
-        addr32: ins.op_kind(0) == OpKind::MemorySegEDI,
-    };
+    let m = int::rdi_operand(ins);
     x87_uop(tx, X87Op::Mmx, 0, 0);
     let old = tx.vload(&m, 8, false);
     let new = tx.vtmp();

@@ -457,6 +457,9 @@ impl Cpu {
                 }
                 match mem.load(addr, s) {
                     Ok(v) => self.wb(u.dst, s, v),
+                    Err(MemStop::Fault(pf)) if u.aux & crate::uop::LD_FOR_WRITE != 0 => {
+                        return Flow::Pf(pf.addr, pf.as_write().code)
+                    }
                     Err(pf) => return Flow::pf(pf),
                 }
             }

@@ -251,6 +251,11 @@ pub enum Op {
     Vec,
 }
 
+/// `aux` bit of an [`Op::Ld`] that reads a read-modify-write destination
+/// (`add [m], r`): a page fault on it is reported as the write's (error
+/// code W), as the hardware does for the whole instruction.
+pub const LD_FOR_WRITE: u8 = 8;
+
 /// One micro-operation (16 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Uop {
@@ -369,6 +374,9 @@ impl fmt::Display for Uop {
                 }
                 if self.aux & 4 != 0 {
                     write!(f, " a32")?;
+                }
+                if self.op == Op::Ld && self.aux & LD_FOR_WRITE != 0 {
+                    write!(f, " for-write")?;
                 }
                 write!(f, "]")?;
                 if self.op == Op::St {

@@ -131,3 +131,41 @@ fn unsplit_fstp_m80_is_the_same_on_both_vendors() {
         assert_eq!(st.fpu.top(), 0);
     }
 }
+
+#[test]
+fn integer_read_modify_writes_into_an_absent_page_fault_as_writes() {
+    // The host reports W for every instruction that writes its memory
+    // operand, although the load comes first; those that only read keep R.
+    let writes: &[(&str, &[u8])] = &[
+        ("add [rsi], eax", &[0x01, 0x06]),
+        ("lock add [rsi], eax", &[0xf0, 0x01, 0x06]),
+        ("inc dword [rsi]", &[0xff, 0x06]),
+        ("not dword [rsi]", &[0xf7, 0x16]),
+        ("shl dword [rsi], 1", &[0xd1, 0x26]),
+        ("shld [rsi], eax, 3", &[0x0f, 0xa4, 0x06, 0x03]),
+        ("bts dword [rsi], 3", &[0x0f, 0xba, 0x2e, 0x03]),
+        ("xchg [rsi], eax", &[0x87, 0x06]),
+        ("xadd [rsi], eax", &[0x0f, 0xc1, 0x06]),
+        ("lock cmpxchg [rsi], ecx", &[0xf0, 0x0f, 0xb1, 0x0e]),
+        ("cmpxchg16b [rsi]", &[0x48, 0x0f, 0xc7, 0x0e]),
+    ];
+    let reads: &[(&str, &[u8])] = &[
+        ("mov eax, [rsi]", &[0x8b, 0x06]),
+        ("cmp [rsi], eax", &[0x39, 0x06]),
+        ("test [rsi], eax", &[0x85, 0x06]),
+        ("bt dword [rsi], 3", &[0x0f, 0xba, 0x26, 0x03]),
+        ("add eax, [rsi]", &[0x03, 0x06]),
+    ];
+    for (cases, code) in [(writes, pfec::WRITE), (reads, 0)] {
+        for &(name, bytes) in cases {
+            let (f, st, _) = fault_at(CpuidModel::default(), bytes, END);
+            assert_eq!(
+                (f.vector, f.error_code, f.addr, f.rip),
+                (14, code, END, 0x1000),
+                "{name}: {}",
+                f.detail
+            );
+            assert_eq!(st.gpr[0], 0, "{name}: RAX untouched");
+        }
+    }
+}

@@ -167,6 +167,18 @@ impl Tx<'_> {
         t
     }
 
+    /// Loads a destination the instruction also writes (a read-modify-write,
+    /// an exchange): a page fault on it is the write's, error code W
+    /// ([`crate::uop::LD_FOR_WRITE`]), as the hardware reports it.
+    fn load_for_write(&mut self, m: &MemRef, size: u8) -> u8 {
+        let t = self.tmp();
+        let mut u = mem_uop(Op::Ld, size, m);
+        u.dst = t;
+        u.aux |= crate::uop::LD_FOR_WRITE;
+        self.emit(u);
+        t
+    }
+
     fn store(&mut self, m: &MemRef, size: u8, v: u8) {
         let mut u = mem_uop(Op::St, size, m);
         u.b = v;
@@ -199,6 +211,8 @@ impl Tx<'_> {
     }
 
     /// Reads an operand into a temporary copy (safe against later writes).
+    /// Only exchanges use it, whose memory operand is always written too: it
+    /// is loaded for writing.
     fn read_copy(&mut self, o: Opnd, size: u8) -> u8 {
         match o {
             Opnd::Reg { idx, hi: false } => {
@@ -206,6 +220,7 @@ impl Tx<'_> {
                 self.emit(uop(Op::Mov, 8, t, idx, reg(ZERO)));
                 t
             }
+            Opnd::Mem(m) => self.load_for_write(&m, size),
             _ => self.read_reg(o, size),
         }
     }
@@ -242,9 +257,12 @@ impl Tx<'_> {
     }
 
     /// Starts a read-modify-write of `o`: the register holding its value.
+    /// Starts a read-modify-write of `o`: the register holding its value (a
+    /// memory destination is loaded for writing).
     fn rmw_begin(&mut self, o: Opnd, size: u8) -> u8 {
         match o {
             Opnd::Reg { idx, hi: false } => idx,
+            Opnd::Mem(m) => self.load_for_write(&m, size),
             _ => self.read_reg(o, size),
         }
     }
@@ -261,7 +279,12 @@ impl Tx<'_> {
         let size = opsize(ins, 0);
         let dst = opnd(ins, 0)?;
         let src = self.read(opnd(ins, 1)?, size);
-        let cur = self.rmw_begin(dst, size);
+        // cmp and test only read their first operand.
+        let cur = if discard {
+            self.read_reg(dst, size)
+        } else {
+            self.rmw_begin(dst, size)
+        };
         let d = if discard { SINK } else { cur };
         let mut u = uop(op, size, d, cur, src);
         u.fl = flm;
@@ -388,7 +411,12 @@ impl Tx<'_> {
             }
             o => o,
         };
-        let cur = self.rmw_begin(dst, size);
+        // bt only reads.
+        let cur = if op == Op::Bt {
+            self.read_reg(dst, size)
+        } else {
+            self.rmw_begin(dst, size)
+        };
         let d = if op == Op::Bt { SINK } else { cur };
         let mut u = uop(op, size, d, cur, bitsrc);
         u.fl = fl::CF;

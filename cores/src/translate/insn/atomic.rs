@@ -68,8 +68,9 @@ impl Tx<'_> {
             disp: m.disp.wrapping_add(i64::from(half)),
             ..m
         };
-        let lo = self.load(&m, half);
-        let hi = self.load(&mhi, half);
+        // The destination is always written: loaded for writing.
+        let lo = self.load_for_write(&m, half);
+        let hi = self.load_for_write(&mhi, half);
         // ZF = (edx:eax == old): the two halves' differences or'ed together.
         let e1 = self.tmp();
         self.emit(uop(Op::Xor, half, e1, lo, reg(RAX)));
